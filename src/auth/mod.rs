@@ -1,0 +1,1 @@
+//! Credential schemes of the supported IoT platforms.

@@ -1,0 +1,1 @@
+//! Secret values (device secrets, tokens, passwords) that must never be printed.
