@@ -1,1 +1,256 @@
-//! Secret values (device secrets, tokens, passwords) that must never be printed.
+//! Secret values (device secrets, access keys, tokens, passwords) that must never be printed.
+//!
+//! A [`Secret`] can only be read through [`Secret::expose`], so every place that touches the
+//! clear text is easy to find. Its `Debug` and `Display` output is always `***`, which makes
+//! it safe to put into structs that derive `Debug`, log lines and error messages.
+
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The text every secret prints as.
+pub const REDACTED: &str = "***";
+
+/// A secret string whose `Debug` and `Display` output is [`REDACTED`].
+///
+/// Equality is compared in constant time with respect to the contents (the length may leak),
+/// and the buffer is overwritten with zeros on drop (best effort: copies made by the
+/// allocator when the string grew are out of reach).
+#[derive(Clone)]
+pub struct Secret(String);
+
+/// Why a secret could not be loaded.
+///
+/// No variant ever carries the secret's value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The environment variable is not set.
+    #[error("environment variable `{name}` is not set")]
+    EnvNotSet {
+        /// Name of the variable.
+        name: String,
+    },
+    /// The environment variable is set but is not valid Unicode.
+    #[error("environment variable `{name}` is not valid Unicode")]
+    EnvNotUnicode {
+        /// Name of the variable.
+        name: String,
+    },
+    /// The secret file could not be read.
+    #[error("cannot read secret file `{}`: {source}", path.display())]
+    Io {
+        /// Path of the file.
+        path: PathBuf,
+        /// The I/O error (it never contains file contents).
+        source: std::io::Error,
+    },
+    /// The secret file is not valid UTF-8.
+    #[error("secret file `{}` is not valid UTF-8", path.display())]
+    NotUtf8 {
+        /// Path of the file.
+        path: PathBuf,
+    },
+    /// The source exists but holds an empty value; an empty secret is always a configuration
+    /// mistake, so it is refused instead of silently signing with an empty key.
+    #[error("secret from {origin} is empty")]
+    Empty {
+        /// Where the value came from, e.g. "environment variable `X`".
+        origin: String,
+    },
+}
+
+impl Secret {
+    /// Wraps a value as a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// Returns the clear text. This is the only way to read a secret: call it only where
+    /// the value is fed into a signature or onto the wire, never for output.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Length of the secret in bytes (safe to print).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Compares the secret with untrusted bytes (e.g. a password from a CONNECT packet) in
+    /// time that does not depend on where they differ.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        ct_eq(self.0.as_bytes(), candidate)
+    }
+
+    /// Reads a secret from the environment variable `name`.
+    ///
+    /// The value is taken verbatim (no trimming); an empty value is refused.
+    pub fn from_env(name: &str) -> Result<Secret, SecretError> {
+        match std::env::var(name) {
+            Ok(v) if v.is_empty() => Err(SecretError::Empty {
+                origin: format!("environment variable `{name}`"),
+            }),
+            Ok(v) => Ok(Secret(v)),
+            Err(std::env::VarError::NotPresent) => Err(SecretError::EnvNotSet {
+                name: name.to_owned(),
+            }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(SecretError::EnvNotUnicode {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Reads a secret from a file, removing exactly one trailing line end (`\n` or `\r\n`)
+    /// as written by editors and `echo`; other white space is part of the secret.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Secret, SecretError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| SecretError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        // Build the String ourselves so a UTF-8 error cannot quote the contents.
+        let mut text = String::from_utf8(bytes).map_err(|e| {
+            // Scrub the rejected bytes before they are dropped.
+            let mut b = e.into_bytes();
+            b.iter_mut().for_each(|x| *x = 0);
+            std::hint::black_box(&b);
+            SecretError::NotUtf8 {
+                path: path.to_owned(),
+            }
+        })?;
+        if text.ends_with("\r\n") {
+            text.truncate(text.len() - 2);
+        } else if text.ends_with('\n') {
+            text.truncate(text.len() - 1);
+        }
+        if text.is_empty() {
+            return Err(SecretError::Empty {
+                origin: format!("file `{}`", path.display()),
+            });
+        }
+        Ok(Secret(text))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for Secret {}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Zero the buffer without `unsafe`: take the bytes out, overwrite them, and keep the
+        // optimiser from proving the writes dead.
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&bytes);
+    }
+}
+
+/// Constant-time comparison of two byte strings (only the lengths may leak).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_are_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(format!("{s}"), "***");
+        assert_eq!(format!("{:#?}", Some(s.clone())), "Some(\n    ***,\n)");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn equality_and_matches() {
+        assert_eq!(Secret::new("abc"), Secret::from("abc"));
+        assert_ne!(Secret::new("abc"), Secret::new("abd"));
+        assert_ne!(Secret::new("abc"), Secret::new("abcd"));
+        assert!(Secret::new("abc").matches(b"abc"));
+        assert!(!Secret::new("abc").matches(b"ab"));
+        assert!(!Secret::new("abc").matches(b"abC"));
+    }
+
+    #[test]
+    fn from_file_trims_one_line_end() {
+        let dir = std::env::temp_dir().join(format!("secret-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: [(&str, &[u8], Option<&str>); 6] = [
+            ("lf", b"s3cret\n", Some("s3cret")),
+            ("crlf", b"s3cret\r\n", Some("s3cret")),
+            ("two", b"s3cret\n\n", Some("s3cret\n")),
+            ("none", b" s3cret ", Some(" s3cret ")),
+            ("empty", b"\n", None),
+            ("binary", b"\xff\xfe", None),
+        ];
+        for (name, content, want) in cases {
+            let p = dir.join(name);
+            std::fs::write(&p, content).unwrap();
+            let got = Secret::from_file(&p);
+            match want {
+                Some(w) => assert_eq!(got.unwrap().expose(), w, "{name}"),
+                None => assert!(got.is_err(), "{name}"),
+            }
+        }
+        assert!(matches!(
+            Secret::from_file(dir.join("missing")),
+            Err(SecretError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn from_env_missing() {
+        let err = Secret::from_env("MQTT_CONFORM_SURELY_UNSET_VARIABLE_42").unwrap_err();
+        assert!(matches!(err, SecretError::EnvNotSet { .. }));
+        assert!(
+            err.to_string()
+                .contains("MQTT_CONFORM_SURELY_UNSET_VARIABLE_42")
+        );
+    }
+}
