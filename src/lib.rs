@@ -7,4 +7,5 @@
 pub mod auth;
 pub mod cli;
 pub mod codec;
+pub mod report;
 pub mod secret;
