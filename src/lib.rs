@@ -9,3 +9,4 @@ pub mod cli;
 pub mod codec;
 pub mod report;
 pub mod secret;
+pub mod suite;

@@ -153,3 +153,7 @@ impl RunReport {
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
+
+pub mod console;
+pub mod json;
+pub mod junit;

@@ -1,0 +1,429 @@
+//! Suites: the YAML language, loading (built-in or from a path), `extends`, parameters and
+//! validation with `file:line:col` errors.
+
+pub mod schema;
+pub mod timing;
+mod validate;
+pub mod vars;
+
+use crate::codec::ProtocolVersion;
+use crate::secret::Secret;
+use schema::{AuthDef, ParamDef, SuiteFile, TestDef};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use timing::TimeExpr;
+
+/// Suites compiled into the binary: (name, YAML).
+pub const BUILTIN: &[(&str, &str)] =
+    &[("mqtt-3.1.1", include_str!("../../suites/mqtt-3.1.1.yaml"))];
+
+/// How deep `extends` chains may go.
+const MAX_EXTENDS_DEPTH: usize = 8;
+
+/// A suite that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteError {
+    /// The file (or `builtin:NAME`).
+    pub origin: String,
+    /// 1-based line, 0 when unknown.
+    pub line: u32,
+    /// 1-based column, 0 when unknown.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+    /// The offending source line with a caret, when known.
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.origin, self.line, self.column, self.message
+            )?;
+        } else {
+            write!(f, "{}: {}", self.origin, self.message)?;
+        }
+        if let Some(s) = &self.snippet {
+            write!(f, "\n{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SuiteError {}
+
+/// One source document.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    origin: String,
+    text: String,
+    dir: Option<PathBuf>,
+}
+
+impl Source {
+    pub(crate) fn error(&self, line: u32, column: u32, message: impl Into<String>) -> SuiteError {
+        SuiteError {
+            origin: self.origin.clone(),
+            line,
+            column,
+            message: message.into(),
+            snippet: snippet(&self.text, line, column),
+        }
+    }
+
+    pub(crate) fn error_at(
+        &self,
+        loc: &serde_saphyr::Location,
+        message: impl Into<String>,
+    ) -> SuiteError {
+        self.error(loc.line() as u32, loc.column() as u32, message)
+    }
+}
+
+fn snippet(text: &str, line: u32, column: u32) -> Option<String> {
+    let src = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let gutter = format!("{line} | ");
+    let caret = " ".repeat(gutter.len() + usize::try_from(column.saturating_sub(1)).ok()?);
+    Some(format!("{gutter}{src}\n{caret}^"))
+}
+
+/// A parameter as declared, with its origin.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Its name.
+    pub name: String,
+    /// Its declaration.
+    pub def: ParamDef,
+}
+
+/// Transport requirements of the platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsRequirements {
+    /// TLS is mandatory.
+    pub required: bool,
+    /// Versions to offer (empty: 1.2 and 1.3).
+    pub versions: Vec<String>,
+    /// Server name to send.
+    pub sni: Option<String>,
+}
+
+/// A loaded, merged and validated suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Name.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Source document.
+    pub source: Option<String>,
+    /// Where it was loaded from (`builtin:NAME` or a path).
+    pub origin: String,
+    /// Default protocol version of connections.
+    pub protocol: ProtocolVersion,
+    /// Parameters by name.
+    pub params: BTreeMap<String, Param>,
+    /// Default port.
+    pub port: Option<u16>,
+    /// TLS requirements.
+    pub tls: Option<TlsRequirements>,
+    /// Credential scheme.
+    pub auth: Option<AuthDef>,
+    /// Default expectation window.
+    pub within: TimeExpr,
+    /// Default test deadline.
+    pub timeout: Duration,
+    /// Default Keep Alive.
+    pub keepalive: u16,
+    /// What the platform accepts.
+    pub profile: Option<Value>,
+    /// Tests, in order.
+    pub tests: Vec<TestDef>,
+}
+
+/// Parameter values for a run.
+#[derive(Debug, Clone, Default)]
+pub struct ParamValues {
+    /// Values by name.
+    pub values: BTreeMap<String, String>,
+    /// The secret ones, for redaction.
+    pub secrets: Vec<Secret>,
+}
+
+/// Where a parameter's value came from; `Missing` says how to give one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamError {
+    /// No value and no way to get one.
+    Missing {
+        /// The parameter.
+        name: String,
+        /// How to set it.
+        how: String,
+    },
+    /// A secret given on the command line.
+    SecretOnCommandLine(String),
+    /// A `--param` for a parameter the suite does not declare.
+    Unknown(String),
+    /// The value's file cannot be read.
+    File {
+        /// The parameter.
+        name: String,
+        /// The error.
+        error: String,
+    },
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing { name, how } => write!(f, "parameter `{name}` has no value: {how}"),
+            Self::SecretOnCommandLine(n) => write!(
+                f,
+                "parameter `{n}` is secret: give it through its environment variable or file, not --param"
+            ),
+            Self::Unknown(n) => write!(f, "--param {n}: the suite declares no such parameter"),
+            Self::File { name, error } => write!(f, "parameter `{name}`: {error}"),
+        }
+    }
+}
+
+impl Suite {
+    /// Resolves parameter values: `--param`, then the environment, then the file, then the
+    /// default, then (with `use_examples`, for the built-in emulator) the example.
+    pub fn resolve_params(
+        &self,
+        cli: &BTreeMap<String, String>,
+        use_examples: bool,
+    ) -> Result<ParamValues, ParamError> {
+        if let Some(unknown) = cli.keys().find(|k| !self.params.contains_key(*k)) {
+            return Err(ParamError::Unknown(unknown.clone()));
+        }
+        let mut out = ParamValues::default();
+        for (name, p) in &self.params {
+            let d = &p.def;
+            if d.secret && cli.contains_key(name) {
+                return Err(ParamError::SecretOnCommandLine(name.clone()));
+            }
+            let from_env = d
+                .env
+                .as_deref()
+                .and_then(|e| std::env::var(e).ok())
+                .filter(|v| !v.is_empty());
+            let from_file = match &d.file {
+                Some(path) if Path::new(path).exists() => Some(
+                    Secret::from_file(path)
+                        .map_err(|e| ParamError::File {
+                            name: name.clone(),
+                            error: e.to_string(),
+                        })?
+                        .expose()
+                        .to_owned(),
+                ),
+                _ => None,
+            };
+            let value = cli
+                .get(name)
+                .cloned()
+                .or(from_env)
+                .or(from_file)
+                .or_else(|| d.default.clone())
+                .or_else(|| use_examples.then(|| d.example.clone()).flatten());
+            let Some(value) = value else {
+                let mut ways = Vec::new();
+                if !d.secret {
+                    ways.push(format!("--param {name}=VALUE"));
+                }
+                if let Some(e) = &d.env {
+                    ways.push(format!("the environment variable {e}"));
+                }
+                if let Some(f) = &d.file {
+                    ways.push(format!("the file {f}"));
+                }
+                return Err(ParamError::Missing {
+                    name: name.clone(),
+                    how: format!("set {}", ways.join(" or ")),
+                });
+            };
+            if d.secret {
+                out.secrets.push(Secret::new(value.clone()));
+            }
+            out.values.insert(name.clone(), value);
+        }
+        Ok(out)
+    }
+
+    /// The test with this id.
+    pub fn test(&self, id: &str) -> Option<&TestDef> {
+        self.tests.iter().find(|t| t.id.value == id)
+    }
+}
+
+/// Names of the built-in suites.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTIN.iter().map(|(n, _)| *n)
+}
+
+/// Loads a suite by built-in name or path.
+pub fn load(spec: &str) -> Result<Suite, SuiteError> {
+    let source = open(spec, None)?;
+    let mut chain = Vec::new();
+    parse_chain(source, &mut chain, 0)?;
+    validate::compile(chain)
+}
+
+/// Loads a suite from text (for tests and tools); `extends` resolves built-ins and paths
+/// relative to the working directory.
+pub fn load_str(origin: &str, text: &str) -> Result<Suite, SuiteError> {
+    let source = Source {
+        origin: origin.into(),
+        text: text.into(),
+        dir: None,
+    };
+    let mut chain = Vec::new();
+    parse_chain(source, &mut chain, 0)?;
+    validate::compile(chain)
+}
+
+fn open(spec: &str, relative_to: Option<&Path>) -> Result<Source, SuiteError> {
+    if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == spec) {
+        return Ok(Source {
+            origin: format!("builtin:{name}"),
+            text: (*text).to_owned(),
+            dir: None,
+        });
+    }
+    let path = match relative_to {
+        Some(dir) if Path::new(spec).is_relative() => dir.join(spec),
+        _ => PathBuf::from(spec),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| SuiteError {
+        origin: path.display().to_string(),
+        line: 0,
+        column: 0,
+        message: format!(
+            "cannot read suite: {e} (built-in suites: {})",
+            builtin_names().collect::<Vec<_>>().join(", ")
+        ),
+        snippet: None,
+    })?;
+    Ok(Source {
+        origin: path.display().to_string(),
+        dir: path.parent().map(Path::to_path_buf),
+        text,
+    })
+}
+
+fn parse(source: &Source) -> Result<SuiteFile, SuiteError> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_total_scalar_bytes: 16 * 1024 * 1024,
+        },
+    };
+    serde_saphyr::from_str_with_options(&source.text, options).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line() as u32, l.column() as u32))
+            .unwrap_or((0, 0));
+        let message = e.without_snippet().to_string();
+        // The parser's message repeats the position; keep the reason only.
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        source.error(line, column, message)
+    })
+}
+
+/// Parses `source` and everything it extends, outermost ancestor first in `chain`.
+fn parse_chain(
+    source: Source,
+    chain: &mut Vec<(Source, SuiteFile)>,
+    depth: usize,
+) -> Result<(), SuiteError> {
+    let file = parse(&source)?;
+    if let Some(parent_spec) = &file.extends {
+        if depth >= MAX_EXTENDS_DEPTH || chain.iter().any(|(s, _)| s.origin == source.origin) {
+            return Err(source.error_at(
+                &parent_spec.referenced,
+                "`extends` chain is too deep or loops",
+            ));
+        }
+        let parent_source = open(&parent_spec.value, source.dir.as_deref())
+            .map_err(|e| source.error_at(&parent_spec.referenced, e.message))?;
+        parse_chain(parent_source, chain, depth + 1)?;
+    }
+    chain.push((source, file));
+    Ok(())
+}
+
+/// Applies a child over its parent: scalar fields and sections replace, params merge by
+/// name, profile keys merge recursively, tests replace by id or append, `skip` removes.
+pub(crate) fn merge(
+    parent: SuiteFile,
+    child: SuiteFile,
+    child_source: &Source,
+) -> Result<SuiteFile, SuiteError> {
+    let mut tests = parent.tests;
+    for skip in &child.skip {
+        let before = tests.len();
+        tests.retain(|t| t.id.value != skip.value);
+        if tests.len() == before {
+            return Err(child_source.error_at(
+                &skip.referenced,
+                format!("`skip`: no inherited test `{}`", skip.value),
+            ));
+        }
+    }
+    for t in child.tests {
+        match tests.iter_mut().find(|p| p.id.value == t.id.value) {
+            Some(slot) => *slot = t,
+            None => tests.push(t),
+        }
+    }
+    let mut params = parent.params;
+    params.extend(child.params);
+    let profile = match (parent.profile, child.profile) {
+        (Some(p), Some(c)) => Some(merge_values(p, c)),
+        (p, c) => c.or(p),
+    };
+    Ok(SuiteFile {
+        name: child.name,
+        title: child.title.or(parent.title),
+        source: child.source.or(parent.source),
+        extends: None,
+        protocol: child.protocol.or(parent.protocol),
+        params,
+        endpoint: child.endpoint.or(parent.endpoint),
+        auth: child.auth.or(parent.auth),
+        defaults: child.defaults.or(parent.defaults),
+        profile,
+        skip: Vec::new(),
+        tests,
+    })
+}
+
+fn merge_values(parent: Value, child: Value) -> Value {
+    match (parent, child) {
+        (Value::Object(mut p), Value::Object(c)) => {
+            for (k, v) in c {
+                let merged = match p.remove(&k) {
+                    Some(pv) => merge_values(pv, v),
+                    None => v,
+                };
+                p.insert(k, merged);
+            }
+            Value::Object(p)
+        }
+        (_, c) => c,
+    }
+}

@@ -1,0 +1,560 @@
+//! The suite file format, as read from YAML.
+//!
+//! Every struct denies unknown keys, so a typo is an error with its position rather than a
+//! silently ignored line. Values that later checks must point at carry their span.
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// A whole suite file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    /// Short name (`tuya`, `mqtt-3.1.1`): JUnit classname and report file name.
+    pub name: Spanned<String>,
+    /// One-line title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The document the suite is built from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// A built-in suite name or a path (relative to this file) whose content this one extends.
+    #[serde(default)]
+    pub extends: Option<Spanned<String>>,
+    /// Protocol version of connections unless a step says otherwise: `3.1`, `3.1.1` or `5`.
+    #[serde(default)]
+    pub protocol: Option<Spanned<String>>,
+    /// Parameters: device ids, secrets, …
+    #[serde(default)]
+    pub params: BTreeMap<String, Spanned<ParamDef>>,
+    /// Where the platform listens and what transport it needs.
+    #[serde(default)]
+    pub endpoint: Option<EndpointDef>,
+    /// The credential scheme connections use by default.
+    #[serde(default)]
+    pub auth: Option<AuthDef>,
+    /// Default windows and deadlines.
+    #[serde(default)]
+    pub defaults: Option<DefaultsDef>,
+    /// What the platform accepts (used by the judge and the emulator).
+    #[serde(default)]
+    pub profile: Option<Value>,
+    /// Inherited test ids to leave out.
+    #[serde(default)]
+    pub skip: Vec<Spanned<String>>,
+    /// Active tests.
+    #[serde(default)]
+    pub tests: Vec<TestDef>,
+}
+
+/// A parameter and where its value comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDef {
+    /// Environment variable holding the value.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File holding the value (one trailing newline is trimmed).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Value when nothing else gives one.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Example value: the identity the built-in emulator provisions.
+    #[serde(default)]
+    pub example: Option<String>,
+    /// The value must never be printed.
+    #[serde(default)]
+    pub secret: bool,
+    /// What the parameter is.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The platform's endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointDef {
+    /// Port used when the target gives none.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// TLS requirements.
+    #[serde(default)]
+    pub tls: Option<TlsDef>,
+}
+
+/// TLS requirements of an endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDef {
+    /// TLS is mandatory.
+    #[serde(default)]
+    pub required: bool,
+    /// Versions to offer: `1.2`, `1.3` (default both).
+    #[serde(default)]
+    pub versions: Vec<Spanned<String>>,
+    /// Server name to send instead of the target's host.
+    #[serde(default)]
+    pub sni: Option<String>,
+}
+
+/// The credential scheme and its parameters (values may use `${param}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthDef {
+    /// Scheme name: `plain`, `tuya-hmac-sha256`, `aliyun`, `onenet`, `watson`, …
+    pub scheme: Spanned<String>,
+    /// Scheme parameters.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// Suite-wide defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsDef {
+    /// Window of an `expect` that states none.
+    #[serde(default)]
+    pub within: Option<Spanned<String>>,
+    /// Deadline of a test that states none.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Keep Alive of a `connect` that states none.
+    #[serde(default)]
+    pub keepalive: Option<u16>,
+}
+
+/// How a test's result counts, after the status tags of the rule catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Status {
+    /// Documented: a failure fails the run.
+    #[serde(rename = "DOC")]
+    Doc,
+    /// Documented but ambiguous: asserted.
+    #[serde(rename = "DOC*")]
+    DocAmbiguous,
+    /// From the vendor SDK: a warning.
+    #[serde(rename = "SDK")]
+    Sdk,
+    /// Secondary source: a warning.
+    #[serde(rename = "2ND")]
+    Secondary,
+    /// Observed by users: a warning.
+    #[serde(rename = "OBS")]
+    Observed,
+    /// Inferred: a warning.
+    #[serde(rename = "INF")]
+    Inferred,
+    /// Not pinned down: what was seen is recorded.
+    #[serde(rename = "NP")]
+    NotPinned,
+}
+
+/// One active test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestDef {
+    /// Stable id (`MQTT311-CONN-01`).
+    pub id: Spanned<String>,
+    /// One-line title.
+    pub title: String,
+    /// Normative statements and catalogue rules it checks.
+    #[serde(default)]
+    pub cites: Vec<String>,
+    /// Status tag; `DOC` when absent.
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// Where the rule comes from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Deadline for the whole test.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// The test is listed but not run; the reason is reported.
+    #[serde(default)]
+    pub skip: Option<String>,
+    /// Why the test expects what it expects (shown in failure messages).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// One step of a test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Open a transport connection without sending anything.
+    Open(OpenDef),
+    /// Open (if needed), send CONNECT and expect CONNACK (code 0 unless stated).
+    Connect(ConnectDef),
+    /// Send a packet.
+    Send(SendDef),
+    /// Expect a packet, a close, or silence, within a window.
+    Expect(ExpectDef),
+    /// Let time pass.
+    Wait(Spanned<String>),
+    /// Close a connection (TCP FIN) from our side.
+    Close(OpenDef),
+}
+
+/// Names a connection; `main` when absent.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDef {
+    /// The connection's name.
+    #[serde(default)]
+    pub conn: Option<Spanned<String>>,
+}
+
+/// A structured CONNECT.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectDef {
+    /// The connection's name.
+    #[serde(default)]
+    pub conn: Option<Spanned<String>>,
+    /// Protocol version (`3.1`, `3.1.1`, `5`); the suite's when absent.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Client Identifier; the auth scheme's, else a unique one.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Clean Session / Clean Start (default true).
+    #[serde(default)]
+    pub clean_session: Option<bool>,
+    /// Keep Alive seconds (default: the suite's, else 60).
+    #[serde(default)]
+    pub keepalive: Option<u16>,
+    /// User Name (overrides the auth scheme).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (overrides the auth scheme).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Use the suite's auth scheme for fields not given (default true).
+    #[serde(default)]
+    pub credentials: Option<bool>,
+    /// Will message.
+    #[serde(default)]
+    pub will: Option<WillDef>,
+    /// 5.0 CONNECT properties by snake-case name.
+    #[serde(default)]
+    pub properties: Option<BTreeMap<String, Value>>,
+    /// CONNACK expectation: a matcher (default `{code: 0}`), or `false` to expect nothing.
+    #[serde(default)]
+    pub connack: Option<Value>,
+}
+
+/// A Will message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WillDef {
+    /// Will Topic.
+    pub topic: String,
+    /// Will payload as text.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// Will QoS.
+    #[serde(default)]
+    pub qos: Option<u8>,
+    /// Will Retain.
+    #[serde(default)]
+    pub retain: Option<bool>,
+    /// 5.0 Will properties.
+    #[serde(default)]
+    pub properties: Option<BTreeMap<String, Value>>,
+}
+
+/// Sends one packet: exactly one of the packet keys.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SendDef {
+    /// The connection's name.
+    #[serde(default)]
+    pub conn: Option<Spanned<String>>,
+    /// Raw bytes: hex text, or a raw-builder description.
+    #[serde(default)]
+    pub raw: Option<RawDef>,
+    /// A structured CONNECT (no CONNACK awaited).
+    #[serde(default)]
+    pub connect: Option<ConnectDef>,
+    /// PUBLISH.
+    #[serde(default)]
+    pub publish: Option<PublishDef>,
+    /// PUBACK.
+    #[serde(default)]
+    pub puback: Option<AckDef>,
+    /// PUBREC.
+    #[serde(default)]
+    pub pubrec: Option<AckDef>,
+    /// PUBREL.
+    #[serde(default)]
+    pub pubrel: Option<AckDef>,
+    /// PUBCOMP.
+    #[serde(default)]
+    pub pubcomp: Option<AckDef>,
+    /// SUBSCRIBE.
+    #[serde(default)]
+    pub subscribe: Option<SubscribeDef>,
+    /// UNSUBSCRIBE.
+    #[serde(default)]
+    pub unsubscribe: Option<UnsubscribeDef>,
+    /// PINGREQ.
+    #[serde(default)]
+    pub pingreq: Option<EmptyDef>,
+    /// DISCONNECT.
+    #[serde(default)]
+    pub disconnect: Option<ReasonDef>,
+    /// AUTH (5.0).
+    #[serde(default)]
+    pub auth: Option<ReasonDef>,
+}
+
+/// A packet with no fields.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyDef {}
+
+/// Raw bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDef {
+    /// The whole packet in hex (may contain `${…}`).
+    Hex(String),
+    /// First byte, body and a Remaining Length that may lie.
+    Built(RawBuiltDef),
+}
+
+/// A packet described to the raw builder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuiltDef {
+    /// The first byte (type and flags), in hex (`"30"`) or as a number.
+    pub first_byte: Value,
+    /// The body in hex; `${str:TEXT}` writes TEXT with its two-byte length prefix and
+    /// `${hex:TEXT}` writes TEXT's bytes (both after parameter interpolation).
+    #[serde(default)]
+    pub body: String,
+    /// A stated Remaining Length (number), or exact bytes in hex (string); computed when absent.
+    #[serde(default)]
+    pub remaining_length: Option<Value>,
+}
+
+/// PUBLISH.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PublishDef {
+    /// Topic Name.
+    pub topic: String,
+    /// QoS (default 0).
+    #[serde(default)]
+    pub qos: Option<u8>,
+    /// RETAIN.
+    #[serde(default)]
+    pub retain: Option<bool>,
+    /// DUP.
+    #[serde(default)]
+    pub dup: Option<bool>,
+    /// Packet Identifier (automatic at QoS > 0 when absent).
+    #[serde(default)]
+    pub packet_id: Option<u16>,
+    /// Payload as text.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// Payload as hex.
+    #[serde(default)]
+    pub payload_hex: Option<String>,
+    /// Payload of this many generated bytes.
+    #[serde(default)]
+    pub payload_size: Option<usize>,
+    /// 5.0 properties.
+    #[serde(default)]
+    pub properties: Option<BTreeMap<String, Value>>,
+}
+
+/// PUBACK, PUBREC, PUBREL, PUBCOMP.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AckDef {
+    /// Packet Identifier (default: the last one received on the connection).
+    #[serde(default)]
+    pub packet_id: Option<u16>,
+    /// 5.0 reason code.
+    #[serde(default)]
+    pub reason_code: Option<u8>,
+    /// 5.0 properties.
+    #[serde(default)]
+    pub properties: Option<BTreeMap<String, Value>>,
+}
+
+/// One subscription: a bare filter (QoS 0) or a filter with options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FilterDef {
+    /// A filter at QoS 0.
+    Bare(String),
+    /// A filter with options.
+    Full(FullFilterDef),
+}
+
+/// A filter with its subscription options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullFilterDef {
+    /// The topic filter.
+    pub filter: String,
+    /// Requested QoS.
+    #[serde(default)]
+    pub qos: Option<u8>,
+    /// No Local (5.0).
+    #[serde(default)]
+    pub no_local: Option<bool>,
+    /// Retain As Published (5.0).
+    #[serde(default)]
+    pub retain_as_published: Option<bool>,
+    /// Retain Handling (5.0).
+    #[serde(default)]
+    pub retain_handling: Option<u8>,
+}
+
+/// SUBSCRIBE.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeDef {
+    /// Packet Identifier (automatic when absent).
+    #[serde(default)]
+    pub packet_id: Option<u16>,
+    /// The subscriptions.
+    pub filters: Vec<FilterDef>,
+    /// 5.0 properties.
+    #[serde(default)]
+    pub properties: Option<BTreeMap<String, Value>>,
+}
+
+/// UNSUBSCRIBE.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeDef {
+    /// Packet Identifier (automatic when absent).
+    #[serde(default)]
+    pub packet_id: Option<u16>,
+    /// The filters.
+    pub filters: Vec<String>,
+    /// 5.0 properties.
+    #[serde(default)]
+    pub properties: Option<BTreeMap<String, Value>>,
+}
+
+/// DISCONNECT or AUTH.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonDef {
+    /// 5.0 reason code.
+    #[serde(default)]
+    pub reason_code: Option<u8>,
+    /// 5.0 properties.
+    #[serde(default)]
+    pub properties: Option<BTreeMap<String, Value>>,
+}
+
+/// What to wait for, and how long: exactly one of `any_of`, `closed`, `silence` or a
+/// packet matcher (keyed by the lower-case packet type).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectDef {
+    /// The connection's name.
+    #[serde(default)]
+    pub conn: Option<Spanned<String>>,
+    /// Latest time the expectation may be met (e.g. `5s`, `1.5x keepalive + 1s`).
+    #[serde(default)]
+    pub within: Option<Spanned<String>>,
+    /// Earliest time it may be met.
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    /// What times are measured from: `step` (default) or `last_sent` on the connection.
+    #[serde(default)]
+    pub since: Option<Spanned<String>>,
+    /// Alternatives: the first event must match one of them; the report names it.
+    #[serde(default)]
+    pub any_of: Option<Vec<BTreeMap<String, Value>>>,
+    /// The peer closes the connection.
+    #[serde(default)]
+    pub closed: Option<Value>,
+    /// Nothing at all arrives (and no close) for this long.
+    #[serde(default)]
+    pub silence: Option<Spanned<String>>,
+    /// A CONNECT matching these fields.
+    #[serde(default)]
+    pub connect: Option<Value>,
+    /// A CONNACK matching these fields.
+    #[serde(default)]
+    pub connack: Option<Value>,
+    /// A PUBLISH matching these fields.
+    #[serde(default)]
+    pub publish: Option<Value>,
+    /// A PUBACK matching these fields.
+    #[serde(default)]
+    pub puback: Option<Value>,
+    /// A PUBREC matching these fields.
+    #[serde(default)]
+    pub pubrec: Option<Value>,
+    /// A PUBREL matching these fields.
+    #[serde(default)]
+    pub pubrel: Option<Value>,
+    /// A PUBCOMP matching these fields.
+    #[serde(default)]
+    pub pubcomp: Option<Value>,
+    /// A SUBSCRIBE matching these fields.
+    #[serde(default)]
+    pub subscribe: Option<Value>,
+    /// A SUBACK matching these fields.
+    #[serde(default)]
+    pub suback: Option<Value>,
+    /// A UNSUBSCRIBE matching these fields.
+    #[serde(default)]
+    pub unsubscribe: Option<Value>,
+    /// A UNSUBACK matching these fields.
+    #[serde(default)]
+    pub unsuback: Option<Value>,
+    /// A PINGREQ matching these fields.
+    #[serde(default)]
+    pub pingreq: Option<Value>,
+    /// A PINGRESP matching these fields.
+    #[serde(default)]
+    pub pingresp: Option<Value>,
+    /// A DISCONNECT matching these fields.
+    #[serde(default)]
+    pub disconnect: Option<Value>,
+    /// A AUTH matching these fields.
+    #[serde(default)]
+    pub auth: Option<Value>,
+}
+
+impl ExpectDef {
+    /// The packet matchers present, as (lower-case packet type, matcher).
+    pub fn packet_matchers(&self) -> Vec<(&'static str, &Value)> {
+        [
+            ("connect", &self.connect),
+            ("connack", &self.connack),
+            ("publish", &self.publish),
+            ("puback", &self.puback),
+            ("pubrec", &self.pubrec),
+            ("pubrel", &self.pubrel),
+            ("pubcomp", &self.pubcomp),
+            ("subscribe", &self.subscribe),
+            ("suback", &self.suback),
+            ("unsubscribe", &self.unsubscribe),
+            ("unsuback", &self.unsuback),
+            ("pingreq", &self.pingreq),
+            ("pingresp", &self.pingresp),
+            ("disconnect", &self.disconnect),
+            ("auth", &self.auth),
+        ]
+        .into_iter()
+        .filter_map(|(name, m)| m.as_ref().map(|m| (name, m)))
+        .collect()
+    }
+}

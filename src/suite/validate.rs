@@ -1,0 +1,572 @@
+//! Load-time checks: everything a run would trip over is reported with its position first.
+
+use super::schema::*;
+use super::timing::{TimeExpr, parse_duration};
+use super::vars::{BUILTINS, references};
+use super::{Param, Source, Suite, SuiteError, TlsRequirements, merge};
+use crate::auth::Scheme;
+use crate::codec::ProtocolVersion;
+use serde_json::Value;
+use serde_saphyr::{Location, Spanned};
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The connection a step names when it names none.
+pub const DEFAULT_CONN: &str = "main";
+
+/// Fields a matcher may test, per lower-case packet type.
+pub fn matcher_fields(packet: &str) -> Option<&'static [&'static str]> {
+    Some(match packet {
+        "connect" => &[
+            "protocol",
+            "clean_session",
+            "keep_alive",
+            "properties",
+            "client_id",
+            "will",
+            "username",
+            "password",
+        ],
+        "connack" => &["session_present", "code", "properties"],
+        "publish" => &[
+            "dup",
+            "qos",
+            "retain",
+            "topic",
+            "packet_id",
+            "properties",
+            "payload",
+            "payload_hex",
+            "payload_size",
+        ],
+        "puback" | "pubrec" | "pubrel" | "pubcomp" => &["packet_id", "reason_code", "properties"],
+        "subscribe" => &["packet_id", "properties", "subscriptions"],
+        "suback" => &["packet_id", "properties", "return_codes"],
+        "unsubscribe" => &["packet_id", "properties", "filters"],
+        "unsuback" => &["packet_id", "properties", "reason_codes"],
+        "pingreq" | "pingresp" => &[],
+        "disconnect" | "auth" => &["reason_code", "properties"],
+        _ => return None,
+    })
+}
+
+/// Operators a matcher value may use instead of a literal.
+pub const MATCH_OPERATORS: &[&str] = &["in", "min", "max", "not"];
+
+struct Checker<'a> {
+    src: &'a Source,
+    vars: &'a BTreeSet<String>,
+}
+
+impl Checker<'_> {
+    fn err(&self, loc: &Location, msg: impl Into<String>) -> SuiteError {
+        self.src.error_at(loc, msg)
+    }
+
+    fn vars_in(&self, text: &str, loc: &Location) -> Result<(), SuiteError> {
+        let names = references(text).map_err(|e| self.err(loc, e))?;
+        for name in names {
+            let name = name
+                .strip_prefix("str:")
+                .or_else(|| name.strip_prefix("hex:"))
+                .unwrap_or(name);
+            if name.contains("${") || self.vars.contains(name) {
+                continue;
+            }
+            return Err(self.err(
+                loc,
+                format!(
+                    "`${{{name}}}` is neither a parameter of the suite nor a built-in ({})",
+                    BUILTINS.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn vars_in_value(&self, v: &Value, loc: &Location) -> Result<(), SuiteError> {
+        match v {
+            Value::String(s) => self.vars_in(s, loc),
+            Value::Array(a) => a.iter().try_for_each(|x| self.vars_in_value(x, loc)),
+            Value::Object(o) => o.values().try_for_each(|x| self.vars_in_value(x, loc)),
+            _ => Ok(()),
+        }
+    }
+
+    fn time(&self, s: &Spanned<String>) -> Result<TimeExpr, SuiteError> {
+        TimeExpr::parse(&s.value).map_err(|e| self.err(&s.referenced, e))
+    }
+
+    fn duration(&self, s: &Spanned<String>) -> Result<Duration, SuiteError> {
+        parse_duration(&s.value).map_err(|e| self.err(&s.referenced, e))
+    }
+
+    fn protocol(&self, s: Option<&str>, loc: &Location) -> Result<(), SuiteError> {
+        match s {
+            Some(p) => ProtocolVersion::from_str(p)
+                .map(|_| ())
+                .map_err(|e| self.err(loc, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn qos(&self, q: Option<u8>, loc: &Location, what: &str) -> Result<(), SuiteError> {
+        match q {
+            Some(q) if q > 2 => Err(self.err(
+                loc,
+                format!("{what}: QoS {q} cannot be built structurally; use `raw`"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn properties(
+        &self,
+        props: &Option<BTreeMap<String, Value>>,
+        loc: &Location,
+    ) -> Result<(), SuiteError> {
+        for (key, value) in props.iter().flatten() {
+            if crate::codec::PropertyId::from_key(key).is_none() {
+                return Err(self.err(loc, format!("`{key}` is not an MQTT 5.0 property")));
+            }
+            self.vars_in_value(value, loc)?;
+        }
+        Ok(())
+    }
+
+    fn matcher(&self, packet: &str, m: &Value, loc: &Location) -> Result<(), SuiteError> {
+        let fields = matcher_fields(packet)
+            .ok_or_else(|| self.err(loc, format!("`{packet}` is not a packet type")))?;
+        match m {
+            Value::Null => Ok(()),
+            Value::Object(map) => {
+                for (key, value) in map {
+                    if !fields.contains(&key.as_str()) {
+                        return Err(self.err(
+                            loc,
+                            format!(
+                                "{packet} has no field `{key}` to match (fields: {})",
+                                fields.join(", ")
+                            ),
+                        ));
+                    }
+                    if let Value::Object(ops) = value {
+                        if key != "properties" && key != "will" {
+                            if let Some(bad) =
+                                ops.keys().find(|k| !MATCH_OPERATORS.contains(&k.as_str()))
+                            {
+                                return Err(self.err(
+                                    loc,
+                                    format!(
+                                        "`{key}: {{{bad}: …}}`: operators are {}",
+                                        MATCH_OPERATORS.join(", ")
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    self.vars_in_value(value, loc)?;
+                }
+                Ok(())
+            }
+            _ => Err(self.err(
+                loc,
+                format!("`{packet}` expects a map of fields to match (or nothing)"),
+            )),
+        }
+    }
+
+    fn connect(&self, c: &ConnectDef, loc: &Location) -> Result<(), SuiteError> {
+        self.protocol(c.protocol.as_deref(), loc)?;
+        for s in [&c.client_id, &c.username, &c.password]
+            .into_iter()
+            .flatten()
+        {
+            self.vars_in(s, loc)?;
+        }
+        if let Some(w) = &c.will {
+            self.vars_in(&w.topic, loc)?;
+            self.vars_in(w.payload.as_deref().unwrap_or(""), loc)?;
+            self.qos(w.qos, loc, "will")?;
+            self.properties(&w.properties, loc)?;
+        }
+        self.properties(&c.properties, loc)?;
+        match &c.connack {
+            None | Some(Value::Bool(false)) => Ok(()),
+            Some(m) => self.matcher("connack", m, loc),
+        }
+    }
+
+    fn send(&self, s: &SendDef, loc: &Location) -> Result<(), SuiteError> {
+        let present = [
+            s.raw.is_some(),
+            s.connect.is_some(),
+            s.publish.is_some(),
+            s.puback.is_some(),
+            s.pubrec.is_some(),
+            s.pubrel.is_some(),
+            s.pubcomp.is_some(),
+            s.subscribe.is_some(),
+            s.unsubscribe.is_some(),
+            s.pingreq.is_some(),
+            s.disconnect.is_some(),
+            s.auth.is_some(),
+        ]
+        .iter()
+        .filter(|p| **p)
+        .count();
+        if present != 1 {
+            return Err(self.err(
+                loc,
+                format!("`send` needs exactly one packet (found {present})"),
+            ));
+        }
+        if let Some(raw) = &s.raw {
+            match raw {
+                RawDef::Hex(h) => {
+                    self.vars_in(h, loc)?;
+                    if !h.contains("${") {
+                        crate::cli::decode::parse_hex(h)
+                            .map_err(|e| self.err(loc, format!("raw: {e}")))?;
+                    }
+                }
+                RawDef::Built(b) => {
+                    self.vars_in(&b.body, loc)?;
+                    let first_ok = match &b.first_byte {
+                        Value::Number(n) => n.as_u64().is_some_and(|v| v <= 0xFF),
+                        Value::String(h) => {
+                            u8::from_str_radix(h.trim_start_matches("0x"), 16).is_ok()
+                        }
+                        _ => false,
+                    };
+                    if !first_ok {
+                        return Err(
+                            self.err(loc, "raw.first_byte must be a byte: a number or hex text")
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(c) = &s.connect {
+            if c.connack.is_some() {
+                return Err(self.err(loc, "`send: connect` does not wait for CONNACK; use the `connect` step or a following `expect`"));
+            }
+            self.connect(c, loc)?;
+        }
+        if let Some(p) = &s.publish {
+            self.vars_in(&p.topic, loc)?;
+            self.vars_in(p.payload.as_deref().unwrap_or(""), loc)?;
+            self.qos(p.qos, loc, "publish")?;
+            let payloads = [
+                p.payload.is_some(),
+                p.payload_hex.is_some(),
+                p.payload_size.is_some(),
+            ];
+            if payloads.iter().filter(|x| **x).count() > 1 {
+                return Err(self.err(
+                    loc,
+                    "publish: give one of payload, payload_hex, payload_size",
+                ));
+            }
+            if let Some(h) = &p.payload_hex {
+                crate::cli::decode::parse_hex(h)
+                    .map_err(|e| self.err(loc, format!("payload_hex: {e}")))?;
+            }
+            self.properties(&p.properties, loc)?;
+        }
+        if let Some(sub) = &s.subscribe {
+            if sub.filters.is_empty() {
+                return Err(self.err(
+                    loc,
+                    "subscribe: at least one filter (use `raw` for an empty SUBSCRIBE)",
+                ));
+            }
+            for f in &sub.filters {
+                match f {
+                    FilterDef::Bare(f) => self.vars_in(f, loc)?,
+                    FilterDef::Full(f) => {
+                        self.vars_in(&f.filter, loc)?;
+                        self.qos(f.qos, loc, "subscribe")?;
+                        if f.retain_handling.is_some_and(|r| r > 2) {
+                            return Err(
+                                self.err(loc, "retain_handling is 0, 1 or 2 (use `raw` for 3)")
+                            );
+                        }
+                    }
+                }
+            }
+            self.properties(&sub.properties, loc)?;
+        }
+        if let Some(u) = &s.unsubscribe {
+            if u.filters.is_empty() {
+                return Err(self.err(
+                    loc,
+                    "unsubscribe: at least one filter (use `raw` for an empty UNSUBSCRIBE)",
+                ));
+            }
+            u.filters.iter().try_for_each(|f| self.vars_in(f, loc))?;
+            self.properties(&u.properties, loc)?;
+        }
+        for a in [&s.puback, &s.pubrec, &s.pubrel, &s.pubcomp]
+            .into_iter()
+            .flatten()
+        {
+            self.properties(&a.properties, loc)?;
+        }
+        for r in [&s.disconnect, &s.auth].into_iter().flatten() {
+            self.properties(&r.properties, loc)?;
+        }
+        Ok(())
+    }
+
+    fn expect(&self, e: &ExpectDef, loc: &Location) -> Result<(), SuiteError> {
+        let packets = e.packet_matchers();
+        let kinds = packets.len()
+            + usize::from(e.any_of.is_some())
+            + usize::from(e.closed.is_some())
+            + usize::from(e.silence.is_some());
+        if kinds != 1 {
+            return Err(self.err(
+                loc,
+                format!("`expect` needs exactly one of a packet, `closed`, `silence` or `any_of` (found {kinds})"),
+            ));
+        }
+        for (name, m) in packets {
+            self.matcher(name, m, loc)?;
+        }
+        if let Some(alternatives) = &e.any_of {
+            if alternatives.len() < 2 {
+                return Err(self.err(loc, "`any_of` needs at least two alternatives"));
+            }
+            for alt in alternatives {
+                let mut keys = alt.keys().filter(|k| *k != "as");
+                let (Some(key), None) = (keys.next(), keys.next()) else {
+                    return Err(self.err(loc, "each `any_of` alternative is one packet matcher or `closed` (plus an optional `as` label)"));
+                };
+                if key != "closed" {
+                    self.matcher(key, &alt[key], loc)?;
+                }
+            }
+        }
+        for t in [&e.within, &e.after].into_iter().flatten() {
+            self.time(t)?;
+        }
+        if let Some(s) = &e.silence {
+            self.time(s)?;
+        }
+        if let Some(since) = &e.since {
+            if !["step", "last_sent"].contains(&since.value.as_str()) {
+                return Err(self.err(&since.referenced, "`since` is `step` or `last_sent`"));
+            }
+        }
+        if let Some(c) = &e.closed {
+            if !matches!(c, Value::Null | Value::Bool(true))
+                && c.as_object().is_none_or(|o| !o.is_empty())
+            {
+                return Err(self.err(
+                    loc,
+                    "`closed` takes no fields: put windows in `within` / `after`",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a test; connections must be opened (`open` / `connect`) before use.
+    fn test(&self, t: &TestDef) -> Result<(), SuiteError> {
+        if t.steps.is_empty() {
+            return Err(self.err(
+                &t.id.referenced,
+                format!("test `{}` has no steps", t.id.value),
+            ));
+        }
+        if let Some(timeout) = &t.timeout {
+            self.duration(timeout)?;
+        }
+        let mut open: BTreeSet<String> = BTreeSet::new();
+        for step in &t.steps {
+            let loc = &step.referenced;
+            let conn_of = |c: &Option<Spanned<String>>| -> (String, Location) {
+                match c {
+                    Some(s) => (s.value.clone(), s.referenced),
+                    None => (DEFAULT_CONN.to_owned(), *loc),
+                }
+            };
+            let used = match &step.value {
+                Step::Open(o) => {
+                    open.insert(conn_of(&o.conn).0);
+                    None
+                }
+                Step::Connect(c) => {
+                    self.connect(c, loc)?;
+                    open.insert(conn_of(&c.conn).0);
+                    None
+                }
+                Step::Send(s) => {
+                    self.send(s, loc)?;
+                    Some(conn_of(&s.conn))
+                }
+                Step::Expect(e) => {
+                    self.expect(e, loc)?;
+                    Some(conn_of(&e.conn))
+                }
+                Step::Wait(d) => {
+                    self.duration(d)?;
+                    None
+                }
+                Step::Close(o) => Some(conn_of(&o.conn)),
+            };
+            if let Some((name, at)) = used {
+                if !open.contains(&name) {
+                    return Err(self.err(
+                        &at,
+                        format!("connection `{name}` is not opened by an earlier `open` or `connect` step"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&self, f: &SuiteFile) -> Result<(), SuiteError> {
+        if f.name.value.trim().is_empty() {
+            return Err(self.err(&f.name.referenced, "`name` is empty"));
+        }
+        if let Some(p) = &f.protocol {
+            self.protocol(Some(&p.value), &p.referenced)?;
+        }
+        for (name, p) in &f.params {
+            if p.value.secret && p.value.default.is_some() {
+                return Err(self.err(
+                    &p.referenced,
+                    format!("secret parameter `{name}` may not have a default: give it through `env` or `file`"),
+                ));
+            }
+        }
+        if let Some(auth) = &f.auth {
+            Scheme::from_str(&auth.scheme.value)
+                .map_err(|e| self.err(&auth.scheme.referenced, e.to_string()))?;
+            for v in auth.params.values() {
+                self.vars_in(v, &auth.scheme.referenced)?;
+            }
+        }
+        if let Some(tls) = f.endpoint.as_ref().and_then(|e| e.tls.as_ref()) {
+            for v in &tls.versions {
+                if !["1.2", "1.3"].contains(&v.value.as_str()) {
+                    return Err(self.err(&v.referenced, "TLS versions are `1.2` and `1.3`"));
+                }
+            }
+        }
+        if let Some(d) = &f.defaults {
+            if let Some(w) = &d.within {
+                self.time(w)?;
+            }
+            if let Some(t) = &d.timeout {
+                self.duration(t)?;
+            }
+        }
+        let mut seen: BTreeMap<&str, &Location> = BTreeMap::new();
+        for t in &f.tests {
+            if let Some(first) = seen.insert(&t.id.value, &t.id.referenced) {
+                return Err(self.err(
+                    &t.id.referenced,
+                    format!(
+                        "test id `{}` is already used at line {}",
+                        t.id.value,
+                        first.line()
+                    ),
+                ));
+            }
+            self.test(t)?;
+        }
+        Ok(())
+    }
+}
+
+/// Validates every file of an `extends` chain (outermost ancestor first), merges them and
+/// builds the suite.
+pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteError> {
+    let mut vars: BTreeSet<String> = BUILTINS.iter().map(|s| (*s).to_owned()).collect();
+    for (_, f) in &chain {
+        vars.extend(f.params.keys().cloned());
+    }
+    for (src, f) in &chain {
+        Checker { src, vars: &vars }.file(f)?;
+    }
+    let origin = chain
+        .last()
+        .map(|(s, _)| s.origin.clone())
+        .unwrap_or_default();
+    let mut iter = chain.into_iter();
+    let (mut last_src, mut merged) = iter.next().ok_or_else(|| SuiteError {
+        origin: origin.clone(),
+        line: 0,
+        column: 0,
+        message: "empty suite chain".into(),
+        snippet: None,
+    })?;
+    for (src, child) in iter {
+        merged = merge(merged, child, &src)?;
+        last_src = src;
+    }
+    let checker = Checker {
+        src: &last_src,
+        vars: &vars,
+    };
+    let protocol = match &merged.protocol {
+        Some(p) => {
+            ProtocolVersion::from_str(&p.value).map_err(|e| checker.err(&p.referenced, e))?
+        }
+        None => ProtocolVersion::V3_1_1,
+    };
+    let defaults = merged.defaults.clone();
+    let within = match defaults.as_ref().and_then(|d| d.within.as_ref()) {
+        Some(w) => checker.time(w)?,
+        None => TimeExpr::fixed(Duration::from_secs(5)),
+    };
+    let timeout = match defaults.as_ref().and_then(|d| d.timeout.as_ref()) {
+        Some(t) => checker.duration(t)?,
+        None => Duration::from_secs(30),
+    };
+    let tls = merged
+        .endpoint
+        .as_ref()
+        .and_then(|e| e.tls.as_ref())
+        .map(|t| TlsRequirements {
+            required: t.required,
+            versions: t.versions.iter().map(|v| v.value.clone()).collect(),
+            sni: t.sni.clone(),
+        });
+    Ok(Suite {
+        name: merged.name.value.clone(),
+        title: merged
+            .title
+            .clone()
+            .unwrap_or_else(|| merged.name.value.clone()),
+        source: merged.source.clone(),
+        origin,
+        protocol,
+        params: merged
+            .params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Param {
+                        name: k.clone(),
+                        def: v.value.clone(),
+                    },
+                )
+            })
+            .collect(),
+        port: merged.endpoint.as_ref().and_then(|e| e.port),
+        tls,
+        auth: merged.auth.clone(),
+        within,
+        timeout,
+        keepalive: defaults.and_then(|d| d.keepalive).unwrap_or(60),
+        profile: merged.profile.clone(),
+        tests: merged.tests,
+    })
+}
