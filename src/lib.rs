@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod cli;
 pub mod codec;
+pub mod event;
 pub mod report;
+pub mod runner;
 pub mod secret;
 pub mod suite;

@@ -254,3 +254,75 @@ mod tests {
         );
     }
 }
+
+/// Removes secret values from bytes and text before anything is printed or written.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<Vec<u8>>,
+}
+
+impl Redactor {
+    /// A redactor for these secrets (empty ones are ignored).
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Self {
+        let mut r = Self::default();
+        for s in secrets {
+            r.add(s.expose());
+        }
+        r
+    }
+
+    /// Adds a value to hide (e.g. a password derived from a secret).
+    pub fn add(&mut self, value: &str) {
+        if !value.is_empty() && !self.secrets.iter().any(|s| s == value.as_bytes()) {
+            self.secrets.push(value.as_bytes().to_vec());
+            // Longest first, so a secret containing another is hidden whole.
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// Bytes with every secret occurrence replaced by `*` bytes.
+    pub fn bytes(&self, data: &[u8]) -> Vec<u8> {
+        let mut out = data.to_vec();
+        for s in &self.secrets {
+            let mut i = 0;
+            while i + s.len() <= out.len() {
+                if out[i..i + s.len()] == s[..] {
+                    out[i..i + s.len()].fill(b'*');
+                    i += s.len();
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Text with every secret (and its lower-case hex spelling) replaced by `***`.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            if let Ok(plain) = std::str::from_utf8(s) {
+                out = out.replace(plain, REDACTED);
+            }
+            out = out.replace(&hex::encode(s), REDACTED);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod redactor_tests {
+    use super::*;
+
+    #[test]
+    fn hides_secrets_in_bytes_and_text() {
+        let mut r = Redactor::new([&Secret::new("s3cret".to_owned())]);
+        r.add("pw");
+        assert_eq!(r.bytes(b"a s3cret pw"), b"a ****** **");
+        assert_eq!(
+            r.text("x s3cret 7333637265 74 pw"),
+            "x *** 7333637265 74 ***"
+        );
+        assert_eq!(r.text(&hex::encode("s3cret")), "***");
+    }
+}

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the commands behind them.
 
 pub mod decode;
+pub mod run;
 
 use crate::codec::ProtocolVersion;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +42,112 @@ pub struct RunArgs {
     /// Suite to run: a built-in name or a path to a YAML file.
     #[arg(long)]
     pub suite: Option<String>,
+
+    /// Broker or cloud endpoint to test: mqtt://host:port or mqtts://host:port.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+
+    /// Set a suite parameter (not for secrets: those come from the environment or a file).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+
+    /// Run tests whose id contains FILTER (all when none).
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+
+    /// Filters must match test ids exactly.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Leave out tests whose id contains this (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+
+    /// List the suite's tests and exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// List the built-in suites and exit.
+    #[arg(long)]
+    pub list_suites: bool,
+
+    /// Validate the suite and exit.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Show which normative statements of the suite's MQTT version its tests cite.
+    #[arg(long)]
+    pub coverage: bool,
+
+    /// Most tests running at once.
+    #[arg(long, default_value_t = 64)]
+    pub jobs: usize,
+
+    /// Console output: text (a line per test) or json (one document at the end).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Where to write JUnit XML (default: reports/<suite>.xml).
+    #[arg(long, value_name = "FILE")]
+    pub report_junit: Option<std::path::PathBuf>,
+
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<std::path::PathBuf>,
+
+    /// Extra trusted CA certificate(s), PEM.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// Client certificate chain for mutual TLS, PEM.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// Client private key for mutual TLS, PEM.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+
+    /// Server name to send and verify (default: the target's host).
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+
+    /// Accept any server certificate (only when asked).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Deadline of each TCP/TLS connect, in seconds.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub connect_timeout: f64,
+
+    /// Largest packet accepted from the peer, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub max_packet_size: usize,
+
+    /// Show traces of every test, not only failures.
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    /// Colour: auto, always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// When to colour console output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When standard output is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}`: expected NAME=VALUE"))
 }
 
 /// Subcommands.

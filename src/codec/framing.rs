@@ -156,13 +156,21 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         }
     }
 
-    /// The next packet; `Ok(None)` on a clean end of stream between packets.
+    /// The next packet, decoded; `Ok(None)` on a clean end of stream between packets.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, ReadError> {
+        Ok(self
+            .read_bytes()
+            .await?
+            .map(|bytes| self.tracker.decode(bytes)))
+    }
+
+    /// The next packet's bytes, undecoded (for callers that learn the version later).
+    pub async fn read_bytes(&mut self) -> Result<Option<Bytes>, ReadError> {
         loop {
             match self.framer.next_frame(&mut self.buf, self.tracker.version) {
                 Ok(Some(bytes)) => {
                     self.consumed += bytes.len() as u64;
-                    return Ok(Some(self.tracker.decode(bytes)));
+                    return Ok(Some(bytes));
                 }
                 Ok(None) => {}
                 Err(error) => {

@@ -6,6 +6,8 @@ pub mod timing;
 mod validate;
 pub mod vars;
 
+pub use validate::{DEFAULT_CONN, MATCH_OPERATORS, matcher_fields};
+
 use crate::codec::ProtocolVersion;
 use crate::secret::Secret;
 use schema::{AuthDef, ParamDef, SuiteFile, TestDef};

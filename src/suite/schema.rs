@@ -189,11 +189,11 @@ pub enum Step {
     /// Open a transport connection without sending anything.
     Open(OpenDef),
     /// Open (if needed), send CONNECT and expect CONNACK (code 0 unless stated).
-    Connect(ConnectDef),
+    Connect(Box<ConnectDef>),
     /// Send a packet.
-    Send(SendDef),
+    Send(Box<SendDef>),
     /// Expect a packet, a close, or silence, within a window.
-    Expect(ExpectDef),
+    Expect(Box<ExpectDef>),
     /// Let time pass.
     Wait(Spanned<String>),
     /// Close a connection (TCP FIN) from our side.

@@ -85,7 +85,7 @@ pub fn expand_hex(template: &str, vars: &Vars) -> Result<Vec<u8>, String> {
         let arg = vars.interpolate(&after[..end])?;
         if func == "str" {
             let len = u16::try_from(arg.len())
-                .map_err(|_| format!("`${{str:…}}` argument is longer than 65,535 bytes"))?;
+                .map_err(|_| "`${str:…}` argument is longer than 65,535 bytes".to_string())?;
             hex_text.push_str(&hex::encode(len.to_be_bytes()));
         }
         hex_text.push_str(&hex::encode(arg.as_bytes()));

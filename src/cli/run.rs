@@ -1,0 +1,222 @@
+//! Suite runs from the command line: listing, checking, coverage, and broker mode.
+
+use super::{ColorChoice, Format, RunArgs, exit};
+use crate::codec::ProtocolVersion;
+use crate::codec::statements::Spec;
+use crate::report::console::Console;
+use crate::report::{json, junit};
+use crate::runner::transport::{Target, TlsOptions};
+use crate::runner::{RunError, RunOptions, Selection, run_suite};
+use crate::suite::{self, Suite};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the suite command; returns the exit code.
+pub fn run(args: &RunArgs) -> i32 {
+    if args.list_suites {
+        return list_suites();
+    }
+    let Some(spec) = &args.suite else {
+        eprintln!(
+            "error: nothing to do: give --suite NAME or a path (built-in: {}), or a subcommand (see --help)",
+            builtin_list()
+        );
+        return exit::USAGE;
+    };
+    let suite = match suite::load(spec) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let selection = Selection {
+        filters: args.filters.clone(),
+        exact: args.exact,
+        skip: args.skip.clone(),
+    };
+    if args.check {
+        println!("{}: ok ({} tests)", suite.origin, suite.tests.len());
+        return exit::OK;
+    }
+    if args.list {
+        for t in suite
+            .tests
+            .iter()
+            .filter(|t| selection.selects(&t.id.value))
+        {
+            println!("{}: test", t.id.value);
+        }
+        return exit::OK;
+    }
+    if args.coverage {
+        print!("{}", coverage(&suite));
+        return exit::OK;
+    }
+    let Some(target) = &args.target else {
+        eprintln!(
+            "error: no --target: give the endpoint to test, e.g. --target mqtt://127.0.0.1:1883 (device mode and the built-in emulator are not available in this build)"
+        );
+        return exit::USAGE;
+    };
+    let target = match Target::parse(target, suite.port) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let cli_params: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    let params = match suite.resolve_params(&cli_params, false) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let opts = RunOptions {
+        target: target.clone(),
+        tls: TlsOptions {
+            ca: args.ca.clone(),
+            cert: args.cert.clone(),
+            key: args.key.clone(),
+            sni: args.sni.clone(),
+            versions: Vec::new(),
+            insecure: args.insecure,
+        },
+        jobs: args.jobs,
+        selection: selection.clone(),
+        connect_timeout: Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0)),
+        max_packet_size: args.max_packet_size,
+    };
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let text = args.format == Format::Text;
+    let mut console = Console::new(std::io::stdout(), color, args.verbose);
+    let selected = suite
+        .tests
+        .iter()
+        .filter(|t| selection.selects(&t.id.value))
+        .count();
+    if text {
+        let _ = console.start(&suite.name, &target.to_string(), selected);
+    }
+    let suite = Arc::new(suite);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    let result = runtime.block_on(run_suite(suite.clone(), &params, &opts, &mut |case| {
+        if text {
+            let _ = console.case(case);
+        }
+    }));
+    let report = match result {
+        Ok(r) => r,
+        Err(RunError::Unreachable(m)) => {
+            eprintln!("error: target unusable: {m}");
+            return exit::UNREACHABLE;
+        }
+        Err(RunError::Config(m)) => {
+            eprintln!("error: {m}");
+            return exit::USAGE;
+        }
+    };
+    let junit_path = args
+        .report_junit
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}.xml", suite.name)));
+    if let Err(e) = junit::write_junit(&report, &junit_path) {
+        eprintln!("error: cannot write {}: {e}", junit_path.display());
+        return exit::USAGE;
+    }
+    if let Some(path) = &args.report_json {
+        if let Err(e) = write_file(path, &json::to_json(&report)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::USAGE;
+        }
+    }
+    if text {
+        let _ = console.finish(&report);
+        println!("JUnit report: {}", junit_path.display());
+    } else {
+        println!("{}", json::to_json(&report));
+    }
+    if report.failed() {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
+}
+
+fn builtin_list() -> String {
+    suite::builtin_names().collect::<Vec<_>>().join(", ")
+}
+
+fn list_suites() -> i32 {
+    for name in suite::builtin_names() {
+        match suite::load(name) {
+            Ok(s) => println!("{name:<14} {:>3} tests  {}", s.tests.len(), s.title),
+            Err(e) => println!("{name:<14} (does not load: {e})"),
+        }
+    }
+    exit::OK
+}
+
+/// Every normative statement of the suite's MQTT version, and which tests cite it.
+pub fn coverage(suite: &Suite) -> String {
+    let spec = match suite.protocol {
+        ProtocolVersion::V5 => Spec::V5_0,
+        _ => Spec::V3_1_1,
+    };
+    let mut citing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for t in &suite.tests {
+        for c in &t.cites {
+            if let Some(s) = spec.lookup(c) {
+                citing.entry(s.id).or_default().push(&t.id.value);
+            }
+        }
+    }
+    let statements = spec.statements();
+    let mut out = format!(
+        "Normative statements of MQTT {} and the tests of suite `{}` that cite them\n\n",
+        if spec == Spec::V5_0 { "5.0" } else { "3.1.1" },
+        suite.name
+    );
+    for s in statements {
+        let tests = citing.get(s.id);
+        let mark = if tests.is_some() { "x" } else { " " };
+        out.push_str(&format!("[{mark}] {:<16} {}\n", s.id, s.summary));
+        if let Some(tests) = tests {
+            out.push_str(&format!("    tested by: {}\n", tests.join(", ")));
+        }
+    }
+    let covered = citing.len();
+    out.push_str(&format!(
+        "\ncovered: {covered} of {} statements ({:.1} %)\n",
+        statements.len(),
+        100.0 * covered as f64 / statements.len() as f64
+    ));
+    out
+}

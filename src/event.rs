@@ -1,0 +1,195 @@
+//! Conversation events: the one type every source (broker runner, device server, pcap
+//! reader) produces and the judge consumes.
+
+use crate::codec::reason::code_name;
+use crate::codec::{DecodeError, Packet, PacketType, ProtocolVersion};
+use bytes::Bytes;
+use std::time::Duration;
+
+/// Which end of an MQTT connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The MQTT client (device).
+    Client,
+    /// The MQTT server (broker, cloud).
+    Server,
+}
+
+impl Side {
+    /// The other end.
+    pub fn peer(self) -> Self {
+        match self {
+            Self::Client => Self::Server,
+            Self::Server => Self::Client,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The transport connection was established.
+    Opened,
+    /// A packet crossed the connection: its bytes and its decoding.
+    Packet {
+        /// The packet's bytes.
+        bytes: Bytes,
+        /// The decoded packet, or the first violation.
+        packet: Result<Packet, DecodeError>,
+    },
+    /// The byte stream cannot be framed any further.
+    Unframeable(DecodeError),
+    /// The connection ended; `by` is the side that closed it when known.
+    Closed {
+        /// Who closed.
+        by: Option<Side>,
+        /// How (EOF, reset, …).
+        detail: String,
+    },
+}
+
+/// One event on one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The connection's number within its source.
+    pub conn: u64,
+    /// Time since the source's start (run start or capture start).
+    pub at: Duration,
+    /// The side that sent the packet (for packets), or that the event concerns.
+    pub from: Side,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Largest number of bytes shown in hex in a one-line description.
+const HEX_SHOWN: usize = 48;
+
+/// A one-line description of a packet and its bytes, e.g.
+/// `CONNACK code 0x00 (Connection Accepted) session_present=false [20 02 00 00]`.
+pub fn describe(
+    bytes: &[u8],
+    packet: &Result<Packet, DecodeError>,
+    version: ProtocolVersion,
+) -> String {
+    let summary = match packet {
+        Ok(p) => summarize(p, version),
+        Err(e) => format!("malformed packet: {e}"),
+    };
+    format!("{summary} [{}]", hex_preview(bytes))
+}
+
+/// Bytes in spaced hex, cut after a preview length.
+pub fn hex_preview(bytes: &[u8]) -> String {
+    let shown: Vec<String> = bytes
+        .iter()
+        .take(HEX_SHOWN)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut s = shown.join(" ");
+    if bytes.len() > HEX_SHOWN {
+        s.push_str(&format!(" … ({} bytes)", bytes.len()));
+    }
+    s
+}
+
+/// The packet's type and its defining fields on one line.
+pub fn summarize(p: &Packet, version: ProtocolVersion) -> String {
+    let ty = p.packet_type();
+    let code = |c: u8| format!("{c:#04x} ({})", code_name(version, ty, c));
+    match p {
+        Packet::Connect(c) => format!(
+            "CONNECT {} client_id={:?} clean_session={} keepalive={}{}{}{}",
+            c.protocol,
+            c.client_id,
+            c.clean_session,
+            c.keep_alive,
+            c.will
+                .as_ref()
+                .map(|w| format!(
+                    " will(topic={:?} qos={} retain={})",
+                    w.topic,
+                    w.qos.as_u8(),
+                    w.retain
+                ))
+                .unwrap_or_default(),
+            c.username
+                .as_ref()
+                .map(|u| format!(" username={u:?}"))
+                .unwrap_or_default(),
+            if c.password.is_some() {
+                " password=***"
+            } else {
+                ""
+            },
+        ),
+        Packet::ConnAck(c) => format!(
+            "CONNACK code {} session_present={}",
+            code(c.code),
+            c.session_present
+        ),
+        Packet::Publish(p) => format!(
+            "PUBLISH topic={:?} qos={} retain={} dup={}{} payload={} bytes",
+            p.topic,
+            p.qos.as_u8(),
+            p.retain,
+            p.dup,
+            p.packet_id
+                .map(|i| format!(" packet_id={i}"))
+                .unwrap_or_default(),
+            p.payload.len()
+        ),
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+            format!(
+                "{ty} packet_id={} reason {}",
+                r.packet_id,
+                code(r.reason_code)
+            )
+        }
+        Packet::Subscribe(s) => format!(
+            "SUBSCRIBE packet_id={} {}",
+            s.packet_id,
+            s.subscriptions
+                .iter()
+                .map(|x| format!("{:?}@{}", x.filter, x.options.qos.as_u8()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Packet::SubAck(s) => format!(
+            "SUBACK packet_id={} codes [{}]",
+            s.packet_id,
+            s.return_codes
+                .iter()
+                .map(|c| code(*c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Packet::Unsubscribe(u) => format!("UNSUBSCRIBE packet_id={} {:?}", u.packet_id, u.filters),
+        Packet::UnsubAck(u) => format!(
+            "UNSUBACK packet_id={}{}",
+            u.packet_id,
+            if u.reason_codes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " codes [{}]",
+                    u.reason_codes
+                        .iter()
+                        .map(|c| code(*c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+        Packet::PingReq | Packet::PingResp => ty.name().to_owned(),
+        Packet::Disconnect(d) => format!("DISCONNECT reason {}", code(d.reason_code)),
+        Packet::Auth(a) => format!("AUTH reason {}", code(a.reason_code)),
+    }
+}
+
+/// The packet type of a decoded packet or of a frame's first byte.
+pub fn packet_type_of(bytes: &[u8], packet: &Result<Packet, DecodeError>) -> Option<PacketType> {
+    match packet {
+        Ok(p) => Some(p.packet_type()),
+        Err(_) => bytes.first().and_then(|b| PacketType::from_nibble(b >> 4)),
+    }
+}

@@ -1,0 +1,162 @@
+//! One connection of a test: a writer, and a reader task that frames what arrives.
+//!
+//! The reader only frames; the test decodes each frame with the version in force when it
+//! consumes it (a CONNECT sent after the reader started changes how replies decode). The
+//! channel between them is bounded, so a peer that floods costs TCP back-pressure, not
+//! memory.
+
+use super::transport::{ConnectError, Connector, Stream};
+use crate::codec::framing::{Framer, PacketReader, ReadError};
+use crate::codec::{DecodeError, ProtocolVersion};
+use bytes::Bytes;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Frames buffered between the reader task and the test.
+const CHANNEL_DEPTH: usize = 256;
+
+/// What the reader task saw.
+#[derive(Debug)]
+pub enum Incoming {
+    /// One framed packet.
+    Frame {
+        /// When it was complete.
+        at: Instant,
+        /// Its bytes.
+        bytes: Bytes,
+    },
+    /// The peer closed (or reset) the connection.
+    Closed {
+        /// When.
+        at: Instant,
+        /// EOF, reset, or a close inside a packet.
+        detail: String,
+    },
+    /// The stream cannot be framed any further (e.g. a five-byte Remaining Length).
+    Unframeable {
+        /// When.
+        at: Instant,
+        /// The framing fault.
+        error: DecodeError,
+    },
+}
+
+/// A live connection.
+pub struct Conn {
+    /// The name steps use.
+    pub name: String,
+    writer: Option<WriteHalf<Stream>>,
+    rx: mpsc::Receiver<Incoming>,
+    task: JoinHandle<()>,
+    /// Version packets are encoded and decoded under (set by the CONNECT sent).
+    pub version: ProtocolVersion,
+    /// Keep Alive of the CONNECT sent (for windows written as multiples of it).
+    pub keepalive: u16,
+    /// When we last sent something.
+    pub last_sent: Instant,
+    /// When the peer's close was observed.
+    pub closed_at: Option<Instant>,
+    /// The next automatic packet identifier.
+    pub next_packet_id: u16,
+    /// The last packet identifier received (default for acks).
+    pub last_received_id: Option<u16>,
+}
+
+impl Conn {
+    /// Opens the transport and starts the reader.
+    pub async fn open(
+        name: &str,
+        connector: &Connector,
+        framer: Framer,
+        version: ProtocolVersion,
+        keepalive: u16,
+    ) -> Result<Self, ConnectError> {
+        let stream = connector.connect().await?;
+        let (read, write) = tokio::io::split(stream);
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let task = tokio::spawn(read_loop(read, framer, tx));
+        Ok(Self {
+            name: name.to_owned(),
+            writer: Some(write),
+            rx,
+            task,
+            version,
+            keepalive,
+            last_sent: Instant::now(),
+            closed_at: None,
+            next_packet_id: 1,
+            last_received_id: None,
+        })
+    }
+
+    /// Writes bytes; returns when they were handed to the transport.
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<Instant> {
+        let writer = self.writer.as_mut().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed by us")
+        })?;
+        writer.write_all(bytes).await?;
+        writer.flush().await?;
+        self.last_sent = Instant::now();
+        Ok(self.last_sent)
+    }
+
+    /// The next thing the reader saw, or `None` when `deadline` passes first.
+    pub async fn next(&mut self, deadline: Instant) -> Option<Incoming> {
+        match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            Ok(Some(item)) => Some(item),
+            // The reader ended without a Closed event only when it was aborted.
+            Ok(None) => Some(Incoming::Closed {
+                at: Instant::now(),
+                detail: "reader stopped".into(),
+            }),
+            Err(_) => None,
+        }
+    }
+
+    /// Closes our side (TCP FIN after a TLS close_notify).
+    pub async fn shutdown(&mut self) {
+        if let Some(mut w) = self.writer.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w.shutdown()).await;
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn read_loop(read: ReadHalf<Stream>, framer: Framer, tx: mpsc::Sender<Incoming>) {
+    let mut reader = PacketReader::new(read, framer, ProtocolVersion::V3_1_1);
+    loop {
+        let item = match reader.read_bytes().await {
+            Ok(Some(bytes)) => Incoming::Frame {
+                at: Instant::now(),
+                bytes,
+            },
+            Ok(None) => Incoming::Closed {
+                at: Instant::now(),
+                detail: "EOF".into(),
+            },
+            Err(ReadError::Io(e)) => Incoming::Closed {
+                at: Instant::now(),
+                detail: e.to_string(),
+            },
+            Err(ReadError::Framing { error, .. }) => Incoming::Unframeable {
+                at: Instant::now(),
+                error,
+            },
+            Err(ReadError::TruncatedPacket { buffered }) => Incoming::Closed {
+                at: Instant::now(),
+                detail: format!("closed inside a packet ({buffered} bytes of it received)"),
+            },
+        };
+        let last = !matches!(item, Incoming::Frame { .. });
+        if tx.send(item).await.is_err() || last {
+            return;
+        }
+    }
+}

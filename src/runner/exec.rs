@@ -1,0 +1,788 @@
+//! Runs one test: its steps in order over named connections, every wait bounded by a window
+//! or the test's deadline, and a verdict carrying the evidence.
+
+use super::build::{self, BuildContext, DefaultCredentials, Outgoing};
+use super::connection::{Conn, Incoming};
+use super::matcher;
+use super::transport::Connector;
+use crate::codec::framing::Framer;
+use crate::codec::{DecodeError, Packet, PacketType, ProtocolVersion, decode_packet, encode};
+use crate::event::{describe, hex_preview};
+use crate::report::{CaseReport, TraceLine, Verdict};
+use crate::secret::Redactor;
+use crate::suite::schema::{ExpectDef, Status, Step, TestDef};
+use crate::suite::timing::{TimeExpr, fmt_secs, parse_duration};
+use crate::suite::vars::Vars;
+use crate::suite::{DEFAULT_CONN, Suite};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What every test of a run shares.
+pub struct RunContext {
+    /// The suite.
+    pub suite: Arc<Suite>,
+    /// Opens connections to the target.
+    pub connector: Connector,
+    /// Parameters and the run's built-ins.
+    pub vars: Vars,
+    /// Credentials from the suite's auth scheme.
+    pub credentials: DefaultCredentials,
+    /// Hides secrets in everything reported.
+    pub redactor: Redactor,
+    /// Framing limits for what peers send.
+    pub framer: Framer,
+    /// A token unique to this run (client ids, topics).
+    pub run_token: String,
+}
+
+/// Runs `test` (the `index`-th of the suite) to a verdict.
+pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> CaseReport {
+    let started = Instant::now();
+    let mut runner = TestRun {
+        ctx: ctx.clone(),
+        test_slug: slug(&test.id.value),
+        index,
+        t0: started,
+        conns: BTreeMap::new(),
+        trace: Vec::new(),
+        branch: None,
+    };
+    let deadline = match &test.timeout {
+        Some(t) => parse_duration(&t.value).unwrap_or(ctx.suite.timeout),
+        None => ctx.suite.timeout,
+    };
+    let outcome = match tokio::time::timeout(deadline, runner.steps(&test)).await {
+        Ok(r) => r,
+        Err(_) => Err(StepFailure::Harness(format!(
+            "the test's deadline of {} passed before its steps finished",
+            fmt_secs(deadline)
+        ))),
+    };
+    for conn in runner.conns.values_mut() {
+        conn.shutdown().await;
+    }
+    let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
+    CaseReport {
+        id: test.id.value.clone(),
+        title: test.title.clone(),
+        cites: test.cites.clone(),
+        verdict,
+        branch: runner.branch,
+        duration: started.elapsed(),
+        trace: runner.trace,
+    }
+}
+
+/// Why a test did not pass.
+enum StepFailure {
+    /// The target did something else than the suite expects.
+    Target(String),
+    /// The harness could not carry out the step (I/O error, deadline, bad value).
+    Harness(String),
+}
+
+fn verdict(
+    test: &TestDef,
+    outcome: Result<(), StepFailure>,
+    branch: Option<&str>,
+    redactor: &Redactor,
+) -> Verdict {
+    let status = test.status.unwrap_or(Status::Doc);
+    let with_note = |m: String| match &test.note {
+        Some(n) => redactor.text(&format!("{m}\nnote: {n}")),
+        None => redactor.text(&m),
+    };
+    match (outcome, status) {
+        (Err(StepFailure::Harness(m)), _) => Verdict::Error {
+            message: redactor.text(&m),
+        },
+        (Ok(()), Status::NotPinned) => Verdict::Recorded {
+            message: match branch {
+                Some(b) => format!("observed: {b}"),
+                None => "observed: the expected behaviour".into(),
+            },
+        },
+        (Ok(()), _) => Verdict::Passed,
+        (Err(StepFailure::Target(m)), Status::Doc | Status::DocAmbiguous) => Verdict::Failed {
+            message: with_note(m),
+        },
+        (Err(StepFailure::Target(m)), Status::NotPinned) => Verdict::Recorded {
+            message: with_note(m),
+        },
+        (Err(StepFailure::Target(m)), _) => Verdict::Warning {
+            message: with_note(m),
+        },
+    }
+}
+
+fn slug(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+struct TestRun {
+    ctx: Arc<RunContext>,
+    test_slug: String,
+    index: usize,
+    t0: Instant,
+    conns: BTreeMap<String, Conn>,
+    trace: Vec<TraceLine>,
+    branch: Option<String>,
+}
+
+type StepResult = Result<(), StepFailure>;
+
+impl TestRun {
+    async fn steps(&mut self, test: &TestDef) -> StepResult {
+        for (i, step) in test.steps.iter().enumerate() {
+            let n = i + 1;
+            let prefix = |m: String| format!("step {n} ({}): {m}", step_name(&step.value));
+            let r = match &step.value {
+                Step::Open(o) => self.open(&conn_name(&o.conn)).await,
+                Step::Connect(c) => self.connect(c).await,
+                Step::Send(s) => self.send(s).await,
+                Step::Expect(e) => self.expect(e).await,
+                Step::Wait(d) => {
+                    let d = parse_duration(&d.value).map_err(StepFailure::Harness)?;
+                    tokio::time::sleep(d).await;
+                    Ok(())
+                }
+                Step::Close(o) => {
+                    let name = conn_name(&o.conn);
+                    if let Some(c) = self.conns.get_mut(&name) {
+                        c.shutdown().await;
+                    }
+                    self.note(&name, "", "we closed the connection");
+                    Ok(())
+                }
+            };
+            r.map_err(|f| match f {
+                StepFailure::Target(m) => StepFailure::Target(prefix(m)),
+                StepFailure::Harness(m) => StepFailure::Harness(prefix(m)),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn vars(&self, conn: &str) -> Vars {
+        let mut v = self.ctx.vars.clone();
+        v.set("test", self.test_slug.clone());
+        v.set("conn", conn.to_owned());
+        v.set("client_id", self.unique_client_id(conn));
+        v
+    }
+
+    fn unique_client_id(&self, conn: &str) -> String {
+        // Short and alphanumeric: within the 23 characters every server must accept.
+        let conn_tag: String = conn
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(4)
+            .collect();
+        format!("mc{}t{}{}", self.ctx.run_token, self.index, conn_tag)
+    }
+
+    fn at(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.t0)
+    }
+
+    fn note(&mut self, conn: &str, direction: &str, text: &str) {
+        let at = self.at(Instant::now());
+        let text = self.ctx.redactor.text(text);
+        self.trace.push(TraceLine {
+            at,
+            conn: conn.to_owned(),
+            direction: direction.to_owned(),
+            text,
+        });
+    }
+
+    fn record(
+        &mut self,
+        conn: &str,
+        direction: &str,
+        at: Instant,
+        bytes: &[u8],
+        packet: &Result<Packet, DecodeError>,
+        version: ProtocolVersion,
+    ) {
+        let shown = self.ctx.redactor.bytes(bytes);
+        let text = self.ctx.redactor.text(&describe(&shown, packet, version));
+        let at = self.at(at);
+        self.trace.push(TraceLine {
+            at,
+            conn: conn.to_owned(),
+            direction: direction.to_owned(),
+            text,
+        });
+    }
+
+    async fn open(&mut self, name: &str) -> StepResult {
+        if self.conns.contains_key(name) {
+            return Err(StepFailure::Harness(format!(
+                "connection `{name}` is already open"
+            )));
+        }
+        let suite = &self.ctx.suite;
+        let conn = Conn::open(
+            name,
+            &self.ctx.connector,
+            self.ctx.framer,
+            suite.protocol,
+            suite.keepalive,
+        )
+        .await
+        .map_err(|e| StepFailure::Harness(e.to_string()))?;
+        self.conns.insert(name.to_owned(), conn);
+        self.note(
+            name,
+            "",
+            &format!("opened to {}", self.ctx.connector.target()),
+        );
+        Ok(())
+    }
+
+    fn conn(&mut self, name: &str) -> Result<&mut Conn, StepFailure> {
+        self.conns
+            .get_mut(name)
+            .ok_or_else(|| StepFailure::Harness(format!("connection `{name}` is not open")))
+    }
+
+    async fn connect(&mut self, def: &crate::suite::schema::ConnectDef) -> StepResult {
+        let name = conn_name(&def.conn);
+        if !self.conns.contains_key(&name) {
+            self.open(&name).await?;
+        }
+        let vars = self.vars(&name);
+        let unique = self.unique_client_id(&name);
+        let suite = self.ctx.suite.clone();
+        let ctx = self.ctx.clone();
+        let conn = self.conn(&name)?;
+        let mut bctx = BuildContext {
+            vars: &vars,
+            version: conn.version,
+            default_protocol: suite.protocol,
+            default_keepalive: suite.keepalive,
+            next_packet_id: &mut conn.next_packet_id,
+            last_received_id: conn.last_received_id,
+            credentials: &ctx.credentials,
+            unique_client_id: &unique,
+        };
+        let connect = build::connect(def, &mut bctx).map_err(StepFailure::Harness)?;
+        self.send_packet(&name, Packet::Connect(connect)).await?;
+        match &def.connack {
+            Some(Value::Bool(false)) => Ok(()),
+            other => {
+                let matcher = other.clone().unwrap_or_else(|| json!({"code": 0}));
+                let expect = ExpectDef {
+                    conn: def.conn.clone(),
+                    connack: Some(matcher),
+                    ..ExpectDef::default()
+                };
+                self.expect(&expect).await
+            }
+        }
+    }
+
+    async fn send_packet(&mut self, name: &str, packet: Packet) -> StepResult {
+        let conn = self.conn(name)?;
+        if let Packet::Connect(c) = &packet {
+            conn.version = c.protocol;
+            conn.keepalive = c.keep_alive;
+        }
+        let version = conn.version;
+        let mut bytes = Vec::new();
+        encode(&packet, version, &mut bytes).map_err(|e| StepFailure::Harness(e.to_string()))?;
+        let at = conn
+            .send(&bytes)
+            .await
+            .map_err(|e| StepFailure::Target(format!("sending failed: {e}")))?;
+        self.record(name, "→", at, &bytes, &Ok(packet), version);
+        Ok(())
+    }
+
+    async fn send(&mut self, def: &crate::suite::schema::SendDef) -> StepResult {
+        let name = conn_name(&def.conn);
+        let vars = self.vars(&name);
+        let unique = self.unique_client_id(&name);
+        let suite = self.ctx.suite.clone();
+        let ctx = self.ctx.clone();
+        let conn = self.conn(&name)?;
+        let mut bctx = BuildContext {
+            vars: &vars,
+            version: conn.version,
+            default_protocol: suite.protocol,
+            default_keepalive: suite.keepalive,
+            next_packet_id: &mut conn.next_packet_id,
+            last_received_id: conn.last_received_id,
+            credentials: &ctx.credentials,
+            unique_client_id: &unique,
+        };
+        match build::outgoing(def, &mut bctx).map_err(StepFailure::Harness)? {
+            Outgoing::Packet(p) => self.send_packet(&name, p).await,
+            Outgoing::Raw(bytes) => {
+                let conn = self.conn(&name)?;
+                let version = conn.version;
+                let at = conn
+                    .send(&bytes)
+                    .await
+                    .map_err(|e| StepFailure::Target(format!("sending failed: {e}")))?;
+                let decoded = decode_packet(&bytes::Bytes::copy_from_slice(&bytes), version);
+                if let Ok(Packet::Connect(c)) = &decoded {
+                    let conn = self.conn(&name)?;
+                    conn.version = c.protocol;
+                    conn.keepalive = c.keep_alive;
+                }
+                let shown = self.ctx.redactor.bytes(&bytes);
+                let text = match &decoded {
+                    Ok(_) => describe(&shown, &decoded, version),
+                    Err(e) => format!(
+                        "raw bytes ({}) [{}]",
+                        e.violation.message(),
+                        hex_preview(&shown)
+                    ),
+                };
+                let at = self.at(at);
+                let text = self.ctx.redactor.text(&text);
+                self.trace.push(TraceLine {
+                    at,
+                    conn: name,
+                    direction: "→".into(),
+                    text,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    async fn expect(&mut self, def: &ExpectDef) -> StepResult {
+        let name = conn_name(&def.conn);
+        let vars = self.vars(&name);
+        let suite_within = self.ctx.suite.within;
+        let conn = self.conn(&name)?;
+        let keepalive = conn.keepalive;
+        let parse = |s: &Option<serde_saphyr::Spanned<String>>,
+                     default: TimeExpr|
+         -> Result<TimeExpr, StepFailure> {
+            match s {
+                Some(s) => TimeExpr::parse(&s.value).map_err(StepFailure::Harness),
+                None => Ok(default),
+            }
+        };
+        let within_expr = parse(&def.within, suite_within)?;
+        let after_expr = parse(&def.after, TimeExpr::fixed(Duration::ZERO))?;
+        let within = within_expr.resolve(keepalive);
+        let after = after_expr.resolve(keepalive);
+        let since_last_sent = def.since.as_ref().is_some_and(|s| s.value == "last_sent");
+        let anchor = if since_last_sent {
+            conn.last_sent
+        } else {
+            Instant::now()
+        };
+        let since = if since_last_sent {
+            "our last packet"
+        } else {
+            "the step's start"
+        };
+        let window = Window {
+            anchor,
+            after,
+            within,
+            after_expr,
+            within_expr,
+            keepalive,
+            since,
+        };
+
+        if let Some(silence) = &def.silence {
+            let d = TimeExpr::parse(&silence.value)
+                .map_err(StepFailure::Harness)?
+                .resolve(keepalive);
+            let start = Instant::now();
+            let conn = self.conn(&name)?;
+            if conn.closed_at.is_some() {
+                return Err(StepFailure::Target(
+                    "expected silence, but the connection is already closed".into(),
+                ));
+            }
+            return match conn.next(start + d).await {
+                None => {
+                    self.note(
+                        &name,
+                        "",
+                        &format!("silent for {} as expected", fmt_secs(d)),
+                    );
+                    Ok(())
+                }
+                Some(item) => {
+                    let seen = self.observe(&name, item);
+                    Err(StepFailure::Target(format!(
+                        "expected silence for {}; observed {} after {}",
+                        fmt_secs(d),
+                        seen.text,
+                        fmt_secs(seen.at.saturating_duration_since(start))
+                    )))
+                }
+            };
+        }
+
+        let alternatives: Vec<Alternative> = if let Some(any) = &def.any_of {
+            any.iter()
+                .map(|alt| {
+                    let label = alt.get("as").and_then(Value::as_str).map(str::to_owned);
+                    let (key, m) = alt
+                        .iter()
+                        .find(|(k, _)| *k != "as")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .unwrap_or_default();
+                    Alternative::new(key, m, label)
+                })
+                .collect()
+        } else if def.closed.is_some() {
+            vec![Alternative::new("closed".into(), Value::Null, None)]
+        } else {
+            def.packet_matchers()
+                .into_iter()
+                .map(|(k, m)| Alternative::new(k.to_owned(), m.clone(), None))
+                .collect()
+        };
+        let expected = alternatives
+            .iter()
+            .map(Alternative::describe)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let only_close = def.closed.is_some();
+
+        // A close already observed can satisfy a `closed` expectation (or alternative).
+        if let Some(closed_at) = self.conn(&name)?.closed_at {
+            return match alternatives.iter().find(|a| a.key == "closed") {
+                Some(alt) => {
+                    let label = alt.label();
+                    self.timed(&name, &window, closed_at, "closed", &expected)?;
+                    if def.any_of.is_some() {
+                        self.branch = Some(label);
+                    }
+                    Ok(())
+                }
+                None => Err(StepFailure::Target(format!(
+                    "expected {expected}; the connection was already closed by the peer {} into the test",
+                    fmt_secs(self.at(closed_at))
+                ))),
+            };
+        }
+
+        let deadline = window.anchor + window.within;
+        loop {
+            let conn = self.conn(&name)?;
+            let version = conn.version;
+            let Some(item) = conn.next(deadline).await else {
+                return Err(StepFailure::Target(format!(
+                    "expected {expected} within {}; nothing arrived",
+                    window.describe()
+                )));
+            };
+            let seen = self.observe(&name, item);
+            match &seen.kind {
+                Seen::Closed => {
+                    if let Some(alt) = alternatives.iter().find(|a| a.key == "closed") {
+                        let label = alt.label();
+                        self.timed(&name, &window, seen.at, "closed", &expected)?;
+                        if def.any_of.is_some() {
+                            self.branch = Some(label);
+                        }
+                        return Ok(());
+                    }
+                    return Err(StepFailure::Target(format!(
+                        "expected {expected} within {}; observed: {} after {}",
+                        window.describe(),
+                        seen.text,
+                        fmt_secs(seen.at.saturating_duration_since(window.anchor))
+                    )));
+                }
+                Seen::Broken => {
+                    return Err(StepFailure::Target(format!(
+                        "expected {expected}; observed {}",
+                        seen.text
+                    )));
+                }
+                Seen::Packet(Err(e)) => {
+                    return Err(StepFailure::Target(format!(
+                        "expected {expected}; the peer sent a malformed packet: {e} [{}]",
+                        hex_preview(&seen.bytes)
+                    )));
+                }
+                Seen::Packet(Ok(packet)) => {
+                    // A 5.0 server may say why before it closes.
+                    if only_close
+                        && packet.packet_type() == PacketType::Disconnect
+                        && version.is_v5()
+                    {
+                        continue;
+                    }
+                    let mut mismatch = None;
+                    for alt in &alternatives {
+                        if alt.key != packet.packet_type().name().to_ascii_lowercase() {
+                            continue;
+                        }
+                        match matcher::check(packet, &alt.matcher, &vars) {
+                            Ok(()) => {
+                                let label = alt.label();
+                                self.timed(&name, &window, seen.at, &label, &expected)?;
+                                if def.any_of.is_some() {
+                                    self.branch =
+                                        Some(format!("{label} [{}]", hex_preview(&seen.bytes)));
+                                }
+                                return Ok(());
+                            }
+                            Err(m) => mismatch = Some(m),
+                        }
+                    }
+                    let why = mismatch.map(|m| format!(" ({m})")).unwrap_or_default();
+                    return Err(StepFailure::Target(format!(
+                        "expected {expected} within {}; observed {}{why} after {}",
+                        window.describe(),
+                        seen.text,
+                        fmt_secs(seen.at.saturating_duration_since(window.anchor))
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Checks that an event at `at` fell inside the window and notes the measurement.
+    fn timed(
+        &mut self,
+        conn: &str,
+        w: &Window,
+        at: Instant,
+        what: &str,
+        expected: &str,
+    ) -> StepResult {
+        let elapsed = at.saturating_duration_since(w.anchor);
+        if elapsed < w.after {
+            return Err(StepFailure::Target(format!(
+                "expected {expected} within {}; observed {what} too early, after {}",
+                w.describe(),
+                fmt_secs(elapsed)
+            )));
+        }
+        if what == "closed" || w.after > Duration::ZERO || w.within_expr.uses_keepalive() {
+            let margin = w.within.saturating_sub(elapsed);
+            let conn_note = format!(
+                "{what} after {}; window {}; margin {}",
+                fmt_secs(elapsed),
+                w.describe(),
+                fmt_secs(margin)
+            );
+            self.note(conn, "", &conn_note);
+        }
+        Ok(())
+    }
+
+    /// Records what arrived and classifies it.
+    fn observe(&mut self, name: &str, item: Incoming) -> SeenItem {
+        match item {
+            Incoming::Frame { at, bytes } => {
+                let version = self
+                    .conns
+                    .get(name)
+                    .map_or(ProtocolVersion::V3_1_1, |c| c.version);
+                let decoded = decode_packet(&bytes, version);
+                if let Ok(Packet::Publish(p)) = &decoded {
+                    if let Some(c) = self.conns.get_mut(name) {
+                        c.last_received_id = p.packet_id.or(c.last_received_id);
+                    }
+                }
+                if let Ok(Packet::PubRel(r)) = &decoded {
+                    if let Some(c) = self.conns.get_mut(name) {
+                        c.last_received_id = Some(r.packet_id);
+                    }
+                }
+                self.record(name, "←", at, &bytes, &decoded, version);
+                let text = self.ctx.redactor.text(&describe(&bytes, &decoded, version));
+                SeenItem {
+                    at,
+                    text,
+                    bytes: bytes.to_vec(),
+                    kind: Seen::Packet(decoded),
+                }
+            }
+            Incoming::Closed { at, detail } => {
+                if let Some(c) = self.conns.get_mut(name) {
+                    c.closed_at = Some(at);
+                }
+                let text = format!("connection closed by the peer ({detail})");
+                let rel = self.at(at);
+                self.trace.push(TraceLine {
+                    at: rel,
+                    conn: name.to_owned(),
+                    direction: String::new(),
+                    text: text.clone(),
+                });
+                SeenItem {
+                    at,
+                    text,
+                    bytes: Vec::new(),
+                    kind: Seen::Closed,
+                }
+            }
+            Incoming::Unframeable { at, error } => {
+                if let Some(c) = self.conns.get_mut(name) {
+                    c.closed_at = Some(at);
+                }
+                let text = format!("a byte stream that cannot be framed: {error}");
+                let rel = self.at(at);
+                self.trace.push(TraceLine {
+                    at: rel,
+                    conn: name.to_owned(),
+                    direction: "←".into(),
+                    text: text.clone(),
+                });
+                SeenItem {
+                    at,
+                    text,
+                    bytes: Vec::new(),
+                    kind: Seen::Broken,
+                }
+            }
+        }
+    }
+}
+
+enum Seen {
+    Packet(Result<Packet, DecodeError>),
+    Closed,
+    Broken,
+}
+
+struct SeenItem {
+    at: Instant,
+    text: String,
+    bytes: Vec<u8>,
+    kind: Seen,
+}
+
+struct Window {
+    anchor: Instant,
+    after: Duration,
+    within: Duration,
+    after_expr: TimeExpr,
+    within_expr: TimeExpr,
+    keepalive: u16,
+    since: &'static str,
+}
+
+impl Window {
+    fn describe(&self) -> String {
+        let mut s = if self.after > Duration::ZERO {
+            format!("{}–{}", fmt_secs(self.after), fmt_secs(self.within))
+        } else {
+            fmt_secs(self.within)
+        };
+        if self.within_expr.uses_keepalive() || self.after_expr.uses_keepalive() {
+            s.push_str(&format!(
+                " ({}{} with keepalive {} s)",
+                if self.after > Duration::ZERO {
+                    format!("{} – ", self.after_expr)
+                } else {
+                    String::new()
+                },
+                self.within_expr,
+                self.keepalive
+            ));
+        }
+        format!("{s} of {}", self.since)
+    }
+}
+
+struct Alternative {
+    key: String,
+    matcher: Value,
+    label: Option<String>,
+}
+
+impl Alternative {
+    fn new(key: String, matcher: Value, label: Option<String>) -> Self {
+        Self {
+            key,
+            matcher,
+            label,
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.key == "closed" {
+            return "the peer closing the connection".into();
+        }
+        match &self.matcher {
+            Value::Object(o) if !o.is_empty() => format!(
+                "{} {}",
+                self.key.to_uppercase(),
+                matcher::render(&self.matcher)
+            ),
+            _ => self.key.to_uppercase(),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| self.describe())
+    }
+}
+
+fn conn_name(c: &Option<serde_saphyr::Spanned<String>>) -> String {
+    c.as_ref()
+        .map(|s| s.value.clone())
+        .unwrap_or_else(|| DEFAULT_CONN.to_owned())
+}
+
+fn step_name(step: &Step) -> String {
+    match step {
+        Step::Open(_) => "open".into(),
+        Step::Connect(_) => "connect".into(),
+        Step::Send(s) => {
+            let kind = if s.raw.is_some() {
+                "raw"
+            } else if s.publish.is_some() {
+                "publish"
+            } else if s.subscribe.is_some() {
+                "subscribe"
+            } else if s.unsubscribe.is_some() {
+                "unsubscribe"
+            } else if s.connect.is_some() {
+                "connect"
+            } else {
+                "packet"
+            };
+            format!("send {kind}")
+        }
+        Step::Expect(e) => {
+            if e.closed.is_some() {
+                "expect closed".into()
+            } else if e.silence.is_some() {
+                "expect silence".into()
+            } else if e.any_of.is_some() {
+                "expect any_of".into()
+            } else {
+                format!(
+                    "expect {}",
+                    e.packet_matchers()
+                        .first()
+                        .map(|(k, _)| *k)
+                        .unwrap_or("packet")
+                )
+            }
+        }
+        Step::Wait(_) => "wait".into(),
+        Step::Close(_) => "close".into(),
+    }
+}

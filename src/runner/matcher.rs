@@ -1,0 +1,173 @@
+//! Matching a received packet against an `expect` matcher: the packet is compared in its
+//! JSON form (the one `decode --format json` prints), field by field.
+
+use crate::codec::Packet;
+use crate::suite::vars::Vars;
+use serde_json::Value;
+
+/// Checks `packet` against `matcher` (a map of field → expected value, or null for any).
+/// Returns a description of the first mismatch.
+pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String> {
+    let Value::Object(fields) = matcher else {
+        return Ok(());
+    };
+    let actual = serde_json::to_value(packet).map_err(|e| e.to_string())?;
+    for (key, expected) in fields {
+        let expected = interpolate(expected, vars)?;
+        let ok = match key.as_str() {
+            "payload" => match (&expected, &actual["payload"]) {
+                (Value::String(text), Value::String(hex_payload)) => {
+                    hex::encode(text.as_bytes()) == *hex_payload
+                }
+                (e, a) => compare(e, a),
+            },
+            "payload_hex" => {
+                let want = expected
+                    .as_str()
+                    .map(|h| h.split_whitespace().collect::<String>().to_lowercase());
+                want.as_deref() == actual["payload"].as_str()
+            }
+            "payload_size" => {
+                let len = actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0);
+                compare(&expected, &Value::from(len))
+            }
+            _ => compare(&expected, &actual[key.as_str()]),
+        };
+        if !ok {
+            let shown = match key.as_str() {
+                "payload_size" => {
+                    Value::from(actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0))
+                }
+                "payload" | "payload_hex" => actual["payload"].clone(),
+                _ => actual[key.as_str()].clone(),
+            };
+            return Err(format!(
+                "{key}: expected {}, got {}",
+                render(&expected),
+                render(&shown)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn interpolate(v: &Value, vars: &Vars) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => Value::String(vars.interpolate(s)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| interpolate(x, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), interpolate(x, vars)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Equality with operators (`in`, `min`, `max`, `not`) and subset matching of maps.
+fn compare(expected: &Value, actual: &Value) -> bool {
+    match expected {
+        Value::Object(ops) if is_operator_map(ops) => {
+            ops.iter().all(|(op, arg)| match op.as_str() {
+                "in" => arg
+                    .as_array()
+                    .is_some_and(|opts| opts.iter().any(|o| compare(o, actual))),
+                "min" => num(actual).zip(num(arg)).is_some_and(|(a, m)| a >= m),
+                "max" => num(actual).zip(num(arg)).is_some_and(|(a, m)| a <= m),
+                "not" => !compare(arg, actual),
+                _ => false,
+            })
+        }
+        Value::Object(want) => match actual {
+            Value::Object(have) => want
+                .iter()
+                .all(|(k, v)| compare(v, have.get(k).unwrap_or(&Value::Null))),
+            _ => false,
+        },
+        Value::Array(want) => match actual {
+            Value::Array(have) => {
+                want.len() == have.len() && want.iter().zip(have).all(|(w, h)| compare(w, h))
+            }
+            _ => false,
+        },
+        Value::Number(_) => num(expected) == num(actual),
+        other => other == actual,
+    }
+}
+
+fn is_operator_map(map: &serde_json::Map<String, Value>) -> bool {
+    !map.is_empty()
+        && map
+            .keys()
+            .all(|k| crate::suite::MATCH_OPERATORS.contains(&k.as_str()))
+}
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// A compact rendering of a matcher value for messages.
+pub fn render(v: &Value) -> String {
+    match v {
+        Value::Object(o) if o.is_empty() => "{}".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{ConnAck, Properties, Publish, QoS, SubAck};
+    use serde_json::json;
+
+    #[test]
+    fn fields_operators_and_payloads() {
+        let vars = Vars::new();
+        let connack = Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: 5,
+            properties: Properties::new(),
+        });
+        assert!(check(&connack, &json!({"code": 5}), &vars).is_ok());
+        assert!(check(&connack, &json!({"code": {"in": [4, 5]}}), &vars).is_ok());
+        let e = check(&connack, &json!({"code": 0}), &vars).unwrap_err();
+        assert_eq!(e, "code: expected 0, got 5");
+        let suback = Packet::SubAck(SubAck {
+            packet_id: 1,
+            properties: Properties::new(),
+            return_codes: vec![1, 0x80],
+        });
+        assert!(check(&suback, &json!({"return_codes": [1, 128]}), &vars).is_ok());
+        assert!(check(&suback, &json!({"return_codes": [{"max": 1}, 128]}), &vars).is_ok());
+        assert!(check(&suback, &json!({"return_codes": [1]}), &vars).is_err());
+        let mut p = Publish::new("a/b", &b"hi"[..]);
+        p.qos = QoS::AtLeastOnce;
+        p.packet_id = Some(3);
+        let p = Packet::Publish(p);
+        assert!(
+            check(
+                &p,
+                &json!({"payload": "hi", "qos": 1, "topic": "a/b"}),
+                &vars
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                &p,
+                &json!({"payload_hex": "68 69", "payload_size": 2}),
+                &vars
+            )
+            .is_ok()
+        );
+        assert!(check(&p, &json!({"qos": {"not": 2}}), &vars).is_ok());
+        assert_eq!(
+            check(&p, &json!({"payload_size": 3}), &vars).unwrap_err(),
+            "payload_size: expected 3, got 2"
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! Broker mode: the harness is the client, speaking raw packets to a broker or cloud
+//! endpoint. Tests run concurrently on tokio, so a suite lasts about as long as its longest
+//! test.
+
+pub mod build;
+pub mod connection;
+pub mod exec;
+pub mod matcher;
+pub mod transport;
+
+use crate::auth::{AuthParams, Scheme, plain, tuya};
+use crate::codec::framing::Framer;
+use crate::codec::{Connect, Packet, decode_packet, encode_to_vec};
+use crate::report::{CaseReport, RunReport, SuiteReport, Verdict};
+use crate::secret::{Redactor, Secret};
+use crate::suite::vars::Vars;
+use crate::suite::{ParamValues, Suite};
+use build::DefaultCredentials;
+use connection::{Conn, Incoming};
+use exec::{RunContext, run_test};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use transport::{ConnectError, Connector, Target, TlsOptions};
+
+/// Which tests to run, libtest style.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Run tests whose id contains one of these (all when empty).
+    pub filters: Vec<String>,
+    /// Filters must equal the id.
+    pub exact: bool,
+    /// Leave out tests whose id contains one of these.
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    /// True when the test with this id is selected.
+    pub fn selects(&self, id: &str) -> bool {
+        let hit = |f: &String| {
+            if self.exact {
+                id == f
+            } else {
+                id.contains(f.as_str())
+            }
+        };
+        (self.filters.is_empty() || self.filters.iter().any(hit)) && !self.skip.iter().any(hit)
+    }
+}
+
+/// Everything a broker-mode run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The endpoint.
+    pub target: Target,
+    /// TLS settings (merged with the suite's endpoint requirements).
+    pub tls: TlsOptions,
+    /// Most tests at once.
+    pub jobs: usize,
+    /// Which tests.
+    pub selection: Selection,
+    /// Deadline of each TCP/TLS connect.
+    pub connect_timeout: Duration,
+    /// Largest packet accepted from the peer.
+    pub max_packet_size: usize,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The target cannot be used: unreachable, TLS failure, credentials refused.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The configuration is unusable (bad CA file, unknown auth parameter, …).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Runs the selected tests of `suite` against the target; `on_case` sees each result as
+/// it finishes (for live console output).
+pub async fn run_suite(
+    suite: Arc<Suite>,
+    params: &ParamValues,
+    opts: &RunOptions,
+    on_case: &mut dyn FnMut(&CaseReport),
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let mut tls = opts.tls.clone();
+    if let Some(req) = &suite.tls {
+        if req.required && !opts.target.tls {
+            return Err(RunError::Config(format!(
+                "suite `{}` requires TLS: use an mqtts:// target",
+                suite.name
+            )));
+        }
+        if tls.versions.is_empty() {
+            tls.versions = req.versions.clone();
+        }
+        if tls.sni.is_none() {
+            tls.sni = req.sni.clone();
+        }
+    }
+    let connector =
+        Connector::new(opts.target.clone(), &tls, opts.connect_timeout).map_err(|e| match e {
+            ConnectError::TlsConfig(_) => RunError::Config(e.to_string()),
+            other => RunError::Unreachable(other.to_string()),
+        })?;
+    let mut vars = Vars::new();
+    for (k, v) in &params.values {
+        vars.set(k.clone(), v.clone());
+    }
+    let run_token = run_token();
+    vars.set("run", run_token.clone());
+    let mut redactor = Redactor::new(params.secrets.iter());
+    let credentials = credentials(&suite, &vars).map_err(RunError::Config)?;
+    if let Some(p) = &credentials.password {
+        redactor.add(p);
+    }
+    let ctx = Arc::new(RunContext {
+        suite: suite.clone(),
+        connector,
+        vars,
+        credentials,
+        redactor,
+        framer: Framer::new(opts.max_packet_size),
+        run_token,
+    });
+    preflight(&ctx).await?;
+
+    let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut set = JoinSet::new();
+    let mut results: Vec<Option<CaseReport>> = vec![None; suite.tests.len()];
+    for (index, test) in suite.tests.iter().enumerate() {
+        if !opts.selection.selects(&test.id.value) {
+            continue;
+        }
+        if let Some(reason) = &test.skip {
+            let case = skipped(test, reason);
+            on_case(&case);
+            results[index] = Some(case);
+            continue;
+        }
+        let ctx = ctx.clone();
+        let test = test.clone();
+        let semaphore = semaphore.clone();
+        set.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            (index, run_test(ctx, test, index).await)
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((index, case)) => {
+                on_case(&case);
+                results[index] = Some(case);
+            }
+            Err(e) => return Err(RunError::Config(format!("a test task failed: {e}"))),
+        }
+    }
+    let duration = started.elapsed();
+    let cases: Vec<CaseReport> = results.into_iter().flatten().collect();
+    Ok(RunReport {
+        suites: vec![SuiteReport {
+            name: suite.name.clone(),
+            classname: suite.name.clone(),
+            properties: vec![
+                ("target".into(), opts.target.to_string()),
+                ("protocol".into(), suite.protocol.to_string()),
+                ("suite_origin".into(), suite.origin.clone()),
+            ],
+            cases,
+            duration,
+        }],
+        duration,
+    })
+}
+
+fn skipped(test: &crate::suite::schema::TestDef, reason: &str) -> CaseReport {
+    CaseReport {
+        id: test.id.value.clone(),
+        title: test.title.clone(),
+        cites: test.cites.clone(),
+        verdict: Verdict::Skipped {
+            reason: reason.to_owned(),
+        },
+        branch: None,
+        duration: Duration::ZERO,
+        trace: Vec::new(),
+    }
+}
+
+/// A short token unique to this run, so concurrent runs and tests do not share client ids
+/// or topics.
+fn run_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mixed = (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32);
+    format!("{:06x}", mixed & 0xFF_FFFF)
+}
+
+/// The credentials the suite's auth scheme produces from its parameters.
+pub fn credentials(suite: &Suite, vars: &Vars) -> Result<DefaultCredentials, String> {
+    let Some(auth) = &suite.auth else {
+        return Ok(DefaultCredentials::default());
+    };
+    let get = |key: &str| -> Result<Option<String>, String> {
+        auth.params
+            .get(key)
+            .map(|v| vars.interpolate(v))
+            .transpose()
+    };
+    let need = |key: &str| -> Result<String, String> {
+        get(key)?.ok_or_else(|| {
+            format!(
+                "auth scheme `{}` needs the parameter `{key}`",
+                auth.scheme.value
+            )
+        })
+    };
+    let scheme = Scheme::from_str(&auth.scheme.value).map_err(|e| e.to_string())?;
+    let params = match scheme {
+        Scheme::Plain => AuthParams::Plain(plain::Params {
+            client_id: get("client_id")?.unwrap_or_default(),
+            username: get("username")?,
+            password: get("password")?.map(Secret::new),
+        }),
+        Scheme::Tuya(sign_method) => {
+            let timestamp = match get("timestamp")? {
+                Some(t) => t
+                    .parse()
+                    .map_err(|_| format!("auth timestamp `{t}` is not a number"))?,
+                None => std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+            };
+            AuthParams::Tuya(tuya::Params {
+                device_id: need("device_id")?,
+                device_secret: Secret::new(need("device_secret")?),
+                timestamp,
+                sign_method,
+            })
+        }
+        other => {
+            return Err(format!(
+                "auth scheme `{other}` cannot produce credentials in broker mode yet"
+            ));
+        }
+    };
+    let creds = params.credentials().map_err(|e| e.to_string())?;
+    Ok(DefaultCredentials {
+        client_id: Some(creds.client_id).filter(|c| !c.is_empty()),
+        username: creds.username,
+        password: creds.password.map(|p| p.expose().to_owned()),
+    })
+}
+
+/// One connect with the suite's defaults before anything else, so an unreachable target,
+/// a TLS failure or refused credentials end the run with one clear error.
+async fn preflight(ctx: &RunContext) -> Result<(), RunError> {
+    let suite = &ctx.suite;
+    let target = ctx.connector.target().to_string();
+    let mut conn = Conn::open(
+        "preflight",
+        &ctx.connector,
+        ctx.framer,
+        suite.protocol,
+        suite.keepalive,
+    )
+    .await
+    .map_err(|e| RunError::Unreachable(e.to_string()))?;
+    let mut connect = Connect::new(suite.protocol, format!("mc{}pre", ctx.run_token));
+    if let Some(c) = &ctx.credentials.client_id {
+        connect.client_id = c.clone();
+    }
+    connect.username = ctx.credentials.username.clone();
+    connect.password = ctx
+        .credentials
+        .password
+        .clone()
+        .map(|p| bytes::Bytes::from(p.into_bytes()));
+    let bytes = encode_to_vec(&Packet::Connect(connect), suite.protocol)
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    conn.send(&bytes)
+        .await
+        .map_err(|e| RunError::Unreachable(format!("{target}: sending CONNECT failed: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let result = match conn.next(deadline).await {
+        None => Err(format!(
+            "{target} accepted the connection but sent no CONNACK within 10 s"
+        )),
+        Some(Incoming::Closed { detail, .. }) => Err(format!(
+            "{target} closed the connection after CONNECT without a CONNACK ({detail}): is it an MQTT {} server?",
+            suite.protocol
+        )),
+        Some(Incoming::Unframeable { error, .. }) => {
+            Err(format!("{target} does not speak MQTT: {error}"))
+        }
+        Some(Incoming::Frame { bytes, .. }) => match decode_packet(&bytes, suite.protocol) {
+            Ok(Packet::ConnAck(c)) if c.code == 0 => Ok(()),
+            Ok(Packet::ConnAck(c)) => Err(format!(
+                "{target} refused the suite's credentials: CONNACK {:#04x} ({})",
+                c.code,
+                crate::codec::reason::code_name(
+                    suite.protocol,
+                    crate::codec::PacketType::ConnAck,
+                    c.code
+                )
+            )),
+            Ok(other) => Err(format!(
+                "{target} answered CONNECT with {}",
+                other.packet_type()
+            )),
+            Err(e) => Err(format!(
+                "{target} answered CONNECT with a malformed packet: {e}"
+            )),
+        },
+    };
+    if result.is_ok() {
+        let _ = conn.send(&[0xE0, 0x00]).await;
+    }
+    conn.shutdown().await;
+    result.map_err(|m| RunError::Unreachable(ctx.redactor.text(&m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_filters() {
+        let s = Selection {
+            filters: vec!["CONN".into()],
+            exact: false,
+            skip: vec!["CONN-02".into()],
+        };
+        assert!(s.selects("MQTT311-CONN-01"));
+        assert!(!s.selects("MQTT311-CONN-02"));
+        assert!(!s.selects("MQTT311-SUB-01"));
+        let exact = Selection {
+            filters: vec!["MQTT311-CONN-01".into()],
+            exact: true,
+            skip: vec![],
+        };
+        assert!(exact.selects("MQTT311-CONN-01"));
+        assert!(!exact.selects("MQTT311-CONN-011"));
+        assert!(Selection::default().selects("anything"));
+    }
+}

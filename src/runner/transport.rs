@@ -1,0 +1,393 @@
+//! Where the target is and how to reach it: TCP or TLS, every step under a deadline.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::fmt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// A broker or cloud endpoint: `mqtt://host:port` or `mqtts://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Speak TLS.
+    pub tls: bool,
+}
+
+impl Target {
+    /// Parses a target URL; `default_port` applies when none is given (else 1883 / 8883).
+    pub fn parse(url: &str, default_port: Option<u16>) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else if let Some(r) = url
+            .strip_prefix("ssl://")
+            .or_else(|| url.strip_prefix("tls://"))
+        {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("tcp://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "target `{url}` must start with mqtt:// or mqtts://"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                let port = p
+                    .parse()
+                    .map_err(|_| format!("target `{url}`: `{p}` is not a port"))?;
+                (h, port)
+            }
+            _ => (rest, default_port.unwrap_or(if tls { 8883 } else { 1883 })),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("target `{url}` has no host"));
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            tls,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// TLS settings from the command line and the suite's endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Extra trusted CA certificates (PEM).
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain for mutual TLS (PEM).
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Server name to present and verify (default: the target's host).
+    pub sni: Option<String>,
+    /// Versions to offer: "1.2", "1.3" (empty: both).
+    pub versions: Vec<String>,
+    /// Accept any server certificate.
+    pub insecure: bool,
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectError {
+    /// TCP failed (refused, unreachable, DNS).
+    #[error("cannot connect to {target}: {reason}")]
+    Tcp {
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// Nothing answered in time.
+    #[error("connecting to {target} timed out after {secs:.1} s")]
+    Timeout {
+        /// The target.
+        target: String,
+        /// The deadline.
+        secs: f64,
+    },
+    /// The TLS configuration is unusable (bad CA file, key, version).
+    #[error("TLS configuration: {0}")]
+    TlsConfig(String),
+    /// The handshake failed (certificate, protocol version, alert).
+    #[error("TLS handshake with {target} failed: {reason}")]
+    TlsHandshake {
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A byte stream to the target: plain TCP or TLS.
+#[derive(Debug)]
+pub enum Stream {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens connections to one target with one TLS configuration.
+#[derive(Clone)]
+pub struct Connector {
+    target: Target,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector")
+            .field("target", &self.target)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Connector {
+    /// Prepares a connector; TLS configuration errors surface here, before any test runs.
+    pub fn new(target: Target, tls: &TlsOptions, timeout: Duration) -> Result<Self, ConnectError> {
+        let tls = if target.tls {
+            let config = client_config(tls)?;
+            let name = tls.sni.clone().unwrap_or_else(|| target.host.clone());
+            let server_name = ServerName::try_from(name.clone()).map_err(|_| {
+                ConnectError::TlsConfig(format!("`{name}` is not a valid server name"))
+            })?;
+            Some((TlsConnector::from(Arc::new(config)), server_name))
+        } else {
+            None
+        };
+        Ok(Self {
+            target,
+            tls,
+            timeout,
+        })
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Opens one connection (TCP, then TLS when asked), within the connect deadline.
+    pub async fn connect(&self) -> Result<Stream, ConnectError> {
+        let target = self.target.to_string();
+        let timeout = |_| ConnectError::Timeout {
+            target: target.clone(),
+            secs: self.timeout.as_secs_f64(),
+        };
+        let tcp = tokio::time::timeout(
+            self.timeout,
+            TcpStream::connect((self.target.host.as_str(), self.target.port)),
+        )
+        .await
+        .map_err(timeout)?
+        .map_err(|e| ConnectError::Tcp {
+            target: target.clone(),
+            reason: e.to_string(),
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let Some((connector, name)) = &self.tls else {
+            return Ok(Stream::Tcp(tcp));
+        };
+        let tls = tokio::time::timeout(self.timeout, connector.connect(name.clone(), tcp))
+            .await
+            .map_err(timeout)?
+            .map_err(|e| ConnectError::TlsHandshake {
+                target: target.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+}
+
+fn client_config(opts: &TlsOptions) -> Result<rustls::ClientConfig, ConnectError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    for v in &opts.versions {
+        versions.push(match v.as_str() {
+            "1.2" => &rustls::version::TLS12,
+            "1.3" => &rustls::version::TLS13,
+            other => {
+                return Err(ConnectError::TlsConfig(format!(
+                    "TLS version `{other}` is not supported (1.2, 1.3)"
+                )));
+            }
+        });
+    }
+    if versions.is_empty() {
+        versions = vec![&rustls::version::TLS12, &rustls::version::TLS13];
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| ConnectError::TlsConfig(e.to_string()))?;
+    let builder = if opts.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        // System roots are optional: a missing store only matters without --ca.
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(ca) = &opts.ca {
+            let certs = read_certs(ca)?;
+            if certs.is_empty() {
+                return Err(ConnectError::TlsConfig(format!(
+                    "{}: no certificate found",
+                    ca.display()
+                )));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| ConnectError::TlsConfig(format!("{}: {e}", ca.display())))?;
+            }
+        }
+        builder.with_root_certificates(roots)
+    };
+    match (&opts.cert, &opts.key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs(cert)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| ConnectError::TlsConfig(format!("{}: {e}", key.display())))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ConnectError::TlsConfig(e.to_string()))
+        }
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err(ConnectError::TlsConfig(
+            "a client certificate needs both --cert and --key".into(),
+        )),
+    }
+}
+
+fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, ConnectError> {
+    CertificateDer::pem_file_iter(path)
+        .map_err(|e| ConnectError::TlsConfig(format!("{}: {e}", path.display())))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConnectError::TlsConfig(format!("{}: {e}", path.display())))
+}
+
+/// `--insecure`: signatures are still checked, the certificate's identity and chain are not.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_urls() {
+        let t = Target::parse("mqtt://127.0.0.1:1884", None).unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.tls), ("127.0.0.1", 1884, false));
+        assert_eq!(
+            Target::parse("mqtts://broker.example", None).unwrap().port,
+            8883
+        );
+        assert_eq!(
+            Target::parse("mqtts://broker.example", Some(443))
+                .unwrap()
+                .port,
+            443
+        );
+        let v6 = Target::parse("mqtt://[::1]:1883", None).unwrap();
+        assert_eq!(v6.host, "::1");
+        assert_eq!(v6.to_string(), "mqtt://[::1]:1883");
+        assert!(Target::parse("http://x", None).is_err());
+        assert!(Target::parse("mqtt://x:port", None).is_err());
+    }
+}
