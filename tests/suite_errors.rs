@@ -1,0 +1,170 @@
+//! Suite-language errors: each names the file, line and column, with a snippet.
+
+use mqtt_conform::suite::{self, SuiteError};
+
+fn error(text: &str) -> SuiteError {
+    match suite::load_str("demo.yaml", text) {
+        Ok(s) => panic!("suite `{}` loaded, expected an error", s.name),
+        Err(e) => e,
+    }
+}
+
+fn at(e: &SuiteError, line: u32, column: u32, needle: &str) {
+    assert_eq!((e.line, e.column), (line, column), "{e}");
+    assert_eq!(e.origin, "demo.yaml");
+    assert!(e.message.contains(needle), "`{needle}` not in: {e}");
+    let rendered = e.to_string();
+    assert!(
+        rendered.starts_with(&format!("demo.yaml:{line}:{column}: ")),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains(&format!("\n{line} | ")),
+        "snippet missing: {rendered}"
+    );
+}
+
+#[test]
+fn broken_yaml() {
+    let e = error("name: demo\ntests: [ { id: T1, title: t\n");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(
+        e.message.contains("bracket") || e.message.contains("flow"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_key() {
+    let e = error("name: demo\ntests:\n  - id: T1\n    title: t\n    stepz: []\n");
+    at(&e, 5, 5, "unknown field `stepz`");
+}
+
+#[test]
+fn unknown_key_in_a_step() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: { keepalvie: 5 }\n",
+    );
+    at(&e, 6, 20, "unknown field `keepalvie`");
+}
+
+#[test]
+fn wrong_type() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: { keepalive: soon }\n",
+    );
+    assert_eq!(e.line, 6, "{e}");
+    assert!(e.column >= 20, "{e}");
+}
+
+#[test]
+fn undefined_connection() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - send: { conn: b, pingreq: {} }\n",
+    );
+    at(&e, 7, 23, "connection `b` is not opened");
+}
+
+#[test]
+fn undefined_parameter() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: { client_id: \"${device}\" }\n",
+    );
+    at(&e, 6, 9, "`${device}` is neither a parameter");
+}
+
+#[test]
+fn bad_window_and_matcher_field() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { closed: {}, within: soonish }\n",
+    );
+    at(&e, 7, 39, "not a duration");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { suback: { codes: [0] } }\n",
+    );
+    at(&e, 7, 9, "suback has no field `codes`");
+}
+
+#[test]
+fn duplicate_test_ids_and_two_packets_in_one_send() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: a\n    steps: [ { open: {} } ]\n  - id: T1\n    title: b\n    steps: [ { open: {} } ]\n",
+    );
+    at(&e, 6, 9, "already used at line 3");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - send: { pingreq: {}, disconnect: {} }\n",
+    );
+    at(&e, 7, 9, "exactly one packet (found 2)");
+}
+
+#[test]
+fn secret_parameters_may_not_have_defaults() {
+    let e = error("name: demo\nparams:\n  key: { secret: true, default: hunter2 }\ntests: []\n");
+    at(&e, 3, 8, "may not have a default");
+}
+
+#[test]
+fn extends_errors_point_into_the_right_file() {
+    let dir =
+        std::env::temp_dir().join(format!("mqtt-conform-suite-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("parent.yaml"), "name: parent\ntests:\n  - id: P1\n    title: p\n    steps:\n      - expect: { silence: 1s }\n").unwrap();
+    std::fs::write(
+        dir.join("child.yaml"),
+        "name: child\nextends: parent.yaml\ntests: []\n",
+    )
+    .unwrap();
+    let e = suite::load(dir.join("child.yaml").to_str().unwrap()).unwrap_err();
+    assert!(e.origin.ends_with("parent.yaml"), "{e}");
+    assert_eq!(e.line, 6, "{e}");
+    assert!(e.message.contains("connection `main` is not opened"), "{e}");
+
+    std::fs::write(
+        dir.join("child2.yaml"),
+        "name: child\nextends: missing.yaml\n",
+    )
+    .unwrap();
+    let e = suite::load(dir.join("child2.yaml").to_str().unwrap()).unwrap_err();
+    assert!(e.origin.ends_with("child2.yaml"), "{e}");
+    assert_eq!((e.line, e.column), (2, 10), "{e}");
+    assert!(e.message.contains("cannot read suite"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn extends_overrides_skips_and_adds() {
+    let dir =
+        std::env::temp_dir().join(format!("mqtt-conform-suite-extends-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("base.yaml"),
+        "name: base\nprotocol: \"3.1.1\"\nprofile: { max_qos: 2, keepalive: { min: 0, max: 65535 } }\ntests:\n  - { id: A, title: a, steps: [ { connect: {} } ] }\n  - { id: B, title: b, steps: [ { connect: {} } ] }\n  - { id: C, title: c, steps: [ { connect: {} } ] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("child.yaml"),
+        "name: child\nextends: base.yaml\nprofile: { max_qos: 1, keepalive: { max: 1200 } }\nskip: [B]\ntests:\n  - { id: C, title: replaced, steps: [ { connect: {} } ] }\n  - { id: D, title: d, steps: [ { connect: {} } ] }\n",
+    )
+    .unwrap();
+    let s = suite::load(dir.join("child.yaml").to_str().unwrap()).unwrap();
+    let ids: Vec<&str> = s.tests.iter().map(|t| t.id.value.as_str()).collect();
+    assert_eq!(ids, ["A", "C", "D"]);
+    assert_eq!(s.test("C").unwrap().title, "replaced");
+    let profile = s.profile.unwrap();
+    assert_eq!(profile["max_qos"], 1);
+    assert_eq!(
+        profile["keepalive"]["min"], 0,
+        "profile keys merge recursively"
+    );
+    assert_eq!(profile["keepalive"]["max"], 1200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn builtin_suites_load() {
+    for name in suite::builtin_names() {
+        let s = suite::load(name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.name, name);
+        assert!(!s.tests.is_empty());
+    }
+}
