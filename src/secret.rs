@@ -305,6 +305,8 @@ impl Redactor {
                 out = out.replace(plain, REDACTED);
             }
             out = out.replace(&hex::encode(s), REDACTED);
+            let spaced: Vec<String> = s.iter().map(|b| format!("{b:02x}")).collect();
+            out = out.replace(&spaced.join(" "), REDACTED);
         }
         out
     }

@@ -609,11 +609,13 @@ impl TestRun {
                     }
                 }
                 self.record(name, "←", at, &bytes, &decoded, version);
-                let text = self.ctx.redactor.text(&describe(&bytes, &decoded, version));
+                // Everything kept for messages is redacted: evidence may carry secrets.
+                let shown = self.ctx.redactor.bytes(&bytes);
+                let text = self.ctx.redactor.text(&describe(&shown, &decoded, version));
                 SeenItem {
                     at,
                     text,
-                    bytes: bytes.to_vec(),
+                    bytes: shown,
                     kind: Seen::Packet(decoded),
                 }
             }

@@ -1,0 +1,141 @@
+//! A secret parameter never appears in console, JUnit or JSON output — not as text, not in
+//! hex, not in failure messages — and cannot be given on the command line.
+
+#[path = "support/mosquitto.rs"]
+mod mosquitto;
+
+use mosquitto::{Mosquitto, temp_dir};
+use std::process::Command;
+
+const SECRET: &str = "Sup3r-S3cret-Value";
+
+const SUITE: &str = r#"name: secrets
+params:
+  password: { env: MC_TEST_SECRET, secret: true }
+auth:
+  scheme: plain
+  params: { username: device, password: "${password}" }
+tests:
+  - id: SECRET-PASS
+    title: the secret travels as password and payload
+    steps:
+      - connect: {}
+      - send: { subscribe: { filters: [ { filter: "t/${run}/${test}", qos: 1 } ] } }
+      - expect: { suback: {} }
+      - send: { publish: { topic: "t/${run}/${test}", qos: 1, payload: "${password}" } }
+      - expect: { any_of: [ { puback: {} }, { publish: {} } ] }
+  - id: SECRET-FAIL
+    title: a failure whose evidence holds the secret
+    steps:
+      - connect: {}
+      - send: { subscribe: { filters: [ "t/${run}/${test}" ] } }
+      - expect: { suback: {} }
+      - send: { publish: { topic: "t/${run}/${test}", payload: "${password}" } }
+      - expect: { publish: { payload: "not what arrives" } }
+"#;
+
+#[test]
+fn secrets_appear_in_no_output() {
+    let broker = Mosquitto::start("secrets", "allow_anonymous true");
+    let dir = temp_dir("secrets-out");
+    let suite = dir.join("secrets.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    let junit = dir.join("out.xml");
+    let json = dir.join("out.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args([
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            &broker.url(),
+            "--verbose",
+            "--color",
+            "never",
+        ])
+        .args([
+            "--report-junit",
+            junit.to_str().unwrap(),
+            "--report-json",
+            json.to_str().unwrap(),
+        ])
+        .env("MC_TEST_SECRET", SECRET)
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one test fails on purpose\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("test SECRET-PASS ... ok"), "{stdout}");
+    assert!(stdout.contains("test SECRET-FAIL ... FAILED"), "{stdout}");
+    let outputs = [
+        ("stdout", stdout.clone()),
+        ("stderr", stderr),
+        (
+            "junit",
+            std::fs::read_to_string(&junit).expect("JUnit written"),
+        ),
+        (
+            "json",
+            std::fs::read_to_string(&json).expect("JSON written"),
+        ),
+    ];
+    let hex_secret = hex::encode(SECRET);
+    let spaced_hex: String = SECRET.bytes().map(|b| format!("{b:02x} ")).collect();
+    for (name, text) in &outputs {
+        assert!(
+            !text.contains(SECRET),
+            "{name} contains the secret:\n{text}"
+        );
+        assert!(
+            !text.contains(&hex_secret),
+            "{name} contains the secret in hex"
+        );
+        assert!(
+            !text.contains(spaced_hex.trim_end()),
+            "{name} contains the secret in spaced hex"
+        );
+    }
+    // The evidence is still there, redacted.
+    assert!(stdout.contains("password=***"), "{stdout}");
+    assert!(outputs[2].1.contains("SECRET-FAIL"));
+}
+
+#[test]
+fn a_secret_on_the_command_line_is_refused() {
+    let dir = temp_dir("secrets-cli");
+    let suite = dir.join("secrets.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args([
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "mqtt://127.0.0.1:1",
+            "--param",
+            &format!("password={SECRET}"),
+        ])
+        .env_remove("MC_TEST_SECRET")
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`password` is secret"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    // Without the environment variable: a clear message naming it.
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args([
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "mqtt://127.0.0.1:1",
+        ])
+        .env_remove("MC_TEST_SECRET")
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("MC_TEST_SECRET"), "{stderr}");
+}
