@@ -1,6 +1,7 @@
 //! Suites: the YAML language, loading (built-in or from a path), `extends`, parameters and
 //! validation with `file:line:col` errors.
 
+pub mod profile;
 pub mod schema;
 pub mod timing;
 mod validate;

@@ -458,6 +458,13 @@ impl Checker<'_> {
                 }
             }
         }
+        if let Some(p) = &f.profile {
+            // Checked as a whole here; a child may override single keys of a parent's profile.
+            if f.extends.is_none() {
+                super::profile::Profile::from_value(Some(p))
+                    .map_err(|e| self.err(&f.name.referenced, e))?;
+            }
+        }
         if let Some(d) = &f.defaults {
             if let Some(w) = &d.within {
                 self.time(w)?;
@@ -520,6 +527,10 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
         }
         None => ProtocolVersion::V3_1_1,
     };
+    if let Some(p) = &merged.profile {
+        super::profile::Profile::from_value(Some(p))
+            .map_err(|e| checker.err(&merged.name.referenced, e))?;
+    }
     let defaults = merged.defaults.clone();
     let within = match defaults.as_ref().and_then(|d| d.within.as_ref()) {
         Some(w) => checker.time(w)?,

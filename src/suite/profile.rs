@@ -1,0 +1,205 @@
+//! A platform's profile: what it accepts and how it reacts. The judge checks devices and
+//! conversations against it; the built-in emulator behaves by it.
+
+use serde::Deserialize;
+
+/// What the platform accepts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Accepted protocol versions (`3.1`, `3.1.1`, `5`); all when empty.
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    /// Highest QoS for publishes and subscriptions (0–2).
+    #[serde(default = "max_qos_default")]
+    pub max_qos: u8,
+    /// What the server does with a PUBLISH above `max_qos`.
+    #[serde(default)]
+    pub on_qos_above_max: QosReaction,
+    /// Will messages.
+    #[serde(default)]
+    pub will: Feature,
+    /// Retained messages.
+    #[serde(default)]
+    pub retain: Feature,
+    /// Clean Session must be 1.
+    #[serde(default)]
+    pub clean_session_required: bool,
+    /// Keep Alive rules.
+    #[serde(default)]
+    pub keepalive: KeepaliveRules,
+    /// Largest PUBLISH payload accepted, in bytes.
+    #[serde(default)]
+    pub max_payload: Option<usize>,
+    /// What the server does with a larger payload.
+    #[serde(default)]
+    pub on_payload_too_large: TopicReaction,
+    /// Topic rules.
+    #[serde(default)]
+    pub topics: TopicRules,
+    /// A second connection with the same identity closes the first.
+    #[serde(default = "yes")]
+    pub one_connection_per_identity: bool,
+    /// Subscriptions are granted at most this QoS (else `max_qos`).
+    #[serde(default)]
+    pub max_granted_qos: Option<u8>,
+    /// Every delivery to a device uses this QoS (OneNET: 0).
+    #[serde(default)]
+    pub downlink_qos: Option<u8>,
+    /// Publishes per second a device may send (Watson quickstart: 1).
+    #[serde(default)]
+    pub max_publish_rate: Option<f64>,
+}
+
+fn max_qos_default() -> u8 {
+    2
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            protocols: Vec::new(),
+            max_qos: 2,
+            on_qos_above_max: QosReaction::default(),
+            will: Feature::default(),
+            retain: Feature::default(),
+            clean_session_required: false,
+            keepalive: KeepaliveRules::default(),
+            max_payload: None,
+            on_payload_too_large: TopicReaction::default(),
+            topics: TopicRules::default(),
+            one_connection_per_identity: true,
+            max_granted_qos: None,
+            downlink_qos: None,
+            max_publish_rate: None,
+        }
+    }
+}
+
+/// How a platform treats an optional MQTT feature.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// Supported as MQTT specifies.
+    #[default]
+    Supported,
+    /// Accepted, then ignored (Watson strips RETAIN).
+    Ignored,
+    /// Refused: CONNACK failure for a Will, connection closed for a retained PUBLISH.
+    Refused,
+}
+
+/// What a server does with a PUBLISH above its maximum QoS.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QosReaction {
+    /// Close the connection.
+    #[default]
+    Close,
+    /// Treat it as the maximum QoS.
+    Downgrade,
+    /// Drop it without an answer.
+    Ignore,
+}
+
+/// What a server does with a PUBLISH it does not allow (topic, size).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicReaction {
+    /// Acknowledge (at QoS 1) and drop.
+    #[default]
+    Drop,
+    /// Close the connection.
+    Close,
+}
+
+/// Keep Alive rules.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeepaliveRules {
+    /// Smallest accepted value (seconds).
+    #[serde(default)]
+    pub min: Option<u16>,
+    /// Largest accepted value (seconds).
+    #[serde(default)]
+    pub max: Option<u16>,
+    /// Recommended value.
+    #[serde(default)]
+    pub recommended: Option<u16>,
+    /// Values below this draw a warning.
+    #[serde(default)]
+    pub warn_below: Option<u16>,
+    /// The server closes a silent connection after this × Keep Alive (MQTT: 1.5).
+    #[serde(default = "one_and_a_half")]
+    pub server_timeout: f64,
+    /// What happens to a CONNECT outside min–max: `refuse` (CONNACK failure) or `accept`.
+    #[serde(default)]
+    pub out_of_range: RangeReaction,
+}
+
+fn one_and_a_half() -> f64 {
+    1.5
+}
+
+impl Default for KeepaliveRules {
+    fn default() -> Self {
+        Self {
+            min: None,
+            max: None,
+            recommended: None,
+            warn_below: None,
+            server_timeout: 1.5,
+            out_of_range: RangeReaction::default(),
+        }
+    }
+}
+
+/// What happens to a value outside its documented range.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RangeReaction {
+    /// Accepted anyway.
+    #[default]
+    Accept,
+    /// Refused with a CONNACK failure.
+    Refuse,
+}
+
+/// Which topics a device may use.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRules {
+    /// Topic patterns a device may publish to (`${param}` placeholders, `+`/`#` wildcards);
+    /// any topic when empty.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// Topic patterns a device may subscribe to; any filter when empty.
+    #[serde(default)]
+    pub subscribe: Vec<String>,
+    /// Topics the platform delivers to the device (its downlink).
+    #[serde(default)]
+    pub downlink: Vec<String>,
+    /// What the server does with a PUBLISH to a topic outside `publish`.
+    #[serde(default)]
+    pub on_illegal_publish: TopicReaction,
+    /// Wildcards are allowed only after this many literal levels (OneNET: 3).
+    #[serde(default)]
+    pub wildcard_min_level: Option<usize>,
+    /// Wildcard subscriptions are refused altogether.
+    #[serde(default)]
+    pub no_wildcards: bool,
+}
+
+impl Profile {
+    /// The profile of a suite (defaults when the suite has none).
+    pub fn from_value(value: Option<&serde_json::Value>) -> Result<Self, String> {
+        match value {
+            None => Ok(Self::default()),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("profile: {e}")),
+        }
+    }
+}
