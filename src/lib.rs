@@ -11,4 +11,5 @@ pub mod event;
 pub mod report;
 pub mod runner;
 pub mod secret;
+pub mod server;
 pub mod suite;
