@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod event;
+pub mod judge;
 pub mod report;
 pub mod runner;
 pub mod secret;

@@ -149,6 +149,8 @@ pub struct Suite {
     pub profile: Option<Value>,
     /// Tests, in order.
     pub tests: Vec<TestDef>,
+    /// Passive rules, in order.
+    pub rules: Vec<schema::RuleDef>,
 }
 
 /// Parameter values for a run.
@@ -377,14 +379,22 @@ pub(crate) fn merge(
     child_source: &Source,
 ) -> Result<SuiteFile, SuiteError> {
     let mut tests = parent.tests;
+    let mut rules = parent.rules;
     for skip in &child.skip {
-        let before = tests.len();
+        let before = tests.len() + rules.len();
         tests.retain(|t| t.id.value != skip.value);
-        if tests.len() == before {
+        rules.retain(|r| r.id.value != skip.value);
+        if tests.len() + rules.len() == before {
             return Err(child_source.error_at(
                 &skip.referenced,
-                format!("`skip`: no inherited test `{}`", skip.value),
+                format!("`skip`: no inherited test or rule `{}`", skip.value),
             ));
+        }
+    }
+    for r in child.rules {
+        match rules.iter_mut().find(|p| p.id.value == r.id.value) {
+            Some(slot) => *slot = r,
+            None => rules.push(r),
         }
     }
     for t in child.tests {
@@ -410,6 +420,7 @@ pub(crate) fn merge(
         auth: child.auth.or(parent.auth),
         defaults: child.defaults.or(parent.defaults),
         profile,
+        rules,
         skip: Vec::new(),
         tests,
     })

@@ -41,7 +41,10 @@ pub struct SuiteFile {
     /// What the platform accepts (used by the judge and the emulator).
     #[serde(default)]
     pub profile: Option<Value>,
-    /// Inherited test ids to leave out.
+    /// Passive rules the judge checks on every conversation.
+    #[serde(default)]
+    pub rules: Vec<RuleDef>,
+    /// Inherited test (or rule) ids to leave out.
     #[serde(default)]
     pub skip: Vec<Spanned<String>>,
     /// Active tests.
@@ -557,4 +560,26 @@ impl ExpectDef {
         .filter_map(|(name, m)| m.as_ref().map(|m| (name, m)))
         .collect()
     }
+}
+
+/// A passive rule: checked by the judge on every conversation (device mode, captures, and
+/// the broker runner's own traffic).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    /// Stable id from the rule catalogue (`TUYA-KA-01`).
+    pub id: Spanned<String>,
+    /// One-line title.
+    pub title: String,
+    /// Status tag (severity follows it); `DOC` when absent.
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// Where the rule comes from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Statements or catalogue rules it relates to.
+    #[serde(default)]
+    pub cites: Vec<String>,
+    /// What to check.
+    pub check: Spanned<crate::judge::Check>,
 }

@@ -474,6 +474,22 @@ impl Checker<'_> {
             }
         }
         let mut seen: BTreeMap<&str, &Location> = BTreeMap::new();
+        for r in &f.rules {
+            if let Some(first) = seen.insert(&r.id.value, &r.id.referenced) {
+                return Err(self.err(
+                    &r.id.referenced,
+                    format!(
+                        "rule id `{}` is already used at line {}",
+                        r.id.value,
+                        first.line()
+                    ),
+                ));
+            }
+            r.check
+                .value
+                .validate()
+                .map_err(|e| self.err(&r.check.referenced, e))?;
+        }
         for t in &f.tests {
             if let Some(first) = seen.insert(&t.id.value, &t.id.referenced) {
                 return Err(self.err(
@@ -578,6 +594,7 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
         timeout,
         keepalive: defaults.and_then(|d| d.keepalive).unwrap_or(60),
         profile: merged.profile.clone(),
+        rules: merged.rules,
         tests: merged.tests,
     })
 }

@@ -1,0 +1,135 @@
+//! The kinds of passive rule a suite can declare, with their parameters.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// What a rule checks. Parameters left out come from the suite's profile.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The CONNECT's protocol version is one of `allowed` (default: profile.protocols).
+    ProtocolVersion {
+        /// Accepted versions (`3.1`, `3.1.1`, `5`).
+        #[serde(default)]
+        allowed: Vec<String>,
+    },
+    /// The credential scheme's rule with this rule's id holds (format, and the signature
+    /// when the device's secret is known).
+    Credentials,
+    /// Keep Alive within `min`–`max` (default: profile.keepalive); below `warn_below` the
+    /// rule reports a warning whatever its status.
+    KeepaliveRange {
+        /// Smallest accepted value.
+        #[serde(default)]
+        min: Option<u16>,
+        /// Largest accepted value.
+        #[serde(default)]
+        max: Option<u16>,
+        /// Values below draw a warning.
+        #[serde(default)]
+        warn_below: Option<u16>,
+    },
+    /// The CONNECT carries no Will (Will Flag, Will QoS and Will Retain all 0).
+    NoWill,
+    /// The CONNECT sets Clean Session.
+    CleanSession,
+    /// No PUBLISH with RETAIN=1.
+    NoRetain,
+    /// Publishes and subscriptions stay at or below a QoS (default: profile.max_qos).
+    MaxQos {
+        /// Highest QoS of a PUBLISH.
+        #[serde(default)]
+        publish: Option<u8>,
+        /// Highest QoS a SUBSCRIBE may request.
+        #[serde(default)]
+        subscribe: Option<u8>,
+    },
+    /// Every PUBLISH topic matches a profile.topics.publish pattern.
+    PublishTopics,
+    /// Every SUBSCRIBE filter is covered by a profile.topics.subscribe pattern.
+    SubscribeTopics,
+    /// Wildcards only after `min_level` literal levels (default: profile.topics.wildcard_min_level).
+    WildcardDepth {
+        /// Literal levels required before a wildcard.
+        #[serde(default)]
+        min_level: Option<usize>,
+    },
+    /// Payloads of at most `max` bytes (default: profile.max_payload).
+    PayloadSize {
+        /// Largest payload.
+        #[serde(default)]
+        max: Option<usize>,
+    },
+    /// Only these packet types from the client.
+    PacketTypes {
+        /// Upper-case packet type names.
+        allowed: Vec<String>,
+    },
+    /// No more than `max_per_second` PUBLISH per second (sliding one-second window).
+    PublishRate {
+        /// The limit (default: profile.max_publish_rate).
+        #[serde(default)]
+        max_per_second: Option<f64>,
+    },
+    /// An idle client sends something (PINGREQ at least) within each Keep Alive period.
+    ClientSilence,
+    /// The server closes a silent client after `factor` × Keep Alive (default:
+    /// profile.keepalive.server_timeout), not before, within `tolerance` seconds.
+    ServerClose {
+        /// The factor.
+        #[serde(default)]
+        factor: Option<f64>,
+        /// Allowed lateness in seconds (default 1).
+        #[serde(default)]
+        tolerance: Option<f64>,
+    },
+    /// One connection per identity: a newer connection with the same client id ends the older.
+    OneConnection,
+    /// After the server drops it, the device waits at least `min_seconds` before reconnecting.
+    ReconnectBackoff {
+        /// Smallest acceptable delay.
+        min_seconds: f64,
+    },
+    /// Every packet the client sends is well-formed (the strict decoder accepts it).
+    WellFormed,
+    /// PUBLISH payloads on matching topics are JSON of the given shape.
+    PayloadJson {
+        /// Topic patterns (`${param}`, `+`, `#`) the rule applies to.
+        topics: Vec<String>,
+        /// The shape: `{type, required, properties, items, max_length, min, max, enum}`.
+        schema: Value,
+    },
+}
+
+impl Check {
+    /// Load-time checks of the parameters.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::ProtocolVersion { allowed } => allowed
+                .iter()
+                .try_for_each(|v| v.parse::<crate::codec::ProtocolVersion>().map(drop)),
+            Self::PacketTypes { allowed } => allowed.iter().try_for_each(|t| {
+                crate::codec::PacketType::from_name(t)
+                    .map(drop)
+                    .ok_or_else(|| format!("`{t}` is not a packet type"))
+            }),
+            Self::MaxQos { publish, subscribe } => {
+                if publish.iter().chain(subscribe.iter()).any(|q| *q > 2) {
+                    Err("QoS limits are 0, 1 or 2".into())
+                } else {
+                    Ok(())
+                }
+            }
+            Self::PayloadJson { schema, .. } => super::shape::validate_schema(schema),
+            Self::ReconnectBackoff { min_seconds } if min_seconds.is_nan() || *min_seconds < 0.0 => {
+                Err("min_seconds must be a non-negative number".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// True when the rule judges what the server does (the rest judge the client).
+    pub fn judges_server(&self) -> bool {
+        matches!(self, Self::ServerClose { .. } | Self::OneConnection)
+    }
+}

@@ -1,0 +1,754 @@
+//! The judge: a suite's passive rules evaluated over conversation events.
+//!
+//! It does not know where events come from — the broker runner's sockets, the device
+//! server, or a capture — so a rule written once is checked in all three places. Each rule
+//! on each connection ends as one verdict, with the evidence (packets in hex and decoded,
+//! timestamps, windows and measured values) that decided it.
+
+pub mod check;
+pub mod shape;
+
+pub use check::Check;
+
+use crate::auth::{Identity, Presented, Scheme};
+use crate::codec::{Connect, Packet, ProtocolVersion, topic};
+use crate::event::{Event, EventKind, Side, describe};
+use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
+use crate::suite::Suite;
+use crate::suite::profile::Profile;
+use crate::suite::schema::{RuleDef, Status};
+use crate::suite::vars::Vars;
+use std::collections::{BTreeMap, VecDeque};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A rule's finding on one connection, reported as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The connection.
+    pub conn: u64,
+    /// The client id, when known.
+    pub client_id: Option<String>,
+    /// The rule.
+    pub rule_id: String,
+    /// What was seen.
+    pub message: String,
+}
+
+/// How reports are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One group per client id (device mode).
+    ClientId,
+    /// One group per connection (captures).
+    Connection,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RuleState {
+    applied: bool,
+    violation: Option<String>,
+    violations: u32,
+    warning: Option<String>,
+    notes: Vec<String>,
+    inconclusive: Option<String>,
+}
+
+#[derive(Debug)]
+struct ConnState {
+    label: String,
+    opened: Duration,
+    connect: Option<(Duration, Connect)>,
+    version: ProtocolVersion,
+    last_client: Option<Duration>,
+    closed: Option<(Duration, Option<Side>)>,
+    rules: Vec<RuleState>,
+    publishes: VecDeque<Duration>,
+    trace: Vec<TraceLine>,
+    /// A newer connection with the same client id connected at this time.
+    taken_over_at: Option<Duration>,
+}
+
+/// Credential checking: the scheme, and the identity when its secret is known.
+#[derive(Debug, Clone)]
+pub struct AuthCheck {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The identity (with its secret) to verify signatures against.
+    pub identity: Option<Identity>,
+}
+
+/// Rules over events.
+pub struct Judge {
+    suite_name: String,
+    rules: Vec<RuleDef>,
+    profile: Profile,
+    vars: Vars,
+    auth: Option<AuthCheck>,
+    conns: BTreeMap<u64, ConnState>,
+    /// Last close of each client id by the server (for back-off).
+    server_closes: BTreeMap<String, Duration>,
+    /// Unix time of the source's start, for token expiry checks.
+    epoch_unix: u64,
+    /// Trace lines kept per connection (bounded).
+    trace_limit: usize,
+}
+
+impl Judge {
+    /// A judge for `suite`'s rules, with parameter values in `vars`.
+    pub fn new(suite: &Suite, vars: Vars, auth: Option<AuthCheck>) -> Result<Self, String> {
+        let profile = Profile::from_value(suite.profile.as_ref())?;
+        let epoch_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(Self {
+            suite_name: suite.name.clone(),
+            rules: suite.rules.clone(),
+            profile,
+            vars,
+            auth,
+            conns: BTreeMap::new(),
+            server_closes: BTreeMap::new(),
+            epoch_unix,
+            trace_limit: 200,
+        })
+    }
+
+    /// Sets the Unix time the events' `at` counts from (captures carry their own).
+    pub fn set_epoch_unix(&mut self, secs: u64) {
+        self.epoch_unix = secs;
+    }
+
+    /// The rules' ids, in suite order.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.id.value.as_str())
+    }
+
+    /// Feeds one event; returns the findings it caused.
+    pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let n_rules = self.rules.len();
+        let conn = self.conns.entry(event.conn).or_insert_with(|| ConnState {
+            label: format!("connection {}", event.conn),
+            opened: event.at,
+            connect: None,
+            version: ProtocolVersion::V3_1_1,
+            last_client: None,
+            closed: None,
+            rules: vec![RuleState::default(); n_rules],
+            publishes: VecDeque::new(),
+            trace: Vec::new(),
+            taken_over_at: None,
+        });
+        // Trace first, so evidence lines and the trace agree.
+        let (direction, text) = match &event.kind {
+            EventKind::Opened => (String::new(), "connection opened".to_owned()),
+            EventKind::Packet { bytes, packet } => {
+                let version = match packet {
+                    Ok(Packet::Connect(c)) => c.protocol,
+                    _ => conn.version,
+                };
+                let arrow = if event.from == Side::Client {
+                    "→"
+                } else {
+                    "←"
+                };
+                (arrow.to_owned(), describe(bytes, packet, version))
+            }
+            EventKind::Unframeable(e) => ("".to_owned(), format!("stream cannot be framed: {e}")),
+            EventKind::Closed { by, detail } => (
+                String::new(),
+                format!(
+                    "closed by {} ({detail})",
+                    match by {
+                        Some(Side::Client) => "the client",
+                        Some(Side::Server) => "the server",
+                        None => "either side",
+                    }
+                ),
+            ),
+        };
+        if conn.trace.len() < self.trace_limit {
+            conn.trace.push(TraceLine {
+                at: event.at,
+                conn: conn.label.clone(),
+                direction,
+                text: text.clone(),
+            });
+        }
+        let evidence = format!("at {:.3} s: {text}", event.at.as_secs_f64());
+
+        match &event.kind {
+            EventKind::Opened | EventKind::Unframeable(_) => {
+                if matches!(event.kind, EventKind::Unframeable(_)) && event.from == Side::Client {
+                    self.each_rule(event.conn, &mut findings, |check, _| {
+                        matches!(check, Check::WellFormed).then(|| Some(evidence.clone()))
+                    });
+                }
+            }
+            EventKind::Packet { packet, .. } if event.from == Side::Client => {
+                self.client_packet(
+                    event,
+                    packet.as_ref().ok(),
+                    packet.as_ref().err().map(|e| e.to_string()),
+                    &evidence,
+                    &mut findings,
+                );
+            }
+            EventKind::Packet { .. } => {}
+            EventKind::Closed { by, .. } => self.closed(event, *by, &mut findings),
+        }
+        findings
+    }
+
+    /// Applies `f` to every rule: `None` = rule not concerned; `Some(None)` = applies, holds;
+    /// `Some(Some(evidence))` = violated.
+    fn each_rule(
+        &mut self,
+        conn: u64,
+        findings: &mut Vec<Finding>,
+        mut f: impl FnMut(&Check, &str) -> Option<Option<String>>,
+    ) {
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let client_id = state.connect.as_ref().map(|(_, c)| c.client_id.clone());
+        for (i, rule) in self.rules.iter().enumerate() {
+            let Some(outcome) = f(&rule.check.value, &rule.id.value) else {
+                continue;
+            };
+            let rs = &mut state.rules[i];
+            rs.applied = true;
+            if let Some(evidence) = outcome {
+                rs.violations += 1;
+                if rs.violation.is_none() {
+                    rs.violation = Some(evidence.clone());
+                    findings.push(Finding {
+                        conn,
+                        client_id: client_id.clone(),
+                        rule_id: rule.id.value.clone(),
+                        message: evidence,
+                    });
+                }
+            }
+        }
+    }
+
+    fn client_packet(
+        &mut self,
+        event: &Event,
+        packet: Option<&Packet>,
+        decode_error: Option<String>,
+        evidence: &str,
+        findings: &mut Vec<Finding>,
+    ) {
+        let at = event.at;
+        // Silence is judged at every client packet: the gap since the previous one.
+        let (gap, keepalive) = {
+            let state = self
+                .conns
+                .get_mut(&event.conn)
+                .expect("connection state exists");
+            let gap = state.last_client.map(|last| at.saturating_sub(last));
+            state.last_client = Some(at);
+            (gap, state.connect.as_ref().map(|(_, c)| c.keep_alive))
+        };
+        if let (Some(gap), Some(ka)) = (gap, keepalive) {
+            let ka_d = Duration::from_secs(u64::from(ka));
+            self.each_rule(event.conn, findings, |check, _| match check {
+                Check::ClientSilence if ka > 0 => Some((gap > ka_d).then(|| {
+                    format!(
+                        "{evidence} came after {:.2} s of silence; keepalive {ka} s",
+                        gap.as_secs_f64()
+                    )
+                })),
+                _ => None,
+            });
+        }
+        if let Some(err) = decode_error {
+            self.each_rule(event.conn, findings, |check, _| {
+                matches!(check, Check::WellFormed).then(|| Some(format!("{evidence} ({err})")))
+            });
+            return;
+        }
+        let Some(packet) = packet else { return };
+        self.each_rule(event.conn, findings, |check, _| match check {
+            Check::WellFormed => Some(None),
+            Check::PacketTypes { allowed } => Some(
+                (!allowed
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(packet.packet_type().name())))
+                .then(|| {
+                    format!(
+                        "{evidence}: {} is not among {}",
+                        packet.packet_type(),
+                        allowed.join(", ")
+                    )
+                }),
+            ),
+            _ => None,
+        });
+        match packet {
+            Packet::Connect(c) => self.connect(event, c, evidence, findings),
+            Packet::Publish(p) => self.publish(event, p, evidence, findings),
+            Packet::Subscribe(s) => self.subscribe(event, s, evidence, findings),
+            _ => {}
+        }
+    }
+
+    fn connect(&mut self, event: &Event, c: &Connect, evidence: &str, findings: &mut Vec<Finding>) {
+        // Another open connection with this client id is being taken over.
+        let now = event.at;
+        for (id, other) in self.conns.iter_mut() {
+            if *id != event.conn
+                && other.closed.is_none()
+                && other
+                    .connect
+                    .as_ref()
+                    .is_some_and(|(_, oc)| oc.client_id == c.client_id)
+            {
+                other.taken_over_at.get_or_insert(now);
+            }
+        }
+        let backoff_since = self.server_closes.get(&c.client_id).copied();
+        {
+            let state = self
+                .conns
+                .get_mut(&event.conn)
+                .expect("connection state exists");
+            state.version = c.protocol;
+            state.label = if c.client_id.is_empty() {
+                format!("connection {}", event.conn)
+            } else {
+                c.client_id.clone()
+            };
+            state.connect = Some((now, c.clone()));
+        }
+        let profile = self.profile.clone();
+        let auth_result = self.auth.as_ref().map(|a| {
+            let presented =
+                Presented::new(&c.client_id, c.username.as_deref(), c.password.as_deref());
+            match &a.identity {
+                Some(identity) => identity.verify(&presented, self.epoch_unix + now.as_secs()),
+                None => a
+                    .scheme
+                    .check_format(&presented, self.epoch_unix + now.as_secs()),
+            }
+        });
+        self.each_rule(event.conn, findings, |check, rule_id| match check {
+            Check::ProtocolVersion { allowed } => {
+                let allowed = if allowed.is_empty() { &profile.protocols } else { allowed };
+                if allowed.is_empty() {
+                    return Some(None);
+                }
+                let ok = allowed.iter().any(|a| ProtocolVersion::from_str(a).is_ok_and(|v| v == c.protocol));
+                Some((!ok).then(|| format!("{evidence}: MQTT {} is not among {}", c.protocol, allowed.join(", "))))
+            }
+            Check::Credentials => match &auth_result {
+                None => None,
+                Some(Ok(())) => Some(None),
+                Some(Err(e)) if e.rule_id() == rule_id => Some(Some(format!("{evidence}: {e}"))),
+                Some(Err(_)) => Some(None),
+            },
+            Check::KeepaliveRange { min, max, .. } => {
+                let min = min.or(profile.keepalive.min);
+                let max = max.or(profile.keepalive.max);
+                let ka = c.keep_alive;
+                let bad = min.is_some_and(|m| ka < m) || max.is_some_and(|m| ka > m);
+                Some(bad.then(|| {
+                    format!(
+                        "{evidence}: keepalive {ka} s is outside {}–{} s",
+                        min.map_or("0".into(), |m| m.to_string()),
+                        max.map_or("65535".into(), |m| m.to_string())
+                    )
+                }))
+            }
+            Check::NoWill => Some(c.will.as_ref().map(|w| {
+                format!("{evidence}: Will set (topic {:?}, QoS {}, retain {})", w.topic, w.qos.as_u8(), w.retain)
+            })),
+            Check::CleanSession => Some((!c.clean_session).then(|| format!("{evidence}: Clean Session is 0"))),
+            Check::ReconnectBackoff { min_seconds } => backoff_since.map(|closed_at| {
+                let waited = now.saturating_sub(closed_at).as_secs_f64();
+                (waited < *min_seconds).then(|| {
+                    format!("{evidence}: reconnected {waited:.2} s after the server closed the previous connection; at least {min_seconds:.2} s expected")
+                })
+            }),
+            _ => None,
+        });
+        // A warning below the recommended keepalive, whatever the rule's status.
+        let state = self
+            .conns
+            .get_mut(&event.conn)
+            .expect("connection state exists");
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Check::KeepaliveRange { warn_below, .. } = &rule.check.value {
+                if let Some(w) = warn_below.or(profile.keepalive.warn_below) {
+                    if c.keep_alive < w && state.rules[i].violation.is_none() {
+                        state.rules[i].warning = Some(format!(
+                            "{evidence}: keepalive {} s is below the recommended {w} s",
+                            c.keep_alive
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish(
+        &mut self,
+        event: &Event,
+        p: &crate::codec::Publish,
+        evidence: &str,
+        findings: &mut Vec<Finding>,
+    ) {
+        let at = event.at;
+        let rate = {
+            let state = self
+                .conns
+                .get_mut(&event.conn)
+                .expect("connection state exists");
+            state.publishes.push_back(at);
+            while state
+                .publishes
+                .front()
+                .is_some_and(|t| at.saturating_sub(*t) >= Duration::from_secs(1))
+            {
+                state.publishes.pop_front();
+            }
+            state.publishes.len()
+        };
+        let profile = self.profile.clone();
+        let vars = self.vars.clone();
+        let allowed_topic = |patterns: &[String]| -> bool {
+            patterns.is_empty()
+                || patterns.iter().any(|pat| {
+                    vars.interpolate(pat)
+                        .is_ok_and(|pat| topic::matches(&pat, &p.topic))
+                })
+        };
+        self.each_rule(event.conn, findings, |check, _| match check {
+            Check::NoRetain => Some(p.retain.then(|| format!("{evidence}: RETAIN is set"))),
+            Check::MaxQos { publish, .. } => {
+                let max = publish.unwrap_or(profile.max_qos);
+                Some(
+                    (p.qos.as_u8() > max).then(|| {
+                        format!("{evidence}: QoS {} above the maximum {max}", p.qos.as_u8())
+                    }),
+                )
+            }
+            Check::PublishTopics => Some((!allowed_topic(&profile.topics.publish)).then(|| {
+                format!(
+                    "{evidence}: topic {:?} is not one the device may publish to",
+                    p.topic
+                )
+            })),
+            Check::PayloadSize { max } => max.or(profile.max_payload).map(|max| {
+                (p.payload.len() > max).then(|| {
+                    format!(
+                        "{evidence}: payload of {} bytes exceeds {max}",
+                        p.payload.len()
+                    )
+                })
+            }),
+            Check::PublishRate { max_per_second } => {
+                max_per_second.or(profile.max_publish_rate).map(|max| {
+                    (rate as f64 > max).then(|| {
+                        format!(
+                            "{evidence}: {rate} PUBLISH within one second; at most {max} allowed"
+                        )
+                    })
+                })
+            }
+            Check::PayloadJson { topics, schema } => {
+                let applies = topics.iter().any(|pat| {
+                    vars.interpolate(pat)
+                        .is_ok_and(|pat| topic::matches(&pat, &p.topic))
+                });
+                applies.then(
+                    || match serde_json::from_slice::<serde_json::Value>(&p.payload) {
+                        Err(e) => Some(format!("{evidence}: payload is not JSON ({e})")),
+                        Ok(v) => shape::check(&v, schema, "$")
+                            .err()
+                            .map(|m| format!("{evidence}: {m}")),
+                    },
+                )
+            }
+            _ => None,
+        });
+    }
+
+    fn subscribe(
+        &mut self,
+        event: &Event,
+        s: &crate::codec::Subscribe,
+        evidence: &str,
+        findings: &mut Vec<Finding>,
+    ) {
+        let profile = self.profile.clone();
+        let vars = self.vars.clone();
+        self.each_rule(event.conn, findings, |check, _| match check {
+            Check::MaxQos { subscribe, .. } => {
+                let max = subscribe.unwrap_or(profile.max_qos);
+                let over = s.subscriptions.iter().find(|x| x.options.qos.as_u8() > max);
+                Some(over.map(|x| {
+                    format!(
+                        "{evidence}: {:?} requests QoS {} above the maximum {max}",
+                        x.filter,
+                        x.options.qos.as_u8()
+                    )
+                }))
+            }
+            Check::SubscribeTopics => {
+                let patterns = &profile.topics.subscribe;
+                if patterns.is_empty() {
+                    return Some(None);
+                }
+                let bad = s.subscriptions.iter().find(|x| {
+                    !patterns.iter().any(|pat| {
+                        vars.interpolate(pat)
+                            .is_ok_and(|pat| covers(&pat, &x.filter))
+                    })
+                });
+                Some(bad.map(|x| {
+                    format!(
+                        "{evidence}: filter {:?} is not one the device may subscribe to",
+                        x.filter
+                    )
+                }))
+            }
+            Check::WildcardDepth { min_level } => {
+                min_level.or(profile.topics.wildcard_min_level).map(|min| {
+                    let bad = s.subscriptions.iter().find(|x| {
+                        x.filter
+                            .split('/')
+                            .position(|l| l == "+" || l == "#")
+                            .is_some_and(|first| first < min)
+                    });
+                    bad.map(|x| {
+                        format!(
+                            "{evidence}: {:?} has a wildcard before level {}",
+                            x.filter,
+                            min + 1
+                        )
+                    })
+                })
+            }
+            _ => None,
+        });
+    }
+
+    fn closed(&mut self, event: &Event, by: Option<Side>, findings: &mut Vec<Finding>) {
+        let at = event.at;
+        let Some(state) = self.conns.get_mut(&event.conn) else {
+            return;
+        };
+        if state.closed.is_some() {
+            return;
+        }
+        state.closed = Some((at, by));
+        let connect = state.connect.clone();
+        let last_client = state.last_client;
+        let taken_over = state.taken_over_at;
+        if let (Some(Side::Server), Some((_, c))) = (by, &connect) {
+            self.server_closes.insert(c.client_id.clone(), at);
+        }
+        let Some((_, c)) = connect else {
+            return;
+        };
+        let ka = c.keep_alive;
+        let silent_for = last_client.map(|l| at.saturating_sub(l));
+        let profile = self.profile.clone();
+        self.each_rule(event.conn, findings, |check, _| match check {
+            // The client ended silent for longer than its keepalive (unless it closed itself).
+            Check::ClientSilence if ka > 0 && by != Some(Side::Client) => silent_for.map(|gap| {
+                (gap > Duration::from_secs(u64::from(ka))).then(|| {
+                    format!("the client stayed silent for {:.2} s (keepalive {ka} s) until the connection was closed at {:.3} s", gap.as_secs_f64(), at.as_secs_f64())
+                })
+            }),
+            Check::ServerClose { factor, tolerance } if ka > 0 && by == Some(Side::Server) => {
+                let gap = silent_for?;
+                if gap < Duration::from_secs(u64::from(ka)) {
+                    // Closed for another reason than silence.
+                    return None;
+                }
+                let factor = factor.unwrap_or(profile.keepalive.server_timeout);
+                let tol = tolerance.unwrap_or(1.0);
+                let due = factor * f64::from(ka);
+                let g = gap.as_secs_f64();
+                Some((g < due || g > due + tol).then(|| {
+                    format!("the server closed a silent client after {g:.2} s; window {due:.2}–{:.2} s ({factor}× keepalive {ka} s + {tol} s)", due + tol)
+                }))
+            }
+            Check::OneConnection if by == Some(Side::Server) => taken_over.map(|_| None),
+            _ => None,
+        });
+        if let Some(since) = taken_over {
+            if let Some(i) = self
+                .rules
+                .iter()
+                .position(|r| matches!(r.check.value, Check::OneConnection))
+            {
+                let note = format!(
+                    "closed {:.2} s after a newer connection with the same client id connected",
+                    at.saturating_sub(since).as_secs_f64()
+                );
+                if let Some(state) = self.conns.get_mut(&event.conn) {
+                    state.rules[i].notes.push(note);
+                }
+            }
+        }
+    }
+
+    /// Ends judging: every rule that applied on every connection becomes one case.
+    pub fn finish(mut self, grouping: Grouping) -> Vec<SuiteReport> {
+        // Rules that can only be decided at the end.
+        let ids: Vec<u64> = self.conns.keys().copied().collect();
+        for id in ids {
+            let mut findings = Vec::new();
+            let (taken_over, closed, has_connect) = {
+                let s = &self.conns[&id];
+                (s.taken_over_at, s.closed, s.connect.is_some())
+            };
+            if let Some(since) = taken_over {
+                if closed.is_none() {
+                    self.each_rule(id, &mut findings, |check, _| {
+                        matches!(check, Check::OneConnection).then(|| {
+                            Some(format!("a newer connection with the same client id connected at {:.3} s, but this one stayed open", since.as_secs_f64()))
+                        })
+                    });
+                }
+            }
+            if !has_connect {
+                let state = self.conns.get_mut(&id).expect("exists");
+                for (i, rule) in self.rules.iter().enumerate() {
+                    let needs_connect = !matches!(
+                        rule.check.value,
+                        Check::WellFormed | Check::PacketTypes { .. }
+                    );
+                    if needs_connect && state.rules[i].violation.is_none() {
+                        state.rules[i].inconclusive = Some("no CONNECT seen on this connection (it started before the capture, or never logged in)".into());
+                        state.rules[i].applied = true;
+                    }
+                }
+            }
+        }
+        let mut groups: BTreeMap<String, SuiteReport> = BTreeMap::new();
+        for (id, state) in &self.conns {
+            let key = match grouping {
+                Grouping::ClientId => state.label.clone(),
+                Grouping::Connection => format!("{} (connection {id})", state.label),
+            };
+            let group = groups.entry(key.clone()).or_insert_with(|| SuiteReport {
+                name: key.clone(),
+                classname: self.suite_name.clone(),
+                properties: Vec::new(),
+                cases: Vec::new(),
+                duration: Duration::ZERO,
+            });
+            let lifetime = state
+                .closed
+                .map(|(t, _)| t)
+                .or(state.last_client)
+                .unwrap_or(state.opened)
+                .saturating_sub(state.opened);
+            group.duration += lifetime;
+            for (i, rule) in self.rules.iter().enumerate() {
+                let rs = &state.rules[i];
+                if !rs.applied && rs.warning.is_none() {
+                    continue;
+                }
+                let verdict = rule_verdict(rule, rs);
+                let case = CaseReport {
+                    id: rule.id.value.clone(),
+                    title: rule.title.clone(),
+                    cites: rule.cites.clone(),
+                    verdict,
+                    branch: None,
+                    duration: lifetime,
+                    trace: state.trace.clone(),
+                };
+                // Several connections of one device: the worst verdict per rule wins.
+                match group.cases.iter_mut().find(|c| c.id == case.id) {
+                    Some(existing) if severity(&case.verdict) > severity(&existing.verdict) => {
+                        *existing = case
+                    }
+                    Some(_) => {}
+                    None => group.cases.push(case),
+                }
+            }
+        }
+        groups.into_values().collect()
+    }
+}
+
+fn severity(v: &Verdict) -> u8 {
+    match v {
+        Verdict::Skipped { .. } => 0,
+        Verdict::Passed => 1,
+        Verdict::Inconclusive { .. } => 2,
+        Verdict::Recorded { .. } => 3,
+        Verdict::Warning { .. } => 4,
+        Verdict::Failed { .. } => 5,
+        Verdict::Error { .. } => 6,
+    }
+}
+
+fn rule_verdict(rule: &RuleDef, rs: &RuleState) -> Verdict {
+    if let Some(v) = &rs.violation {
+        let more = if rs.violations > 1 {
+            format!(" (and {} more)", rs.violations - 1)
+        } else {
+            String::new()
+        };
+        let message = format!("{}: {v}{more}", rule.title);
+        return match rule.status.unwrap_or(Status::Doc) {
+            Status::Doc | Status::DocAmbiguous => Verdict::Failed { message },
+            Status::NotPinned => Verdict::Recorded { message },
+            _ => Verdict::Warning { message },
+        };
+    }
+    if let Some(w) = &rs.warning {
+        return Verdict::Warning { message: w.clone() };
+    }
+    if let Some(i) = &rs.inconclusive {
+        return Verdict::Inconclusive { message: i.clone() };
+    }
+    if !rs.notes.is_empty() && rule.status == Some(Status::NotPinned) {
+        return Verdict::Recorded {
+            message: rs.notes.join("; "),
+        };
+    }
+    Verdict::Passed
+}
+
+/// True when every topic matching `filter` also matches `pattern` (both may hold wildcards).
+pub fn covers(pattern: &str, filter: &str) -> bool {
+    let mut p = pattern.split('/');
+    let mut f = filter.split('/');
+    loop {
+        match (p.next(), f.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(fl)) if fl != "#" => {}
+            (Some(pl), Some(fl)) if pl == fl && pl != "+" && pl != "#" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_of_filters_by_patterns() {
+        assert!(covers("tylink/d1/#", "tylink/d1/thing/property/set"));
+        assert!(covers("tylink/d1/#", "tylink/d1/+/x"));
+        assert!(covers("a/+/c", "a/b/c"));
+        assert!(!covers("a/+/c", "a/#"));
+        assert!(!covers("tylink/d1/#", "tylink/d2/x"));
+        assert!(!covers("a/b", "a/+"));
+        assert!(covers("$sys/p/d/#", "$sys/p/d/cmd/request/+"));
+    }
+}
