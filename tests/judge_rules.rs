@@ -103,6 +103,9 @@ fn publish(topic: &str, qos: QoS, payload: &[u8]) -> Packet {
     Packet::Publish(p)
 }
 
+/// Drives a judge and returns the rule ids flagged.
+type Scenario = Box<dyn Fn(&mut Feed) -> Vec<String>>;
+
 const GOOD_BODY: &[u8] = br#"{"msgId":"1","data":{}}"#;
 
 #[test]
@@ -156,7 +159,7 @@ fn a_conforming_device_passes_every_rule_that_applied() {
 
 #[test]
 fn each_violation_is_flagged_with_exactly_its_rule() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Feed) -> Vec<String>>)> = vec![
+    let cases: Vec<(&str, Scenario)> = vec![
         (
             "R-VER",
             Box::new(|f| {
