@@ -32,7 +32,8 @@ pub fn temp_dir(tag: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("mqtt-conform-{tag}-{}-{nanos}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("mqtt-conform-{tag}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     dir
 }
@@ -56,7 +57,9 @@ impl Mosquitto {
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.join("mosquitto.log")).expect("log file")))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("mosquitto.log")).expect("log file"),
+            ))
             .spawn()
             .expect("mosquitto is installed (Debian package `mosquitto`; .ci/run installs it)");
         let mut m = Self { child, port, dir };
@@ -71,7 +74,8 @@ impl Mosquitto {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default();
                 panic!("mosquitto exited with {status}: {log}");
             }
             std::thread::sleep(Duration::from_millis(20));
