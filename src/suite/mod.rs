@@ -20,8 +20,10 @@ use std::time::Duration;
 use timing::TimeExpr;
 
 /// Suites compiled into the binary: (name, YAML).
-pub const BUILTIN: &[(&str, &str)] =
-    &[("mqtt-3.1.1", include_str!("../../suites/mqtt-3.1.1.yaml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("mqtt-3.1.1", include_str!("../../suites/mqtt-3.1.1.yaml")),
+    ("tuya", include_str!("../../suites/tuya.yaml")),
+];
 
 /// How deep `extends` chains may go.
 const MAX_EXTENDS_DEPTH: usize = 8;
