@@ -22,6 +22,7 @@
 pub mod aliyun;
 pub mod onenet;
 pub mod plain;
+pub mod suite_params;
 pub mod tuya;
 pub mod watson;
 

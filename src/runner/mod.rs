@@ -8,11 +8,11 @@ pub mod exec;
 pub mod matcher;
 pub mod transport;
 
-use crate::auth::{AuthParams, Scheme, plain, tuya};
+use crate::auth::Scheme;
 use crate::codec::framing::Framer;
 use crate::codec::{Connect, Packet, decode_packet, encode_to_vec};
 use crate::report::{CaseReport, RunReport, SuiteReport, Verdict};
-use crate::secret::{Redactor, Secret};
+use crate::secret::Redactor;
 use crate::suite::vars::Vars;
 use crate::suite::{ParamValues, Suite};
 use build::DefaultCredentials;
@@ -203,56 +203,30 @@ fn run_token() -> String {
     format!("{:06x}", mixed & 0xFF_FFFF)
 }
 
-/// The credentials the suite's auth scheme produces from its parameters.
-pub fn credentials(suite: &Suite, vars: &Vars) -> Result<DefaultCredentials, String> {
+/// The suite's `auth.params`, interpolated.
+pub fn auth_values(
+    suite: &Suite,
+    vars: &Vars,
+) -> Result<Option<(Scheme, crate::auth::suite_params::Values)>, String> {
     let Some(auth) = &suite.auth else {
-        return Ok(DefaultCredentials::default());
-    };
-    let get = |key: &str| -> Result<Option<String>, String> {
-        auth.params
-            .get(key)
-            .map(|v| vars.interpolate(v))
-            .transpose()
-    };
-    let need = |key: &str| -> Result<String, String> {
-        get(key)?.ok_or_else(|| {
-            format!(
-                "auth scheme `{}` needs the parameter `{key}`",
-                auth.scheme.value
-            )
-        })
+        return Ok(None);
     };
     let scheme = Scheme::from_str(&auth.scheme.value).map_err(|e| e.to_string())?;
-    let params = match scheme {
-        Scheme::Plain => AuthParams::Plain(plain::Params {
-            client_id: get("client_id")?.unwrap_or_default(),
-            username: get("username")?,
-            password: get("password")?.map(Secret::new),
-        }),
-        Scheme::Tuya(sign_method) => {
-            let timestamp = match get("timestamp")? {
-                Some(t) => t
-                    .parse()
-                    .map_err(|_| format!("auth timestamp `{t}` is not a number"))?,
-                None => std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0),
-            };
-            AuthParams::Tuya(tuya::Params {
-                device_id: need("device_id")?,
-                device_secret: Secret::new(need("device_secret")?),
-                timestamp,
-                sign_method,
-            })
-        }
-        other => {
-            return Err(format!(
-                "auth scheme `{other}` cannot produce credentials in broker mode yet"
-            ));
-        }
+    let mut values = crate::auth::suite_params::Values::new();
+    for (k, v) in &auth.params {
+        values.insert(k.clone(), vars.interpolate(v)?);
+    }
+    Ok(Some((scheme, values)))
+}
+
+/// The credentials the suite's auth scheme produces from its parameters.
+pub fn credentials(suite: &Suite, vars: &Vars) -> Result<DefaultCredentials, String> {
+    let Some((scheme, values)) = auth_values(suite, vars)? else {
+        return Ok(DefaultCredentials::default());
     };
-    let creds = params.credentials().map_err(|e| e.to_string())?;
+    let creds = crate::auth::suite_params::client_params(scheme, &values)?
+        .credentials()
+        .map_err(|e| e.to_string())?;
     Ok(DefaultCredentials {
         client_id: Some(creds.client_id).filter(|c| !c.is_empty()),
         username: creds.username,
