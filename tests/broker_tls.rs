@@ -178,8 +178,9 @@ fn mutual_tls_needs_the_client_certificate() {
     ];
     let (code, _, stderr) = cli(&base);
     assert_eq!(code, 3, "without a client certificate: {stderr}");
+    assert!(stderr.contains("TLS"), "{stderr}");
     assert!(
-        stderr.contains("TLS") || stderr.contains("closed"),
+        stderr.contains("client certificate") || stderr.contains("certificate required"),
         "{stderr}"
     );
     let mut with_cert = base.to_vec();

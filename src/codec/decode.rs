@@ -119,6 +119,26 @@ pub fn decode_packet(frame: &Bytes, version: ProtocolVersion) -> Result<Packet, 
             ));
         }
     }
+    // The commonest packet after PUBLISH: a bare acknowledgement, no reader needed.
+    if header.remaining_length == 2
+        && matches!(
+            packet_type,
+            PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp
+        )
+    {
+        let at = header.header_len();
+        let packet_id = u16::from_be_bytes([frame[at], frame[at + 1]]);
+        if packet_id == 0 {
+            return Err(DecodeError::new(Violation::ZeroPacketId(packet_type), at, version));
+        }
+        let r = PubResponse::new(packet_id);
+        return Ok(match packet_type {
+            PacketType::PubAck => Packet::PubAck(r),
+            PacketType::PubRec => Packet::PubRec(r),
+            PacketType::PubRel => Packet::PubRel(r),
+            _ => Packet::PubComp(r),
+        });
+    }
     let mut r = Reader::new(frame, header.header_len(), version);
     let packet = match packet_type {
         PacketType::Connect => Packet::Connect(connect(&mut r)?),

@@ -5,7 +5,11 @@ use super::error::Violation;
 /// Checks a topic name: non-empty and free of wildcards. Emptiness is checked by the
 /// caller where 5.0 topic aliases allow it.
 pub fn check_topic_name(name: &str) -> Result<(), Violation> {
-    if name.bytes().any(|b| b == b'+' || b == b'#') {
+    // Branch-free so the compiler vectorises it: topic names are on every PUBLISH.
+    let wildcard = name
+        .bytes()
+        .fold(false, |acc, b| acc | (b == b'+') | (b == b'#'));
+    if wildcard {
         return Err(Violation::WildcardInTopicName);
     }
     Ok(())

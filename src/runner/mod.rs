@@ -260,14 +260,26 @@ async fn preflight(ctx: &RunContext) -> Result<(), RunError> {
         .map(|p| bytes::Bytes::from(p.into_bytes()));
     let bytes = encode_to_vec(&Packet::Connect(connect), suite.protocol)
         .map_err(|e| RunError::Config(e.to_string()))?;
+    // With TLS 1.3 a server's refusal (e.g. a missing client certificate) arrives as an
+    // alert after the handshake, on the first write or read.
+    let tls_note = |detail: &str| -> String {
+        if ctx.connector.target().tls {
+            format!(
+                "TLS session with {target} failed after the handshake ({detail}); does the server require a client certificate (--cert/--key)?"
+            )
+        } else {
+            format!("{target}: {detail}")
+        }
+    };
     conn.send(&bytes)
         .await
-        .map_err(|e| RunError::Unreachable(format!("{target}: sending CONNECT failed: {e}")))?;
+        .map_err(|e| RunError::Unreachable(tls_note(&format!("sending CONNECT failed: {e}"))))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let result = match conn.next(deadline).await {
         None => Err(format!(
             "{target} accepted the connection but sent no CONNACK within 10 s"
         )),
+        Some(Incoming::Closed { detail, .. }) if detail.contains("alert") => Err(tls_note(&detail)),
         Some(Incoming::Closed { detail, .. }) => Err(format!(
             "{target} closed the connection after CONNECT without a CONNACK ({detail}): is it an MQTT {} server?",
             suite.protocol
