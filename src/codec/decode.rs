@@ -129,7 +129,11 @@ pub fn decode_packet(frame: &Bytes, version: ProtocolVersion) -> Result<Packet, 
         let at = header.header_len();
         let packet_id = u16::from_be_bytes([frame[at], frame[at + 1]]);
         if packet_id == 0 {
-            return Err(DecodeError::new(Violation::ZeroPacketId(packet_type), at, version));
+            return Err(DecodeError::new(
+                Violation::ZeroPacketId(packet_type),
+                at,
+                version,
+            ));
         }
         let r = PubResponse::new(packet_id);
         return Ok(match packet_type {

@@ -131,8 +131,12 @@ impl<'a> Reader<'a> {
         }
         self.pos += len;
         // Validated above (ASCII, or checked UTF-8), so this conversion cannot fail.
-        String::from_utf8(raw.to_vec())
-            .map_err(|e| self.err_at(Violation::InvalidUtf8 { field }, start + e.utf8_error().valid_up_to()))
+        String::from_utf8(raw.to_vec()).map_err(|e| {
+            self.err_at(
+                Violation::InvalidUtf8 { field },
+                start + e.utf8_error().valid_up_to(),
+            )
+        })
     }
 
     /// Fails with [`Violation::TrailingBytes`] when bytes remain.

@@ -121,7 +121,9 @@ impl Check {
                 }
             }
             Self::PayloadJson { schema, .. } => super::shape::validate_schema(schema),
-            Self::ReconnectBackoff { min_seconds } if min_seconds.is_nan() || *min_seconds < 0.0 => {
+            Self::ReconnectBackoff { min_seconds }
+                if min_seconds.is_nan() || *min_seconds < 0.0 =>
+            {
                 Err("min_seconds must be a non-negative number".into())
             }
             _ => Ok(()),

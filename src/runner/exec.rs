@@ -41,6 +41,10 @@ pub struct RunContext {
 /// Runs `test` (the `index`-th of the suite) to a verdict.
 pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> CaseReport {
     let started = Instant::now();
+    let deadline = match &test.timeout {
+        Some(t) => parse_duration(&t.value).unwrap_or(ctx.suite.timeout),
+        None => ctx.suite.timeout,
+    };
     let mut runner = TestRun {
         ctx: ctx.clone(),
         test_slug: slug(&test.id.value),
@@ -49,10 +53,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         conns: BTreeMap::new(),
         trace: Vec::new(),
         branch: None,
-    };
-    let deadline = match &test.timeout {
-        Some(t) => parse_duration(&t.value).unwrap_or(ctx.suite.timeout),
-        None => ctx.suite.timeout,
+        deadline: started + deadline,
     };
     let outcome = match tokio::time::timeout(deadline, runner.steps(&test)).await {
         Ok(r) => r,
@@ -138,6 +139,8 @@ struct TestRun {
     conns: BTreeMap<String, Conn>,
     trace: Vec<TraceLine>,
     branch: Option<String>,
+    /// When the test's deadline passes.
+    deadline: Instant,
 }
 
 type StepResult = Result<(), StepFailure>;
@@ -486,6 +489,9 @@ impl TestRun {
             let conn = self.conn(&name)?;
             let version = conn.version;
             let Some(item) = conn.next(deadline).await else {
+                if alternatives.iter().any(|a| a.key == "closed") {
+                    return Err(self.late_close(&name, &window, &expected).await);
+                }
                 return Err(StepFailure::Target(format!(
                     "expected {expected} within {}; nothing arrived",
                     window.describe()
@@ -559,6 +565,74 @@ impl TestRun {
         }
     }
 
+    /// A close that did not come within its window: keep watching for a bounded grace
+    /// period (never past the test's deadline) so the verdict states when it did come.
+    async fn late_close(&mut self, name: &str, w: &Window, expected: &str) -> StepFailure {
+        // Timing windows get a long look, so the verdict can state how late; behavioural
+        // ones ("closes within 5 s") only need to show the connection stayed open.
+        let timing = w.within_expr.uses_keepalive() || w.after > Duration::ZERO;
+        let grace = if timing {
+            w.within.max(Duration::from_secs(10))
+        } else {
+            Duration::from_secs(1)
+        };
+        let grace_end = (w.anchor + w.within + grace).min(
+            self.deadline
+                .checked_sub(Duration::from_millis(500))
+                .unwrap_or(self.deadline),
+        );
+        let Ok(conn) = self.conn(name) else {
+            return StepFailure::Harness(format!("connection `{name}` is not open"));
+        };
+        let item = conn.next(grace_end).await;
+        let waited = Instant::now().saturating_duration_since(w.anchor);
+        match item {
+            None => {
+                let note = format!(
+                    "still open {} after {}; window {}",
+                    fmt_secs(waited),
+                    w.since,
+                    w.describe()
+                );
+                self.note(name, "", &note);
+                StepFailure::Target(format!(
+                    "expected {expected} within {}; the connection was still open {} after {}",
+                    w.describe(),
+                    fmt_secs(waited),
+                    w.since
+                ))
+            }
+            Some(item) => {
+                let seen = self.observe(name, item);
+                let elapsed = seen.at.saturating_duration_since(w.anchor);
+                match seen.kind {
+                    Seen::Closed => {
+                        let late = elapsed.saturating_sub(w.within);
+                        let note = format!(
+                            "closed after {}; window {}; late by {}",
+                            fmt_secs(elapsed),
+                            w.describe(),
+                            fmt_secs(late)
+                        );
+                        self.note(name, "", &note);
+                        StepFailure::Target(format!(
+                            "expected {expected} within {}; observed the close too late, after {} (late by {})",
+                            w.describe(),
+                            fmt_secs(elapsed),
+                            fmt_secs(late)
+                        ))
+                    }
+                    _ => StepFailure::Target(format!(
+                        "expected {expected} within {}; nothing arrived in the window, then {} after {}",
+                        w.describe(),
+                        seen.text,
+                        fmt_secs(elapsed)
+                    )),
+                }
+            }
+        }
+    }
+
     /// Checks that an event at `at` fell inside the window and notes the measurement.
     fn timed(
         &mut self,
@@ -570,10 +644,34 @@ impl TestRun {
     ) -> StepResult {
         let elapsed = at.saturating_duration_since(w.anchor);
         if elapsed < w.after {
-            return Err(StepFailure::Target(format!(
-                "expected {expected} within {}; observed {what} too early, after {}",
+            let note = format!(
+                "{what} after {}; window {}; early by {}",
+                fmt_secs(elapsed),
                 w.describe(),
-                fmt_secs(elapsed)
+                fmt_secs(w.after - elapsed)
+            );
+            self.note(conn, "", &note);
+            return Err(StepFailure::Target(format!(
+                "expected {expected} within {}; observed {what} too early, after {} (early by {})",
+                w.describe(),
+                fmt_secs(elapsed),
+                fmt_secs(w.after - elapsed)
+            )));
+        }
+        // An event buffered before the step began can still be too late for its window.
+        if elapsed > w.within {
+            let note = format!(
+                "{what} after {}; window {}; late by {}",
+                fmt_secs(elapsed),
+                w.describe(),
+                fmt_secs(elapsed - w.within)
+            );
+            self.note(conn, "", &note);
+            return Err(StepFailure::Target(format!(
+                "expected {expected} within {}; observed {what} too late, after {} (late by {})",
+                w.describe(),
+                fmt_secs(elapsed),
+                fmt_secs(elapsed - w.within)
             )));
         }
         if what == "closed" || w.after > Duration::ZERO || w.within_expr.uses_keepalive() {
@@ -603,7 +701,8 @@ impl TestRun {
                         c.last_received_id = p.packet_id.or(c.last_received_id);
                     }
                 }
-                if let Ok(Packet::PubRel(r)) = &decoded {
+                // Acks without a packet id answer the last one that asked for an answer.
+                if let Ok(Packet::PubRec(r) | Packet::PubRel(r)) = &decoded {
                     if let Some(c) = self.conns.get_mut(name) {
                         c.last_received_id = Some(r.packet_id);
                     }

@@ -67,11 +67,7 @@ impl Checker<'_> {
     fn vars_in(&self, text: &str, loc: &Location) -> Result<(), SuiteError> {
         let names = references(text).map_err(|e| self.err(loc, e))?;
         for name in names {
-            let name = name
-                .strip_prefix("str:")
-                .or_else(|| name.strip_prefix("hex:"))
-                .unwrap_or(name);
-            if name.contains("${") || self.vars.contains(name) {
+            if self.vars.contains(&name) {
                 continue;
             }
             return Err(self.err(

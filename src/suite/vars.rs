@@ -49,17 +49,27 @@ impl Vars {
     }
 }
 
-/// The variable names `text` refers to (for load-time checks).
-pub fn references(text: &str) -> Result<Vec<&str>, String> {
+/// The variable names `text` refers to (for load-time checks). The argument of a
+/// `${str:…}` or `${hex:…}` function is literal text that may itself hold variables.
+pub fn references(text: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
-        names.push(&after[..end]);
-        rest = &after[end + 1..];
+        if let Some(arg) = after
+            .strip_prefix("str:")
+            .or_else(|| after.strip_prefix("hex:"))
+        {
+            let end = find_closing(arg).ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
+            names.extend(references(&arg[..end])?);
+            rest = &arg[end + 1..];
+        } else {
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
+            names.push(after[..end].to_owned());
+            rest = &after[end + 1..];
+        }
     }
     Ok(names)
 }
@@ -132,6 +142,10 @@ mod tests {
         assert!(v.interpolate("${nope}").unwrap_err().contains("nope"));
         assert!(v.interpolate("${open").is_err());
         assert_eq!(references("a ${x} b ${y}").unwrap(), ["x", "y"]);
+        assert_eq!(
+            references("${str:w/x} ${hex:a${run}b} ${z}").unwrap(),
+            ["run", "z"]
+        );
     }
 
     #[test]
