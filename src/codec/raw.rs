@@ -116,29 +116,13 @@ impl RawBuilder {
         out.push(self.first_byte);
         match &self.remaining_length {
             RemainingLength::Computed => {
-                encode_any_length(self.body.len() as u64, &mut out);
+                varint::encode_unbounded(self.body.len() as u64, &mut out);
             }
-            RemainingLength::Value(v) => encode_any_length(*v, &mut out),
+            RemainingLength::Value(v) => varint::encode_unbounded(*v, &mut out),
             RemainingLength::Bytes(b) => out.extend_from_slice(b),
         }
         out.extend_from_slice(&self.body);
         out
-    }
-}
-
-/// Encodes any length in the Variable Byte Integer scheme, past four bytes if it must.
-fn encode_any_length(value: u64, out: &mut Vec<u8>) {
-    let mut v = value;
-    loop {
-        let mut byte = (v & 0x7F) as u8;
-        v >>= 7;
-        if v > 0 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-        if v == 0 {
-            break;
-        }
     }
 }
 

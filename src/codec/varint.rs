@@ -42,6 +42,12 @@ pub fn encoded_len(value: u32) -> usize {
 /// Appends the minimal encoding of `value` (which must be at most [`MAX`]).
 pub fn encode(value: u32, out: &mut Vec<u8>) {
     debug_assert!(value <= MAX);
+    encode_unbounded(u64::from(value), out);
+}
+
+/// Appends `value` in the variable-length scheme, past four bytes if it must (for
+/// deliberately invalid packets).
+pub fn encode_unbounded(value: u64, out: &mut Vec<u8>) {
     let mut v = value;
     loop {
         let mut byte = (v & 0x7F) as u8;

@@ -261,27 +261,35 @@ impl TestRun {
             .ok_or_else(|| StepFailure::Harness(format!("connection `{name}` is not open")))
     }
 
-    async fn connect(&mut self, def: &crate::suite::schema::ConnectDef) -> StepResult {
-        let name = conn_name(&def.conn);
-        if !self.conns.contains_key(&name) {
-            self.open(&name).await?;
-        }
-        let vars = self.vars(&name);
-        let unique = self.unique_client_id(&name);
-        let suite = self.ctx.suite.clone();
+    /// Runs a packet builder with the connection's state and the test's variables.
+    fn build<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut BuildContext<'_>) -> Result<T, String>,
+    ) -> Result<T, StepFailure> {
+        let vars = self.vars(name);
+        let unique = self.unique_client_id(name);
         let ctx = self.ctx.clone();
-        let conn = self.conn(&name)?;
+        let conn = self.conn(name)?;
         let mut bctx = BuildContext {
             vars: &vars,
             version: conn.version,
-            default_protocol: suite.protocol,
-            default_keepalive: suite.keepalive,
+            default_protocol: ctx.suite.protocol,
+            default_keepalive: ctx.suite.keepalive,
             next_packet_id: &mut conn.next_packet_id,
             last_received_id: conn.last_received_id,
             credentials: &ctx.credentials,
             unique_client_id: &unique,
         };
-        let connect = build::connect(def, &mut bctx).map_err(StepFailure::Harness)?;
+        f(&mut bctx).map_err(StepFailure::Harness)
+    }
+
+    async fn connect(&mut self, def: &crate::suite::schema::ConnectDef) -> StepResult {
+        let name = conn_name(&def.conn);
+        if !self.conns.contains_key(&name) {
+            self.open(&name).await?;
+        }
+        let connect = self.build(&name, |b| build::connect(def, b))?;
         self.send_packet(&name, Packet::Connect(connect)).await?;
         match &def.connack {
             Some(Value::Bool(false)) => Ok(()),
@@ -316,22 +324,7 @@ impl TestRun {
 
     async fn send(&mut self, def: &crate::suite::schema::SendDef) -> StepResult {
         let name = conn_name(&def.conn);
-        let vars = self.vars(&name);
-        let unique = self.unique_client_id(&name);
-        let suite = self.ctx.suite.clone();
-        let ctx = self.ctx.clone();
-        let conn = self.conn(&name)?;
-        let mut bctx = BuildContext {
-            vars: &vars,
-            version: conn.version,
-            default_protocol: suite.protocol,
-            default_keepalive: suite.keepalive,
-            next_packet_id: &mut conn.next_packet_id,
-            last_received_id: conn.last_received_id,
-            credentials: &ctx.credentials,
-            unique_client_id: &unique,
-        };
-        match build::outgoing(def, &mut bctx).map_err(StepFailure::Harness)? {
+        match self.build(&name, |b| build::outgoing(def, b))? {
             Outgoing::Packet(p) => self.send_packet(&name, p).await,
             Outgoing::Raw(bytes) => {
                 let conn = self.conn(&name)?;
