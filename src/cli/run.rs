@@ -39,7 +39,12 @@ pub fn run(args: &RunArgs) -> i32 {
         skip: args.skip.clone(),
     };
     if args.check {
-        println!("{}: ok ({} tests)", suite.origin, suite.tests.len());
+        println!(
+            "{}: ok ({} tests, {} rules)",
+            suite.origin,
+            suite.tests.len(),
+            suite.rules.len()
+        );
         return exit::OK;
     }
     if args.list {
@@ -56,37 +61,68 @@ pub fn run(args: &RunArgs) -> i32 {
         print!("{}", coverage(&suite));
         return exit::OK;
     }
-    let Some(target) = &args.target else {
-        eprintln!(
-            "error: no --target: give the endpoint to test, e.g. --target mqtt://127.0.0.1:1883 (device mode and the built-in emulator are not available in this build)"
-        );
-        return exit::USAGE;
-    };
-    let target = match Target::parse(target, suite.port) {
-        Ok(t) => t,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: cannot start the async runtime: {e}");
             return exit::USAGE;
         }
     };
+    // Without a target the suite runs against its platform's built-in emulator, which is
+    // provisioned with the parameters' example identity.
+    let use_emulator = args.target.is_none();
     let cli_params: BTreeMap<String, String> = args.params.iter().cloned().collect();
-    let params = match suite.resolve_params(&cli_params, false) {
+    let params = match suite.resolve_params(&cli_params, use_emulator) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
         }
     };
+    let text = args.format == Format::Text;
+    let mut emulator = None;
+    let (target, mut tls) = match &args.target {
+        Some(url) => match Target::parse(url, suite.port) {
+            Ok(t) => (t, TlsOptions::default()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => {
+            let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            match runtime.block_on(crate::emulator::start(&suite, &params, local, false)) {
+                Ok(e) => {
+                    if text {
+                        println!(
+                            "no --target given: running against the built-in `{}` emulator at {}",
+                            suite.name, e.target
+                        );
+                    }
+                    let found = (e.target.clone(), e.tls.clone());
+                    emulator = Some(e);
+                    found
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::USAGE;
+                }
+            }
+        }
+    };
+    if args.ca.is_some() {
+        tls.ca = args.ca.clone();
+    }
+    tls.cert = args.cert.clone();
+    tls.key = args.key.clone();
+    tls.sni = args.sni.clone();
+    tls.insecure = args.insecure;
     let opts = RunOptions {
         target: target.clone(),
-        tls: TlsOptions {
-            ca: args.ca.clone(),
-            cert: args.cert.clone(),
-            key: args.key.clone(),
-            sni: args.sni.clone(),
-            versions: Vec::new(),
-            insecure: args.insecure,
-        },
+        tls,
         jobs: args.jobs,
         selection: selection.clone(),
         connect_timeout: Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0)),
@@ -99,7 +135,6 @@ pub fn run(args: &RunArgs) -> i32 {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    let text = args.format == Format::Text;
     let mut console = Console::new(std::io::stdout(), color, args.verbose);
     let selected = suite
         .tests
@@ -110,21 +145,14 @@ pub fn run(args: &RunArgs) -> i32 {
         let _ = console.start(&suite.name, &target.to_string(), selected);
     }
     let suite = Arc::new(suite);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::USAGE;
-        }
-    };
     let result = runtime.block_on(run_suite(suite.clone(), &params, &opts, &mut |case| {
         if text {
             let _ = console.case(case);
         }
     }));
+    if let Some(e) = emulator {
+        runtime.block_on(e.handle.shutdown());
+    }
     let report = match result {
         Ok(r) => r,
         Err(RunError::Unreachable(m)) => {

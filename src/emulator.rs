@@ -1,0 +1,121 @@
+//! The built-in emulator: the server shaped by a suite's profile, provisioned with the
+//! suite's identity (its parameters, by default their examples), speaking TLS with a
+//! certificate made on the spot when the platform requires TLS.
+//!
+//! `mqtt-conform --suite NAME` with no target runs the suite against it, and device mode
+//! (`--listen`) is the same server facing a real device.
+
+use crate::runner::auth_values;
+use crate::runner::transport::{Target, TlsOptions};
+use crate::server::{Server, ServerConfig, ServerHandle, tls_config};
+use crate::suite::profile::Profile;
+use crate::suite::vars::Vars;
+use crate::suite::{ParamValues, Suite};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A certificate made for this process: files removed when dropped.
+#[derive(Debug)]
+pub struct Certificate {
+    dir: PathBuf,
+    /// The certificate (PEM), also the CA a client must trust.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+impl Certificate {
+    /// A self-signed certificate for 127.0.0.1 and localhost.
+    pub fn self_signed() -> Result<Self, String> {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .map_err(|e| format!("cannot make the emulator's certificate: {e}"))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mqtt-conform-emulator-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).map_err(|e| format!("{}: {e}", cert.display()))?;
+        std::fs::write(&key, made.signing_key.serialize_pem())
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+        Ok(Self { dir, cert, key })
+    }
+}
+
+impl Drop for Certificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The server configuration for `suite`: its profile, its identity, its TLS requirement.
+pub fn server_config(
+    suite: &Suite,
+    params: &ParamValues,
+) -> Result<(ServerConfig, Option<Certificate>), String> {
+    let profile = Profile::from_value(suite.profile.as_ref())?;
+    let mut config = ServerConfig::new(profile);
+    let mut vars = Vars::new();
+    for (k, v) in &params.values {
+        vars.set(k.clone(), v.clone());
+    }
+    if let Some((scheme, values)) = auth_values(suite, &vars)? {
+        let identity = crate::auth::suite_params::identity(scheme, &values)?;
+        config.auth = Some(Arc::new(identity));
+    }
+    config.vars = vars;
+    let certificate = if suite.tls.as_ref().is_some_and(|t| t.required) {
+        let c = Certificate::self_signed()?;
+        config.tls = Some(tls_config(&c.cert, &c.key)?);
+        Some(c)
+    } else {
+        None
+    };
+    Ok((config, certificate))
+}
+
+/// A running emulator and how to reach it.
+pub struct Emulator {
+    /// The server.
+    pub handle: ServerHandle,
+    /// Its URL.
+    pub target: Target,
+    /// What a client must trust to reach it.
+    pub tls: TlsOptions,
+    _certificate: Option<Certificate>,
+}
+
+/// Starts the emulator for `suite` on `addr` (port 0 for a free one).
+pub async fn start(
+    suite: &Suite,
+    params: &ParamValues,
+    addr: SocketAddr,
+    emit_events: bool,
+) -> Result<Emulator, String> {
+    let (mut config, certificate) = server_config(suite, params)?;
+    config.emit_events = emit_events;
+    let handle = Server::bind(addr, config)
+        .await
+        .map_err(|e| format!("the emulator cannot listen on {addr}: {e}"))?;
+    let scheme = if certificate.is_some() {
+        "mqtts"
+    } else {
+        "mqtt"
+    };
+    let target = Target::parse(&format!("{scheme}://{}", handle.local_addr), None)?;
+    let tls = TlsOptions {
+        ca: certificate.as_ref().map(|c| c.cert.clone()),
+        ..TlsOptions::default()
+    };
+    Ok(Emulator {
+        handle,
+        target,
+        tls,
+        _certificate: certificate,
+    })
+}
