@@ -44,6 +44,8 @@ pub struct BuildContext<'a> {
     pub last_received_id: Option<u16>,
     /// Credentials from the suite's auth scheme.
     pub credentials: &'a DefaultCredentials,
+    /// The suite's auth scheme and interpolated parameters (for per-step overrides).
+    pub auth: Option<&'a (crate::auth::Scheme, crate::auth::suite_params::Values)>,
     /// A client id unique to this test and connection.
     pub unique_client_id: &'a str,
 }
@@ -129,6 +131,36 @@ fn property_value(id: PropertyId, v: &Value, vars: &Vars) -> Result<PropertyValu
     })
 }
 
+/// Credentials from a step's own scheme or parameters, merged over the suite's.
+fn override_credentials(
+    o: &AuthOverrideDef,
+    ctx: &BuildContext<'_>,
+) -> Result<DefaultCredentials, String> {
+    let (base_scheme, mut values) = match ctx.auth {
+        Some((s, v)) => (Some(*s), v.clone()),
+        None => (None, crate::auth::suite_params::Values::new()),
+    };
+    let scheme = match &o.scheme {
+        Some(name) => name
+            .parse::<crate::auth::Scheme>()
+            .map_err(|e| e.to_string())?,
+        None => {
+            base_scheme.ok_or("`auth` on a connect step needs a scheme when the suite has none")?
+        }
+    };
+    for (k, v) in &o.params {
+        values.insert(k.clone(), ctx.vars.interpolate(v)?);
+    }
+    let creds = crate::auth::suite_params::client_params(scheme, &values)?
+        .credentials()
+        .map_err(|e| e.to_string())?;
+    Ok(DefaultCredentials {
+        client_id: Some(creds.client_id).filter(|c| !c.is_empty()),
+        username: creds.username,
+        password: creds.password.map(|p| p.expose().to_owned()),
+    })
+}
+
 /// Builds the CONNECT of a `connect` step (or `send: connect`).
 pub fn connect(def: &ConnectDef, ctx: &mut BuildContext<'_>) -> Result<Connect, String> {
     let protocol = match &def.protocol {
@@ -136,7 +168,14 @@ pub fn connect(def: &ConnectDef, ctx: &mut BuildContext<'_>) -> Result<Connect, 
         None => ctx.default_protocol,
     };
     let use_creds = def.credentials.unwrap_or(true);
-    let creds = ctx.credentials;
+    let overridden;
+    let creds = match &def.auth {
+        Some(o) => {
+            overridden = override_credentials(o, ctx)?;
+            &overridden
+        }
+        None => ctx.credentials,
+    };
     let client_id = match (&def.client_id, use_creds) {
         (Some(c), _) => ctx.text(c)?,
         (None, true) => creds

@@ -30,6 +30,8 @@ pub struct RunContext {
     pub vars: Vars,
     /// Credentials from the suite's auth scheme.
     pub credentials: DefaultCredentials,
+    /// The suite's auth scheme and interpolated parameters.
+    pub auth: Option<(crate::auth::Scheme, crate::auth::suite_params::Values)>,
     /// Hides secrets in everything reported.
     pub redactor: Redactor,
     /// Framing limits for what peers send.
@@ -279,6 +281,7 @@ impl TestRun {
             next_packet_id: &mut conn.next_packet_id,
             last_received_id: conn.last_received_id,
             credentials: &ctx.credentials,
+            auth: ctx.auth.as_ref(),
             unique_client_id: &unique,
         };
         f(&mut bctx).map_err(StepFailure::Harness)
@@ -482,6 +485,16 @@ impl TestRun {
             let conn = self.conn(&name)?;
             let version = conn.version;
             let Some(item) = conn.next(deadline).await else {
+                if let Some(alt) = alternatives.iter().find(|a| a.key == "silence") {
+                    let label = alt.label();
+                    self.note(
+                        &name,
+                        "",
+                        &format!("nothing arrived within {}", window.describe()),
+                    );
+                    self.branch = Some(label);
+                    return Ok(());
+                }
                 if alternatives.iter().any(|a| a.key == "closed") {
                     return Err(self.late_close(&name, &window, &expected).await);
                 }
@@ -817,6 +830,9 @@ impl Alternative {
     fn describe(&self) -> String {
         if self.key == "closed" {
             return "the peer closing the connection".into();
+        }
+        if self.key == "silence" {
+            return "no answer".into();
         }
         match &self.matcher {
             Value::Object(o) if !o.is_empty() => format!(

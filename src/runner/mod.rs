@@ -116,6 +116,7 @@ pub async fn run_suite(
     vars.set("run", run_token.clone());
     let mut redactor = Redactor::new(params.secrets.iter());
     let credentials = credentials(&suite, &vars).map_err(RunError::Config)?;
+    let auth = auth_values(&suite, &vars).map_err(RunError::Config)?;
     if let Some(p) = &credentials.password {
         redactor.add(p);
     }
@@ -124,6 +125,7 @@ pub async fn run_suite(
         connector,
         vars,
         credentials,
+        auth,
         redactor,
         framer: Framer::new(opts.max_packet_size),
         run_token,

@@ -240,6 +240,10 @@ pub struct ConnectDef {
     /// Use the suite's auth scheme for fields not given (default true).
     #[serde(default)]
     pub credentials: Option<bool>,
+    /// Credentials from another scheme or other parameters than the suite's (e.g. the
+    /// HMAC-SHA1 variant, or another timestamp); `params` are merged over the suite's.
+    #[serde(default)]
+    pub auth: Option<AuthOverrideDef>,
     /// Will message.
     #[serde(default)]
     pub will: Option<WillDef>,
@@ -582,4 +586,16 @@ pub struct RuleDef {
     pub cites: Vec<String>,
     /// What to check.
     pub check: Spanned<crate::judge::Check>,
+}
+
+/// A `connect` step's own credential scheme or parameters.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthOverrideDef {
+    /// Scheme name (default: the suite's).
+    #[serde(default)]
+    pub scheme: Option<String>,
+    /// Parameters merged over the suite's `auth.params` (values may use `${param}`).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
 }

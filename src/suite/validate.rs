@@ -188,6 +188,12 @@ impl Checker<'_> {
             self.properties(&w.properties, loc)?;
         }
         self.properties(&c.properties, loc)?;
+        if let Some(a) = &c.auth {
+            if let Some(scheme) = &a.scheme {
+                Scheme::from_str(scheme).map_err(|e| self.err(loc, e.to_string()))?;
+            }
+            a.params.values().try_for_each(|v| self.vars_in(v, loc))?;
+        }
         match &c.connack {
             None | Some(Value::Bool(false)) => Ok(()),
             Some(m) => self.matcher("connack", m, loc),
@@ -338,9 +344,9 @@ impl Checker<'_> {
             for alt in alternatives {
                 let mut keys = alt.keys().filter(|k| *k != "as");
                 let (Some(key), None) = (keys.next(), keys.next()) else {
-                    return Err(self.err(loc, "each `any_of` alternative is one packet matcher or `closed` (plus an optional `as` label)"));
+                    return Err(self.err(loc, "each `any_of` alternative is one packet matcher, `closed` or `silence` (plus an optional `as` label)"));
                 };
-                if key != "closed" {
+                if key != "closed" && key != "silence" {
                     self.matcher(key, &alt[key], loc)?;
                 }
             }
