@@ -2,7 +2,7 @@
 //! reader) produces and the judge consumes.
 
 use crate::codec::reason::code_name;
-use crate::codec::{DecodeError, Packet, PacketType, ProtocolVersion};
+use crate::codec::{Connect, DecodeError, Packet, PacketType, ProtocolVersion};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -75,7 +75,32 @@ pub fn describe(
         Ok(p) => summarize(p, version),
         Err(e) => format!("malformed packet: {e}"),
     };
+    // A CONNECT's password is a secret (or derived from one): mask it in the bytes too.
+    if let Ok(Packet::Connect(Connect {
+        password: Some(pw), ..
+    })) = packet
+    {
+        if !pw.is_empty() {
+            let masked = mask(bytes, pw);
+            return format!("{summary} [{}]", hex_preview(&masked));
+        }
+    }
     format!("{summary} [{}]", hex_preview(bytes))
+}
+
+/// `bytes` with every occurrence of `secret` replaced by `*` bytes.
+fn mask(bytes: &[u8], secret: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i + secret.len() <= out.len() {
+        if out[i..i + secret.len()] == *secret {
+            out[i..i + secret.len()].fill(b'*');
+            i += secret.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Bytes in spaced hex, cut after a preview length.
@@ -191,5 +216,24 @@ pub fn packet_type_of(bytes: &[u8], packet: &Result<Packet, DecodeError>) -> Opt
     match packet {
         Ok(p) => Some(p.packet_type()),
         Err(_) => bytes.first().and_then(|b| PacketType::from_nibble(b >> 4)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_passwords_never_show_in_descriptions() {
+        let mut c = Connect::new(ProtocolVersion::V3_1_1, "dev");
+        c.username = Some("u".into());
+        c.password = Some(bytes::Bytes::from_static(b"hunter2"));
+        let bytes =
+            crate::codec::encode_to_vec(&Packet::Connect(c.clone()), ProtocolVersion::V3_1_1)
+                .unwrap();
+        let text = describe(&bytes, &Ok(Packet::Connect(c)), ProtocolVersion::V3_1_1);
+        assert!(text.contains("password=***"), "{text}");
+        assert!(!text.contains(&hex_preview(b"hunter2")), "{text}");
+        assert!(text.contains("2a 2a 2a 2a 2a 2a 2a"), "{text}");
     }
 }

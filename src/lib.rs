@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cli;
 pub mod codec;
+pub mod device;
 pub mod emulator;
 pub mod event;
 pub mod judge;

@@ -47,6 +47,47 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
+    /// Device mode: be the platform's cloud on ADDR (e.g. 0.0.0.0:8883) and judge the
+    /// devices that connect.
+    #[arg(long, value_name = "ADDR", conflicts_with = "target")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Device mode: server certificate (PEM); one is made when the platform needs TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Device mode: server private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Device mode: end after this long (e.g. 90s, 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Device mode: end after this many device connections have finished.
+    #[arg(long, value_name = "N")]
+    pub devices: Option<usize>,
+
+    /// Device mode: never answer PINGREQ.
+    #[arg(long)]
+    pub withhold_pingresp: bool,
+
+    /// Device mode: never acknowledge QoS 1/2 publishes.
+    #[arg(long)]
+    pub withhold_puback: bool,
+
+    /// Device mode: never answer SUBSCRIBE.
+    #[arg(long)]
+    pub withhold_suback: bool,
+
+    /// Device mode: answer every subscription with failure (0x80).
+    #[arg(long)]
+    pub reject_subscriptions: bool,
+
+    /// Device mode: drop each connection this long after its CONNACK (to watch reconnects).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub drop_after: Option<std::time::Duration>,
+
     /// Set a suite parameter (not for secrets: those come from the environment or a file).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
@@ -189,4 +230,8 @@ pub struct DecodeArgs {
 
 fn parse_version(s: &str) -> Result<ProtocolVersion, String> {
     s.parse()
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::suite::timing::parse_duration(s)
 }

@@ -61,6 +61,9 @@ pub fn run(args: &RunArgs) -> i32 {
         print!("{}", coverage(&suite));
         return exit::OK;
     }
+    if let Some(listen) = args.listen {
+        return device_mode(args, &suite, listen);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -183,6 +186,133 @@ pub fn run(args: &RunArgs) -> i32 {
         println!("JUnit report: {}", junit_path.display());
     } else {
         println!("{}", json::to_json(&report));
+    }
+    if report.failed() {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+/// `--listen`: be the cloud, judge the devices that connect.
+fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i32 {
+    let cli_params: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    // A device flashed with the suite's example identity is accepted as it is.
+    let params = match suite.resolve_params(&cli_params, true) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let opts = crate::device::DeviceOptions {
+        listen,
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        duration: args.duration,
+        devices: args.devices,
+        behaviour: crate::server::Behaviour {
+            withhold_pingresp: args.withhold_pingresp,
+            withhold_puback: args.withhold_puback,
+            withhold_suback: args.withhold_suback,
+            reject_subscriptions: args.reject_subscriptions,
+            close_after: args.drop_after,
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    let text = args.format == Format::Text;
+    let redactor = crate::secret::Redactor::new(params.secrets.iter());
+    let result = runtime.block_on(crate::device::run(suite, &params, &opts, &mut |p| {
+        if !text {
+            return;
+        }
+        match p {
+            crate::device::Progress::Listening {
+                addr,
+                tls,
+                made_certificate,
+            } => {
+                println!(
+                    "device mode: the `{}` cloud listens on {}{addr}{}",
+                    suite.name,
+                    if tls { "mqtts://" } else { "mqtt://" },
+                    made_certificate
+                        .map(|c| format!(
+                            " (TLS certificate made for this run; devices must trust {})",
+                            c.display()
+                        ))
+                        .unwrap_or_default()
+                );
+                let end = match (opts.duration, opts.devices) {
+                    (Some(d), _) => format!("after {}", crate::suite::timing::fmt_secs(d)),
+                    (None, Some(n)) => format!("after {n} device connection(s)"),
+                    (None, None) => "on Ctrl-C".into(),
+                };
+                println!("the run ends {end}");
+            }
+            crate::device::Progress::Connection { event } => {
+                println!("{}", crate::device::describe_connection(event));
+            }
+            crate::device::Progress::Finding(f) => {
+                println!(
+                    "{} {}: {}",
+                    f.client_id.as_deref().unwrap_or("(no client id)"),
+                    f.rule_id,
+                    redactor.text(&f.message)
+                );
+            }
+        }
+    }));
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    finish_report(args, suite, &report, text, &redactor)
+}
+
+/// Writes JUnit (and JSON) and prints the summary; returns the exit code.
+fn finish_report(
+    args: &RunArgs,
+    suite: &Suite,
+    report: &crate::report::RunReport,
+    text: bool,
+    redactor: &crate::secret::Redactor,
+) -> i32 {
+    let junit_path = args
+        .report_junit
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}.xml", suite.name)));
+    if let Err(e) = junit::write_junit(report, &junit_path) {
+        eprintln!("error: cannot write {}: {e}", junit_path.display());
+        return exit::USAGE;
+    }
+    let json_text = redactor.text(&json::to_json(report));
+    if let Some(path) = &args.report_json {
+        if let Err(e) = write_file(path, &json_text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::USAGE;
+        }
+    }
+    if text {
+        let mut console = Console::new(std::io::stdout(), false, args.verbose);
+        for case in report.cases() {
+            let _ = console.case(case);
+        }
+        let _ = console.finish(report);
+        println!("JUnit report: {}", junit_path.display());
+    } else {
+        println!("{json_text}");
     }
     if report.failed() {
         exit::FAILED
