@@ -74,13 +74,10 @@ pub async fn run(
     for (k, v) in &params.values {
         vars.set(k.clone(), v.clone());
     }
-    let auth = match auth_values(suite, &vars)? {
-        Some((scheme, values)) => Some(AuthCheck {
-            scheme,
-            identity: crate::auth::suite_params::identity(scheme, &values).ok(),
-        }),
-        None => None,
-    };
+    let auth = auth_values(suite, &vars)?.map(|(scheme, values)| AuthCheck {
+        scheme,
+        identity: crate::auth::suite_params::identity(scheme, &values).ok(),
+    });
     let mut judge = Judge::new(suite, vars, auth)?;
     let tls = config.tls.is_some();
     let mut server = Server::bind(opts.listen, config)
