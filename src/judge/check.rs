@@ -135,3 +135,32 @@ impl Check {
         matches!(self, Self::ServerClose { .. } | Self::OneConnection)
     }
 }
+
+/// A rule's checks: one, or several that must all hold (a catalogue rule often covers
+/// several facts, e.g. "no Will, Clean Session 1, no RETAIN").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Checks {
+    /// One check.
+    One(Check),
+    /// Several checks.
+    Many(Vec<Check>),
+}
+
+impl Checks {
+    /// The checks as a slice.
+    pub fn as_slice(&self) -> &[Check] {
+        match self {
+            Self::One(c) => std::slice::from_ref(c),
+            Self::Many(v) => v,
+        }
+    }
+
+    /// Load-time checks of every check.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.as_slice().is_empty() {
+            return Err("a rule needs at least one check".into());
+        }
+        self.as_slice().iter().try_for_each(Check::validate)
+    }
+}

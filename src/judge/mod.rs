@@ -8,7 +8,7 @@
 pub mod check;
 pub mod shape;
 
-pub use check::Check;
+pub use check::{Check, Checks};
 
 use crate::auth::{Identity, Presented, Scheme};
 use crate::codec::{Connect, Packet, ProtocolVersion, topic};
@@ -215,7 +215,23 @@ impl Judge {
         };
         let client_id = state.connect.as_ref().map(|(_, c)| c.client_id.clone());
         for (i, rule) in self.rules.iter().enumerate() {
-            let Some(outcome) = f(&rule.check.value, &rule.id.value) else {
+            // A rule applies when any of its checks does; the first check that finds
+            // something decides the evidence.
+            let mut outcome: Option<Option<String>> = None;
+            for check in rule.check.value.as_slice() {
+                match f(check, &rule.id.value) {
+                    None => {}
+                    Some(None) => {
+                        outcome.get_or_insert(None);
+                    }
+                    Some(Some(evidence)) => {
+                        if outcome.as_ref().is_none_or(Option::is_none) {
+                            outcome = Some(Some(evidence));
+                        }
+                    }
+                }
+            }
+            let Some(outcome) = outcome else {
                 continue;
             };
             let rs = &mut state.rules[i];
@@ -382,7 +398,10 @@ impl Judge {
             .get_mut(&event.conn)
             .expect("connection state exists");
         for (i, rule) in self.rules.iter().enumerate() {
-            if let Check::KeepaliveRange { warn_below, .. } = &rule.check.value {
+            for check in rule.check.value.as_slice() {
+                let Check::KeepaliveRange { warn_below, .. } = check else {
+                    continue;
+                };
                 if let Some(w) = warn_below.or(profile.keepalive.warn_below) {
                     if c.keep_alive < w && state.rules[i].violation.is_none() {
                         state.rules[i].warning = Some(format!(
@@ -584,11 +603,13 @@ impl Judge {
             _ => None,
         });
         if let Some(since) = taken_over {
-            if let Some(i) = self
-                .rules
-                .iter()
-                .position(|r| matches!(r.check.value, Check::OneConnection))
-            {
+            if let Some(i) = self.rules.iter().position(|r| {
+                r.check
+                    .value
+                    .as_slice()
+                    .iter()
+                    .any(|c| matches!(c, Check::OneConnection))
+            }) {
                 let note = format!(
                     "closed {:.2} s after a newer connection with the same client id connected",
                     at.saturating_sub(since).as_secs_f64()
@@ -622,10 +643,12 @@ impl Judge {
             if !has_connect {
                 let state = self.conns.get_mut(&id).expect("exists");
                 for (i, rule) in self.rules.iter().enumerate() {
-                    let needs_connect = !matches!(
-                        rule.check.value,
-                        Check::WellFormed | Check::PacketTypes { .. }
-                    );
+                    let needs_connect = rule
+                        .check
+                        .value
+                        .as_slice()
+                        .iter()
+                        .any(|c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }));
                     if needs_connect && state.rules[i].violation.is_none() {
                         state.rules[i].inconclusive = Some("no CONNECT seen on this connection (it started before the capture, or never logged in)".into());
                         state.rules[i].applied = true;

@@ -584,8 +584,8 @@ pub struct RuleDef {
     /// Statements or catalogue rules it relates to.
     #[serde(default)]
     pub cites: Vec<String>,
-    /// What to check.
-    pub check: Spanned<crate::judge::Check>,
+    /// What to check: one check, or a list of checks that must all hold.
+    pub check: Spanned<crate::judge::Checks>,
 }
 
 /// A `connect` step's own credential scheme or parameters.
