@@ -224,11 +224,10 @@ impl Judge {
                     Some(None) => {
                         outcome.get_or_insert(None);
                     }
-                    Some(Some(evidence)) => {
-                        if outcome.as_ref().is_none_or(Option::is_none) {
-                            outcome = Some(Some(evidence));
-                        }
+                    Some(Some(evidence)) if outcome.as_ref().is_none_or(Option::is_none) => {
+                        outcome = Some(Some(evidence));
                     }
+                    Some(Some(_)) => {}
                 }
             }
             let Some(outcome) = outcome else {
