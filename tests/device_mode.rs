@@ -1,0 +1,407 @@
+//! Device mode with real devices: mosquitto_pub / mosquitto_sub and rumqttc connect to
+//! `mqtt-conform --suite tuya --listen` with real Tuya credentials over TLS. Conforming
+//! devices pass every rule; each violation is flagged with exactly its rule id.
+
+use mqtt_conform::auth::tuya::{Params, SignMethod};
+use mqtt_conform::secret::Secret;
+use rustls::pki_types::pem::PemObject;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEVICE_ID: &str = "6c828cba434ff40c074wF2";
+const SECRET: &str = "ffad8eb66ae8c717";
+const REPORT_BODY: &str =
+    r#"{"msgId":"1","time":1626197189638,"data":{"c":{"value":1,"time":1626197189638}}}"#;
+
+/// A running `--listen` process and where it listens.
+struct Cloud {
+    child: Child,
+    port: u16,
+    ca: PathBuf,
+    dir: PathBuf,
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mqtt-conform-device-{tag}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Cloud {
+    /// Starts device mode for the Tuya suite, ending after `devices` device connections.
+    fn start(tag: &str, devices: usize, extra: &[&str]) -> Self {
+        let dir = temp_dir(tag);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+            .args([
+                "--suite",
+                "tuya",
+                "--listen",
+                "127.0.0.1:0",
+                "--devices",
+                &devices.to_string(),
+                "--duration",
+                "60s",
+            ])
+            .arg("--report-json")
+            .arg(dir.join("report.json"))
+            .arg("--report-junit")
+            .arg(dir.join("report.xml"))
+            .args(extra)
+            .env_remove("TUYA_DEVICE_ID")
+            .env_remove("TUYA_DEVICE_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("a first line").expect("utf-8");
+        // "device mode: the `tuya` cloud listens on mqtts://127.0.0.1:PORT (…devices must trust PATH)"
+        let port: u16 = line
+            .split("mqtts://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        let ca = line
+            .split("devices must trust ")
+            .nth(1)
+            .map(|rest| PathBuf::from(rest.trim_end_matches(')')))
+            .unwrap_or_else(|| panic!("no certificate in {line:?}"));
+        // Keep draining stdout so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            port,
+            ca,
+            dir,
+        }
+    }
+
+    /// Waits for the run to end; returns rule id → verdict status for the device.
+    fn verdicts(mut self) -> Vec<(String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(
+                    matches!(status.code(), Some(0) | Some(1)),
+                    "device mode exited with {status}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "device mode did not end after its devices"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let text = std::fs::read_to_string(self.dir.join("report.json")).expect("JSON report");
+        assert!(
+            !text.contains(SECRET),
+            "the device secret leaked into the report"
+        );
+        let doc: Value = serde_json::from_str(&text).expect("JSON");
+        let mut out = Vec::new();
+        for suite in doc["suites"].as_array().expect("suites") {
+            for case in suite["cases"].as_array().expect("cases") {
+                out.push((
+                    case["id"].as_str().unwrap_or_default().to_owned(),
+                    case["verdict"]["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        out
+    }
+}
+
+/// Tuya credentials for the example identity: (client id, user name, password).
+fn credentials(sign: SignMethod, secret: &str) -> (String, String, String) {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let c = Params {
+        device_id: DEVICE_ID.into(),
+        device_secret: Secret::new(secret.to_owned()),
+        timestamp: ts,
+        sign_method: sign,
+    }
+    .credentials();
+    (
+        c.client_id,
+        c.username.unwrap(),
+        c.password.unwrap().expose().to_owned(),
+    )
+}
+
+fn mosquitto_pub(cloud: &Cloud, args: &[&str]) {
+    let (id, user, pw) = credentials(SignMethod::HmacSha256, SECRET);
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "--cafile"])
+        .arg(&cloud.ca)
+        .args(["-i", &id, "-u", &user, "-P", &pw])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
+    let _ = status;
+}
+
+fn report_topic() -> String {
+    format!("tylink/{DEVICE_ID}/thing/property/report")
+}
+
+/// The rules that did not pass.
+fn flagged(verdicts: &[(String, String)]) -> Vec<&str> {
+    verdicts
+        .iter()
+        .filter(|(_, s)| s != "passed")
+        .map(|(id, _)| id.as_str())
+        .collect()
+}
+
+#[test]
+fn a_conforming_mosquitto_pub_passes_every_rule() {
+    let cloud = Cloud::start("conforming-pub", 1, &[]);
+    mosquitto_pub(
+        &cloud,
+        &[
+            "-V",
+            "mqttv311",
+            "-k",
+            "60",
+            "-q",
+            "1",
+            "-t",
+            &report_topic(),
+            "-m",
+            REPORT_BODY,
+        ],
+    );
+    let verdicts = cloud.verdicts();
+    assert!(verdicts.len() >= 10, "rules applied: {verdicts:?}");
+    assert_eq!(flagged(&verdicts), Vec::<&str>::new(), "{verdicts:?}");
+}
+
+#[test]
+fn a_conforming_mosquitto_sub_passes_every_rule() {
+    let cloud = Cloud::start("conforming-sub", 1, &[]);
+    let (id, user, pw) = credentials(SignMethod::HmacSha256, SECRET);
+    let status = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "--cafile"])
+        .arg(&cloud.ca)
+        .args([
+            "-i", &id, "-u", &user, "-P", &pw, "-V", "mqttv311", "-k", "60", "-q", "1", "-W", "1",
+        ])
+        .args([
+            "-t",
+            &format!("tylink/{DEVICE_ID}/channel/downlink/auto_subscribe"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_sub is installed");
+    let _ = status;
+    let verdicts = cloud.verdicts();
+    assert_eq!(flagged(&verdicts), Vec::<&str>::new(), "{verdicts:?}");
+    assert!(
+        verdicts.iter().any(|(id, _)| id == "TUYA-TOPIC-03"),
+        "the subscription was judged: {verdicts:?}"
+    );
+}
+
+#[test]
+fn a_conforming_rumqttc_device_passes_every_rule() {
+    let cloud = Cloud::start("conforming-rumqttc", 1, &[]);
+    let ca_pem = std::fs::read(&cloud.ca).unwrap();
+    let (id, user, pw) = credentials(SignMethod::HmacSha256, SECRET);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Our own rustls configuration with the ring provider named explicitly.
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", cloud.port);
+        options.set_credentials(user, pw);
+        options.set_keep_alive(Duration::from_secs(60));
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(config)),
+        ));
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+        client
+            .subscribe(
+                format!("tylink/{DEVICE_ID}/thing/property/set"),
+                rumqttc::QoS::AtLeastOnce,
+            )
+            .await
+            .unwrap();
+        client
+            .publish(
+                report_topic(),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                REPORT_BODY,
+            )
+            .await
+            .unwrap();
+        let mut acked = (false, false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !(acked.0 && acked.1) {
+            let event = tokio::time::timeout_at(deadline, eventloop.poll())
+                .await
+                .expect("rumqttc events in time")
+                .expect("connected");
+            match event {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => acked.0 = true,
+                rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) => acked.1 = true,
+                _ => {}
+            }
+        }
+        client.disconnect().await.unwrap();
+        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await {
+        }
+    });
+    let verdicts = cloud.verdicts();
+    assert_eq!(flagged(&verdicts), Vec::<&str>::new(), "{verdicts:?}");
+}
+
+/// One violation per device; (what the device does, the rule it must be flagged by, how).
+#[test]
+fn each_violation_is_flagged_with_exactly_its_rule() {
+    let topic = report_topic();
+    let other = "tylink/someotherdevice00000/thing/property/report".to_owned();
+    let cases: Vec<(&str, Vec<String>, &str, &str)> = vec![
+        (
+            "will",
+            vec![
+                "--will-topic".into(),
+                topic.clone(),
+                "--will-payload".into(),
+                "bye".into(),
+            ],
+            "TUYA-FLAG-01",
+            "warning",
+        ),
+        (
+            "qos2",
+            vec!["-q".into(), "2".into()],
+            "TUYA-QOS-01",
+            "failed",
+        ),
+        (
+            "keepalive10",
+            vec!["-k".into(), "10".into()],
+            "TUYA-KA-01",
+            "failed",
+        ),
+        (
+            "foreign-topic",
+            vec!["-t".into(), other],
+            "TUYA-TOPIC-01",
+            "failed",
+        ),
+        (
+            "mqtt5",
+            vec!["-V".into(), "mqttv5".into()],
+            "TUYA-VER-01",
+            "failed",
+        ),
+        (
+            "retain",
+            vec!["-r".into()],
+            "TUYA-FLAG-01-RETAIN",
+            "warning",
+        ),
+    ];
+    let mut handles = Vec::new();
+    for (tag, extra, rule, status) in cases {
+        let topic = topic.clone();
+        handles.push(std::thread::spawn(move || {
+            let cloud = Cloud::start(tag, 1, &[]);
+            let mut args: Vec<String> = vec![
+                "-V".into(),
+                "mqttv311".into(),
+                "-k".into(),
+                "60".into(),
+                "-q".into(),
+                "1".into(),
+                "-t".into(),
+                topic,
+                "-m".into(),
+                REPORT_BODY.into(),
+            ];
+            args.extend(extra);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            mosquitto_pub(&cloud, &refs);
+            let verdicts = cloud.verdicts();
+            let bad: Vec<(&str, &str)> = verdicts
+                .iter()
+                .filter(|(_, s)| s != "passed")
+                .map(|(i, s)| (i.as_str(), s.as_str()))
+                .collect();
+            assert_eq!(bad, vec![(rule, status)], "{tag}: {verdicts:?}");
+        }));
+    }
+    // A wrong signature: the cloud refuses the login, and only the signature rule is flagged.
+    handles.push(std::thread::spawn(|| {
+        let cloud = Cloud::start("wrong-signature", 1, &[]);
+        let (id, user, pw) = credentials(SignMethod::HmacSha256, "0000000000000000");
+        let _ = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "--cafile"])
+            .arg(&cloud.ca)
+            .args([
+                "-i",
+                &id,
+                "-u",
+                &user,
+                "-P",
+                &pw,
+                "-V",
+                "mqttv311",
+                "-t",
+                &report_topic(),
+                "-m",
+                REPORT_BODY,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let verdicts = cloud.verdicts();
+        let bad: Vec<(&str, &str)> = verdicts
+            .iter()
+            .filter(|(_, s)| s != "passed")
+            .map(|(i, s)| (i.as_str(), s.as_str()))
+            .collect();
+        assert_eq!(
+            bad,
+            vec![("TUYA-AUTH-03", "failed")],
+            "wrong signature: {verdicts:?}"
+        );
+    }));
+    for h in handles {
+        h.join().expect("scenario passed");
+    }
+}
