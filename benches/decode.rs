@@ -19,7 +19,8 @@
 //! would, and must frame and **fully decode** every packet (the packets are passed to
 //! `black_box`):
 //!
-//! - ours: [`Framer::next_frame`] then [`decode_packet`] on every frame;
+//! - ours: [`Framer::next_frame_header`] then [`decode_frame`] on every frame (the
+//!   framing path: the fixed header is parsed once, as `PacketReader::read_frame` does);
 //! - rumqttc 0.25: `mqttbytes::v4::Packet::read` (3.1.1) and
 //!   `v5::mqttbytes::v5::Packet::read` (5.0), which frame and decode in one call.
 //!
@@ -46,7 +47,7 @@
 use bytes::{Bytes, BytesMut};
 use mqtt_conform::codec::{
     Framer, Packet, Properties, PropertyId, PropertyValue, ProtocolVersion, PubResponse, Publish,
-    QoS, decode_packet, encode,
+    QoS, decode_frame, encode,
 };
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -299,14 +300,15 @@ fn decode_ours(stream: &[u8], version: ProtocolVersion) -> Tally {
     for chunk in stream.chunks(READ_CHUNK) {
         buf.extend_from_slice(chunk);
         loop {
-            let frame = match framer.next_frame(&mut buf, version) {
+            let (frame, header) = match framer.next_frame_header(&mut buf, version) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => panic!("ours: framing error at stream offset {offset}: {e}"),
             };
-            let packet = decode_packet(&frame, version)
+            let len = frame.len() as u64;
+            let packet = decode_frame(frame, &header, version)
                 .unwrap_or_else(|e| panic!("ours: decode error at stream offset {offset}: {e}"));
-            offset += frame.len() as u64;
+            offset += len;
             t.packets += 1;
             if let Packet::Publish(p) = &packet {
                 t.publishes += 1;

@@ -70,6 +70,9 @@ pub async fn run(
         None => made,
     };
     config.emit_events = true;
+    // Every event must reach the judge: room for a connect burst of thousands of devices
+    // (about three events each) without dropping any.
+    config.event_capacity = config.event_capacity.max(1 << 16);
     let mut vars = Vars::new();
     for (k, v) in &params.values {
         vars.set(k.clone(), v.clone());
@@ -80,6 +83,9 @@ pub async fn run(
     });
     let mut judge = Judge::new(suite, vars, auth)?;
     let tls = config.tls.is_some();
+    // Event timestamps count from the server's start, a moment after this one.
+    let server_epoch = std::time::Instant::now();
+    let mut timing = JudgeTiming::default();
     let mut server = Server::bind(opts.listen, config)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
@@ -109,7 +115,14 @@ pub async fn run(
         if matches!(event.kind, EventKind::Opened | EventKind::Closed { .. }) {
             on_progress(Progress::Connection { event: &event });
         }
-        for finding in judge.observe(&event) {
+        let judging = std::time::Instant::now();
+        let findings = judge.observe(&event);
+        let judged = std::time::Instant::now();
+        timing.observe.record(judged.duration_since(judging));
+        timing
+            .delay
+            .record(judged.duration_since(server_epoch).saturating_sub(event.at));
+        for finding in findings {
             on_progress(Progress::Finding(&finding));
         }
         if let EventKind::Closed { .. } = event.kind {
@@ -119,8 +132,15 @@ pub async fn run(
             }
         }
     }
+    timing.events_dropped = server.stats().events_dropped;
     server.shutdown().await;
+    eprint!("{}", timing.report());
+    let finishing = std::time::Instant::now();
     let mut suites: Vec<SuiteReport> = judge.finish(Grouping::ClientId);
+    eprintln!(
+        "judge: final verdicts built in {}",
+        fmt_latency(finishing.elapsed())
+    );
     for s in &mut suites {
         s.properties.push(("mode".into(), "device".into()));
         s.properties
@@ -151,5 +171,179 @@ pub fn describe_connection(event: &Event) -> String {
             }
         ),
         _ => String::new(),
+    }
+}
+
+/// Sub-buckets per power of two in a [`LatencyHistogram`] (as a bit count).
+const SUB_BITS: u32 = 4;
+/// Sub-buckets per power of two.
+const SUB: u64 = 1 << SUB_BITS;
+/// Buckets of a [`LatencyHistogram`]: exact below `SUB` ns, then `SUB` per power of two up
+/// to 2^64 ns.
+const BUCKETS: usize = (SUB + (64 - SUB_BITS as u64) * SUB) as usize;
+
+/// A histogram of durations in fixed log-linear buckets (16 per power of two of
+/// nanoseconds): memory is bounded (under 8 KiB) whatever the number of samples, and a
+/// quantile is reported as the upper end of its bucket, at most 6.25 % above the true
+/// value (the maximum is exact).
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    counts: Box<[u64; BUCKETS]>,
+    total: u64,
+    max: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self {
+            counts: Box::new([0; BUCKETS]),
+            total: 0,
+            max: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    fn index(ns: u64) -> usize {
+        if ns < SUB {
+            return ns as usize;
+        }
+        let exp = 63 - u64::from(ns.leading_zeros());
+        let shift = exp - u64::from(SUB_BITS);
+        let sub = (ns >> shift) & (SUB - 1);
+        (SUB + shift * SUB + sub) as usize
+    }
+
+    /// The largest value that falls in bucket `i`.
+    fn upper(i: usize) -> u64 {
+        let i = i as u64;
+        if i < SUB {
+            return i;
+        }
+        let shift = (i - SUB) / SUB;
+        let sub = (i - SUB) % SUB;
+        ((SUB + sub) << shift).saturating_add((1u64 << shift) - 1)
+    }
+
+    /// Adds one sample.
+    pub fn record(&mut self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.counts[Self::index(ns)] += 1;
+        self.total += 1;
+        self.max = self.max.max(ns);
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// The largest sample.
+    pub fn max(&self) -> Duration {
+        Duration::from_nanos(self.max)
+    }
+
+    /// The `q` quantile (0.0–1.0): the upper end of the bucket holding it, never above the
+    /// maximum; zero without samples.
+    pub fn quantile(&self, q: f64) -> Duration {
+        if self.total == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Duration::from_nanos(Self::upper(i).min(self.max));
+            }
+        }
+        self.max()
+    }
+
+    /// `p50 … p99 … max …`.
+    pub fn summary(&self) -> String {
+        format!(
+            "p50 {}  p99 {}  max {}",
+            fmt_latency(self.quantile(0.50)),
+            fmt_latency(self.quantile(0.99)),
+            fmt_latency(self.max())
+        )
+    }
+}
+
+/// A duration with a unit that suits it: `850 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
+pub fn fmt_latency(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.2} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.2} s", ns as f64 / 1e9)
+    }
+}
+
+/// How fast the judge kept up with the server during a device-mode run.
+#[derive(Debug, Clone, Default)]
+pub struct JudgeTiming {
+    /// Time `Judge::observe` took per event.
+    pub observe: LatencyHistogram,
+    /// From the event's timestamp (when the server saw it) to the judge's verdict on it:
+    /// queueing in the event channel plus `observe`. Measured from an instant taken just
+    /// before the server is bound, so it overstates by the (sub-millisecond) bind time.
+    pub delay: LatencyHistogram,
+    /// Events the server dropped because the event channel was full (never judged).
+    pub events_dropped: u64,
+}
+
+impl JudgeTiming {
+    /// The lines device mode prints to stderr when the event loop ends (before the final
+    /// verdicts are built).
+    pub fn report(&self) -> String {
+        format!(
+            "judge: {} events judged, {} dropped by the server (event channel full)\n\
+             judge: time per event       {}\n\
+             judge: event-to-verdict     {}\n",
+            self.observe.count(),
+            self.events_dropped,
+            self.observe.summary(),
+            self.delay.summary(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_contiguous_and_ordered() {
+        for ns in (0..100_000u64).chain([u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
+            let i = LatencyHistogram::index(ns);
+            assert!(i < BUCKETS, "{ns}");
+            assert!(LatencyHistogram::upper(i) >= ns, "{ns}");
+            if i > 0 {
+                assert!(LatencyHistogram::upper(i - 1) < ns, "{ns}");
+            }
+        }
+    }
+
+    #[test]
+    fn histogram_quantiles_are_within_one_bucket() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(h.quantile(0.99), Duration::ZERO);
+        for us in 1..=1000u64 {
+            h.record(Duration::from_micros(us));
+        }
+        assert_eq!(h.count(), 1000);
+        assert_eq!(h.max(), Duration::from_micros(1000));
+        for (q, want) in [(0.5, 500.0), (0.99, 990.0)] {
+            let got = h.quantile(q).as_secs_f64() * 1e6;
+            assert!(got >= want && got <= want * 1.0625, "q{q}: {got} µs");
+        }
+        assert_eq!(h.quantile(1.0), h.max());
+        assert!(h.summary().contains("max 1.00 ms"), "{}", h.summary());
     }
 }

@@ -2,7 +2,7 @@
 //! reader) produces and the judge consumes.
 
 use crate::codec::reason::code_name;
-use crate::codec::{Connect, DecodeError, Packet, PacketType, ProtocolVersion};
+use crate::codec::{DecodeError, Packet, PacketType, ProtocolVersion};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -76,11 +76,8 @@ pub fn describe(
         Err(e) => format!("malformed packet: {e}"),
     };
     // A CONNECT's password is a secret (or derived from one): mask it in the bytes too.
-    if let Ok(Packet::Connect(Connect {
-        password: Some(pw), ..
-    })) = packet
-    {
-        if !pw.is_empty() {
+    if let Ok(Packet::Connect(c)) = packet {
+        if let Some(pw) = c.password.as_ref().filter(|pw| !pw.is_empty()) {
             let masked = mask(bytes, pw);
             return format!("{summary} [{}]", hex_preview(&masked));
         }
@@ -222,16 +219,23 @@ pub fn packet_type_of(bytes: &[u8], packet: &Result<Packet, DecodeError>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Connect;
 
     #[test]
     fn connect_passwords_never_show_in_descriptions() {
         let mut c = Connect::new(ProtocolVersion::V3_1_1, "dev");
         c.username = Some("u".into());
         c.password = Some(bytes::Bytes::from_static(b"hunter2"));
-        let bytes =
-            crate::codec::encode_to_vec(&Packet::Connect(c.clone()), ProtocolVersion::V3_1_1)
-                .unwrap();
-        let text = describe(&bytes, &Ok(Packet::Connect(c)), ProtocolVersion::V3_1_1);
+        let bytes = crate::codec::encode_to_vec(
+            &Packet::Connect(c.clone().into()),
+            ProtocolVersion::V3_1_1,
+        )
+        .unwrap();
+        let text = describe(
+            &bytes,
+            &Ok(Packet::Connect(c.into())),
+            ProtocolVersion::V3_1_1,
+        );
         assert!(text.contains("password=***"), "{text}");
         assert!(!text.contains(&hex_preview(b"hunter2")), "{text}");
         assert!(text.contains("2a 2a 2a 2a 2a 2a 2a"), "{text}");

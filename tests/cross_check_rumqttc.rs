@@ -199,7 +199,7 @@ fn to_v4(p: &Packet) -> r4::Packet {
             dup: p.dup,
             qos: qos4(p.qos),
             retain: p.retain,
-            topic: p.topic.clone(),
+            topic: p.topic.to_string(),
             pkid: p.packet_id.unwrap_or(0),
             payload: p.payload.clone(),
         }),
@@ -424,7 +424,7 @@ fn to_v5(p: &Packet) -> r5::Packet {
             dup: p.dup,
             qos: qos5(p.qos),
             retain: p.retain,
-            topic: Bytes::from(p.topic.clone().into_bytes()),
+            topic: p.topic.clone().into_bytes(),
             pkid: p.packet_id.unwrap_or(0),
             payload: p.payload.clone(),
             properties: some(&p.properties, |p| r5::PublishProperties {

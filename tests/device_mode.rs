@@ -329,12 +329,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             "TUYA-VER-01",
             "failed",
         ),
-        (
-            "retain",
-            vec!["-r".into()],
-            "TUYA-FLAG-01-RETAIN",
-            "warning",
-        ),
+        ("retain", vec!["-r".into()], "TUYA-FLAG-01", "warning"),
     ];
     let mut handles = Vec::new();
     for (tag, extra, rule, status) in cases {

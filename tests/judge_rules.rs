@@ -112,7 +112,7 @@ const GOOD_BODY: &[u8] = br#"{"msgId":"1","data":{}}"#;
 fn a_conforming_device_passes_every_rule_that_applied() {
     let mut f = Feed::new();
     assert!(
-        f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)))
+        f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()))
             .is_empty()
     );
     assert!(
@@ -165,12 +165,12 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             Box::new(|f| {
                 let mut c = connect(60);
                 c.protocol = ProtocolVersion::V5;
-                f.packet(1, 0.0, Side::Client, Packet::Connect(c))
+                f.packet(1, 0.0, Side::Client, Packet::Connect(c.into()))
             }),
         ),
         (
             "R-KA",
-            Box::new(|f| f.packet(1, 0.0, Side::Client, Packet::Connect(connect(10)))),
+            Box::new(|f| f.packet(1, 0.0, Side::Client, Packet::Connect(connect(10).into()))),
         ),
         (
             "R-WILL",
@@ -183,7 +183,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
                     retain: false,
                     properties: Properties::new(),
                 });
-                f.packet(1, 0.0, Side::Client, Packet::Connect(c))
+                f.packet(1, 0.0, Side::Client, Packet::Connect(c.into()))
             }),
         ),
         (
@@ -191,13 +191,13 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             Box::new(|f| {
                 let mut c = connect(60);
                 c.clean_session = false;
-                f.packet(1, 0.0, Side::Client, Packet::Connect(c))
+                f.packet(1, 0.0, Side::Client, Packet::Connect(c.into()))
             }),
         ),
         (
             "R-RETAIN",
             Box::new(|f| {
-                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)));
+                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
                 let Packet::Publish(mut p) = publish(
                     "tylink/d1/thing/property/report",
                     QoS::AtMostOnce,
@@ -212,7 +212,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
         (
             "R-QOS",
             Box::new(|f| {
-                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)));
+                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
                 f.packet(
                     1,
                     1.0,
@@ -228,7 +228,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
         (
             "R-PUBTOPIC",
             Box::new(|f| {
-                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)));
+                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
                 f.packet(
                     1,
                     1.0,
@@ -244,7 +244,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
         (
             "R-SUBTOPIC",
             Box::new(|f| {
-                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)));
+                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
                 let sub = Subscribe {
                     packet_id: 2,
                     properties: Properties::new(),
@@ -256,7 +256,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
         (
             "R-SIZE",
             Box::new(|f| {
-                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)));
+                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
                 f.packet(
                     1,
                     1.0,
@@ -272,7 +272,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
         (
             "R-JSON",
             Box::new(|f| {
-                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)));
+                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
                 f.packet(
                     1,
                     1.0,
@@ -288,7 +288,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
         (
             "R-SILENT",
             Box::new(|f| {
-                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60)));
+                f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
                 f.close(1, 150.0, Side::Server)
             }),
         ),

@@ -254,7 +254,7 @@ async fn persistent_session_resumes_with_queued_messages() {
     let mut got = Vec::new();
     for _ in 0..3 {
         let p = c.recv_publish().await;
-        got.push((p.topic.clone(), p.qos));
+        got.push((p.topic.to_string(), p.qos));
         if p.qos == QoS::AtLeastOnce {
             // Leave it unacknowledged: it must come back with DUP on the next resume.
             continue;
@@ -371,7 +371,8 @@ async fn protocol_violations_close_the_connection() {
     assert!(c.closed(WAIT).await.is_empty());
     // Second CONNECT.
     let mut c = Raw::connected(addr, V4, "twice").await;
-    c.send(&Packet::Connect(Connect::new(V4, "twice"))).await;
+    c.send(&Packet::Connect(Connect::new(V4, "twice").into()))
+        .await;
     assert!(c.closed(WAIT).await.is_empty());
     // Malformed packet (SUBSCRIBE with reserved flags 0000): 5.0 gets DISCONNECT 0x81.
     let mut c = Raw::connected(addr, V5, "bad").await;

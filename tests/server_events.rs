@@ -58,7 +58,7 @@ async fn events_cover_both_directions_and_the_close_initiator() {
 
     // Connection 1: a full conversation, closed by the client.
     let connect = Connect::new(V4, "ev");
-    let connect_bytes = encode_to_vec(&Packet::Connect(connect.clone()), V4).unwrap();
+    let connect_bytes = encode_to_vec(&Packet::Connect(connect.clone().into()), V4).unwrap();
     let (mut c, _) = Raw::connect(addr, connect).await;
     c.subscribe(1, &[("e", QoS::AtLeastOnce)]).await;
     c.publish("e", b"x", QoS::AtLeastOnce, false).await;
@@ -228,7 +228,7 @@ async fn tls_with_an_rcgen_certificate() {
 
     // A plain-TCP client fails the handshake: reported as a close.
     let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let hello = encode_to_vec(&Packet::Connect(Connect::new(V4, "plain")), V4).unwrap();
+    let hello = encode_to_vec(&Packet::Connect(Connect::new(V4, "plain").into()), V4).unwrap();
     plain.write_all(&hello).await.unwrap();
     let mut answer = Vec::new();
     // The server answers with a TLS alert (not MQTT) and closes.

@@ -25,7 +25,7 @@ async fn silent_until_closed(
     let mut connect = Connect::new(version, "ka");
     connect.keep_alive = keep_alive;
     let sent = Instant::now();
-    c.send(&Packet::Connect(connect)).await;
+    c.send(&Packet::Connect(connect.into())).await;
     let seen = c.closed(WAIT).await;
     (sent.elapsed(), seen)
 }
@@ -74,7 +74,7 @@ async fn every_packet_resets_the_timer() {
     let mut c = Raw::open(server.local_addr, ProtocolVersion::V3_1_1).await;
     let mut connect = Connect::new(ProtocolVersion::V3_1_1, "ka");
     connect.keep_alive = 1;
-    c.send(&Packet::Connect(connect)).await;
+    c.send(&Packet::Connect(connect.into())).await;
     assert!(matches!(c.recv().await, Packet::ConnAck(_)));
     // 2.4 s of traffic every 0.6 s: well past 1.5 s, never closed.
     for _ in 0..4 {

@@ -34,7 +34,8 @@ async fn protocols_311_refuses_a_50_connect_with_0x01() {
     let server = start_profile(profile(|p| p.protocols = vec!["3.1.1".into()])).await;
     let addr = server.local_addr;
     let mut c = Raw::open(addr, V5).await;
-    c.send(&Packet::Connect(Connect::new(V5, "five"))).await;
+    c.send(&Packet::Connect(Connect::new(V5, "five").into()))
+        .await;
     // The answer is a 3.1.1 CONNACK: read it as one.
     c.version = V4;
     match c.closed(WAIT).await.as_slice() {
@@ -372,7 +373,7 @@ async fn keepalive_out_of_range_refused_without_connack() {
         let mut c = Raw::open(addr, V4).await;
         let mut connect = Connect::new(V4, "ka");
         connect.keep_alive = ka;
-        c.send(&Packet::Connect(connect)).await;
+        c.send(&Packet::Connect(connect.into())).await;
         assert!(
             c.closed(WAIT).await.is_empty(),
             "keepalive {ka}: no CONNACK"

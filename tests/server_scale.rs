@@ -40,7 +40,7 @@ async fn many_idle_connections_stay_small() {
         let mut s = TcpStream::connect(server.local_addr).await.unwrap();
         let mut c = Connect::new(v, format!("dev-{i}"));
         c.keep_alive = 600;
-        let mut bytes = mqtt_conform::codec::encode_to_vec(&Packet::Connect(c), v).unwrap();
+        let mut bytes = mqtt_conform::codec::encode_to_vec(&Packet::Connect(c.into()), v).unwrap();
         let sub = Packet::Subscribe(Subscribe {
             packet_id: 1,
             properties: Default::default(),

@@ -77,7 +77,7 @@ impl Raw {
     /// Opens a connection, sends `connect` and returns the CONNACK.
     pub async fn connect(addr: SocketAddr, connect: Connect) -> (Self, ConnAck) {
         let mut raw = Self::open(addr, connect.protocol).await;
-        raw.send(&Packet::Connect(connect)).await;
+        raw.send(&Packet::Connect(connect.into())).await;
         match raw.recv().await {
             Packet::ConnAck(c) => (raw, c),
             other => panic!("expected CONNACK, got {other:?}"),

@@ -297,9 +297,11 @@ fn finish_report(
         eprintln!("error: cannot write {}: {e}", junit_path.display());
         return exit::USAGE;
     }
-    let json_text = redactor.text(&json::to_json(report));
-    if let Some(path) = &args.report_json {
-        if let Err(e) = write_file(path, &json_text) {
+    // Built only when asked: a long device run has a case per rule per device.
+    let json_text =
+        (args.report_json.is_some() || !text).then(|| redactor.text(&json::to_json(report)));
+    if let (Some(path), Some(json_text)) = (&args.report_json, &json_text) {
+        if let Err(e) = write_file(path, json_text) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return exit::USAGE;
         }
@@ -311,7 +313,7 @@ fn finish_report(
         }
         let _ = console.finish(report);
         println!("JUnit report: {}", junit_path.display());
-    } else {
+    } else if let Some(json_text) = json_text {
         println!("{json_text}");
     }
     if report.failed() {

@@ -37,6 +37,7 @@ impl FixedHeader {
     /// Parses a fixed header from the start of `buf`; `Ok(None)` when more bytes are needed.
     /// Only the Remaining Length encoding is checked here (type and flags are the
     /// decoder's job), so a stream can be framed even when a packet is malformed.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Option<FixedHeader>, Violation> {
         let Some(&first_byte) = buf.first() else {
             return Ok(None);
@@ -53,8 +54,8 @@ impl FixedHeader {
 
 /// Decodes one complete packet (fixed header included) judged under `version`.
 ///
-/// A CONNECT is judged under the version it announces itself. The payload of a PUBLISH
-/// and other binary fields share `frame`'s memory.
+/// A CONNECT is judged under the version it announces itself. The topic and payload of a
+/// PUBLISH and other binary fields share `frame`'s memory.
 pub fn decode_packet(frame: &Bytes, version: ProtocolVersion) -> Result<Packet, DecodeError> {
     let header = match FixedHeader::parse(frame) {
         Ok(Some(h)) => h,
@@ -91,6 +92,72 @@ pub fn decode_packet(frame: &Bytes, version: ProtocolVersion) -> Result<Packet, 
             version,
         ));
     }
+    decode_body(frame, &header, version)
+}
+
+/// Decodes one complete packet whose fixed header was already parsed by
+/// [`FixedHeader::parse`] (as the framing paths do), without parsing it again. The frame
+/// is consumed: a PUBLISH payload becomes the frame itself, advanced past the header
+/// fields (no reference count is taken for it).
+///
+/// `header` must be the one [`FixedHeader::parse`] returned for `frame` (as
+/// [`Framer::next_frame_header`](super::Framer::next_frame_header) gives it); the result is
+/// then exactly [`decode_packet`]'s. A header whose first byte or total length does not
+/// match `frame` is not trusted (this falls back to [`decode_packet`]); one that matches
+/// them but not the Remaining Length bytes in `frame` gives an unspecified result (never
+/// a panic).
+pub fn decode_frame(
+    frame: Bytes,
+    header: &FixedHeader,
+    version: ProtocolVersion,
+) -> Result<Packet, DecodeError> {
+    if frame.len() != header.packet_len() || frame.first() != Some(&header.first_byte) {
+        return decode_packet(&frame, version);
+    }
+    decode_body(frame, header, version)
+}
+
+/// A frame being decoded, borrowed or owned: what a PUBLISH payload is made from.
+trait FrameSource {
+    /// The frame's bytes.
+    fn frame(&self) -> &Bytes;
+    /// The bytes from `at` to the end, as the PUBLISH payload.
+    fn payload(self, at: usize) -> Bytes;
+}
+
+impl FrameSource for &Bytes {
+    #[inline]
+    fn frame(&self) -> &Bytes {
+        self
+    }
+
+    #[inline]
+    fn payload(self, at: usize) -> Bytes {
+        self.slice(at..)
+    }
+}
+
+impl FrameSource for Bytes {
+    #[inline]
+    fn frame(&self) -> &Bytes {
+        self
+    }
+
+    #[inline]
+    fn payload(mut self, at: usize) -> Bytes {
+        bytes::Buf::advance(&mut self, at);
+        self
+    }
+}
+
+/// Decodes a packet whose fixed header is `header` and whose length is `header`'s.
+#[inline]
+fn decode_body<F: FrameSource>(
+    source: F,
+    header: &FixedHeader,
+    version: ProtocolVersion,
+) -> Result<Packet, DecodeError> {
+    let frame = source.frame();
     let nibble = header.first_byte >> 4;
     let flags = header.first_byte & 0x0F;
     let Some(packet_type) = PacketType::from_nibble(nibble) else {
@@ -145,9 +212,10 @@ pub fn decode_packet(frame: &Bytes, version: ProtocolVersion) -> Result<Packet, 
     }
     let mut r = Reader::new(frame, header.header_len(), version);
     let packet = match packet_type {
-        PacketType::Connect => Packet::Connect(connect(&mut r)?),
+        PacketType::Connect => Packet::Connect(Box::new(connect(&mut r)?)),
         PacketType::ConnAck => Packet::ConnAck(connack(&mut r)?),
-        PacketType::Publish => Packet::Publish(publish(&mut r, flags)?),
+        // Built in place, with its own reader (the commonest packet): see `publish`.
+        PacketType::Publish => return publish(source, header.header_len(), version, flags),
         PacketType::PubAck => Packet::PubAck(pub_response(&mut r, packet_type)?),
         PacketType::PubRec => Packet::PubRec(pub_response(&mut r, packet_type)?),
         PacketType::PubRel => Packet::PubRel(pub_response(&mut r, packet_type)?),
@@ -329,7 +397,17 @@ fn connack(r: &mut Reader<'_>) -> Result<ConnAck, DecodeError> {
     })
 }
 
-fn publish(r: &mut Reader<'_>, flags: u8) -> Result<Publish, DecodeError> {
+/// A PUBLISH whose variable header starts at `start`. It takes the frame and returns the
+/// finished `Packet`, so the payload (the rest of the packet, so nothing can trail it)
+/// need not be sliced from a borrowed frame, nor the packet moved once more.
+#[inline]
+fn publish<F: FrameSource>(
+    source: F,
+    start: usize,
+    version: ProtocolVersion,
+    flags: u8,
+) -> Result<Packet, DecodeError> {
+    let r = &mut Reader::new(source.frame(), start, version);
     let qos = match QoS::from_u8((flags >> 1) & 0x03) {
         Some(q) => q,
         None => return Err(r.err_at(Violation::PublishQos3, 0)),
@@ -339,8 +417,7 @@ fn publish(r: &mut Reader<'_>, flags: u8) -> Result<Publish, DecodeError> {
         return Err(r.err_at(Violation::DupWithQos0, 0));
     }
     let topic_at = r.pos();
-    let topic = r.string("Topic Name")?;
-    check_topic_name(&topic).map_err(|v| r.err_at(v, topic_at))?;
+    let topic = r.topic_name("Topic Name")?;
     let packet_id = if qos == QoS::AtMostOnce {
         None
     } else {
@@ -355,15 +432,16 @@ fn publish(r: &mut Reader<'_>, flags: u8) -> Result<Publish, DecodeError> {
             topic_at,
         ));
     }
-    Ok(Publish {
+    let at = r.pos();
+    Ok(Packet::Publish(Publish {
         dup,
         qos,
         retain: flags & 0x01 != 0,
         topic,
         packet_id,
         properties,
-        payload: r.rest(),
-    })
+        payload: source.payload(at),
+    }))
 }
 
 fn pub_response(r: &mut Reader<'_>, packet: PacketType) -> Result<PubResponse, DecodeError> {
@@ -544,10 +622,16 @@ fn unsuback(r: &mut Reader<'_>) -> Result<UnsubAck, DecodeError> {
 
 /// Reads a property block (5.0 only; nothing in 3.x) and checks every property against
 /// the packet (or Will) it sits in.
+#[inline]
 fn properties(r: &mut Reader<'_>, scope: PropertyScope) -> Result<Properties, DecodeError> {
     if !r.version.is_v5() {
         return Ok(Properties::new());
     }
+    properties_v5(r, scope)
+}
+
+/// [`properties`] in 5.0.
+fn properties_v5(r: &mut Reader<'_>, scope: PropertyScope) -> Result<Properties, DecodeError> {
     let len = r.varint("Property Length")? as usize;
     if len == 0 {
         return Ok(Properties::new());
@@ -627,4 +711,142 @@ fn invalid_value(id: PropertyId, value: &PropertyValue) -> Option<u32> {
         _ => false,
     };
     bad.then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode_to_vec;
+
+    /// One packet of every type, with the optional parts present.
+    fn samples(version: ProtocolVersion) -> Vec<Packet> {
+        let v5 = version.is_v5();
+        let props = |p: Properties| if v5 { p } else { Properties::new() };
+        let mut connect = Connect::new(version, "dev-1");
+        connect.will = Some(Will {
+            topic: "a/will".into(),
+            payload: Bytes::from_static(b"bye"),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            properties: props(Properties::new().with(
+                PropertyId::WillDelayInterval,
+                PropertyValue::FourByteInteger(5),
+            )),
+        });
+        connect.username = Some("user".into());
+        connect.password = Some(Bytes::from_static(b"pw"));
+        let mut publish = Publish::new("d/é/temp", Bytes::from_static(b"{\"t\":1}"));
+        publish.qos = QoS::AtLeastOnce;
+        publish.packet_id = Some(7);
+        publish.properties = props(
+            Properties::new()
+                .with(
+                    PropertyId::ContentType,
+                    PropertyValue::String("json".into()),
+                )
+                .with(
+                    PropertyId::UserProperty,
+                    PropertyValue::Pair("k".into(), "v".into()),
+                ),
+        );
+        let mut ack = PubResponse::new(9);
+        if v5 {
+            ack.reason_code = 0x10;
+        }
+        let mut packets = vec![
+            Packet::Connect(Box::new(connect)),
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+                properties: Properties::new(),
+            }),
+            Packet::Publish(publish),
+            Packet::Publish(Publish::new("t", Bytes::new())),
+            Packet::PubAck(ack),
+            Packet::PubRec(PubResponse::new(3)),
+            Packet::PubRel(PubResponse::new(8)),
+            Packet::PubComp(PubResponse::new(4)),
+            Packet::Subscribe(Subscribe {
+                packet_id: 2,
+                properties: Properties::new(),
+                subscriptions: vec![Subscription::new("a/+/#", QoS::ExactlyOnce)],
+            }),
+            Packet::SubAck(SubAck {
+                packet_id: 2,
+                properties: Properties::new(),
+                return_codes: vec![1],
+            }),
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id: 5,
+                properties: Properties::new(),
+                filters: vec!["a/#".into()],
+            }),
+            Packet::UnsubAck(UnsubAck {
+                packet_id: 5,
+                properties: Properties::new(),
+                reason_codes: if v5 { vec![0] } else { Vec::new() },
+            }),
+            Packet::PingReq,
+            Packet::PingResp,
+            Packet::Disconnect(Disconnect::default()),
+        ];
+        if v5 {
+            packets.push(Packet::Auth(Auth {
+                reason_code: 0x18,
+                properties: Properties::new().with(
+                    PropertyId::AuthenticationMethod,
+                    PropertyValue::String("m".into()),
+                ),
+            }));
+        }
+        packets
+    }
+
+    /// `decode_frame` with the parsed header gives `decode_packet`'s answer, for valid
+    /// packets and for every one-byte mutation of them (the fuzz target checks the same on
+    /// arbitrary input through `split_frames`).
+    #[test]
+    fn decode_frame_agrees_with_decode_packet() {
+        let versions = [
+            ProtocolVersion::V3_1,
+            ProtocolVersion::V3_1_1,
+            ProtocolVersion::V5,
+        ];
+        let mut compared = 0;
+        for version in versions {
+            for packet in samples(version) {
+                let bytes = encode_to_vec(&packet, version).expect("encodable");
+                let valid = Bytes::from(bytes.clone());
+                let header = FixedHeader::parse(&valid).unwrap().unwrap();
+                assert_eq!(decode_frame(valid.clone(), &header, version), Ok(packet));
+                for i in 0..bytes.len() {
+                    for b in [0x00, 0x01, 0x23, 0x2B, 0x7F, 0x80, 0xC3, 0xFF, bytes[i] ^ 1] {
+                        let mut mutated = bytes.clone();
+                        mutated[i] = b;
+                        let frame = Bytes::from(mutated);
+                        let expected = decode_packet(&frame, version);
+                        if let Ok(Some(h)) = FixedHeader::parse(&frame) {
+                            if h.packet_len() == frame.len() {
+                                assert_eq!(decode_frame(frame.clone(), &h, version), expected);
+                                compared += 1;
+                            }
+                        }
+                        // A header of another length or first byte is not trusted.
+                        let longer = FixedHeader {
+                            remaining_length: header.remaining_length + 1,
+                            ..header
+                        };
+                        let other_type = FixedHeader {
+                            first_byte: frame[0] ^ 0x10,
+                            ..header
+                        };
+                        for wrong in [longer, other_type] {
+                            assert_eq!(decode_frame(frame.clone(), &wrong, version), expected);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
 }

@@ -4,7 +4,7 @@
 //! Length of 268,435,455 costs nothing until it sends them, and a packet announced above
 //! the configured maximum is refused as soon as its fixed header is complete.
 
-use super::decode::{FixedHeader, decode_packet};
+use super::decode::{FixedHeader, decode_frame, decode_packet};
 use super::error::{DecodeError, Violation};
 use super::packet::Packet;
 use super::version::ProtocolVersion;
@@ -56,6 +56,17 @@ impl Framer {
         buf: &[u8],
         version: ProtocolVersion,
     ) -> Result<Option<usize>, DecodeError> {
+        Ok(self.complete_header(buf, version)?.map(|h| h.packet_len()))
+    }
+
+    /// The fixed header at the start of `buf` when the whole packet is there, `Ok(None)`
+    /// when more bytes are needed; errors as [`Framer::packet_len`].
+    #[inline]
+    pub fn complete_header(
+        &self,
+        buf: &[u8],
+        version: ProtocolVersion,
+    ) -> Result<Option<FixedHeader>, DecodeError> {
         let header = match FixedHeader::parse(buf) {
             Ok(Some(h)) => h,
             Ok(None) => return Ok(None),
@@ -72,7 +83,7 @@ impl Framer {
                 version,
             ));
         }
-        Ok((buf.len() >= size).then_some(size))
+        Ok((buf.len() >= size).then_some(header))
     }
 
     /// Takes the next complete packet off the front of `buf`, if there is one.
@@ -82,8 +93,21 @@ impl Framer {
         version: ProtocolVersion,
     ) -> Result<Option<Bytes>, DecodeError> {
         Ok(self
-            .packet_len(buf, version)?
-            .map(|len| buf.split_to(len).freeze()))
+            .next_frame_header(buf, version)?
+            .map(|(bytes, _)| bytes))
+    }
+
+    /// [`Framer::next_frame`] with the packet's parsed fixed header, for
+    /// [`decode_frame`](super::decode::decode_frame), which then does not parse it again.
+    #[inline]
+    pub fn next_frame_header(
+        &self,
+        buf: &mut BytesMut,
+        version: ProtocolVersion,
+    ) -> Result<Option<(Bytes, FixedHeader)>, DecodeError> {
+        Ok(self
+            .complete_header(buf, version)?
+            .map(|h| (buf.split_to(h.packet_len()).freeze(), h)))
     }
 }
 
@@ -104,6 +128,17 @@ impl VersionTracker {
     /// Decodes a frame and follows any CONNECT's version.
     pub fn decode(&mut self, bytes: Bytes) -> Frame {
         let packet = decode_packet(&bytes, self.version);
+        self.follow(bytes, packet)
+    }
+
+    /// [`VersionTracker::decode`] for a frame whose fixed header is already parsed (see
+    /// [`decode_frame`]).
+    pub fn decode_with_header(&mut self, bytes: Bytes, header: &FixedHeader) -> Frame {
+        let packet = decode_frame(bytes.clone(), header, self.version);
+        self.follow(bytes, packet)
+    }
+
+    fn follow(&mut self, bytes: Bytes, packet: Result<Packet, DecodeError>) -> Frame {
         if let Ok(Packet::Connect(c)) = &packet {
             self.version = c.protocol;
         }
@@ -159,18 +194,26 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     /// The next packet, decoded; `Ok(None)` on a clean end of stream between packets.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, ReadError> {
         Ok(self
-            .read_bytes()
+            .read_bytes_header()
             .await?
-            .map(|bytes| self.tracker.decode(bytes)))
+            .map(|(bytes, header)| self.tracker.decode_with_header(bytes, &header)))
     }
 
     /// The next packet's bytes, undecoded (for callers that learn the version later).
     pub async fn read_bytes(&mut self) -> Result<Option<Bytes>, ReadError> {
+        Ok(self.read_bytes_header().await?.map(|(bytes, _)| bytes))
+    }
+
+    /// The next packet's bytes and parsed fixed header.
+    async fn read_bytes_header(&mut self) -> Result<Option<(Bytes, FixedHeader)>, ReadError> {
         loop {
-            match self.framer.next_frame(&mut self.buf, self.tracker.version) {
-                Ok(Some(bytes)) => {
-                    self.consumed += bytes.len() as u64;
-                    return Ok(Some(bytes));
+            match self
+                .framer
+                .next_frame_header(&mut self.buf, self.tracker.version)
+            {
+                Ok(Some(frame)) => {
+                    self.consumed += frame.0.len() as u64;
+                    return Ok(Some(frame));
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -218,9 +261,11 @@ pub fn split_frames(
     let mut offset = 0;
     let mut frames = Vec::new();
     while offset < whole.len() {
-        match framer.packet_len(&whole[offset..], tracker.version) {
-            Ok(Some(len)) => {
-                frames.push((offset, tracker.decode(whole.slice(offset..offset + len))));
+        match framer.complete_header(&whole[offset..], tracker.version) {
+            Ok(Some(header)) => {
+                let len = header.packet_len();
+                let frame = whole.slice(offset..offset + len);
+                frames.push((offset, tracker.decode_with_header(frame, &header)));
                 offset += len;
             }
             Ok(None) => {

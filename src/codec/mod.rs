@@ -6,6 +6,9 @@
 //! - [`decode_packet`]: a **strict** decoder. The first violation is returned as a
 //!   [`DecodeError`] naming the normative statement *for that protocol version*, the byte
 //!   offset and a short message.
+//! - [`decode_frame`]: the same decoder for the framing paths, which hand it the fixed
+//!   header they already parsed; it consumes the frame, whose memory the PUBLISH payload
+//!   and topic ([`ByteStr`]) then share.
 //! - [`framing`]: streaming framing for byte buffers and tokio streams, bounded by a
 //!   configurable maximum packet size, with memory that grows only with bytes received.
 //! - [`encode()`]: the encoder for every typed packet; [`RawBuilder`]: deliberately wrong
@@ -59,6 +62,7 @@
 //! | Authentication Data without Method | n/a | §3.1.2.11.10 | `properties_auth_data_without_method` |
 //! | AUTH before 5.0 | §2.2.1 | n/a | `reserved_packet_types` |
 
+pub mod bytestr;
 pub mod decode;
 pub mod encode;
 pub mod error;
@@ -73,7 +77,8 @@ pub mod topic;
 pub mod varint;
 pub mod version;
 
-pub use decode::{FixedHeader, decode_packet, decode_slice};
+pub use bytestr::ByteStr;
+pub use decode::{FixedHeader, decode_frame, decode_packet, decode_slice};
 pub use encode::{EncodeError, encode, encode_to_vec};
 pub use error::{DecodeError, SpecRef, Violation};
 pub use framing::{Frame, Framer, PacketReader, VersionTracker, split_frames};

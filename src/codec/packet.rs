@@ -3,6 +3,7 @@
 //! The model holds only what a well-formed packet can express; deliberately malformed
 //! packets are built with [`crate::codec::RawBuilder`] instead.
 
+use super::bytestr::ByteStr;
 use super::properties::Properties;
 use super::version::ProtocolVersion;
 use bytes::Bytes;
@@ -170,9 +171,9 @@ fn serialize_opt_hex<S: Serializer>(bytes: &Option<Bytes>, s: S) -> Result<S::Ok
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type")]
 pub enum Packet {
-    /// CONNECT.
+    /// CONNECT (boxed: it is large and rare, and keeps every `Packet` small).
     #[serde(rename = "CONNECT")]
-    Connect(Connect),
+    Connect(Box<Connect>),
     /// CONNACK.
     #[serde(rename = "CONNACK")]
     ConnAck(ConnAck),
@@ -314,8 +315,9 @@ pub struct Publish {
     pub qos: QoS,
     /// RETAIN flag.
     pub retain: bool,
-    /// Topic Name (may be empty in 5.0 when a Topic Alias is used).
-    pub topic: String,
+    /// Topic Name (may be empty in 5.0 when a Topic Alias is used); shares the frame's
+    /// memory when decoded.
+    pub topic: ByteStr,
     /// Packet Identifier, present exactly when QoS > 0.
     pub packet_id: Option<u16>,
     /// PUBLISH properties (5.0).
@@ -327,7 +329,7 @@ pub struct Publish {
 
 impl Publish {
     /// A QoS 0, non-retained PUBLISH.
-    pub fn new(topic: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+    pub fn new(topic: impl Into<ByteStr>, payload: impl Into<Bytes>) -> Self {
         Self {
             dup: false,
             qos: QoS::AtMostOnce,

@@ -1,6 +1,8 @@
 //! A bounds-checked cursor over one packet, reporting errors at byte offsets.
 
+use super::bytestr::{ByteStr, ascii_str};
 use super::error::{DecodeError, Violation};
+use super::topic::check_topic_name;
 use super::version::ProtocolVersion;
 use bytes::Bytes;
 
@@ -97,46 +99,70 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    /// The rest of the packet.
-    pub(crate) fn rest(&mut self) -> Bytes {
-        let b = self.frame.slice(self.pos..self.end);
-        self.pos = self.end;
-        b
-    }
-
     /// Binary Data: a two-byte length and that many bytes.
     pub(crate) fn binary(&mut self, field: &'static str) -> Result<Bytes, DecodeError> {
         let len = self.u16(field)?;
         self.take(usize::from(len), field)
     }
 
-    /// A UTF-8 Encoded String: well-formed, no U+0000.
-    pub(crate) fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
+    /// A UTF-8 Encoded String: well-formed, no U+0000; borrowed from the frame.
+    pub(crate) fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let len = usize::from(self.u16(field)?);
         self.need(len, field)?;
         let start = self.pos;
-        let raw = &self.frame[start..start + len];
-        // One branch-free pass (vectorised by the compiler) answers the common case: every
-        // byte in 1..=127 means ASCII without U+0000, which is valid UTF-8 as it stands.
-        let outside_1_to_127 = raw
-            .iter()
-            .fold(0u8, |acc, &b| acc | ((b | b.wrapping_sub(1)) & 0x80));
-        if outside_1_to_127 != 0 {
-            std::str::from_utf8(raw).map_err(|e| {
-                self.err_at(Violation::InvalidUtf8 { field }, start + e.valid_up_to())
-            })?;
-            if let Some(i) = raw.iter().position(|&b| b == 0) {
-                return Err(self.err_at(Violation::NullCharacter { field }, start + i));
-            }
-        }
+        let frame: &'a Bytes = self.frame;
+        let raw = &frame[start..start + len];
+        // The common case first: ASCII without U+0000 is valid as it stands.
+        let s = match ascii_str::<false>(raw) {
+            Some(s) => s,
+            None => self.checked_str(raw, start, field)?,
+        };
         self.pos += len;
-        // Validated above (ASCII, or checked UTF-8), so this conversion cannot fail.
-        String::from_utf8(raw.to_vec()).map_err(|e| {
-            self.err_at(
-                Violation::InvalidUtf8 { field },
-                start + e.utf8_error().valid_up_to(),
-            )
-        })
+        Ok(s)
+    }
+
+    /// A Topic Name: a UTF-8 Encoded String (sharing the frame's memory) without
+    /// wildcards. The caller checks emptiness, which 5.0 topic aliases allow.
+    pub(crate) fn topic_name(&mut self, field: &'static str) -> Result<ByteStr, DecodeError> {
+        let at = self.pos;
+        let len = usize::from(self.u16(field)?);
+        self.need(len, field)?;
+        let start = self.pos;
+        let frame: &'a Bytes = self.frame;
+        let raw = &frame[start..start + len];
+        // One pass for the common case; the checks one by one, in order, otherwise.
+        let s = match ascii_str::<true>(raw) {
+            Some(s) => s,
+            None => {
+                let s = self.checked_str(raw, start, field)?;
+                check_topic_name(s).map_err(|v| self.err_at(v, at))?;
+                s
+            }
+        };
+        self.pos += len;
+        Ok(ByteStr::slice_of(frame, s))
+    }
+
+    /// The full check of a string that is not plain ASCII: well-formed UTF-8 (the error
+    /// at the first ill-formed byte), then no U+0000.
+    #[cold]
+    fn checked_str<'s>(
+        &self,
+        raw: &'s [u8],
+        start: usize,
+        field: &'static str,
+    ) -> Result<&'s str, DecodeError> {
+        let s = std::str::from_utf8(raw)
+            .map_err(|e| self.err_at(Violation::InvalidUtf8 { field }, start + e.valid_up_to()))?;
+        if let Some(i) = raw.iter().position(|&b| b == 0) {
+            return Err(self.err_at(Violation::NullCharacter { field }, start + i));
+        }
+        Ok(s)
+    }
+
+    /// A UTF-8 Encoded String as an owned `String`.
+    pub(crate) fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
+        self.str(field).map(str::to_owned)
     }
 
     /// Fails with [`Violation::TrailingBytes`] when bytes remain.

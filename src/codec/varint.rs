@@ -10,6 +10,7 @@ pub const MAX: u32 = 268_435_455;
 /// `Ok(None)` means more bytes are needed (and at most three were seen, all with the
 /// continuation bit set). A fourth continuation bit, or a value encoded in more bytes
 /// than needed, is a violation.
+#[inline]
 pub fn decode(buf: &[u8]) -> Result<Option<(u32, usize)>, Violation> {
     let mut value: u32 = 0;
     for i in 0..4 {

@@ -18,7 +18,7 @@ use crate::suite::Suite;
 use crate::suite::profile::Profile;
 use crate::suite::schema::{RuleDef, Status};
 use crate::suite::vars::Vars;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ struct ConnState {
     closed: Option<(Duration, Option<Side>)>,
     rules: Vec<RuleState>,
     publishes: VecDeque<Duration>,
-    trace: Vec<TraceLine>,
+    trace: Trace,
     /// A newer connection with the same client id connected at this time.
     taken_over_at: Option<Duration>,
 }
@@ -82,16 +82,19 @@ pub struct AuthCheck {
 pub struct Judge {
     suite_name: String,
     rules: Vec<RuleDef>,
-    profile: Profile,
-    vars: Vars,
+    // Shared, because every packet's checks borrow them alongside the mutable state.
+    profile: std::sync::Arc<Profile>,
+    vars: std::sync::Arc<Vars>,
     auth: Option<AuthCheck>,
     conns: BTreeMap<u64, ConnState>,
+    /// Open connections by client id (for takeovers), so a CONNECT costs O(1).
+    open_by_client: HashMap<String, Vec<u64>>,
+    /// Connections already closed and judged: their cases, ready for the report.
+    finished: Vec<FinishedConn>,
     /// Last close of each client id by the server (for back-off).
     server_closes: BTreeMap<String, Duration>,
     /// Unix time of the source's start, for token expiry checks.
     epoch_unix: u64,
-    /// Trace lines kept per connection (bounded).
-    trace_limit: usize,
 }
 
 impl Judge {
@@ -105,13 +108,14 @@ impl Judge {
         Ok(Self {
             suite_name: suite.name.clone(),
             rules: suite.rules.clone(),
-            profile,
-            vars,
+            profile: std::sync::Arc::new(profile),
+            vars: std::sync::Arc::new(vars),
             auth,
             conns: BTreeMap::new(),
+            open_by_client: HashMap::new(),
+            finished: Vec::new(),
             server_closes: BTreeMap::new(),
             epoch_unix,
-            trace_limit: 200,
         })
     }
 
@@ -138,52 +142,21 @@ impl Judge {
             closed: None,
             rules: vec![RuleState::default(); n_rules],
             publishes: VecDeque::new(),
-            trace: Vec::new(),
+            trace: Trace::default(),
             taken_over_at: None,
         });
-        // Trace first, so evidence lines and the trace agree.
-        let (direction, text) = match &event.kind {
-            EventKind::Opened => (String::new(), "connection opened".to_owned()),
-            EventKind::Packet { bytes, packet } => {
-                let version = match packet {
-                    Ok(Packet::Connect(c)) => c.protocol,
-                    _ => conn.version,
-                };
-                let arrow = if event.from == Side::Client {
-                    "→"
-                } else {
-                    "←"
-                };
-                (arrow.to_owned(), describe(bytes, packet, version))
-            }
-            EventKind::Unframeable(e) => ("".to_owned(), format!("stream cannot be framed: {e}")),
-            EventKind::Closed { by, detail } => (
-                String::new(),
-                format!(
-                    "closed by {} ({detail})",
-                    match by {
-                        Some(Side::Client) => "the client",
-                        Some(Side::Server) => "the server",
-                        None => "either side",
-                    }
-                ),
-            ),
+        // Kept raw (a shared handle on the frame); rendered only for reports that need it.
+        conn.trace.push(event, conn.version);
+        let evidence = Evidence {
+            event,
+            version: conn.version,
         };
-        if conn.trace.len() < self.trace_limit {
-            conn.trace.push(TraceLine {
-                at: event.at,
-                conn: conn.label.clone(),
-                direction,
-                text: text.clone(),
-            });
-        }
-        let evidence = format!("at {:.3} s: {text}", event.at.as_secs_f64());
 
         match &event.kind {
             EventKind::Opened | EventKind::Unframeable(_) => {
                 if matches!(event.kind, EventKind::Unframeable(_)) && event.from == Side::Client {
                     self.each_rule(event.conn, &mut findings, |check, _| {
-                        matches!(check, Check::WellFormed).then(|| Some(evidence.clone()))
+                        matches!(check, Check::WellFormed).then(|| Some(evidence.to_string()))
                     });
                 }
             }
@@ -197,7 +170,11 @@ impl Judge {
                 );
             }
             EventKind::Packet { .. } => {}
-            EventKind::Closed { by, .. } => self.closed(event, *by, &mut findings),
+            EventKind::Closed { by, .. } => {
+                self.closed(event, *by, &mut findings);
+                // Judged for good: keep its cases, free its state.
+                self.finalize(event.conn, false);
+            }
         }
         findings
     }
@@ -255,7 +232,7 @@ impl Judge {
         event: &Event,
         packet: Option<&Packet>,
         decode_error: Option<String>,
-        evidence: &str,
+        evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
         let at = event.at;
@@ -312,19 +289,25 @@ impl Judge {
         }
     }
 
-    fn connect(&mut self, event: &Event, c: &Connect, evidence: &str, findings: &mut Vec<Finding>) {
+    fn connect(
+        &mut self,
+        event: &Event,
+        c: &Connect,
+        evidence: &Evidence<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
         // Another open connection with this client id is being taken over.
         let now = event.at;
-        for (id, other) in self.conns.iter_mut() {
-            if *id != event.conn
-                && other.closed.is_none()
-                && other
-                    .connect
-                    .as_ref()
-                    .is_some_and(|(_, oc)| oc.client_id == c.client_id)
-            {
-                other.taken_over_at.get_or_insert(now);
+        let same_id = self.open_by_client.entry(c.client_id.clone()).or_default();
+        for id in same_id.iter() {
+            if let Some(other) = self.conns.get_mut(id) {
+                if *id != event.conn && other.closed.is_none() {
+                    other.taken_over_at.get_or_insert(now);
+                }
             }
+        }
+        if !same_id.contains(&event.conn) {
+            same_id.push(event.conn);
         }
         let backoff_since = self.server_closes.get(&c.client_id).copied();
         {
@@ -417,7 +400,7 @@ impl Judge {
         &mut self,
         event: &Event,
         p: &crate::codec::Publish,
-        evidence: &str,
+        evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
         let at = event.at;
@@ -500,7 +483,7 @@ impl Judge {
         &mut self,
         event: &Event,
         s: &crate::codec::Subscribe,
-        evidence: &str,
+        evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
         let profile = self.profile.clone();
@@ -620,46 +603,105 @@ impl Judge {
         }
     }
 
-    /// Ends judging: every rule that applied on every connection becomes one case.
-    pub fn finish(mut self, grouping: Grouping) -> Vec<SuiteReport> {
-        // Rules that can only be decided at the end.
-        let ids: Vec<u64> = self.conns.keys().copied().collect();
-        for id in ids {
-            let mut findings = Vec::new();
-            let (taken_over, closed, has_connect) = {
-                let s = &self.conns[&id];
-                (s.taken_over_at, s.closed, s.connect.is_some())
-            };
-            if let Some(since) = taken_over {
-                if closed.is_none() {
-                    self.each_rule(id, &mut findings, |check, _| {
-                        matches!(check, Check::OneConnection).then(|| {
-                            Some(format!("a newer connection with the same client id connected at {:.3} s, but this one stayed open", since.as_secs_f64()))
-                        })
-                    });
-                }
-            }
-            if !has_connect {
-                let state = self.conns.get_mut(&id).expect("exists");
-                for (i, rule) in self.rules.iter().enumerate() {
-                    let needs_connect = rule
-                        .check
-                        .value
-                        .as_slice()
-                        .iter()
-                        .any(|c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }));
-                    if needs_connect && state.rules[i].violation.is_none() {
-                        state.rules[i].inconclusive = Some("no CONNECT seen on this connection (it started before the capture, or never logged in)".into());
-                        state.rules[i].applied = true;
-                    }
+    /// Turns a connection's rule states into cases and frees its state. At the end of a
+    /// run (`at_end`), rules only decidable then are decided first.
+    fn finalize(&mut self, id: u64, at_end: bool) {
+        let mut findings = Vec::new();
+        let Some((taken_over, closed, has_connect)) = self
+            .conns
+            .get(&id)
+            .map(|s| (s.taken_over_at, s.closed, s.connect.is_some()))
+        else {
+            return;
+        };
+        if let (Some(since), None, true) = (taken_over, closed, at_end) {
+            self.each_rule(id, &mut findings, |check, _| {
+                matches!(check, Check::OneConnection).then(|| {
+                    Some(format!(
+                        "a newer connection with the same client id connected at {:.3} s, but this one stayed open",
+                        since.as_secs_f64()
+                    ))
+                })
+            });
+        }
+        let Some(mut state) = self.conns.remove(&id) else {
+            return;
+        };
+        if !has_connect {
+            for (i, rule) in self.rules.iter().enumerate() {
+                let needs_connect = rule
+                    .check
+                    .value
+                    .as_slice()
+                    .iter()
+                    .any(|c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }));
+                if needs_connect && state.rules[i].violation.is_none() {
+                    state.rules[i].inconclusive = Some(
+                        "no CONNECT seen on this connection (it started before the capture, or never logged in)".into(),
+                    );
+                    state.rules[i].applied = true;
                 }
             }
         }
+        if let Some((_, c)) = &state.connect {
+            if let Some(ids) = self.open_by_client.get_mut(&c.client_id) {
+                ids.retain(|x| *x != id);
+                if ids.is_empty() {
+                    self.open_by_client.remove(&c.client_id);
+                }
+            }
+        }
+        let lifetime = state
+            .closed
+            .map(|(t, _)| t)
+            .or(state.last_client)
+            .unwrap_or(state.opened)
+            .saturating_sub(state.opened);
+        let mut cases = Vec::new();
+        let mut trace = None;
+        for (i, rule) in self.rules.iter().enumerate() {
+            let rs = &state.rules[i];
+            if !rs.applied && rs.warning.is_none() {
+                continue;
+            }
+            let verdict = rule_verdict(rule, rs);
+            // Evidence for what did not pass; a passing rule needs no conversation.
+            let case_trace = if verdict == Verdict::Passed {
+                Vec::new()
+            } else {
+                trace
+                    .get_or_insert_with(|| state.trace.render(&state.label))
+                    .clone()
+            };
+            cases.push(CaseReport {
+                id: rule.id.value.clone(),
+                title: rule.title.clone(),
+                cites: rule.cites.clone(),
+                verdict,
+                branch: None,
+                duration: lifetime,
+                trace: case_trace,
+            });
+        }
+        self.finished.push(FinishedConn {
+            id,
+            label: state.label,
+            lifetime,
+            cases,
+        });
+    }
+
+    /// Ends judging: every rule that applied on every connection becomes one case.
+    pub fn finish(mut self, grouping: Grouping) -> Vec<SuiteReport> {
+        let open: Vec<u64> = self.conns.keys().copied().collect();
+        for id in open {
+            self.finalize(id, true);
+        }
         let mut groups: BTreeMap<String, SuiteReport> = BTreeMap::new();
-        for (id, state) in &self.conns {
+        for done in std::mem::take(&mut self.finished) {
             let key = match grouping {
-                Grouping::ClientId => state.label.clone(),
-                Grouping::Connection => format!("{} (connection {id})", state.label),
+                Grouping::ClientId => done.label.clone(),
+                Grouping::Connection => format!("{} (connection {})", done.label, done.id),
             };
             let group = groups.entry(key.clone()).or_insert_with(|| SuiteReport {
                 name: key.clone(),
@@ -668,28 +710,8 @@ impl Judge {
                 cases: Vec::new(),
                 duration: Duration::ZERO,
             });
-            let lifetime = state
-                .closed
-                .map(|(t, _)| t)
-                .or(state.last_client)
-                .unwrap_or(state.opened)
-                .saturating_sub(state.opened);
-            group.duration += lifetime;
-            for (i, rule) in self.rules.iter().enumerate() {
-                let rs = &state.rules[i];
-                if !rs.applied && rs.warning.is_none() {
-                    continue;
-                }
-                let verdict = rule_verdict(rule, rs);
-                let case = CaseReport {
-                    id: rule.id.value.clone(),
-                    title: rule.title.clone(),
-                    cites: rule.cites.clone(),
-                    verdict,
-                    branch: None,
-                    duration: lifetime,
-                    trace: state.trace.clone(),
-                };
+            group.duration += done.lifetime;
+            for case in done.cases {
                 // Several connections of one device: the worst verdict per rule wins.
                 match group.cases.iter_mut().find(|c| c.id == case.id) {
                     Some(existing) if severity(&case.verdict) > severity(&existing.verdict) => {
@@ -701,6 +723,147 @@ impl Judge {
             }
         }
         groups.into_values().collect()
+    }
+}
+
+/// A closed connection's cases.
+struct FinishedConn {
+    id: u64,
+    label: String,
+    lifetime: Duration,
+    cases: Vec<CaseReport>,
+}
+
+/// The evidence of one event: rendered only when a rule reports something.
+pub(crate) struct Evidence<'a> {
+    event: &'a Event,
+    version: ProtocolVersion,
+}
+
+impl std::fmt::Display for Evidence<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "at {:.3} s: {}",
+            self.event.at.as_secs_f64(),
+            event_text(self.event, self.version)
+        )
+    }
+}
+
+/// One event in words.
+fn event_text(event: &Event, version: ProtocolVersion) -> String {
+    match &event.kind {
+        EventKind::Opened => "connection opened".to_owned(),
+        EventKind::Packet { bytes, packet } => {
+            let version = match packet {
+                Ok(Packet::Connect(c)) => c.protocol,
+                _ => version,
+            };
+            describe(bytes, packet, version)
+        }
+        EventKind::Unframeable(e) => format!("stream cannot be framed: {e}"),
+        EventKind::Closed { by, detail } => format!(
+            "closed by {} ({detail})",
+            match by {
+                Some(Side::Client) => "the client",
+                Some(Side::Server) => "the server",
+                None => "either side",
+            }
+        ),
+    }
+}
+
+/// Events kept per connection at the start and at the end of its conversation.
+const TRACE_HEAD: usize = 24;
+const TRACE_TAIL: usize = 24;
+
+/// One kept event: packets as a shared handle on their frame (decoded again only when a
+/// report shows them), other events as their text.
+#[derive(Debug)]
+struct Kept {
+    at: Duration,
+    from: Side,
+    version: ProtocolVersion,
+    bytes: Option<bytes::Bytes>,
+    text: Option<String>,
+}
+
+impl Kept {
+    fn of(event: &Event, version: ProtocolVersion) -> Self {
+        let (bytes, text) = match &event.kind {
+            EventKind::Packet { bytes, .. } => (Some(bytes.clone()), None),
+            _ => (None, Some(event_text(event, version))),
+        };
+        Self {
+            at: event.at,
+            from: event.from,
+            version,
+            bytes,
+            text,
+        }
+    }
+
+    fn line(&self, label: &str) -> TraceLine {
+        let (direction, text) = match (&self.bytes, &self.text) {
+            (Some(bytes), _) => {
+                let packet = crate::codec::decode_packet(bytes, self.version);
+                let version = match &packet {
+                    Ok(Packet::Connect(c)) => c.protocol,
+                    _ => self.version,
+                };
+                let arrow = if self.from == Side::Client {
+                    "→"
+                } else {
+                    "←"
+                };
+                (arrow.to_owned(), describe(bytes, &packet, version))
+            }
+            (None, text) => (String::new(), text.clone().unwrap_or_default()),
+        };
+        TraceLine {
+            at: self.at,
+            conn: label.to_owned(),
+            direction,
+            text,
+        }
+    }
+}
+
+/// A connection's conversation, bounded: its first and last events.
+#[derive(Debug, Default)]
+struct Trace {
+    head: Vec<Kept>,
+    tail: VecDeque<Kept>,
+    skipped: usize,
+}
+
+impl Trace {
+    fn push(&mut self, event: &Event, version: ProtocolVersion) {
+        let kept = Kept::of(event, version);
+        if self.head.len() < TRACE_HEAD {
+            self.head.push(kept);
+            return;
+        }
+        if self.tail.len() == TRACE_TAIL {
+            self.tail.pop_front();
+            self.skipped += 1;
+        }
+        self.tail.push_back(kept);
+    }
+
+    fn render(&self, label: &str) -> Vec<TraceLine> {
+        let mut out: Vec<TraceLine> = self.head.iter().map(|k| k.line(label)).collect();
+        if self.skipped > 0 {
+            out.push(TraceLine {
+                at: self.tail.front().map_or(Duration::ZERO, |k| k.at),
+                conn: label.to_owned(),
+                direction: String::new(),
+                text: format!("… {} events not kept …", self.skipped),
+            });
+        }
+        out.extend(self.tail.iter().map(|k| k.line(label)));
+        out
     }
 }
 

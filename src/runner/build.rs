@@ -232,7 +232,7 @@ pub fn outgoing(def: &SendDef, ctx: &mut BuildContext<'_>) -> Result<Outgoing, S
         })
     };
     let packet = if let Some(c) = &def.connect {
-        Packet::Connect(connect(c, ctx)?)
+        Packet::Connect(connect(c, ctx)?.into())
     } else if let Some(p) = &def.publish {
         let q = qos(p.qos);
         let payload = if let Some(t) = &p.payload {
@@ -248,7 +248,7 @@ pub fn outgoing(def: &SendDef, ctx: &mut BuildContext<'_>) -> Result<Outgoing, S
             dup: p.dup.unwrap_or(false),
             qos: q,
             retain: p.retain.unwrap_or(false),
-            topic: ctx.text(&p.topic)?,
+            topic: ctx.text(&p.topic)?.into(),
             packet_id: (q != QoS::AtMostOnce).then(|| ctx.packet_id(p.packet_id)),
             properties: properties(&p.properties, ctx.vars)?,
             payload,

@@ -184,6 +184,12 @@ impl TestRun {
         v.set("test", self.test_slug.clone());
         v.set("conn", conn.to_owned());
         v.set("client_id", self.unique_client_id(conn));
+        // Timestamps for credentials that sign the current time.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        v.set("now", now.as_secs().to_string());
+        v.set("now_ms", now.as_millis().to_string());
         v
     }
 
@@ -293,7 +299,8 @@ impl TestRun {
             self.open(&name).await?;
         }
         let connect = self.build(&name, |b| build::connect(def, b))?;
-        self.send_packet(&name, Packet::Connect(connect)).await?;
+        self.send_packet(&name, Packet::Connect(connect.into()))
+            .await?;
         match &def.connack {
             Some(Value::Bool(false)) => Ok(()),
             other => {
@@ -697,10 +704,16 @@ impl TestRun {
     fn observe(&mut self, name: &str, item: Incoming) -> SeenItem {
         match item {
             Incoming::Frame { at, bytes } => {
-                let version = self
+                let mut version = self
                     .conns
                     .get(name)
                     .map_or(ProtocolVersion::V3_1_1, |c| c.version);
+                // A 5.0 CONNACK always has a property length, so two bytes of CONNACK on a
+                // 5.0 connection are a 3.1.1-form answer: a server without 5.0 refusing the
+                // level with return code 0x01 ([MQTT-3.1.2-2] of 3.1.1).
+                if version.is_v5() && bytes.len() == 4 && bytes[0] == 0x20 && bytes[1] == 2 {
+                    version = ProtocolVersion::V3_1_1;
+                }
                 let decoded = decode_packet(&bytes, version);
                 if let Ok(Packet::Publish(p)) = &decoded {
                     if let Some(c) = self.conns.get_mut(name) {

@@ -133,6 +133,14 @@ pub async fn run_suite(
     preflight(&ctx).await?;
 
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    // A platform with one connection per identity drops the older of two logins with the
+    // suite's credentials, so the tests that log in as the suite's identity take turns;
+    // the others (throw-away client ids, raw packets) still run concurrently.
+    let one_identity = ctx.credentials.client_id.is_some()
+        && crate::suite::profile::Profile::from_value(suite.profile.as_ref())
+            .map(|p| p.one_connection_per_identity)
+            .unwrap_or(true);
+    let identity_lock = Arc::new(tokio::sync::Mutex::new(()));
     let mut set = JoinSet::new();
     let mut results: Vec<Option<CaseReport>> = vec![None; suite.tests.len()];
     for (index, test) in suite.tests.iter().enumerate() {
@@ -148,7 +156,12 @@ pub async fn run_suite(
         let ctx = ctx.clone();
         let test = test.clone();
         let semaphore = semaphore.clone();
+        let identity = (one_identity && uses_identity(&test)).then(|| identity_lock.clone());
         set.spawn(async move {
+            let _turn = match &identity {
+                Some(lock) => Some(lock.lock().await),
+                None => None,
+            };
             let _permit = semaphore.acquire_owned().await;
             (index, run_test(ctx, test, index).await)
         });
@@ -177,6 +190,18 @@ pub async fn run_suite(
             duration,
         }],
         duration,
+    })
+}
+
+/// True when a test logs in with the suite's identity: a CONNECT that takes its client id
+/// from the auth scheme.
+fn uses_identity(test: &crate::suite::schema::TestDef) -> bool {
+    use crate::suite::schema::{ConnectDef, Step};
+    let from_scheme = |c: &ConnectDef| c.credentials != Some(false) && c.client_id.is_none();
+    test.steps.iter().any(|s| match &s.value {
+        Step::Connect(c) => from_scheme(c),
+        Step::Send(send) => send.connect.as_ref().is_some_and(from_scheme),
+        _ => false,
     })
 }
 
@@ -260,7 +285,7 @@ async fn preflight(ctx: &RunContext) -> Result<(), RunError> {
         .password
         .clone()
         .map(|p| bytes::Bytes::from(p.into_bytes()));
-    let bytes = encode_to_vec(&Packet::Connect(connect), suite.protocol)
+    let bytes = encode_to_vec(&Packet::Connect(connect.into()), suite.protocol)
         .map_err(|e| RunError::Config(e.to_string()))?;
     // With TLS 1.3 a server's refusal (e.g. a missing client certificate) arrives as an
     // alert after the handshake, on the first write or read.

@@ -364,7 +364,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         loop {
             if let Some(bytes) = self.next_frame()? {
                 return match self.decode(bytes) {
-                    Ok(Packet::Connect(c)) => Ok(c),
+                    Ok(Packet::Connect(c)) => Ok(*c),
                     Ok(p) => Err(Exit::refused(format!(
                         "first packet is {}, not CONNECT [MQTT-3.1.0-1]",
                         p.packet_type()
@@ -879,7 +879,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 }
                 if p.topic.is_empty() {
                     match s.aliases.get(&alias) {
-                        Some(topic) => p.topic = topic.clone(),
+                        Some(topic) => p.topic = topic.as_str().into(),
                         None => {
                             return Err(Exit::close(
                                 format!("Topic Alias {alias} was never set"),
@@ -888,7 +888,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                         }
                     }
                 } else {
-                    s.aliases.insert(alias, p.topic.clone());
+                    s.aliases.insert(alias, p.topic.to_string());
                 }
             }
         }
@@ -973,7 +973,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
         let (properties, expires_at) = forwarded_properties(&p.properties);
         let msg = Arc::new(Message {
-            topic: p.topic,
+            topic: p.topic.into(),
             payload: Bytes::copy_from_slice(&p.payload),
             properties,
             expires_at,
@@ -1170,7 +1170,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             dup,
             qos: d.qos,
             retain: d.retain,
-            topic: d.msg.topic.clone(),
+            topic: d.msg.topic.as_str().into(),
             packet_id,
             properties,
             payload: d.msg.payload.clone(),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// Built-in variables every run defines.
-pub const BUILTINS: &[&str] = &["run", "test", "conn", "client_id"];
+pub const BUILTINS: &[&str] = &["run", "test", "conn", "client_id", "now", "now_ms"];
 
 /// Variable values for one interpolation.
 #[derive(Debug, Clone, Default)]

@@ -401,7 +401,7 @@ pub fn publish(version: ProtocolVersion) -> impl Strategy<Value = Publish> {
                     dup: dup && at_least_once,
                     qos,
                     retain,
-                    topic,
+                    topic: topic.into(),
                     packet_id: at_least_once.then_some(id),
                     properties,
                     payload,
@@ -555,7 +555,9 @@ pub fn auth() -> impl Strategy<Value = Auth> {
 /// A valid packet of type `packet` for `version` (AUTH only in 5.0).
 pub fn packet_of(version: ProtocolVersion, packet: PacketType) -> BoxedStrategy<Packet> {
     match packet {
-        PacketType::Connect => connect(version).prop_map(Packet::Connect).boxed(),
+        PacketType::Connect => connect(version)
+            .prop_map(|c| Packet::Connect(c.into()))
+            .boxed(),
         PacketType::ConnAck => connack(version).prop_map(Packet::ConnAck).boxed(),
         PacketType::Publish => publish(version).prop_map(Packet::Publish).boxed(),
         PacketType::PubAck => pub_response(version, packet)
