@@ -261,7 +261,7 @@ fn generate(version: ProtocolVersion, target: usize) -> Stream {
                     )
                     .with(
                         PropertyId::UserProperty,
-                        PropertyValue::Pair("trace-id".into(), rng.hex(16)),
+                        PropertyValue::Pair("trace-id".into(), rng.hex(16).into()),
                     );
             }
             if rng.one_in(8) {

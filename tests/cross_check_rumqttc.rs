@@ -609,7 +609,10 @@ fn rumqttc_v5_auth_packet() -> impl Strategy<Value = Packet> {
         .prop_map(|(reason_code, pairs)| {
             let mut properties = Properties::new();
             for (k, v) in pairs {
-                properties = properties.with(PropertyId::UserProperty, PropertyValue::Pair(k, v));
+                properties = properties.with(
+                    PropertyId::UserProperty,
+                    PropertyValue::Pair(k.into(), v.into()),
+                );
             }
             Packet::Auth(mqtt_conform::codec::Auth {
                 reason_code,

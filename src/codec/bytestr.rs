@@ -1,7 +1,8 @@
 //! [`ByteStr`]: an immutable, cheaply cloned UTF-8 string that can share a frame's memory.
 //!
-//! The decoder hands out the topic of every PUBLISH as a `ByteStr` sliced from the frame
-//! it read, so decoding a PUBLISH copies no string and allocates nothing for it.
+//! The decoder hands out the topic of every PUBLISH and every 5.0 property string as a
+//! `ByteStr` sliced from the frame it read, so it copies none of them and allocates
+//! nothing for them.
 
 use bytes::Bytes;
 use serde::{Serialize, Serializer};

@@ -670,9 +670,11 @@ fn properties_v5(r: &mut Reader<'_>, scope: PropertyScope) -> Result<Properties,
             PropertyType::VariableByteInteger => {
                 PropertyValue::VariableByteInteger(r.varint(field)?)
             }
-            PropertyType::Utf8String => PropertyValue::String(r.string(field)?),
+            PropertyType::Utf8String => PropertyValue::String(r.bytestr(field)?),
             PropertyType::BinaryData => PropertyValue::Binary(r.binary(field)?),
-            PropertyType::Utf8StringPair => PropertyValue::Pair(r.string(field)?, r.string(field)?),
+            PropertyType::Utf8StringPair => {
+                PropertyValue::Pair(r.bytestr(field)?, r.bytestr(field)?)
+            }
         };
         if let Some(bad) = invalid_value(id, &value) {
             return Err(r.err_at(Violation::InvalidPropertyValue { id, value: bad }, value_at));

@@ -1,5 +1,6 @@
 //! MQTT 5.0 properties: identifiers 0x01–0x2A, their value types, and where each may appear.
 
+use super::bytestr::ByteStr;
 use super::packet::PacketType;
 use bytes::Bytes;
 use serde::ser::SerializeMap;
@@ -179,12 +180,12 @@ pub enum PropertyValue {
     FourByteInteger(u32),
     /// A variable byte integer.
     VariableByteInteger(u32),
-    /// A UTF-8 string.
-    String(String),
+    /// A UTF-8 string (sharing the packet's memory when decoded).
+    String(ByteStr),
     /// Binary data.
     Binary(Bytes),
-    /// A UTF-8 string pair (user property).
-    Pair(String, String),
+    /// A UTF-8 string pair (user property), sharing the packet's memory when decoded.
+    Pair(ByteStr, ByteStr),
 }
 
 /// One property: identifier and value.

@@ -160,6 +160,12 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// A UTF-8 Encoded String sharing the frame's memory (no copy).
+    pub(crate) fn bytestr(&mut self, field: &'static str) -> Result<ByteStr, DecodeError> {
+        let s = self.str(field)?;
+        Ok(ByteStr::slice_of(self.frame, s))
+    }
+
     /// A UTF-8 Encoded String as an owned `String`.
     pub(crate) fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
         self.str(field).map(str::to_owned)

@@ -116,15 +116,15 @@ fn property_value(id: PropertyId, v: &Value, vars: &Vars) -> Result<PropertyValu
         T::VariableByteInteger => {
             PropertyValue::VariableByteInteger(range(int()?, u64::from(varint::MAX))? as u32)
         }
-        T::Utf8String => PropertyValue::String(text(v)?),
+        T::Utf8String => PropertyValue::String(text(v)?.into()),
         T::BinaryData => PropertyValue::Binary(Bytes::from(text(v)?.into_bytes())),
         T::Utf8StringPair => match v {
             Value::Array(pair) if pair.len() == 2 => {
-                PropertyValue::Pair(text(&pair[0])?, text(&pair[1])?)
+                PropertyValue::Pair(text(&pair[0])?.into(), text(&pair[1])?.into())
             }
             Value::Object(o) if o.len() == 1 => {
                 let (k, val) = o.iter().next().ok_or("empty user property")?;
-                PropertyValue::Pair(vars.interpolate(k)?, text(val)?)
+                PropertyValue::Pair(vars.interpolate(k)?.into(), text(val)?.into())
             }
             _ => return Err("a user property is [key, value] or {key: value}".into()),
         },

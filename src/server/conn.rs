@@ -399,7 +399,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     fn refuse(&mut self, code: u8, detail: impl Into<String>, why: Option<String>) -> Exit {
         let mut properties = Properties::new();
         if let (true, Some(why)) = (self.version.is_v5(), why) {
-            properties = properties.with(PropertyId::ReasonString, PropertyValue::String(why));
+            properties =
+                properties.with(PropertyId::ReasonString, PropertyValue::String(why.into()));
         }
         self.send(Packet::ConnAck(ConnAck {
             session_present: false,
@@ -500,7 +501,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             if let Some(id) = &assigned {
                 add(
                     PropertyId::AssignedClientIdentifier,
-                    PropertyValue::String(id.clone()),
+                    PropertyValue::String(id.clone().into()),
                 );
             }
             if policy.max_qos < QoS::ExactlyOnce {

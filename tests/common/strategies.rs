@@ -204,11 +204,11 @@ pub fn property_value(id: PropertyId) -> BoxedStrategy<PropertyValue> {
             P::ResponseTopic => topic_name().boxed(),
             _ => short_string().boxed(),
         }
-        .prop_map(PropertyValue::String)
+        .prop_map(|s| PropertyValue::String(s.into()))
         .boxed(),
         PropertyType::BinaryData => binary(0..=16).prop_map(PropertyValue::Binary).boxed(),
         PropertyType::Utf8StringPair => (short_string(), short_string())
-            .prop_map(|(k, v)| PropertyValue::Pair(k, v))
+            .prop_map(|(k, v)| PropertyValue::Pair(k.into(), v.into()))
             .boxed(),
     }
 }
