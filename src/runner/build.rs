@@ -151,14 +151,24 @@ fn override_credentials(
     for (k, v) in &o.params {
         values.insert(k.clone(), ctx.vars.interpolate(v)?);
     }
-    let creds = crate::auth::suite_params::client_params(scheme, &values)?
-        .credentials()
-        .map_err(|e| e.to_string())?;
-    Ok(DefaultCredentials {
-        client_id: Some(creds.client_id).filter(|c| !c.is_empty()),
-        username: creds.username,
-        password: creds.password.map(|p| p.expose().to_owned()),
-    })
+    DefaultCredentials::produce(scheme, &values)
+}
+
+impl DefaultCredentials {
+    /// The credentials `scheme` produces from these (interpolated) parameters.
+    pub fn produce(
+        scheme: crate::auth::Scheme,
+        values: &crate::auth::suite_params::Values,
+    ) -> Result<Self, String> {
+        let creds = crate::auth::suite_params::client_params(scheme, values)?
+            .credentials()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client_id: Some(creds.client_id).filter(|c| !c.is_empty()),
+            username: creds.username,
+            password: creds.password.map(|p| p.expose().to_owned()),
+        })
+    }
 }
 
 /// Builds the CONNECT of a `connect` step (or `send: connect`).

@@ -251,14 +251,7 @@ pub fn credentials(suite: &Suite, vars: &Vars) -> Result<DefaultCredentials, Str
     let Some((scheme, values)) = auth_values(suite, vars)? else {
         return Ok(DefaultCredentials::default());
     };
-    let creds = crate::auth::suite_params::client_params(scheme, &values)?
-        .credentials()
-        .map_err(|e| e.to_string())?;
-    Ok(DefaultCredentials {
-        client_id: Some(creds.client_id).filter(|c| !c.is_empty()),
-        username: creds.username,
-        password: creds.password.map(|p| p.expose().to_owned()),
-    })
+    DefaultCredentials::produce(scheme, &values)
 }
 
 /// One connect with the suite's defaults before anything else, so an unreachable target,
