@@ -11,15 +11,14 @@
 
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
+#[path = "support/suite_run.rs"]
+mod suite_run;
 
 use mosquitto::Mosquitto;
-use mqtt_conform::report::{CaseReport, RunReport, Verdict};
-use mqtt_conform::runner::transport::{Target, TlsOptions};
-use mqtt_conform::runner::{RunOptions, Selection, run_suite};
+use mqtt_conform::report::{CaseReport, Verdict};
+use mqtt_conform::runner::transport::TlsOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// What mosquitto 2.0.11 earns on one test.
 #[derive(Debug, Clone, Copy)]
@@ -179,36 +178,6 @@ const EXPECTED: &[(&str, Want)] = &[
 /// Keep Alive of MQTT311-KA-01, seconds.
 const KEEPALIVE: f64 = 2.0;
 
-fn run_library(broker: &Mosquitto) -> RunReport {
-    let suite = mqtt_conform::suite::load("mqtt-3.1.1").expect("the built-in suite loads");
-    let params = suite
-        .resolve_params(&BTreeMap::new(), false)
-        .expect("the suite needs no parameters");
-    let opts = RunOptions {
-        target: Target::parse(&broker.url(), suite.port).expect("a valid target"),
-        tls: TlsOptions::default(),
-        jobs: 64,
-        selection: Selection::default(),
-        connect_timeout: Duration::from_secs(5),
-        max_packet_size: 16 * 1024 * 1024,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime
-        .block_on(run_suite(Arc::new(suite), &params, &opts, &mut |_| {}))
-        .expect("mosquitto is reachable")
-}
-
-/// The `closed after X s` measurement the runner notes in a test's trace.
-fn closed_after(case: &CaseReport) -> Option<f64> {
-    case.trace.iter().find_map(|line| {
-        let rest = line.text.strip_prefix("closed after ")?;
-        rest.split(" s;").next()?.trim().parse().ok()
-    })
-}
-
 /// MQTT311-KA-01 (Keep Alive 2 s; window 1 × KA – 1.5 × KA + 1 s from our last packet).
 ///
 /// mosquitto 2.0 does not time keep-alive per connection: a periodic sweep, run at most
@@ -225,7 +194,7 @@ fn closed_after(case: &CaseReport) -> Option<f64> {
 /// sweep always closes within that, so the close is always measured here.
 fn check_keepalive(case: &CaseReport) {
     let limit = 1.5 * KEEPALIVE + 1.0;
-    match closed_after(case) {
+    match suite_run::closed_after(case) {
         Some(x) => {
             eprintln!(
                 "MQTT311-KA-01: closed after {x:.2} s (1.5 × KA = {:.2} s; window ends {limit:.2} s; {})",
@@ -286,7 +255,13 @@ fn check_case(case: &CaseReport, want: Want) {
 #[test]
 fn mqtt311_suite_against_mosquitto() {
     let broker = Mosquitto::start("suite311", "allow_anonymous true");
-    let report = run_library(&broker);
+    let report = suite_run::run_builtin(
+        "mqtt-3.1.1",
+        &broker.url(),
+        TlsOptions::default(),
+        64,
+        false,
+    );
 
     let cases: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
     let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();

@@ -4,15 +4,14 @@
 mod mosquitto;
 #[path = "support/pki.rs"]
 mod pki;
+#[path = "support/suite_run.rs"]
+mod suite_run;
 
 use mosquitto::{Mosquitto, free_port, temp_dir};
-use mqtt_conform::report::{RunReport, Verdict};
-use mqtt_conform::runner::transport::{Target, TlsOptions};
-use mqtt_conform::runner::{RunOptions, Selection, run_suite};
+use mqtt_conform::report::Verdict;
+use mqtt_conform::runner::transport::TlsOptions;
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
 const CONNECT_SUITE: &str = "name: tls-smoke\ntests:\n  - id: TLS-CONNECT\n    title: CONNECT over the transport is accepted\n    steps:\n      - connect: {}\n      - send: { pingreq: {} }\n      - expect: { pingresp: {} }\n";
 
@@ -37,27 +36,6 @@ fn cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn run(url: &str, ca: Option<&std::path::Path>) -> RunReport {
-    let suite = Arc::new(mqtt_conform::suite::load("mqtt-3.1.1").expect("built-in suite"));
-    let params = suite
-        .resolve_params(&BTreeMap::new(), false)
-        .expect("no params needed");
-    let opts = RunOptions {
-        target: Target::parse(url, None).expect("target"),
-        tls: TlsOptions {
-            ca: ca.map(Into::into),
-            ..TlsOptions::default()
-        },
-        jobs: 64,
-        selection: Selection::default(),
-        connect_timeout: Duration::from_secs(5),
-        max_packet_size: 16 << 20,
-    };
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(run_suite(suite, &params, &opts, &mut |_| {}))
-        .expect("run starts")
-}
-
 /// A verdict's kind, for comparing two runs.
 fn kind(v: &Verdict) -> &'static str {
     v.label()
@@ -76,8 +54,23 @@ fn the_baseline_suite_gives_the_same_verdicts_over_tls_as_over_tcp() {
             tls_listener(&pki, "")
         ),
     );
-    let plain = run(&broker.url(), None);
-    let tls = run(&format!("mqtts://localhost:{tls_port}"), Some(&pki.ca));
+    let plain = suite_run::run_builtin(
+        "mqtt-3.1.1",
+        &broker.url(),
+        TlsOptions::default(),
+        64,
+        false,
+    );
+    let tls = suite_run::run_builtin(
+        "mqtt-3.1.1",
+        &format!("mqtts://localhost:{tls_port}"),
+        TlsOptions {
+            ca: Some(pki.ca.clone()),
+            ..TlsOptions::default()
+        },
+        64,
+        false,
+    );
     let plain_cases: BTreeMap<&str, _> = plain.cases().map(|c| (c.id.as_str(), c)).collect();
     let mut compared = 0;
     for case in tls.cases() {

@@ -16,14 +16,13 @@
 mod mosquitto;
 #[path = "support/pki.rs"]
 mod pki;
+#[path = "support/suite_run.rs"]
+mod suite_run;
 
 use mosquitto::{Mosquitto, temp_dir};
-use mqtt_conform::report::{CaseReport, RunReport, Verdict};
-use mqtt_conform::runner::transport::{Target, TlsOptions};
-use mqtt_conform::runner::{RunOptions, Selection, run_suite};
+use mqtt_conform::report::{CaseReport, Verdict};
+use mqtt_conform::runner::transport::TlsOptions;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// What mosquitto 2.0.11 earns on one test.
 #[derive(Debug, Clone, Copy)]
@@ -228,40 +227,6 @@ fn tuya_like_mosquitto(device_id: &str) -> Mosquitto {
     )
 }
 
-fn run_library(broker: &Mosquitto) -> RunReport {
-    let suite = mqtt_conform::suite::load("tuya").expect("the built-in suite loads");
-    let params = suite
-        .resolve_params(&BTreeMap::new(), true)
-        .expect("the examples fill every parameter");
-    let opts = RunOptions {
-        target: Target::parse(&format!("mqtts://localhost:{}", broker.port), None)
-            .expect("a valid target"),
-        tls: TlsOptions {
-            ca: Some(broker.dir.join("tuya-ca.pem")),
-            ..TlsOptions::default()
-        },
-        jobs: JOBS,
-        selection: Selection::default(),
-        connect_timeout: Duration::from_secs(5),
-        max_packet_size: 16 * 1024 * 1024,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime
-        .block_on(run_suite(Arc::new(suite), &params, &opts, &mut |_| {}))
-        .expect("mosquitto is reachable over TLS 1.2")
-}
-
-/// The `closed after X s` measurement the runner notes in a test's trace.
-fn closed_after(case: &CaseReport) -> Option<f64> {
-    case.trace.iter().find_map(|line| {
-        let rest = line.text.strip_prefix("closed after ")?;
-        rest.split(" s;").next()?.trim().parse().ok()
-    })
-}
-
 /// TUYA-KA-02-TIMEOUT (Keep Alive 30 s; window 2 × KA – 2.5 × KA + 30 s from CONNECT).
 ///
 /// mosquitto closes a silent client once its last packet is more than 1.5 × KA = 45 s old,
@@ -269,7 +234,7 @@ fn closed_after(case: &CaseReport) -> Option<f64> {
 /// [45 s, ~52 s], before the window opens at 60 s. The verdict must be a failure saying so,
 /// with the measured time.
 fn check_keepalive(case: &CaseReport) {
-    let Some(x) = closed_after(case) else {
+    let Some(x) = suite_run::closed_after(case) else {
         panic!(
             "TUYA-KA-02-TIMEOUT: no close measured: {:?}; trace: {:#?}",
             case.verdict, case.trace
@@ -355,7 +320,12 @@ fn tuya_suite_against_a_tuya_like_mosquitto() {
         .resolve_params(&BTreeMap::new(), true)
         .expect("the examples fill every parameter");
     let broker = tuya_like_mosquitto(&params.values["device_id"]);
-    let report = run_library(&broker);
+    let tls = TlsOptions {
+        ca: Some(broker.dir.join("tuya-ca.pem")),
+        ..TlsOptions::default()
+    };
+    let url = format!("mqtts://localhost:{}", broker.port);
+    let report = suite_run::run_builtin("tuya", &url, tls, JOBS, true);
 
     let cases: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
     let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();

@@ -1,0 +1,49 @@
+//! Runs a built-in suite through the library against a live target, and reads the timing
+//! notes the runner leaves in a case's trace.
+
+#![allow(dead_code)]
+
+use mqtt_conform::report::{CaseReport, RunReport};
+use mqtt_conform::runner::transport::{Target, TlsOptions};
+use mqtt_conform::runner::{RunOptions, Selection, run_suite};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs built-in suite `name` against `url`; `examples` fills parameters from their
+/// examples (the identity the emulator provisions).
+pub fn run_builtin(
+    name: &str,
+    url: &str,
+    tls: TlsOptions,
+    jobs: usize,
+    examples: bool,
+) -> RunReport {
+    let suite = mqtt_conform::suite::load(name).expect("the built-in suite loads");
+    let params = suite
+        .resolve_params(&BTreeMap::new(), examples)
+        .expect("every parameter has a value");
+    let opts = RunOptions {
+        target: Target::parse(url, suite.port).expect("a valid target"),
+        tls,
+        jobs,
+        selection: Selection::default(),
+        connect_timeout: Duration::from_secs(5),
+        max_packet_size: 16 * 1024 * 1024,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime
+        .block_on(run_suite(Arc::new(suite), &params, &opts, &mut |_| {}))
+        .expect("the target is reachable")
+}
+
+/// The `closed after X s` measurement the runner notes in a test's trace.
+pub fn closed_after(case: &CaseReport) -> Option<f64> {
+    case.trace.iter().find_map(|line| {
+        let rest = line.text.strip_prefix("closed after ")?;
+        rest.split(" s;").next()?.trim().parse().ok()
+    })
+}
