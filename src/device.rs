@@ -112,7 +112,7 @@ pub async fn run(
             _ = &mut ctrl_c => None,
         };
         let Some(Some(event)) = event else { break };
-        if matches!(event.kind, EventKind::Opened | EventKind::Closed { .. }) {
+        if matches!(event.kind, EventKind::Opened(_) | EventKind::Closed { .. }) {
             on_progress(Progress::Connection { event: &event });
         }
         let judging = std::time::Instant::now();
@@ -155,10 +155,13 @@ pub async fn run(
 /// A one-line description of a connection event for the live console.
 pub fn describe_connection(event: &Event) -> String {
     match &event.kind {
-        EventKind::Opened => format!(
-            "[{:>8.3} s] connection {} opened",
+        EventKind::Opened(endpoints) => format!(
+            "[{:>8.3} s] connection {} opened{}",
             event.at.as_secs_f64(),
-            event.conn
+            event.conn,
+            endpoints
+                .map(|e| format!(" from {}", e.client))
+                .unwrap_or_default()
         ),
         EventKind::Closed { by, detail } => format!(
             "[{:>8.3} s] connection {} closed by {} ({detail})",

@@ -4,6 +4,7 @@
 use crate::codec::reason::code_name;
 use crate::codec::{DecodeError, Packet, PacketType, ProtocolVersion};
 use bytes::Bytes;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Which end of an MQTT connection.
@@ -25,11 +26,52 @@ impl Side {
     }
 }
 
+/// The two transport addresses of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    /// The MQTT client's address.
+    pub client: SocketAddr,
+    /// The MQTT server's address.
+    pub server: SocketAddr,
+}
+
+/// What a TLS handshake showed in the clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The Server Name Indication the client sent.
+    pub sni: Option<String>,
+    /// Versions the client offered (e.g. `0x0303` TLS 1.2, `0x0304` TLS 1.3).
+    pub offered: Vec<u16>,
+    /// The version the server chose, once seen.
+    pub negotiated: Option<u16>,
+}
+
+/// A TLS protocol version's name (`0x0303` → "TLS 1.2").
+pub fn tls_version_name(v: u16) -> String {
+    match v {
+        0x0300 => "SSL 3.0".into(),
+        0x0301 => "TLS 1.0".into(),
+        0x0302 => "TLS 1.1".into(),
+        0x0303 => "TLS 1.2".into(),
+        0x0304 => "TLS 1.3".into(),
+        other => format!("TLS {other:#06x}"),
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
-    /// The transport connection was established.
-    Opened,
+    /// The transport connection was established (or, in a capture, first seen); the
+    /// addresses when the source knows them.
+    Opened(Option<Endpoints>),
+    /// The connection is TLS: what its handshake showed (its MQTT content is opaque).
+    Tls(TlsInfo),
+    /// Bytes of the stream were lost (a capture gap): `bytes` were skipped and framing
+    /// resumed at the next plausible packet.
+    Gap {
+        /// How many bytes were lost, when known.
+        bytes: u64,
+    },
     /// A packet crossed the connection: its bytes and its decoding.
     Packet {
         /// The packet's bytes.

@@ -11,6 +11,7 @@ pub mod device;
 pub mod emulator;
 pub mod event;
 pub mod judge;
+pub mod pcap;
 pub mod report;
 pub mod runner;
 pub mod secret;

@@ -74,7 +74,7 @@ async fn events_cover_both_directions_and_the_close_initiator() {
         Event {
             conn: 1,
             from: Side::Client,
-            kind: EventKind::Opened,
+            kind: EventKind::Opened(Some(_)),
             ..
         }
     ));

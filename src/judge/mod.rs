@@ -153,8 +153,9 @@ impl Judge {
         };
 
         match &event.kind {
-            EventKind::Opened | EventKind::Unframeable(_) => {
-                if matches!(event.kind, EventKind::Unframeable(_)) && event.from == Side::Client {
+            EventKind::Opened(_) | EventKind::Tls(_) | EventKind::Gap { .. } => {}
+            EventKind::Unframeable(_) => {
+                if event.from == Side::Client {
                     self.each_rule(event.conn, &mut findings, |check, _| {
                         matches!(check, Check::WellFormed).then(|| Some(evidence.to_string()))
                     });
@@ -754,7 +755,21 @@ impl std::fmt::Display for Evidence<'_> {
 /// One event in words.
 fn event_text(event: &Event, version: ProtocolVersion) -> String {
     match &event.kind {
-        EventKind::Opened => "connection opened".to_owned(),
+        EventKind::Opened(None) => "connection opened".to_owned(),
+        EventKind::Opened(Some(e)) => format!("connection opened: {} → {}", e.client, e.server),
+        EventKind::Tls(tls) => format!(
+            "TLS: SNI {}, offered {}, negotiated {}",
+            tls.sni.as_deref().unwrap_or("(none)"),
+            tls.offered
+                .iter()
+                .map(|v| crate::event::tls_version_name(*v))
+                .collect::<Vec<_>>()
+                .join(", "),
+            tls.negotiated
+                .map(crate::event::tls_version_name)
+                .unwrap_or_else(|| "(not seen)".into())
+        ),
+        EventKind::Gap { bytes } => format!("{bytes} bytes lost from the stream (capture gap)"),
         EventKind::Packet { bytes, packet } => {
             let version = match packet {
                 Ok(Packet::Connect(c)) => c.protocol,

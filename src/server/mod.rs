@@ -532,12 +532,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             biased;
             _ = conn::stopped(&mut stop) => return,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
+                Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
+                    let endpoints = tcp.local_addr().ok().map(|server| crate::event::Endpoints {
+                        client: peer,
+                        server,
+                    });
                     let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
                     shared.counters.connections_open.fetch_add(1, Ordering::Relaxed);
                     shared.counters.connections_total.fetch_add(1, Ordering::Relaxed);
-                    shared.emit(id, Side::Client, EventKind::Opened);
+                    shared.emit(id, Side::Client, EventKind::Opened(endpoints));
                     let shared = shared.clone();
                     let stop = stop.clone();
                     tokio::spawn(async move {
