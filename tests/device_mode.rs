@@ -22,6 +22,7 @@ struct Cloud {
     port: u16,
     ca: PathBuf,
     dir: PathBuf,
+    console: std::sync::mpsc::Receiver<String>,
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -78,19 +79,55 @@ impl Cloud {
             .nth(1)
             .map(|rest| PathBuf::from(rest.trim_end_matches(')')))
             .unwrap_or_else(|| panic!("no certificate in {line:?}"));
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stdout so the process never blocks on a full pipe; the lines go
+        // to the test, which may wait for one.
+        let (tx, console) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
         Self {
             child,
             port,
             ca,
             dir,
+            console,
+        }
+    }
+
+    /// Waits until the cloud prints a line containing `needle`; panics after `limit`.
+    fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.console.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the cloud printed no line with `{needle}` within {limit:?}"),
+            }
         }
     }
 
     /// Waits for the run to end; returns rule id → verdict status for the device.
-    fn verdicts(mut self) -> Vec<(String, String)> {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    fn verdicts(self) -> Vec<(String, String)> {
+        self.cases()
+            .iter()
+            .map(|case| {
+                (
+                    case["id"].as_str().unwrap_or_default().to_owned(),
+                    case["verdict"]["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits for the run to end; returns every case of the JSON report.
+    fn cases(mut self) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 assert!(
@@ -113,15 +150,7 @@ impl Cloud {
         let doc: Value = serde_json::from_str(&text).expect("JSON");
         let mut out = Vec::new();
         for suite in doc["suites"].as_array().expect("suites") {
-            for case in suite["cases"].as_array().expect("cases") {
-                out.push((
-                    case["id"].as_str().unwrap_or_default().to_owned(),
-                    case["verdict"]["status"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                ));
-            }
+            out.extend(suite["cases"].as_array().expect("cases").iter().cloned());
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         out
@@ -398,5 +427,203 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
     }));
     for h in handles {
         h.join().expect("scenario passed");
+    }
+}
+
+/// The number of seconds in `text` right after `prefix` (e.g. "reconnected " → 1.004).
+fn seconds_after(text: &str, prefix: &str) -> f64 {
+    let rest = text
+        .split(prefix)
+        .nth(1)
+        .unwrap_or_else(|| panic!("`{prefix}` not in {text:?}"));
+    let number: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after `{prefix}` in {text:?}"))
+}
+
+fn case<'a>(cases: &'a [Value], id: &str) -> &'a Value {
+    cases
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no case {id} in {cases:?}"))
+}
+
+/// The cloud drops a real device (mosquitto_sub, which reconnects after 1 s), then withholds
+/// PINGRESP (mosquitto_sub, Keep Alive 5 s, gives up one Keep Alive after its unanswered
+/// PINGREQ): both device tests report what they measured, and their verdicts agree with it.
+#[test]
+fn device_tests_withhold_pingresp_and_drop_the_connection_with_measured_timings() {
+    let cloud = Cloud::start(
+        "scenarios",
+        1,
+        &[
+            "--device-tests",
+            "--exact",
+            "TUYA-SESS-01-DROPPED",
+            "TUYA-KA-02-NO-PINGRESP",
+        ],
+    );
+    let (id, user, pw) = credentials(SignMethod::HmacSha256, SECRET);
+    let mut device = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "--cafile"])
+        .arg(&cloud.ca)
+        .args([
+            "-i", &id, "-u", &user, "-P", &pw, "-V", "mqttv311", "-k", "5", "-q", "1",
+        ])
+        .args(["-t", &format!("tylink/{DEVICE_ID}/thing/property/set")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    // The cloud's console tells when each test is decided; the device is stopped after the
+    // last, which ends the run (--devices 1).
+    cloud.wait_for_line("TUYA-SESS-01-DROPPED ...", Duration::from_secs(20));
+    cloud.wait_for_line("TUYA-KA-02-NO-PINGRESP ...", Duration::from_secs(40));
+    let _ = device.kill();
+    let _ = device.wait();
+    let cases = cloud.cases();
+
+    let dropped = case(&cases, "TUYA-SESS-01-DROPPED");
+    let measured = dropped["measured"].as_str().expect("a measurement");
+    let backoff = seconds_after(measured, "reconnected ");
+    assert!(
+        (0.5..10.0).contains(&backoff),
+        "mosquitto_sub reconnects after its 1 s delay: {measured}"
+    );
+    let status = dropped["verdict"]["status"].as_str().unwrap();
+    assert_eq!(
+        status,
+        if backoff >= 1.0 { "passed" } else { "warning" },
+        "{dropped}"
+    );
+
+    let no_ping = case(&cases, "TUYA-KA-02-NO-PINGRESP");
+    let measured = no_ping["measured"].as_str().expect("a measurement");
+    assert!(
+        measured.contains("first PINGREQ left unanswered"),
+        "{measured}"
+    );
+    let gave_up = seconds_after(measured, "closed the connection ");
+    assert!(
+        (3.0..8.5).contains(&gave_up),
+        "libmosquitto closes one Keep Alive (5 s) after an unanswered PINGREQ: {measured}"
+    );
+    assert!(measured.contains("window ≤ 7.50 s"), "{measured}");
+    let reconnect = seconds_after(measured, "reconnected ");
+    let status = no_ping["verdict"]["status"].as_str().unwrap();
+    let expected = if gave_up <= 7.5 && reconnect >= 1.0 {
+        "passed"
+    } else {
+        "warning"
+    };
+    assert_eq!(status, expected, "{no_ping}");
+}
+
+/// The cloud delivers a property set to a subscribed rumqttc device that answers on
+/// `…/set_response`; the test passes and says how long the answer took. A second run with
+/// a device that never answers fails the same test as a warning (the rule is SDK-sourced).
+#[test]
+fn a_device_test_delivers_a_command_and_times_the_reply() {
+    for answers in [true, false] {
+        let cloud = Cloud::start(
+            if answers { "command" } else { "command-silent" },
+            1,
+            &["--device-tests", "--exact", "TUYA-TOPIC-02-PROPERTY-SET"],
+        );
+        let ca_pem = std::fs::read(&cloud.ca).unwrap();
+        let (id, user, pw) = credentials(SignMethod::HmacSha256, SECRET);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", cloud.port);
+            options.set_credentials(user, pw);
+            options.set_keep_alive(Duration::from_secs(60));
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(config)),
+            ));
+            let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+            client
+                .subscribe(
+                    format!("tylink/{DEVICE_ID}/thing/property/set"),
+                    rumqttc::QoS::AtLeastOnce,
+                )
+                .await
+                .unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let event = tokio::time::timeout_at(deadline, eventloop.poll())
+                    .await
+                    .expect("the command arrives in time")
+                    .expect("connected");
+                if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
+                    let command: Value = serde_json::from_slice(&p.payload).unwrap();
+                    assert_eq!(command["data"]["switch"], true, "{command}");
+                    if answers {
+                        let reply = serde_json::json!({
+                            "msgId": command["msgId"], "time": command["time"], "code": 0
+                        });
+                        client
+                            .publish(
+                                format!("tylink/{DEVICE_ID}/thing/property/set_response"),
+                                rumqttc::QoS::AtLeastOnce,
+                                false,
+                                reply.to_string(),
+                            )
+                            .await
+                            .unwrap();
+                    }
+                    break;
+                }
+            }
+            // Keep the connection served until the cloud has its verdict (10 s window when
+            // the device stays silent).
+            let decided = tokio::task::spawn_blocking(move || {
+                cloud.wait_for_line("TUYA-TOPIC-02-PROPERTY-SET ...", Duration::from_secs(20));
+                cloud
+            });
+            tokio::pin!(decided);
+            let cloud = loop {
+                tokio::select! {
+                    done = &mut decided => break done.unwrap(),
+                    _ = eventloop.poll() => {}
+                }
+            };
+            client.disconnect().await.unwrap();
+            while let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await
+            {}
+            let cases = cloud.cases();
+            let command = case(&cases, "TUYA-TOPIC-02-PROPERTY-SET");
+            let status = command["verdict"]["status"].as_str().unwrap();
+            let measured = command["measured"].as_str().expect("a measurement");
+            assert!(measured.contains("command delivered"), "{measured}");
+            if answers {
+                assert_eq!(status, "passed", "{command}");
+                let after = seconds_after(measured, "replied after ");
+                assert!(after < 10.0, "{measured}");
+            } else {
+                assert_eq!(status, "warning", "{command}");
+                assert!(
+                    measured.contains(&format!(
+                        "no reply on tylink/{DEVICE_ID}/thing/property/set_response within 10.00 s"
+                    )),
+                    "{measured}"
+                );
+            }
+        });
     }
 }

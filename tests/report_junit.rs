@@ -41,6 +41,7 @@ fn case(id: &str, verdict: Verdict, ms: u64) -> CaseReport {
         cites: vec!["[MQTT-3.1.0-1]".into(), "[MQTT-3.2.2-4]".into()],
         verdict,
         branch: None,
+        measured: None,
         duration: Duration::from_millis(ms),
         trace: trace(),
     }

@@ -88,6 +88,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub drop_after: Option<std::time::Duration>,
 
+    /// Device mode: play the suite's device tests on each device that connects (those
+    /// selected by FILTER / --skip), in suite order: the cloud delivers commands,
+    /// withholds acknowledgements, drops connections, and times what the device does.
+    #[arg(long)]
+    pub device_tests: bool,
+
     /// Set a suite parameter (not for secrets: those come from the environment or a file).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,

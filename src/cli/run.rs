@@ -40,10 +40,11 @@ pub fn run(args: &RunArgs) -> i32 {
     };
     if args.check {
         println!(
-            "{}: ok ({} tests, {} rules)",
+            "{}: ok ({} tests, {} rules, {} device tests)",
             suite.origin,
             suite.tests.len(),
-            suite.rules.len()
+            suite.rules.len(),
+            suite.device_tests.len()
         );
         return exit::OK;
     }
@@ -54,6 +55,13 @@ pub fn run(args: &RunArgs) -> i32 {
             .filter(|t| selection.selects(&t.id.value))
         {
             println!("{}: test", t.id.value);
+        }
+        for t in suite
+            .device_tests
+            .iter()
+            .filter(|t| selection.selects(&t.id))
+        {
+            println!("{}: device test", t.id);
         }
         return exit::OK;
     }
@@ -217,6 +225,21 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
             reject_subscriptions: args.reject_subscriptions,
             close_after: args.drop_after,
         },
+        device_tests: if args.device_tests {
+            let selection = crate::runner::Selection {
+                filters: args.filters.clone(),
+                exact: args.exact,
+                skip: args.skip.clone(),
+            };
+            suite
+                .device_tests
+                .iter()
+                .filter(|t| selection.selects(&t.id))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -260,6 +283,9 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
             }
             crate::device::Progress::Connection { event } => {
                 println!("{}", crate::device::describe_connection(event));
+            }
+            crate::device::Progress::DeviceTest(update) => {
+                println!("{}", redactor.text(&crate::device::describe_update(update)));
             }
             crate::device::Progress::Finding(f) => {
                 println!(

@@ -680,6 +680,7 @@ impl Judge {
                 cites: rule.cites.clone(),
                 verdict,
                 branch: None,
+                measured: None,
                 duration: lifetime,
                 trace: case_trace,
             });

@@ -136,7 +136,14 @@ impl<W: Write> Console<W> {
     fn case_line(&self, case: &CaseReport) -> String {
         let secs = case.duration.as_secs_f64();
         let status = match &case.verdict {
-            Verdict::Passed => format!("{} ({secs:.2} s)", self.paint(GREEN, "ok")),
+            Verdict::Passed => match &case.measured {
+                Some(m) => format!(
+                    "{}: {} ({secs:.2} s)",
+                    self.paint(GREEN, "ok"),
+                    visible(first_line(m))
+                ),
+                None => format!("{} ({secs:.2} s)", self.paint(GREEN, "ok")),
+            },
             Verdict::Failed { .. } => format!("{} ({secs:.2} s)", self.paint(RED, "FAILED")),
             Verdict::Error { message } => format!(
                 "{}: {} ({secs:.2} s)",
@@ -178,6 +185,9 @@ impl<W: Write> Console<W> {
         if let Some(message) = case.verdict.message() {
             let label = case.verdict.label();
             let _ = writeln!(text, "{label}: {}", visible(message));
+        }
+        if let Some(measured) = &case.measured {
+            let _ = writeln!(text, "measured: {}", visible(measured));
         }
         if with_trace && !case.trace.is_empty() {
             text.push_str("trace:\n");
@@ -247,6 +257,7 @@ mod tests {
             cites: vec!["[MQTT-3.1.0-1]".into()],
             verdict,
             branch: None,
+            measured: None,
             duration: Duration::from_millis(30),
             trace: vec![TraceLine {
                 at: Duration::from_millis(12),

@@ -78,6 +78,7 @@ mod tests {
                         reason: "filtered".into(),
                     },
                     branch: None,
+                    measured: None,
                     duration: Duration::ZERO,
                     trace: vec![],
                 }],

@@ -87,6 +87,9 @@ fn system_out(case: &CaseReport) -> String {
     if let Some(branch) = &case.branch {
         let _ = writeln!(out, "branch: {branch}");
     }
+    if let Some(measured) = &case.measured {
+        let _ = writeln!(out, "measured: {measured}");
+    }
     if !case.trace.is_empty() {
         out.push_str("trace:\n");
         for line in &case.trace {
@@ -128,6 +131,7 @@ mod tests {
             cites: vec!["[MQTT-3.1.0-1]".into(), "[MQTT-3.1.2-2]".into()],
             verdict,
             branch: Some("closes".into()),
+            measured: None,
             duration: Duration::from_millis(5),
             trace: vec![TraceLine {
                 at: Duration::from_millis(12),

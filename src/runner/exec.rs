@@ -74,6 +74,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         cites: test.cites.clone(),
         verdict,
         branch: runner.branch,
+        measured: None,
         duration: started.elapsed(),
         trace: runner.trace,
     }

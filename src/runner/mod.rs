@@ -214,6 +214,7 @@ fn skipped(test: &crate::suite::schema::TestDef, reason: &str) -> CaseReport {
             reason: reason.to_owned(),
         },
         branch: None,
+        measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
     }

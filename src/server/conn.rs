@@ -5,8 +5,8 @@
 use super::Shared;
 use super::acl::{ConnVars, SubRefusal};
 use super::state::{
-    Bound, Carried, ConnCtl, Delivery, Expiry, Inflight, Kick, Link, Message, PopState, RouteCtx,
-    Session, Stage, State, forwarded_properties,
+    Bound, Carried, ConnCtl, Delivery, Expiry, Inflight, Kick, Link, Message, Misbehaviour,
+    PopState, RouteCtx, Session, Stage, State, forwarded_properties,
 };
 use super::subs::SubEntry;
 use crate::codec::decode::FixedHeader;
@@ -198,6 +198,18 @@ fn io_detail(r: &io::Result<usize>) -> String {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
+    /// Whether `m` is on: server-wide, or for this connection by a device test.
+    fn misbehaves(&self, m: Misbehaviour) -> bool {
+        let b = &self.sh.policy.behaviour;
+        let global = match m {
+            Misbehaviour::WithholdPingresp => b.withhold_pingresp,
+            Misbehaviour::WithholdPuback => b.withhold_puback,
+            Misbehaviour::WithholdSuback => b.withhold_suback,
+            Misbehaviour::RejectSubscriptions => b.reject_subscriptions,
+        };
+        global || self.s.as_ref().is_some_and(|s| s.ctl.misbehaves(m))
+    }
+
     fn new(sh: Arc<Shared>, id: u64, stream: S, stop: watch::Receiver<bool>) -> Self {
         let (rd, wr) = tokio::io::split(stream);
         let framer = Framer::new(sh.policy.max_packet_size);
@@ -494,6 +506,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         };
         let ctl = Arc::new(ConnCtl::default());
         let (key, present, carried) = self.take_session(&client_id, clean, expiry, &ctl).await;
+        self.sh
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, ctl.clone());
 
         let mut properties = Properties::new();
         if v5 {
@@ -791,7 +808,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 Ok(())
             }
             Packet::PingReq => {
-                if !self.sh.policy.behaviour.withhold_pingresp {
+                if !self.misbehaves(Misbehaviour::WithholdPingresp) {
                     self.send(Packet::PingResp);
                 }
                 Ok(())
@@ -848,7 +865,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
 
     /// The first acknowledgement of an inbound PUBLISH at `qos`.
     fn ack(&mut self, qos: QoS, pid: Option<u16>, code: u8) {
-        let (Some(packet_id), false) = (pid, self.sh.policy.behaviour.withhold_puback) else {
+        let (Some(packet_id), false) = (pid, self.misbehaves(Misbehaviour::WithholdPuback)) else {
             return;
         };
         let r = PubResponse {
@@ -1006,6 +1023,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             None
         };
         let retain_supported = policy.profile.retain == Feature::Supported;
+        let reject_all = self.misbehaves(Misbehaviour::RejectSubscriptions);
         let mut codes = Vec::with_capacity(sub.subscriptions.len());
         {
             let s = self.s.as_mut().expect("a session exists after CONNACK");
@@ -1013,7 +1031,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             let mut st = sh.lock();
             for request in &sub.subscriptions {
                 let filter = &request.filter;
-                let verdict = if policy.behaviour.reject_subscriptions {
+                let verdict = if reject_all {
                     Err(0x80)
                 } else if v5 && shared_subscription(filter).is_some() {
                     Err(0x9E)
@@ -1086,7 +1104,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             }
             s.maybe_pending = true;
         }
-        if !policy.behaviour.withhold_suback {
+        if !self.misbehaves(Misbehaviour::WithholdSuback) {
             self.send(Packet::SubAck(SubAck {
                 packet_id: sub.packet_id,
                 properties: Properties::new(),
@@ -1271,6 +1289,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             .await;
         }
         self.detach(will, waiter);
+        self.sh
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
         self.sh.emit(
             self.id,
             by,
@@ -1340,6 +1363,12 @@ fn kicked(ctl: &ConnCtl) -> Option<Exit> {
             "subscriber too slow: its queue overflowed with QoS 1/2 messages",
             0x97,
         )),
+        // Like a cloud that loses the device: no DISCONNECT, the Will goes.
+        Kick::Drop(detail) => Some(Exit::Close {
+            detail,
+            reason: None,
+            will: true,
+        }),
     }
 }
 

@@ -121,6 +121,8 @@ mod conn;
 mod state;
 mod subs;
 
+pub use state::Misbehaviour;
+
 use crate::codec::Connect;
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;
 use crate::event::{Event, EventKind, Side};
@@ -451,6 +453,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<state::State>,
     next_conn: AtomicU64,
     all_closed: Notify,
+    /// Connections with an accepted CONNECT, for [`ServerControl`].
+    pub(crate) links: Mutex<std::collections::HashMap<u64, Arc<state::ConnCtl>>>,
 }
 
 impl Shared {
@@ -477,6 +481,89 @@ impl Shared {
     /// leaves the state consistent before anything that can panic).
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, state::State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Acts on single connections of a running server: misbehave towards one device, drop
+/// it, or deliver a message as the cloud. Every call is a no-op once the server is gone.
+#[derive(Clone)]
+pub struct ServerControl {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl fmt::Debug for ServerControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerControl").finish_non_exhaustive()
+    }
+}
+
+impl ServerControl {
+    fn link(&self, conn: u64) -> Option<Arc<state::ConnCtl>> {
+        let shared = self.shared.upgrade()?;
+        let links = shared.links.lock().unwrap_or_else(|e| e.into_inner());
+        links.get(&conn).cloned()
+    }
+
+    /// Switches `m` on or off for connection `conn`; false when it is not connected.
+    pub fn misbehave(&self, conn: u64, m: Misbehaviour, on: bool) -> bool {
+        let Some(ctl) = self.link(conn) else {
+            return false;
+        };
+        let bit = m.bit();
+        if on {
+            ctl.misbehaviour.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            ctl.misbehaviour.fetch_and(!bit, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Closes connection `conn` without DISCONNECT (its Will is published), as a cloud
+    /// that loses a device; false when it is not connected.
+    pub fn drop_connection(&self, conn: u64, detail: impl Into<String>) -> bool {
+        let Some(ctl) = self.link(conn) else {
+            return false;
+        };
+        ctl.kick(state::Kick::Drop(detail.into()));
+        true
+    }
+
+    /// Publishes a message as the cloud: routed to every matching subscription like any
+    /// other, with the profile's downlink QoS. Fails on an invalid topic name or once the
+    /// server is gone.
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: crate::codec::QoS,
+        retain: bool,
+    ) -> Result<(), String> {
+        let shared = self
+            .shared
+            .upgrade()
+            .ok_or_else(|| "the server has stopped".to_owned())?;
+        crate::codec::topic::check_topic_name(topic)
+            .map_err(|e| format!("cannot publish to `{topic}`: {}", e.message()))?;
+        let msg = Arc::new(state::Message {
+            topic: topic.to_owned(),
+            payload,
+            properties: crate::codec::Properties::new(),
+            expires_at: None,
+            retain,
+        });
+        let ctx = state::RouteCtx {
+            policy: &shared.policy,
+            dropped: &shared.counters.messages_dropped,
+        };
+        let mut st = shared.lock();
+        if retain && !st.retain(&msg, qos, &shared.policy.limits) {
+            shared
+                .counters
+                .messages_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        st.route(msg, qos, None, &ctx);
+        Ok(())
     }
 }
 
@@ -513,6 +600,7 @@ impl Server {
             state: Mutex::new(state::State::default()),
             next_conn: AtomicU64::new(1),
             all_closed: Notify::new(),
+            links: Mutex::new(std::collections::HashMap::new()),
         });
         let (stop, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
@@ -606,6 +694,19 @@ impl ServerHandle {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return;
             }
+        }
+    }
+
+    /// Time since the server started: the clock its events' `at` count on.
+    pub fn elapsed(&self) -> Duration {
+        self.shared.start.elapsed()
+    }
+
+    /// A handle that changes how single connections behave while the server runs (what
+    /// device tests use).
+    pub fn control(&self) -> ServerControl {
+        ServerControl {
+            shared: Arc::downgrade(&self.shared),
         }
     }
 

@@ -172,6 +172,32 @@ pub(crate) enum Kick {
     TakenOver(Option<oneshot::Sender<()>>),
     /// Its queue overflowed with QoS 1/2 messages.
     TooSlow,
+    /// The harness drops it on purpose (a device test): close without DISCONNECT.
+    Drop(String),
+}
+
+/// A misbehaviour the harness can switch on for one connection while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Misbehaviour {
+    /// Leave PINGREQ unanswered.
+    WithholdPingresp,
+    /// Leave inbound QoS 1 / QoS 2 PUBLISH unacknowledged (no PUBACK / PUBREC).
+    WithholdPuback,
+    /// Register subscriptions but send no SUBACK.
+    WithholdSuback,
+    /// Answer every SUBSCRIBE filter with 0x80.
+    RejectSubscriptions,
+}
+
+impl Misbehaviour {
+    pub(crate) fn bit(self) -> u8 {
+        match self {
+            Self::WithholdPingresp => 1,
+            Self::WithholdPuback => 2,
+            Self::WithholdSuback => 4,
+            Self::RejectSubscriptions => 8,
+        }
+    }
 }
 
 /// How the rest of the server reaches a connection.
@@ -182,6 +208,8 @@ pub(crate) struct ConnCtl {
     /// Go away; the reason is in `reason`.
     pub(crate) kick: Notify,
     pub(crate) reason: Mutex<Option<Kick>>,
+    /// Misbehaviours switched on for this connection alone (bits of [`Misbehaviour`]).
+    pub(crate) misbehaviour: std::sync::atomic::AtomicU8,
 }
 
 impl ConnCtl {
@@ -193,6 +221,11 @@ impl ConnCtl {
         }
         drop(reason);
         self.kick.notify_one();
+    }
+
+    /// Whether `m` is switched on for this connection.
+    pub(crate) fn misbehaves(&self, m: Misbehaviour) -> bool {
+        self.misbehaviour.load(std::sync::atomic::Ordering::Relaxed) & m.bit() != 0
     }
 
     pub(crate) fn take_reason(&self) -> Option<Kick> {

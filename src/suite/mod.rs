@@ -1,6 +1,7 @@
 //! Suites: the YAML language, loading (built-in or from a path), `extends`, parameters and
 //! validation with `file:line:col` errors.
 
+pub mod device_tests;
 pub mod profile;
 pub mod schema;
 pub mod timing;
@@ -153,6 +154,8 @@ pub struct Suite {
     pub tests: Vec<TestDef>,
     /// Passive rules, in order.
     pub rules: Vec<schema::RuleDef>,
+    /// Scenarios the emulated cloud plays on devices, in order.
+    pub device_tests: Vec<device_tests::DeviceTest>,
 }
 
 /// Parameter values for a run.
@@ -382,11 +385,13 @@ pub(crate) fn merge(
 ) -> Result<SuiteFile, SuiteError> {
     let mut tests = parent.tests;
     let mut rules = parent.rules;
+    let mut device_tests = parent.device_tests;
     for skip in &child.skip {
-        let before = tests.len() + rules.len();
+        let before = tests.len() + rules.len() + device_tests.len();
         tests.retain(|t| t.id.value != skip.value);
         rules.retain(|r| r.id.value != skip.value);
-        if tests.len() + rules.len() == before {
+        device_tests.retain(|d| d.id.value != skip.value);
+        if tests.len() + rules.len() + device_tests.len() == before {
             return Err(child_source.error_at(
                 &skip.referenced,
                 format!("`skip`: no inherited test or rule `{}`", skip.value),
@@ -403,6 +408,12 @@ pub(crate) fn merge(
         match tests.iter_mut().find(|p| p.id.value == t.id.value) {
             Some(slot) => *slot = t,
             None => tests.push(t),
+        }
+    }
+    for d in child.device_tests {
+        match device_tests.iter_mut().find(|p| p.id.value == d.id.value) {
+            Some(slot) => *slot = d,
+            None => device_tests.push(d),
         }
     }
     let mut params = parent.params;
@@ -425,6 +436,7 @@ pub(crate) fn merge(
         rules,
         skip: Vec::new(),
         tests,
+        device_tests,
     })
 }
 

@@ -50,6 +50,9 @@ pub struct SuiteFile {
     /// Active tests.
     #[serde(default)]
     pub tests: Vec<TestDef>,
+    /// Scenarios the emulated cloud plays on a connected device (device mode).
+    #[serde(default)]
+    pub device_tests: Vec<DeviceTestDef>,
 }
 
 /// A parameter and where its value comes from.
@@ -598,4 +601,126 @@ pub struct AuthOverrideDef {
     /// Parameters merged over the suite's `auth.params` (values may use `${param}`).
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+}
+
+/// A device test: something the emulated cloud does to a connected device, and what the
+/// device must do about it. Device tests run in order on each device, one after the other,
+/// on its current connection or, once that has ended, on its next one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTestDef {
+    /// Stable id (`TUYA-DEV-KA-01`).
+    pub id: Spanned<String>,
+    /// One-line title.
+    pub title: String,
+    /// Catalogue rules and statements it checks.
+    #[serde(default)]
+    pub cites: Vec<String>,
+    /// Status tag (severity follows it); `DOC` when absent.
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// Where the rule comes from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Why the test expects what it expects.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The test is listed but not run; the reason is reported.
+    #[serde(default)]
+    pub skip: Option<String>,
+    /// When the scenario starts: `connected` (after CONNACK, the default) or `subscribed`
+    /// (after the device's first SUBSCRIBE was answered).
+    #[serde(default)]
+    pub start: Option<Spanned<String>>,
+    /// How long after the start the cloud acts (default 0).
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    /// What the cloud does.
+    pub action: Spanned<DeviceActionDef>,
+    /// What the device must do; with no expectation the test records what happened.
+    #[serde(default)]
+    pub expect: DeviceExpectDef,
+    /// Longest the test may run once started (default: its widest window + 10 s).
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// What the emulated cloud does in a device test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceActionDef {
+    /// Deliver a message to the device (a command on a downlink topic).
+    Command(CommandDef),
+    /// Leave the device's PINGREQs unanswered from now on (this connection).
+    WithholdPingresp,
+    /// Leave the device's QoS 1/2 PUBLISHes unacknowledged from now on (this connection).
+    WithholdPuback,
+    /// Register the device's subscriptions but send no SUBACK (this connection).
+    WithholdSuback,
+    /// Answer the device's SUBSCRIBE filters with 0x80 from now on (this connection).
+    RejectSubscriptions,
+    /// Close the connection without DISCONNECT, as a cloud that loses the device.
+    Drop,
+}
+
+/// A message the cloud delivers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandDef {
+    /// Topic (with `${param}` placeholders).
+    pub topic: String,
+    /// Payload text (with placeholders).
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// QoS (default 0; the profile's downlink QoS wins when it has one).
+    #[serde(default)]
+    pub qos: Option<u8>,
+}
+
+/// What the device must do in a device test.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceExpectDef {
+    /// A PUBLISH on this topic (a reply to a command), timed from the command's delivery.
+    #[serde(default)]
+    pub reply: Option<ReplyDef>,
+    /// The device closes the connection, timed from the action — or, when PINGRESP is
+    /// withheld, from its first unanswered PINGREQ.
+    #[serde(default)]
+    pub close: Option<WindowDef>,
+    /// The device connects again, timed from the end of the connection.
+    #[serde(default)]
+    pub reconnect: Option<WindowDef>,
+    /// The device sends the unacknowledged PUBLISH again (same packet id, DUP 1), timed
+    /// from its first sending.
+    #[serde(default)]
+    pub resend: Option<WindowDef>,
+    /// The device keeps the connection open at least this long after the action.
+    #[serde(default)]
+    pub stays: Option<Spanned<String>>,
+}
+
+/// The reply a command expects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyDef {
+    /// Topic (with `${param}` placeholders).
+    pub topic: String,
+    /// Latest time (e.g. `10s`).
+    pub within: Spanned<String>,
+    /// A JSON shape the reply's payload must have (the judge's `payload_json` shapes).
+    #[serde(default)]
+    pub payload_json: Option<Value>,
+}
+
+/// A time window: no earlier than `after`, no later than `within`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowDef {
+    /// Earliest time (e.g. `1s`).
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    /// Latest time (e.g. `1.5x keepalive`).
+    #[serde(default)]
+    pub within: Option<Spanned<String>>,
 }

@@ -492,6 +492,26 @@ impl Checker<'_> {
                 .validate()
                 .map_err(|e| self.err(&r.check.referenced, e))?;
         }
+        for d in &f.device_tests {
+            if let Some(first) = seen.insert(&d.id.value, &d.id.referenced) {
+                return Err(self.err(
+                    &d.id.referenced,
+                    format!(
+                        "device test id `{}` is already used at line {}",
+                        d.id.value,
+                        first.line()
+                    ),
+                ));
+            }
+            super::device_tests::compile(d).map_err(|(loc, m)| self.err(&loc, m))?;
+            if let super::schema::DeviceActionDef::Command(c) = &d.action.value {
+                self.vars_in(&c.topic, &d.action.referenced)?;
+                self.vars_in(c.payload.as_deref().unwrap_or(""), &d.action.referenced)?;
+            }
+            if let Some(r) = &d.expect.reply {
+                self.vars_in(&r.topic, &r.within.referenced)?;
+            }
+        }
         for t in &f.tests {
             if let Some(first) = seen.insert(&t.id.value, &t.id.referenced) {
                 return Err(self.err(
@@ -596,6 +616,11 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
         timeout,
         keepalive: defaults.and_then(|d| d.keepalive).unwrap_or(60),
         profile: merged.profile.clone(),
+        device_tests: merged
+            .device_tests
+            .iter()
+            .map(|d| super::device_tests::compile(d).map_err(|(loc, m)| checker.err(&loc, m)))
+            .collect::<Result<_, _>>()?,
         rules: merged.rules,
         tests: merged.tests,
     })

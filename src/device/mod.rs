@@ -2,6 +2,8 @@
 //! platform, every packet it sends is judged against the suite's rules as it happens, and
 //! the run ends after a duration, after a number of device connections, or on Ctrl-C.
 
+pub mod scenario;
+
 use crate::emulator::{Certificate, server_config};
 use crate::event::{Event, EventKind, Side};
 use crate::judge::{AuthCheck, Finding, Grouping, Judge};
@@ -29,6 +31,9 @@ pub struct DeviceOptions {
     pub devices: Option<usize>,
     /// Misbehaviours of the emulated cloud.
     pub behaviour: Behaviour,
+    /// The suite's device tests to play on each device, in suite order (none: the run
+    /// only judges).
+    pub device_tests: Vec<crate::suite::device_tests::DeviceTest>,
 }
 
 /// What the run tells as it goes.
@@ -49,6 +54,8 @@ pub enum Progress<'a> {
     },
     /// A rule found something.
     Finding(&'a Finding),
+    /// A device test acted or was decided.
+    DeviceTest(&'a scenario::Update),
 }
 
 /// Runs device mode until its end condition; returns one group per device client id.
@@ -81,6 +88,13 @@ pub async fn run(
         scheme,
         identity: crate::auth::suite_params::identity(scheme, &values).ok(),
     });
+    let mut scenarios = scenario::Scenarios::new(
+        opts.device_tests.clone(),
+        vars.clone(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
     let mut judge = Judge::new(suite, vars, auth)?;
     let tls = config.tls.is_some();
     // Event timestamps count from the server's start, a moment after this one.
@@ -95,10 +109,14 @@ pub async fn run(
         made_certificate: made.as_ref().map(|c| c.cert.as_path()),
     });
     let deadline = opts.duration.map(|d| started + d);
+    let control = server.control();
+    // The server's clock, as an `Instant`, for waking up at a scenario's next step.
+    let server_start = Instant::now() - server.elapsed();
     let mut finished_devices = 0usize;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
+        let wakeup = scenarios.next_wakeup().map(|at| server_start + at);
         let next = async {
             match deadline {
                 Some(d) => tokio::time::timeout_at(d, server.events().recv())
@@ -107,11 +125,27 @@ pub async fn run(
                 None => Some(server.events().recv().await),
             }
         };
+        let far = Instant::now() + Duration::from_secs(86_400);
         let event = tokio::select! {
             e = next => e,
             _ = &mut ctrl_c => None,
+            _ = tokio::time::sleep_until(wakeup.unwrap_or(far)), if wakeup.is_some() => {
+                let (actions, updates) = scenarios.tick(server.elapsed());
+                carry_out(&control, actions);
+                for u in &updates {
+                    on_progress(Progress::DeviceTest(u));
+                }
+                continue;
+            }
         };
         let Some(Some(event)) = event else { break };
+        // A device still in its device tests is not done when one connection ends.
+        let device_busy = scenarios.busy(event.conn);
+        let (actions, updates) = scenarios.observe(&event);
+        carry_out(&control, actions);
+        for u in &updates {
+            on_progress(Progress::DeviceTest(u));
+        }
         if matches!(event.kind, EventKind::Opened(_) | EventKind::Closed { .. }) {
             on_progress(Progress::Connection { event: &event });
         }
@@ -125,13 +159,14 @@ pub async fn run(
         for finding in findings {
             on_progress(Progress::Finding(&finding));
         }
-        if let EventKind::Closed { .. } = event.kind {
+        if let (EventKind::Closed { .. }, false) = (&event.kind, device_busy) {
             finished_devices += 1;
             if opts.devices.is_some_and(|n| finished_devices >= n) {
                 break;
             }
         }
     }
+    let device_cases = scenarios.finish(server.elapsed());
     timing.events_dropped = server.stats().events_dropped;
     server.shutdown().await;
     eprint!("{}", timing.report());
@@ -141,6 +176,18 @@ pub async fn run(
         "judge: final verdicts built in {}",
         fmt_latency(finishing.elapsed())
     );
+    for (device, cases) in device_cases {
+        match suites.iter_mut().find(|s| s.name == device) {
+            Some(group) => group.cases.extend(cases),
+            None => suites.push(SuiteReport {
+                name: device,
+                classname: suite.name.clone(),
+                properties: Vec::new(),
+                cases,
+                duration: Duration::ZERO,
+            }),
+        }
+    }
     for s in &mut suites {
         s.properties.push(("mode".into(), "device".into()));
         s.properties
@@ -150,6 +197,51 @@ pub async fn run(
         suites,
         duration: started.elapsed(),
     })
+}
+
+/// Has the server do what the device tests asked for.
+fn carry_out(control: &crate::server::ServerControl, actions: Vec<scenario::Action>) {
+    for action in actions {
+        match action {
+            scenario::Action::Misbehave { conn, what, on } => {
+                control.misbehave(conn, what, on);
+            }
+            scenario::Action::Drop { conn, detail } => {
+                control.drop_connection(conn, detail);
+            }
+            scenario::Action::Publish {
+                topic,
+                payload,
+                qos,
+            } => {
+                // A topic that cannot be published was refused when the suite loaded; the
+                // test then reports the command as not delivered.
+                let _ = control.publish(&topic, payload, qos, false);
+            }
+        }
+    }
+}
+
+/// A one-line description of a device test's progress for the live console.
+pub fn describe_update(update: &scenario::Update) -> String {
+    match update {
+        scenario::Update::Acted { device, test, what } => {
+            format!("{device} {test}: the cloud {what}")
+        }
+        scenario::Update::Decided { device, case } => {
+            let detail = case
+                .verdict
+                .message()
+                .map(str::to_owned)
+                .or_else(|| case.measured.clone())
+                .unwrap_or_default();
+            format!(
+                "{device} {} ... {}: {detail}",
+                case.id,
+                case.verdict.label()
+            )
+        }
+    }
 }
 
 /// A one-line description of a connection event for the live console.
