@@ -25,6 +25,7 @@ async fn assert_passes_against_emulator(name: &str) {
         selection: Selection::default(),
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 << 20,
+        capture: None,
     };
     let report = run_suite(suite, &params, &opts, &mut |_| {})
         .await

@@ -88,6 +88,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub drop_after: Option<std::time::Duration>,
 
+    /// Write every connection of the run (broker or device mode) to this pcapng file, so a
+    /// failure opens in Wireshark and `--pcap` can judge it again.
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<std::path::PathBuf>,
+
     /// Device mode: play the suite's device tests on each device that connects (those
     /// selected by FILTER / --skip), in suite order: the cloud delivers commands,
     /// withholds acknowledgements, drops connections, and times what the device does.

@@ -138,6 +138,7 @@ pub fn run(args: &RunArgs) -> i32 {
         selection: selection.clone(),
         connect_timeout: Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0)),
         max_packet_size: args.max_packet_size,
+        capture: args.capture.clone(),
     };
     let color = match args.color {
         ColorChoice::Always => true,
@@ -225,6 +226,7 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
             reject_subscriptions: args.reject_subscriptions,
             close_after: args.drop_after,
         },
+        capture: args.capture.clone(),
         device_tests: if args.device_tests {
             let selection = crate::runner::Selection {
                 filters: args.filters.clone(),

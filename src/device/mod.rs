@@ -31,6 +31,8 @@ pub struct DeviceOptions {
     pub devices: Option<usize>,
     /// Misbehaviours of the emulated cloud.
     pub behaviour: Behaviour,
+    /// Write every connection to this pcapng file.
+    pub capture: Option<PathBuf>,
     /// The suite's device tests to play on each device, in suite order (none: the run
     /// only judges).
     pub device_tests: Vec<crate::suite::device_tests::DeviceTest>,
@@ -110,6 +112,16 @@ pub async fn run(
     });
     let deadline = opts.duration.map(|d| started + d);
     let control = server.control();
+    let mut capture = match &opts.capture {
+        Some(path) => Some(
+            crate::pcap::write::CaptureWriter::create(
+                path,
+                std::time::SystemTime::now() - server.elapsed(),
+            )
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     // The server's clock, as an `Instant`, for waking up at a scenario's next step.
     let server_start = Instant::now() - server.elapsed();
     let mut finished_devices = 0usize;
@@ -139,6 +151,10 @@ pub async fn run(
             }
         };
         let Some(Some(event)) = event else { break };
+        if let Some(w) = capture.as_mut() {
+            w.event(&event)
+                .map_err(|e| format!("cannot write the capture: {e}"))?;
+        }
         // A device still in its device tests is not done when one connection ends.
         let device_busy = scenarios.busy(event.conn);
         let (actions, updates) = scenarios.observe(&event);
@@ -167,6 +183,10 @@ pub async fn run(
         }
     }
     let device_cases = scenarios.finish(server.elapsed());
+    if let Some(w) = capture {
+        w.finish()
+            .map_err(|e| format!("cannot write the capture: {e}"))?;
+    }
     timing.events_dropped = server.stats().events_dropped;
     server.shutdown().await;
     eprint!("{}", timing.report());

@@ -79,6 +79,9 @@ pub enum Check {
         /// The factor.
         #[serde(default)]
         factor: Option<f64>,
+        /// The earliest acceptable close as a factor of Keep Alive (default: `factor`).
+        #[serde(default)]
+        min_factor: Option<f64>,
         /// Allowed lateness in seconds (default 1).
         #[serde(default)]
         tolerance: Option<f64>,

@@ -42,6 +42,8 @@ pub enum Grouping {
     ClientId,
     /// One group per connection (captures).
     Connection,
+    /// One group for everything (the broker runner's own connections).
+    All,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -95,6 +97,9 @@ pub struct Judge {
     server_closes: BTreeMap<String, Duration>,
     /// Unix time of the source's start, for token expiry checks.
     epoch_unix: u64,
+    /// Connections that never sent a CONNECT are reported (inconclusive rules); the broker
+    /// runner opens such connections on purpose and leaves them out.
+    report_unconnected: bool,
 }
 
 impl Judge {
@@ -116,12 +121,27 @@ impl Judge {
             finished: Vec::new(),
             server_closes: BTreeMap::new(),
             epoch_unix,
+            report_unconnected: true,
         })
     }
 
     /// Sets the Unix time the events' `at` counts from (captures carry their own).
     pub fn set_epoch_unix(&mut self, secs: u64) {
         self.epoch_unix = secs;
+    }
+
+    /// Keeps only the rules that judge the server (server close time, one connection per
+    /// identity): for the broker runner, whose own client traffic breaks client rules on
+    /// purpose.
+    pub fn keep_server_rules(&mut self) {
+        self.report_unconnected = false;
+        self.rules.retain(|r| {
+            r.check
+                .value
+                .as_slice()
+                .iter()
+                .all(crate::judge::check::Check::judges_server)
+        });
     }
 
     /// The rules' ids, in suite order.
@@ -568,18 +588,23 @@ impl Judge {
                     format!("the client stayed silent for {:.2} s (keepalive {ka} s) until the connection was closed at {:.3} s", gap.as_secs_f64(), at.as_secs_f64())
                 })
             }),
-            Check::ServerClose { factor, tolerance } if ka > 0 && by == Some(Side::Server) => {
+            Check::ServerClose {
+                factor,
+                min_factor,
+                tolerance,
+            } if ka > 0 && by == Some(Side::Server) => {
                 let gap = silent_for?;
                 if gap < Duration::from_secs(u64::from(ka)) {
                     // Closed for another reason than silence.
                     return None;
                 }
                 let factor = factor.unwrap_or(profile.keepalive.server_timeout);
+                let earliest = min_factor.unwrap_or(factor) * f64::from(ka);
                 let tol = tolerance.unwrap_or(1.0);
                 let due = factor * f64::from(ka);
                 let g = gap.as_secs_f64();
-                Some((g < due || g > due + tol).then(|| {
-                    format!("the server closed a silent client after {g:.2} s; window {due:.2}–{:.2} s ({factor}× keepalive {ka} s + {tol} s)", due + tol)
+                Some((g < earliest || g > due + tol).then(|| {
+                    format!("the server closed a silent client after {g:.2} s; window {earliest:.2}–{:.2} s (up to {factor}× keepalive {ka} s + {tol} s)", due + tol)
                 }))
             }
             Check::OneConnection if by == Some(Side::Server) => taken_over.map(|_| None),
@@ -628,6 +653,9 @@ impl Judge {
         let Some(mut state) = self.conns.remove(&id) else {
             return;
         };
+        if !has_connect && !self.report_unconnected {
+            return;
+        }
         if !has_connect {
             for (i, rule) in self.rules.iter().enumerate() {
                 let needs_connect = rule
@@ -704,6 +732,7 @@ impl Judge {
             let key = match grouping {
                 Grouping::ClientId => done.label.clone(),
                 Grouping::Connection => format!("{} (connection {})", done.label, done.id),
+                Grouping::All => format!("{} (rules over the run's connections)", self.suite_name),
             };
             let group = groups.entry(key.clone()).or_insert_with(|| SuiteReport {
                 name: key.clone(),

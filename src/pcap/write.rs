@@ -1,1 +1,785 @@
-//! (being written)
+//! pcapng out: the events of a live session as a capture Wireshark opens.
+//!
+//! The broker runner and the device server see MQTT packets, not TCP segments: the
+//! operating system did the TCP. [`CaptureWriter`] puts a plausible TCP/IP around what
+//! they saw so a session can be read in Wireshark or tshark like any other MQTT
+//! conversation:
+//!
+//! - an `Opened` event becomes a three-way handshake, client to server (MSS option,
+//!   deterministic initial sequence numbers derived from the connection number);
+//! - a `Packet` event becomes its bytes as TCP payload, in segments of at most one MSS
+//!   (1460 bytes over IPv4, 1440 over IPv6), PSH on the last one, from the side that
+//!   sent it, sequence and acknowledgement numbers consistent in both directions;
+//! - the receiver acknowledges like a delayed-ACK stack: its next segment carries the
+//!   acknowledgement, or a pure ACK follows 40 ms after the data (written when the
+//!   connection's next event or [`CaptureWriter::finish`] shows that much time passed),
+//!   and at the latest every 32 KiB so a large packet never fills the 64 KiB window;
+//! - a `Closed` event becomes FIN from the closer (the client when unknown), FIN from
+//!   the other side and the last ACK; the close's detail is the first FIN's comment;
+//! - `Tls`, `Gap` and `Unframeable` carry no bytes: each becomes a small Ethernet frame
+//!   of the IEEE "local experimental" EtherType 0x88B5 whose payload and frame comment
+//!   say what happened. Wireshark lists it in time order as plain data; the TCP stream
+//!   is untouched, so its analysis flags nothing.
+//!
+//! Connections whose `Opened` carries no addresses, or whose `Opened` was never seen
+//! (the writer started mid-session), get synthetic addresses: client `10.0.0.2`
+//! upwards with a port derived from the connection number, server `10.0.0.1:1883`.
+//! Real addresses are kept; an IPv4-mapped IPv6 pair is written as IPv4.
+//!
+//! MQTT over TLS is written as the decrypted MQTT under the real port numbers; Wireshark
+//! expects TLS on port 8883, so open such a capture with "Decode As" (tshark:
+//! `-d tcp.port==8883,mqtt`). Any port other than 1883 needs the same.
+//!
+//! Timestamps are the session's start plus each event's `at`, in nanoseconds; they never
+//! go backwards in the file (an event stamped earlier than the frame before it is written
+//! at that frame's time). Memory is bounded: one frame buffer and a few words per open
+//! connection, released when the connection closes.
+
+use super::TcpFlags;
+use crate::event::{Endpoints, Event, EventKind, Side, TlsInfo, tls_version_name};
+use etherparse::{IpHeaders, Ipv4Header, Ipv6Header, PacketBuilder, TcpHeader, TcpOptionElement};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// pcapng Section Header Block type.
+const BLOCK_SHB: u32 = 0x0A0D_0D0A;
+/// pcapng Interface Description Block type.
+const BLOCK_IDB: u32 = 0x0000_0001;
+/// pcapng Enhanced Packet Block type.
+const BLOCK_EPB: u32 = 0x0000_0006;
+/// Written in native order; readers detect the byte order from it.
+const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+/// LINKTYPE_ETHERNET.
+const LINKTYPE_ETHERNET: u16 = 1;
+/// Largest frame a reader must accept (ours are far smaller).
+const SNAPLEN: u32 = 65_535;
+
+/// End of options.
+const OPT_ENDOFOPT: u16 = 0;
+/// A comment (any block).
+const OPT_COMMENT: u16 = 1;
+/// SHB: the application that wrote the file.
+const SHB_USERAPPL: u16 = 4;
+/// IDB: the interface's name.
+const IF_NAME: u16 = 2;
+/// IDB: timestamp resolution.
+const IF_TSRESOL: u16 = 9;
+/// if_tsresol value: 10^-9 s.
+const TSRESOL_NANOS: u8 = 9;
+
+/// The MQTT client's MAC address (locally administered, unicast).
+const CLIENT_MAC: [u8; 6] = [0x02, 0x6d, 0x71, 0x74, 0x74, 0x01];
+/// The MQTT server's MAC address (locally administered, unicast).
+const SERVER_MAC: [u8; 6] = [0x02, 0x6d, 0x71, 0x74, 0x74, 0x02];
+/// IEEE 802 Local Experimental EtherType 1: the frames that carry notes.
+const NOTE_ETHERTYPE: u16 = 0x88B5;
+
+/// Segment size over IPv4 (Ethernet MTU 1500 − 20 − 20).
+const MSS_V4: u16 = 1460;
+/// Segment size over IPv6 (Ethernet MTU 1500 − 40 − 20).
+const MSS_V6: u16 = 1440;
+/// The advertised receive window (no window scaling).
+const WINDOW: u16 = 65_535;
+/// Unacknowledged bytes after which the receiver acknowledges before more data comes.
+const ACK_EVERY: u32 = 32 * 1024;
+/// How long a receiver waits before a pure ACK.
+const DELAYED_ACK: Duration = Duration::from_millis(40);
+/// Time to live / hop limit.
+const TTL: u8 = 64;
+/// Longest comment written (bytes; cut at a character boundary).
+const MAX_COMMENT: usize = 2048;
+/// The server address of connections without known addresses.
+const SYNTHETIC_SERVER: ([u8; 4], u16) = ([10, 0, 0, 1], 1883);
+/// First synthetic client address, 10.0.0.2.
+const SYNTHETIC_CLIENT_BASE: u32 = 0x0A00_0002;
+/// First synthetic client port.
+const SYNTHETIC_PORT_BASE: u16 = 49_152;
+/// Synthetic client ports per synthetic client address.
+const SYNTHETIC_PORTS: u64 = 16_384;
+
+/// Writes the events of a live session (broker mode: the harness is the client; device
+/// mode: the harness is the server) as a pcapng capture of MQTT over TCP.
+///
+/// See the [module documentation](self) for what each event becomes. Errors are the
+/// underlying writer's; after one, the file is incomplete.
+///
+/// ```no_run
+/// # use mqtt_conform::pcap::write::CaptureWriter;
+/// # fn run(events: &[mqtt_conform::event::Event]) -> std::io::Result<()> {
+/// let mut capture = CaptureWriter::create("session.pcapng", std::time::SystemTime::now())?;
+/// for event in events {
+///     capture.event(event)?;
+/// }
+/// capture.finish()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct CaptureWriter<W: Write> {
+    sink: Sink<W>,
+    /// Unix time of the session start, in nanoseconds.
+    start_ns: u64,
+    /// Open connections by number.
+    flows: BTreeMap<u64, Flow>,
+}
+
+impl CaptureWriter<BufWriter<File>> {
+    /// Creates (or truncates) the file at `path` and writes the capture's header;
+    /// `start` is the Unix time the events' `at` counts from.
+    pub fn create(
+        path: impl AsRef<Path>,
+        start: SystemTime,
+    ) -> io::Result<CaptureWriter<BufWriter<File>>> {
+        CaptureWriter::new(BufWriter::new(File::create(path)?), start)
+    }
+}
+
+impl<W: Write> CaptureWriter<W> {
+    /// Writes the section header and the one (Ethernet, nanosecond) interface to
+    /// `writer`; `start` is the Unix time the events' `at` counts from (a time before
+    /// 1970 counts as 1970).
+    pub fn new(writer: W, start: SystemTime) -> io::Result<Self> {
+        let start_ns = start
+            .duration_since(UNIX_EPOCH)
+            .map(nanos)
+            .unwrap_or_default();
+        let mut sink = Sink {
+            out: writer,
+            frame: Vec::with_capacity(usize::from(MSS_V4) + 128),
+            last_ts: 0,
+            frames: 0,
+            ip_id: 0,
+        };
+        sink.header()?;
+        Ok(Self {
+            sink,
+            start_ns,
+            flows: BTreeMap::new(),
+        })
+    }
+
+    /// Writes the frames for one event. Events of several connections may be
+    /// interleaved; each connection's events must come in the order they happened.
+    pub fn event(&mut self, event: &Event) -> io::Result<()> {
+        let ts = self.start_ns.saturating_add(nanos(event.at));
+        let conn = event.conn;
+        if let Some(flow) = self.flows.get_mut(&conn) {
+            flow.delayed_acks(&mut self.sink, ts)?;
+        }
+        match &event.kind {
+            EventKind::Opened(endpoints) => {
+                if !self.flows.contains_key(&conn) {
+                    let comment = match endpoints {
+                        Some(_) => format!("mqtt-conform conn {conn}"),
+                        None => format!(
+                            "mqtt-conform conn {conn} (addresses unknown: synthetic ones shown)"
+                        ),
+                    };
+                    self.open(conn, *endpoints, ts, &comment)?;
+                }
+                Ok(())
+            }
+            EventKind::Packet { bytes, packet } => {
+                if bytes.is_empty() {
+                    return Ok(());
+                }
+                self.ensure_open(conn, ts)?;
+                let Some(flow) = self.flows.get_mut(&conn) else {
+                    return Err(io::Error::other("connection state missing"));
+                };
+                let comment = packet.as_ref().err().map(|e| {
+                    format!(
+                        "mqtt-conform conn {conn}: {} packet does not decode: {e}",
+                        side_name(event.from)
+                    )
+                });
+                flow.data(&mut self.sink, ts, event.from, bytes, comment.as_deref())
+            }
+            EventKind::Tls(info) => {
+                let text = format!("mqtt-conform conn {conn}: TLS{}", tls_text(info));
+                self.sink.note(ts, event.from, &text)
+            }
+            EventKind::Gap { bytes } => {
+                let text = format!(
+                    "mqtt-conform conn {conn}: {bytes} bytes of the {}'s stream lost",
+                    side_name(event.from)
+                );
+                self.sink.note(ts, event.from, &text)
+            }
+            EventKind::Unframeable(e) => {
+                let text = format!(
+                    "mqtt-conform conn {conn}: the {}'s byte stream cannot be framed: {e}",
+                    side_name(event.from)
+                );
+                self.sink.note(ts, event.from, &text)
+            }
+            EventKind::Closed { by, detail } => {
+                // A close of a connection never seen has nothing to close.
+                let Some(flow) = self.flows.remove(&conn) else {
+                    return Ok(());
+                };
+                let who = match by {
+                    Some(side) => format!("by the {}", side_name(*side)),
+                    None => "(initiator unknown)".to_owned(),
+                };
+                let comment = format!("mqtt-conform conn {conn}: closed {who}: {detail}");
+                flow.close(&mut self.sink, ts, by.unwrap_or(Side::Client), &comment)
+            }
+        }
+    }
+
+    /// Connections open in the capture now (opened or first seen, not yet closed).
+    pub fn connections_open(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Frames (Enhanced Packet Blocks) written so far.
+    pub fn frames_written(&self) -> u64 {
+        self.sink.frames
+    }
+
+    /// Writes the acknowledgements still owed for data already written (connections left
+    /// open stay open), flushes, and gives the writer back.
+    pub fn finish(mut self) -> io::Result<W> {
+        for flow in self.flows.values_mut() {
+            flow.delayed_acks(&mut self.sink, u64::MAX)?;
+        }
+        self.sink.out.flush()?;
+        Ok(self.sink.out)
+    }
+
+    /// Opens connection `conn` with a synthesised handshake when its `Opened` was not
+    /// seen.
+    fn ensure_open(&mut self, conn: u64, ts: u64) -> io::Result<()> {
+        if self.flows.contains_key(&conn) {
+            return Ok(());
+        }
+        let comment =
+            format!("mqtt-conform conn {conn} (its opening was not seen: handshake synthesised)");
+        self.open(conn, None, ts, &comment)
+    }
+
+    /// Starts tracking `conn` and writes its handshake.
+    fn open(
+        &mut self,
+        conn: u64,
+        endpoints: Option<Endpoints>,
+        ts: u64,
+        comment: &str,
+    ) -> io::Result<()> {
+        let (client, server) = match endpoints {
+            Some(e) => addresses(e),
+            None => synthetic(conn),
+        };
+        let isn = mix(conn);
+        let mss = if client.is_ipv4() { MSS_V4 } else { MSS_V6 };
+        let mut flow = Flow {
+            client,
+            server,
+            mss,
+            // The truncations pick two halves of one 64-bit mix.
+            next: [isn as u32, (isn >> 32) as u32],
+            unacked: [0; 2],
+            last_data: [0; 2],
+        };
+        flow.handshake(&mut self.sink, ts, comment)?;
+        self.flows.insert(conn, flow);
+        Ok(())
+    }
+}
+
+/// The output and the one frame being built.
+#[derive(Debug)]
+struct Sink<W: Write> {
+    out: W,
+    /// The frame being written; reused.
+    frame: Vec<u8>,
+    /// Timestamp of the last frame written (ns since the epoch).
+    last_ts: u64,
+    /// Frames written.
+    frames: u64,
+    /// IPv4 identification of the next IPv4 frame.
+    ip_id: u16,
+}
+
+/// One TCP segment to write.
+struct Segment<'a> {
+    from: Side,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &'a [u8],
+    /// MSS option (SYN segments).
+    mss: Option<u16>,
+    comment: Option<&'a str>,
+}
+
+impl<W: Write> Sink<W> {
+    /// The Section Header Block and the Interface Description Block.
+    fn header(&mut self) -> io::Result<()> {
+        let appl = format!("mqtt-conform {}", env!("CARGO_PKG_VERSION"));
+        let comment = "Reconstructed by mqtt-conform from a live session: the MQTT bytes \
+                       as sent and received (decrypted when the session used TLS) in \
+                       synthesised Ethernet/IP/TCP frames";
+        let mut options = Vec::new();
+        option(&mut options, SHB_USERAPPL, appl.as_bytes());
+        option(&mut options, OPT_COMMENT, comment.as_bytes());
+        option(&mut options, OPT_ENDOFOPT, &[]);
+        let mut body = Vec::with_capacity(16 + options.len());
+        body.extend_from_slice(&BYTE_ORDER_MAGIC.to_le_bytes());
+        body.extend_from_slice(&1u16.to_le_bytes()); // major version
+        body.extend_from_slice(&0u16.to_le_bytes()); // minor version
+        body.extend_from_slice(&(-1i64).to_le_bytes()); // section length: not given
+        body.extend_from_slice(&options);
+        self.block(BLOCK_SHB, &body)?;
+
+        let mut body = Vec::with_capacity(32);
+        body.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes()); // reserved
+        body.extend_from_slice(&SNAPLEN.to_le_bytes());
+        option(&mut body, IF_NAME, b"mqtt-conform");
+        option(&mut body, IF_TSRESOL, &[TSRESOL_NANOS]);
+        option(&mut body, OPT_ENDOFOPT, &[]);
+        self.block(BLOCK_IDB, &body)
+    }
+
+    /// A block whose body (already 32-bit aligned) is `body`.
+    fn block(&mut self, kind: u32, body: &[u8]) -> io::Result<()> {
+        let total = block_len(body.len())?;
+        self.out.write_all(&kind.to_le_bytes())?;
+        self.out.write_all(&total.to_le_bytes())?;
+        self.out.write_all(body)?;
+        self.out.write_all(&total.to_le_bytes())
+    }
+
+    /// Writes the frame in `self.frame` as an Enhanced Packet Block at `ts` (moved up to
+    /// the previous frame's time if earlier).
+    fn packet(&mut self, ts: u64, comment: Option<&str>) -> io::Result<()> {
+        let ts = ts.max(self.last_ts);
+        self.last_ts = ts;
+        let len = u32::try_from(self.frame.len())
+            .map_err(|_| io::Error::other("frame longer than 4 GiB"))?;
+        let comment = comment.map(clip);
+        let options_len = comment.map_or(0, |c| 4 + padded(c.len()) + 4);
+        let total = block_len(20 + padded(self.frame.len()) + options_len)?;
+        let mut head = [0u8; 28];
+        head[0..4].copy_from_slice(&BLOCK_EPB.to_le_bytes());
+        head[4..8].copy_from_slice(&total.to_le_bytes());
+        // head[8..12]: interface 0.
+        // The truncations split the 64-bit timestamp into its two halves.
+        head[12..16].copy_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        head[16..20].copy_from_slice(&(ts as u32).to_le_bytes());
+        head[20..24].copy_from_slice(&len.to_le_bytes());
+        head[24..28].copy_from_slice(&len.to_le_bytes());
+        self.out.write_all(&head)?;
+        self.out.write_all(&self.frame)?;
+        self.out
+            .write_all(&[0; 3][..padded(self.frame.len()) - self.frame.len()])?;
+        if let Some(c) = comment {
+            let mut options = Vec::with_capacity(options_len);
+            option(&mut options, OPT_COMMENT, c.as_bytes());
+            option(&mut options, OPT_ENDOFOPT, &[]);
+            self.out.write_all(&options)?;
+        }
+        self.out.write_all(&total.to_le_bytes())?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Builds and writes one TCP segment of `flow`.
+    fn segment(&mut self, ts: u64, flow: &Flow, seg: Segment<'_>) -> io::Result<()> {
+        let (src, dst) = match seg.from {
+            Side::Client => (flow.client, flow.server),
+            Side::Server => (flow.server, flow.client),
+        };
+        let mut tcp = TcpHeader::new(src.port(), dst.port(), seg.seq, WINDOW);
+        tcp.fin = seg.flags & TcpFlags::FIN != 0;
+        tcp.syn = seg.flags & TcpFlags::SYN != 0;
+        tcp.rst = seg.flags & TcpFlags::RST != 0;
+        tcp.psh = seg.flags & TcpFlags::PSH != 0;
+        tcp.ack = seg.flags & TcpFlags::ACK != 0;
+        if tcp.ack {
+            tcp.acknowledgment_number = seg.ack;
+        }
+        if let Some(mss) = seg.mss {
+            tcp.set_options(&[TcpOptionElement::MaximumSegmentSize(mss)])
+                .map_err(io::Error::other)?;
+        }
+        let ip = match (src.ip(), dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                self.ip_id = self.ip_id.wrapping_add(1);
+                IpHeaders::Ipv4(
+                    Ipv4Header {
+                        source: s.octets(),
+                        destination: d.octets(),
+                        time_to_live: TTL,
+                        identification: self.ip_id,
+                        dont_fragment: true,
+                        ..Default::default()
+                    },
+                    Default::default(),
+                )
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => IpHeaders::Ipv6(
+                Ipv6Header {
+                    source: s.octets(),
+                    destination: d.octets(),
+                    hop_limit: TTL,
+                    ..Default::default()
+                },
+                Default::default(),
+            ),
+            // `addresses` never mixes families.
+            _ => return Err(io::Error::other("mixed IPv4/IPv6 connection")),
+        };
+        let (src_mac, dst_mac) = macs(seg.from);
+        self.frame.clear();
+        PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ip(ip)
+            .tcp_header(tcp)
+            .write_to_vec(&mut self.frame, seg.payload)
+            .map_err(io::Error::other)?;
+        self.packet(ts, seg.comment)
+    }
+
+    /// A note frame (EtherType 0x88B5) from `from`'s MAC address: `text` as payload and
+    /// as the frame's comment.
+    fn note(&mut self, ts: u64, from: Side, text: &str) -> io::Result<()> {
+        let text = clip(text);
+        let (src_mac, dst_mac) = macs(from);
+        self.frame.clear();
+        self.frame.extend_from_slice(&dst_mac);
+        self.frame.extend_from_slice(&src_mac);
+        self.frame.extend_from_slice(&NOTE_ETHERTYPE.to_be_bytes());
+        self.frame.extend_from_slice(text.as_bytes());
+        self.packet(ts, Some(text))
+    }
+}
+
+/// One connection's TCP state.
+#[derive(Debug)]
+struct Flow {
+    client: SocketAddr,
+    server: SocketAddr,
+    mss: u16,
+    /// Per side (client, server): the next sequence number it sends.
+    next: [u32; 2],
+    /// Per side: bytes it sent that the other side has not acknowledged.
+    unacked: [u32; 2],
+    /// Per side: when it last sent data (ns since the epoch).
+    last_data: [u64; 2],
+}
+
+impl Flow {
+    /// SYN, SYN-ACK, ACK; `comment` on the SYN.
+    fn handshake<W: Write>(
+        &mut self,
+        sink: &mut Sink<W>,
+        ts: u64,
+        comment: &str,
+    ) -> io::Result<()> {
+        let [c, s] = self.next;
+        sink.segment(
+            ts,
+            self,
+            Segment {
+                from: Side::Client,
+                flags: TcpFlags::SYN,
+                seq: c,
+                ack: 0,
+                payload: &[],
+                mss: Some(self.mss),
+                comment: Some(comment),
+            },
+        )?;
+        sink.segment(
+            ts,
+            self,
+            Segment {
+                from: Side::Server,
+                flags: TcpFlags::SYN | TcpFlags::ACK,
+                seq: s,
+                ack: c.wrapping_add(1),
+                payload: &[],
+                mss: Some(self.mss),
+                comment: None,
+            },
+        )?;
+        self.next = [c.wrapping_add(1), s.wrapping_add(1)];
+        self.pure_ack(sink, ts, Side::Client)
+    }
+
+    /// A segment from `from` without data or SYN/FIN: acknowledges everything the other
+    /// side sent.
+    fn pure_ack<W: Write>(&mut self, sink: &mut Sink<W>, ts: u64, from: Side) -> io::Result<()> {
+        self.send(sink, ts, from, TcpFlags::ACK, &[], None)
+    }
+
+    /// Writes a segment from `from` with the current sequence and acknowledgement
+    /// numbers and advances them.
+    fn send<W: Write>(
+        &mut self,
+        sink: &mut Sink<W>,
+        ts: u64,
+        from: Side,
+        flags: u8,
+        payload: &[u8],
+        comment: Option<&str>,
+    ) -> io::Result<()> {
+        let (me, peer) = (idx(from), idx(from.peer()));
+        // Segments are at most one MSS: the length fits.
+        let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("segment too long"))?;
+        sink.segment(
+            ts,
+            self,
+            Segment {
+                from,
+                flags,
+                seq: self.next[me],
+                ack: self.next[peer],
+                payload,
+                mss: None,
+                comment,
+            },
+        )?;
+        // Everything the peer sent is acknowledged by this segment.
+        self.unacked[peer] = 0;
+        let fin = u32::from(flags & TcpFlags::FIN != 0);
+        self.next[me] = self.next[me].wrapping_add(len).wrapping_add(fin);
+        if len > 0 {
+            self.unacked[me] = self.unacked[me].saturating_add(len);
+            // The time it was written at (never before the previous frame).
+            self.last_data[me] = sink.last_ts;
+        }
+        Ok(())
+    }
+
+    /// The pure ACKs a delayed-ACK receiver would have sent by `now`.
+    fn delayed_acks<W: Write>(&mut self, sink: &mut Sink<W>, now: u64) -> io::Result<()> {
+        for side in [Side::Client, Side::Server] {
+            let i = idx(side);
+            let due = self.last_data[i].saturating_add(nanos(DELAYED_ACK));
+            if self.unacked[i] > 0 && due <= now {
+                self.pure_ack(sink, due, side.peer())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `bytes` from `from` in segments of at most one MSS; `comment` on the first.
+    fn data<W: Write>(
+        &mut self,
+        sink: &mut Sink<W>,
+        ts: u64,
+        from: Side,
+        bytes: &[u8],
+        comment: Option<&str>,
+    ) -> io::Result<()> {
+        let mut comment = comment;
+        let mut chunks = bytes.chunks(usize::from(self.mss)).peekable();
+        while let Some(chunk) = chunks.next() {
+            let pending = self.unacked[idx(from)];
+            if pending > 0 && pending.saturating_add(chunk.len() as u32) > ACK_EVERY {
+                self.pure_ack(sink, ts, from.peer())?;
+            }
+            let flags = if chunks.peek().is_none() {
+                TcpFlags::PSH | TcpFlags::ACK
+            } else {
+                TcpFlags::ACK
+            };
+            self.send(sink, ts, from, flags, chunk, comment.take())?;
+        }
+        Ok(())
+    }
+
+    /// FIN from `closer` (with `comment`), FIN from the other side, the last ACK.
+    fn close<W: Write>(
+        mut self,
+        sink: &mut Sink<W>,
+        ts: u64,
+        closer: Side,
+        comment: &str,
+    ) -> io::Result<()> {
+        let fin = TcpFlags::FIN | TcpFlags::ACK;
+        self.send(sink, ts, closer, fin, &[], Some(comment))?;
+        self.send(sink, ts, closer.peer(), fin, &[], None)?;
+        self.pure_ack(sink, ts, closer)
+    }
+}
+
+/// Index of a side in the per-side arrays.
+fn idx(side: Side) -> usize {
+    match side {
+        Side::Client => 0,
+        Side::Server => 1,
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Server => "server",
+    }
+}
+
+/// (source, destination) MAC addresses of a frame from `from`.
+fn macs(from: Side) -> ([u8; 6], [u8; 6]) {
+    match from {
+        Side::Client => (CLIENT_MAC, SERVER_MAC),
+        Side::Server => (SERVER_MAC, CLIENT_MAC),
+    }
+}
+
+/// Client and server addresses of one family: IPv4 when both are IPv4 (or IPv4-mapped
+/// IPv6), IPv6 otherwise (IPv4 addresses mapped).
+fn addresses(e: Endpoints) -> (SocketAddr, SocketAddr) {
+    let v4 = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(a) => a.to_ipv4_mapped(),
+    };
+    let v6 = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    };
+    let (c, s) = (e.client, e.server);
+    match (v4(c.ip()), v4(s.ip())) {
+        (Some(ci), Some(si)) => (
+            SocketAddr::new(IpAddr::V4(ci), c.port()),
+            SocketAddr::new(IpAddr::V4(si), s.port()),
+        ),
+        _ => (
+            SocketAddr::new(IpAddr::V6(v6(c.ip())), c.port()),
+            SocketAddr::new(IpAddr::V6(v6(s.ip())), s.port()),
+        ),
+    }
+}
+
+/// Synthetic addresses for connection `conn`: a client port from 49152 up, a new client
+/// address every 16384 connections, the server at 10.0.0.1:1883.
+fn synthetic(conn: u64) -> (SocketAddr, SocketAddr) {
+    // Both values are reduced into range before the conversions.
+    let port = SYNTHETIC_PORT_BASE + (conn % SYNTHETIC_PORTS) as u16;
+    let host = ((conn / SYNTHETIC_PORTS) & 0x00FF_FFFF) as u32;
+    let client = 0x0A00_0000 | (SYNTHETIC_CLIENT_BASE.wrapping_add(host) & 0x00FF_FFFF);
+    (
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(client)), port),
+        SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::from(SYNTHETIC_SERVER.0)),
+            SYNTHETIC_SERVER.1,
+        ),
+    )
+}
+
+/// A 64-bit mix of `x` (splitmix64's finaliser): initial sequence numbers that differ
+/// per connection and are the same on every run.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A duration in nanoseconds, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `n` rounded up to a multiple of 4.
+fn padded(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
+/// The total length of a block whose body is `body` bytes (padded).
+fn block_len(body: usize) -> io::Result<u32> {
+    u32::try_from(12 + padded(body)).map_err(|_| io::Error::other("pcapng block too long"))
+}
+
+/// Appends option `code` with `value`, padded to 32 bits.
+fn option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+    // Values are clipped to MAX_COMMENT or are short constants.
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    let value = &value[..usize::from(len)];
+    out.extend_from_slice(&code.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len() + padded(value.len()) - value.len(), 0);
+}
+
+/// `text` cut to at most [`MAX_COMMENT`] bytes at a character boundary.
+fn clip(text: &str) -> &str {
+    if text.len() <= MAX_COMMENT {
+        return text;
+    }
+    let mut end = MAX_COMMENT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// What a TLS event showed, for its note.
+fn tls_text(info: &TlsInfo) -> String {
+    let mut s = String::new();
+    if let Some(sni) = &info.sni {
+        let _ = write!(s, " SNI {sni:?}");
+    }
+    if !info.offered.is_empty() {
+        let offered: Vec<String> = info.offered.iter().map(|v| tls_version_name(*v)).collect();
+        let _ = write!(s, "; client offered {}", offered.join(", "));
+    }
+    if let Some(v) = info.negotiated {
+        let _ = write!(s, "; server chose {}", tls_version_name(v));
+    }
+    s.push_str(" (its content is not in this capture)");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn options_are_padded_and_comments_clipped_at_characters() {
+        let mut out = Vec::new();
+        option(&mut out, OPT_COMMENT, b"abcde");
+        assert_eq!(out, [1, 0, 5, 0, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]);
+        let long = "é".repeat(MAX_COMMENT);
+        let clipped = clip(&long);
+        assert!(clipped.len() <= MAX_COMMENT && clipped.len() >= MAX_COMMENT - 1);
+    }
+
+    #[test]
+    fn mapped_addresses_become_ipv4_and_mixed_ones_ipv6() {
+        let e = Endpoints {
+            client: "[::ffff:127.0.0.1]:5000".parse().unwrap(),
+            server: "[::ffff:127.0.0.1]:1883".parse().unwrap(),
+        };
+        let (c, s) = addresses(e);
+        assert!(c.is_ipv4() && s.is_ipv4());
+        let e = Endpoints {
+            client: "127.0.0.1:5000".parse().unwrap(),
+            server: "[::1]:1883".parse().unwrap(),
+        };
+        let (c, s) = addresses(e);
+        assert!(c.is_ipv6() && s.is_ipv6());
+        assert_eq!(
+            c.ip(),
+            IpAddr::V6(Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]))
+        );
+    }
+
+    #[test]
+    fn synthetic_addresses_are_distinct_per_connection() {
+        let a = synthetic(1);
+        let b = synthetic(1 + SYNTHETIC_PORTS);
+        assert_ne!(a.0, b.0);
+        assert_eq!(a.1, b.1);
+        assert_eq!(a.0.to_string(), "10.0.0.2:49153");
+    }
+}

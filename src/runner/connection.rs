@@ -47,6 +47,10 @@ pub enum Incoming {
 pub struct Conn {
     /// The name steps use.
     pub name: String,
+    /// The connection's number among the run's connections (for events).
+    pub id: u64,
+    /// Our address and the target's.
+    pub endpoints: Option<crate::event::Endpoints>,
     writer: Option<WriteHalf<Stream>>,
     rx: mpsc::Receiver<Incoming>,
     task: JoinHandle<()>,
@@ -68,17 +72,21 @@ impl Conn {
     /// Opens the transport and starts the reader.
     pub async fn open(
         name: &str,
+        id: u64,
         connector: &Connector,
         framer: Framer,
         version: ProtocolVersion,
         keepalive: u16,
     ) -> Result<Self, ConnectError> {
         let stream = connector.connect().await?;
+        let endpoints = stream.endpoints();
         let (read, write) = tokio::io::split(stream);
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let task = tokio::spawn(read_loop(read, framer, tx));
         Ok(Self {
             name: name.to_owned(),
+            id,
+            endpoints,
             writer: Some(write),
             rx,
             task,

@@ -7,7 +7,7 @@ use super::matcher;
 use super::transport::Connector;
 use crate::codec::framing::Framer;
 use crate::codec::{DecodeError, Packet, PacketType, ProtocolVersion, decode_packet, encode};
-use crate::event::{describe, hex_preview};
+use crate::event::{EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::secret::Redactor;
 use crate::suite::schema::{ExpectDef, Status, Step, TestDef};
@@ -38,6 +38,53 @@ pub struct RunContext {
     pub framer: Framer,
     /// A token unique to this run (client ids, topics).
     pub run_token: String,
+    /// Where the run's own traffic goes as events (the judge, a capture).
+    pub events: Option<EventTap>,
+    /// Numbers the run's connections for events.
+    pub next_conn: std::sync::atomic::AtomicU64,
+}
+
+/// The run's own traffic as conversation events: every connection it opens, every packet
+/// either way, every close — for the judge's server rules and for `--capture`.
+#[derive(Debug, Clone)]
+pub struct EventTap {
+    tx: tokio::sync::mpsc::UnboundedSender<crate::event::Event>,
+    start: Instant,
+}
+
+impl EventTap {
+    /// A tap whose events count time from `start`, and the receiving end.
+    pub fn new(
+        start: Instant,
+    ) -> (
+        Self,
+        tokio::sync::mpsc::UnboundedReceiver<crate::event::Event>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self { tx, start }, rx)
+    }
+
+    fn emit(&self, conn: u64, at: Instant, from: Side, kind: EventKind) {
+        let _ = self.tx.send(crate::event::Event {
+            conn,
+            at: at.saturating_duration_since(self.start),
+            from,
+            kind,
+        });
+    }
+}
+
+impl RunContext {
+    /// Reports that we closed connection `conn`.
+    fn tap_closed(&self, conn: u64, why: &str) {
+        if let Some(tap) = &self.events {
+            let kind = EventKind::Closed {
+                by: Some(Side::Client),
+                detail: format!("closed by the harness ({why})"),
+            };
+            tap.emit(conn, Instant::now(), Side::Client, kind);
+        }
+    }
 }
 
 /// Runs `test` (the `index`-th of the suite) to a verdict.
@@ -66,6 +113,9 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
     };
     for conn in runner.conns.values_mut() {
         conn.shutdown().await;
+        if conn.closed_at.is_none() {
+            runner.ctx.tap_closed(conn.id, "the test ended");
+        }
     }
     let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
     CaseReport {
@@ -167,6 +217,10 @@ impl TestRun {
                     let name = conn_name(&o.conn);
                     if let Some(c) = self.conns.get_mut(&name) {
                         c.shutdown().await;
+                        if c.closed_at.is_none() {
+                            c.closed_at = Some(Instant::now());
+                            self.ctx.tap_closed(c.id, "a close step");
+                        }
                     }
                     self.note(&name, "", "we closed the connection");
                     Ok(())
@@ -228,6 +282,18 @@ impl TestRun {
         packet: &Result<Packet, DecodeError>,
         version: ProtocolVersion,
     ) {
+        if let (Some(tap), Some(c)) = (&self.ctx.events, self.conns.get(conn)) {
+            let from = if direction == "→" {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            let kind = EventKind::Packet {
+                bytes: bytes::Bytes::copy_from_slice(bytes),
+                packet: packet.clone(),
+            };
+            tap.emit(c.id, at, from, kind);
+        }
         let shown = self.ctx.redactor.bytes(bytes);
         let text = self.ctx.redactor.text(&describe(&shown, packet, version));
         let at = self.at(at);
@@ -246,8 +312,13 @@ impl TestRun {
             )));
         }
         let suite = &self.ctx.suite;
+        let id = self
+            .ctx
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let conn = Conn::open(
             name,
+            id,
             &self.ctx.connector,
             self.ctx.framer,
             suite.protocol,
@@ -255,6 +326,14 @@ impl TestRun {
         )
         .await
         .map_err(|e| StepFailure::Harness(e.to_string()))?;
+        if let Some(tap) = &self.ctx.events {
+            tap.emit(
+                id,
+                Instant::now(),
+                Side::Client,
+                EventKind::Opened(conn.endpoints),
+            );
+        }
         self.conns.insert(name.to_owned(), conn);
         self.note(
             name,
@@ -741,6 +820,13 @@ impl TestRun {
             Incoming::Closed { at, detail } => {
                 if let Some(c) = self.conns.get_mut(name) {
                     c.closed_at = Some(at);
+                    if let Some(tap) = &self.ctx.events {
+                        let kind = EventKind::Closed {
+                            by: Some(Side::Server),
+                            detail: detail.clone(),
+                        };
+                        tap.emit(c.id, at, Side::Server, kind);
+                    }
                 }
                 let text = format!("connection closed by the peer ({detail})");
                 let rel = self.at(at);
@@ -760,6 +846,14 @@ impl TestRun {
             Incoming::Unframeable { at, error } => {
                 if let Some(c) = self.conns.get_mut(name) {
                     c.closed_at = Some(at);
+                    if let Some(tap) = &self.ctx.events {
+                        tap.emit(
+                            c.id,
+                            at,
+                            Side::Server,
+                            EventKind::Unframeable(error.clone()),
+                        );
+                    }
                 }
                 let text = format!("a byte stream that cannot be framed: {error}");
                 let rel = self.at(at);

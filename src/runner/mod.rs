@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     /// Largest packet accepted from the peer.
     pub max_packet_size: usize,
+    /// Write every connection of the run to this pcapng file (opens in Wireshark).
+    pub capture: Option<std::path::PathBuf>,
 }
 
 /// Why a run could not start.
@@ -120,6 +122,37 @@ pub async fn run_suite(
     if let Some(p) = &credentials.password {
         redactor.add(p);
     }
+    // The run's own traffic goes to the judge, which checks what the suite's rules say
+    // about the server (close times, one connection per identity).
+    let (tap, mut events) = exec::EventTap::new(started);
+    let mut judge =
+        crate::judge::Judge::new(&suite, vars.clone(), None).map_err(RunError::Config)?;
+    judge.keep_server_rules();
+    let mut capture = match &opts.capture {
+        Some(path) => Some(
+            crate::pcap::write::CaptureWriter::create(path, std::time::SystemTime::now())
+                .map_err(|e| RunError::Config(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let judging = tokio::spawn(async move {
+        let mut capture_error = None;
+        while let Some(event) = events.recv().await {
+            judge.observe(&event);
+            if let Some(w) = capture.as_mut() {
+                if let Err(e) = w.event(&event) {
+                    capture_error = Some(e.to_string());
+                    capture = None;
+                }
+            }
+        }
+        if let Some(w) = capture {
+            if let Err(e) = w.finish() {
+                capture_error = Some(e.to_string());
+            }
+        }
+        (judge, capture_error)
+    });
     let ctx = Arc::new(RunContext {
         suite: suite.clone(),
         connector,
@@ -129,6 +162,8 @@ pub async fn run_suite(
         redactor,
         framer: Framer::new(opts.max_packet_size),
         run_token,
+        events: Some(tap),
+        next_conn: std::sync::atomic::AtomicU64::new(1),
     });
     preflight(&ctx).await?;
 
@@ -175,22 +210,40 @@ pub async fn run_suite(
             Err(e) => return Err(RunError::Config(format!("a test task failed: {e}"))),
         }
     }
+    // Every sender is gone with the context: the judge has seen everything.
+    drop(ctx);
+    let (judge, capture_error) = judging
+        .await
+        .map_err(|e| RunError::Config(format!("the judge failed: {e}")))?;
+    if let (Some(e), Some(path)) = (capture_error, &opts.capture) {
+        return Err(RunError::Config(format!(
+            "cannot write the capture {}: {e}",
+            path.display()
+        )));
+    }
+    let has_rules = judge.rule_ids().next().is_some();
+    let rule_groups = judge.finish(crate::judge::Grouping::All);
     let duration = started.elapsed();
     let cases: Vec<CaseReport> = results.into_iter().flatten().collect();
-    Ok(RunReport {
-        suites: vec![SuiteReport {
-            name: suite.name.clone(),
-            classname: suite.name.clone(),
-            properties: vec![
-                ("target".into(), opts.target.to_string()),
-                ("protocol".into(), suite.protocol.to_string()),
-                ("suite_origin".into(), suite.origin.clone()),
-            ],
-            cases,
-            duration,
-        }],
+    let mut suites = vec![SuiteReport {
+        name: suite.name.clone(),
+        classname: suite.name.clone(),
+        properties: vec![
+            ("target".into(), opts.target.to_string()),
+            ("protocol".into(), suite.protocol.to_string()),
+            ("suite_origin".into(), suite.origin.clone()),
+        ],
+        cases,
         duration,
-    })
+    }];
+    if has_rules {
+        suites.extend(rule_groups.into_iter().map(|mut g| {
+            g.properties
+                .push(("target".into(), opts.target.to_string()));
+            g
+        }));
+    }
+    Ok(RunReport { suites, duration })
 }
 
 /// True when a test logs in with the suite's identity: a CONNECT that takes its client id
@@ -262,6 +315,7 @@ async fn preflight(ctx: &RunContext) -> Result<(), RunError> {
     let target = ctx.connector.target().to_string();
     let mut conn = Conn::open(
         "preflight",
+        0,
         &ctx.connector,
         ctx.framer,
         suite.protocol,

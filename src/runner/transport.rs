@@ -134,6 +134,20 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+impl Stream {
+    /// Our address (the client's) and the target's.
+    pub fn endpoints(&self) -> Option<crate::event::Endpoints> {
+        let tcp = match self {
+            Self::Tcp(s) => s,
+            Self::Tls(s) => s.get_ref().0,
+        };
+        Some(crate::event::Endpoints {
+            client: tcp.local_addr().ok()?,
+            server: tcp.peer_addr().ok()?,
+        })
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

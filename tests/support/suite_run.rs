@@ -30,6 +30,7 @@ pub fn run_builtin(
         selection: Selection::default(),
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 * 1024 * 1024,
+        capture: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
