@@ -69,6 +69,9 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT311-CID-01", Pass),
     ("MQTT311-CID-02", Pass),
     ("MQTT311-CID-03", Pass),
+    // The judge's server rule over the suite's own connections: mosquitto ends the older
+    // of two connections with one client id.
+    ("MQTT-3.1.4-2", Pass),
     ("MQTT311-CID-04", Pass),
     ("MQTT311-CID-05", Pass),
     ("MQTT311-CID-06", Pass),

@@ -97,6 +97,8 @@ pub struct Judge {
     server_closes: BTreeMap<String, Duration>,
     /// Unix time of the source's start, for token expiry checks.
     epoch_unix: u64,
+    /// Names of connections for reports (e.g. their addresses), by connection id.
+    conn_names: HashMap<u64, String>,
     /// Connections that never sent a CONNECT are reported (inconclusive rules); the broker
     /// runner opens such connections on purpose and leaves them out.
     report_unconnected: bool,
@@ -122,12 +124,18 @@ impl Judge {
             server_closes: BTreeMap::new(),
             epoch_unix,
             report_unconnected: true,
+            conn_names: HashMap::new(),
         })
     }
 
     /// Sets the Unix time the events' `at` counts from (captures carry their own).
     pub fn set_epoch_unix(&mut self, secs: u64) {
         self.epoch_unix = secs;
+    }
+
+    /// Names connection `conn` in reports grouped by connection (e.g. by its addresses).
+    pub fn name_connection(&mut self, conn: u64, name: impl Into<String>) {
+        self.conn_names.insert(conn, name.into());
     }
 
     /// Keeps only the rules that judge the server (server close time, one connection per
@@ -731,7 +739,10 @@ impl Judge {
         for done in std::mem::take(&mut self.finished) {
             let key = match grouping {
                 Grouping::ClientId => done.label.clone(),
-                Grouping::Connection => format!("{} (connection {})", done.label, done.id),
+                Grouping::Connection => match self.conn_names.get(&done.id) {
+                    Some(name) => format!("{} ({name})", done.label),
+                    None => format!("{} (connection {})", done.label, done.id),
+                },
                 Grouping::All => format!("{} (rules over the run's connections)", self.suite_name),
             };
             let group = groups.entry(key.clone()).or_insert_with(|| SuiteReport {

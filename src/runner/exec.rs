@@ -101,6 +101,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         t0: started,
         conns: BTreeMap::new(),
         trace: Vec::new(),
+        measured: Vec::new(),
         branch: None,
         deadline: started + deadline,
     };
@@ -124,7 +125,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         cites: test.cites.clone(),
         verdict,
         branch: runner.branch,
-        measured: None,
+        measured: (!runner.measured.is_empty()).then(|| runner.measured.join("; ")),
         duration: started.elapsed(),
         trace: runner.trace,
     }
@@ -192,6 +193,8 @@ struct TestRun {
     conns: BTreeMap<String, Conn>,
     trace: Vec<TraceLine>,
     branch: Option<String>,
+    /// Times measured against windows, for the report (passing or not).
+    measured: Vec<String>,
     /// When the test's deadline passes.
     deadline: Instant,
 }
@@ -708,6 +711,7 @@ impl TestRun {
                             fmt_secs(late)
                         );
                         self.note(name, "", &note);
+                        self.measured.push(note);
                         StepFailure::Target(format!(
                             "expected {expected} within {}; observed the close too late, after {} (late by {})",
                             w.describe(),
@@ -744,6 +748,7 @@ impl TestRun {
                 fmt_secs(w.after - elapsed)
             );
             self.note(conn, "", &note);
+            self.measured.push(note);
             return Err(StepFailure::Target(format!(
                 "expected {expected} within {}; observed {what} too early, after {} (early by {})",
                 w.describe(),
@@ -760,6 +765,7 @@ impl TestRun {
                 fmt_secs(elapsed - w.within)
             );
             self.note(conn, "", &note);
+            self.measured.push(note);
             return Err(StepFailure::Target(format!(
                 "expected {expected} within {}; observed {what} too late, after {} (late by {})",
                 w.describe(),
@@ -776,6 +782,7 @@ impl TestRun {
                 fmt_secs(margin)
             );
             self.note(conn, "", &conn_note);
+            self.measured.push(conn_note);
         }
         Ok(())
     }
