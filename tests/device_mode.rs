@@ -2,180 +2,18 @@
 //! `mqtt-conform --suite tuya --listen` with real Tuya credentials over TLS. Conforming
 //! devices pass every rule; each violation is flagged with exactly its rule id.
 
-use mqtt_conform::auth::tuya::{Params, SignMethod};
-use mqtt_conform::secret::Secret;
+#[path = "support/cloud.rs"]
+mod cloud;
+
+use cloud::{Cloud, DEVICE_ID, SECRET, credentials};
+use mqtt_conform::auth::tuya::SignMethod;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-const DEVICE_ID: &str = "6c828cba434ff40c074wF2";
-const SECRET: &str = "ffad8eb66ae8c717";
 const REPORT_BODY: &str =
     r#"{"msgId":"1","time":1626197189638,"data":{"c":{"value":1,"time":1626197189638}}}"#;
-
-/// A running `--listen` process and where it listens.
-struct Cloud {
-    child: Child,
-    port: u16,
-    ca: PathBuf,
-    dir: PathBuf,
-    console: std::sync::mpsc::Receiver<String>,
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mqtt-conform-device-{tag}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-impl Cloud {
-    /// Starts device mode for the Tuya suite, ending after `devices` device connections.
-    fn start(tag: &str, devices: usize, extra: &[&str]) -> Self {
-        let dir = temp_dir(tag);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
-            .args([
-                "--suite",
-                "tuya",
-                "--listen",
-                "127.0.0.1:0",
-                "--devices",
-                &devices.to_string(),
-                "--duration",
-                "60s",
-            ])
-            .arg("--report-json")
-            .arg(dir.join("report.json"))
-            .arg("--report-junit")
-            .arg(dir.join("report.xml"))
-            .args(extra)
-            .env_remove("TUYA_DEVICE_ID")
-            .env_remove("TUYA_DEVICE_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary runs");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines.next().expect("a first line").expect("utf-8");
-        // "device mode: the `tuya` cloud listens on mqtts://127.0.0.1:PORT (…devices must trust PATH)"
-        let port: u16 = line
-            .split("mqtts://127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        let ca = line
-            .split("devices must trust ")
-            .nth(1)
-            .map(|rest| PathBuf::from(rest.trim_end_matches(')')))
-            .unwrap_or_else(|| panic!("no certificate in {line:?}"));
-        // Keep draining stdout so the process never blocks on a full pipe; the lines go
-        // to the test, which may wait for one.
-        let (tx, console) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Self {
-            child,
-            port,
-            ca,
-            dir,
-            console,
-        }
-    }
-
-    /// Waits until the cloud prints a line containing `needle`; panics after `limit`.
-    fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.console.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("the cloud printed no line with `{needle}` within {limit:?}"),
-            }
-        }
-    }
-
-    /// Waits for the run to end; returns rule id → verdict status for the device.
-    fn verdicts(self) -> Vec<(String, String)> {
-        self.cases()
-            .iter()
-            .map(|case| {
-                (
-                    case["id"].as_str().unwrap_or_default().to_owned(),
-                    case["verdict"]["status"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
-            })
-            .collect()
-    }
-
-    /// Waits for the run to end; returns every case of the JSON report.
-    fn cases(mut self) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(
-                    matches!(status.code(), Some(0) | Some(1)),
-                    "device mode exited with {status}"
-                );
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "device mode did not end after its devices"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let text = std::fs::read_to_string(self.dir.join("report.json")).expect("JSON report");
-        assert!(
-            !text.contains(SECRET),
-            "the device secret leaked into the report"
-        );
-        let doc: Value = serde_json::from_str(&text).expect("JSON");
-        let mut out = Vec::new();
-        for suite in doc["suites"].as_array().expect("suites") {
-            out.extend(suite["cases"].as_array().expect("cases").iter().cloned());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        out
-    }
-}
-
-/// Tuya credentials for the example identity: (client id, user name, password).
-fn credentials(sign: SignMethod, secret: &str) -> (String, String, String) {
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let c = Params {
-        device_id: DEVICE_ID.into(),
-        device_secret: Secret::new(secret.to_owned()),
-        timestamp: ts,
-        sign_method: sign,
-    }
-    .credentials();
-    (
-        c.client_id,
-        c.username.unwrap(),
-        c.password.unwrap().expose().to_owned(),
-    )
-}
 
 fn mosquitto_pub(cloud: &Cloud, args: &[&str]) {
     let (id, user, pw) = credentials(SignMethod::HmacSha256, SECRET);

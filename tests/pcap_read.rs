@@ -808,7 +808,7 @@ fn ipv4_fragments_are_reported_not_dropped() {
     let n = notices(&got);
     assert_eq!(n.len(), 2);
     for (notice, frame) in n.iter().zip([1, 2]) {
-        assert_eq!(notice.kind, NoticeKind::Ipv4Fragment);
+        assert_eq!(notice.kind, NoticeKind::IpFragment);
         assert_eq!(notice.frame, Some(frame));
         assert_eq!(notice.file, 0);
         assert_eq!(notice.at, Some(Duration::from_secs(frame)));

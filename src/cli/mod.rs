@@ -52,6 +52,21 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR", conflicts_with = "target")]
     pub listen: Option<std::net::SocketAddr>,
 
+    /// Capture mode: judge the MQTT connections of these pcap / pcapng files (read
+    /// together, in timestamp order) against the suite's rules.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["target", "listen"])]
+    pub pcap: Vec<std::path::PathBuf>,
+
+    /// Capture mode: connections on this port are MQTT too (besides 1883 and 8883, and any
+    /// connection that starts with a CONNECT); repeatable.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// Capture mode: the protocol version of connections whose CONNECT is not in the
+    /// capture (default: inferred from their packets).
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    pub protocol: Option<ProtocolVersion>,
+
     /// Device mode: server certificate (PEM); one is made when the platform needs TLS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,

@@ -72,6 +72,9 @@ pub fn run(args: &RunArgs) -> i32 {
     if let Some(listen) = args.listen {
         return device_mode(args, &suite, listen);
     }
+    if !args.pcap.is_empty() {
+        return capture_mode(args, &suite);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -309,6 +312,36 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
     finish_report(args, suite, &report, text, &redactor)
 }
 
+fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
+    let cli_params: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    // The example identity is the one the emulator provisions: captures of it judge as is.
+    let params = match suite.resolve_params(&cli_params, true) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let opts = crate::pcap::analyze::CaptureOptions {
+        paths: args.pcap.clone(),
+        ports: args.ports.clone(),
+        protocol: args.protocol,
+        max_packet_size: args.max_packet_size,
+    };
+    let text = args.format == Format::Text;
+    let redactor = crate::secret::Redactor::new(params.secrets.iter());
+    let (report, summary) = match crate::pcap::analyze::analyze(suite, &params, &opts, &mut |_| {})
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    eprintln!("{}", summary.line());
+    finish_report(args, suite, &report, text, &redactor)
+}
+
 /// Writes JUnit (and JSON) and prints the summary; returns the exit code.
 fn finish_report(
     args: &RunArgs,
@@ -336,8 +369,14 @@ fn finish_report(
     }
     if text {
         let mut console = Console::new(std::io::stdout(), false, args.verbose);
-        for case in report.cases() {
-            let _ = console.case(case);
+        let grouped = report.suites.len() > 1;
+        for group in &report.suites {
+            if grouped {
+                println!("\n{}:", redactor.text(&group.name));
+            }
+            for case in &group.cases {
+                let _ = console.case(case);
+            }
         }
         let _ = console.finish(report);
         println!("JUnit report: {}", junit_path.display());

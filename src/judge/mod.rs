@@ -69,6 +69,8 @@ struct ConnState {
     trace: Trace,
     /// A newer connection with the same client id connected at this time.
     taken_over_at: Option<Duration>,
+    /// The client sent DISCONNECT: the end is its doing, whichever side's FIN came first.
+    disconnected: bool,
 }
 
 /// Credential checking: the scheme, and the identity when its secret is known.
@@ -172,6 +174,7 @@ impl Judge {
             publishes: VecDeque::new(),
             trace: Trace::default(),
             taken_over_at: None,
+            disconnected: false,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -181,7 +184,16 @@ impl Judge {
         };
 
         match &event.kind {
-            EventKind::Opened(_) | EventKind::Tls(_) | EventKind::Gap { .. } => {}
+            EventKind::Opened(_) | EventKind::Tls(_) => {}
+            // Lost client bytes were sent at an unknown time: the silence up to the next
+            // packet is not measured.
+            EventKind::Gap { .. } => {
+                if event.from == Side::Client {
+                    if let Some(state) = self.conns.get_mut(&event.conn) {
+                        state.last_client = None;
+                    }
+                }
+            }
             EventKind::Unframeable(_) => {
                 if event.from == Side::Client {
                     self.each_rule(event.conn, &mut findings, |check, _| {
@@ -265,6 +277,11 @@ impl Judge {
         findings: &mut Vec<Finding>,
     ) {
         let at = event.at;
+        if let (Some(Packet::Disconnect(_)), Some(state)) =
+            (packet, self.conns.get_mut(&event.conn))
+        {
+            state.disconnected = true;
+        }
         // Silence is judged at every client packet: the gap since the previous one.
         let (gap, keepalive) = {
             let state = self
@@ -576,6 +593,13 @@ impl Judge {
         if state.closed.is_some() {
             return;
         }
+        // After a DISCONNECT the server closing is the normal end (MQTT-3.14.4-1), not a
+        // drop.
+        let by = if state.disconnected {
+            Some(Side::Client)
+        } else {
+            by
+        };
         state.closed = Some((at, by));
         let connect = state.connect.clone();
         let last_client = state.last_client;

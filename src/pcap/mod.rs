@@ -8,6 +8,7 @@
 //! their packets and hands [`crate::event::Event`]s to the judge; [`write`] goes the other
 //! way, turning the events of a live session into a pcapng file Wireshark opens.
 
+pub mod analyze;
 pub mod flows;
 pub mod read;
 pub mod reassembly;
@@ -85,14 +86,19 @@ pub enum NoticeKind {
     Malformed,
     /// A link type this reader does not decode; its records are skipped.
     UnsupportedLinkType,
-    /// An IPv4 fragment: not reassembled, reported.
-    Ipv4Fragment,
+    /// An IPv4 or IPv6 fragment carrying TCP: not reassembled, reported.
+    IpFragment,
     /// Bytes missing from a TCP stream (lost segments or a cut-off record).
     StreamGap,
     /// Overlapping TCP data whose bytes differ from what was already received.
     InconsistentOverlap,
     /// A stream could not be followed (buffer limit, unplausible sequence jump).
     StreamAbandoned,
+    /// Bytes in the capture that were not analysed (sent after a close, or after the
+    /// stream became unframeable).
+    NotAnalysed,
+    /// What the analysis assumed (e.g. a protocol version inferred without a CONNECT).
+    Info,
 }
 
 /// Something in a capture that is reported, never silently skipped.

@@ -1230,7 +1230,7 @@ fn fragment_notice(
             record.frame
         ),
     };
-    record_notice(record, NoticeKind::Ipv4Fragment, detail)
+    record_notice(record, NoticeKind::IpFragment, detail)
 }
 
 // ---------------------------------------------------------------------------------------

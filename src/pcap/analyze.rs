@@ -1,0 +1,301 @@
+//! A capture judged by a suite: files read, TCP reassembled, MQTT decoded, and every event
+//! handed to the same judge as device mode — one report group per connection.
+
+use super::flows::{Analyzer, AnalyzerConfig, AnalyzerStats, ConnectionInfo, ConnectionKind};
+use super::read::{self, Item};
+use super::{Notice, NoticeKind};
+use crate::codec::ProtocolVersion;
+use crate::event::{Event, tls_version_name};
+use crate::judge::{AuthCheck, Finding, Grouping, Judge};
+use crate::report::{CaseReport, RunReport, SuiteReport, Verdict};
+use crate::runner::auth_values;
+use crate::suite::vars::Vars;
+use crate::suite::{ParamValues, Suite};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How a capture is analysed.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// The files, read together in timestamp order.
+    pub paths: Vec<PathBuf>,
+    /// Ports whose connections are MQTT, besides 1883 and 8883.
+    pub ports: Vec<u16>,
+    /// Protocol version of connections whose CONNECT is not in the capture (inferred when
+    /// `None`).
+    pub protocol: Option<ProtocolVersion>,
+    /// Largest MQTT packet accepted.
+    pub max_packet_size: usize,
+}
+
+/// What the analysis saw besides verdicts.
+#[derive(Debug, Clone)]
+pub struct CaptureSummary {
+    /// Records, bytes and segments read.
+    pub read: read::Summary,
+    /// Flows, packets, gaps.
+    pub stats: AnalyzerStats,
+    /// The recognised connections.
+    pub connections: Vec<ConnectionInfo>,
+    /// Everything reported about the files and streams.
+    pub notices: Vec<Notice>,
+    /// Wall time of the analysis.
+    pub elapsed: Duration,
+}
+
+impl CaptureSummary {
+    /// One line: how much was read how fast, and what it held.
+    pub fn line(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mb = self.read.bytes as f64 / 1e6;
+        format!(
+            "capture: {} file(s), {} records, {:.1} MB in {:.2} s ({:.0} MB/s); {} TCP connections, {} MQTT, {} TLS; {} MQTT packets ({} malformed); {} gaps ({} bytes lost); {} notices",
+            self.read.files,
+            self.read.records,
+            mb,
+            secs,
+            mb / secs,
+            self.stats.flows,
+            self.stats.mqtt_flows,
+            self.stats.tls_flows,
+            self.stats.packets,
+            self.stats.malformed,
+            self.stats.gaps,
+            self.stats.gap_bytes,
+            self.notices.len() as u64 + self.stats.notices_suppressed,
+        )
+    }
+}
+
+/// Judges the capture files against `suite`'s rules, both directions, on capture time.
+/// Returns one report group per MQTT or TLS connection (client id and addresses), plus a
+/// `capture` group for what the files and streams lacked.
+pub fn analyze(
+    suite: &Suite,
+    params: &ParamValues,
+    opts: &CaptureOptions,
+    on_finding: &mut dyn FnMut(&Finding),
+) -> Result<(RunReport, CaptureSummary), String> {
+    let started = Instant::now();
+    let mut vars = Vars::new();
+    for (k, v) in &params.values {
+        vars.set(k.clone(), v.clone());
+    }
+    let auth = auth_values(suite, &vars)?.map(|(scheme, values)| AuthCheck {
+        scheme,
+        identity: crate::auth::suite_params::identity(scheme, &values).ok(),
+    });
+    let mut judge = Judge::new(suite, vars, auth)?;
+    let mut config = AnalyzerConfig {
+        protocol: opts.protocol,
+        max_packet_size: opts.max_packet_size,
+        ..AnalyzerConfig::default()
+    };
+    for p in &opts.ports {
+        if !config.ports.contains(p) {
+            config.ports.push(*p);
+        }
+    }
+    let mut analyzer = Analyzer::new(config);
+    let mut notices = Vec::new();
+    let mut epoch_set = false;
+    let mut observe = |judge: &mut Judge, event: Event| {
+        for finding in judge.observe(&event) {
+            on_finding(&finding);
+        }
+    };
+    let read = read::read_paths(&opts.paths, |item| match item {
+        Item::Segment(seg) => {
+            if !epoch_set {
+                // Timing rules and token expiry count on capture time.
+                analyzer.set_epoch(seg.at);
+                judge.set_epoch_unix(seg.at.as_secs());
+                epoch_set = true;
+            }
+            analyzer.segment(&seg, &mut |event| observe(&mut judge, event));
+        }
+        Item::Notice(n) => notices.push(n),
+    })
+    .map_err(|e| e.to_string())?;
+    analyzer.finish(&mut |event| observe(&mut judge, event));
+    notices.extend(analyzer.notices());
+    let connections = analyzer.connections().to_vec();
+    for c in &connections {
+        judge.name_connection(c.id, connection_name(c));
+    }
+    let mut suites = judge.finish(Grouping::Connection);
+    explain_tls(&mut suites, &connections);
+    let stats = analyzer.stats();
+    if let Some(group) = notices_group(suite, &notices, &stats) {
+        suites.push(group);
+    }
+    let elapsed = started.elapsed();
+    for s in &mut suites {
+        s.properties.push(("mode".into(), "pcap".into()));
+        s.properties.push((
+            "capture".into(),
+            opts.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ));
+    }
+    Ok((
+        RunReport {
+            suites,
+            duration: elapsed,
+        },
+        CaptureSummary {
+            read,
+            stats,
+            connections,
+            notices,
+            elapsed,
+        },
+    ))
+}
+
+/// `10.0.0.2:51515 → 10.0.0.1:1883` (with `TLS` in front for TLS connections).
+fn connection_name(c: &ConnectionInfo) -> String {
+    let addrs = format!("{} → {}", c.endpoints.client, c.endpoints.server);
+    match c.kind {
+        ConnectionKind::Mqtt => addrs,
+        ConnectionKind::Tls => format!("TLS {addrs}"),
+    }
+}
+
+/// Rules on a TLS connection cannot see its MQTT: say so, and what the handshake showed.
+fn explain_tls(suites: &mut [SuiteReport], connections: &[ConnectionInfo]) {
+    for c in connections.iter().filter(|c| c.kind == ConnectionKind::Tls) {
+        let name = connection_name(c);
+        let handshake = match &c.tls {
+            Some(t) => format!(
+                "SNI {}, offered {}, negotiated {}",
+                t.sni.as_deref().unwrap_or("(none)"),
+                t.offered
+                    .iter()
+                    .map(|v| tls_version_name(*v))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                t.negotiated
+                    .map(tls_version_name)
+                    .unwrap_or_else(|| "(not seen)".into())
+            ),
+            None => "no handshake seen".into(),
+        };
+        for s in suites
+            .iter_mut()
+            .filter(|s| s.name.ends_with(&format!("({name})")))
+        {
+            s.properties.push(("tls".into(), handshake.clone()));
+            for case in &mut s.cases {
+                if let Verdict::Inconclusive { .. } = case.verdict {
+                    case.verdict = Verdict::Inconclusive {
+                        message: format!(
+                            "the connection is TLS ({handshake}): its MQTT packets are encrypted and cannot be judged from the capture"
+                        ),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The `capture` group: a broken file is an error; losses and skipped traffic are
+/// recorded so that no verdict hides them.
+fn notices_group(suite: &Suite, notices: &[Notice], stats: &AnalyzerStats) -> Option<SuiteReport> {
+    let mut by_kind: BTreeMap<&'static str, (NoticeKind, Vec<&Notice>)> = BTreeMap::new();
+    for n in notices {
+        by_kind
+            .entry(kind_id(n.kind))
+            .or_insert_with(|| (n.kind, Vec::new()))
+            .1
+            .push(n);
+    }
+    if by_kind.is_empty() {
+        return None;
+    }
+    let cases = by_kind
+        .into_iter()
+        .map(|(id, (kind, list))| {
+            let shown: Vec<String> = list.iter().take(5).map(|n| describe(n)).collect();
+            let mut message = format!(
+                "{} × {}: {}",
+                list.len(),
+                kind_title(kind),
+                shown.join("; ")
+            );
+            if list.len() > shown.len() {
+                message.push_str(&format!("; … {} more", list.len() - shown.len()));
+            }
+            if kind == NoticeKind::StreamGap && stats.notices_suppressed > 0 {
+                message.push_str(&format!(
+                    " ({} further notices were counted, not kept)",
+                    stats.notices_suppressed
+                ));
+            }
+            let verdict = match kind {
+                NoticeKind::Truncated | NoticeKind::Malformed => Verdict::Error { message },
+                _ => Verdict::Recorded { message },
+            };
+            CaseReport {
+                id: id.into(),
+                title: kind_title(kind).into(),
+                cites: Vec::new(),
+                verdict,
+                branch: None,
+                measured: None,
+                duration: Duration::ZERO,
+                trace: Vec::new(),
+            }
+        })
+        .collect();
+    Some(SuiteReport {
+        name: "capture".into(),
+        classname: suite.name.clone(),
+        properties: Vec::new(),
+        cases,
+        duration: Duration::ZERO,
+    })
+}
+
+fn kind_id(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::Truncated => "CAPTURE-TRUNCATED",
+        NoticeKind::Malformed => "CAPTURE-MALFORMED",
+        NoticeKind::UnsupportedLinkType => "CAPTURE-LINK-TYPE",
+        NoticeKind::IpFragment => "CAPTURE-IP-FRAGMENT",
+        NoticeKind::StreamGap => "CAPTURE-STREAM-GAP",
+        NoticeKind::InconsistentOverlap => "CAPTURE-TCP-OVERLAP",
+        NoticeKind::StreamAbandoned => "CAPTURE-STREAM-ABANDONED",
+        NoticeKind::NotAnalysed => "CAPTURE-NOT-ANALYSED",
+        NoticeKind::Info => "CAPTURE-ASSUMPTIONS",
+    }
+}
+
+fn kind_title(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::Truncated => "the capture file ends inside a record",
+        NoticeKind::Malformed => "a capture record or block cannot be read",
+        NoticeKind::UnsupportedLinkType => "records of a link type that is not decoded",
+        NoticeKind::IpFragment => "IP fragments (not reassembled)",
+        NoticeKind::StreamGap => "bytes missing from TCP streams",
+        NoticeKind::InconsistentOverlap => "retransmitted TCP data that differs from the original",
+        NoticeKind::StreamAbandoned => "TCP streams that could not be followed",
+        NoticeKind::NotAnalysed => "captured bytes that were not analysed",
+        NoticeKind::Info => "what the analysis assumed",
+    }
+}
+
+fn describe(n: &Notice) -> String {
+    let mut s = String::new();
+    if let Some(frame) = n.frame {
+        s.push_str(&format!("file {} frame {frame}: ", n.file + 1));
+    } else {
+        s.push_str(&format!("file {}: ", n.file + 1));
+    }
+    s.push_str(&n.detail);
+    s
+}

@@ -1,0 +1,342 @@
+//! Capture mode end to end: `--pcap` judges recorded conversations with the same rules,
+//! and gets the same verdicts, as device mode judging them live.
+//!
+//! Two sources of captures: our own `--capture` of a device-mode run, and a real capture
+//! (tshark on the loopback interface) of real clients talking to mosquitto.
+
+#[path = "support/cloud.rs"]
+mod cloud;
+#[path = "support/mosquitto.rs"]
+mod mosquitto;
+
+use cloud::{Cloud, DEVICE_ID, SECRET, credentials, temp_dir};
+use mosquitto::Mosquitto;
+use mqtt_conform::auth::tuya::SignMethod;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REPORT_BODY: &str =
+    r#"{"msgId":"1","time":1626197189638,"data":{"c":{"value":1,"time":1626197189638}}}"#;
+
+/// The suite without TLS, for captures whose MQTT must be readable.
+fn plain_suite() -> String {
+    format!(
+        "{}/fixtures/suites/tuya-plain.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The three devices every test plays: a conforming publish, one with Keep Alive 10 (below
+/// Tuya's 30), one retained publish.
+fn play_devices(port: u16, ca: Option<&Path>) {
+    let topic = format!("tylink/{DEVICE_ID}/thing/property/report");
+    for extra in [
+        vec!["-q", "1"],
+        vec!["-q", "1", "-k", "10"],
+        vec!["-q", "1", "-r"],
+    ] {
+        let (id, user, pw) = credentials(SignMethod::HmacSha256, SECRET);
+        let mut cmd = Command::new("mosquitto_pub");
+        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", "mqttv311"]);
+        if let Some(ca) = ca {
+            cmd.arg("--cafile").arg(ca);
+        }
+        let status = cmd
+            .args([
+                "-i",
+                &id,
+                "-u",
+                &user,
+                "-P",
+                &pw,
+                "-t",
+                &topic,
+                "-m",
+                REPORT_BODY,
+            ])
+            .args(&extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
+        assert!(status.success(), "mosquitto_pub {extra:?}: {status}");
+    }
+}
+
+/// Runs `--pcap` on `files`; returns the JSON report.
+fn judge_capture(suite: &str, files: &[&Path], extra: &[&str]) -> Value {
+    let dir = temp_dir("pcap-judge");
+    let json = dir.join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args(["--suite", suite, "--pcap"])
+        .args(files)
+        .args(extra)
+        .arg("--report-json")
+        .arg(&json)
+        .arg("--report-junit")
+        .arg(dir.join("report.xml"))
+        .output()
+        .expect("binary runs");
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(1)),
+        "capture mode exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("JSON report");
+    assert!(!text.contains(SECRET), "the device secret leaked");
+    let _ = std::fs::remove_dir_all(&dir);
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn rank(status: &str) -> u8 {
+    match status {
+        "error" => 6,
+        "failed" => 5,
+        "warning" => 4,
+        "recorded" => 3,
+        "inconclusive" => 2,
+        "passed" => 1,
+        _ => 0,
+    }
+}
+
+/// Rule id → the worst verdict over every report group of the device (groups named after
+/// its client id), leaving out `skip` (rules about the server, which differs).
+fn worst_by_rule(groups: &[Value], skip: &[&str]) -> BTreeMap<String, String> {
+    let client_id = format!("tuyalink_{DEVICE_ID}");
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for group in groups {
+        if !group["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&client_id)
+        {
+            continue;
+        }
+        for case in group["cases"].as_array().expect("cases") {
+            let id = case["id"].as_str().unwrap_or_default();
+            if skip.contains(&id) {
+                continue;
+            }
+            let status = case["verdict"]["status"].as_str().unwrap_or_default();
+            let slot = out.entry(id.to_owned()).or_default();
+            if rank(status) > rank(slot) {
+                *slot = status.to_owned();
+            }
+        }
+    }
+    out
+}
+
+fn groups(doc: &Value) -> Vec<Value> {
+    doc["suites"].as_array().expect("suites").clone()
+}
+
+/// The flags the three devices must raise, and nothing else.
+fn assert_expected_flags(by_rule: &BTreeMap<String, String>) {
+    let flagged: Vec<(&str, &str)> = by_rule
+        .iter()
+        .filter(|(_, s)| s.as_str() != "passed")
+        .map(|(id, s)| (id.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        flagged,
+        vec![("TUYA-FLAG-01", "warning"), ("TUYA-KA-01", "failed")],
+        "{by_rule:?}"
+    );
+}
+
+#[test]
+fn a_capture_of_a_device_mode_run_gets_the_live_verdicts() {
+    let dir = temp_dir("capture-live");
+    let capture = dir.join("live.pcapng");
+    let capture_arg = capture.to_string_lossy().into_owned();
+    let cloud = Cloud::start("capture-live", 3, &["--capture", &capture_arg]);
+    play_devices(cloud.port, Some(&cloud.ca));
+    let live: Vec<Value> = vec![serde_json::json!({
+        "name": format!("tuyalink_{DEVICE_ID}"),
+        "cases": cloud.cases(),
+    })];
+    let live = worst_by_rule(&live, &[]);
+    assert_expected_flags(&live);
+
+    // The capture holds the MQTT as the cloud saw it (after TLS), on the cloud's port.
+    let recorded = judge_capture("tuya", &[&capture], &[]);
+    let groups = groups(&recorded);
+    let connections = groups
+        .iter()
+        .filter(|g| {
+            g["name"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(" → 127.0.0.1:")
+        })
+        .count();
+    assert_eq!(
+        connections, 3,
+        "one report group per connection: {groups:#?}"
+    );
+    assert_eq!(worst_by_rule(&groups, &[]), live);
+
+    // The same file cut inside its last record: verdicts for everything before the cut,
+    // and the broken tail named as an error.
+    let bytes = std::fs::read(&capture).expect("capture");
+    let cut = dir.join("cut.pcapng");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).expect("cut capture");
+    let recorded = judge_capture("tuya", &[&cut], &[]);
+    let cut_groups = self::groups(&recorded);
+    let truncated = cut_groups
+        .iter()
+        .flat_map(|g| g["cases"].as_array().expect("cases"))
+        .find(|c| c["id"] == "CAPTURE-TRUNCATED")
+        .unwrap_or_else(|| panic!("no CAPTURE-TRUNCATED case: {cut_groups:#?}"));
+    assert_eq!(truncated["verdict"]["status"], "error", "{truncated}");
+    assert!(
+        truncated["verdict"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 × the capture file ends inside a record"),
+        "{truncated}"
+    );
+    assert_eq!(worst_by_rule(&cut_groups, &[]), live);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A live capture (tshark, which runs dumpcap) on the loopback interface, filtered to one
+/// port. The kernel hands packets to the capture in batches; tshark prints each packet as
+/// it is written, so a marker connection seen in its output means everything before it is
+/// in the file.
+struct WireCapture {
+    child: std::process::Child,
+    file: PathBuf,
+    port: u16,
+    printed: std::sync::mpsc::Receiver<String>,
+}
+
+impl WireCapture {
+    fn start(port: u16, file: PathBuf) -> Self {
+        let mut child = Command::new("tshark")
+            .args([
+                "-i",
+                "lo",
+                "-f",
+                &format!("tcp port {port}"),
+                "-l",
+                "-P",
+                "-w",
+            ])
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tshark is installed (Debian package tshark)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, printed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(BufReader::new(stdout)).map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let capture = Self {
+            child,
+            file,
+            port,
+            printed,
+        };
+        capture.mark();
+        capture
+    }
+
+    /// Opens marker connections until one shows in the capture's output.
+    fn mark(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the capture saw no marker in 30 s"
+            );
+            let marker = std::net::TcpStream::connect(("127.0.0.1", self.port))
+                .expect("the broker accepts connections");
+            let from = format!(
+                "{} → {}",
+                marker.local_addr().expect("address").port(),
+                self.port
+            );
+            drop(marker);
+            let until = Instant::now() + Duration::from_secs(2);
+            while let Ok(line) = self
+                .printed
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                if line.contains(&from) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for everything sent so far to be in the file, stops, and returns the file.
+    fn stop(mut self) -> PathBuf {
+        self.mark();
+        // SIGINT: tshark closes the file and exits.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "tshark did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.file.clone()
+    }
+}
+
+impl Drop for WireCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_real_capture_of_clients_talking_to_mosquitto_gets_the_device_mode_verdicts() {
+    let suite = plain_suite();
+    // Device mode: the three clients judged live by the emulated cloud.
+    let cloud = Cloud::start_suite(&suite, "capture-device", 3, &[]);
+    play_devices(cloud.port, None);
+    let device = worst_by_rule(
+        &[serde_json::json!({
+            "name": format!("tuyalink_{DEVICE_ID}"),
+            "cases": cloud.cases(),
+        })],
+        &[],
+    );
+    assert_expected_flags(&device);
+
+    // The same clients against mosquitto, captured off the wire by dumpcap.
+    let broker = Mosquitto::start("capture-mosquitto", "allow_anonymous true");
+    let wire = WireCapture::start(broker.port, broker.dir.join("wire.pcapng"));
+    play_devices(broker.port, None);
+    let file = wire.stop();
+    let port = broker.port.to_string();
+    let recorded = judge_capture(&suite, &[&file], &["--port", &port]);
+    // Rules about the server judge mosquitto there and the emulator here: left out.
+    let server_rules = ["TUYA-KA-02-SERVER", "TUYA-SESS-01"];
+    assert_eq!(
+        worst_by_rule(&groups(&recorded), &server_rules),
+        worst_by_rule(
+            &[
+                serde_json::json!({"name": format!("tuyalink_{DEVICE_ID}"), "cases": device
+                .iter()
+                .map(|(id, s)| serde_json::json!({"id": id, "verdict": {"status": s}}))
+                .collect::<Vec<_>>()})
+            ],
+            &server_rules
+        ),
+    );
+}

@@ -1,0 +1,187 @@
+//! Device mode as a separate process (`mqtt-conform --suite S --listen`), the Tuya example
+//! identity's credentials, and reading the JSON report it writes.
+
+#![allow(dead_code)]
+
+use mqtt_conform::auth::tuya::{Params, SignMethod};
+use mqtt_conform::secret::Secret;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Tuya suite's example device (the seed document's).
+pub const DEVICE_ID: &str = "6c828cba434ff40c074wF2";
+/// Its DeviceSecret.
+pub const SECRET: &str = "ffad8eb66ae8c717";
+
+/// A running `--listen` process and where it listens.
+pub struct Cloud {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// The certificate devices must trust (TLS suites).
+    pub ca: PathBuf,
+    /// Where its reports go.
+    pub dir: PathBuf,
+    console: std::sync::mpsc::Receiver<String>,
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mqtt-conform-device-{tag}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Cloud {
+    /// Starts device mode for the Tuya suite, ending after `devices` device connections.
+    pub fn start(tag: &str, devices: usize, extra: &[&str]) -> Self {
+        Self::start_suite("tuya", tag, devices, extra)
+    }
+
+    /// Starts device mode for `suite` (a built-in name or a path).
+    pub fn start_suite(suite: &str, tag: &str, devices: usize, extra: &[&str]) -> Self {
+        let dir = temp_dir(tag);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+            .args([
+                "--suite",
+                suite,
+                "--listen",
+                "127.0.0.1:0",
+                "--devices",
+                &devices.to_string(),
+                "--duration",
+                "60s",
+            ])
+            .arg("--report-json")
+            .arg(dir.join("report.json"))
+            .arg("--report-junit")
+            .arg(dir.join("report.xml"))
+            .args(extra)
+            .env_remove("TUYA_DEVICE_ID")
+            .env_remove("TUYA_DEVICE_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("a first line").expect("utf-8");
+        // "device mode: the `tuya` cloud listens on mqtts://127.0.0.1:PORT (…devices must trust
+        // PATH)", or mqtt://… without a certificate.
+        let port: u16 = line
+            .split("://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        let ca = line
+            .split("devices must trust ")
+            .nth(1)
+            .map(|rest| PathBuf::from(rest.trim_end_matches(')')))
+            .unwrap_or_default();
+        // Keep draining stdout so the process never blocks on a full pipe; the lines go
+        // to the test, which may wait for one.
+        let (tx, console) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            port,
+            ca,
+            dir,
+            console,
+        }
+    }
+
+    /// Waits until the cloud prints a line containing `needle`; panics after `limit`.
+    pub fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.console.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the cloud printed no line with `{needle}` within {limit:?}"),
+            }
+        }
+    }
+
+    /// Waits for the run to end; returns rule id → verdict status for the device.
+    pub fn verdicts(self) -> Vec<(String, String)> {
+        self.cases()
+            .iter()
+            .map(|case| {
+                (
+                    case["id"].as_str().unwrap_or_default().to_owned(),
+                    case["verdict"]["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits for the run to end; returns every case of the JSON report.
+    pub fn cases(mut self) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(
+                    matches!(status.code(), Some(0) | Some(1)),
+                    "device mode exited with {status}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "device mode did not end after its devices"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let text = std::fs::read_to_string(self.dir.join("report.json")).expect("JSON report");
+        assert!(
+            !text.contains(SECRET),
+            "the device secret leaked into the report"
+        );
+        let doc: Value = serde_json::from_str(&text).expect("JSON");
+        let mut out = Vec::new();
+        for suite in doc["suites"].as_array().expect("suites") {
+            out.extend(suite["cases"].as_array().expect("cases").iter().cloned());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        out
+    }
+}
+
+/// Tuya credentials for the example identity: (client id, user name, password).
+pub fn credentials(sign: SignMethod, secret: &str) -> (String, String, String) {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let c = Params {
+        device_id: DEVICE_ID.into(),
+        device_secret: Secret::new(secret.to_owned()),
+        timestamp: ts,
+        sign_method: sign,
+    }
+    .credentials();
+    (
+        c.client_id,
+        c.username.unwrap(),
+        c.password.unwrap().expose().to_owned(),
+    )
+}
