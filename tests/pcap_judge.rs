@@ -340,3 +340,158 @@ fn a_real_capture_of_clients_talking_to_mosquitto_gets_the_device_mode_verdicts(
         ),
     );
 }
+
+/// One TCP segment taken out of a capture, owned.
+#[derive(Clone)]
+struct Seg {
+    at: Duration,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: Vec<u8>,
+}
+
+fn segments_of(file: &Path) -> Vec<Seg> {
+    let mut out = Vec::new();
+    mqtt_conform::pcap::read::read_paths(&[file], |item| {
+        if let mqtt_conform::pcap::read::Item::Segment(s) = item {
+            out.push(Seg {
+                at: s.at,
+                src: s.src,
+                dst: s.dst,
+                seq: s.seq,
+                ack: s.ack,
+                flags: s.flags.0,
+                payload: s.payload.to_vec(),
+            });
+        }
+    })
+    .expect("the capture reads");
+    out
+}
+
+/// The IPv6 address standing for an IPv4 one (distinct per port so the flows stay apart).
+fn v6(addr: std::net::SocketAddr) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[0] = 0xfd;
+    a[14..].copy_from_slice(&addr.port().to_be_bytes());
+    a
+}
+
+/// Writes `segs` as a classic pcap (µs, little-endian) of Linux cooked (SLL) frames over
+/// IPv6.
+fn write_sll_ipv6_pcap(path: &Path, segs: &[Seg]) {
+    use etherparse::{LinuxSllPacketType, PacketBuilder};
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&262_144u32.to_le_bytes());
+    out.extend_from_slice(&113u32.to_le_bytes()); // LINKTYPE_LINUX_SLL
+    for s in segs {
+        let mut b = PacketBuilder::linux_sll(LinuxSllPacketType::OUTGOING, 6, [0; 8])
+            .ipv6(v6(s.src), v6(s.dst), 64)
+            .tcp(s.src.port(), s.dst.port(), s.seq, 65_535);
+        if s.flags & 0x10 != 0 {
+            b = b.ack(s.ack);
+        }
+        if s.flags & 0x02 != 0 {
+            b = b.syn();
+        }
+        if s.flags & 0x01 != 0 {
+            b = b.fin();
+        }
+        if s.flags & 0x04 != 0 {
+            b = b.rst();
+        }
+        if s.flags & 0x08 != 0 {
+            b = b.psh();
+        }
+        let mut frame = Vec::with_capacity(b.size(s.payload.len()));
+        b.write(&mut frame, &s.payload).expect("frame");
+        out.extend_from_slice(&(s.at.as_secs() as u32).to_le_bytes());
+        out.extend_from_slice(&s.at.subsec_micros().to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).expect("pcap written");
+}
+
+/// The capture of a device-mode run, rewritten the hard way — every data segment split in
+/// two, each first half sent again (a retransmission), a 3-byte overlap resent with the
+/// second half, neighbouring segments of a direction swapped (reordering), pairs of
+/// segments merged (several packets in one segment), as Linux cooked frames over IPv6 in a
+/// classic pcap — still gets exactly the verdicts of the clean capture.
+#[test]
+fn a_mangled_capture_over_sll_and_ipv6_gets_the_clean_verdicts() {
+    let dir = temp_dir("capture-mangled");
+    let clean = dir.join("clean.pcapng");
+    let clean_arg = clean.to_string_lossy().into_owned();
+    let cloud = Cloud::start("capture-mangled", 3, &["--capture", &clean_arg]);
+    play_devices(cloud.port, Some(&cloud.ca));
+    let _ = cloud.cases();
+    let expected = worst_by_rule(&groups(&judge_capture("tuya", &[&clean], &[])), &[]);
+    assert_expected_flags(&expected);
+
+    let segs = segments_of(&clean);
+    let mut mangled: Vec<Seg> = Vec::new();
+    let mut pending: Option<Seg> = None;
+    for (i, s) in segs.into_iter().enumerate() {
+        if s.payload.len() < 8 {
+            if let Some(p) = pending.take() {
+                mangled.push(p);
+            }
+            mangled.push(s);
+            continue;
+        }
+        let half = s.payload.len() / 2;
+        let first = Seg {
+            payload: s.payload[..half].to_vec(),
+            ..s.clone()
+        };
+        let second = Seg {
+            seq: s.seq.wrapping_add(half as u32 - 3),
+            payload: s.payload[half - 3..].to_vec(),
+            ..s.clone()
+        };
+        match i % 3 {
+            // Split, with the first half retransmitted and the second overlapping it.
+            0 => mangled.extend([first.clone(), first, second]),
+            // Split and reordered: the second half arrives first.
+            1 => mangled.extend([second, first]),
+            // Held back and merged with the next data segment of the same direction.
+            _ => match pending.take() {
+                Some(p)
+                    if p.src == s.src && p.seq.wrapping_add(p.payload.len() as u32) == s.seq =>
+                {
+                    let mut merged = p;
+                    merged.payload.extend_from_slice(&s.payload);
+                    mangled.push(merged);
+                }
+                Some(p) => {
+                    mangled.push(p);
+                    pending = Some(s);
+                }
+                None => pending = Some(s),
+            },
+        }
+    }
+    if let Some(p) = pending {
+        mangled.push(p);
+    }
+    let mangled_file = dir.join("mangled.pcap");
+    write_sll_ipv6_pcap(&mangled_file, &mangled);
+    let report = judge_capture("tuya", &[&mangled_file], &[]);
+    let groups = groups(&report);
+    assert!(
+        !groups.iter().any(|g| g["name"] == "capture"),
+        "retransmissions, overlaps and reordering lose nothing: {groups:#?}"
+    );
+    assert_eq!(worst_by_rule(&groups, &[]), expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
