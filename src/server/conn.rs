@@ -886,6 +886,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         let profile = &policy.profile;
         let v5 = self.version.is_v5();
         if v5 {
+            // Only the server adds Subscription Identifiers (MQTT-3.3.4-6).
+            if p.properties
+                .get_int(PropertyId::SubscriptionIdentifier)
+                .is_some()
+            {
+                return Err(Exit::close(
+                    "a client PUBLISH carries a Subscription Identifier [MQTT-3.3.4-6]",
+                    0x82,
+                ));
+            }
+            let response_topic = p.properties.get_str(PropertyId::ResponseTopic);
+            if response_topic.is_some_and(|t| t.contains(['+', '#'])) {
+                return Err(Exit::close(
+                    "the Response Topic contains a wildcard [MQTT-3.3.2-14]",
+                    0x82,
+                ));
+            }
             if let Some(alias) = p.properties.get_int(PropertyId::TopicAlias) {
                 let s = self.sess();
                 let alias = u16::try_from(alias).unwrap_or(0);

@@ -23,6 +23,7 @@ use timing::TimeExpr;
 /// Suites compiled into the binary: (name, YAML).
 pub const BUILTIN: &[(&str, &str)] = &[
     ("mqtt-3.1.1", include_str!("../../suites/mqtt-3.1.1.yaml")),
+    ("mqtt-5", include_str!("../../suites/mqtt-5.yaml")),
     ("tuya", include_str!("../../suites/tuya.yaml")),
 ];
 
