@@ -2,7 +2,7 @@
 //! scheme's own parameters: what the runner logs in with, and what the judge and the
 //! emulator verify against.
 
-use super::{AuthParams, Identity, Scheme, plain, tuya};
+use super::{AuthParams, Identity, Scheme, aliyun, onenet, plain, tuya, watson};
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 
@@ -14,6 +14,119 @@ fn need(values: &Values, scheme: Scheme, key: &str) -> Result<String, String> {
         .get(key)
         .cloned()
         .ok_or_else(|| format!("auth scheme `{scheme}` needs the parameter `{key}`"))
+}
+
+/// An optional number parameter.
+fn number(values: &Values, key: &str) -> Result<Option<u64>, String> {
+    values
+        .get(key)
+        .map(|t| {
+            t.parse()
+                .map_err(|_| format!("auth parameter `{key}` = `{t}` is not a number"))
+        })
+        .transpose()
+}
+
+fn aliyun_params(values: &Values, scheme: Scheme) -> Result<aliyun::Params, String> {
+    let product_key = need(values, scheme, "product_key")?;
+    let device_name = need(values, scheme, "device_name")?;
+    let sign_method = match values.get("sign_method") {
+        Some(m) => aliyun::SignMethod::from_client_id_value(m).ok_or_else(|| {
+            format!("auth sign_method `{m}`: expected hmacmd5, hmacsha1 or hmacsha256")
+        })?,
+        None => aliyun::SignMethod::HmacSha256,
+    };
+    let secure_mode = match values.get("secure_mode") {
+        Some(m) => m
+            .parse()
+            .map_err(|_| format!("auth secure_mode `{m}` is not a number"))?,
+        // 2: TLS direct connection; 3: TCP (the platform's documented values).
+        None => 2,
+    };
+    // A timestamp in milliseconds, as the platform's examples sign it; `none` leaves it out.
+    let timestamp = match values.get("timestamp").map(String::as_str) {
+        Some("none") => None,
+        Some(t) => Some(
+            t.parse()
+                .map_err(|_| format!("auth timestamp `{t}` is not a number"))?,
+        ),
+        None => Some(now_secs() * 1000),
+    };
+    let client_id = values
+        .get("client_id")
+        .cloned()
+        .unwrap_or_else(|| format!("{product_key}.{device_name}"));
+    Ok(aliyun::Params::new(
+        product_key,
+        device_name,
+        Secret::new(need(values, scheme, "device_secret")?),
+        client_id,
+        sign_method,
+        secure_mode,
+        timestamp,
+    ))
+}
+
+fn onenet_params(values: &Values, scheme: Scheme) -> Result<onenet::Params, String> {
+    let method = match values.get("method") {
+        Some(m) => onenet::Method::from_token_value(m)
+            .ok_or_else(|| format!("auth method `{m}`: expected md5, sha1 or sha256"))?,
+        None => onenet::Method::Sha256,
+    };
+    // Tokens made here are valid for a day unless the suite says until when.
+    let expiry = number(values, "expiry")?.unwrap_or(now_secs() + 86_400);
+    let mut params = onenet::Params::new(
+        need(values, scheme, "product_id")?,
+        need(values, scheme, "device_name")?,
+        Secret::new(need(values, scheme, "access_key")?),
+        expiry,
+        method,
+    );
+    match values.get("level").map(String::as_str) {
+        None | Some("device") => {}
+        Some("product") => params.level = onenet::ResourceLevel::Product,
+        Some(other) => {
+            return Err(format!("auth level `{other}`: expected device or product"));
+        }
+    }
+    Ok(params)
+}
+
+fn watson_params(values: &Values, scheme: Scheme) -> Result<watson::Params, String> {
+    let token = values.get("token").cloned().map(Secret::new);
+    let kind = values.get("kind").map_or("device", String::as_str);
+    Ok(match (kind, token) {
+        ("application", Some(token)) => watson::Params::application(
+            need(values, scheme, "app_id")?,
+            need(values, scheme, "api_key")?,
+            token,
+        ),
+        ("gateway", Some(token)) => watson::Params::gateway(
+            need(values, scheme, "org")?,
+            need(values, scheme, "device_type")?,
+            need(values, scheme, "device_id")?,
+            token,
+        ),
+        ("device", Some(token)) => watson::Params::device(
+            need(values, scheme, "org")?,
+            need(values, scheme, "device_type")?,
+            need(values, scheme, "device_id")?,
+            token,
+        ),
+        // Quickstart devices present no credentials.
+        ("device", None) => watson::Params::quickstart(
+            need(values, scheme, "device_type")?,
+            need(values, scheme, "device_id")?,
+        ),
+        (kind @ ("application" | "gateway"), None) => {
+            return Err(format!("auth scheme `{scheme}`: a {kind} needs `token`"));
+        }
+        (other, _) => {
+            return Err(format!(
+                "auth kind `{other}`: expected device, gateway or application"
+            ));
+        }
+    })
 }
 
 fn now_secs() -> u64 {
@@ -45,11 +158,9 @@ pub fn client_params(scheme: Scheme, values: &Values) -> Result<AuthParams, Stri
                 sign_method,
             })
         }
-        other => {
-            return Err(format!(
-                "auth scheme `{other}` cannot produce credentials from suite parameters yet"
-            ));
-        }
+        Scheme::Aliyun => AuthParams::Aliyun(aliyun_params(values, scheme)?),
+        Scheme::OneNet => AuthParams::OneNet(onenet_params(values, scheme)?),
+        Scheme::Watson => AuthParams::Watson(watson_params(values, scheme)?),
     })
 }
 
@@ -65,11 +176,16 @@ pub fn identity(scheme: Scheme, values: &Values) -> Result<Identity, String> {
             device_id: need(values, scheme, "device_id")?,
             device_secret: Secret::new(need(values, scheme, "device_secret")?),
         }),
-        other => {
-            return Err(format!(
-                "auth scheme `{other}` cannot build an identity from suite parameters yet"
-            ));
+        Scheme::Aliyun => Identity::Aliyun(aliyun_params(values, scheme)?.identity()),
+        Scheme::OneNet => {
+            let p = onenet_params(values, scheme)?;
+            Identity::OneNet(onenet::Identity {
+                product_id: p.product_id,
+                device_name: p.device_name,
+                access_key: p.access_key,
+            })
         }
+        Scheme::Watson => Identity::Watson(watson_params(values, scheme)?),
     })
 }
 
@@ -106,5 +222,98 @@ mod tests {
                 .unwrap_err()
                 .contains("device_secret")
         );
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> Values {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Produces credentials from suite parameters and verifies them against the identity
+    /// built from the same parameters; returns (client id, user name, password).
+    fn round_trip(scheme: &str, v: &Values, now: u64) -> (String, Option<String>, String) {
+        let scheme: Scheme = scheme.parse().unwrap();
+        let creds = client_params(scheme, v).unwrap().credentials().unwrap();
+        let pw = creds
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_owned())
+            .unwrap_or_default();
+        let presented = Presented::new(
+            &creds.client_id,
+            creds.username.as_deref(),
+            creds.password.as_ref().map(|p| p.expose().as_bytes()),
+        );
+        identity(scheme, v)
+            .unwrap()
+            .verify(&presented, now)
+            .unwrap();
+        (creds.client_id, creds.username, pw)
+    }
+
+    #[test]
+    fn aliyun_documented_vector_through_suite_parameters() {
+        let v = values(&[
+            ("product_key", "pk"),
+            ("device_name", "device"),
+            ("device_secret", "secret"),
+            ("client_id", "12345"),
+            ("sign_method", "hmacsha1"),
+            ("secure_mode", "3"),
+            ("timestamp", "789"),
+        ]);
+        let (cid, user, pw) = round_trip("aliyun", &v, 0);
+        assert_eq!(cid, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|");
+        assert_eq!(user.as_deref(), Some("device&pk"));
+        assert_eq!(pw, "FAFD82A3D602B37FB0FA8B7892F24A477F851A14");
+        let mut md5 = v.clone();
+        md5.insert("sign_method".into(), "hmacmd5".into());
+        assert_eq!(
+            round_trip("aliyun", &md5, 0).2,
+            "14B198324FE55E1D3C88F2E705E201EE"
+        );
+        md5.insert("sign_method".into(), "hmacsha512".into());
+        assert!(client_params("aliyun".parse().unwrap(), &md5).is_err());
+    }
+
+    #[test]
+    fn onenet_documented_vector_through_suite_parameters() {
+        let v = values(&[
+            ("product_id", "123123"),
+            ("device_name", "mydev"),
+            ("access_key", "q6cQQucPT58l4SUG4XC5X9nDB/q36tRnlo9aBJmAu9I="),
+            ("expiry", "1537255523"),
+            ("method", "sha256"),
+        ]);
+        let (cid, user, pw) = round_trip("onenet", &v, 1_537_255_523 - 60);
+        assert_eq!(cid, "mydev");
+        assert_eq!(user.as_deref(), Some("123123"));
+        assert_eq!(
+            pw,
+            "version=2018-10-31&res=products%2F123123%2Fdevices%2Fmydev&et=1537255523&method=sha256&sign=ETf0JOVXnEyo2XjhyFFjC47GlZqFIAeimnXM4BLLw4E%3D"
+        );
+    }
+
+    #[test]
+    fn watson_device_and_quickstart_through_suite_parameters() {
+        let v = values(&[
+            ("org", "abc123"),
+            ("device_type", "sensor"),
+            ("device_id", "dev1"),
+            ("token", "w4tson-t0ken-(s3cret)"),
+        ]);
+        let (cid, user, pw) = round_trip("watson", &v, 0);
+        assert_eq!(cid, "d:abc123:sensor:dev1");
+        assert_eq!(user.as_deref(), Some("use-token-auth"));
+        assert_eq!(pw, "w4tson-t0ken-(s3cret)");
+        let quick = values(&[("device_type", "sensor"), ("device_id", "dev1")]);
+        let (cid, user, _) = round_trip("watson", &quick, 0);
+        assert_eq!(cid, "d:quickstart:sensor:dev1");
+        assert_eq!(user, None);
+        let mut gw = v.clone();
+        gw.insert("kind".into(), "gateway".into());
+        assert_eq!(round_trip("watson", &gw, 0).0, "g:abc123:sensor:dev1");
     }
 }

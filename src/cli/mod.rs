@@ -57,6 +57,21 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["target", "listen"])]
     pub pcap: Vec<std::path::PathBuf>,
 
+    /// Capture mode: re-send each recorded client's packets to this live target
+    /// (mqtt://host:port or mqtts://…) and report where its answers differ from the
+    /// recorded ones.
+    #[arg(long, value_name = "URL", requires = "pcap")]
+    pub replay_to: Option<String>,
+
+    /// Replay: 1 keeps the recorded spacing, 2 is twice as fast, 0 as fast as possible.
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = 1.0,
+        requires = "replay_to"
+    )]
+    pub speed: f64,
+
     /// Capture mode: connections on this port are MQTT too (besides 1883 and 8883, and any
     /// connection that starts with a CONNECT); repeatable.
     #[arg(long = "port", value_name = "PORT")]

@@ -330,6 +330,9 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
     };
     let text = args.format == Format::Text;
     let redactor = crate::secret::Redactor::new(params.secrets.iter());
+    if let Some(url) = &args.replay_to {
+        return replay_mode(args, suite, url, opts, text, &redactor);
+    }
     let (report, summary) = match crate::pcap::analyze::analyze(suite, &params, &opts, &mut |_| {})
     {
         Ok(r) => r,
@@ -340,6 +343,56 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
     };
     eprintln!("{}", summary.line());
     finish_report(args, suite, &report, text, &redactor)
+}
+
+/// `--pcap … --replay-to URL`: the recorded clients against a live target.
+fn replay_mode(
+    args: &RunArgs,
+    suite: &Suite,
+    url: &str,
+    capture: crate::pcap::analyze::CaptureOptions,
+    text: bool,
+    redactor: &crate::secret::Redactor,
+) -> i32 {
+    let target = match Target::parse(url, suite.port) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut opts = crate::pcap::replay::ReplayOptions::new(capture.paths, target);
+    opts.ports = capture.ports;
+    opts.protocol = capture.protocol;
+    opts.max_packet_size = capture.max_packet_size;
+    opts.speed = args.speed;
+    opts.connect_timeout = Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0));
+    opts.tls.ca = args.ca.clone();
+    opts.tls.cert = args.cert.clone();
+    opts.tls.key = args.key.clone();
+    opts.tls.sni = args.sni.clone();
+    opts.tls.insecure = args.insecure;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut report = match runtime.block_on(crate::pcap::replay::replay(&opts)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::UNREACHABLE;
+        }
+    };
+    for group in &mut report.suites {
+        group.classname = suite.name.clone();
+    }
+    finish_report(args, suite, &report, text, redactor)
 }
 
 /// Writes JUnit (and JSON) and prints the summary; returns the exit code.

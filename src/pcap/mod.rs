@@ -12,6 +12,7 @@ pub mod analyze;
 pub mod flows;
 pub mod read;
 pub mod reassembly;
+pub mod replay;
 pub mod write;
 
 use std::net::SocketAddr;
