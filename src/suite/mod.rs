@@ -25,6 +25,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("mqtt-3.1.1", include_str!("../../suites/mqtt-3.1.1.yaml")),
     ("mqtt-5", include_str!("../../suites/mqtt-5.yaml")),
     ("tuya", include_str!("../../suites/tuya.yaml")),
+    ("aliyun", include_str!("../../suites/aliyun.yaml")),
+    ("onenet", include_str!("../../suites/onenet.yaml")),
+    ("watson", include_str!("../../suites/watson.yaml")),
 ];
 
 /// How deep `extends` chains may go.
