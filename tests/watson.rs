@@ -1,0 +1,825 @@
+//! The IBM Watson IoT Platform suite (`suites/watson.yaml`, and its Quickstart variant
+//! `fixtures/suites/watson-quickstart.yaml`) in every mode:
+//!
+//! - broker mode against the built-in emulator (all pass) and against a mosquitto configured
+//!   as close to Watson as mosquitto allows (every verdict in [`EXPECTED`]);
+//! - device mode with real clients (mosquitto_pub, mosquitto_sub, rumqttc) against
+//!   `mqtt-conform --suite watson --listen` (TLS, as registered devices use 8883): conforming
+//!   clients pass, each violation is flagged with exactly its rule id;
+//! - capture mode on a `--capture` of device-mode sessions, giving the live verdicts.
+
+#[path = "support/cloud.rs"]
+mod cloud;
+#[path = "support/mosquitto.rs"]
+mod mosquitto;
+#[path = "support/pki.rs"]
+mod pki;
+#[path = "support/suite_run.rs"]
+mod suite_run;
+
+use cloud::{Cloud, temp_dir};
+use mosquitto::Mosquitto;
+use mqtt_conform::report::{CaseReport, Verdict};
+use mqtt_conform::runner::transport::TlsOptions;
+use mqtt_conform::runner::{RunOptions, Selection, run_suite};
+use rustls::pki_types::pem::PemObject;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The suite's example identity (what the emulator provisions).
+const ORG: &str = "abc123";
+const DEVICE_TYPE: &str = "sensor";
+const DEVICE_ID: &str = "dev-01";
+const TOKEN: &str = "Wiotp-Example.Token_0042";
+const USERNAME: &str = "use-token-auth";
+const EVENT: &str = "iot-2/evt/status/fmt/json";
+const EVENT_BODY: &str = r#"{"d":{"temp":21.5}}"#;
+
+fn client_id() -> String {
+    format!("d:{ORG}:{DEVICE_TYPE}:{DEVICE_ID}")
+}
+
+fn quickstart_suite() -> String {
+    format!(
+        "{}/fixtures/suites/watson-quickstart.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+// ------------------------------------------------------------------ broker mode, emulator
+
+/// Runs `suite` (built-in name or path) against the emulator built from it, tests selected by
+/// `filters`; returns the report.
+async fn run_against_emulator(suite: &str, filters: &[&str]) -> mqtt_conform::report::RunReport {
+    let suite = Arc::new(mqtt_conform::suite::load(suite).expect("suite loads"));
+    let params = suite
+        .resolve_params(&BTreeMap::new(), true)
+        .expect("examples fill every parameter");
+    let emulator =
+        mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
+            .await
+            .expect("emulator starts");
+    let opts = RunOptions {
+        target: emulator.target.clone(),
+        tls: emulator.tls.clone(),
+        jobs: 64,
+        selection: Selection {
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            ..Selection::default()
+        },
+        connect_timeout: Duration::from_secs(5),
+        max_packet_size: 16 << 20,
+        capture: None,
+    };
+    run_suite(suite, &params, &opts, &mut |_| {})
+        .await
+        .expect("run starts")
+}
+
+fn assert_no_failure(report: &mqtt_conform::report::RunReport) {
+    let failures: Vec<String> = report
+        .cases()
+        .filter(|c| c.verdict.is_failure())
+        .map(|c| format!("{}: {:?}", c.id, c.verdict))
+        .collect();
+    assert!(report.cases().count() > 0, "no test ran");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watson_suite_passes_against_the_watson_emulator() {
+    let report = run_against_emulator("watson", &[]).await;
+    assert_no_failure(&report);
+    let ids: BTreeSet<&str> = report.cases().map(|c| c.id.as_str()).collect();
+    for id in [
+        "WIOTP-SIZE-01-MAX",
+        "WIOTP-SIZE-01-OVER",
+        "WIOTP-RET-01-STRIPPED",
+        "WIOTP-AUTH-01-BAD-FORM",
+        "WIOTP-SESS-01-TAKEOVER",
+    ] {
+        assert!(ids.contains(id), "{id} ran: {ids:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_variant_passes_against_its_emulator() {
+    let report = run_against_emulator(&quickstart_suite(), &["WIOTP-QS"]).await;
+    assert_no_failure(&report);
+    let by_id: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
+    assert_eq!(by_id.len(), 5, "{:?}", by_id.keys());
+    // The emulator handles a Quickstart QoS 1 publish as QoS 0: no receipt confirmation.
+    for (id, branch) in [
+        ("WIOTP-QS-QOS-02-QOS1", "no answer"),
+        ("WIOTP-QS-SESS-04-COMMANDS", "SUBACK 0x80"),
+    ] {
+        let seen = by_id[id].branch.as_deref().unwrap_or_default();
+        assert!(seen.starts_with(branch), "{id}: branch {seen:?}");
+    }
+}
+
+// ------------------------------------------------------------------ device mode
+
+/// Runs mosquitto_pub against a device-mode cloud with the given identity and arguments.
+/// A QoS 1 publish to Quickstart is never acknowledged, so mosquitto_pub would wait for
+/// ever: it is stopped after 3 s (its connection then ends without DISCONNECT).
+fn pub_with(cloud: &Cloud, ca: Option<&Path>, login: &[&str], args: &[&str]) {
+    let mut cmd = Command::new("mosquitto_pub");
+    cmd.args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()]);
+    if let Some(ca) = ca {
+        cmd.arg("--cafile").arg(ca);
+    }
+    let mut child = cmd
+        .args(login)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The registered device's login (client id, user name, token).
+fn device_login() -> Vec<String> {
+    vec![
+        "-i".into(),
+        client_id(),
+        "-u".into(),
+        USERNAME.into(),
+        "-P".into(),
+        TOKEN.into(),
+    ]
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The rules that did not pass, with their status.
+fn flagged(verdicts: &[(String, String)]) -> Vec<(String, String)> {
+    verdicts
+        .iter()
+        .filter(|(_, s)| s != "passed")
+        .cloned()
+        .collect()
+}
+
+/// A conforming event publish (QoS 1, Watson event JSON, Keep Alive 60).
+fn conforming_event() -> Vec<String> {
+    [
+        "-V", "mqttv311", "-k", "60", "-q", "1", "-t", EVENT, "-m", EVENT_BODY,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[test]
+fn a_conforming_mosquitto_pub_passes_every_rule() {
+    let cloud = Cloud::start_suite("watson", "wiotp-pub", 1, &[]);
+    let ca = cloud.ca.clone();
+    pub_with(
+        &cloud,
+        Some(&ca),
+        &refs(&device_login()),
+        &refs(&conforming_event()),
+    );
+    let verdicts = cloud.verdicts();
+    assert!(verdicts.len() >= 10, "rules applied: {verdicts:?}");
+    assert_eq!(flagged(&verdicts), vec![], "{verdicts:?}");
+    for id in [
+        "WIOTP-AUTH-01",
+        "WIOTP-TOPIC-01",
+        "WIOTP-SIZE-01",
+        "WIOTP-PAY-02",
+    ] {
+        assert!(
+            verdicts.iter().any(|(i, _)| i == id),
+            "{id} judged: {verdicts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_conforming_mosquitto_sub_passes_every_rule() {
+    let cloud = Cloud::start_suite("watson", "wiotp-sub", 1, &[]);
+    let _ = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "--cafile"])
+        .arg(&cloud.ca)
+        .args(refs(&device_login()))
+        .args(["-V", "mqttv311", "-k", "60", "-q", "1", "-W", "1"])
+        .args(["-t", "iot-2/cmd/+/fmt/+", "-t", "iotdm-1/#"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_sub is installed");
+    let verdicts = cloud.verdicts();
+    assert_eq!(flagged(&verdicts), vec![], "{verdicts:?}");
+    assert!(
+        verdicts.iter().any(|(id, _)| id == "WIOTP-TOPIC-02"),
+        "the subscription was judged: {verdicts:?}"
+    );
+}
+
+#[test]
+fn a_conforming_rumqttc_device_passes_every_rule() {
+    let cloud = Cloud::start_suite("watson", "wiotp-rumqttc", 1, &[]);
+    let ca_pem = std::fs::read(&cloud.ca).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut options = rumqttc::MqttOptions::new(client_id(), "127.0.0.1", cloud.port);
+        options.set_credentials(USERNAME, TOKEN);
+        options.set_keep_alive(Duration::from_secs(60));
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
+        ));
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+        client
+            .subscribe("iot-2/cmd/+/fmt/json", rumqttc::QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        client
+            .publish(EVENT, rumqttc::QoS::ExactlyOnce, false, EVENT_BODY)
+            .await
+            .unwrap();
+        let (mut subacked, mut completed) = (false, false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !(subacked && completed) {
+            let event = tokio::time::timeout_at(deadline, eventloop.poll())
+                .await
+                .expect("rumqttc events in time")
+                .expect("connected");
+            match event {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => subacked = true,
+                rumqttc::Event::Incoming(rumqttc::Packet::PubComp(_)) => completed = true,
+                _ => {}
+            }
+        }
+        client.disconnect().await.unwrap();
+        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await {
+        }
+    });
+    let verdicts = cloud.verdicts();
+    assert_eq!(flagged(&verdicts), vec![], "{verdicts:?}");
+}
+
+/// A payload file of `len` bytes in `dir`.
+fn payload_file(dir: &Path, len: usize) -> String {
+    let path = dir.join(format!("payload-{len}.bin"));
+    std::fs::write(&path, vec![b'x'; len]).expect("payload file");
+    path.to_string_lossy().into_owned()
+}
+
+/// One violation per device: each is flagged with exactly its rule id, nothing else.
+#[test]
+fn each_violation_is_flagged_with_exactly_its_rule() {
+    let files = temp_dir("wiotp-payloads");
+    let over = payload_file(&files, 131_073);
+    let at_limit = payload_file(&files, 131_072);
+    let login = device_login();
+    let with_login = |i: usize, v: &str| {
+        let mut l = login.clone();
+        l[i] = v.to_owned();
+        l
+    };
+    // (tag, suite, login, publish arguments, expected flags)
+    type Case = (
+        &'static str,
+        String,
+        Vec<String>,
+        Vec<String>,
+        Vec<(String, String)>,
+    );
+    let event = |extra: &[&str]| -> Vec<String> {
+        let mut v = conforming_event();
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let flag = |id: &str, status: &str| vec![(id.to_owned(), status.to_owned())];
+    let cases: Vec<Case> = vec![
+        (
+            "bad-client-id",
+            "watson".into(),
+            with_login(1, &format!("x:{ORG}:{DEVICE_TYPE}:{DEVICE_ID}")),
+            event(&[]),
+            flag("WIOTP-AUTH-01", "failed"),
+        ),
+        (
+            "wrong-username",
+            "watson".into(),
+            with_login(3, "token-user"),
+            event(&[]),
+            flag("WIOTP-AUTH-03", "failed"),
+        ),
+        (
+            "foreign-topic",
+            "watson".into(),
+            login.clone(),
+            event(&["-t", "iot-2/type/sensor/id/dev-01/evt/status/fmt/json"]),
+            flag("WIOTP-TOPIC-01", "failed"),
+        ),
+        (
+            "oversize",
+            "watson".into(),
+            login.clone(),
+            vec![
+                "-V".into(),
+                "mqttv311".into(),
+                "-q".into(),
+                "1".into(),
+                "-t".into(),
+                "iot-2/evt/blob/fmt/bin".into(),
+                "-f".into(),
+                over.clone(),
+            ],
+            flag("WIOTP-SIZE-01", "failed"),
+        ),
+        (
+            "at-limit",
+            "watson".into(),
+            login.clone(),
+            vec![
+                "-V".into(),
+                "mqttv311".into(),
+                "-q".into(),
+                "1".into(),
+                "-t".into(),
+                "iot-2/evt/blob/fmt/bin".into(),
+                "-f".into(),
+                at_limit.clone(),
+            ],
+            vec![],
+        ),
+        (
+            "retain",
+            "watson".into(),
+            login.clone(),
+            event(&["-r"]),
+            flag("WIOTP-RET-01", "warning"),
+        ),
+        (
+            "quickstart-qos1",
+            quickstart_suite(),
+            vec![
+                "-i".into(),
+                format!("d:quickstart:{DEVICE_TYPE}:{DEVICE_ID}"),
+            ],
+            event(&[]),
+            flag("WIOTP-QOS-02", "failed"),
+        ),
+        (
+            "quickstart-qos0",
+            quickstart_suite(),
+            vec![
+                "-i".into(),
+                format!("d:quickstart:{DEVICE_TYPE}:{DEVICE_ID}"),
+            ],
+            event(&["-q", "0"]),
+            vec![],
+        ),
+    ];
+    let mut handles = Vec::new();
+    for (tag, suite, login, args, want) in cases {
+        handles.push(std::thread::spawn(move || {
+            let cloud = Cloud::start_suite(&suite, tag, 1, &[]);
+            let ca = (!cloud.ca.as_os_str().is_empty()).then(|| cloud.ca.clone());
+            pub_with(&cloud, ca.as_deref(), &refs(&login), &refs(&args));
+            let verdicts = cloud.verdicts();
+            assert_eq!(flagged(&verdicts), want, "{tag}: {verdicts:?}");
+        }));
+    }
+    // Quickstart faster than one message a second: three QoS 0 lines from stdin at once.
+    handles.push(std::thread::spawn(|| {
+        let cloud = Cloud::start_suite(&quickstart_suite(), "quickstart-rate", 1, &[]);
+        let mut child = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+            .args(["-i", &format!("d:quickstart:{DEVICE_TYPE}:{DEVICE_ID}")])
+            .args(["-V", "mqttv311", "-q", "0", "-t", EVENT, "-l"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_pub runs");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            for n in 0..3 {
+                writeln!(stdin, r#"{{"d":{{"n":{n}}}}}"#).unwrap();
+            }
+        }
+        let _ = child.wait();
+        let verdicts = cloud.verdicts();
+        assert_eq!(
+            flagged(&verdicts),
+            vec![("WIOTP-SIZE-02".to_owned(), "failed".to_owned())],
+            "quickstart rate: {verdicts:?}"
+        );
+    }));
+    for h in handles {
+        h.join().expect("scenario passed");
+    }
+    let _ = std::fs::remove_dir_all(&files);
+}
+
+// ------------------------------------------------------------------ broker mode, mosquitto
+
+/// What mosquitto earns on one test.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    /// Passed.
+    Pass,
+    /// Passed through the `any_of` branch whose label starts with this.
+    Branch(&'static str),
+    /// Recorded (status NP): the reaction seen starts with this.
+    Recorded(&'static str),
+    /// Failed, and the message holds this text.
+    Fail(&'static str),
+    /// A keep-alive close: passed, or judged late. mosquitto finds silent clients in a
+    /// periodic sweep, so its close may come up to about a second after 1.5 × Keep Alive + 1 s
+    /// at this Keep Alive; the verdict then names the measured time.
+    Late,
+}
+
+use Want::{Branch, Fail, Late, Pass, Recorded};
+
+/// mosquitto answers CONNACK 0 where Watson refuses the credentials.
+const ACCEPTED: &str = "observed CONNACK code 0x00 (Connection Accepted)";
+
+/// Every test of the suite and what mosquitto earns on it.
+const EXPECTED: &[(&str, Want)] = &[
+    ("MQTT311-CONN-01", Pass),
+    ("MQTT311-CONN-02", Branch("CONNACK 0x01")),
+    ("MQTT311-CONN-03", Pass),
+    ("MQTT311-CONN-04", Pass),
+    ("MQTT311-CONN-05", Pass),
+    ("MQTT311-CONN-06", Pass),
+    ("MQTT311-CONN-07", Pass),
+    ("MQTT311-CONN-08", Pass),
+    ("MQTT311-CONN-09", Pass),
+    ("MQTT311-CONN-10", Pass),
+    ("MQTT311-CONN-11", Pass),
+    ("MQTT311-CONN-12", Pass),
+    ("MQTT311-CONN-13", Pass),
+    ("MQTT311-CONN-14", Pass),
+    ("MQTT311-CONN-15", Pass),
+    ("MQTT311-CONN-16", Pass),
+    ("MQTT311-CONN-17", Pass),
+    ("MQTT311-VER-01", Branch("close")),
+    ("MQTT311-VER-02", Branch("CONNACK 0x01")),
+    ("MQTT311-VER-03", Branch("CONNACK 0x01")),
+    ("MQTT311-VER-04", Branch("close without CONNACK")),
+    (
+        "MQTT311-VER-05",
+        Fail("observed CONNACK code 0x00 (Connection Accepted) session_present=false"),
+    ),
+    ("MQTT311-VER-06", Branch("CONNACK refusing it")),
+    ("MQTT311-CID-01", Pass),
+    ("MQTT311-CID-02", Pass),
+    ("MQTT311-CID-05", Pass),
+    ("MQTT311-CID-06", Pass),
+    ("MQTT311-KA-01", Late),
+    ("MQTT311-KA-02", Pass),
+    ("MQTT311-KA-03", Pass),
+    ("MQTT311-KA-04", Pass),
+    ("MQTT311-KA-05", Pass),
+    ("MQTT311-PUB-01", Pass),
+    ("MQTT311-PUB-02", Pass),
+    ("MQTT311-PUB-03", Branch("PUBACK")),
+    ("MQTT311-PUB-04", Pass),
+    ("MQTT311-PUB-06", Pass),
+    ("MQTT311-PUB-07", Pass),
+    ("MQTT311-PUB-08", Fail("the connection was still open")),
+    ("MQTT311-PUB-09", Pass),
+    ("MQTT311-PUB-10", Pass),
+    ("MQTT311-SUB-01", Branch("close")),
+    ("MQTT311-SUB-02", Pass),
+    ("MQTT311-SUB-03", Pass),
+    ("MQTT311-SUB-04", Pass),
+    ("MQTT311-SUB-05", Pass),
+    ("MQTT311-SUB-06", Pass),
+    ("MQTT311-SUB-08", Pass),
+    ("MQTT311-SUB-09", Pass),
+    ("MQTT311-SUB-10", Pass),
+    ("MQTT311-UNSUB-01", Pass),
+    ("MQTT311-UNSUB-02", Pass),
+    ("MQTT311-UNSUB-03", Pass),
+    ("MQTT311-UNSUB-04", Pass),
+    ("MQTT311-UNSUB-05", Pass),
+    ("MQTT311-UNSUB-07", Pass),
+    ("MQTT311-PKT-01", Pass),
+    ("MQTT311-PKT-02", Pass),
+    ("MQTT311-PKT-03", Pass),
+    ("MQTT311-PKT-04", Pass),
+    ("MQTT311-PKT-05", Fail("observed PINGRESP")),
+    ("MQTT311-PKT-06", Pass),
+    ("MQTT311-PKT-07", Pass),
+    ("MQTT311-PKT-08", Fail("the connection was still open")),
+    ("MQTT311-PKT-09", Fail("observed PUBREL packet_id=1")),
+    ("MQTT311-PKT-10", Fail("the connection was still open")),
+    ("MQTT311-PKT-11", Pass),
+    ("MQTT311-PKT-12", Pass),
+    ("MQTT311-PKT-13", Pass),
+    ("MQTT311-PKT-14", Fail("observed PINGRESP")),
+    ("MQTT311-PKT-15", Fail("the connection was still open")),
+    ("MQTT311-TOPIC-01", Pass),
+    ("MQTT311-TOPIC-02", Branch("close")),
+    ("MQTT311-TOPIC-04", Branch("close")),
+    ("MQTT311-TOPIC-05", Branch("close")),
+    ("MQTT311-TOPIC-06", Branch("close")),
+    ("MQTT311-TOPIC-07", Pass),
+    ("MQTT311-TOPIC-08", Pass),
+    ("MQTT311-TOPIC-09", Pass),
+    ("MQTT311-TOPIC-10", Pass),
+    ("MQTT311-FLAG-04", Pass),
+    ("MQTT311-AUTH-01", Pass),
+    ("WIOTP-VER-01-MQTT31", Pass),
+    ("WIOTP-VER-01-MQTT5", Pass),
+    ("WIOTP-CONNECT-00", Pass),
+    ("WIOTP-AUTH-01-BAD-FORM", Fail(ACCEPTED)),
+    ("WIOTP-AUTH-02-LONG-ID", Fail(ACCEPTED)),
+    ("WIOTP-AUTH-03-USERNAME", Fail(ACCEPTED)),
+    ("WIOTP-AUTH-03-WRONG-TOKEN", Fail(ACCEPTED)),
+    ("WIOTP-AUTH-03-NO-CREDENTIALS", Fail(ACCEPTED)),
+    ("WIOTP-SESS-01-TAKEOVER", Pass),
+    ("WIOTP-SESS-02-DURABLE", Pass),
+    ("WIOTP-KA-02-TIMEOUT", Late),
+    ("WIOTP-QOS-01-EVENTS", Pass),
+    ("WIOTP-QOS-01-COMMANDS", Pass),
+    // mosquitto keeps the retained event and sends it to the new subscriber.
+    ("WIOTP-RET-01-STRIPPED", Fail("observed PUBLISH")),
+    ("WIOTP-TOPIC-01-EVENTS", Pass),
+    ("WIOTP-TOPIC-01-MANAGED", Pass),
+    ("WIOTP-TOPIC-01-FOREIGN", Recorded("PUBACK")),
+    ("WIOTP-TOPIC-02-COMMANDS", Pass),
+    ("WIOTP-TOPIC-02-FOREIGN", Recorded("granted")),
+    ("WIOTP-SIZE-01-MAX", Pass),
+    ("WIOTP-SIZE-01-OVER", Fail("observed PUBACK packet_id=32")),
+    ("WIOTP-PAY-02-NOT-JSON", Recorded("PUBACK")),
+    ("WIOTP-SESS-01", Pass),
+    ("WIOTP-KA-02-SERVER", Late),
+];
+
+/// mosquitto configured as close to Watson as it allows: TLS 1.2, payloads up to 131,072
+/// bytes, the iot-2 / iotdevice-1 / iotdm-1 topics. It cannot check Watson's token
+/// credentials (anyone is admitted), cannot ignore RETAIN (it keeps retained messages), and
+/// cannot refuse subscriptions by ACL (it filters deliveries instead).
+fn watson_like_mosquitto() -> Mosquitto {
+    let dir = mosquitto::temp_dir("watson");
+    let pki = pki::make(&dir, "watson");
+    let acl = dir.join("acl");
+    std::fs::write(
+        &acl,
+        "pattern readwrite iot-2/#\npattern write iotdevice-1/#\npattern read iotdm-1/#\n",
+    )
+    .expect("ACL file");
+    Mosquitto::start_in(
+        dir,
+        &format!(
+            "allow_anonymous true\n\
+             cafile {}\ncertfile {}\nkeyfile {}\n\
+             tls_version tlsv1.2\n\
+             message_size_limit 131072\n\
+             acl_file {}",
+            pki.ca.display(),
+            pki.server_cert.display(),
+            pki.server_key.display(),
+            acl.display()
+        ),
+    )
+}
+
+fn check_case(case: &CaseReport, want: Want) {
+    let id = &case.id;
+    let branch = case.branch.as_deref().unwrap_or("");
+    match want {
+        Pass => assert_eq!(
+            case.verdict,
+            Verdict::Passed,
+            "{id}: expected to pass; trace: {:#?}",
+            case.trace
+        ),
+        Branch(label) => {
+            assert_eq!(
+                case.verdict,
+                Verdict::Passed,
+                "{id}: trace: {:#?}",
+                case.trace
+            );
+            assert!(
+                branch.starts_with(label),
+                "{id}: branch `{branch}`, expected `{label}`"
+            );
+        }
+        Recorded(label) => match &case.verdict {
+            Verdict::Recorded { message } => assert!(
+                branch.starts_with(label) && message.contains(label),
+                "{id}: recorded `{branch}` ({message}), expected `{label}`"
+            ),
+            other => panic!("{id}: expected a recorded reaction `{label}`, got {other:?}"),
+        },
+        Fail(reason) => match &case.verdict {
+            Verdict::Failed { message } => assert!(
+                message.contains(reason),
+                "{id}: failure message lacks `{reason}`: {message}"
+            ),
+            other => panic!("{id}: expected a failure ({reason}), got {other:?}"),
+        },
+        Late => match &case.verdict {
+            Verdict::Passed => {}
+            Verdict::Failed { message } | Verdict::Warning { message } => assert!(
+                message.contains("too late, after")
+                    || message.contains("closed a silent client after"),
+                "{id}: not a late close: {message}"
+            ),
+            other => panic!("{id}: expected a pass or a late close, got {other:?}"),
+        },
+    }
+}
+
+/// How a case would be written in [`EXPECTED`] (printed when the table and the run differ).
+fn describe(case: &CaseReport) -> String {
+    let branch = case.branch.clone().unwrap_or_default();
+    match &case.verdict {
+        Verdict::Passed if branch.is_empty() => format!("(\"{}\", Pass),", case.id),
+        Verdict::Passed => format!("(\"{}\", Branch({branch:?})),", case.id),
+        Verdict::Recorded { .. } => format!("(\"{}\", Recorded({branch:?})),", case.id),
+        Verdict::Failed { message } => format!("(\"{}\", Fail({message:?})),", case.id),
+        other => format!("(\"{}\", ?{other:?}),", case.id),
+    }
+}
+
+#[test]
+fn watson_suite_against_a_watson_like_mosquitto() {
+    let broker = watson_like_mosquitto();
+    let tls = TlsOptions {
+        ca: Some(broker.dir.join("watson-ca.pem")),
+        ..TlsOptions::default()
+    };
+    let url = format!("mqtts://localhost:{}", broker.port);
+    // The runner lets tests that log in as the suite's one identity take turns.
+    let report = suite_run::run_builtin("watson", &url, tls, 64, true);
+    let cases: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
+    let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();
+    assert_eq!(
+        expected.len(),
+        EXPECTED.len(),
+        "a duplicate row in EXPECTED"
+    );
+    let ran: BTreeSet<&str> = cases.keys().copied().collect();
+    let listed: BTreeSet<&str> = expected.keys().copied().collect();
+    if ran != listed {
+        let table: Vec<String> = report.cases().map(describe).collect();
+        panic!(
+            "EXPECTED and the suite differ; the run gave:\n{}",
+            table.join("\n")
+        );
+    }
+    for (id, want) in &expected {
+        check_case(cases[id], *want);
+    }
+    eprintln!(
+        "watson against mosquitto: {} tests in {:.2} s",
+        cases.len(),
+        report.duration.as_secs_f64()
+    );
+}
+
+// ------------------------------------------------------------------ capture mode
+
+fn rank(status: &str) -> u8 {
+    match status {
+        "error" => 6,
+        "failed" => 5,
+        "warning" => 4,
+        "recorded" => 3,
+        "inconclusive" => 2,
+        "passed" => 1,
+        _ => 0,
+    }
+}
+
+/// Rule id → worst verdict over `cases` (CAPTURE-* bookkeeping cases left out).
+fn worst<'a>(cases: impl Iterator<Item = &'a Value>) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for case in cases {
+        let id = case["id"].as_str().unwrap_or_default();
+        if id.starts_with("CAPTURE-") {
+            continue;
+        }
+        let status = case["verdict"]["status"].as_str().unwrap_or_default();
+        let slot = out.entry(id.to_owned()).or_default();
+        if rank(status) > rank(slot) {
+            *slot = status.to_owned();
+        }
+    }
+    out
+}
+
+/// Device-mode sessions of a conforming device, one publishing outside iot-2/evt and one
+/// sending an oversized event, captured with `--capture`; `--pcap` on the file gives the
+/// verdicts the live run gave.
+#[test]
+fn a_capture_of_device_mode_sessions_gets_the_live_verdicts() {
+    let dir = temp_dir("wiotp-capture");
+    let capture = dir.join("live.pcapng");
+    let over = payload_file(&dir, 131_073);
+    let cloud = Cloud::start_suite(
+        "watson",
+        "wiotp-capture",
+        3,
+        &["--capture", &capture.to_string_lossy()],
+    );
+    let ca = cloud.ca.clone();
+    let login = device_login();
+    pub_with(&cloud, Some(&ca), &refs(&login), &refs(&conforming_event()));
+    let mut foreign = conforming_event();
+    foreign.extend([
+        "-t".into(),
+        "iot-2/type/sensor/id/dev-01/evt/status/fmt/json".into(),
+    ]);
+    pub_with(&cloud, Some(&ca), &refs(&login), &refs(&foreign));
+    let oversize: Vec<String> = [
+        "-V",
+        "mqttv311",
+        "-q",
+        "1",
+        "-t",
+        "iot-2/evt/blob/fmt/bin",
+        "-f",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([over])
+    .collect();
+    pub_with(&cloud, Some(&ca), &refs(&login), &refs(&oversize));
+    let live_cases = cloud.cases();
+    let live = worst(live_cases.iter());
+    let flagged: Vec<(&str, &str)> = live
+        .iter()
+        .filter(|(_, s)| s.as_str() != "passed")
+        .map(|(i, s)| (i.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        flagged,
+        // The cloud closed the two violators; the next device logged in (same client id) at
+        // once, which the back-off rule notes as a warning.
+        vec![
+            ("WIOTP-SESS-01-BACKOFF", "warning"),
+            ("WIOTP-SIZE-01", "failed"),
+            ("WIOTP-TOPIC-01", "failed")
+        ],
+        "{live:?}"
+    );
+
+    let json = dir.join("pcap.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args(["--suite", "watson", "--pcap"])
+        .arg(&capture)
+        .arg("--report-json")
+        .arg(&json)
+        .arg("--report-junit")
+        .arg(dir.join("pcap.xml"))
+        .output()
+        .expect("binary runs");
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(1)),
+        "capture mode exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("JSON report");
+    assert!(!text.contains(TOKEN), "the token leaked into the report");
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let recorded = worst(
+        doc["suites"]
+            .as_array()
+            .expect("suites")
+            .iter()
+            .flat_map(|g| g["cases"].as_array().expect("cases").iter()),
+    );
+    assert_eq!(recorded, live);
+    let _ = std::fs::remove_dir_all(&dir);
+}
