@@ -534,6 +534,27 @@ impl Judge {
     ) {
         let profile = self.profile.clone();
         let vars = self.vars.clone();
+        // A filter whose wildcard comes too early belongs to the wildcard-depth rule when
+        // the suite has one: the topic allow-list does not flag it a second time.
+        let wildcard_min = self
+            .rules
+            .iter()
+            .flat_map(|r| r.check.value.as_slice())
+            .find_map(|c| match c {
+                Check::WildcardDepth { min_level } => {
+                    Some(min_level.or(profile.topics.wildcard_min_level))
+                }
+                _ => None,
+            })
+            .flatten();
+        let too_shallow = |filter: &str| {
+            wildcard_min.is_some_and(|min| {
+                filter
+                    .split('/')
+                    .position(|l| l == "+" || l == "#")
+                    .is_some_and(|first| first < min)
+            })
+        };
         self.each_rule(event.conn, findings, |check, _| match check {
             Check::MaxQos { subscribe, .. } => {
                 let max = subscribe.unwrap_or(profile.max_qos);
@@ -552,10 +573,11 @@ impl Judge {
                     return Some(None);
                 }
                 let bad = s.subscriptions.iter().find(|x| {
-                    !patterns.iter().any(|pat| {
-                        vars.interpolate(pat)
-                            .is_ok_and(|pat| covers(&pat, &x.filter))
-                    })
+                    !too_shallow(&x.filter)
+                        && !patterns.iter().any(|pat| {
+                            vars.interpolate(pat)
+                                .is_ok_and(|pat| covers(&pat, &x.filter))
+                        })
                 });
                 Some(bad.map(|x| {
                     format!(
