@@ -1187,6 +1187,17 @@ proptest! {
             resync_window: 4096,
             ..AnalyzerConfig::default()
         });
+        // The judge frees a connection at its Closed: nothing may follow it.
+        let mut closed = std::collections::HashSet::new();
+        let mut after_close = Vec::new();
+        let mut check = |e: Event| {
+            if closed.contains(&e.conn) {
+                after_close.push(format!("{e:?}"));
+            }
+            if matches!(e.kind, EventKind::Closed { .. }) {
+                closed.insert(e.conn);
+            }
+        };
         for (i, s) in segs.iter().enumerate() {
             let mut s = s.clone();
             s.frame = i as u64 + 1;
@@ -1194,10 +1205,11 @@ proptest! {
             r.segment(&s.as_segment(), &mut |_| {});
             prop_assert!(r.tracked() <= 3);
             prop_assert!(r.buffered() <= 2048 + 64);
-            a.segment(&s.as_segment(), &mut |_| {});
+            a.segment(&s.as_segment(), &mut check);
         }
         r.finish(&mut |_| {});
-        a.finish(&mut |_| {});
+        a.finish(&mut check);
+        prop_assert!(after_close.is_empty(), "events after Closed: {after_close:?}");
         prop_assert_eq!(r.buffered(), 0);
         prop_assert_eq!(r.tracked(), 0);
     }
@@ -1440,4 +1452,35 @@ fn throughput() {
             bytes as f64 / secs / 1e9
         );
     }
+}
+
+/// Found by fuzzing: on a connection seen mid-stream, packets held back while the version
+/// is unsettled were framed after the first FIN's Closed. The first FIN now frames both
+/// directions first; what either side sends later is not analysed.
+#[test]
+fn no_packet_follows_the_close_of_a_mid_stream_connection() {
+    let mut t = Tcp::new("192.168.1.20:50123", "10.0.0.1:1883", [70_000, 90_000]);
+    // A SUBACK (3.1.1 and 5.0 both accept it: the version stays unsettled), then a FIN
+    // from the client, then more from the server, then its FIN.
+    let suback = vec![0x90, 0x03, 0x00, 0x01, 0x01];
+    let segs = vec![
+        t.send(false, &suback),
+        t.fin(true),
+        t.send(false, &suback),
+        t.fin(false),
+    ];
+    let r = run(&segs);
+    let kinds = r.kinds();
+    let closed = kinds
+        .iter()
+        .position(|k| *k == "closed")
+        .expect("a Closed event");
+    assert_eq!(closed, kinds.len() - 1, "nothing after Closed: {kinds:?}");
+    assert_eq!(r.packet_bytes(Side::Server), vec![suback.clone()]);
+    assert_eq!(
+        r.notices_of(NoticeKind::NotAnalysed).len(),
+        1,
+        "{:?}",
+        r.notices
+    );
 }

@@ -90,7 +90,7 @@ pub struct Judge {
     profile: std::sync::Arc<Profile>,
     vars: std::sync::Arc<Vars>,
     auth: Option<AuthCheck>,
-    conns: BTreeMap<u64, ConnState>,
+    conns: HashMap<u64, ConnState>,
     /// Open connections by client id (for takeovers), so a CONNECT costs O(1).
     open_by_client: HashMap<String, Vec<u64>>,
     /// Connections already closed and judged: their cases, ready for the report.
@@ -120,7 +120,7 @@ impl Judge {
             profile: std::sync::Arc::new(profile),
             vars: std::sync::Arc::new(vars),
             auth,
-            conns: BTreeMap::new(),
+            conns: HashMap::new(),
             open_by_client: HashMap::new(),
             finished: Vec::new(),
             server_closes: BTreeMap::new(),
@@ -231,7 +231,6 @@ impl Judge {
         let Some(state) = self.conns.get_mut(&conn) else {
             return;
         };
-        let client_id = state.connect.as_ref().map(|(_, c)| c.client_id.clone());
         for (i, rule) in self.rules.iter().enumerate() {
             // A rule applies when any of its checks does; the first check that finds
             // something decides the evidence.
@@ -259,7 +258,8 @@ impl Judge {
                     rs.violation = Some(evidence.clone());
                     findings.push(Finding {
                         conn,
-                        client_id: client_id.clone(),
+                        // Cloned only for a finding: this runs for every packet.
+                        client_id: state.connect.as_ref().map(|(_, c)| c.client_id.clone()),
                         rule_id: rule.id.value.clone(),
                         message: evidence,
                     });
@@ -777,7 +777,9 @@ impl Judge {
 
     /// Ends judging: every rule that applied on every connection becomes one case.
     pub fn finish(mut self, grouping: Grouping) -> Vec<SuiteReport> {
-        let open: Vec<u64> = self.conns.keys().copied().collect();
+        let mut open: Vec<u64> = self.conns.keys().copied().collect();
+        // In connection order, as if they had closed: reports do not depend on hashing.
+        open.sort_unstable();
         for id in open {
             self.finalize(id, true);
         }

@@ -726,7 +726,10 @@ impl Conn {
         let client = self.client;
         match &mut self.state {
             State::Mqtt(m) => {
-                let dirs: &[Dir] = if reset {
+                // The first FIN ends the conversation for the judge (its Closed follows): both
+                // directions' complete packets are framed now, so none comes after Closed;
+                // what either side sends later is counted as not analysed.
+                let dirs: &[Dir] = if reset || !self.closed {
                     &[Dir::FromA, Dir::FromB]
                 } else {
                     std::slice::from_ref(&dir)
@@ -1440,6 +1443,11 @@ fn frame_slice(
             }
             Err(e) => return unframeable(d, proto, side, e, ctx.at, c, sh, out),
         }
+    }
+    // A large packet grew the buffer: give the memory back, so that what stays allocated
+    // per idle connection does not depend on the biggest packet it ever carried.
+    if d.buf.capacity() > 4096 {
+        d.buf = BytesMut::new();
     }
     // Several packets in one slice share one copy of it (one allocation, not one each).
     let mut shared: Option<Bytes> = None;
