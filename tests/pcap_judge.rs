@@ -216,6 +216,7 @@ struct WireCapture {
     file: PathBuf,
     port: u16,
     printed: std::sync::mpsc::Receiver<String>,
+    said: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl WireCapture {
@@ -232,9 +233,21 @@ impl WireCapture {
             ])
             .arg(&file)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("tshark is installed (Debian package tshark)");
+        // What tshark says (e.g. no permission to capture) goes into the failure message.
+        let stderr = child.stderr.take().expect("stderr");
+        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = said.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(BufReader::new(stderr)).map_while(Result::ok) {
+                if let Ok(mut s) = keep.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, printed) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -247,6 +260,7 @@ impl WireCapture {
             file,
             port,
             printed,
+            said,
         };
         capture.mark();
         capture
@@ -258,7 +272,8 @@ impl WireCapture {
         loop {
             assert!(
                 Instant::now() < deadline,
-                "the capture saw no marker in 30 s"
+                "the capture saw no marker in 30 s (capturing on lo needs root or CAP_NET_RAW); tshark said:\n{}",
+                self.said.lock().map(|s| s.clone()).unwrap_or_default()
             );
             let marker = std::net::TcpStream::connect(("127.0.0.1", self.port))
                 .expect("the broker accepts connections");
