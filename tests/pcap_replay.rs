@@ -798,7 +798,9 @@ fn the_command_line_records_a_run_and_replays_it_to_another_broker() {
         .arg(&capture)
         .args(["--report-junit"])
         .arg(dir.join("run.xml"))
-        .args(["--exact", "MQTT311-SUB-01", "MQTT311-UNSUB-01"])
+        // Single-connection tests: across connections, replay timing may legitimately
+        // reorder deliveries, which would be reported as differences.
+        .args(["--exact", "MQTT311-SUB-01", "MQTT311-SUB-02"])
         .output()
         .expect("binary runs");
     assert_eq!(recorded.status.code(), Some(0), "{recorded:?}");

@@ -15,6 +15,19 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Events handed to the judge thread at a time.
+const BATCH: usize = 1024;
+/// Batches queued for the judge before the reader waits.
+const JUDGE_QUEUE: usize = 16;
+
+/// What the reading thread tells the judge thread.
+enum ToJudge {
+    /// The capture's first timestamp (Unix seconds): token expiry counts from it.
+    Epoch(u64),
+    /// Events in capture order.
+    Events(Vec<Event>),
+}
+
 /// How a capture is analysed.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
@@ -70,7 +83,8 @@ impl CaptureSummary {
 
 /// Judges the capture files against `suite`'s rules, both directions, on capture time.
 /// Returns one report group per MQTT or TLS connection (client id and addresses), plus a
-/// `capture` group for what the files and streams lacked.
+/// `capture` group for what the files and streams lacked. Findings reach `on_finding` once
+/// the capture is read (the judge runs on a thread of its own).
 pub fn analyze(
     suite: &Suite,
     params: &ParamValues,
@@ -99,26 +113,64 @@ pub fn analyze(
     }
     let mut analyzer = Analyzer::new(config);
     let mut notices = Vec::new();
-    let mut epoch_set = false;
-    let mut observe = |judge: &mut Judge, event: Event| {
-        for finding in judge.observe(&event) {
-            on_finding(&finding);
-        }
-    };
-    let read = read::read_paths(&opts.paths, |item| match item {
-        Item::Segment(seg) => {
-            if !epoch_set {
-                // Timing rules and token expiry count on capture time.
-                analyzer.set_epoch(seg.at);
-                judge.set_epoch_unix(seg.at.as_secs());
-                epoch_set = true;
+    // Reading and reassembly on this thread, the judge on another: events cross in
+    // batches over a bounded channel, so memory stays bounded whichever side is slower.
+    let (read, mut judge, findings) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<ToJudge>(JUDGE_QUEUE);
+        let judging = scope.spawn(move || {
+            let mut findings = Vec::new();
+            for message in rx {
+                match message {
+                    ToJudge::Epoch(secs) => judge.set_epoch_unix(secs),
+                    ToJudge::Events(events) => {
+                        for event in &events {
+                            findings.extend(judge.observe(event));
+                        }
+                    }
+                }
             }
-            analyzer.segment(&seg, &mut |event| observe(&mut judge, event));
+            (judge, findings)
+        });
+        let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+        let mut to_judge = |event: Event| {
+            batch.push(event);
+            if batch.len() >= BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // A judge that stopped has panicked; the join below reports it.
+                let _ = tx.send(ToJudge::Events(full));
+            }
+        };
+        let mut epoch_set = false;
+        let read = read::read_paths(&opts.paths, |item| match item {
+            Item::Segment(seg) => {
+                if !epoch_set {
+                    // Timing rules and token expiry count on capture time.
+                    analyzer.set_epoch(seg.at);
+                    let _ = tx.send(ToJudge::Epoch(seg.at.as_secs()));
+                    epoch_set = true;
+                }
+                analyzer.segment(&seg, &mut to_judge);
+            }
+            Item::Notice(n) => notices.push(n),
+        });
+        if read.is_ok() {
+            analyzer.finish(&mut to_judge);
         }
-        Item::Notice(n) => notices.push(n),
-    })
-    .map_err(|e| e.to_string())?;
-    analyzer.finish(&mut |event| observe(&mut judge, event));
+        drop(to_judge);
+        if !batch.is_empty() {
+            let _ = tx.send(ToJudge::Events(batch));
+        }
+        drop(tx);
+        let (judge, findings) = match judging.join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (read, judge, findings)
+    });
+    let read = read.map_err(|e| e.to_string())?;
+    for finding in &findings {
+        on_finding(finding);
+    }
     notices.extend(analyzer.notices());
     let connections = analyzer.connections().to_vec();
     for c in &connections {
