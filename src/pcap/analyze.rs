@@ -156,7 +156,6 @@ pub fn analyze(
         if read.is_ok() {
             analyzer.finish(&mut to_judge);
         }
-        drop(to_judge);
         if !batch.is_empty() {
             let _ = tx.send(ToJudge::Events(batch));
         }
