@@ -311,6 +311,8 @@ const EXPECTED: &[(&str, Want)] = &[
         Noted("closed 0.00 s after a newer connection with the same client id"),
     ),
     ("ONENET-KA-01-SERVER", Pass),
+    // mosquitto delivers at the granted QoS (ONENET-QOS-02-DOWNLINK above).
+    ("ONENET-QOS-02", Fail("delivered at QoS 1")),
 ];
 
 /// mosquitto configured toward OneNET: the device's own `$sys/<pid>/<device>/#` tree by ACL

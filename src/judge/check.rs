@@ -95,6 +95,48 @@ pub enum Check {
     },
     /// Every packet the client sends is well-formed (the strict decoder accepts it).
     WellFormed,
+    /// 5.0 User Properties of PUBLISH and Will messages within limits (default:
+    /// profile.properties).
+    UserProperties {
+        /// Most User Properties on one message.
+        #[serde(default)]
+        max_count: Option<usize>,
+        /// Most characters of key and value together.
+        #[serde(default)]
+        max_chars: Option<usize>,
+        /// Keys may not start with this.
+        #[serde(default)]
+        reserved_prefix: Option<String>,
+    },
+    /// 5.0 Response Topic and Correlation Data of PUBLISH and Will messages within limits
+    /// (default: profile.properties).
+    RequestResponse {
+        /// Most characters of a Response Topic.
+        #[serde(default)]
+        max_response_topic_chars: Option<usize>,
+        /// Most bytes of Correlation Data.
+        #[serde(default)]
+        max_correlation_data: Option<usize>,
+    },
+    /// 5.0 Topic Aliases from the client at most `max` (default: the Topic Alias Maximum of
+    /// the server's CONNACK, absent meaning 0).
+    TopicAlias {
+        /// The largest alias the client may use (0: none).
+        #[serde(default)]
+        max: Option<u16>,
+    },
+    /// PUBLISH topic names of at most `max` bytes.
+    TopicLength {
+        /// Longest topic name.
+        max: usize,
+    },
+    /// The server delivers to the client at QoS `max` or below (default:
+    /// profile.downlink_qos).
+    DeliveryQos {
+        /// Highest QoS of a server PUBLISH.
+        #[serde(default)]
+        max: Option<u8>,
+    },
     /// PUBLISH payloads on matching topics are JSON of the given shape.
     PayloadJson {
         /// Topic patterns (`${param}`, `+`, `#`) the rule applies to.
@@ -116,6 +158,7 @@ impl Check {
                     .map(drop)
                     .ok_or_else(|| format!("`{t}` is not a packet type"))
             }),
+            Self::DeliveryQos { max: Some(q) } if *q > 2 => Err("QoS limits are 0, 1 or 2".into()),
             Self::MaxQos { publish, subscribe } => {
                 if publish.iter().chain(subscribe.iter()).any(|q| *q > 2) {
                     Err("QoS limits are 0, 1 or 2".into())
@@ -135,7 +178,10 @@ impl Check {
 
     /// True when the rule judges what the server does (the rest judge the client).
     pub fn judges_server(&self) -> bool {
-        matches!(self, Self::ServerClose { .. } | Self::OneConnection)
+        matches!(
+            self,
+            Self::ServerClose { .. } | Self::OneConnection | Self::DeliveryQos { .. }
+        )
     }
 }
 

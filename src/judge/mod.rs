@@ -11,11 +11,11 @@ pub mod shape;
 pub use check::{Check, Checks};
 
 use crate::auth::{Identity, Presented, Scheme};
-use crate::codec::{Connect, Packet, ProtocolVersion, topic};
+use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
 use crate::event::{Event, EventKind, Side, describe};
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
 use crate::suite::Suite;
-use crate::suite::profile::Profile;
+use crate::suite::profile::{Profile, PropertyLimits};
 use crate::suite::schema::{RuleDef, Status};
 use crate::suite::vars::Vars;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -71,6 +71,8 @@ struct ConnState {
     taken_over_at: Option<Duration>,
     /// The client sent DISCONNECT: the end is its doing, whichever side's FIN came first.
     disconnected: bool,
+    /// The Topic Alias Maximum of the server's 5.0 CONNACK (absent: 0), once seen.
+    topic_alias_max: Option<u16>,
 }
 
 /// Credential checking: the scheme, and the identity when its secret is known.
@@ -175,6 +177,7 @@ impl Judge {
             trace: Trace::default(),
             taken_over_at: None,
             disconnected: false,
+            topic_alias_max: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -210,6 +213,9 @@ impl Judge {
                     &mut findings,
                 );
             }
+            EventKind::Packet {
+                packet: Ok(packet), ..
+            } => self.server_packet(event, packet, &evidence, &mut findings),
             EventKind::Packet { .. } => {}
             EventKind::Closed { by, .. } => {
                 self.closed(event, *by, &mut findings);
@@ -335,6 +341,42 @@ impl Judge {
         }
     }
 
+    /// What the server sends: its CONNACK's limits, and the QoS it delivers at.
+    fn server_packet(
+        &mut self,
+        event: &Event,
+        packet: &Packet,
+        evidence: &Evidence<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
+        match packet {
+            Packet::ConnAck(ack) => {
+                if let Some(state) = self.conns.get_mut(&event.conn) {
+                    if state.version.is_v5() {
+                        let max = ack.properties.get_int(PropertyId::TopicAliasMaximum);
+                        state.topic_alias_max =
+                            Some(max.map_or(0, |m| u16::try_from(m).unwrap_or(u16::MAX)));
+                    }
+                }
+            }
+            Packet::Publish(p) => {
+                let profile = self.profile.clone();
+                self.each_rule(event.conn, findings, |check, _| match check {
+                    Check::DeliveryQos { max } => max.or(profile.downlink_qos).map(|max| {
+                        (p.qos.as_u8() > max).then(|| {
+                            format!(
+                                "{evidence}: delivered at QoS {}; the platform delivers at QoS {max} or below",
+                                p.qos.as_u8()
+                            )
+                        })
+                    }),
+                    _ => None,
+                });
+            }
+            _ => {}
+        }
+    }
+
     fn connect(
         &mut self,
         event: &Event,
@@ -412,6 +454,10 @@ impl Judge {
                 format!("{evidence}: Will set (topic {:?}, QoS {}, retain {})", w.topic, w.qos.as_u8(), w.retain)
             })),
             Check::CleanSession => Some((!c.clean_session).then(|| format!("{evidence}: Clean Session is 0"))),
+            Check::UserProperties { .. } | Check::RequestResponse { .. } if c.protocol.is_v5() => {
+                let limits = property_limits(check, &profile)?;
+                Some(c.will.as_ref().and_then(|w| limits.violation(&w.properties)).map(|why| format!("{evidence}: Will: {why}")))
+            }
             Check::ReconnectBackoff { min_seconds } => backoff_since.map(|closed_at| {
                 let waited = now.saturating_sub(closed_at).as_secs_f64();
                 (waited < *min_seconds).then(|| {
@@ -467,6 +513,10 @@ impl Judge {
         };
         let profile = self.profile.clone();
         let vars = self.vars.clone();
+        let (v5, alias_max) = self
+            .conns
+            .get(&event.conn)
+            .map_or((false, None), |s| (s.version.is_v5(), s.topic_alias_max));
         let allowed_topic = |patterns: &[String]| -> bool {
             patterns.is_empty()
                 || patterns.iter().any(|pat| {
@@ -507,6 +557,31 @@ impl Judge {
                     })
                 })
             }
+            Check::UserProperties { .. } | Check::RequestResponse { .. } if v5 => {
+                let limits = property_limits(check, &profile)?;
+                Some(
+                    limits
+                        .violation(&p.properties)
+                        .map(|why| format!("{evidence}: {why}")),
+                )
+            }
+            Check::TopicAlias { max } if v5 => {
+                let max = max.or(alias_max)?;
+                let alias = p.properties.get_int(PropertyId::TopicAlias);
+                Some(alias.filter(|a| *a > u32::from(max)).map(|a| {
+                    if max == 0 {
+                        format!("{evidence}: Topic Alias {a} used; the server allows none")
+                    } else {
+                        format!("{evidence}: Topic Alias {a} above the maximum {max}")
+                    }
+                }))
+            }
+            Check::TopicLength { max } => Some((p.topic.len() > *max).then(|| {
+                format!(
+                    "{evidence}: topic name of {} bytes; at most {max}",
+                    p.topic.len()
+                )
+            })),
             Check::PayloadJson { topics, schema } => {
                 let applies = topics.iter().any(|pat| {
                     vars.interpolate(pat)
@@ -969,6 +1044,36 @@ impl Trace {
         out.extend(self.tail.iter().map(|k| k.line(label)));
         out
     }
+}
+
+/// The property limits a `user_properties` or `request_response` check enforces: its own
+/// values over the profile's, and only the ones of its kind. `None` when it has none.
+fn property_limits(check: &Check, profile: &Profile) -> Option<PropertyLimits> {
+    let base = &profile.properties;
+    let limits = match check {
+        Check::UserProperties {
+            max_count,
+            max_chars,
+            reserved_prefix,
+        } => PropertyLimits {
+            max_user_properties: max_count.or(base.max_user_properties),
+            max_user_property_chars: max_chars.or(base.max_user_property_chars),
+            reserved_key_prefix: reserved_prefix
+                .clone()
+                .or_else(|| base.reserved_key_prefix.clone()),
+            ..PropertyLimits::default()
+        },
+        Check::RequestResponse {
+            max_response_topic_chars,
+            max_correlation_data,
+        } => PropertyLimits {
+            max_response_topic_chars: max_response_topic_chars.or(base.max_response_topic_chars),
+            max_correlation_data: max_correlation_data.or(base.max_correlation_data),
+            ..PropertyLimits::default()
+        },
+        _ => return None,
+    };
+    (limits != PropertyLimits::default()).then_some(limits)
 }
 
 fn severity(v: &Verdict) -> u8 {

@@ -540,10 +540,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 PropertyId::SharedSubscriptionAvailable,
                 PropertyValue::Byte(0),
             );
-            add(
-                PropertyId::TopicAliasMaximum,
-                PropertyValue::TwoByteInteger(TOPIC_ALIAS_MAX),
-            );
+            // Absent means 0: no Topic Aliases (MQTT-3.2.2-17).
+            let alias_max = profile.topic_alias_maximum.unwrap_or(TOPIC_ALIAS_MAX);
+            if alias_max > 0 {
+                add(
+                    PropertyId::TopicAliasMaximum,
+                    PropertyValue::TwoByteInteger(alias_max),
+                );
+            }
             add(
                 PropertyId::ReceiveMaximum,
                 PropertyValue::TwoByteInteger(MAX_AWAITING_REL as u16),
@@ -906,9 +910,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             if let Some(alias) = p.properties.get_int(PropertyId::TopicAlias) {
                 let s = self.sess();
                 let alias = u16::try_from(alias).unwrap_or(0);
-                if alias == 0 || alias > TOPIC_ALIAS_MAX {
+                let max = profile.topic_alias_maximum.unwrap_or(TOPIC_ALIAS_MAX);
+                if alias == 0 || alias > max {
                     return Err(Exit::close(
-                        format!("Topic Alias {alias} above the maximum {TOPIC_ALIAS_MAX}"),
+                        format!("Topic Alias {alias} above the maximum {max} [MQTT-3.3.2-9]"),
                         0x94,
                     ));
                 }
@@ -985,6 +990,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                             p.payload.len()
                         ),
                         0x95,
+                    ));
+                }
+            }
+        }
+        if let Some(why) = v5
+            .then(|| profile.properties.violation(&p.properties))
+            .flatten()
+        {
+            match profile.properties.on_violation {
+                TopicReaction::Drop => {
+                    self.ack(qos, pid, 0x83);
+                    return Ok(());
+                }
+                TopicReaction::Close => {
+                    return Err(Exit::close(
+                        format!("PUBLISH over the profile's property limits: {why}"),
+                        0x83,
                     ));
                 }
             }

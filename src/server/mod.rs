@@ -66,7 +66,9 @@
 //!   0x9A; `ignored`: delivered as non-retained and not stored), then the topic catalogue
 //!   (`drop`: acknowledged and dropped, 5.0 reason 0x87; `close`: 5.0 DISCONNECT 0x87), then
 //!   `max_payload` (`drop`: acknowledged and dropped, 5.0 reason 0x97 Quota exceeded;
-//!   `close`: 5.0 DISCONNECT 0x95).
+//!   `close`: 5.0 DISCONNECT 0x95), then (5.0) the profile's `properties` limits (`drop`:
+//!   acknowledged with 0x83 Implementation specific error and dropped; `close`: DISCONNECT
+//!   0x83).
 //! - **Subscriptions**: a filter is allowed when one `topics.subscribe` pattern covers
 //!   every topic it can match. Refusals answer 0x80 (3.x); in 5.0 0xA2 for wildcard rules,
 //!   0x87 for the catalogue, 0x9E for shared subscriptions (not supported). Overlapping
@@ -93,7 +95,8 @@
 //!   disconnected; the one offline longest is evicted first. A session holds at most
 //!   [`Limits::max_subscriptions_per_session`] subscriptions (further filters: 0x80, 5.0
 //!   0x97), all sessions at most [`Limits::max_subscriptions`].
-//! - **5.0 extras**: inbound Topic Aliases up to 10; Subscription Identifiers, No Local,
+//! - **5.0 extras**: inbound Topic Aliases up to 10 (the profile's `topic_alias_maximum`;
+//!   0 announces none); Subscription Identifiers, No Local,
 //!   Retain As Published, Retain Handling, Message Expiry and the client's Maximum Packet
 //!   Size are honoured; enhanced authentication (AUTH) is not offered (a CONNECT with an
 //!   Authentication Method gets 0x8C); shared subscriptions are refused (announced in

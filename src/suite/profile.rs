@@ -49,6 +49,93 @@ pub struct Profile {
     /// Publishes per second a device may send (Watson quickstart: 1).
     #[serde(default)]
     pub max_publish_rate: Option<f64>,
+    /// Topic Alias Maximum the server announces in a 5.0 CONNACK (default 10; 0: none).
+    #[serde(default)]
+    pub topic_alias_maximum: Option<u16>,
+    /// Limits on 5.0 PUBLISH properties (Alibaba Enterprise instances).
+    #[serde(default)]
+    pub properties: PropertyLimits,
+}
+
+/// Limits a platform puts on MQTT 5.0 PUBLISH (and Will) properties; none by default.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PropertyLimits {
+    /// Most User Properties on one message.
+    #[serde(default)]
+    pub max_user_properties: Option<usize>,
+    /// Most characters of one User Property's key and value together.
+    #[serde(default)]
+    pub max_user_property_chars: Option<usize>,
+    /// User Property keys may not start with this (Alibaba: `_`, reserved).
+    #[serde(default)]
+    pub reserved_key_prefix: Option<String>,
+    /// Most characters of a Response Topic.
+    #[serde(default)]
+    pub max_response_topic_chars: Option<usize>,
+    /// Most bytes of Correlation Data.
+    #[serde(default)]
+    pub max_correlation_data: Option<usize>,
+    /// What the server does with a PUBLISH over a limit.
+    #[serde(default)]
+    pub on_violation: TopicReaction,
+}
+
+impl PropertyLimits {
+    /// Why `properties` break these limits (the first broken one), if they do.
+    pub fn violation(&self, properties: &crate::codec::Properties) -> Option<String> {
+        use crate::codec::{PropertyId, PropertyValue};
+        let mut user_properties = 0usize;
+        for p in &properties.0 {
+            match (&p.id, &p.value) {
+                (PropertyId::UserProperty, PropertyValue::Pair(k, v)) => {
+                    user_properties += 1;
+                    if let Some(max) = self.max_user_properties {
+                        if user_properties > max {
+                            return Some(format!("more than {max} User Properties"));
+                        }
+                    }
+                    if let Some(max) = self.max_user_property_chars {
+                        let chars = k.chars().count() + v.chars().count();
+                        if chars > max {
+                            return Some(format!(
+                                "User Property {k:?} has {chars} characters of key and value; at most {max}"
+                            ));
+                        }
+                    }
+                    if let Some(prefix) = self.reserved_key_prefix.as_deref() {
+                        if !prefix.is_empty() && k.starts_with(prefix) {
+                            return Some(format!(
+                                "User Property key {k:?} starts with the reserved {prefix:?}"
+                            ));
+                        }
+                    }
+                }
+                (PropertyId::ResponseTopic, PropertyValue::String(t)) => {
+                    if let Some(max) = self.max_response_topic_chars {
+                        let chars = t.chars().count();
+                        if chars > max {
+                            return Some(format!(
+                                "Response Topic of {chars} characters; at most {max}"
+                            ));
+                        }
+                    }
+                }
+                (PropertyId::CorrelationData, PropertyValue::Binary(d)) => {
+                    if let Some(max) = self.max_correlation_data {
+                        if d.len() > max {
+                            return Some(format!(
+                                "Correlation Data of {} bytes; at most {max}",
+                                d.len()
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
 }
 
 fn max_qos_default() -> u8 {
@@ -76,6 +163,8 @@ impl Default for Profile {
             max_granted_qos: None,
             downlink_qos: None,
             max_publish_rate: None,
+            topic_alias_maximum: None,
+            properties: PropertyLimits::default(),
         }
     }
 }
