@@ -1,5 +1,6 @@
 //! The built-in emulator: the server shaped by a suite's profile, provisioned with the
-//! suite's identity (its parameters, by default their examples), speaking TLS with a
+//! suite's identity (its parameters, by default their examples) and every further identity
+//! of its `auth.identities` (e.g. Watson's gateway and application), speaking TLS with a
 //! certificate made on the spot when the platform requires TLS.
 //!
 //! `mqtt-conform --suite NAME` with no target runs the suite against it, and device mode
@@ -53,7 +54,8 @@ impl Drop for Certificate {
     }
 }
 
-/// The server configuration for `suite`: its profile, its identity, its TLS requirement.
+/// The server configuration for `suite`: its profile, its identities (the credentials of
+/// any of them are accepted, see [`crate::auth::Identity::AnyOf`]), its TLS requirement.
 pub fn server_config(
     suite: &Suite,
     params: &ParamValues,
@@ -65,6 +67,7 @@ pub fn server_config(
         vars.set(k.clone(), v.clone());
     }
     if let Some((scheme, values)) = auth_values(suite, &vars)? {
+        // The values carry the further identities too (folded in when the suite compiled).
         let identity = crate::auth::suite_params::identity(scheme, &values)?;
         config.auth = Some(Arc::new(identity));
     }

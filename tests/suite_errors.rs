@@ -168,3 +168,106 @@ fn builtin_suites_load() {
         assert!(!s.tests.is_empty());
     }
 }
+
+#[test]
+fn inherit_tests_false_drops_the_parents_tests_only() {
+    let dir =
+        std::env::temp_dir().join(format!("mqtt-conform-suite-inherit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("base.yaml"),
+        "name: base\nrules:\n  - { id: R1, title: r, check: no_will }\ntests:\n  - { id: A, title: a, steps: [ { connect: {} } ] }\n  - { id: B, title: b, steps: [ { connect: {} } ] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("child.yaml"),
+        "name: child\nextends: base.yaml\ninherit_tests: false\ntests:\n  - { id: D, title: d, steps: [ { connect: {} } ] }\n",
+    )
+    .unwrap();
+    let s = suite::load(dir.join("child.yaml").to_str().unwrap()).unwrap();
+    let ids: Vec<&str> = s.tests.iter().map(|t| t.id.value.as_str()).collect();
+    assert_eq!(ids, ["D"]);
+    let rules: Vec<&str> = s.rules.iter().map(|r| r.id.value.as_str()).collect();
+    assert_eq!(rules, ["R1"], "rules are still inherited");
+
+    // `inherit_tests: true` is the default.
+    std::fs::write(
+        dir.join("child2.yaml"),
+        "name: child\nextends: base.yaml\ninherit_tests: true\ntests: []\n",
+    )
+    .unwrap();
+    let s = suite::load(dir.join("child2.yaml").to_str().unwrap()).unwrap();
+    assert_eq!(s.tests.len(), 2);
+
+    // Skipping a test that is not inherited says why.
+    std::fs::write(
+        dir.join("child3.yaml"),
+        "name: child\nextends: base.yaml\ninherit_tests: false\nskip: [A]\n",
+    )
+    .unwrap();
+    let e = suite::load(dir.join("child3.yaml").to_str().unwrap()).unwrap_err();
+    assert_eq!((e.line, e.column), (4, 8), "{e}");
+    assert!(e.message.contains("`inherit_tests: false`"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn inherit_tests_needs_extends() {
+    let e = error("name: demo\ninherit_tests: false\ntests: []\n");
+    at(&e, 2, 16, "`inherit_tests` needs `extends`");
+    let e = error("name: demo\ninherit_tests: maybe\ntests: []\n");
+    assert_eq!(e.line, 2, "{e}");
+}
+
+#[test]
+fn auth_identities_are_checked() {
+    let base = "name: demo\nparams:\n  gw: { default: g1 }\nauth:\n  scheme: watson\n  params: { org: abc123, device_type: t, device_id: d, token: x }\n  identities:\n";
+    let e = error(&format!(
+        "{base}    - {{ kind: gateway, device_id: \"${{gateway}}\" }}\n"
+    ));
+    at(&e, 8, 7, "`${gateway}` is neither a parameter");
+    let e = error(&format!("{base}    - {{ identities.0.kind: gateway }}\n"));
+    at(&e, 8, 7, "contain no `.`");
+    let e = error(&format!("{base}    - {{}}\n"));
+    at(&e, 8, 7, "needs parameters");
+    let e = error(&format!(
+        "{base}    - {{ kind: gateway, tokn: x }}\n    - oops\n"
+    ));
+    assert_eq!(e.line, 9, "{e}");
+    // A valid list: folded into the compiled suite's parameters.
+    let s = suite::load_str(
+        "demo.yaml",
+        &format!("{base}    - {{ kind: gateway, device_id: \"${{gw}}\" }}\ntests: []\n"),
+    )
+    .unwrap();
+    let auth = s.auth.unwrap();
+    assert!(auth.identities.is_empty());
+    assert_eq!(auth.params["identities.0.kind"], "gateway");
+    assert_eq!(auth.params["identities.0.device_id"], "${gw}");
+}
+
+#[test]
+fn the_watson_suites_provision_their_identities() {
+    let watson = suite::load("watson").unwrap();
+    let params = &watson.auth.as_ref().unwrap().params;
+    assert_eq!(params["identities.0.kind"], "gateway");
+    assert_eq!(params["identities.1.kind"], "application");
+    for secret in ["token", "gateway_token", "api_token"] {
+        assert!(watson.params[secret].def.secret, "{secret} is secret");
+    }
+    // The quickstart variant replaces `auth:` (devices only) and runs only its own tests.
+    let quick = suite::load("watson-quickstart").unwrap();
+    let params = &quick.auth.as_ref().unwrap().params;
+    assert!(
+        !params.keys().any(|k| k.starts_with("identities.")),
+        "{params:?}"
+    );
+    assert!(
+        quick
+            .tests
+            .iter()
+            .all(|t| t.id.value.starts_with("WIOTP-QS-"))
+    );
+    assert_eq!(quick.tests.len(), 5);
+    assert_eq!(quick.rules.len(), watson.rules.len() + 2);
+}

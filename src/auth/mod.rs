@@ -13,6 +13,9 @@
 //! | `watson` | [`watson`] | `WIOTP-AUTH-01..05` |
 //! | `plain` | [`plain`] | `MQTT311-CONN-05`, `PLAIN-AUTH-01..03` (harness-local) |
 //!
+//! A platform that knows several identities at once (a Watson device, gateway and
+//! application) is provisioned as [`Identity::AnyOf`].
+//!
 //! Every failure is an [`AuthError`] that carries the stable rule ID from
 //! `shared/vendor-rules.md` ([`AuthError::rule_id`]). Errors never contain a secret, a
 //! presented password or an expected signature.
@@ -561,7 +564,17 @@ pub enum Identity {
     Watson(watson::Params),
     /// Plain credentials.
     Plain(plain::Params),
+    /// Several identities the platform knows (e.g. a Watson device, gateway and
+    /// application): credentials are accepted when any of them accepts them. A refusal
+    /// reports the error of the identity the client meant — the one with the presented client
+    /// id, else one of the same client-id kind (Watson `d:` / `g:` / `a:` / `A:`), else the
+    /// first — so the error names the rule the credentials break for *that* identity.
+    AnyOf(Vec<Identity>),
 }
+
+/// Rule reported when an [`Identity::AnyOf`] holds no identity (a harness configuration
+/// error, never a peer's).
+const RULE_NO_IDENTITY: &str = "HARNESS-AUTH-00";
 
 impl Identity {
     /// Verifies presented CONNECT credentials against this identity.
@@ -574,6 +587,36 @@ impl Identity {
             Identity::OneNet(id) => onenet::verify(presented, id, now).map(drop),
             Identity::Watson(p) => watson::verify(presented, p).map(drop),
             Identity::Plain(p) => plain::verify(presented, p),
+            Identity::AnyOf(ids) => {
+                let mut best: Option<(u8, AuthError)> = None;
+                for id in ids {
+                    match id.verify(presented, now) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => {
+                            let affinity = id.affinity(presented);
+                            if best.as_ref().is_none_or(|(b, _)| affinity > *b) {
+                                best = Some((affinity, e));
+                            }
+                        }
+                    }
+                }
+                Err(best.map(|(_, e)| e).unwrap_or(AuthError::BadSecret {
+                    rule: RULE_NO_IDENTITY,
+                    what: "identity",
+                    reason: "no identity is provisioned".into(),
+                }))
+            }
+        }
+    }
+
+    /// How closely `presented` aims at this identity: 2 for its very client id, 1 for a
+    /// client id of the same kind (Watson device / gateway / application), 0 otherwise.
+    fn affinity(&self, presented: &Presented<'_>) -> u8 {
+        match self {
+            Identity::Watson(p) => watson::affinity(presented.client_id, p),
+            Identity::Plain(p) if p.client_id == presented.client_id => 2,
+            Identity::AnyOf(ids) => ids.iter().map(|i| i.affinity(presented)).max().unwrap_or(0),
+            _ => 0,
         }
     }
 }

@@ -1,6 +1,15 @@
-//! From a suite's `auth: { scheme, params }` (strings after `${…}` interpolation) to the
-//! scheme's own parameters: what the runner logs in with, and what the judge and the
-//! emulator verify against.
+//! From a suite's `auth: { scheme, params, identities }` (strings after `${…}`
+//! interpolation) to the scheme's own parameters: what the runner logs in with, and what the
+//! judge and the emulator verify against.
+//!
+//! A suite's further identities (`auth.identities`, e.g. a Watson gateway and application
+//! next to the device) travel in the same [`Values`] as the main one, so that every consumer
+//! of the suite's auth values (runner, emulator, device mode, capture mode) sees them: when a
+//! suite is compiled, [`fold_identities`] stores parameter `KEY` of the `N`-th entry under
+//! `identities.N.KEY` (scheme parameters never contain a dot). [`client_params`] ignores
+//! these keys (a client logs in as the main identity unless a step overrides it), and
+//! [`identity`] provisions the main identity and every further one, each entry's parameters
+//! merged over the main ones, as [`Identity::AnyOf`].
 
 use super::{AuthParams, Identity, Scheme, aliyun, onenet, plain, tuya, watson};
 use crate::secret::Secret;
@@ -8,6 +17,52 @@ use std::collections::BTreeMap;
 
 /// Interpolated `auth.params` of a suite.
 pub type Values = BTreeMap<String, String>;
+
+/// Prefix of the keys that carry further identities in [`Values`]: `identities.N.KEY`.
+pub const IDENTITY_PREFIX: &str = "identities.";
+
+/// Stores `identities` (each a map of parameters, values still with their `${…}`
+/// placeholders) in `params` under `identities.N.KEY`, N counting from 0.
+pub fn fold_identities(params: &mut BTreeMap<String, String>, identities: &[Values]) {
+    for (n, identity) in identities.iter().enumerate() {
+        for (k, v) in identity {
+            params.insert(format!("{IDENTITY_PREFIX}{n}.{k}"), v.clone());
+        }
+    }
+}
+
+/// Splits values into the main identity's parameters and, in order, each further
+/// identity's parameters merged over them.
+pub fn split_identities(values: &Values) -> (Values, Vec<Values>) {
+    let mut main = Values::new();
+    let mut extra: BTreeMap<usize, Values> = BTreeMap::new();
+    for (k, v) in values {
+        let folded = k.strip_prefix(IDENTITY_PREFIX).and_then(|rest| {
+            let (n, key) = rest.split_once('.')?;
+            Some((n.parse::<usize>().ok()?, key))
+        });
+        match folded {
+            Some((n, key)) => {
+                extra
+                    .entry(n)
+                    .or_default()
+                    .insert(key.to_owned(), v.clone());
+            }
+            None => {
+                main.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let extra = extra
+        .into_values()
+        .map(|own| {
+            let mut merged = main.clone();
+            merged.extend(own);
+            merged
+        })
+        .collect();
+    (main, extra)
+}
 
 fn need(values: &Values, scheme: Scheme, key: &str) -> Result<String, String> {
     values
@@ -136,8 +191,11 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// The client-side parameters: what a device presents.
+/// The client-side parameters: what a device presents (the main identity's; the keys of
+/// further identities are ignored).
 pub fn client_params(scheme: Scheme, values: &Values) -> Result<AuthParams, String> {
+    let (values, _) = split_identities(values);
+    let values = &values;
     Ok(match scheme {
         Scheme::Plain => AuthParams::Plain(plain::Params {
             client_id: values.get("client_id").cloned().unwrap_or_default(),
@@ -164,8 +222,22 @@ pub fn client_params(scheme: Scheme, values: &Values) -> Result<AuthParams, Stri
     })
 }
 
-/// The server-side identity: what the cloud knows of the device (its secret).
+/// The server-side identity: what the cloud knows of the device (its secret) — and, when
+/// the values carry further identities, of each of them ([`Identity::AnyOf`], the main one
+/// first).
 pub fn identity(scheme: Scheme, values: &Values) -> Result<Identity, String> {
+    let (main, extra) = split_identities(values);
+    if extra.is_empty() {
+        return one_identity(scheme, &main);
+    }
+    let mut all = vec![one_identity(scheme, &main)?];
+    for (n, values) in extra.iter().enumerate() {
+        all.push(one_identity(scheme, values).map_err(|e| format!("auth.identities[{n}]: {e}"))?);
+    }
+    Ok(Identity::AnyOf(all))
+}
+
+fn one_identity(scheme: Scheme, values: &Values) -> Result<Identity, String> {
     Ok(match scheme {
         Scheme::Plain => Identity::Plain(plain::Params {
             client_id: values.get("client_id").cloned().unwrap_or_default(),
@@ -315,5 +387,90 @@ mod tests {
         let mut gw = v.clone();
         gw.insert("kind".into(), "gateway".into());
         assert_eq!(round_trip("watson", &gw, 0).0, "g:abc123:sensor:dev1");
+    }
+
+    /// Presents (client id, user name, password) to `id`; the rule of the refusal, if any.
+    fn refusal(id: &Identity, cid: &str, user: Option<&str>, pw: &str) -> Option<&'static str> {
+        id.verify(&Presented::new(cid, user, Some(pw.as_bytes())), 0)
+            .err()
+            .map(|e| e.rule_id())
+    }
+
+    #[test]
+    fn watson_further_identities_are_provisioned_next_to_the_device() {
+        let mut params = values(&[
+            ("org", "${org}"),
+            ("device_type", "sensor"),
+            ("device_id", "dev1"),
+            ("token", "device-token-1"),
+        ]);
+        let gateway = values(&[
+            ("kind", "gateway"),
+            ("device_type", "gw"),
+            ("device_id", "gw1"),
+            ("token", "gateway-token-2"),
+        ]);
+        let app = values(&[
+            ("kind", "application"),
+            ("app_id", "app1"),
+            ("api_key", "a-abc123-key9"),
+            ("token", "api-token-3"),
+        ]);
+        fold_identities(&mut params, &[gateway, app]);
+        assert_eq!(params["identities.0.kind"], "gateway");
+        params.insert("org".into(), "abc123".into());
+        let scheme = Scheme::Watson;
+        // A client logs in as the main identity.
+        let creds = client_params(scheme, &params)
+            .unwrap()
+            .credentials()
+            .unwrap();
+        assert_eq!(creds.client_id, "d:abc123:sensor:dev1");
+        let id = identity(scheme, &params).unwrap();
+        let Identity::AnyOf(all) = &id else {
+            panic!("several identities: {id:?}")
+        };
+        assert_eq!(all.len(), 3);
+        let tok = Some("use-token-auth");
+        assert_eq!(
+            refusal(&id, "d:abc123:sensor:dev1", tok, "device-token-1"),
+            None
+        );
+        assert_eq!(
+            refusal(&id, "g:abc123:gw:gw1", tok, "gateway-token-2"),
+            None
+        );
+        let key = Some("a-abc123-key9");
+        assert_eq!(refusal(&id, "a:abc123:app1", key, "api-token-3"), None);
+        // Each refusal is the one of the identity the client meant.
+        let wrong = [
+            ("g:abc123:gw:gw1", tok, "device-token-1", "WIOTP-AUTH-03"),
+            (
+                "d:abc123:sensor:dev1",
+                tok,
+                "gateway-token-2",
+                "WIOTP-AUTH-03",
+            ),
+            ("a:abc123:app1", key, "gateway-token-2", "WIOTP-AUTH-04"),
+            ("a:xyz789:app1", key, "api-token-3", "WIOTP-AUTH-04"),
+            ("a:abc123:app1", tok, "api-token-3", "WIOTP-AUTH-04"),
+            ("g:abc123:gw:other", tok, "gateway-token-2", "WIOTP-AUTH-01"),
+            ("g:abc123:gw", tok, "gateway-token-2", "WIOTP-AUTH-01"),
+            ("g:abc123:gw:g w", tok, "gateway-token-2", "WIOTP-AUTH-02"),
+        ];
+        for (cid, user, pw, rule) in wrong {
+            assert_eq!(refusal(&id, cid, user, pw), Some(rule), "{cid} {user:?}");
+        }
+        // A further identity that cannot be built names itself.
+        params.insert("identities.1.api_key".into(), "no-key".into());
+        params.remove("identities.1.app_id");
+        let e = identity(scheme, &params).unwrap_err();
+        assert!(e.starts_with("auth.identities[1]:"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_any_of_accepts_nobody() {
+        let id = Identity::AnyOf(Vec::new());
+        assert_eq!(refusal(&id, "c", None, "p"), Some("HARNESS-AUTH-00"));
     }
 }

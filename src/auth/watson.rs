@@ -88,6 +88,16 @@ impl ClientId {
         self.org() == QUICKSTART_ORG
     }
 
+    /// The kind prefix of the client id: `d`, `g`, `a` or `A`.
+    pub fn kind(&self) -> char {
+        match self {
+            ClientId::Device { .. } => 'd',
+            ClientId::Gateway { .. } => 'g',
+            ClientId::Application { .. } => 'a',
+            ClientId::SharedApplication { .. } => 'A',
+        }
+    }
+
     /// Whether this is an application (`a:` or `A:`), which authenticates with an API key.
     pub fn is_application(&self) -> bool {
         matches!(
@@ -434,6 +444,23 @@ impl Params {
         };
         check_format(&creds.presented())?;
         Ok(creds)
+    }
+}
+
+/// How closely a presented client id aims at the provisioned client: 2 when it is that
+/// client id, 1 when it is of the same kind (`d:`, `g:`, `a:` or `A:`), else 0. Used to pick
+/// the identity whose refusal to report when several are provisioned.
+pub fn affinity(client_id: &str, expected: &Params) -> u8 {
+    if client_id == expected.client.to_string() {
+        2
+    } else if client_id
+        .split(':')
+        .next()
+        .is_some_and(|k| k.len() == 1 && k.starts_with(expected.client.kind()))
+    {
+        1
+    } else {
+        0
     }
 }
 

@@ -1,6 +1,10 @@
 //! Device mode: the harness is the cloud. A device connects to the emulator of its
 //! platform, every packet it sends is judged against the suite's rules as it happens, and
 //! the run ends after a duration, after a number of device connections, or on Ctrl-C.
+//!
+//! The cloud knows every identity of the suite (`auth.params` and `auth.identities`, e.g. a
+//! Watson device, gateway and application): any of them may log in, and the `credentials`
+//! rules verify each client against the identity its client id names.
 
 pub mod scenario;
 
@@ -86,6 +90,8 @@ pub async fn run(
     for (k, v) in &params.values {
         vars.set(k.clone(), v.clone());
     }
+    // The same identities the server accepts (server_config already refused any that cannot
+    // be built): the judge reports a refusal under the rule of the identity a client aims at.
     let auth = auth_values(suite, &vars)?.map(|(scheme, values)| AuthCheck {
         scheme,
         identity: crate::auth::suite_params::identity(scheme, &values).ok(),

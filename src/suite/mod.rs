@@ -26,8 +26,16 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("mqtt-5", include_str!("../../suites/mqtt-5.yaml")),
     ("tuya", include_str!("../../suites/tuya.yaml")),
     ("aliyun", include_str!("../../suites/aliyun.yaml")),
+    (
+        "aliyun-mqtt5",
+        include_str!("../../suites/aliyun-mqtt5.yaml"),
+    ),
     ("onenet", include_str!("../../suites/onenet.yaml")),
     ("watson", include_str!("../../suites/watson.yaml")),
+    (
+        "watson-quickstart",
+        include_str!("../../suites/watson-quickstart.yaml"),
+    ),
 ];
 
 /// How deep `extends` chains may go.
@@ -381,13 +389,24 @@ fn parse_chain(
 }
 
 /// Applies a child over its parent: scalar fields and sections replace, params merge by
-/// name, profile keys merge recursively, tests replace by id or append, `skip` removes.
+/// name, profile keys merge recursively, tests replace by id or append (or, with
+/// `inherit_tests: false`, the parent's tests are dropped), `skip` removes.
 pub(crate) fn merge(
     parent: SuiteFile,
     child: SuiteFile,
     child_source: &Source,
 ) -> Result<SuiteFile, SuiteError> {
-    let mut tests = parent.tests;
+    let inherit_tests = child.inherit_tests.as_ref().is_none_or(|i| i.value);
+    let dropped: Vec<String> = if inherit_tests {
+        Vec::new()
+    } else {
+        parent.tests.iter().map(|t| t.id.value.clone()).collect()
+    };
+    let mut tests = if inherit_tests {
+        parent.tests
+    } else {
+        Vec::new()
+    };
     let mut rules = parent.rules;
     let mut device_tests = parent.device_tests;
     for skip in &child.skip {
@@ -396,9 +415,14 @@ pub(crate) fn merge(
         rules.retain(|r| r.id.value != skip.value);
         device_tests.retain(|d| d.id.value != skip.value);
         if tests.len() + rules.len() + device_tests.len() == before {
+            let why = if dropped.contains(&skip.value) {
+                " (`inherit_tests: false` already leaves out the parent's tests)"
+            } else {
+                ""
+            };
             return Err(child_source.error_at(
                 &skip.referenced,
-                format!("`skip`: no inherited test or rule `{}`", skip.value),
+                format!("`skip`: no inherited test or rule `{}`{why}", skip.value),
             ));
         }
     }
@@ -431,6 +455,7 @@ pub(crate) fn merge(
         title: child.title.or(parent.title),
         source: child.source.or(parent.source),
         extends: None,
+        inherit_tests: None,
         protocol: child.protocol.or(parent.protocol),
         params,
         endpoint: child.endpoint.or(parent.endpoint),

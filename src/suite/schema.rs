@@ -23,6 +23,13 @@ pub struct SuiteFile {
     /// A built-in suite name or a path (relative to this file) whose content this one extends.
     #[serde(default)]
     pub extends: Option<Spanned<String>>,
+    /// With `extends`: whether the parent's `tests:` are inherited (default `true`). With
+    /// `false` the suite runs only its own tests (a variant of a platform whose parent tests
+    /// need features the variant lacks, e.g. Watson Quickstart); the parent's rules and
+    /// device tests are still inherited (`skip:` removes single ones). Only allowed in a file
+    /// that `extends` another.
+    #[serde(default)]
+    pub inherit_tests: Option<Spanned<bool>>,
     /// Protocol version of connections unless a step says otherwise: `3.1`, `3.1.1` or `5`.
     #[serde(default)]
     pub protocol: Option<Spanned<String>>,
@@ -107,14 +114,34 @@ pub struct TlsDef {
 }
 
 /// The credential scheme and its parameters (values may use `${param}`).
+///
+/// ```yaml
+/// auth:
+///   scheme: watson
+///   params: { org: "${org}", device_type: "${device_type}", device_id: "${device_id}", token: "${token}" }
+///   identities:                      # further clients the platform knows
+///     - { kind: gateway, device_type: "${gateway_type}", device_id: "${gateway_id}", token: "${gateway_token}" }
+///     - { kind: application, app_id: "${app_id}", api_key: "${api_key}", token: "${api_token}" }
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthDef {
     /// Scheme name: `plain`, `tuya-hmac-sha256`, `aliyun`, `onenet`, `watson`, …
     pub scheme: Spanned<String>,
-    /// Scheme parameters.
+    /// Scheme parameters of the suite's identity: what connections log in with unless a
+    /// step says otherwise.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// Further identities the platform knows (e.g. a Watson gateway and application next to
+    /// the device), each a map of parameters merged over `params` (values may use
+    /// `${param}`; keys may not contain `.`). The emulator and device mode accept any of
+    /// them, and the judge's `credentials` rules verify a client against the identity it
+    /// aims at (same client id, else same client-id kind). Tests log in as one with
+    /// `connect: { auth: { params: {…} } }`. A suite that replaces `auth:` replaces these too.
+    /// In a compiled [`crate::suite::Suite`] this list is empty: its entries are folded into
+    /// `params` under `identities.N.KEY` (see [`crate::auth::suite_params::fold_identities`]).
+    #[serde(default)]
+    pub identities: Vec<Spanned<BTreeMap<String, String>>>,
 }
 
 /// Suite-wide defaults.

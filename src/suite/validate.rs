@@ -90,6 +90,17 @@ impl Checker<'_> {
         }
     }
 
+    /// An auth parameter name: dots are reserved for the folded `auth.identities`.
+    fn auth_key(&self, key: &str, loc: &Location) -> Result<(), SuiteError> {
+        if key.is_empty() || key.contains('.') {
+            return Err(self.err(
+                loc,
+                format!("auth parameter `{key}`: names are non-empty and contain no `.`"),
+            ));
+        }
+        Ok(())
+    }
+
     fn time(&self, s: &Spanned<String>) -> Result<TimeExpr, SuiteError> {
         TimeExpr::parse(&s.value).map_err(|e| self.err(&s.referenced, e))
     }
@@ -446,11 +457,31 @@ impl Checker<'_> {
                 ));
             }
         }
+        if let (Some(flag), None) = (&f.inherit_tests, &f.extends) {
+            return Err(self.err(
+                &flag.referenced,
+                "`inherit_tests` needs `extends`: only an extending suite inherits tests",
+            ));
+        }
         if let Some(auth) = &f.auth {
             Scheme::from_str(&auth.scheme.value)
                 .map_err(|e| self.err(&auth.scheme.referenced, e.to_string()))?;
-            for v in auth.params.values() {
+            for (k, v) in &auth.params {
+                self.auth_key(k, &auth.scheme.referenced)?;
                 self.vars_in(v, &auth.scheme.referenced)?;
+            }
+            for identity in &auth.identities {
+                let at = &identity.referenced;
+                if identity.value.is_empty() {
+                    return Err(self.err(
+                        at,
+                        "an entry of `auth.identities` needs parameters that set it apart from `auth.params`",
+                    ));
+                }
+                for (k, v) in &identity.value {
+                    self.auth_key(k, at)?;
+                    self.vars_in(v, at)?;
+                }
             }
         }
         if let Some(tls) = f.endpoint.as_ref().and_then(|e| e.tls.as_ref()) {
@@ -611,7 +642,11 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
             .collect(),
         port: merged.endpoint.as_ref().and_then(|e| e.port),
         tls,
-        auth: merged.auth.clone(),
+        auth: merged.auth.clone().map(|mut auth| {
+            let identities: Vec<_> = auth.identities.drain(..).map(|i| i.value).collect();
+            crate::auth::suite_params::fold_identities(&mut auth.params, &identities);
+            auth
+        }),
         within,
         timeout,
         keepalive: defaults.and_then(|d| d.keepalive).unwrap_or(60),

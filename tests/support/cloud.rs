@@ -135,7 +135,39 @@ impl Cloud {
     }
 
     /// Waits for the run to end; returns every case of the JSON report.
-    pub fn cases(mut self) -> Vec<Value> {
+    pub fn cases(self) -> Vec<Value> {
+        self.groups()
+            .into_iter()
+            .flat_map(|(_, cases)| cases)
+            .collect()
+    }
+
+    /// Waits for the run to end; returns rule id → verdict status per report group (one per
+    /// device client id), in report order.
+    pub fn verdicts_by_device(self) -> Vec<(String, Vec<(String, String)>)> {
+        self.groups()
+            .into_iter()
+            .map(|(name, cases)| {
+                let verdicts = cases
+                    .iter()
+                    .map(|case| {
+                        (
+                            case["id"].as_str().unwrap_or_default().to_owned(),
+                            case["verdict"]["status"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        )
+                    })
+                    .collect();
+                (name, verdicts)
+            })
+            .collect()
+    }
+
+    /// Waits for the run to end; returns the JSON report's groups (one per device client id)
+    /// as (name, cases).
+    pub fn groups(mut self) -> Vec<(String, Vec<Value>)> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -159,10 +191,28 @@ impl Cloud {
         let doc: Value = serde_json::from_str(&text).expect("JSON");
         let mut out = Vec::new();
         for suite in doc["suites"].as_array().expect("suites") {
-            out.extend(suite["cases"].as_array().expect("cases").iter().cloned());
+            out.push((
+                suite["name"].as_str().unwrap_or_default().to_owned(),
+                suite["cases"].as_array().expect("cases").clone(),
+            ));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         out
+    }
+
+    /// The text of the JSON report once the run has ended (for leak checks); call before
+    /// [`Cloud::groups`] and friends, which remove it. Panics if the run has not ended
+    /// within 60 s.
+    pub fn report_text(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "device mode did not end after its devices"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::read_to_string(self.dir.join("report.json")).expect("JSON report")
     }
 }
 
