@@ -12,7 +12,7 @@ pub use check::{Check, Checks};
 
 use crate::auth::{Identity, Presented, Scheme};
 use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
-use crate::event::{Event, EventKind, Side, describe};
+use crate::event::{Event, EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
 use crate::suite::Suite;
 use crate::suite::profile::{Profile, PropertyLimits};
@@ -957,48 +957,82 @@ fn event_text(event: &Event, version: ProtocolVersion) -> String {
 const TRACE_HEAD: usize = 24;
 const TRACE_TAIL: usize = 24;
 
-/// One kept event: packets as a shared handle on their frame (decoded again only when a
-/// report shows them), other events as their text.
+/// Bytes of a packet kept as evidence; a longer PUBLISH keeps its first bytes (topic,
+/// packet id, properties and the start of the payload).
+const KEPT_BYTES: usize = 160;
+
+/// One kept event, decoded again only when a report shows it. Packets are copied into
+/// the entry, never held as a handle on their frame: a handle would keep whatever buffer
+/// the frame lives in (a capture's reassembly buffer) alive for as long as the
+/// connection lasts, and free it cold when the entry is evicted.
 #[derive(Debug)]
 struct Kept {
     at: Duration,
     from: Side,
     version: ProtocolVersion,
-    bytes: Option<bytes::Bytes>,
-    text: Option<String>,
+    what: KeptWhat,
+}
+
+#[derive(Debug)]
+enum KeptWhat {
+    /// A packet's first `kept` bytes of `len`.
+    Packet {
+        len: u32,
+        kept: u8,
+        bytes: [u8; KEPT_BYTES],
+    },
+    /// Anything else (and the rare long packet that is not a PUBLISH), as text.
+    Text(String),
 }
 
 impl Kept {
     fn of(event: &Event, version: ProtocolVersion) -> Self {
-        let (bytes, text) = match &event.kind {
-            EventKind::Packet { bytes, .. } => (Some(bytes.clone()), None),
-            _ => (None, Some(event_text(event, version))),
+        let what = match &event.kind {
+            EventKind::Packet { bytes, packet }
+                if bytes.len() <= KEPT_BYTES || matches!(packet, Ok(Packet::Publish(_))) =>
+            {
+                let kept = bytes.len().min(KEPT_BYTES);
+                let mut copy = [0u8; KEPT_BYTES];
+                copy[..kept].copy_from_slice(&bytes[..kept]);
+                KeptWhat::Packet {
+                    len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                    kept: kept as u8,
+                    bytes: copy,
+                }
+            }
+            _ => KeptWhat::Text(event_text(event, version)),
         };
         Self {
             at: event.at,
             from: event.from,
             version,
-            bytes,
-            text,
+            what,
         }
     }
 
     fn line(&self, label: &str) -> TraceLine {
-        let (direction, text) = match (&self.bytes, &self.text) {
-            (Some(bytes), _) => {
-                let packet = crate::codec::decode_packet(bytes, self.version);
-                let version = match &packet {
-                    Ok(Packet::Connect(c)) => c.protocol,
-                    _ => self.version,
-                };
+        let (direction, text) = match &self.what {
+            KeptWhat::Packet { len, kept, bytes } => {
                 let arrow = if self.from == Side::Client {
                     "→"
                 } else {
                     "←"
                 };
-                (arrow.to_owned(), describe(bytes, &packet, version))
+                let prefix = &bytes[..usize::from(*kept)];
+                let text = if u32::from(*kept) == *len {
+                    let frame = bytes::Bytes::copy_from_slice(prefix);
+                    let packet = crate::codec::decode_packet(&frame, self.version);
+                    let version = match &packet {
+                        Ok(Packet::Connect(c)) => c.protocol,
+                        _ => self.version,
+                    };
+                    describe(prefix, &packet, version)
+                } else {
+                    cut_publish_text(prefix, *len, self.version)
+                };
+                (arrow.to_owned(), text)
             }
-            (None, text) => (String::new(), text.clone().unwrap_or_default()),
+            KeptWhat::Text(text) => (String::new(), text.clone()),
         };
         TraceLine {
             at: self.at,
@@ -1006,6 +1040,30 @@ impl Kept {
             direction,
             text,
         }
+    }
+}
+
+/// A long PUBLISH of which only `prefix` was kept: decoded as if its payload ended there
+/// (the remaining length rewritten), and said so.
+fn cut_publish_text(prefix: &[u8], len: u32, version: ProtocolVersion) -> String {
+    let note = format!("{len} bytes, the first {} kept", prefix.len());
+    // The fixed header: the type byte and a remaining length of 1–4 bytes.
+    let header = prefix
+        .iter()
+        .skip(1)
+        .take(4)
+        .position(|b| b & 0x80 == 0)
+        .map(|i| i + 2);
+    let decoded = header.and_then(|h| {
+        let body = prefix.get(h..)?;
+        let mut frame = vec![prefix[0]];
+        crate::codec::varint::encode(u32::try_from(body.len()).ok()?, &mut frame);
+        frame.extend_from_slice(body);
+        crate::codec::decode_packet(&bytes::Bytes::from(frame), version).ok()
+    });
+    match decoded {
+        Some(packet) => format!("{} ({note})", describe(prefix, &Ok(packet), version)),
+        None => format!("PUBLISH [{}] ({note})", hex_preview(prefix)),
     }
 }
 
@@ -1144,5 +1202,63 @@ mod tests {
         assert!(!covers("tylink/d1/#", "tylink/d2/x"));
         assert!(!covers("a/b", "a/+"));
         assert!(covers("$sys/p/d/#", "$sys/p/d/cmd/request/+"));
+    }
+
+    fn packet_event(packet: Packet) -> Event {
+        let bytes = bytes::Bytes::from(
+            crate::codec::encode_to_vec(&packet, ProtocolVersion::V3_1_1).expect("encodes"),
+        );
+        let decoded = crate::codec::decode_packet(&bytes, ProtocolVersion::V3_1_1);
+        Event {
+            conn: 1,
+            at: Duration::from_millis(5),
+            from: Side::Client,
+            kind: EventKind::Packet {
+                bytes,
+                packet: decoded,
+            },
+        }
+    }
+
+    #[test]
+    fn a_long_publish_is_kept_cut_and_still_shows_its_topic() {
+        let mut p = crate::codec::Publish::new("devices/d1/telemetry", vec![b'x'; 1000]);
+        p.qos = crate::codec::QoS::AtLeastOnce;
+        p.packet_id = Some(7);
+        let kept = Kept::of(&packet_event(Packet::Publish(p)), ProtocolVersion::V3_1_1);
+        let text = kept.line("d1").text;
+        assert!(
+            text.starts_with("PUBLISH topic=\"devices/d1/telemetry\" qos=1"),
+            "{text}"
+        );
+        assert!(text.contains("packet_id=7"), "{text}");
+        assert!(
+            text.ends_with(&format!("(1027 bytes, the first {KEPT_BYTES} kept)")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_short_packet_is_kept_whole() {
+        let p = crate::codec::Publish::new("t", b"hello".to_vec());
+        let kept = Kept::of(&packet_event(Packet::Publish(p)), ProtocolVersion::V3_1_1);
+        let text = kept.line("d1").text;
+        assert!(text.contains("payload=5 bytes"), "{text}");
+        assert!(!text.contains("kept"), "{text}");
+    }
+
+    #[test]
+    fn a_long_connect_is_kept_as_text_with_its_password_masked() {
+        let mut c = Connect::new(ProtocolVersion::V3_1_1, "d1");
+        c.username = Some("user".into());
+        c.password = Some(bytes::Bytes::from(vec![b's'; 300]));
+        let kept = Kept::of(
+            &packet_event(Packet::Connect(Box::new(c))),
+            ProtocolVersion::V3_1_1,
+        );
+        assert!(matches!(kept.what, KeptWhat::Text(_)));
+        let text = kept.line("d1").text;
+        assert!(text.starts_with("CONNECT"), "{text}");
+        assert!(!text.contains("73 73 73"), "the password shows: {text}");
     }
 }
