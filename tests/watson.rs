@@ -100,6 +100,68 @@ async fn run_against_emulator(suite: &str, filters: &[&str]) -> mqtt_conform::re
         .expect("run starts")
 }
 
+/// A device-only organisation: without the optional gateway and application parameters the
+/// run starts, the tests that need them are skipped saying how to set them, and the rest
+/// still passes (the emulator, provisioned from the examples, knows all three identities).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_gateway_and_application_parameters_their_tests_are_skipped() {
+    let suite = Arc::new(mqtt_conform::suite::load("watson").expect("suite loads"));
+    let full = suite
+        .resolve_params(&BTreeMap::new(), true)
+        .expect("examples fill every parameter");
+    let mut device_only = full.clone();
+    for name in [
+        "gateway_type",
+        "gateway_id",
+        "gateway_token",
+        "app_id",
+        "api_key",
+        "api_token",
+    ] {
+        assert!(suite.params[name].def.optional, "{name} is optional");
+        device_only.values.remove(name);
+    }
+    let emulator =
+        mqtt_conform::emulator::start(&suite, &full, "127.0.0.1:0".parse().unwrap(), false)
+            .await
+            .expect("emulator starts");
+    let opts = RunOptions {
+        target: emulator.target.clone(),
+        tls: emulator.tls.clone(),
+        jobs: 64,
+        selection: Selection {
+            filters: vec!["WIOTP-AUTH".into(), "WIOTP-CONNECT-00".into()],
+            ..Selection::default()
+        },
+        connect_timeout: Duration::from_secs(5),
+        max_packet_size: 16 << 20,
+        capture: None,
+    };
+    let report = run_suite(suite, &device_only, &opts, &mut |_| {})
+        .await
+        .expect("run starts without the optional parameters");
+    assert_no_failure(&report);
+    let verdict = |id: &str| {
+        report
+            .cases()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("{id} is reported"))
+            .verdict
+            .clone()
+    };
+    for id in ["WIOTP-AUTH-03-GATEWAY", "WIOTP-AUTH-04-APPLICATION"] {
+        match verdict(id) {
+            Verdict::Skipped { reason } => assert!(
+                reason.starts_with("needs the parameter `") && reason.contains("WIOTP_"),
+                "{id}: {reason}"
+            ),
+            other => panic!("{id}: expected skipped, got {other:?}"),
+        }
+    }
+    assert_eq!(verdict("WIOTP-CONNECT-00"), Verdict::Passed);
+    assert_eq!(verdict("WIOTP-AUTH-03-WRONG-TOKEN"), Verdict::Passed);
+}
+
 fn assert_no_failure(report: &mqtt_conform::report::RunReport) {
     let failures: Vec<String> = report
         .cases()

@@ -31,15 +31,21 @@ pub fn fold_identities(params: &mut BTreeMap<String, String>, identities: &[Valu
     }
 }
 
+/// The index of the further identity a folded key belongs to (`None` for the main one's).
+pub fn identity_index(key: &str) -> Option<usize> {
+    let rest = key.strip_prefix(IDENTITY_PREFIX)?;
+    rest.split_once('.')?.0.parse().ok()
+}
+
 /// Splits values into the main identity's parameters and, in order, each further
 /// identity's parameters merged over them.
 pub fn split_identities(values: &Values) -> (Values, Vec<Values>) {
     let mut main = Values::new();
     let mut extra: BTreeMap<usize, Values> = BTreeMap::new();
     for (k, v) in values {
-        let folded = k.strip_prefix(IDENTITY_PREFIX).and_then(|rest| {
-            let (n, key) = rest.split_once('.')?;
-            Some((n.parse::<usize>().ok()?, key))
+        let folded = identity_index(k).and_then(|n| {
+            let key = k.strip_prefix(IDENTITY_PREFIX)?.split_once('.')?.1;
+            Some((n, key))
         });
         match folded {
             Some((n, key)) => {

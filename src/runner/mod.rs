@@ -182,8 +182,22 @@ pub async fn run_suite(
         if !opts.selection.selects(&test.id.value) {
             continue;
         }
-        if let Some(reason) = &test.skip {
-            let case = skipped(test, reason);
+        let unset = test
+            .params_used
+            .iter()
+            .find(|name| !params.values.contains_key(*name))
+            .and_then(|name| suite.params.get(name));
+        let reason = match (&test.skip, unset) {
+            (Some(reason), _) => Some(reason.clone()),
+            (None, Some(param)) => Some(format!(
+                "needs the parameter `{}` ({})",
+                param.name,
+                param.how_to_set()
+            )),
+            (None, None) => None,
+        };
+        if let Some(reason) = reason {
+            let case = skipped(test, &reason);
             on_case(&case);
             results[index] = Some(case);
             continue;
@@ -294,9 +308,24 @@ pub fn auth_values(
     };
     let scheme = Scheme::from_str(&auth.scheme.value).map_err(|e| e.to_string())?;
     let mut values = crate::auth::suite_params::Values::new();
+    // A further identity whose parameters are not all set (optional ones) is left out.
+    let mut incomplete = std::collections::BTreeSet::new();
     for (k, v) in &auth.params {
-        values.insert(k.clone(), vars.interpolate(v)?);
+        match vars.interpolate(v) {
+            Ok(value) => {
+                values.insert(k.clone(), value);
+            }
+            Err(e) => match crate::auth::suite_params::identity_index(k) {
+                Some(n) => {
+                    incomplete.insert(n);
+                }
+                None => return Err(e),
+            },
+        }
     }
+    values.retain(|k, _| {
+        crate::auth::suite_params::identity_index(k).is_none_or(|n| !incomplete.contains(&n))
+    });
     Ok(Some((scheme, values)))
 }
 

@@ -122,6 +122,25 @@ pub struct Param {
     pub def: ParamDef,
 }
 
+impl Param {
+    /// How a user gives this parameter a value, e.g. `set the environment variable X or
+    /// the file x.txt`.
+    pub fn how_to_set(&self) -> String {
+        let d = &self.def;
+        let mut ways = Vec::new();
+        if !d.secret {
+            ways.push(format!("--param {}=VALUE", self.name));
+        }
+        if let Some(e) = &d.env {
+            ways.push(format!("the environment variable {e}"));
+        }
+        if let Some(f) = &d.file {
+            ways.push(format!("the file {f}"));
+        }
+        format!("set {}", ways.join(" or "))
+    }
+}
+
 /// Transport requirements of the platform.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsRequirements {
@@ -257,20 +276,13 @@ impl Suite {
                 .or(from_file)
                 .or_else(|| d.default.clone())
                 .or_else(|| use_examples.then(|| d.example.clone()).flatten());
+            if value.is_none() && d.optional {
+                continue;
+            }
             let Some(value) = value else {
-                let mut ways = Vec::new();
-                if !d.secret {
-                    ways.push(format!("--param {name}=VALUE"));
-                }
-                if let Some(e) = &d.env {
-                    ways.push(format!("the environment variable {e}"));
-                }
-                if let Some(f) = &d.file {
-                    ways.push(format!("the file {f}"));
-                }
                 return Err(ParamError::Missing {
                     name: name.clone(),
-                    how: format!("set {}", ways.join(" or ")),
+                    how: p.how_to_set(),
                 });
             };
             if d.secret {

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A whole suite file.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +81,11 @@ pub struct ParamDef {
     /// The value must never be printed.
     #[serde(default)]
     pub secret: bool,
+    /// Nothing gives a value: the parameter stays unset instead of stopping the run; the
+    /// tests that use it are skipped (saying how to set it) and `auth.identities` entries
+    /// that use it are left out.
+    #[serde(default)]
+    pub optional: bool,
     /// What the parameter is.
     #[serde(default)]
     pub description: Option<String>,
@@ -213,6 +218,9 @@ pub struct TestDef {
     pub note: Option<String>,
     /// The steps, in order.
     pub steps: Vec<Spanned<Step>>,
+    /// The suite parameters its steps use (filled in when the suite is compiled).
+    #[serde(skip)]
+    pub params_used: BTreeSet<String>,
 }
 
 /// One step of a test.

@@ -57,6 +57,8 @@ pub const MATCH_OPERATORS: &[&str] = &["in", "min", "max", "not"];
 struct Checker<'a> {
     src: &'a Source,
     vars: &'a BTreeSet<String>,
+    /// Every name `vars_in` met since it was last taken (a test's parameters).
+    used: std::cell::RefCell<BTreeSet<String>>,
 }
 
 impl Checker<'_> {
@@ -68,6 +70,7 @@ impl Checker<'_> {
         let names = references(text).map_err(|e| self.err(loc, e))?;
         for name in names {
             if self.vars.contains(&name) {
+                self.used.borrow_mut().insert(name);
                 continue;
             }
             return Err(self.err(
@@ -442,7 +445,12 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn file(&self, f: &SuiteFile) -> Result<(), SuiteError> {
+    /// Checks a file; records each test's parameters in `params_used`.
+    fn file(
+        &self,
+        f: &SuiteFile,
+        params_used: &mut BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<(), SuiteError> {
         if f.name.value.trim().is_empty() {
             return Err(self.err(&f.name.referenced, "`name` is empty"));
         }
@@ -554,7 +562,10 @@ impl Checker<'_> {
                     ),
                 ));
             }
+            self.used.borrow_mut().clear();
             self.test(t)?;
+            let used = std::mem::take(&mut *self.used.borrow_mut());
+            params_used.insert(t.id.value.clone(), used);
         }
         Ok(())
     }
@@ -567,8 +578,15 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
     for (_, f) in &chain {
         vars.extend(f.params.keys().cloned());
     }
+    // A test a later file redefines uses the later definition's parameters.
+    let mut params_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (src, f) in &chain {
-        Checker { src, vars: &vars }.file(f)?;
+        Checker {
+            src,
+            vars: &vars,
+            used: Default::default(),
+        }
+        .file(f, &mut params_used)?;
     }
     let origin = chain
         .last()
@@ -589,6 +607,7 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
     let checker = Checker {
         src: &last_src,
         vars: &vars,
+        used: Default::default(),
     };
     let protocol = match &merged.protocol {
         Some(p) => {
@@ -657,6 +676,21 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
             .map(|d| super::device_tests::compile(d).map_err(|(loc, m)| checker.err(&loc, m)))
             .collect::<Result<_, _>>()?,
         rules: merged.rules,
-        tests: merged.tests,
+        tests: merged
+            .tests
+            .into_iter()
+            .map(|mut t| {
+                t.params_used = params_used
+                    .get(&t.id.value)
+                    .map(|used| {
+                        used.iter()
+                            .filter(|name| !BUILTINS.contains(&name.as_str()))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                t
+            })
+            .collect(),
     })
 }
