@@ -10,6 +10,7 @@ pub mod codec;
 pub mod device;
 pub mod emulator;
 pub mod event;
+pub(crate) mod fasthash;
 pub mod judge;
 pub mod pcap;
 pub mod report;

@@ -13,6 +13,7 @@ pub use check::{Check, Checks};
 use crate::auth::{Identity, Presented, Scheme};
 use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
 use crate::event::{Event, EventKind, Side, describe, hex_preview};
+use crate::fasthash::FastState;
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
 use crate::suite::Suite;
 use crate::suite::profile::{Profile, PropertyLimits};
@@ -92,7 +93,9 @@ pub struct Judge {
     profile: std::sync::Arc<Profile>,
     vars: std::sync::Arc<Vars>,
     auth: Option<AuthCheck>,
-    conns: HashMap<u64, ConnState>,
+    // Looked up several times per event: a fast hasher (the ids are the source's own
+    // counters, never a peer's bytes).
+    conns: HashMap<u64, ConnState, FastState>,
     /// Open connections by client id (for takeovers), so a CONNECT costs O(1).
     open_by_client: HashMap<String, Vec<u64>>,
     /// Connections already closed and judged: their cases, ready for the report.
@@ -122,7 +125,7 @@ impl Judge {
             profile: std::sync::Arc::new(profile),
             vars: std::sync::Arc::new(vars),
             auth,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             open_by_client: HashMap::new(),
             finished: Vec::new(),
             server_closes: BTreeMap::new(),

@@ -117,15 +117,21 @@ pub fn analyze(
     // batches over a bounded channel, so memory stays bounded whichever side is slower.
     let (read, mut judge, findings) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<ToJudge>(JUDGE_QUEUE);
+        // Emptied batches go back to be filled again: a batch is a few hundred KB, which
+        // malloc would otherwise map and unmap (page faults included) every time.
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(JUDGE_QUEUE + 2);
         let judging = scope.spawn(move || {
             let mut findings = Vec::new();
             for message in rx {
                 match message {
                     ToJudge::Epoch(secs) => judge.set_epoch_unix(secs),
-                    ToJudge::Events(events) => {
+                    ToJudge::Events(mut events) => {
                         for event in &events {
                             findings.extend(judge.observe(event));
                         }
+                        events.clear();
+                        // Full or gone: the batch is just freed.
+                        let _ = back_tx.try_send(events);
                     }
                 }
             }
@@ -135,7 +141,10 @@ pub fn analyze(
         let mut to_judge = |event: Event| {
             batch.push(event);
             if batch.len() >= BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                let empty = back_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                let full = std::mem::replace(&mut batch, empty);
                 // A judge that stopped has panicked; the join below reports it.
                 let _ = tx.send(ToJudge::Events(full));
             }

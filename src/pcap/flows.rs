@@ -47,7 +47,6 @@ use crate::codec::{
 };
 use crate::event::{Endpoints, Event, EventKind, Side, TlsInfo};
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -212,7 +211,8 @@ pub struct AnalyzerStats {
 #[derive(Debug)]
 pub struct Analyzer {
     reassembler: Reassembler,
-    conns: HashMap<u64, Conn>,
+    /// The connections by the reassembler's flow slot (no hashing per item).
+    conns: Vec<Option<Conn>>,
     sh: Shared,
 }
 
@@ -227,7 +227,7 @@ impl Analyzer {
     pub fn new(config: AnalyzerConfig) -> Self {
         Self {
             reassembler: Reassembler::new(config.reassembly),
-            conns: HashMap::new(),
+            conns: Vec::new(),
             sh: Shared {
                 framer: Framer::new(config.max_packet_size),
                 config,
@@ -275,9 +275,11 @@ impl Analyzer {
             conns,
             sh,
         } = self;
-        reassembler.segment(seg, &mut |item| handle(conns, sh, item, out));
-        for conn in sh.ignore.drain(..) {
-            reassembler.ignore_payload(conn);
+        reassembler.segment_slotted(seg, &mut |slot, item| {
+            handle(conns, slot, sh, item, out);
+        });
+        for (slot, conn) in sh.ignore.drain(..) {
+            reassembler.ignore_payload_at(slot, conn);
         }
     }
 
@@ -290,19 +292,17 @@ impl Analyzer {
             conns,
             sh,
         } = self;
-        reassembler.finish(&mut |item| handle(conns, sh, item, out));
+        reassembler.finish_slotted(&mut |slot, item| handle(conns, slot, sh, item, out));
         sh.ignore.clear();
         // Connections the reassembler never closed (none expected) end here too.
-        let mut rest: Vec<u64> = conns.keys().copied().collect();
-        rest.sort_unstable();
-        for id in rest {
-            if let Some(mut c) = conns.remove(&id) {
-                let ctx = Ctx {
-                    at: c.first_at,
-                    frame: c.first_frame,
-                };
-                c.end(CloseReason::CaptureEnd, ctx, sh, out);
-            }
+        let mut rest: Vec<Conn> = conns.drain(..).flatten().collect();
+        rest.sort_unstable_by_key(|c| c.id);
+        for mut c in rest {
+            let ctx = Ctx {
+                at: c.first_at,
+                frame: c.first_frame,
+            };
+            c.end(CloseReason::CaptureEnd, ctx, sh, out);
         }
     }
 
@@ -311,7 +311,9 @@ impl Analyzer {
         std::mem::take(&mut self.sh.notices)
     }
 
-    /// The recognised (MQTT and TLS) connections, in order of recognition.
+    /// The recognised (MQTT and TLS) connections, in order of recognition. The byte and
+    /// packet counts and the last frame of a connection are brought up to date when it
+    /// ends (at the latest by [`finish`](Self::finish)).
     pub fn connections(&self) -> &[ConnectionInfo] {
         &self.sh.infos
     }
@@ -338,8 +340,9 @@ struct Shared {
     notices_seen: u64,
     epoch: Option<Duration>,
     file: usize,
-    /// Connections whose payload is no longer wanted (applied after each segment).
-    ignore: Vec<u64>,
+    /// Connections whose payload is no longer wanted, by slot and id (applied after
+    /// each segment).
+    ignore: Vec<(usize, u64)>,
 }
 
 impl Shared {
@@ -394,8 +397,23 @@ struct Ctx {
     frame: u64,
 }
 
-/// Dispatches one reassembly item to its connection.
-fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>, out: &mut Out) {
+/// The connection in `slot`, when it is `conn`.
+#[inline]
+fn conn_at(conns: &mut [Option<Conn>], slot: usize, conn: u64) -> Option<&mut Conn> {
+    conns
+        .get_mut(slot)
+        .and_then(Option::as_mut)
+        .filter(|c| c.id == conn)
+}
+
+/// Dispatches one reassembly item to its connection (`slot`: its flow's slot).
+fn handle(
+    conns: &mut Vec<Option<Conn>>,
+    slot: usize,
+    sh: &mut Shared,
+    item: StreamItem<'_>,
+    out: &mut Out,
+) {
     match item {
         StreamItem::Opened {
             conn,
@@ -409,7 +427,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
             let port_match = sh.is_mqtt_port(a.port()) || sh.is_mqtt_port(b.port());
             if !port_match && !sh.config.detect_connect {
                 sh.stats.other_flows += 1;
-                sh.ignore.push(conn);
+                sh.ignore.push((slot, conn));
                 return;
             }
             // The client: the SYN's sender, else the side not on the MQTT port.
@@ -424,23 +442,27 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
             } else {
                 None
             };
-            conns.insert(
-                conn,
-                Conn {
-                    id: conn,
-                    a,
-                    b,
-                    handshake,
-                    first_at: at,
-                    first_frame: frame,
-                    port_match,
-                    client,
-                    state: State::Pending(Box::default()),
-                    closed: false,
-                    after_close: 0,
-                    info: None,
-                },
-            );
+            if conns.len() <= slot {
+                conns.resize_with(slot + 1, || None);
+            }
+            conns[slot] = Some(Conn {
+                id: conn,
+                slot,
+                a,
+                b,
+                handshake,
+                first_at: at,
+                first_frame: frame,
+                port_match,
+                client,
+                state: State::Pending(Box::default()),
+                closed: false,
+                after_close: 0,
+                dir_bytes: [0; 2],
+                last_frame: frame,
+                last_at: at,
+                info: None,
+            });
         }
         StreamItem::Data {
             conn,
@@ -449,7 +471,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
             at,
             frame,
         } => {
-            if let Some(c) = conns.get_mut(&conn) {
+            if let Some(c) = conn_at(conns, slot, conn) {
                 c.data(dir, bytes, Ctx { at, frame }, sh, out);
             }
         }
@@ -460,7 +482,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
             at,
             frame,
         } => {
-            if let Some(c) = conns.get_mut(&conn) {
+            if let Some(c) = conn_at(conns, slot, conn) {
                 c.gap(dir, bytes, Ctx { at, frame }, sh, out);
             }
         }
@@ -470,7 +492,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
             at,
             frame,
         } => {
-            if let Some(c) = conns.get_mut(&conn) {
+            if let Some(c) = conn_at(conns, slot, conn) {
                 c.fin(dir, false, Ctx { at, frame }, sh, out);
             }
         }
@@ -480,7 +502,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
             at,
             frame,
         } => {
-            if let Some(c) = conns.get_mut(&conn) {
+            if let Some(c) = conn_at(conns, slot, conn) {
                 c.fin(dir, true, Ctx { at, frame }, sh, out);
             }
         }
@@ -490,8 +512,10 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
             at,
             frame,
         } => {
-            if let Some(mut c) = conns.remove(&conn) {
-                c.end(reason, Ctx { at, frame }, sh, out);
+            if conn_at(conns, slot, conn).is_some() {
+                if let Some(mut c) = conns.get_mut(slot).and_then(Option::take) {
+                    c.end(reason, Ctx { at, frame }, sh, out);
+                }
             }
         }
         StreamItem::Notice(n) => sh.push_notice(n),
@@ -502,6 +526,8 @@ fn handle(conns: &mut HashMap<u64, Conn>, sh: &mut Shared, item: StreamItem<'_>,
 #[derive(Debug)]
 struct Conn {
     id: u64,
+    /// The reassembler's flow slot.
+    slot: usize,
     a: SocketAddr,
     b: SocketAddr,
     handshake: bool,
@@ -515,6 +541,12 @@ struct Conn {
     closed: bool,
     /// Stream bytes that arrived after the Closed event (not analysed).
     after_close: u64,
+    /// Stream bytes per direction (for the report).
+    dir_bytes: [u64; 2],
+    /// Last frame that carried data, a loss or an end (for the report).
+    last_frame: u64,
+    /// Its timestamp.
+    last_at: Duration,
     /// Index of its [`ConnectionInfo`], once recognised.
     info: Option<usize>,
 }
@@ -636,6 +668,14 @@ enum Decision {
 }
 
 impl Conn {
+    fn cref(&self) -> ConnRef {
+        ConnRef {
+            id: self.id,
+            slot: self.slot,
+            info: self.info,
+        }
+    }
+
     fn side(&self, dir: Dir) -> Side {
         if self.client == Some(dir) {
             Side::Client
@@ -653,30 +693,45 @@ impl Conn {
         Endpoints { client, server }
     }
 
-    /// Updates the report's last frame (and byte counts).
-    fn touch(&self, sh: &mut Shared, dir: Dir, bytes: usize, ctx: Ctx) {
-        let side = self.side(dir);
+    /// Counts stream bytes and the last frame. Kept here rather than in the report,
+    /// which is elsewhere in memory (a cache miss per segment): [`Conn::sync_info`]
+    /// copies them over when the connection ends.
+    fn touch(&mut self, dir: Dir, bytes: usize, ctx: Ctx) {
+        self.last_frame = self.last_frame.max(ctx.frame);
+        self.last_at = self.last_at.max(ctx.at);
+        self.dir_bytes[dir.index()] += bytes as u64;
+    }
+
+    /// Brings the report's byte counts and last frame up to date.
+    fn sync_info(&self, sh: &mut Shared) {
+        let client = self.client.unwrap_or(Dir::FromA);
+        let (cb, sb) = (
+            self.dir_bytes[client.index()],
+            self.dir_bytes[client.reverse().index()],
+        );
+        let packets = match &self.state {
+            State::Mqtt(m) => Some(m.proto.packets),
+            _ => None,
+        };
         if let Some(info) = sh.info(self.info) {
-            info.last_frame = info.last_frame.max(ctx.frame);
-            info.last_at = info.last_at.max(ctx.at);
-            match side {
-                Side::Client => info.client_bytes += bytes as u64,
-                Side::Server => info.server_bytes += bytes as u64,
+            info.last_frame = info.last_frame.max(self.last_frame);
+            info.last_at = info.last_at.max(self.last_at);
+            info.client_bytes = cb;
+            info.server_bytes = sb;
+            if let Some(n) = packets {
+                info.packets = n;
             }
         }
     }
 
     fn data(&mut self, dir: Dir, bytes: &[u8], ctx: Ctx, sh: &mut Shared, out: &mut Out) {
-        self.touch(sh, dir, bytes.len(), ctx);
+        self.touch(dir, bytes.len(), ctx);
         if self.closed {
             self.after_close += bytes.len() as u64;
             return;
         }
         let side = self.side(dir);
-        let cref = ConnRef {
-            id: self.id,
-            info: self.info,
-        };
+        let cref = self.cref();
         match &mut self.state {
             State::Pending(p) => {
                 p.held[dir.index()].data(ctx, bytes);
@@ -689,12 +744,9 @@ impl Conn {
     }
 
     fn gap(&mut self, dir: Dir, bytes: u64, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
-        self.touch(sh, dir, 0, ctx);
+        self.touch(dir, 0, ctx);
         let side = self.side(dir);
-        let cref = ConnRef {
-            id: self.id,
-            info: self.info,
-        };
+        let cref = self.cref();
         let closed = self.closed;
         match &mut self.state {
             State::Pending(p) => {
@@ -718,11 +770,8 @@ impl Conn {
             }
             self.classify(true, sh, out);
         }
-        self.touch(sh, dir, 0, ctx);
-        let cref = ConnRef {
-            id: self.id,
-            info: self.info,
-        };
+        self.touch(dir, 0, ctx);
+        let cref = self.cref();
         let client = self.client;
         match &mut self.state {
             State::Mqtt(m) => {
@@ -765,16 +814,15 @@ impl Conn {
             p.ended = [true, true];
             self.classify(true, sh, out);
         }
-        let cref = ConnRef {
-            id: self.id,
-            info: self.info,
-        };
+        let cref = self.cref();
         let client = self.client;
         match &mut self.state {
             State::Mqtt(m) => m.stream_end(&[Dir::FromA, Dir::FromB], client, ctx, cref, sh, out),
             State::Tls(t) => t.emit(ctx, cref, sh, out),
             State::Pending(_) | State::Other => return,
         }
+        // After the last packets were framed.
+        self.sync_info(sh);
         if self.after_close > 0 {
             let n = self.after_close;
             sh.notice(
@@ -870,7 +918,7 @@ impl Conn {
         let (kind, client, connect) = match decision {
             Decision::Other => {
                 sh.stats.other_flows += 1;
-                sh.ignore.push(self.id);
+                sh.ignore.push((self.slot, self.id));
                 return;
             }
             Decision::Mqtt { client, connect } => (ConnectionKind::Mqtt, client, connect),
@@ -940,15 +988,7 @@ impl Conn {
             for item in h.items {
                 match item {
                     HeldItem::Data(ctx, bytes) => {
-                        // Counted when they arrived (before the connection had a report).
-                        if let Some(info) = sh.info(self.info) {
-                            match self.side(dir) {
-                                Side::Client => info.client_bytes += bytes.len() as u64,
-                                Side::Server => info.server_bytes += bytes.len() as u64,
-                            }
-                            info.last_frame = info.last_frame.max(ctx.frame);
-                            info.last_at = info.last_at.max(ctx.at);
-                        }
+                        // Counted when they arrived.
                         self.data_recognised(dir, &bytes, ctx, sh, out);
                     }
                     HeldItem::Gap(ctx, n) => self.gap(dir, n, ctx, sh, out),
@@ -967,10 +1007,7 @@ impl Conn {
         out: &mut Out,
     ) {
         let side = self.side(dir);
-        let cref = ConnRef {
-            id: self.id,
-            info: self.info,
-        };
+        let cref = self.cref();
         match &mut self.state {
             State::Mqtt(m) => m.data(dir, side, bytes, ctx, cref, sh, out),
             State::Tls(t) => t.data(dir, bytes, ctx, cref, sh, out),
@@ -990,6 +1027,7 @@ fn side_name(side: Side) -> &'static str {
 #[derive(Debug, Clone, Copy)]
 struct ConnRef {
     id: u64,
+    slot: usize,
     info: Option<usize>,
 }
 
@@ -1007,6 +1045,8 @@ struct Proto {
     held: Vec<(Side, Bytes, Duration)>,
     /// Packets that had to be emitted before the version was settled.
     tentative: u32,
+    /// Packets emitted (for the report).
+    packets: u64,
 }
 
 #[derive(Debug)]
@@ -1080,6 +1120,7 @@ impl MqttConn {
                 tally: (0, 0, 0),
                 held: Vec::new(),
                 tentative: 0,
+                packets: 0,
             },
             (false, Some(v)) => Proto {
                 version: v,
@@ -1088,6 +1129,7 @@ impl MqttConn {
                 tally: (0, 0, 0),
                 held: Vec::new(),
                 tentative: 0,
+                packets: 0,
             },
             (false, None) => Proto {
                 version: ProtocolVersion::V3_1_1,
@@ -1096,6 +1138,7 @@ impl MqttConn {
                 tally: (0, 0, 0),
                 held: Vec::new(),
                 tentative: 0,
+                packets: 0,
             },
         };
         let mut dirs = [MqttDir::default(), MqttDir::default()];
@@ -1380,9 +1423,8 @@ fn send(
     if packet.is_err() {
         sh.stats.malformed += 1;
     }
-    if let Some(info) = sh.info(c.info) {
-        info.packets += 1;
-    }
+    // Copied to the report by `Conn::sync_info`.
+    proto.packets += 1;
     let ev = sh.event(c.id, at, side, EventKind::Packet { bytes, packet });
     out(ev);
 }
@@ -1457,9 +1499,9 @@ fn frame_slice(
             Ok(Some(h)) => {
                 let len = h.packet_len();
                 let bytes = if pos == 0 && len == data.len() {
-                    Bytes::copy_from_slice(data)
+                    shared_copy(data)
                 } else {
-                    let whole = shared.get_or_insert_with(|| Bytes::copy_from_slice(data));
+                    let whole = shared.get_or_insert_with(|| shared_copy(data));
                     if pos + len > whole.len() {
                         return;
                     }
@@ -1474,6 +1516,45 @@ fn frame_slice(
             }
             Err(e) => return unframeable(d, proto, side, e, ctx.at, c, sh, out),
         }
+    }
+}
+
+/// A packet's bytes held inline by their `Bytes` owner (see [`shared_copy`]).
+struct Inline<const N: usize> {
+    len: usize,
+    data: [u8; N],
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        self.data.get(..self.len).unwrap_or_default()
+    }
+}
+
+fn inline_copy<const N: usize>(data: &[u8]) -> Bytes {
+    let mut owner = Inline {
+        len: data.len().min(N),
+        data: [0; N],
+    };
+    if let (Some(to), Some(from)) = (owner.data.get_mut(..owner.len), data.get(..owner.len)) {
+        to.copy_from_slice(from);
+    }
+    Bytes::from_owner(owner)
+}
+
+/// Copies `data` into a `Bytes` that is shared by its event, its decoded packet and the
+/// judge's trace: `Bytes::copy_from_slice` allocates the buffer and the first clone
+/// allocates again (for the reference count); an owner holding the bytes inline is one
+/// allocation, freed by whichever thread drops it last. The sizes fit malloc's classes
+/// with the owner's reference count (typical segments are at most 1460 bytes).
+fn shared_copy(data: &[u8]) -> Bytes {
+    match data.len() {
+        0..=104 => inline_copy::<104>(data),
+        105..=232 => inline_copy::<232>(data),
+        233..=488 => inline_copy::<488>(data),
+        489..=1000 => inline_copy::<1000>(data),
+        1001..=1512 => inline_copy::<1512>(data),
+        _ => Bytes::copy_from_slice(data),
     }
 }
 
@@ -1834,7 +1915,7 @@ impl TlsConn {
         }
         self.emitted = true;
         // The rest of the connection is opaque.
-        sh.ignore.push(c.id);
+        sh.ignore.push((c.slot, c.id));
         if let Some(info) = sh.info(c.info) {
             info.tls = Some(self.info.clone());
         }
@@ -2203,6 +2284,18 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn shared_copies_keep_every_byte() {
+        for len in [
+            0, 1, 104, 105, 232, 233, 488, 489, 1000, 1001, 1512, 1513, 5000,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let b = shared_copy(&data);
+            assert_eq!(&b[..], &data[..], "{len}");
+            assert_eq!(&b.slice(len / 2..)[..], &data[len / 2..], "{len}");
         }
     }
 

@@ -54,6 +54,7 @@
 //! copy and no allocation beyond the short history.
 
 use super::{Notice, NoticeKind, Segment};
+use crate::fasthash::FastState;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
@@ -274,13 +275,58 @@ pub struct ReassemblyStats {
     pub implausible: u64,
 }
 
-/// The 4-tuple, with the smaller address first so both directions share one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey(SocketAddr, SocketAddr);
+/// One endpoint packed for hashing and comparing: the address as 128 bits (IPv4 in the
+/// low 32) and the port with the family above it, so that an IPv4 address and its
+/// IPv4-mapped IPv6 form stay different endpoints; an IPv6 flow label and scope id are
+/// kept too (they are part of a `SocketAddr`'s identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Endpoint {
+    ip: u128,
+    port_family: u32,
+    v6_extra: u64,
+}
+
+impl Endpoint {
+    #[inline]
+    fn of(a: SocketAddr) -> Self {
+        match a {
+            SocketAddr::V4(v4) => Self {
+                ip: u128::from(u32::from(*v4.ip())),
+                port_family: u32::from(v4.port()),
+                v6_extra: 0,
+            },
+            SocketAddr::V6(v6) => Self {
+                ip: u128::from(*v6.ip()),
+                port_family: u32::from(v6.port()) | 1 << 16,
+                v6_extra: u64::from(v6.flowinfo()) << 32 | u64::from(v6.scope_id()),
+            },
+        }
+    }
+}
+
+/// The 4-tuple, with the smaller endpoint first so both directions share one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowKey(Endpoint, Endpoint);
 
 impl FlowKey {
+    #[inline]
     fn new(x: SocketAddr, y: SocketAddr) -> Self {
+        let (x, y) = (Endpoint::of(x), Endpoint::of(y));
         if x <= y { Self(x, y) } else { Self(y, x) }
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // Five words instead of the fields one by one (IPv4 keys have zero high words).
+        h.write_u64(self.0.ip as u64);
+        h.write_u64(self.1.ip as u64);
+        h.write_u64(((self.0.ip >> 64) as u64) ^ ((self.1.ip >> 64) as u64).rotate_left(32));
+        h.write_u64(u64::from(self.0.port_family) | u64::from(self.1.port_family) << 32);
+        if self.0.v6_extra | self.1.v6_extra != 0 {
+            h.write_u64(self.0.v6_extra ^ self.1.v6_extra.rotate_left(16));
+        }
     }
 }
 
@@ -451,6 +497,9 @@ struct Core {
 }
 
 type Out<'o> = dyn FnMut(StreamItem<'_>) + 'o;
+
+/// Where items go with their flow's slot (see [`Reassembler::segment_slotted`]).
+pub(crate) type SlotOut<'o> = dyn FnMut(usize, StreamItem<'_>) + 'o;
 
 impl Core {
     fn notice(&self, kind: NoticeKind, ctx: Ctx, detail: String) -> StreamItem<'static> {
@@ -1129,8 +1178,8 @@ pub struct Reassembler {
     core: Core,
     slab: Vec<Option<Flow>>,
     free: Vec<usize>,
-    index: HashMap<FlowKey, usize>,
-    by_conn: HashMap<u64, usize>,
+    index: HashMap<FlowKey, usize, FastState>,
+    by_conn: HashMap<u64, usize, FastState>,
     /// The last flow looked up: consecutive segments of one flow skip the hash.
     last: Option<(FlowKey, usize)>,
     next_conn: u64,
@@ -1156,8 +1205,8 @@ impl Reassembler {
             },
             slab: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
-            by_conn: HashMap::new(),
+            index: HashMap::default(),
+            by_conn: HashMap::default(),
             last: None,
             next_conn: 1,
             tick: 0,
@@ -1188,9 +1237,26 @@ impl Reassembler {
     /// Stops following the payload of connection `conn`: its buffers are freed and from
     /// now on only its SYN, FIN and RST are reported (for connections nobody analyses).
     pub fn ignore_payload(&mut self, conn: u64) {
-        let Some(&slot) = self.by_conn.get(&conn) else {
-            return;
-        };
+        if let Some(&slot) = self.by_conn.get(&conn) {
+            self.ignore_payload_at(slot, conn);
+        }
+    }
+
+    /// Takes one segment (in capture order) and pushes what it causes to `out`.
+    pub fn segment<F: FnMut(StreamItem<'_>)>(&mut self, seg: &Segment<'_>, out: &mut F) {
+        self.segment_dyn(seg, &mut |_, item| out(item));
+    }
+
+    /// [`segment`](Self::segment), with each item's flow slot: an index into
+    /// the flow table, stable for the life of the connection and reused only
+    /// after its `Closed`. Lets the [`Analyzer`](super::flows::Analyzer) keep its
+    /// per-connection state in a vector beside the reassembler's instead of a map.
+    pub(crate) fn segment_slotted(&mut self, seg: &Segment<'_>, out: &mut SlotOut) {
+        self.segment_dyn(seg, out);
+    }
+
+    /// [`ignore_payload`](Self::ignore_payload) for a connection whose slot is known.
+    pub(crate) fn ignore_payload_at(&mut self, slot: usize, conn: u64) {
         if let Some(Some(flow)) = self.slab.get_mut(slot) {
             if flow.conn == conn && flow.payload {
                 flow.payload = false;
@@ -1201,12 +1267,7 @@ impl Reassembler {
         }
     }
 
-    /// Takes one segment (in capture order) and pushes what it causes to `out`.
-    pub fn segment<F: FnMut(StreamItem<'_>)>(&mut self, seg: &Segment<'_>, out: &mut F) {
-        self.segment_dyn(seg, out);
-    }
-
-    fn segment_dyn(&mut self, seg: &Segment<'_>, out: &mut Out) {
+    fn segment_dyn(&mut self, seg: &Segment<'_>, out: &mut SlotOut) {
         self.tick += 1;
         self.core.stats.segments += 1;
         let ctx = Ctx {
@@ -1251,13 +1312,16 @@ impl Reassembler {
         flow.last_tick = tick;
         flow.last_at = seg.at;
         flow.last_frame = seg.frame;
-        if self.core.process(flow, seg, out) {
+        if self.core.process(flow, seg, &mut |item| out(slot, item)) {
             // A new connection on these addresses: the old one is over.
-            self.core.close(flow, CloseReason::Replaced, ctx, out);
+            self.core
+                .close(flow, CloseReason::Replaced, ctx, &mut |item| {
+                    out(slot, item)
+                });
             let slot = self.open(key, seg, Some(slot), out);
             if let Some(flow) = self.slab.get_mut(slot).and_then(Option::as_mut) {
                 flow.last_tick = tick;
-                self.core.process(flow, seg, out);
+                self.core.process(flow, seg, &mut |item| out(slot, item));
             }
         }
     }
@@ -1292,7 +1356,7 @@ impl Reassembler {
         key: FlowKey,
         seg: &Segment<'_>,
         slot: Option<usize>,
-        out: &mut Out,
+        out: &mut SlotOut,
     ) -> usize {
         let conn = self.next_conn;
         self.next_conn += 1;
@@ -1347,21 +1411,24 @@ impl Reassembler {
             }
         };
         self.by_conn.insert(conn, slot);
-        out(StreamItem::Opened {
-            conn,
-            a,
-            b,
-            handshake,
-            at: seg.at,
-            frame: seg.frame,
-        });
+        out(
+            slot,
+            StreamItem::Opened {
+                conn,
+                a,
+                b,
+                handshake,
+                at: seg.at,
+                frame: seg.frame,
+            },
+        );
         slot
     }
 
     /// Makes room in a full flow table: ended flows go first, then the least recently
     /// active open ones (a sixty-fourth of the table at a time, so a full table costs one
     /// scan per many new connections).
-    fn evict(&mut self, out: &mut Out) {
+    fn evict(&mut self, out: &mut SlotOut) {
         self.last = None;
         let ended: Vec<usize> = self
             .slab
@@ -1395,17 +1462,21 @@ impl Reassembler {
                     at: flow.last_at,
                     frame: flow.last_frame,
                 };
-                out(self.core.notice(
-                    NoticeKind::StreamAbandoned,
-                    ctx,
-                    format!(
-                        "connection {} ({} ↔ {}) evicted: more than {max_flows} connections \
+                out(
+                    i,
+                    self.core.notice(
+                        NoticeKind::StreamAbandoned,
+                        ctx,
+                        format!(
+                            "connection {} ({} ↔ {}) evicted: more than {max_flows} connections \
                          tracked at once and it was among the least recently active",
-                        flow.conn, flow.a, flow.b
+                            flow.conn, flow.a, flow.b
+                        ),
                     ),
-                ));
+                );
                 self.core.stats.evicted += 1;
-                self.core.close(flow, CloseReason::Evicted, ctx, out);
+                self.core
+                    .close(flow, CloseReason::Evicted, ctx, &mut |item| out(i, item));
             }
             self.remove(i);
         }
@@ -1430,6 +1501,11 @@ impl Reassembler {
     /// [`CloseReason::Finished`] when both FINs were there). The reassembler is empty
     /// afterwards and can take another capture.
     pub fn finish<F: FnMut(StreamItem<'_>)>(&mut self, out: &mut F) {
+        self.finish_slotted(&mut |_, item| out(item));
+    }
+
+    /// [`finish`](Self::finish), with each item's flow slot.
+    pub(crate) fn finish_slotted(&mut self, out: &mut SlotOut) {
         let mut open: Vec<(u64, usize)> = self
             .slab
             .iter()
@@ -1444,7 +1520,8 @@ impl Reassembler {
                     at: flow.last_at,
                     frame: flow.last_frame,
                 });
-                self.core.close(flow, CloseReason::CaptureEnd, ctx, out);
+                self.core
+                    .close(flow, CloseReason::CaptureEnd, ctx, &mut |item| out(i, item));
             }
         }
         self.slab.clear();
@@ -1496,6 +1573,24 @@ mod tests {
         assert_eq!(h.history_mismatch(9, b"jklm"), None);
         assert_eq!(h.history_mismatch(12, b"mXo"), Some(13));
         assert_eq!(h.history_mismatch(0, b"zzzz"), None);
+    }
+
+    #[test]
+    fn flow_keys_join_directions_and_keep_families_apart() {
+        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:1883".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:10.0.0.1]:5000".parse().unwrap();
+        assert_eq!(FlowKey::new(a, b), FlowKey::new(b, a));
+        assert_ne!(FlowKey::new(a, b), FlowKey::new(mapped, b));
+        let scoped: SocketAddr = "[fe80::1%2]:5000".parse().unwrap();
+        let unscoped: SocketAddr = "[fe80::1]:5000".parse().unwrap();
+        assert_ne!(FlowKey::new(scoped, b), FlowKey::new(unscoped, b));
+        let state = FastState::default();
+        use std::hash::BuildHasher;
+        assert_eq!(
+            state.hash_one(FlowKey::new(a, b)),
+            state.hash_one(FlowKey::new(b, a))
+        );
     }
 
     fn seg(seq: u32, flags: u8, payload: &[u8]) -> Segment<'_> {
