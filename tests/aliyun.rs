@@ -6,6 +6,8 @@
 //! The suite's endpoint is plain TCP on port 1883 (`securemode=3`), so device-mode traffic
 //! and its captures hold readable MQTT.
 
+#[path = "support/capture_cli.rs"]
+mod capture_cli;
 #[path = "support/cloud.rs"]
 mod cloud;
 #[path = "support/mosquitto.rs"]
@@ -13,6 +15,7 @@ mod mosquitto;
 #[path = "support/suite_run.rs"]
 mod suite_run;
 
+use capture_cli::{judge_capture, worst};
 use cloud::Cloud;
 use mosquitto::{Mosquitto, temp_dir};
 use mqtt_conform::auth::aliyun::{Params, SignMethod};
@@ -650,63 +653,6 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
     let _ = std::fs::remove_file(&big);
 }
 
-/// Runs `--pcap` on `file`; returns the JSON report.
-fn judge_capture(file: &Path) -> Value {
-    let dir = temp_dir("aliyun-pcap");
-    let json = dir.join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
-        .args(["--suite", "aliyun", "--pcap"])
-        .arg(file)
-        .arg("--report-json")
-        .arg(&json)
-        .arg("--report-junit")
-        .arg(dir.join("report.xml"))
-        .output()
-        .expect("binary runs");
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(1)),
-        "capture mode exited with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&json).expect("JSON report");
-    assert!(!text.contains(SECRET), "the device secret leaked");
-    let _ = std::fs::remove_dir_all(&dir);
-    serde_json::from_str(&text).expect("JSON")
-}
-
-fn rank(status: &str) -> u8 {
-    [
-        "",
-        "passed",
-        "inconclusive",
-        "recorded",
-        "warning",
-        "failed",
-        "error",
-    ]
-    .iter()
-    .position(|s| *s == status)
-    .unwrap_or(0) as u8
-}
-
-/// Rule id → the worst verdict over `cases`.
-fn worst(cases: impl Iterator<Item = Value>) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or_default().to_owned();
-        let status = case["verdict"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let slot = out.entry(id).or_default();
-        if rank(&status) > rank(slot) {
-            *slot = status;
-        }
-    }
-    out
-}
-
 #[test]
 fn a_capture_of_device_mode_sessions_gets_the_live_verdicts() {
     let dir = temp_dir("aliyun-capture");
@@ -720,7 +666,8 @@ fn a_capture_of_device_mode_sessions_gets_the_live_verdicts() {
     let other = format!("/sys/{PRODUCT_KEY}/someotherdevice/thing/event/property/post");
     mosquitto_pub(cloud.port, &good, &["-t", &other]);
     mosquitto_pub(cloud.port, &good, &["-r"]);
-    let live = worst(cloud.cases().into_iter());
+    let live_cases = cloud.cases();
+    let live = worst(&live_cases);
     let flags: Vec<(&str, &str)> = live
         .iter()
         .filter(|(_, s)| s.as_str() != "passed")
@@ -731,7 +678,7 @@ fn a_capture_of_device_mode_sessions_gets_the_live_verdicts() {
         vec![("ALI-FLAG-01", "failed"), ("ALI-TOPIC-01", "failed")],
         "{live:?}"
     );
-    let recorded = judge_capture(&capture);
+    let recorded = judge_capture("aliyun", &[&capture], &[], &[SECRET]);
     let groups = recorded["suites"].as_array().expect("suites").clone();
     let device_groups: Vec<&Value> = groups
         .iter()
@@ -745,7 +692,7 @@ fn a_capture_of_device_mode_sessions_gets_the_live_verdicts() {
     let from_capture = worst(
         device_groups
             .iter()
-            .flat_map(|g| g["cases"].as_array().expect("cases").clone()),
+            .flat_map(|g| g["cases"].as_array().expect("cases")),
     );
     assert_eq!(from_capture, live);
     let _ = std::fs::remove_dir_all(&dir);

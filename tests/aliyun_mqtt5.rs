@@ -4,11 +4,14 @@
 //! 5.0 (conforming, and breaking each ALI-MQTT5 rule alone), and in capture mode over that
 //! device-mode traffic.
 
+#[path = "support/capture_cli.rs"]
+mod capture_cli;
 #[path = "support/cloud.rs"]
 mod cloud;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
 
+use capture_cli::{judge_capture, worst};
 use cloud::Cloud;
 use mosquitto::{Mosquitto, temp_dir};
 use mqtt_conform::auth::aliyun::{Params, SignMethod};
@@ -429,47 +432,6 @@ fn a_5_0_device_on_a_public_instance_breaks_ali_ver_01() {
     );
 }
 
-/// Runs `--pcap` on `file` with the variant; returns the JSON report.
-fn judge_capture(file: &std::path::Path) -> Value {
-    let dir = temp_dir("aliyun5-pcap");
-    let json = dir.join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
-        .args(["--suite", SUITE, "--pcap"])
-        .arg(file)
-        .arg("--report-json")
-        .arg(&json)
-        .arg("--report-junit")
-        .arg(dir.join("report.xml"))
-        .output()
-        .expect("binary runs");
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(1)),
-        "capture mode exited with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&json).expect("JSON report");
-    assert!(!text.contains(SECRET), "the device secret leaked");
-    let _ = std::fs::remove_dir_all(&dir);
-    serde_json::from_str(&text).expect("JSON")
-}
-
-/// Rule id → status, per connection group of the example device.
-fn statuses(cases: &[Value]) -> BTreeMap<String, String> {
-    cases
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap_or_default().to_owned(),
-                c["verdict"]["status"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_capture_of_5_0_device_sessions_gets_the_live_verdicts() {
     let dir = temp_dir("aliyun5-capture");
@@ -479,10 +441,10 @@ fn a_capture_of_5_0_device_sessions_gets_the_live_verdicts() {
     let mut extra = user_properties(&[("_k".into(), "v".into())]);
     extra.extend(d("response-topic", &chars(129)));
     mosquitto_pub_v5(cloud.port, "cap", &user_topic(), &extra);
-    let live = statuses(&cloud.cases());
+    let live = worst(&cloud.cases());
     assert_eq!(live.get("ALI-MQTT5-01").map(String::as_str), Some("failed"));
     assert_eq!(live.get("ALI-MQTT5-02").map(String::as_str), Some("failed"));
-    let recorded = judge_capture(&capture);
+    let recorded = judge_capture(SUITE, &[&capture], &[], &[SECRET]);
     let groups = recorded["suites"].as_array().expect("suites");
     let device: Vec<&Value> = groups
         .iter()
@@ -493,7 +455,7 @@ fn a_capture_of_5_0_device_sessions_gets_the_live_verdicts() {
         1,
         "one group for the one connection: {groups:#?}"
     );
-    let from_capture = statuses(device[0]["cases"].as_array().expect("cases"));
+    let from_capture = worst(device[0]["cases"].as_array().expect("cases"));
     assert_eq!(from_capture, live);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,11 +13,14 @@
 //! 123123, device mydev, a synthetic access key), handed to device mode through the
 //! suite's own environment variables.
 
+#[path = "support/capture_cli.rs"]
+mod capture_cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
 #[path = "support/suite_run.rs"]
 mod suite_run;
 
+use capture_cli::rank;
 use mosquitto::{Mosquitto, temp_dir};
 use mqtt_conform::auth::onenet::{Method, Params};
 use mqtt_conform::report::{CaseReport, Verdict};
@@ -498,18 +501,6 @@ impl Drop for Cloud {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn rank(status: &str) -> u8 {
-    match status {
-        "error" => 6,
-        "failed" => 5,
-        "warning" => 4,
-        "recorded" => 3,
-        "inconclusive" => 2,
-        "passed" => 1,
-        _ => 0,
     }
 }
 

@@ -4,11 +4,14 @@
 //! Two sources of captures: our own `--capture` of a device-mode run, and a real capture
 //! (tshark on the loopback interface) of real clients talking to mosquitto.
 
+#[path = "support/capture_cli.rs"]
+mod capture_cli;
 #[path = "support/cloud.rs"]
 mod cloud;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
 
+use capture_cli::{judge_capture, rank};
 use cloud::{Cloud, DEVICE_ID, SECRET, credentials, temp_dir};
 use mosquitto::Mosquitto;
 use mqtt_conform::auth::tuya::SignMethod;
@@ -64,44 +67,6 @@ fn play_devices(port: u16, ca: Option<&Path>) {
             .status()
             .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
         assert!(status.success(), "mosquitto_pub {extra:?}: {status}");
-    }
-}
-
-/// Runs `--pcap` on `files`; returns the JSON report.
-fn judge_capture(suite: &str, files: &[&Path], extra: &[&str]) -> Value {
-    let dir = temp_dir("pcap-judge");
-    let json = dir.join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
-        .args(["--suite", suite, "--pcap"])
-        .args(files)
-        .args(extra)
-        .arg("--report-json")
-        .arg(&json)
-        .arg("--report-junit")
-        .arg(dir.join("report.xml"))
-        .output()
-        .expect("binary runs");
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(1)),
-        "capture mode exited with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&json).expect("JSON report");
-    assert!(!text.contains(SECRET), "the device secret leaked");
-    let _ = std::fs::remove_dir_all(&dir);
-    serde_json::from_str(&text).expect("JSON")
-}
-
-fn rank(status: &str) -> u8 {
-    match status {
-        "error" => 6,
-        "failed" => 5,
-        "warning" => 4,
-        "recorded" => 3,
-        "inconclusive" => 2,
-        "passed" => 1,
-        _ => 0,
     }
 }
 
@@ -166,7 +131,7 @@ fn a_capture_of_a_device_mode_run_gets_the_live_verdicts() {
     assert_expected_flags(&live);
 
     // The capture holds the MQTT as the cloud saw it (after TLS), on the cloud's port.
-    let recorded = judge_capture("tuya", &[&capture], &[]);
+    let recorded = judge_capture("tuya", &[&capture], &[], &[SECRET]);
     let groups = groups(&recorded);
     let connections = groups
         .iter()
@@ -188,7 +153,7 @@ fn a_capture_of_a_device_mode_run_gets_the_live_verdicts() {
     let bytes = std::fs::read(&capture).expect("capture");
     let cut = dir.join("cut.pcapng");
     std::fs::write(&cut, &bytes[..bytes.len() - 10]).expect("cut capture");
-    let recorded = judge_capture("tuya", &[&cut], &[]);
+    let recorded = judge_capture("tuya", &[&cut], &[], &[SECRET]);
     let cut_groups = self::groups(&recorded);
     let truncated = cut_groups
         .iter()
@@ -339,7 +304,7 @@ fn a_real_capture_of_clients_talking_to_mosquitto_gets_the_device_mode_verdicts(
     play_devices(broker.port, None);
     let file = wire.stop();
     let port = broker.port.to_string();
-    let recorded = judge_capture(&suite, &[&file], &["--port", &port]);
+    let recorded = judge_capture(&suite, &[&file], &["--port", &port], &[SECRET]);
     // Rules about the server judge mosquitto there and the emulator here: left out.
     let server_rules = ["TUYA-KA-02-SERVER", "TUYA-SESS-01"];
     assert_eq!(
@@ -450,7 +415,10 @@ fn a_mangled_capture_over_sll_and_ipv6_gets_the_clean_verdicts() {
     let cloud = Cloud::start("capture-mangled", 3, &["--capture", &clean_arg]);
     play_devices(cloud.port, Some(&cloud.ca));
     let _ = cloud.cases();
-    let expected = worst_by_rule(&groups(&judge_capture("tuya", &[&clean], &[])), &[]);
+    let expected = worst_by_rule(
+        &groups(&judge_capture("tuya", &[&clean], &[], &[SECRET])),
+        &[],
+    );
     assert_expected_flags(&expected);
 
     let segs = segments_of(&clean);
@@ -501,7 +469,7 @@ fn a_mangled_capture_over_sll_and_ipv6_gets_the_clean_verdicts() {
     }
     let mangled_file = dir.join("mangled.pcap");
     write_sll_ipv6_pcap(&mangled_file, &mangled);
-    let report = judge_capture("tuya", &[&mangled_file], &[]);
+    let report = judge_capture("tuya", &[&mangled_file], &[], &[SECRET]);
     let groups = groups(&report);
     assert!(
         !groups.iter().any(|g| g["name"] == "capture"),

@@ -9,6 +9,8 @@
 //!   clients pass, each violation is flagged with exactly its rule id;
 //! - capture mode on a `--capture` of device-mode sessions, giving the live verdicts.
 
+#[path = "support/capture_cli.rs"]
+mod capture_cli;
 #[path = "support/cloud.rs"]
 mod cloud;
 #[path = "support/mosquitto.rs"]
@@ -18,6 +20,7 @@ mod pki;
 #[path = "support/suite_run.rs"]
 mod suite_run;
 
+use capture_cli::{judge_capture, rank};
 use cloud::{Cloud, temp_dir};
 use mosquitto::Mosquitto;
 use mqtt_conform::report::{CaseReport, Verdict};
@@ -1040,33 +1043,11 @@ fn watson_suite_against_a_watson_like_mosquitto() {
 
 // ------------------------------------------------------------------ capture mode
 
-fn rank(status: &str) -> u8 {
-    match status {
-        "error" => 6,
-        "failed" => 5,
-        "warning" => 4,
-        "recorded" => 3,
-        "inconclusive" => 2,
-        "passed" => 1,
-        _ => 0,
-    }
-}
-
 /// Rule id → worst verdict over `cases` (CAPTURE-* bookkeeping cases left out).
 fn worst<'a>(cases: impl Iterator<Item = &'a Value>) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or_default();
-        if id.starts_with("CAPTURE-") {
-            continue;
-        }
-        let status = case["verdict"]["status"].as_str().unwrap_or_default();
-        let slot = out.entry(id.to_owned()).or_default();
-        if rank(status) > rank(slot) {
-            *slot = status.to_owned();
-        }
-    }
-    out
+    capture_cli::worst(
+        cases.filter(|c| !c["id"].as_str().unwrap_or_default().starts_with("CAPTURE-")),
+    )
 }
 
 /// Device-mode sessions of a conforming device, one publishing outside iot-2/evt and one
@@ -1125,25 +1106,7 @@ fn a_capture_of_device_mode_sessions_gets_the_live_verdicts() {
         "{live:?}"
     );
 
-    let json = dir.join("pcap.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
-        .args(["--suite", "watson", "--pcap"])
-        .arg(&capture)
-        .arg("--report-json")
-        .arg(&json)
-        .arg("--report-junit")
-        .arg(dir.join("pcap.xml"))
-        .output()
-        .expect("binary runs");
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(1)),
-        "capture mode exited with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&json).expect("JSON report");
-    assert!(!text.contains(TOKEN), "the token leaked into the report");
-    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let doc = judge_capture("watson", &[&capture], &[], &[TOKEN]);
     let recorded = worst(
         doc["suites"]
             .as_array()
@@ -1267,27 +1230,12 @@ fn a_capture_of_gateway_and_application_sessions_gets_the_live_verdicts() {
         }
     }
 
-    let json = dir.join("pcap.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
-        .args(["--suite", "watson", "--pcap"])
-        .arg(&capture)
-        .arg("--report-json")
-        .arg(&json)
-        .arg("--report-junit")
-        .arg(dir.join("pcap.xml"))
-        .output()
-        .expect("binary runs");
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(1)),
-        "capture mode exited with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let doc = judge_capture(
+        "watson",
+        &[&capture],
+        &[],
+        &[GATEWAY_TOKEN, API_TOKEN, "not-the-gateway-token"],
     );
-    let text = std::fs::read_to_string(&json).expect("JSON report");
-    for secret in [GATEWAY_TOKEN, API_TOKEN, "not-the-gateway-token"] {
-        assert!(!text.contains(secret), "a token leaked into the report");
-    }
-    let doc: Value = serde_json::from_str(&text).expect("JSON");
     let groups: Vec<(&str, &[Value])> = doc["suites"]
         .as_array()
         .expect("suites")
