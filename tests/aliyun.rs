@@ -41,26 +41,7 @@ const SECRET: &str = "Test0123456789abcdefTest0123456789";
 /// `mqtt-conform --suite aliyun` with no target: the suite against its own emulator passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliyun_suite_passes_against_the_aliyun_emulator() {
-    let suite = Arc::new(mqtt_conform::suite::load("aliyun").expect("built-in suite"));
-    let params = suite
-        .resolve_params(&BTreeMap::new(), true)
-        .expect("examples fill every parameter");
-    let emulator =
-        mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
-            .await
-            .expect("emulator starts");
-    let opts = RunOptions {
-        target: emulator.target.clone(),
-        tls: emulator.tls.clone(),
-        jobs: 64,
-        selection: Selection::default(),
-        connect_timeout: Duration::from_secs(5),
-        max_packet_size: 16 << 20,
-        capture: None,
-    };
-    let report = run_suite(suite, &params, &opts, &mut |_| {})
-        .await
-        .expect("run starts");
+    let report = suite_run::run_on_emulator("aliyun", &[]).await;
     let failures: Vec<String> = report
         .cases()
         .filter(|c| c.verdict.is_failure())

@@ -10,6 +10,8 @@ mod capture_cli;
 mod cloud;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
+#[path = "support/suite_run.rs"]
+mod suite_run;
 
 use capture_cli::{judge_capture, worst};
 use cloud::Cloud;
@@ -32,31 +34,15 @@ const DEVICE_NAME: &str = "eud1jXfEgCsAiP2eId9Q";
 const SECRET: &str = "Test0123456789abcdefTest0123456789";
 const SUITE: &str = "aliyun-mqtt5";
 
-/// Runs the suite's tests matching `filters` against `target` (the emulator when `None`).
-async fn run(target: Option<&str>, filters: &[&str]) -> Vec<CaseReport> {
+/// Runs the suite's tests matching `filters` against `url`.
+fn run_on(url: &str, filters: &[&str]) -> Vec<CaseReport> {
     let suite = Arc::new(mqtt_conform::suite::load(SUITE).expect("built-in suite"));
     let params = suite
         .resolve_params(&BTreeMap::new(), true)
         .expect("examples fill every parameter");
-    let emulator = match target {
-        None => Some(
-            mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
-                .await
-                .expect("emulator starts"),
-        ),
-        Some(_) => None,
-    };
-    let (target, tls) = match (&emulator, target) {
-        (Some(e), _) => (e.target.clone(), e.tls.clone()),
-        (None, Some(url)) => (
-            mqtt_conform::runner::transport::Target::parse(url, suite.port).expect("target"),
-            TlsOptions::default(),
-        ),
-        (None, None) => unreachable!("one of the two is set"),
-    };
     let opts = RunOptions {
-        target,
-        tls,
+        target: mqtt_conform::runner::transport::Target::parse(url, suite.port).expect("target"),
+        tls: TlsOptions::default(),
         jobs: 64,
         selection: Selection {
             filters: filters.iter().map(|f| (*f).to_owned()).collect(),
@@ -67,9 +53,12 @@ async fn run(target: Option<&str>, filters: &[&str]) -> Vec<CaseReport> {
         max_packet_size: 16 << 20,
         capture: None,
     };
-    run_suite(suite, &params, &opts, &mut |_| {})
-        .await
-        .expect("run starts")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(run_suite(suite, &params, &opts, &mut |_| {}))
+        .expect("mosquitto is reachable")
         .cases()
         .cloned()
         .collect()
@@ -88,7 +77,11 @@ fn verdict_of<'a>(cases: &'a [CaseReport], id: &str) -> &'a CaseReport {
 /// the documented 5.0 limits (the reactions it chose are the recorded branches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_variant_passes_against_its_emulator() {
-    let cases = run(None, &[]).await;
+    let cases: Vec<CaseReport> = suite_run::run_on_emulator(SUITE, &[])
+        .await
+        .cases()
+        .cloned()
+        .collect();
     let failures: Vec<String> = cases
         .iter()
         .filter(|c| c.verdict.is_failure())
@@ -146,11 +139,7 @@ async fn the_variant_passes_against_its_emulator() {
 #[test]
 fn the_5_0_tests_against_an_aliyun_like_mosquitto() {
     let broker = aliyun_like_mosquitto();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let cases = runtime.block_on(run(Some(&broker.url()), &["ALI-MQTT5", "ALI-VER-01"]));
+    let cases = run_on(&broker.url(), &["ALI-MQTT5", "ALI-VER-01"]);
     let expected: BTreeMap<&str, (&str, &str)> = [
         (
             "ALI-VER-01-MQTT5",

@@ -25,14 +25,12 @@ use mosquitto::{Mosquitto, temp_dir};
 use mqtt_conform::auth::onenet::{Method, Params};
 use mqtt_conform::report::{CaseReport, Verdict};
 use mqtt_conform::runner::transport::TlsOptions;
-use mqtt_conform::runner::{RunOptions, Selection, run_suite};
 use mqtt_conform::secret::Secret;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The example product ID.
@@ -75,27 +73,15 @@ fn credentials(key: &str, method: Method) -> (String, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onenet_suite_passes_against_the_onenet_emulator() {
-    let suite = Arc::new(mqtt_conform::suite::load("onenet").expect("built-in suite"));
-    let params = suite
-        .resolve_params(&BTreeMap::new(), true)
-        .expect("examples fill every parameter");
-    assert_eq!(params.values["product_id"], PRODUCT_ID);
-    let emulator =
-        mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
-            .await
-            .expect("emulator starts");
-    let opts = RunOptions {
-        target: emulator.target.clone(),
-        tls: emulator.tls.clone(),
-        jobs: 64,
-        selection: Selection::default(),
-        connect_timeout: Duration::from_secs(5),
-        max_packet_size: 16 << 20,
-        capture: None,
-    };
-    let report = run_suite(suite, &params, &opts, &mut |_| {})
-        .await
-        .expect("run starts");
+    assert_eq!(
+        mqtt_conform::suite::load("onenet")
+            .expect("built-in suite")
+            .resolve_params(&BTreeMap::new(), true)
+            .expect("examples")
+            .values["product_id"],
+        PRODUCT_ID
+    );
+    let report = suite_run::run_on_emulator("onenet", &[]).await;
     let failures: Vec<String> = report
         .cases()
         .filter(|c| c.verdict.is_failure())

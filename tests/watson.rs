@@ -75,34 +75,6 @@ fn quickstart_suite() -> String {
 
 // ------------------------------------------------------------------ broker mode, emulator
 
-/// Runs `suite` (built-in name or path) against the emulator built from it, tests selected by
-/// `filters`; returns the report.
-async fn run_against_emulator(suite: &str, filters: &[&str]) -> mqtt_conform::report::RunReport {
-    let suite = Arc::new(mqtt_conform::suite::load(suite).expect("suite loads"));
-    let params = suite
-        .resolve_params(&BTreeMap::new(), true)
-        .expect("examples fill every parameter");
-    let emulator =
-        mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
-            .await
-            .expect("emulator starts");
-    let opts = RunOptions {
-        target: emulator.target.clone(),
-        tls: emulator.tls.clone(),
-        jobs: 64,
-        selection: Selection {
-            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
-            ..Selection::default()
-        },
-        connect_timeout: Duration::from_secs(5),
-        max_packet_size: 16 << 20,
-        capture: None,
-    };
-    run_suite(suite, &params, &opts, &mut |_| {})
-        .await
-        .expect("run starts")
-}
-
 /// A device-only organisation: without the optional gateway and application parameters the
 /// run starts, the tests that need them are skipped saying how to set them, and the rest
 /// still passes (the emulator, provisioned from the examples, knows all three identities).
@@ -177,7 +149,7 @@ fn assert_no_failure(report: &mqtt_conform::report::RunReport) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watson_suite_passes_against_the_watson_emulator() {
-    let report = run_against_emulator("watson", &[]).await;
+    let report = suite_run::run_on_emulator("watson", &[]).await;
     assert_no_failure(&report);
     let ids: BTreeSet<&str> = report.cases().map(|c| c.id.as_str()).collect();
     for id in [
@@ -216,7 +188,7 @@ async fn watson_suite_passes_against_the_watson_emulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_variant_passes_against_its_emulator() {
     // Built in, with `inherit_tests: false`: no filter, only its own tests run.
-    let report = run_against_emulator(QUICKSTART, &[]).await;
+    let report = suite_run::run_on_emulator(QUICKSTART, &[]).await;
     assert_no_failure(&report);
     let suite = mqtt_conform::suite::load(QUICKSTART).expect("suite loads");
     let own: BTreeSet<&str> = suite.tests.iter().map(|t| t.id.value.as_str()).collect();

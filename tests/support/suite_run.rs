@@ -41,6 +41,34 @@ pub fn run_builtin(
         .expect("the target is reachable")
 }
 
+/// Runs suite `name` (built-in or a path), tests selected by `filters` (substrings; all
+/// when empty), against the emulator built from it with its example parameters.
+pub async fn run_on_emulator(name: &str, filters: &[&str]) -> RunReport {
+    let suite = Arc::new(mqtt_conform::suite::load(name).expect("the suite loads"));
+    let params = suite
+        .resolve_params(&BTreeMap::new(), true)
+        .expect("examples fill every parameter");
+    let emulator =
+        mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
+            .await
+            .expect("the emulator starts");
+    let opts = RunOptions {
+        target: emulator.target.clone(),
+        tls: emulator.tls.clone(),
+        jobs: 64,
+        selection: Selection {
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            ..Selection::default()
+        },
+        connect_timeout: Duration::from_secs(5),
+        max_packet_size: 16 * 1024 * 1024,
+        capture: None,
+    };
+    run_suite(suite, &params, &opts, &mut |_| {})
+        .await
+        .expect("the run starts")
+}
+
 /// The `closed after X s` measurement the runner notes in a test's trace.
 pub fn closed_after(case: &CaseReport) -> Option<f64> {
     case.trace.iter().find_map(|line| {
