@@ -95,6 +95,7 @@ async fn the_variant_passes_against_its_emulator() {
         "ALI-MQTT5-02-AT-LIMIT",
         "ALI-MQTT5-05-SESSION-EXPIRY",
         "ALI-MQTT5-04-CONNACK",
+        "ALI-MQTT5-03-SHARED",
         "ALI-VER-01-MQTT5",
         "ALI-SIZE-01-MAX",
         "ALI-SIZE-01-OVER",
@@ -117,6 +118,13 @@ async fn the_variant_passes_against_its_emulator() {
             case.verdict
         );
     }
+    // A ShareName outside [A-Za-z0-9_]: SUBACK 0x8F.
+    let share_name = verdict_of(&cases, "ALI-MQTT5-03-SHARE-NAME");
+    assert!(
+        matches!(&share_name.verdict, Verdict::Recorded { message } if message.starts_with("observed: SUBACK refusing it") && message.contains("8f]")),
+        "{:?}",
+        share_name.verdict
+    );
     let alias = verdict_of(&cases, "ALI-MQTT5-04-ALIAS");
     assert!(
         matches!(&alias.verdict, Verdict::Recorded { message } if message.starts_with("observed: DISCONNECT 0x94")),
@@ -168,6 +176,8 @@ fn the_5_0_tests_against_an_aliyun_like_mosquitto() {
             ("passed", "Topic Aliases announced"),
         ),
         ("ALI-MQTT5-04-ALIAS", ("recorded", "PUBACK")),
+        ("ALI-MQTT5-03-SHARED", ("passed", "")),
+        ("ALI-MQTT5-03-SHARE-NAME", ("recorded", "granted")),
     ]
     .into_iter()
     .collect();

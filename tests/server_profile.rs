@@ -564,3 +564,77 @@ async fn subscriptions_per_session_are_capped() {
         [0, 0, 0x97]
     );
 }
+
+#[tokio::test]
+async fn shared_subscriptions_go_to_one_member_in_turn_and_word_names_refuse_others() {
+    use mqtt_conform::suite::profile::SharedSubscriptions;
+    let server = start_profile(profile(|p| {
+        p.shared_subscriptions = SharedSubscriptions::WordNames;
+    }))
+    .await;
+    let addr = server.local_addr;
+    let (mut a, ack) = Raw::connect(addr, Connect::new(V5, "a")).await;
+    // Available: the CONNACK does not say 0.
+    assert_eq!(
+        ack.properties
+            .get_int(PropertyId::SharedSubscriptionAvailable),
+        None
+    );
+    let mut b = Raw::connected(addr, V5, "b").await;
+    let mut other_group = Raw::connected(addr, V5, "c").await;
+    assert_eq!(
+        a.subscribe(1, &[("$share/g/s/+", QoS::AtLeastOnce)]).await,
+        [1]
+    );
+    assert_eq!(
+        b.subscribe(1, &[("$share/g/s/+", QoS::AtLeastOnce)]).await,
+        [1]
+    );
+    assert_eq!(
+        other_group
+            .subscribe(1, &[("$share/h/s/#", QoS::AtMostOnce)])
+            .await,
+        [0]
+    );
+    // A ShareName outside [A-Za-z0-9_]: 0x8F Topic Filter invalid.
+    assert_eq!(
+        b.subscribe(2, &[("$share/a-b/s/+", QoS::AtMostOnce)]).await,
+        [0x8F]
+    );
+    let mut p = Raw::connected(addr, V5, "p").await;
+    for n in 0..4u8 {
+        p.publish("s/x", &[b'0' + n], QoS::AtMostOnce, false).await;
+    }
+    // Group g: two each, alternating; group h: every message.
+    let mut got_a = Vec::new();
+    let mut got_b = Vec::new();
+    for _ in 0..2 {
+        got_a.push(a.recv_publish().await.payload[0]);
+        got_b.push(b.recv_publish().await.payload[0]);
+    }
+    got_a.sort_unstable();
+    got_b.sort_unstable();
+    let mut all = [got_a.clone(), got_b.clone()].concat();
+    all.sort_unstable();
+    assert_eq!(
+        all, b"0123",
+        "each message to one member: a {got_a:?}, b {got_b:?}"
+    );
+    for n in 0..4u8 {
+        assert_eq!(other_group.recv_publish().await.payload[0], b'0' + n);
+    }
+    a.assert_silent().await;
+    b.assert_silent().await;
+    // Refused by default (0x9E, announced in CONNACK).
+    let server = start_profile(Profile::default()).await;
+    let (mut c, ack) = Raw::connect(server.local_addr, Connect::new(V5, "c")).await;
+    assert_eq!(
+        ack.properties
+            .get_int(PropertyId::SharedSubscriptionAvailable),
+        Some(0)
+    );
+    assert_eq!(
+        c.subscribe(1, &[("$share/g/s/+", QoS::AtMostOnce)]).await,
+        [0x9E]
+    );
+}

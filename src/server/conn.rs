@@ -17,7 +17,9 @@ use crate::codec::{
     UnsubAck, Unsubscribe, Violation, Will, encode,
 };
 use crate::event::{EventKind, Side};
-use crate::suite::profile::{Feature, QosReaction, RangeReaction, TopicReaction};
+use crate::suite::profile::{
+    Feature, QosReaction, RangeReaction, SharedSubscriptions, TopicReaction,
+};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::HashMap;
 use std::io;
@@ -536,10 +538,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     PropertyValue::Byte(0),
                 );
             }
-            add(
-                PropertyId::SharedSubscriptionAvailable,
-                PropertyValue::Byte(0),
-            );
+            if profile.shared_subscriptions == SharedSubscriptions::Refused {
+                add(
+                    PropertyId::SharedSubscriptionAvailable,
+                    PropertyValue::Byte(0),
+                );
+            }
             // Absent means 0: no Topic Aliases (MQTT-3.2.2-17).
             let alias_max = profile.topic_alias_maximum.unwrap_or(TOPIC_ALIAS_MAX);
             if alias_max > 0 {
@@ -1072,8 +1076,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 let filter = &request.filter;
                 let verdict = if reject_all {
                     Err(0x80)
-                } else if v5 && shared_subscription(filter).is_some() {
-                    Err(0x9E)
+                } else if let (true, Some(shared)) = (v5, shared_subscription(filter)) {
+                    // The decoder has refused malformed shared filters and No Local on them.
+                    match (policy.profile.shared_subscriptions, shared) {
+                        (SharedSubscriptions::Refused, _) | (_, Err(())) => Err(0x9E),
+                        (SharedSubscriptions::WordNames, Ok((name, _)))
+                            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                        {
+                            Err(0x8F)
+                        }
+                        (_, Ok((_, inner))) => match policy.acl.may_subscribe(inner, s.vars()) {
+                            Ok(()) => Ok(request.options.qos.min(policy.max_granted_qos)),
+                            Err(SubRefusal::Wildcard) => Err(0xA2),
+                            Err(SubRefusal::NotAllowed) => Err(0x87),
+                        },
+                    }
                 } else {
                     match policy.acl.may_subscribe(filter, s.vars()) {
                         Ok(()) => Ok(request.options.qos.min(policy.max_granted_qos)),
@@ -1117,7 +1134,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     .map(|session| session.subs.insert(filter.clone(), entry).is_some())
                     .unwrap_or(false);
                 st.subs.insert(filter, &key, entry);
+                // Retained messages are not sent for a shared subscription (MQTT 5.0
+                // §4.8.2).
                 let send_retained = retain_supported
+                    && shared_subscription(filter).is_none()
                     && match request.options.retain_handling {
                         RetainHandling::SendAtSubscribe => true,
                         RetainHandling::SendIfNew => !existed,

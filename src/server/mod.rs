@@ -71,9 +71,9 @@
 //!   0x83).
 //! - **Subscriptions**: a filter is allowed when one `topics.subscribe` pattern covers
 //!   every topic it can match. Refusals answer 0x80 (3.x); in 5.0 0xA2 for wildcard rules,
-//!   0x87 for the catalogue, 0x9E for shared subscriptions (not supported). Overlapping
-//!   subscriptions of one client get one copy at the highest granted QoS (MQTT-3.3.5-1),
-//!   carrying every matching Subscription Identifier.
+//!   0x87 for the catalogue, 0x9E for shared subscriptions where the profile refuses them.
+//!   Overlapping subscriptions of one client get one copy at the highest granted QoS
+//!   (MQTT-3.3.5-1), carrying every matching Subscription Identifier.
 //! - **Outbound flow**: at most [`Limits::inflight_window`] unacknowledged QoS 1/2
 //!   messages per connection (5.0: also at most the client's Receive Maximum); the rest
 //!   waits in the session queue. Unacknowledged messages are re-sent with DUP=1 (PUBREL
@@ -99,8 +99,11 @@
 //!   0 announces none); Subscription Identifiers, No Local,
 //!   Retain As Published, Retain Handling, Message Expiry and the client's Maximum Packet
 //!   Size are honoured; enhanced authentication (AUTH) is not offered (a CONNECT with an
-//!   Authentication Method gets 0x8C); shared subscriptions are refused (announced in
-//!   CONNACK). CONNACK announces Maximum QoS, Retain Available (0 only for `refused`),
+//!   Authentication Method gets 0x8C); shared subscriptions are refused (0x9E, announced in
+//!   CONNACK) unless the profile's `shared_subscriptions` offers them: then each message
+//!   matching a group's filter goes to one member in turn (a session in several groups, or
+//!   also subscribed plainly, gets one copy at the highest QoS), no retained messages are
+//!   sent for them, and `word_names` refuses ShareNames outside `[A-Za-z0-9_]` with 0x8F. CONNACK announces Maximum QoS, Retain Available (0 only for `refused`),
 //!   Wildcard Subscription Available (0 for `no_wildcards`) and Maximum Packet Size.
 //! - **Misbehaviour**: [`Behaviour::withhold_puback`] withholds the first acknowledgement
 //!   of QoS 1 and QoS 2 (PUBACK, PUBREC); [`Behaviour::withhold_suback`] registers the

@@ -55,6 +55,22 @@ pub struct Profile {
     /// Limits on 5.0 PUBLISH properties (Alibaba Enterprise instances).
     #[serde(default)]
     pub properties: PropertyLimits,
+    /// 5.0 shared subscriptions (`$share/<name>/<filter>`).
+    #[serde(default)]
+    pub shared_subscriptions: SharedSubscriptions,
+}
+
+/// Whether a platform offers 5.0 shared subscriptions.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedSubscriptions {
+    /// Refused (SUBACK 0x9E; CONNACK announces them unavailable).
+    #[default]
+    Refused,
+    /// Offered: each message matching a group's filter goes to one member of the group.
+    Supported,
+    /// Offered with ShareNames of `[A-Za-z0-9_]` only (Alibaba); others get SUBACK 0x8F.
+    WordNames,
 }
 
 /// Limits a platform puts on MQTT 5.0 PUBLISH (and Will) properties; none by default.
@@ -165,6 +181,7 @@ impl Default for Profile {
             max_publish_rate: None,
             topic_alias_maximum: None,
             properties: PropertyLimits::default(),
+            shared_subscriptions: SharedSubscriptions::default(),
         }
     }
 }
