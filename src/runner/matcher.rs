@@ -31,6 +31,18 @@ pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String
                 let len = actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0);
                 compare(&expected, &Value::from(len))
             }
+            // The payload is JSON of the given shape (the judge's shape language).
+            "payload_json" => {
+                let Packet::Publish(p) = packet else {
+                    return Err("payload_json: not a PUBLISH".into());
+                };
+                match serde_json::from_slice::<Value>(&p.payload) {
+                    Ok(v) => crate::judge::shape::check(&v, &expected, "$")
+                        .map_err(|e| format!("payload_json: {e}"))?,
+                    Err(e) => return Err(format!("payload_json: the payload is not JSON ({e})")),
+                }
+                true
+            }
             _ => compare(&expected, &actual[key.as_str()]),
         };
         if !ok {
@@ -169,5 +181,21 @@ mod tests {
             check(&p, &json!({"payload_size": 3}), &vars).unwrap_err(),
             "payload_size: expected 3, got 2"
         );
+    }
+
+    #[test]
+    fn payload_json_checks_the_payload_against_a_shape() {
+        use crate::codec::Publish;
+        let vars = Vars::new();
+        let reply = Packet::Publish(Publish::new("t", &br#"{"id":"302","code":200}"#[..]));
+        let shape = json!({"type": "object", "required": ["id", "code"],
+            "properties": {"id": {"enum": ["302"]}, "code": {"enum": [200]}}});
+        assert!(check(&reply, &json!({"payload_json": shape}), &vars).is_ok());
+        let other = Packet::Publish(Publish::new("t", &br#"{"id":"303","code":200}"#[..]));
+        let e = check(&other, &json!({"payload_json": shape}), &vars).unwrap_err();
+        assert!(e.starts_with("payload_json: "), "{e}");
+        let text = Packet::Publish(Publish::new("t", &b"not json"[..]));
+        let e = check(&text, &json!({"payload_json": shape}), &vars).unwrap_err();
+        assert!(e.contains("not JSON"), "{e}");
     }
 }

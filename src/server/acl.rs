@@ -14,14 +14,15 @@ pub(crate) struct ConnVars<'a> {
 
 /// One pattern: resolved at bind time, or resolved per connection.
 #[derive(Debug, Clone)]
-enum Pattern {
+pub(crate) enum Pattern {
     Fixed(String),
     /// Still names `${client_id}` / `${username}`; the other variables are substituted.
     PerConnection(String),
 }
 
 impl Pattern {
-    fn compile(text: &str, vars: &Vars) -> Result<Self, String> {
+    /// Substitutes the suite's values; `${client_id}` / `${username}` wait for a connection.
+    pub(crate) fn compile(text: &str, vars: &Vars) -> Result<Self, String> {
         let refs = references(text)?;
         let mut per_connection = false;
         for name in &refs {
@@ -51,7 +52,7 @@ impl Pattern {
     }
 
     /// The pattern for one connection; `None` when it names a value the connection lacks.
-    fn resolve<'a>(&'a self, ctx: ConnVars<'_>) -> Option<std::borrow::Cow<'a, str>> {
+    pub(crate) fn resolve<'a>(&'a self, ctx: ConnVars<'_>) -> Option<std::borrow::Cow<'a, str>> {
         match self {
             Pattern::Fixed(p) => Some(p.as_str().into()),
             Pattern::PerConnection(p) => {

@@ -1032,6 +1032,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             }
             s.carried.awaiting_rel.insert(id);
         }
+        let answer = policy
+            .replies
+            .answer(&p.topic, &p.payload, self.sess().vars());
         let (properties, expires_at) = forwarded_properties(&p.properties);
         let msg = Arc::new(Message {
             topic: p.topic.into(),
@@ -1053,6 +1056,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             st.route(msg, qos, Some(&key), &ctx);
         }
         self.ack(qos, pid, 0);
+        if let Some(reply) = answer {
+            // The platform's answer, routed as a cloud message after the acknowledgement.
+            let msg = Arc::new(Message {
+                topic: reply.topic,
+                payload: Bytes::from(reply.payload),
+                properties: Properties::new(),
+                expires_at: None,
+                retain: false,
+            });
+            let ctx = RouteCtx {
+                policy,
+                dropped: &sh.counters.messages_dropped,
+            };
+            sh.lock().route(msg, reply.qos, None, &ctx);
+        }
         Ok(())
     }
 

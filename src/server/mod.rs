@@ -124,6 +124,7 @@
 
 mod acl;
 mod conn;
+mod replies;
 mod state;
 mod subs;
 

@@ -21,6 +21,7 @@ pub(crate) struct Policy {
     /// Accepted versions; empty accepts all.
     pub(crate) protocols: Vec<ProtocolVersion>,
     pub(crate) acl: Acl,
+    pub(crate) replies: super::replies::Replies,
     pub(crate) max_qos: QoS,
     pub(crate) max_granted_qos: QoS,
     pub(crate) downlink_qos: Option<QoS>,
@@ -43,11 +44,13 @@ impl Policy {
             .map(|p| p.parse::<ProtocolVersion>())
             .collect::<Result<Vec<_>, _>>()?;
         let acl = Acl::new(&profile.topics, &config.vars)?;
+        let replies = super::replies::Replies::new(&profile.replies, &config.vars)?;
         let max_qos = qos(profile.max_qos);
         let factor = profile.keepalive.server_timeout;
         Ok(Self {
             protocols,
             acl,
+            replies,
             max_qos,
             max_granted_qos: profile.max_granted_qos.map_or(max_qos, qos).min(max_qos),
             downlink_qos: profile.downlink_qos.map(qos),

@@ -58,6 +58,31 @@ pub struct Profile {
     /// 5.0 shared subscriptions (`$share/<name>/<filter>`).
     #[serde(default)]
     pub shared_subscriptions: SharedSubscriptions,
+    /// The platform's answers to device messages (Alink `…_reply`, OneNET `…/accepted`):
+    /// the emulator publishes them as the cloud; the first rule whose `on` matches applies.
+    #[serde(default)]
+    pub replies: Vec<ReplyRule>,
+}
+
+/// One platform answer: a device PUBLISH on a topic matching `on` is answered with a
+/// message on `topic` carrying `payload`, routed like any cloud message (the device gets it
+/// when subscribed).
+///
+/// In `topic` and `payload`, `{topic}` is the request's topic and `{request.NAME}` the
+/// top-level field `NAME` of its JSON payload, as JSON text (a string with its quotes). A
+/// request that is not a JSON object, or lacks a named field, gets no answer.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRule {
+    /// Topic pattern of the requests (`${param}` placeholders, `+`/`#` wildcards).
+    pub on: String,
+    /// The answer's topic.
+    pub topic: String,
+    /// The answer's payload.
+    pub payload: String,
+    /// The answer's QoS (default 0; capped by the subscription as usual).
+    #[serde(default)]
+    pub qos: u8,
 }
 
 /// Whether a platform offers 5.0 shared subscriptions.
@@ -182,6 +207,7 @@ impl Default for Profile {
             topic_alias_maximum: None,
             properties: PropertyLimits::default(),
             shared_subscriptions: SharedSubscriptions::default(),
+            replies: Vec::new(),
         }
     }
 }

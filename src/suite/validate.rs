@@ -39,6 +39,7 @@ pub fn matcher_fields(packet: &str) -> Option<&'static [&'static str]> {
             "payload",
             "payload_hex",
             "payload_size",
+            "payload_json",
         ],
         "puback" | "pubrec" | "pubrel" | "pubcomp" => &["packet_id", "reason_code", "properties"],
         "subscribe" => &["packet_id", "properties", "subscriptions"],
@@ -160,6 +161,11 @@ impl Checker<'_> {
                                 fields.join(", ")
                             ),
                         ));
+                    }
+                    if key == "payload_json" {
+                        crate::judge::shape::validate_schema(value)
+                            .map_err(|e| self.err(loc, format!("payload_json: {e}")))?;
+                        continue;
                     }
                     if let Value::Object(ops) = value {
                         if key != "properties" && key != "will" {
