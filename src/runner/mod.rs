@@ -205,7 +205,9 @@ pub async fn run_suite(
         let ctx = ctx.clone();
         let test = test.clone();
         let semaphore = semaphore.clone();
-        let identity = (one_identity && uses_identity(&test)).then(|| identity_lock.clone());
+        let identity = (one_identity
+            && uses_identity(&test, &ctx.vars, ctx.credentials.client_id.as_deref()))
+        .then(|| identity_lock.clone());
         set.spawn(async move {
             let _turn = match &identity {
                 Some(lock) => Some(lock.lock().await),
@@ -261,13 +263,22 @@ pub async fn run_suite(
 }
 
 /// True when a test logs in with the suite's identity: a CONNECT that takes its client id
-/// from the auth scheme.
-fn uses_identity(test: &crate::suite::schema::TestDef) -> bool {
+/// from the auth scheme, or names that client id itself (a platform with one connection per
+/// identity would otherwise drop a concurrent test's connection).
+fn uses_identity(
+    test: &crate::suite::schema::TestDef,
+    vars: &Vars,
+    identity_client_id: Option<&str>,
+) -> bool {
     use crate::suite::schema::{ConnectDef, Step};
-    let from_scheme = |c: &ConnectDef| c.credentials != Some(false) && c.client_id.is_none();
+    let same_id = |c: &ConnectDef| match (&c.client_id, identity_client_id) {
+        (None, _) => c.credentials != Some(false),
+        (Some(id), Some(identity)) => vars.interpolate(id).is_ok_and(|id| id == identity),
+        (Some(_), None) => false,
+    };
     test.steps.iter().any(|s| match &s.value {
-        Step::Connect(c) => from_scheme(c),
-        Step::Send(send) => send.connect.as_ref().is_some_and(from_scheme),
+        Step::Connect(c) => same_id(c),
+        Step::Send(send) => send.connect.as_ref().is_some_and(same_id),
         _ => false,
     })
 }
@@ -440,5 +451,43 @@ mod tests {
         assert!(exact.selects("MQTT311-CONN-01"));
         assert!(!exact.selects("MQTT311-CONN-011"));
         assert!(Selection::default().selects("anything"));
+    }
+
+    #[test]
+    fn a_test_naming_the_identity_client_id_takes_its_turn_with_the_identity() {
+        let suite = crate::suite::load("watson").expect("built-in suite");
+        let params = suite
+            .resolve_params(&std::collections::BTreeMap::new(), true)
+            .expect("examples");
+        let mut vars = Vars::new();
+        for (k, v) in &params.values {
+            vars.set(k.clone(), v.clone());
+        }
+        let identity = vars
+            .interpolate("d:${org}:${device_type}:${device_id}")
+            .expect("the device's client id");
+        let test = |id: &str| {
+            suite
+                .tests
+                .iter()
+                .find(|t| t.id.value == id)
+                .unwrap_or_else(|| panic!("{id} exists"))
+        };
+        // Logs in with the scheme's credentials.
+        assert!(uses_identity(
+            test("WIOTP-CONNECT-00"),
+            &vars,
+            Some(&identity)
+        ));
+        // Names the device's client id without credentials: same identity on the wire.
+        let named = test("WIOTP-AUTH-03-NO-CREDENTIALS");
+        assert!(uses_identity(named, &vars, Some(&identity)));
+        assert!(!uses_identity(named, &vars, Some("d:other:t:i")));
+        // A client id of another form is another identity.
+        assert!(!uses_identity(
+            test("WIOTP-AUTH-01-BAD-FORM"),
+            &vars,
+            Some(&identity)
+        ));
     }
 }
