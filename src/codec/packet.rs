@@ -277,6 +277,23 @@ impl Connect {
             password: None,
         }
     }
+
+    /// A copy that shares no memory with the packet it was decoded from, for keeping it
+    /// longer than the packet's buffer should live.
+    pub fn detached(&self) -> Self {
+        Self {
+            properties: self.properties.detached(),
+            will: self.will.as_ref().map(|w| Will {
+                topic: w.topic.clone(),
+                payload: Bytes::copy_from_slice(&w.payload),
+                qos: w.qos,
+                retain: w.retain,
+                properties: w.properties.detached(),
+            }),
+            password: self.password.as_deref().map(Bytes::copy_from_slice),
+            ..self.clone()
+        }
+    }
 }
 
 /// The Will message of a CONNECT.

@@ -214,6 +214,28 @@ impl Properties {
         Self(Vec::new())
     }
 
+    /// A copy that shares no memory with the packet they were decoded from, for keeping
+    /// them longer than the packet's buffer should live.
+    pub fn detached(&self) -> Self {
+        let copy = |s: &ByteStr| ByteStr::from(s.as_str());
+        Self(
+            self.0
+                .iter()
+                .map(|p| Property {
+                    id: p.id,
+                    value: match &p.value {
+                        PropertyValue::String(s) => PropertyValue::String(copy(s)),
+                        PropertyValue::Binary(b) => {
+                            PropertyValue::Binary(Bytes::copy_from_slice(b))
+                        }
+                        PropertyValue::Pair(k, v) => PropertyValue::Pair(copy(k), copy(v)),
+                        other => other.clone(),
+                    },
+                })
+                .collect(),
+        )
+    }
+
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -412,7 +412,8 @@ impl Judge {
             } else {
                 c.client_id.clone()
             };
-            state.connect = Some((now, c.clone()));
+            // Detached: the packet's bytes come from a source's shared buffer.
+            state.connect = Some((now, c.detached()));
         }
         let profile = self.profile.clone();
         let auth_result = self.auth.as_ref().map(|a| {
@@ -1074,7 +1075,11 @@ fn cut_publish_text(prefix: &[u8], len: u32, version: ProtocolVersion) -> String
 #[derive(Debug, Default)]
 struct Trace {
     head: Vec<Kept>,
-    tail: VecDeque<Kept>,
+    /// The last events, a ring once full: `tail[next]` is the oldest. Overwritten in
+    /// place, so keeping an event touches one slot of this connection's memory (with
+    /// thousands of connections a slot is rarely in cache).
+    tail: Vec<Kept>,
+    next: usize,
     skipped: usize,
 }
 
@@ -1083,26 +1088,32 @@ impl Trace {
         let kept = Kept::of(event, version);
         if self.head.len() < TRACE_HEAD {
             self.head.push(kept);
-            return;
-        }
-        if self.tail.len() == TRACE_TAIL {
-            self.tail.pop_front();
+        } else if self.tail.len() < TRACE_TAIL {
+            self.tail.push(kept);
+        } else {
+            self.tail[self.next] = kept;
+            self.next = (self.next + 1) % TRACE_TAIL;
             self.skipped += 1;
         }
-        self.tail.push_back(kept);
+    }
+
+    /// The tail, oldest first.
+    fn tail_in_order(&self) -> impl Iterator<Item = &Kept> {
+        let (newer, older) = self.tail.split_at(self.next);
+        older.iter().chain(newer)
     }
 
     fn render(&self, label: &str) -> Vec<TraceLine> {
         let mut out: Vec<TraceLine> = self.head.iter().map(|k| k.line(label)).collect();
         if self.skipped > 0 {
             out.push(TraceLine {
-                at: self.tail.front().map_or(Duration::ZERO, |k| k.at),
+                at: self.tail_in_order().next().map_or(Duration::ZERO, |k| k.at),
                 conn: label.to_owned(),
                 direction: String::new(),
                 text: format!("… {} events not kept …", self.skipped),
             });
         }
-        out.extend(self.tail.iter().map(|k| k.line(label)));
+        out.extend(self.tail_in_order().map(|k| k.line(label)));
         out
     }
 }
@@ -1239,6 +1250,26 @@ mod tests {
             text.ends_with(&format!("(1027 bytes, the first {KEPT_BYTES} kept)")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_long_trace_keeps_its_first_and_last_events_in_order() {
+        let mut trace = Trace::default();
+        let total = TRACE_HEAD + TRACE_TAIL + 13;
+        for n in 0..total {
+            let mut ev = packet_event(Packet::PingReq);
+            ev.at = Duration::from_millis(n as u64);
+            trace.push(&ev, ProtocolVersion::V3_1_1);
+        }
+        let lines = trace.render("d1");
+        assert_eq!(lines.len(), TRACE_HEAD + 1 + TRACE_TAIL);
+        let at = |i: usize| lines[i].at.as_millis() as usize;
+        assert!((0..TRACE_HEAD).all(|i| at(i) == i));
+        assert_eq!(lines[TRACE_HEAD].text, "… 13 events not kept …");
+        assert_eq!(at(TRACE_HEAD), TRACE_HEAD + 13);
+        let tail: Vec<usize> = (TRACE_HEAD + 1..lines.len()).map(at).collect();
+        let want: Vec<usize> = (TRACE_HEAD + 13..total).collect();
+        assert_eq!(tail, want);
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl Analyzer {
                 epoch: None,
                 file: 0,
                 ignore: Vec::new(),
+                arena: PacketArena::default(),
             },
         }
     }
@@ -343,6 +344,8 @@ struct Shared {
     /// Connections whose payload is no longer wanted, by slot and id (applied after
     /// each segment).
     ignore: Vec<(usize, u64)>,
+    /// Where events' packet bytes are copied to.
+    arena: PacketArena,
 }
 
 impl Shared {
@@ -1499,9 +1502,9 @@ fn frame_slice(
             Ok(Some(h)) => {
                 let len = h.packet_len();
                 let bytes = if pos == 0 && len == data.len() {
-                    shared_copy(data)
+                    sh.arena.copy(data)
                 } else {
-                    let whole = shared.get_or_insert_with(|| shared_copy(data));
+                    let whole = shared.get_or_insert_with(|| sh.arena.copy(data));
                     if pos + len > whole.len() {
                         return;
                     }
@@ -1519,42 +1522,36 @@ fn frame_slice(
     }
 }
 
-/// A packet's bytes held inline by their `Bytes` owner (see [`shared_copy`]).
-struct Inline<const N: usize> {
-    len: usize,
-    data: [u8; N],
+/// Largest packet copied into an arena block; bigger ones get an allocation of their own.
+const ARENA_MAX_COPY: usize = 8 * 1024;
+/// Size of an arena block.
+const ARENA_BLOCK: usize = 64 * 1024;
+
+/// Copies of packet bytes for events, carved out of shared blocks.
+///
+/// An event's bytes (and the decoded packet's fields, which slice them) outlive the
+/// segment they came from: the judge reads them on another thread. Copied one allocation
+/// per packet, that was a malloc here and a free over there for every packet, the frees
+/// contending for this thread's heap. Carved out of a block, a copy is a reference-count
+/// increment, and a block goes back in one free once every event cut from it has been
+/// judged. Nothing may keep such bytes for long (the judge keeps copies), or it would
+/// pin its whole block.
+#[derive(Debug, Default)]
+struct PacketArena {
+    block: BytesMut,
 }
 
-impl<const N: usize> AsRef<[u8]> for Inline<N> {
-    fn as_ref(&self) -> &[u8] {
-        self.data.get(..self.len).unwrap_or_default()
-    }
-}
-
-fn inline_copy<const N: usize>(data: &[u8]) -> Bytes {
-    let mut owner = Inline {
-        len: data.len().min(N),
-        data: [0; N],
-    };
-    if let (Some(to), Some(from)) = (owner.data.get_mut(..owner.len), data.get(..owner.len)) {
-        to.copy_from_slice(from);
-    }
-    Bytes::from_owner(owner)
-}
-
-/// Copies `data` into a `Bytes` that is shared by its event, its decoded packet and the
-/// judge's trace: `Bytes::copy_from_slice` allocates the buffer and the first clone
-/// allocates again (for the reference count); an owner holding the bytes inline is one
-/// allocation, freed by whichever thread drops it last. The sizes fit malloc's classes
-/// with the owner's reference count (typical segments are at most 1460 bytes).
-fn shared_copy(data: &[u8]) -> Bytes {
-    match data.len() {
-        0..=104 => inline_copy::<104>(data),
-        105..=232 => inline_copy::<232>(data),
-        233..=488 => inline_copy::<488>(data),
-        489..=1000 => inline_copy::<1000>(data),
-        1001..=1512 => inline_copy::<1512>(data),
-        _ => Bytes::copy_from_slice(data),
+impl PacketArena {
+    fn copy(&mut self, data: &[u8]) -> Bytes {
+        if data.len() > ARENA_MAX_COPY {
+            return Bytes::copy_from_slice(data);
+        }
+        // Never grow a block in place: its start is shared with events already sent.
+        if self.block.capacity() - self.block.len() < data.len() {
+            self.block = BytesMut::with_capacity(ARENA_BLOCK);
+        }
+        self.block.extend_from_slice(data);
+        self.block.split().freeze()
     }
 }
 
@@ -2288,14 +2285,23 @@ mod tests {
     }
 
     #[test]
-    fn shared_copies_keep_every_byte() {
-        for len in [
-            0, 1, 104, 105, 232, 233, 488, 489, 1000, 1001, 1512, 1513, 5000,
-        ] {
-            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            let b = shared_copy(&data);
-            assert_eq!(&b[..], &data[..], "{len}");
-            assert_eq!(&b.slice(len / 2..)[..], &data[len / 2..], "{len}");
+    fn arena_copies_keep_every_byte_and_stay_apart() {
+        let mut arena = PacketArena::default();
+        let mut copies = Vec::new();
+        // Enough to fill several blocks, with sizes around the block and copy limits.
+        for (n, len) in [0, 1, 5000, ARENA_MAX_COPY, ARENA_MAX_COPY + 1, 100_000]
+            .into_iter()
+            .cycle()
+            .take(120)
+            .enumerate()
+        {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + n) as u8).collect();
+            copies.push((arena.copy(&data), data));
+        }
+        for (b, data) in &copies {
+            assert_eq!(&b[..], &data[..]);
+            let half = data.len() / 2;
+            assert_eq!(&b.slice(half..)[..], &data[half..]);
         }
     }
 
