@@ -3,7 +3,7 @@
 
 use super::flows::{Analyzer, AnalyzerConfig, AnalyzerStats, ConnectionInfo, ConnectionKind};
 use super::read::{self, Item};
-use super::{Notice, NoticeKind};
+use super::{Notice, NoticeKind, Segment};
 use crate::codec::ProtocolVersion;
 use crate::event::{Event, tls_version_name};
 use crate::judge::{AuthCheck, Finding, Grouping, Judge};
@@ -19,6 +19,54 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 1024;
 /// Batches queued for the judge before the reader waits.
 const JUDGE_QUEUE: usize = 16;
+
+/// Segments queued for the analysing thread before the reading thread waits.
+const READ_QUEUE: usize = 8;
+/// A segment batch is sent on once its payloads reach this many bytes…
+const READ_BATCH_BYTES: usize = 1 << 20;
+/// …or it holds this many segments.
+const READ_BATCH_SEGMENTS: usize = 4096;
+
+/// Segments read from the files, on their way to the analysing thread: headers, and
+/// payloads copied into one buffer.
+#[derive(Default)]
+struct SegmentBatch {
+    payloads: Vec<u8>,
+    /// Each segment with an empty payload, and where its payload lies in `payloads`.
+    segments: Vec<(Segment<'static>, std::ops::Range<usize>)>,
+    /// Reported by the reader, in order.
+    notices: Vec<Notice>,
+}
+
+impl SegmentBatch {
+    fn push(&mut self, seg: &Segment<'_>) {
+        let start = self.payloads.len();
+        self.payloads.extend_from_slice(seg.payload);
+        let header = Segment {
+            payload: &[],
+            ..*seg
+        };
+        self.segments.push((header, start..self.payloads.len()));
+    }
+
+    fn is_full(&self) -> bool {
+        self.payloads.len() >= READ_BATCH_BYTES || self.segments.len() >= READ_BATCH_SEGMENTS
+    }
+
+    /// The segments, payloads attached.
+    fn segments(&self) -> impl Iterator<Item = Segment<'_>> {
+        self.segments.iter().map(|(header, range)| Segment {
+            payload: self.payloads.get(range.clone()).unwrap_or_default(),
+            ..*header
+        })
+    }
+
+    fn clear(&mut self) {
+        self.payloads.clear();
+        self.segments.clear();
+        self.notices.clear();
+    }
+}
 
 /// What the reading thread tells the judge thread.
 enum ToJudge {
@@ -113,8 +161,9 @@ pub fn analyze(
     }
     let mut analyzer = Analyzer::new(config);
     let mut notices = Vec::new();
-    // Reading and reassembly on this thread, the judge on another: events cross in
-    // batches over a bounded channel, so memory stays bounded whichever side is slower.
+    // Reassembly on this thread, reading and the judge on two others: segments and
+    // events cross in batches over bounded channels, so memory stays bounded whichever
+    // side is slower.
     let (read, mut judge, findings) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<ToJudge>(JUDGE_QUEUE);
         // Emptied batches go back to be filled again: a batch is a few hundred KB, which
@@ -149,9 +198,31 @@ pub fn analyze(
                 let _ = tx.send(ToJudge::Events(full));
             }
         };
+        // The files are read on a third thread: segments cross in batches (payloads
+        // copied into one buffer per batch), emptied batches come back to be refilled.
+        let (seg_tx, seg_rx) = std::sync::mpsc::sync_channel::<SegmentBatch>(READ_QUEUE);
+        let (seg_back_tx, seg_back_rx) =
+            std::sync::mpsc::sync_channel::<SegmentBatch>(READ_QUEUE + 2);
+        let paths = &opts.paths;
+        let reading = scope.spawn(move || {
+            let mut batch = SegmentBatch::default();
+            let read = read::read_paths(paths, |item| {
+                match item {
+                    Item::Segment(seg) => batch.push(&seg),
+                    Item::Notice(n) => batch.notices.push(n),
+                }
+                if batch.is_full() {
+                    let empty = seg_back_rx.try_recv().unwrap_or_default();
+                    // The analysis stopped only if it panicked; the join reports that.
+                    let _ = seg_tx.send(std::mem::replace(&mut batch, empty));
+                }
+            });
+            let _ = seg_tx.send(batch);
+            read
+        });
         let mut epoch_set = false;
-        let read = read::read_paths(&opts.paths, |item| match item {
-            Item::Segment(seg) => {
+        for mut batch in seg_rx {
+            for seg in batch.segments() {
                 if !epoch_set {
                     // Timing rules and token expiry count on capture time.
                     analyzer.set_epoch(seg.at);
@@ -160,8 +231,14 @@ pub fn analyze(
                 }
                 analyzer.segment(&seg, &mut to_judge);
             }
-            Item::Notice(n) => notices.push(n),
-        });
+            notices.append(&mut batch.notices);
+            batch.clear();
+            let _ = seg_back_tx.try_send(batch);
+        }
+        let read = match reading.join() {
+            Ok(read) => read,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
         if read.is_ok() {
             analyzer.finish(&mut to_judge);
         }

@@ -14,8 +14,8 @@
 //!   turned into 64-bit stream offsets, so a stream wraps past 2^32 without a seam.
 //! - Out-of-order segments wait in a per-direction buffer until the hole before them
 //!   fills. Retransmitted and overlapping bytes are delivered once; when a later copy
-//!   differs from the first (checked against the buffer and against a short history of
-//!   delivered bytes), the first copy is kept and an
+//!   differs from the first (checked against the buffer, and against a hash of each of
+//!   the last deliveries it covers whole), the first copy is kept and an
 //!   [`InconsistentOverlap`](NoticeKind::InconsistentOverlap) notice says where.
 //! - Keep-alive probes (zero or one byte at one before the next expected byte) are not
 //!   data. A one-byte zero-window probe (sent while the receiver advertises a zero
@@ -47,14 +47,16 @@
 //! ([`ReassemblyConfig::max_buffer_total`]); at most [`ReassemblyConfig::max_flows`]
 //! connections are tracked (the least recently active are evicted, with a
 //! [`StreamAbandoned`](NoticeKind::StreamAbandoned) notice); the retransmission history
-//! is [`ReassemblyConfig::history`] bytes per direction; a segment further than
+//! is at most [`MAX_HISTORY`] deliveries per direction (offset, length, hash — not the
+//! bytes: copying every delivered byte into a per-direction ring cost a quarter of the
+//! analysis once thousands of connections no longer fit in cache); a segment further than
 //! [`ReassemblyConfig::max_seq_jump`] from where its stream is is not buffered.
 //!
 //! In-order data (the common case) is handed out as the segment's own payload slice: no
-//! copy and no allocation beyond the short history.
+//! copy and no allocation.
 
 use super::{Notice, NoticeKind, Segment};
-use crate::fasthash::FastState;
+use crate::fasthash::{FastState, hash_bytes};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
@@ -84,7 +86,8 @@ pub struct ReassemblyConfig {
     pub max_buffer_total: usize,
     /// Connections tracked at once; beyond it the least recently active are evicted.
     pub max_flows: usize,
-    /// Delivered bytes remembered per direction, to check retransmissions against.
+    /// Deliveries remembered per direction (their offset, length and a hash of their
+    /// bytes), to check retransmissions against; at most [`MAX_HISTORY`].
     pub history: usize,
     /// Largest distance between a segment's sequence number (or an acknowledgement) and
     /// its stream's position still taken as part of the stream.
@@ -97,7 +100,7 @@ impl Default for ReassemblyConfig {
             max_buffer: 1 << 20,
             max_buffer_total: 256 << 20,
             max_flows: 65_536,
-            history: 2048,
+            history: MAX_HISTORY,
             max_seq_jump: 64 << 20,
         }
     }
@@ -346,6 +349,18 @@ struct Probe {
     frame: u64,
 }
 
+/// Deliveries remembered per direction at most (see [`ReassemblyConfig::history`]).
+pub const MAX_HISTORY: usize = 8;
+
+/// A delivery remembered to check retransmissions against.
+#[derive(Debug, Default, Clone, Copy)]
+struct Delivered {
+    start: u64,
+    /// 0: an empty slot.
+    len: u32,
+    hash: u64,
+}
+
 /// One direction of a connection.
 #[derive(Debug, Default)]
 struct Half {
@@ -365,10 +380,9 @@ struct Half {
     fin: Option<u64>,
     /// Whether the FIN was delivered.
     fin_done: bool,
-    /// Ring of the last delivered bytes (allocated on first delivery).
-    hist: Vec<u8>,
-    /// The ring holds real bytes from this offset on (not across gaps).
-    hist_from: u64,
+    /// Ring of the last deliveries; `hist[hist_next]` is overwritten next.
+    hist: [Delivered; MAX_HISTORY],
+    hist_next: usize,
     /// A zero-window probe waiting.
     probe: Option<Probe>,
     /// The receiver of this direction last advertised a zero window.
@@ -395,40 +409,39 @@ impl Half {
         self.started = true;
         self.base = seq;
         self.next = 0;
-        self.hist_from = 0;
+        self.hist = Default::default();
     }
 
-    /// Copies the tail of delivered bytes into the history ring.
+    /// Remembers a delivery (offset, length, hash) in the history ring of `cap` entries.
     fn remember(&mut self, data: &[u8], cap: usize) {
+        let cap = cap.min(MAX_HISTORY);
         if cap == 0 {
             return;
         }
-        if self.hist.len() != cap {
-            self.hist = vec![0; cap];
-        }
-        let n = data.len().min(cap);
-        let tail = &data[data.len() - n..];
-        let first_abs = self.next + (data.len() - n) as u64;
-        let i = (first_abs % cap as u64) as usize;
-        let first = n.min(cap - i);
-        self.hist[i..i + first].copy_from_slice(&tail[..first]);
-        self.hist[..n - first].copy_from_slice(&tail[first..]);
+        let i = self.hist_next % cap;
+        self.hist[i] = Delivered {
+            start: self.next,
+            len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            hash: hash_bytes(data),
+        };
+        self.hist_next = (i + 1) % cap;
     }
 
-    /// Whether `data`, at stream offset `at` (before `next`), matches what was delivered,
-    /// as far as the history reaches. Returns the offset of the first difference.
-    fn history_mismatch(&self, at: u64, data: &[u8]) -> Option<u64> {
-        let cap = self.hist.len() as u64;
-        if cap == 0 {
-            return None;
-        }
-        let from = self.hist_from.max(self.next.saturating_sub(cap)).max(at);
-        let to = (at + data.len() as u64).min(self.next);
-        (from..to).find(|&p| {
-            let seen = self.hist.get((p % cap) as usize);
-            let now = data.get((p - at) as usize);
-            seen != now
-        })
+    /// Whether `data`, at stream offset `at` (before `next`), matches what was delivered:
+    /// checked for each remembered delivery it covers whole. Returns the offsets of the
+    /// first delivery that differs.
+    fn history_mismatch(&self, at: u64, data: &[u8]) -> Option<(u64, u64)> {
+        let end = at + data.len() as u64;
+        self.hist
+            .iter()
+            .filter(|d| d.len > 0 && d.start >= at && d.start + u64::from(d.len) <= end)
+            .filter(|d| {
+                let from = (d.start - at) as usize;
+                let copy = data.get(from..from + d.len as usize).unwrap_or_default();
+                hash_bytes(copy) != d.hash
+            })
+            .map(|d| (d.start, d.start + u64::from(d.len)))
+            .min()
     }
 
     /// The first difference between `data` at offset `at` and buffered chunks it overlaps.
@@ -452,7 +465,6 @@ impl Half {
         *total = total.saturating_sub(self.buffered);
         self.buf.clear();
         self.buffered = 0;
-        self.hist = Vec::new();
         self.probe = None;
     }
 }
@@ -547,7 +559,6 @@ impl Core {
         }
         let offset = h.next;
         h.next += len;
-        h.hist_from = h.next;
         h.probe = None;
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
@@ -759,8 +770,9 @@ impl Core {
             let dup = behind.min(data.len() as u64) as usize;
             let (old, rest) = data.split_at(dup);
             if start >= 0 {
-                if let Some(p) = h.history_mismatch(start as u64, old) {
-                    self.inconsistent(conn, dir, p, None, ctx, out);
+                if let Some((from, to)) = h.history_mismatch(start as u64, old) {
+                    let at = format!("in stream offsets {from}–{to} (delivered earlier)");
+                    self.inconsistent(conn, dir, &at, None, ctx, out);
                 }
             }
             self.stats.duplicate_bytes += old.len() as u64;
@@ -774,7 +786,14 @@ impl Core {
         let start = start as u64;
         if !h.buf.is_empty() {
             if let Some((p, frame)) = h.buffer_mismatch(start, data) {
-                self.inconsistent(conn, dir, p, Some(frame), ctx, out);
+                self.inconsistent(
+                    conn,
+                    dir,
+                    &format!("at stream offset {p}"),
+                    Some(frame),
+                    ctx,
+                    out,
+                );
             }
         }
         if start > h.next {
@@ -827,7 +846,7 @@ impl Core {
         &mut self,
         conn: u64,
         dir: Dir,
-        offset: u64,
+        at: &str,
         first_frame: Option<u64>,
         ctx: Ctx,
         out: &mut Out,
@@ -838,8 +857,8 @@ impl Core {
             NoticeKind::InconsistentOverlap,
             ctx,
             format!(
-                "connection {conn} {dir}: retransmitted bytes at stream offset {offset} differ \
-                 from the copy received first{first}; the first copy is kept"
+                "connection {conn} {dir}: retransmitted bytes {at} differ from the copy \
+                 received first{first}; the first copy is kept"
             ),
         ));
     }
@@ -1562,17 +1581,20 @@ mod tests {
     }
 
     #[test]
-    fn history_ring_remembers_the_tail() {
+    fn history_remembers_the_last_deliveries() {
         let mut h = Half::default();
         h.start_at(0);
         for chunk in [&b"abcdef"[..], b"ghij", b"klmnopq"] {
-            h.remember(chunk, 8);
+            h.remember(chunk, 2);
             h.next += chunk.len() as u64;
         }
-        // Offsets 9..17 are remembered ("jklmnopq"); earlier ones are not checked.
-        assert_eq!(h.history_mismatch(9, b"jklm"), None);
-        assert_eq!(h.history_mismatch(12, b"mXo"), Some(13));
-        assert_eq!(h.history_mismatch(0, b"zzzz"), None);
+        // The last two deliveries are remembered: "ghij" at 6..10, "klmnopq" at 10..17.
+        assert_eq!(h.history_mismatch(6, b"ghijklmnopq"), None);
+        assert_eq!(h.history_mismatch(6, b"ghijklmXopq"), Some((10, 17)));
+        assert_eq!(h.history_mismatch(4, b"efgXij"), Some((6, 10)));
+        // A retransmission covering no remembered delivery whole is not checked.
+        assert_eq!(h.history_mismatch(7, b"Xij"), None);
+        assert_eq!(h.history_mismatch(0, b"zzzzzz"), None);
     }
 
     #[test]
