@@ -13,6 +13,7 @@ pub mod flows;
 pub mod read;
 pub mod reassembly;
 pub mod replay;
+pub mod tls_decrypt;
 pub mod write;
 
 use std::net::SocketAddr;
