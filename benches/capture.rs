@@ -717,6 +717,7 @@ fn pass_analyze(path: &Path) -> Pass {
         ports: Vec::new(),
         protocol: None,
         max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+        tls_keys: None,
     };
     let mut findings = 0u64;
     let (report, summary) =

@@ -82,6 +82,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "VERSION", value_parser = parse_version)]
     pub protocol: Option<ProtocolVersion>,
 
+    /// Capture mode: decrypt TLS connections (TLS 1.2 and 1.3, AEAD cipher suites) with
+    /// the secrets in this key log (the SSLKEYLOGFILE format browsers, curl and rustls
+    /// write) and judge their MQTT; without it their MQTT rules are inconclusive.
+    #[arg(long, value_name = "FILE", requires = "pcap")]
+    pub tls_keylog: Option<std::path::PathBuf>,
+
     /// Device mode: server certificate (PEM); one is made when the platform needs TLS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,

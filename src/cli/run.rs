@@ -322,11 +322,22 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
             return exit::USAGE;
         }
     };
+    let tls_keys = match &args.tls_keylog {
+        Some(path) => match crate::pcap::tls_decrypt::KeyLog::from_file(path) {
+            Ok(keys) => Some(std::sync::Arc::new(keys)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
     let opts = crate::pcap::analyze::CaptureOptions {
         paths: args.pcap.clone(),
         ports: args.ports.clone(),
         protocol: args.protocol,
         max_packet_size: args.max_packet_size,
+        tls_keys,
     };
     let text = args.format == Format::Text;
     let redactor = crate::secret::Redactor::new(params.secrets.iter());

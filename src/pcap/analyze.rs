@@ -3,6 +3,7 @@
 
 use super::flows::{Analyzer, AnalyzerConfig, AnalyzerStats, ConnectionInfo, ConnectionKind};
 use super::read::{self, Item};
+use super::tls_decrypt::KeyLog;
 use super::{Notice, NoticeKind, Segment};
 use crate::codec::ProtocolVersion;
 use crate::event::{Event, tls_version_name};
@@ -88,6 +89,8 @@ pub struct CaptureOptions {
     pub protocol: Option<ProtocolVersion>,
     /// Largest MQTT packet accepted.
     pub max_packet_size: usize,
+    /// Secrets to decrypt TLS connections with.
+    pub tls_keys: Option<std::sync::Arc<KeyLog>>,
 }
 
 /// What the analysis saw besides verdicts.
@@ -152,6 +155,7 @@ pub fn analyze(
     let mut config = AnalyzerConfig {
         protocol: opts.protocol,
         max_packet_size: opts.max_packet_size,
+        tls_keys: opts.tls_keys.clone(),
         ..AnalyzerConfig::default()
     };
     for p in &opts.ports {
@@ -262,7 +266,7 @@ pub fn analyze(
         judge.name_connection(c.id, connection_name(c));
     }
     let mut suites = judge.finish(Grouping::Connection);
-    explain_tls(&mut suites, &connections);
+    explain_tls(&mut suites, &connections, opts.tls_keys.is_some());
     let stats = analyzer.stats();
     if let Some(group) = notices_group(suite, &notices, &stats) {
         suites.push(group);
@@ -303,8 +307,9 @@ fn connection_name(c: &ConnectionInfo) -> String {
     }
 }
 
-/// Rules on a TLS connection cannot see its MQTT: say so, and what the handshake showed.
-fn explain_tls(suites: &mut [SuiteReport], connections: &[ConnectionInfo]) {
+/// What the handshake of each TLS connection showed and how its decryption went; rules
+/// on one whose MQTT stayed encrypted are inconclusive, and say why.
+fn explain_tls(suites: &mut [SuiteReport], connections: &[ConnectionInfo], key_log: bool) {
     for c in connections.iter().filter(|c| c.kind == ConnectionKind::Tls) {
         let name = connection_name(c);
         let handshake = match &c.tls {
@@ -322,16 +327,29 @@ fn explain_tls(suites: &mut [SuiteReport], connections: &[ConnectionInfo]) {
             ),
             None => "no handshake seen".into(),
         };
+        let decrypted = c.decryption.as_ref().is_some_and(|d| d.decrypted);
+        let why = match (&c.decryption, key_log) {
+            (Some(d), _) => format!("not decrypted with the key log: {}", d.summary),
+            (None, true) => "not decrypted with the key log".to_owned(),
+            (None, false) => "give the key log (--tls-keylog FILE) to decrypt it".to_owned(),
+        };
         for s in suites
             .iter_mut()
             .filter(|s| s.name.ends_with(&format!("({name})")))
         {
             s.properties.push(("tls".into(), handshake.clone()));
+            if let Some(d) = &c.decryption {
+                s.properties
+                    .push(("tls decryption".into(), d.summary.clone()));
+            }
+            if decrypted {
+                continue;
+            }
             for case in &mut s.cases {
                 if let Verdict::Inconclusive { .. } = case.verdict {
                     case.verdict = Verdict::Inconclusive {
                         message: format!(
-                            "the connection is TLS ({handshake}): its MQTT packets are encrypted and cannot be judged from the capture"
+                            "the connection is TLS ({handshake}): its MQTT packets are encrypted and cannot be judged from the capture ({why})"
                         ),
                     };
                 }

@@ -22,7 +22,12 @@
 //!
 //! A connection whose first bytes are a TLS record is TLS: its ClientHello and
 //! ServerHello are read (server name, offered and negotiated versions) and reported once
-//! as [`EventKind::Tls`]; its MQTT stays opaque. Other connections produce no events and
+//! as [`EventKind::Tls`]. Its MQTT stays opaque unless the configuration has a key log
+//! ([`AnalyzerConfig::tls_keys`]): then its records are decrypted (TLS 1.2 and 1.3 AEAD
+//! suites, see [`super::tls_decrypt`]) and the plaintext is framed like a connection in
+//! the clear, the same events following the `Tls` one. A direction that stops being
+//! decrypted part way (a record that does not authenticate, a gap) is a
+//! [`EventKind::Gap`] for the judge and a notice. Other connections produce no events and
 //! are only counted.
 //!
 //! # Losses and resynchronisation
@@ -39,6 +44,10 @@
 use super::reassembly::{
     CloseReason, Dir, Reassembler, ReassemblyConfig, ReassemblyStats, StreamItem,
 };
+use super::tls_decrypt::{
+    DirState, KeyLog, TlsDecryptor, TlsStatus, cipher_suite_name, parse_client_hello,
+    parse_server_hello,
+};
 use super::{Notice, NoticeKind, Segment};
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;
 use crate::codec::{
@@ -48,6 +57,7 @@ use crate::codec::{
 use crate::event::{Endpoints, Event, EventKind, Side, TlsInfo};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The ports taken as MQTT by default: 1883 (plain) and 8883 (TLS).
@@ -65,7 +75,7 @@ const MAX_HELLO: usize = 128 * 1024;
 const INFER_FRAMES: u32 = 8;
 
 /// What an [`Analyzer`] looks for and how far it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AnalyzerConfig {
     /// Ports whose connections are MQTT (either end).
     pub ports: Vec<u16>,
@@ -83,6 +93,9 @@ pub struct AnalyzerConfig {
     pub max_notices: usize,
     /// TCP reassembly limits.
     pub reassembly: ReassemblyConfig,
+    /// Secrets to decrypt TLS connections with (an SSLKEYLOGFILE); without them a TLS
+    /// connection's MQTT is opaque.
+    pub tls_keys: Option<Arc<KeyLog>>,
 }
 
 impl Default for AnalyzerConfig {
@@ -95,6 +108,7 @@ impl Default for AnalyzerConfig {
             resync_window: 256 * 1024,
             max_notices: 1000,
             reassembly: ReassemblyConfig::default(),
+            tls_keys: None,
         }
     }
 }
@@ -158,6 +172,8 @@ pub struct ConnectionInfo {
     pub version_source: Option<VersionSource>,
     /// The TLS handshake, for TLS connections (once read).
     pub tls: Option<TlsInfo>,
+    /// How decrypting it went, for TLS connections analysed with a key log.
+    pub decryption: Option<TlsDecryption>,
     /// First frame of the connection.
     pub first_frame: u64,
     /// Last frame that carried data, a loss or an end for it.
@@ -176,6 +192,47 @@ pub struct ConnectionInfo {
     pub gaps: u64,
     /// How it ended, when the capture shows it (e.g. "FIN by client").
     pub closed: Option<String>,
+}
+
+/// How a TLS connection's decryption went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsDecryption {
+    /// Plaintext came out of it: its MQTT was judged (as far as it was decrypted).
+    pub decrypted: bool,
+    /// In words: the cipher suite, then per direction the records decrypted and how the
+    /// direction ended (an alert, or why decryption stopped). Never a secret.
+    pub summary: String,
+}
+
+impl TlsDecryption {
+    fn of(status: &TlsStatus) -> Self {
+        let suite = status.cipher_suite().map_or_else(
+            || "cipher suite not seen".to_owned(),
+            |c| {
+                cipher_suite_name(c).map_or_else(|| format!("cipher suite {c:#06x}"), str::to_owned)
+            },
+        );
+        let dir = |name: &str, d: &super::tls_decrypt::DirStatus| {
+            let state = match &d.state {
+                DirState::Decrypting => "decrypting".to_owned(),
+                DirState::Waiting { hello, .. } => format!("waiting for the {hello}"),
+                DirState::Closed(alert) => format!("ended by alert {alert}"),
+                DirState::Stopped(reason) => format!("stopped: {reason}"),
+            };
+            format!(
+                "{name} {} records ({} bytes) decrypted, {state}",
+                d.records, d.plaintext_bytes
+            )
+        };
+        Self {
+            decrypted: status.client.plaintext_bytes > 0 || status.server.plaintext_bytes > 0,
+            summary: format!(
+                "{suite}; {}; {}",
+                dir("client", &status.client),
+                dir("server", &status.server)
+            ),
+        }
+    }
 }
 
 /// Counters over a whole analysis.
@@ -714,6 +771,7 @@ impl Conn {
         );
         let packets = match &self.state {
             State::Mqtt(m) => Some(m.proto.packets),
+            State::Tls(t) => t.decrypting.as_ref().map(|d| d.mqtt.proto.packets),
             _ => None,
         };
         if let Some(info) = sh.info(self.info) {
@@ -788,7 +846,14 @@ impl Conn {
                 };
                 m.stream_end(dirs, client, ctx, cref, sh, out);
             }
-            State::Tls(t) => t.emit(ctx, cref, sh, out),
+            State::Tls(t) => {
+                let dirs: &[Dir] = if reset || !self.closed {
+                    &[Dir::FromA, Dir::FromB]
+                } else {
+                    std::slice::from_ref(&dir)
+                };
+                t.stream_end(dirs, ctx, cref, sh, out);
+            }
             State::Pending(_) | State::Other => return,
         }
         if !self.closed {
@@ -821,7 +886,7 @@ impl Conn {
         let client = self.client;
         match &mut self.state {
             State::Mqtt(m) => m.stream_end(&[Dir::FromA, Dir::FromB], client, ctx, cref, sh, out),
-            State::Tls(t) => t.emit(ctx, cref, sh, out),
+            State::Tls(t) => t.stream_end(&[Dir::FromA, Dir::FromB], ctx, cref, sh, out),
             State::Pending(_) | State::Other => return,
         }
         // After the last packets were framed.
@@ -946,6 +1011,7 @@ impl Conn {
             version: None,
             version_source: None,
             tls: None,
+            decryption: None,
             first_frame: self.first_frame,
             last_frame: self.first_frame,
             first_at: self.first_at,
@@ -968,7 +1034,8 @@ impl Conn {
             }
             ConnectionKind::Tls => {
                 sh.stats.tls_flows += 1;
-                self.state = State::Tls(Box::new(TlsConn::new(client)));
+                let keys = sh.config.tls_keys.clone();
+                self.state = State::Tls(Box::new(TlsConn::new(client, keys, sh.config.protocol)));
             }
         }
         sh.infos.push(info);
@@ -1847,17 +1914,34 @@ pub(crate) fn scan_resync(
     }
 }
 
-/// A TLS connection: its two hellos being read.
+/// A TLS connection: its two hellos being read, and with a key log its records
+/// decrypted and their plaintext framed as MQTT.
 #[derive(Debug)]
 struct TlsConn {
     client: Dir,
+    /// Without a key log: the hellos, read here.
     readers: [HelloReader; 2],
     info: TlsInfo,
     emitted: bool,
+    /// With a key log.
+    decrypting: Option<Box<Decrypting>>,
+}
+
+/// A TLS connection being decrypted.
+#[derive(Debug)]
+struct Decrypting {
+    tls: TlsDecryptor,
+    mqtt: MqttConn,
+    /// Plaintext of the last records, reused.
+    plain: Vec<u8>,
+    /// Directions (by [`Dir::index`]) no longer decrypted, already reported.
+    ended: [bool; 2],
+    /// Payload is no longer wanted (both directions ended).
+    ignored: bool,
 }
 
 impl TlsConn {
-    fn new(client: Dir) -> Self {
+    fn new(client: Dir, keys: Option<Arc<KeyLog>>, protocol: Option<ProtocolVersion>) -> Self {
         let mut readers = [HelloReader::new(1), HelloReader::new(2)];
         if client == Dir::FromB {
             readers.swap(0, 1);
@@ -1867,6 +1951,24 @@ impl TlsConn {
             readers,
             info: TlsInfo::default(),
             emitted: false,
+            decrypting: keys.map(|keys| {
+                Box::new(Decrypting {
+                    tls: TlsDecryptor::new(keys),
+                    // The plaintext starts at its stream's start: a CONNECT comes first.
+                    mqtt: MqttConn::new(true, protocol),
+                    plain: Vec::new(),
+                    ended: [false; 2],
+                    ignored: false,
+                })
+            }),
+        }
+    }
+
+    fn side(&self, dir: Dir) -> Side {
+        if dir == self.client {
+            Side::Client
+        } else {
+            Side::Server
         }
     }
 
@@ -1879,23 +1981,139 @@ impl TlsConn {
         sh: &mut Shared,
         out: &mut Out,
     ) {
+        if self.decrypting.is_some() {
+            return self.decrypt(dir, Some(bytes), ctx, c, sh, out);
+        }
         let r = &mut self.readers[dir.index()];
         if let Some(msg) = r.feed(bytes) {
             if dir == self.client {
-                if let Some((sni, offered)) = parse_client_hello(&msg) {
-                    self.info.sni = sni;
-                    self.info.offered = offered;
+                if let Some(hello) = parse_client_hello(&msg) {
+                    self.info.sni = hello.sni;
+                    self.info.offered = hello.offered;
                 }
-            } else if let Some(v) = parse_server_hello(&msg) {
-                self.info.negotiated = Some(v);
+            } else if let Some(hello) = parse_server_hello(&msg) {
+                self.info.negotiated = Some(hello.version);
             }
         }
         self.maybe_emit(ctx, c, sh, out);
     }
 
+    /// Feeds one direction's ciphertext (`None`: flushes what waited for a hello) and
+    /// frames the plaintext that comes out.
+    fn decrypt(
+        &mut self,
+        dir: Dir,
+        bytes: Option<&[u8]>,
+        ctx: Ctx,
+        c: ConnRef,
+        sh: &mut Shared,
+        out: &mut Out,
+    ) {
+        let side = self.side(dir);
+        let from_client = side == Side::Client;
+        let Some(d) = self.decrypting.as_deref_mut() else {
+            return;
+        };
+        d.plain.clear();
+        match bytes {
+            Some(b) => d.tls.feed(from_client, b, &mut d.plain),
+            None => d.tls.flush(from_client, &mut d.plain),
+        }
+        // The handshake is reported before the first packet it protects.
+        if !self.emitted && d.tls.server_hello().is_some() {
+            self.info = d.tls.status().info();
+            self.emit_info(ctx, c, sh, out);
+        }
+        let Some(d) = self.decrypting.as_deref_mut() else {
+            return;
+        };
+        if !d.plain.is_empty() {
+            if !self.emitted {
+                self.info = d.tls.status().info();
+                self.emit_info(ctx, c, sh, out);
+            }
+            let Some(d) = self.decrypting.as_deref_mut() else {
+                return;
+            };
+            let Decrypting { mqtt, plain, .. } = d;
+            mqtt.data(dir, side, plain, ctx, c, sh, out);
+        }
+        self.check_ended(dir, ctx, c, sh, out);
+    }
+
+    /// Reports a direction that is no longer decrypted (once); stops taking payload once
+    /// neither is.
+    fn check_ended(&mut self, dir: Dir, ctx: Ctx, c: ConnRef, sh: &mut Shared, out: &mut Out) {
+        let side = self.side(dir);
+        let Some(d) = self.decrypting.as_deref_mut() else {
+            return;
+        };
+        let i = dir.index();
+        if d.ended[i] || d.tls.is_active(side == Side::Client) {
+            return;
+        }
+        d.ended[i] = true;
+        let status = d.tls.status();
+        let dir_status = if side == Side::Client {
+            &status.client
+        } else {
+            &status.server
+        };
+        if let DirState::Stopped(reason) = &dir_status.state {
+            sh.notice(
+                NoticeKind::NotAnalysed,
+                ctx,
+                format!(
+                    "connection {} {}: TLS decryption stopped after {} records: {reason}; the rest of the direction is not analysed",
+                    c.id,
+                    side_name(side),
+                    dir_status.records
+                ),
+            );
+            // What was not decrypted was sent at unknown times: silence is not measured.
+            if dir_status.records > 0 {
+                out(sh.event(c.id, ctx.at, side, EventKind::Gap { bytes: 0 }));
+            }
+        }
+        if d.ended.iter().all(|e| *e) && !d.ignored {
+            d.ignored = true;
+            sh.ignore.push((c.slot, c.id));
+        }
+    }
+
     fn gap(&mut self, dir: Dir, ctx: Ctx, c: ConnRef, sh: &mut Shared, out: &mut Out) {
+        if let Some(d) = self.decrypting.as_deref_mut() {
+            let from_client = dir == self.client;
+            d.tls.gap(from_client);
+            return self.check_ended(dir, ctx, c, sh, out);
+        }
         self.readers[dir.index()].fail();
         self.maybe_emit(ctx, c, sh, out);
+    }
+
+    /// Directions ended: what waited for a hello is decrypted, the MQTT streams end, and
+    /// the handshake is reported if it was not yet.
+    fn stream_end(&mut self, dirs: &[Dir], ctx: Ctx, c: ConnRef, sh: &mut Shared, out: &mut Out) {
+        if self.decrypting.is_none() {
+            return self.emit(ctx, c, sh, out);
+        }
+        for &dir in dirs {
+            self.decrypt(dir, None, ctx, c, sh, out);
+        }
+        if !self.emitted {
+            if let Some(d) = &self.decrypting {
+                self.info = d.tls.status().info();
+            }
+            self.emit_info(ctx, c, sh, out);
+        }
+        let client = Some(self.client);
+        if let Some(d) = self.decrypting.as_deref_mut() {
+            d.mqtt.stream_end(dirs, client, ctx, c, sh, out);
+            let decryption = TlsDecryption::of(&d.tls.status());
+            if let Some(info) = sh.info(c.info) {
+                info.decryption = Some(decryption);
+            }
+        }
     }
 
     /// Emits once both hellos have been read (or given up on).
@@ -1905,14 +2123,22 @@ impl TlsConn {
         }
     }
 
-    /// Emits what is known (once).
+    /// Emits what is known (once); without decryption the rest is opaque.
     fn emit(&mut self, ctx: Ctx, c: ConnRef, sh: &mut Shared, out: &mut Out) {
         if self.emitted {
             return;
         }
-        self.emitted = true;
         // The rest of the connection is opaque.
         sh.ignore.push((c.slot, c.id));
+        self.emit_info(ctx, c, sh, out);
+    }
+
+    /// The handshake as an event and in the report (once).
+    fn emit_info(&mut self, ctx: Ctx, c: ConnRef, sh: &mut Shared, out: &mut Out) {
+        if self.emitted {
+            return;
+        }
+        self.emitted = true;
         if let Some(info) = sh.info(c.info) {
             info.tls = Some(self.info.clone());
         }
@@ -2017,103 +2243,6 @@ impl HelloReader {
         }
         None
     }
-}
-
-/// A bounds-checked reader over handshake bytes.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).and_then(|b| b.first().copied())
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn vec8(&mut self) -> Option<&'a [u8]> {
-        let n = self.u8()?;
-        self.take(usize::from(n))
-    }
-
-    fn vec16(&mut self) -> Option<&'a [u8]> {
-        let n = self.u16()?;
-        self.take(usize::from(n))
-    }
-}
-
-/// GREASE values (RFC 8701) are placeholders, not versions.
-fn is_grease(v: u16) -> bool {
-    v & 0x0F0F == 0x0A0A && v >> 8 == v & 0xFF
-}
-
-/// The extensions block of a hello, as (type, data) pairs; stops at the first
-/// malformed one.
-fn extensions(block: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    let mut c = Cursor(block);
-    std::iter::from_fn(move || {
-        let ty = c.u16()?;
-        let data = c.vec16()?;
-        Some((ty, data))
-    })
-}
-
-/// The server name and offered versions of a ClientHello body.
-pub(crate) fn parse_client_hello(body: &[u8]) -> Option<(Option<String>, Vec<u16>)> {
-    let mut c = Cursor(body);
-    let legacy = c.u16()?;
-    c.take(32)?;
-    c.vec8()?;
-    c.vec16()?;
-    c.vec8()?;
-    let mut sni = None;
-    let mut offered = None;
-    for (ty, data) in extensions(c.vec16().unwrap_or_default()) {
-        match ty {
-            0 => {
-                let mut list = Cursor(data);
-                let mut names = Cursor(list.vec16().unwrap_or_default());
-                while let (Some(kind), Some(name)) = (names.u8(), names.vec16()) {
-                    if kind == 0 {
-                        sni = Some(String::from_utf8_lossy(name).into_owned());
-                        break;
-                    }
-                }
-            }
-            43 => {
-                let mut list = Cursor(Cursor(data).vec8().unwrap_or_default());
-                let mut versions = Vec::new();
-                while let Some(v) = list.u16() {
-                    if !is_grease(v) {
-                        versions.push(v);
-                    }
-                }
-                offered = Some(versions);
-            }
-            _ => {}
-        }
-    }
-    Some((sni, offered.unwrap_or_else(|| vec![legacy])))
-}
-
-/// The version a ServerHello body chose.
-pub(crate) fn parse_server_hello(body: &[u8]) -> Option<u16> {
-    let mut c = Cursor(body);
-    let legacy = c.u16()?;
-    c.take(32)?;
-    c.vec8()?;
-    c.u16()?;
-    c.u8()?;
-    let chosen = extensions(c.vec16().unwrap_or_default())
-        .find(|(ty, _)| *ty == 43)
-        .and_then(|(_, data)| Cursor(data).u16());
-    Some(chosen.unwrap_or(legacy))
 }
 
 #[cfg(test)]
@@ -2303,13 +2432,5 @@ mod tests {
             let half = data.len() / 2;
             assert_eq!(&b.slice(half..)[..], &data[half..]);
         }
-    }
-
-    #[test]
-    fn grease_is_not_a_version() {
-        assert!(is_grease(0x1A1A));
-        assert!(is_grease(0xFAFA));
-        assert!(!is_grease(0x0304));
-        assert!(!is_grease(0x1A2A));
     }
 }
