@@ -10,6 +10,8 @@
 //! - a `Packet` event becomes its bytes as TCP payload, in segments of at most one MSS
 //!   (1460 bytes over IPv4, 1440 over IPv6), PSH on the last one, from the side that
 //!   sent it, sequence and acknowledgement numbers consistent in both directions;
+//!   [`CaptureWriter::stream_bytes`] writes any stream bytes the same way (a recording
+//!   relay's TLS records, say);
 //! - the receiver acknowledges like a delayed-ACK stack: its next segment carries the
 //!   acknowledgement, or a pure ACK follows 40 ms after the data (written when the
 //!   connection's next event or [`CaptureWriter::finish`] shows that much time passed),
@@ -231,6 +233,33 @@ impl<W: Write> CaptureWriter<W> {
                 flow.close(&mut self.sink, ts, by.unwrap_or(Side::Client), &comment)
             }
         }
+    }
+
+    /// Writes `bytes` as the next payload of connection `conn`'s TCP stream from `from`,
+    /// at `at` after the start: segments, sequence and acknowledgement numbers exactly as
+    /// for a `Packet` event, but the bytes need not be MQTT (a recording relay writes the
+    /// TLS records it forwarded) and no frame is commented. A connection not opened yet
+    /// gets a synthesised handshake; open and close connections with [`Self::event`]
+    /// (`Opened`, `Closed`). Empty `bytes` write nothing.
+    pub fn stream_bytes(
+        &mut self,
+        conn: u64,
+        at: Duration,
+        from: Side,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        let ts = self.start_ns.saturating_add(nanos(at));
+        if let Some(flow) = self.flows.get_mut(&conn) {
+            flow.delayed_acks(&mut self.sink, ts)?;
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.ensure_open(conn, ts)?;
+        let Some(flow) = self.flows.get_mut(&conn) else {
+            return Err(io::Error::other("connection state missing"));
+        };
+        flow.data(&mut self.sink, ts, from, bytes, None)
     }
 
     /// Connections open in the capture now (opened or first seen, not yet closed).
@@ -772,6 +801,105 @@ mod tests {
             c.ip(),
             IpAddr::V6(Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]))
         );
+    }
+
+    #[test]
+    fn stream_bytes_are_read_back_in_order_by_the_reader_and_the_reassembler() {
+        use crate::pcap::read::{CaptureReader, Item, MergedReader};
+        use crate::pcap::reassembly::{CloseReason, Dir, Reassembler, StreamItem};
+
+        let endpoints = Endpoints {
+            client: "127.0.0.1:40001".parse().unwrap(),
+            server: "127.0.0.1:8883".parse().unwrap(),
+        };
+        let at = |ms: u64| Duration::from_millis(ms);
+        // Arbitrary bytes (not MQTT), both directions interleaved: a chunk longer than one
+        // MSS, and more than ACK_EVERY from the client before the server sends again.
+        let pattern = |len: usize, seed: u8| -> Vec<u8> {
+            (0..len)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+                .collect()
+        };
+        let chunks = [
+            (Side::Client, pattern(517, 1)),
+            (Side::Server, pattern(5_000, 2)),
+            (Side::Client, pattern(80, 3)),
+            (Side::Client, pattern(40_000, 4)),
+            (Side::Server, pattern(1, 5)),
+            (Side::Client, Vec::new()),
+            (Side::Server, pattern(1_460, 6)),
+        ];
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut writer = CaptureWriter::new(Vec::new(), start).unwrap();
+        writer
+            .event(&Event {
+                conn: 7,
+                at: at(0),
+                from: Side::Client,
+                kind: EventKind::Opened(Some(endpoints)),
+            })
+            .unwrap();
+        for (i, (side, bytes)) in chunks.iter().enumerate() {
+            // 30 ms apart: some delayed ACKs fall due in between, some do not.
+            writer
+                .stream_bytes(7, at(1 + 30 * i as u64), *side, bytes)
+                .unwrap();
+        }
+        writer
+            .event(&Event {
+                conn: 7,
+                at: at(500),
+                from: Side::Client,
+                kind: EventKind::Closed {
+                    by: Some(Side::Client),
+                    detail: "EOF".into(),
+                },
+            })
+            .unwrap();
+        let file = writer.finish().unwrap();
+
+        let mut streams: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        let mut addresses = None;
+        let mut ends = Vec::new();
+        let mut unexpected = Vec::new();
+        let mut on_item = |item: StreamItem<'_>| match item {
+            StreamItem::Opened {
+                a, b, handshake, ..
+            } => addresses = Some((a, b, handshake)),
+            StreamItem::Data { dir, bytes, .. } => streams[dir.index()].extend_from_slice(bytes),
+            StreamItem::Fin { dir, .. } => ends.push(format!("fin {dir}")),
+            StreamItem::Closed { reason, .. } => ends.push(format!("closed {reason:?}")),
+            other => unexpected.push(format!("{other:?}")),
+        };
+        let mut reassembler = Reassembler::default();
+        let reader = CaptureReader::new(&file[..], 0).unwrap();
+        MergedReader::new(vec![reader])
+            .for_each_item(|item| match item {
+                Item::Segment(seg) => reassembler.segment(&seg, &mut on_item),
+                Item::Notice(n) => panic!("notice reading the capture: {n:?}"),
+            })
+            .unwrap();
+        reassembler.finish(&mut on_item);
+
+        assert_eq!(addresses, Some((endpoints.client, endpoints.server, true)));
+        let sent = |side: Side| -> Vec<u8> {
+            chunks
+                .iter()
+                .filter(|(s, _)| *s == side)
+                .flat_map(|(_, b)| b.iter().copied())
+                .collect()
+        };
+        assert!(streams[Dir::FromA.index()] == sent(Side::Client));
+        assert!(streams[Dir::FromB.index()] == sent(Side::Server));
+        assert_eq!(
+            ends,
+            [
+                "fin a→b".to_owned(),
+                "fin b→a".to_owned(),
+                format!("closed {:?}", CloseReason::Finished)
+            ]
+        );
+        assert!(unexpected.is_empty(), "{unexpected:?}");
     }
 
     #[test]
