@@ -175,7 +175,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Where to write JUnit XML (default: reports/<suite>.xml).
+    /// Where to write JUnit XML (default: `reports/<suite>.xml`).
     #[arg(long, value_name = "FILE")]
     pub report_junit: Option<std::path::PathBuf>,
 

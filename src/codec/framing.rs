@@ -98,7 +98,7 @@ impl Framer {
     }
 
     /// [`Framer::next_frame`] with the packet's parsed fixed header, for
-    /// [`decode_frame`](super::decode::decode_frame), which then does not parse it again.
+    /// [`super::decode::decode_frame`], which then does not parse it again.
     #[inline]
     pub fn next_frame_header(
         &self,

@@ -66,6 +66,8 @@ struct ConnState {
     last_client: Option<Duration>,
     closed: Option<(Duration, Option<Side>)>,
     rules: Vec<RuleState>,
+    /// Rules (the first 128) marked applied in `rules`.
+    applied_mask: u128,
     publishes: VecDeque<Duration>,
     trace: Trace,
     /// A newer connection with the same client id connected at this time.
@@ -176,6 +178,7 @@ impl Judge {
             last_client: None,
             closed: None,
             rules: vec![RuleState::default(); n_rules],
+            applied_mask: 0,
             publishes: VecDeque::new(),
             trace: Trace::default(),
             taken_over_at: None,
@@ -259,6 +262,14 @@ impl Judge {
             let Some(outcome) = outcome else {
                 continue;
             };
+            // A rule that holds again changes nothing: known from the connection's own
+            // mask, without touching its rule states (elsewhere in memory, so a cache
+            // miss per packet with thousands of connections).
+            let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
+            if outcome.is_none() && state.applied_mask & bit != 0 {
+                continue;
+            }
+            state.applied_mask |= bit;
             let rs = &mut state.rules[i];
             rs.applied = true;
             if let Some(evidence) = outcome {

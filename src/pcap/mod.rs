@@ -4,9 +4,10 @@
 //! The pipeline, one stage per module: [`read`] streams records out of capture files and
 //! parses their link, IP and TCP headers into [`Segment`]s; [`reassembly`] puts each
 //! direction of each TCP connection back into one ordered byte stream and reports what
-//! is missing; [`flows`] decides which connections are MQTT (or TLS), frames and decodes
-//! their packets and hands [`crate::event::Event`]s to the judge; [`write`] goes the other
-//! way, turning the events of a live session into a pcapng file Wireshark opens.
+//! is missing; [`flows`] decides which connections are MQTT (or TLS, decrypted by
+//! [`tls_decrypt`] when a key log is given), frames and decodes their packets and hands
+//! [`crate::event::Event`]s to the judge; [`mod@write`] goes the other way, turning the
+//! events of a live session into a pcapng file Wireshark opens.
 
 pub mod analyze;
 pub mod flows;
