@@ -95,8 +95,9 @@ pub(crate) fn hash_bytes(data: &[u8]) -> u64 {
     let mut lanes = K;
     let mut blocks = data.chunks_exact(32);
     for block in &mut blocks {
-        for (i, lane) in lanes.iter_mut().enumerate() {
-            *lane = mix(*lane ^ word(&block[i * 8..]), K[i]);
+        let (w, _) = block.as_chunks::<8>();
+        for ((lane, w), k) in lanes.iter_mut().zip(w).zip(K) {
+            *lane = mix(*lane ^ u64::from_le_bytes(*w), k);
         }
     }
     for (i, tail) in blocks.remainder().chunks(8).enumerate() {
