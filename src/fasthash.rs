@@ -95,9 +95,11 @@ pub(crate) fn hash_bytes(data: &[u8]) -> u64 {
     let mut lanes = K;
     let mut blocks = data.chunks_exact(32);
     for block in &mut blocks {
-        let (w, _) = block.as_chunks::<8>();
-        for ((lane, w), k) in lanes.iter_mut().zip(w).zip(K) {
-            *lane = mix(*lane ^ u64::from_le_bytes(*w), k);
+        for ((lane, w), k) in lanes.iter_mut().zip(block.chunks_exact(8)).zip(K) {
+            *lane = mix(
+                *lane ^ u64::from_le_bytes(w.try_into().unwrap_or_default()),
+                k,
+            );
         }
     }
     for (i, tail) in blocks.remainder().chunks(8).enumerate() {
