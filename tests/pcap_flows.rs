@@ -25,6 +25,7 @@ const T0: u64 = 1_704_067_200;
 struct Seg {
     at: Duration,
     frame: u64,
+    file: usize,
     src: SocketAddr,
     dst: SocketAddr,
     seq: u32,
@@ -40,6 +41,7 @@ impl Seg {
         Segment {
             at: self.at,
             frame: self.frame,
+            file: self.file,
             src: self.src,
             dst: self.dst,
             seq: self.seq,
@@ -62,6 +64,8 @@ struct Tcp {
     /// Next sequence number of each side (client, server).
     next: [u32; 2],
     frame: u64,
+    /// The file segments come from (a capture split over several files).
+    file: usize,
     ms: u64,
 }
 
@@ -72,6 +76,7 @@ impl Tcp {
             server: server.parse().unwrap(),
             next: isn,
             frame: 0,
+            file: 0,
             ms: 0,
         }
     }
@@ -88,6 +93,7 @@ impl Tcp {
         Seg {
             at: Duration::from_secs(T0) + Duration::from_millis(self.ms),
             frame: self.frame,
+            file: self.file,
             src,
             dst,
             seq,
@@ -464,6 +470,31 @@ fn inconsistent_overlaps_keep_the_first_copy_and_say_so() {
     assert_eq!(notices.len(), 2, "{notices:?}");
     assert!(notices[0].detail.contains("first copy is kept"));
     assert_eq!(r.analyzer.reassembly_stats().inconsistent_overlaps, 2);
+}
+
+#[test]
+fn a_notice_names_the_file_and_frame_of_its_segment() {
+    let mut t = tcp();
+    let mut segs = session(&mut t, &[]);
+    segs.push(t.send(true, &publish(V311, "in/the/first/file", b"1")));
+    // The capture continues in a second file, numbered from frame 1, and loses bytes.
+    t.file = 1;
+    t.frame = 0;
+    let lost = publish(V311, "lost", &[9; 40]);
+    let _missed = t.send(true, &lost);
+    segs.push(t.send(true, &publish(V311, "after", b"3")));
+    let ack = t.ack(false);
+    let ack_frame = ack.frame;
+    segs.push(ack);
+    let r = run(&segs);
+    let gaps = r.notices_of(NoticeKind::StreamGap);
+    // The loss, and framing resuming after it: both found at the ACK.
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .all(|n| (n.file, n.frame) == (1, Some(ack_frame))),
+        "{gaps:?}"
+    );
 }
 
 #[test]
@@ -1155,6 +1186,7 @@ fn arb_segment() -> impl Strategy<Value = Seg> {
     )
         .prop_map(
             move |(s, d, seq, ack, flags, window, payload, missing)| Seg {
+                file: 0,
                 at: Duration::from_secs(T0),
                 frame: 0,
                 src: addrs[s].parse().unwrap(),

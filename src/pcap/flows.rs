@@ -328,6 +328,9 @@ impl Analyzer {
             self.sh.epoch = Some(seg.at);
         }
         self.sh.stats.segments += 1;
+        if seg.file != self.sh.file {
+            self.set_file(seg.file);
+        }
         let Self {
             reassembler,
             conns,

@@ -61,6 +61,8 @@ pub struct Segment<'a> {
     pub at: Duration,
     /// The record's number in its file, from 1 (as Wireshark numbers frames).
     pub frame: u64,
+    /// The file's index in the list read (notices name it with the frame).
+    pub file: usize,
     /// Sender.
     pub src: SocketAddr,
     /// Receiver.

@@ -1184,6 +1184,7 @@ pub fn parse_record<'a>(record: &Record<'a>) -> Parsed<'a> {
     Parsed::Tcp(Segment {
         at: record.at,
         frame: record.frame,
+        file: record.file,
         src: SocketAddr::new(src_ip, tcp.source_port()),
         dst: SocketAddr::new(dst_ip, tcp.destination_port()),
         seq: tcp.sequence_number(),

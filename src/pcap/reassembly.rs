@@ -1619,6 +1619,7 @@ mod tests {
         Segment {
             at: Duration::from_secs(1),
             frame: 1,
+            file: 0,
             src: "10.0.0.1:5000".parse().unwrap(),
             dst: "10.0.0.2:1883".parse().unwrap(),
             seq,
