@@ -13,6 +13,7 @@ pub mod event;
 pub(crate) mod fasthash;
 pub mod judge;
 pub mod pcap;
+pub(crate) mod prefetch;
 pub mod report;
 pub mod runner;
 pub mod secret;

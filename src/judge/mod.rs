@@ -96,8 +96,10 @@ pub struct Judge {
     vars: std::sync::Arc<Vars>,
     auth: Option<AuthCheck>,
     // Looked up several times per event: a fast hasher (the ids are the source's own
-    // counters, never a peer's bytes).
-    conns: HashMap<u64, ConnState, FastState>,
+    // counters, never a peer's bytes). Boxed, so that the table stays small enough to
+    // stay in cache and the state a coming event needs can be fetched ahead
+    // ([`Judge::prefetch`]).
+    conns: HashMap<u64, Box<ConnState>, FastState>,
     /// Open connections by client id (for takeovers), so a CONNECT costs O(1).
     open_by_client: HashMap<String, Vec<u64>>,
     /// Connections already closed and judged: their cases, ready for the report.
@@ -166,24 +168,37 @@ impl Judge {
         self.rules.iter().map(|r| r.id.value.as_str())
     }
 
+    /// A hint that `event` will be observed soon: its connection's state is brought into
+    /// cache meanwhile (a source that sees events a few ahead calls it).
+    pub fn prefetch(&self, event: &Event) {
+        if let Some(state) = self.conns.get(&event.conn) {
+            crate::prefetch::prefetch(&**state, 4);
+            if let Some(slot) = state.trace.next_slot() {
+                crate::prefetch::prefetch(slot, 3);
+            }
+        }
+    }
+
     /// Feeds one event; returns the findings it caused.
     pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
         let mut findings = Vec::new();
         let n_rules = self.rules.len();
-        let conn = self.conns.entry(event.conn).or_insert_with(|| ConnState {
-            label: format!("connection {}", event.conn),
-            opened: event.at,
-            connect: None,
-            version: ProtocolVersion::V3_1_1,
-            last_client: None,
-            closed: None,
-            rules: vec![RuleState::default(); n_rules],
-            applied_mask: 0,
-            publishes: VecDeque::new(),
-            trace: Trace::default(),
-            taken_over_at: None,
-            disconnected: false,
-            topic_alias_max: None,
+        let conn = self.conns.entry(event.conn).or_insert_with(|| {
+            Box::new(ConnState {
+                label: format!("connection {}", event.conn),
+                opened: event.at,
+                connect: None,
+                version: ProtocolVersion::V3_1_1,
+                last_client: None,
+                closed: None,
+                rules: vec![RuleState::default(); n_rules],
+                applied_mask: 0,
+                publishes: VecDeque::new(),
+                trace: Trace::default(),
+                taken_over_at: None,
+                disconnected: false,
+                topic_alias_max: None,
+            })
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -1105,6 +1120,15 @@ impl Trace {
             self.tail[self.next] = kept;
             self.next = (self.next + 1) % TRACE_TAIL;
             self.skipped += 1;
+        }
+    }
+
+    /// Where the next event will be kept, or next to it (for a prefetch).
+    fn next_slot(&self) -> Option<&Kept> {
+        if self.tail.len() == TRACE_TAIL {
+            self.tail.get(self.next)
+        } else {
+            self.tail.last().or(self.head.last())
         }
     }
 

@@ -21,6 +21,8 @@ const BATCH: usize = 1024;
 /// Batches queued for the judge before the reader waits.
 const JUDGE_QUEUE: usize = 16;
 
+/// How many events ahead the judge asks for the state of a coming one's connection.
+const PREFETCH_AHEAD: usize = 4;
 /// Segments queued for the analysing thread before the reading thread waits.
 const READ_QUEUE: usize = 8;
 /// A segment batch is sent on once its payloads reach this many bytes…
@@ -179,7 +181,10 @@ pub fn analyze(
                 match message {
                     ToJudge::Epoch(secs) => judge.set_epoch_unix(secs),
                     ToJudge::Events(mut events) => {
-                        for event in &events {
+                        for (i, event) in events.iter().enumerate() {
+                            if let Some(ahead) = events.get(i + PREFETCH_AHEAD) {
+                                judge.prefetch(ahead);
+                            }
                             findings.extend(judge.observe(event));
                         }
                         events.clear();
