@@ -449,6 +449,67 @@ async fn a_decrypted_tls12_session_gets_the_verdicts_of_the_same_session_in_plai
         .await;
 }
 
+/// `--pcap … --replay-to URL`: runs the binary, returns the replay's cases (id, status,
+/// message) after checking that no secret appears in the report.
+fn replay_cases(capture: &Path, extra: &[&str], url: &str, secrets: &[String]) -> Vec<Value> {
+    let dir = capture.with_extension("replay");
+    std::fs::create_dir_all(&dir).expect("report directory");
+    let json = dir.join("replay.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args(["--suite", "mqtt-3.1.1", "--pcap"])
+        .arg(capture)
+        .args(extra)
+        .args(["--replay-to", url, "--report-json"])
+        .arg(&json)
+        .arg("--report-junit")
+        .arg(dir.join("replay.xml"))
+        .output()
+        .expect("binary runs");
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "no JSON report ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret leaked into the report"
+        );
+    }
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    suites(&doc)
+        .iter()
+        .flat_map(|s| s["cases"].as_array().expect("cases").clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_decrypted_tls_session_is_replayed_and_answered_as_recorded() {
+    let broker = Broker::start("keylog-replay");
+    let tls = record_tls_session(&broker, &rustls::version::TLS13, "keylog-replay").await;
+    let secrets = tls.keys.secrets();
+    let url = broker.broker.url();
+    // Decrypted whole: replayed (in the clear, as the target URL says) and answered the
+    // same way.
+    let cases = replay_cases(&tls.capture, &keylog_arg(&tls.keylog), &url, &secrets);
+    let ids: Vec<&str> = cases.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["REPLAY-RESPONSES", "REPLAY-CLOSE"], "{cases:#?}");
+    assert!(
+        cases.iter().all(|c| c["verdict"]["status"] == "passed"),
+        "{cases:#?}"
+    );
+    // Without the key log: not replayed, and why.
+    let cases = replay_cases(&tls.capture, &[], &url, &secrets);
+    assert!(!cases.is_empty());
+    for case in &cases {
+        assert_eq!(case["verdict"]["status"], "inconclusive", "{case:#}");
+        let message = case["verdict"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--tls-keylog"), "{case:#}");
+    }
+}
+
 #[tokio::test]
 async fn without_a_key_log_a_tls_session_stays_inconclusive() {
     let broker = Broker::start("keylog-none");

@@ -376,6 +376,7 @@ fn replay_mode(
     opts.ports = capture.ports;
     opts.protocol = capture.protocol;
     opts.max_packet_size = capture.max_packet_size;
+    opts.tls_keys = capture.tls_keys;
     opts.speed = args.speed;
     opts.connect_timeout = Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0));
     opts.tls.ca = args.ca.clone();

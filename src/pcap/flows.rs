@@ -199,6 +199,9 @@ pub struct ConnectionInfo {
 pub struct TlsDecryption {
     /// Plaintext came out of it: its MQTT was judged (as far as it was decrypted).
     pub decrypted: bool,
+    /// Both directions were decrypted to their end (or to an alert that ended them):
+    /// nothing of the conversation is missing.
+    pub complete: bool,
     /// In words: the cipher suite, then per direction the records decrypted and how the
     /// direction ended (an alert, or why decryption stopped). Never a secret.
     pub summary: String,
@@ -224,8 +227,12 @@ impl TlsDecryption {
                 d.records, d.plaintext_bytes
             )
         };
+        let whole = |d: &super::tls_decrypt::DirStatus| {
+            matches!(d.state, DirState::Decrypting | DirState::Closed(_))
+        };
         Self {
             decrypted: status.client.plaintext_bytes > 0 || status.server.plaintext_bytes > 0,
+            complete: whole(&status.client) && whole(&status.server),
             summary: format!(
                 "{suite}; {}; {}",
                 dir("client", &status.client),

@@ -29,7 +29,9 @@
 //!
 //! Every replayed connection is one report group named after its recorded client id and
 //! addresses, with two cases: `REPLAY-RESPONSES` and `REPLAY-CLOSE`, timings in
-//! `measured`. Connections that cannot be replayed (TLS in the capture, the CONNECT not
+//! `measured`. A TLS connection is replayed when the key log
+//! ([`ReplayOptions::tls_keys`]) decrypts it whole (to the target, over whatever its URL
+//! says). Connections that cannot be replayed (TLS not decrypted, the CONNECT not
 //! captured, bytes lost, beyond the memory limits) are inconclusive with the reason.
 //!
 //! The replayed CONNECT carries the recorded credentials; reports describe packets with
@@ -44,6 +46,7 @@
 use super::Notice;
 use super::flows::{Analyzer, AnalyzerConfig, ConnectionInfo, ConnectionKind};
 use super::read::{self, Item};
+use super::tls_decrypt::KeyLog;
 use crate::codec::framing::{DEFAULT_MAX_PACKET_SIZE, Framer};
 use crate::codec::reason::code_name;
 use crate::codec::{DecodeError, FixedHeader, Packet, PacketType, ProtocolVersion, decode_packet};
@@ -116,6 +119,10 @@ pub struct ReplayOptions {
     pub connect_timeout: Duration,
     /// Largest MQTT packet accepted, in the capture and from the target.
     pub max_packet_size: usize,
+    /// Secrets to decrypt the capture's TLS connections with (see
+    /// [`AnalyzerConfig::tls_keys`]); a connection decrypted whole is replayed like one in
+    /// the clear.
+    pub tls_keys: Option<Arc<KeyLog>>,
     /// How long each expected response is waited for (default
     /// [`DEFAULT_RESPONSE_WINDOW`]).
     pub response_window: Duration,
@@ -133,6 +140,7 @@ impl ReplayOptions {
             speed: 1.0,
             connect_timeout: Duration::from_secs(10),
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            tls_keys: None,
             response_window: DEFAULT_RESPONSE_WINDOW,
         }
     }
@@ -178,16 +186,16 @@ async fn replay_with(opts: &ReplayOptions, limits: Limits) -> Result<RunReport, 
     }
     let connector = Connector::new(opts.target.clone(), &opts.tls, opts.connect_timeout)
         .map_err(|e| format!("replay target {}: {e}", opts.target))?;
-    let (paths, ports, protocol, max) = (
-        opts.paths.clone(),
-        opts.ports.clone(),
-        opts.protocol,
-        opts.max_packet_size,
-    );
-    let recording =
-        tokio::task::spawn_blocking(move || load(&paths, &ports, protocol, max, limits))
-            .await
-            .map_err(|e| format!("reading the capture failed: {e}"))??;
+    let config = AnalyzerConfig {
+        protocol: opts.protocol,
+        max_packet_size: opts.max_packet_size,
+        tls_keys: opts.tls_keys.clone(),
+        ..AnalyzerConfig::default()
+    };
+    let (paths, ports) = (opts.paths.clone(), opts.ports.clone());
+    let recording = tokio::task::spawn_blocking(move || load(&paths, &ports, config, limits))
+        .await
+        .map_err(|e| format!("reading the capture failed: {e}"))??;
 
     let capture = opts
         .paths
@@ -408,15 +416,9 @@ impl Collector {
 fn load(
     paths: &[PathBuf],
     ports: &[u16],
-    protocol: Option<ProtocolVersion>,
-    max_packet_size: usize,
+    mut config: AnalyzerConfig,
     limits: Limits,
 ) -> Result<Recording, String> {
-    let mut config = AnalyzerConfig {
-        protocol,
-        max_packet_size,
-        ..AnalyzerConfig::default()
-    };
     for p in ports {
         if !config.ports.contains(p) {
             config.ports.push(*p);
@@ -583,10 +585,26 @@ fn prepare(rc: RecordedConn, capture_end: Duration) -> Result<Plan, (u64, SuiteR
         ))
     };
     if rc.info.kind == ConnectionKind::Tls {
-        return skip(
-            "the connection is TLS: its MQTT packets are encrypted in the capture and cannot be replayed".into(),
-            properties,
-        );
+        match &rc.info.decryption {
+            Some(d) if d.decrypted && d.complete => {
+                properties.push(("tls decryption".to_owned(), d.summary.clone()));
+            }
+            Some(d) => {
+                return skip(
+                    format!(
+                        "the connection is TLS and was not decrypted whole with the key log, so its packets cannot be re-sent as recorded: {}",
+                        d.summary
+                    ),
+                    properties,
+                );
+            }
+            None => {
+                return skip(
+                    "the connection is TLS: its MQTT packets are encrypted in the capture and cannot be replayed (give the key log with --tls-keylog to replay it)".into(),
+                    properties,
+                );
+            }
+        }
     }
     if let Some(reason) = rc.dropped {
         return skip(format!("not replayed: {reason}"), properties);
