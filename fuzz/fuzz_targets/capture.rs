@@ -4,8 +4,10 @@
 //! - [`CaptureReader`] reads it entry by entry, every record goes through [`parse_record`]
 //!   and every TCP segment into two [`Analyzer`]s (the default configuration, and one with
 //!   the protocol forced to 5.0, a 64-byte packet limit and a small resynchronisation
-//!   window, to reach the unframeable and resync paths), which are then `finish`ed; none
-//!   of this may panic, and an I/O error from a byte slice is impossible;
+//!   window, to reach the unframeable and resync paths), and a third with a key log
+//!   holding secrets for the all-zero client random (so that a ClientHello with that
+//!   random takes the TLS decryption paths), which are then `finish`ed; none of this may
+//!   panic, and an I/O error from a byte slice is impossible;
 //! - each analyzer's events must keep the documented order per connection: `Opened`
 //!   first and once, nothing after `Closed`, no empty packet;
 //! - a [`MergedReader`] over the same bytes must hand out the same segments and notices
@@ -20,7 +22,29 @@ use mqtt_conform::codec::ProtocolVersion;
 use mqtt_conform::event::{Event, EventKind};
 use mqtt_conform::pcap::flows::{Analyzer, AnalyzerConfig};
 use mqtt_conform::pcap::read::{CaptureReader, Entry, Item, MergedReader, Parsed, parse_record};
+use mqtt_conform::pcap::tls_decrypt::KeyLog;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// Secrets for the all-zero client random: TLS 1.2 and every TLS 1.3 label (SHA-256
+/// sizes), all bytes 0x11.
+fn zero_random_keys() -> Arc<KeyLog> {
+    static KEYS: OnceLock<Arc<KeyLog>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let random = "00".repeat(32);
+        let mut text = format!("CLIENT_RANDOM {random} {}\n", "11".repeat(48));
+        for label in [
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+            "CLIENT_TRAFFIC_SECRET_0",
+            "SERVER_TRAFFIC_SECRET_0",
+        ] {
+            text.push_str(&format!("{label} {random} {}\n", "11".repeat(32)));
+        }
+        Arc::new(KeyLog::parse(&text, "fuzz").expect("a valid key log"))
+    })
+    .clone()
+}
 
 /// What a reading pass handed out.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -80,6 +104,10 @@ fuzz_target!(|data: &[u8]| {
             protocol: Some(ProtocolVersion::V5),
             max_packet_size: 64,
             resync_window: 128,
+            ..AnalyzerConfig::default()
+        }),
+        Checked::new(AnalyzerConfig {
+            tls_keys: Some(zero_random_keys()),
             ..AnalyzerConfig::default()
         }),
     ];
