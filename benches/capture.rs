@@ -44,7 +44,8 @@
 //!   `mqtt-conform --suite mqtt-3.1.1 --pcap FILE` does before writing its reports.
 //!
 //! MB/s is 10^6 file bytes per second of wall time, Mpackets/s millions of MQTT packets
-//! (of the file) per second; single-threaded.
+//! (of the file) per second. **read** and **reassemble+frame** run on one thread;
+//! **analyze** on three (reading, reassembly and framing, the judge), as capture mode does.
 //!
 //! Peak memory: this binary re-runs itself (`CAPTURE_BENCH_CHILD=FILE`) to analyze one
 //! file once in a fresh process and prints that process's `VmHWM` (peak RSS, from
