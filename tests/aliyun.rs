@@ -14,6 +14,8 @@ mod cloud;
 mod mosquitto;
 #[path = "support/suite_run.rs"]
 mod suite_run;
+#[path = "support/verdicts.rs"]
+mod verdicts;
 
 use capture_cli::{judge_capture, worst};
 use cloud::Cloud;
@@ -24,11 +26,12 @@ use mqtt_conform::runner::transport::TlsOptions;
 use mqtt_conform::runner::{RunOptions, Selection, run_suite};
 use mqtt_conform::secret::Secret;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use verdicts::Want::{self, Branch, Fail, Noted, Pass, Warn};
 
 /// Seed 001's ProductKey and DeviceName, the suite's example identity.
 const PRODUCT_KEY: &str = "a1hQSwFledE";
@@ -69,23 +72,6 @@ async fn aliyun_suite_passes_against_the_aliyun_emulator() {
 }
 
 // ---------------------------------------------------------------- broker mode: mosquitto
-
-/// What mosquitto 2.0.11 earns on one test.
-#[derive(Debug, Clone, Copy)]
-enum Want {
-    /// Passed.
-    Pass,
-    /// Passed through the `any_of` branch whose label starts with this.
-    Branch(&'static str),
-    /// Recorded (NP): the message holds this.
-    Recorded(&'static str),
-    /// A warning (a non-DOC test that missed) whose message holds this.
-    Warn(&'static str),
-    /// Failed, and the message holds this.
-    Fail(&'static str),
-}
-
-use Want::{Branch, Fail, Pass, Recorded, Warn};
 
 /// mosquitto answers CONNACK 0 where Alibaba refuses.
 const ACCEPTED: &str = "observed CONNACK code 0x00 (Connection Accepted)";
@@ -179,7 +165,7 @@ const EXPECTED: &[(&str, Want)] = &[
     ("ALI-VER-01-MQTT31", Branch("accepted (CONNACK 0)")),
     ("ALI-CONNECT-00", Pass),
     ("ALI-AUTH-01-64", Pass),
-    ("ALI-AUTH-01-65", Recorded("accepted (CONNACK 0)")),
+    ("ALI-AUTH-01-65", Noted("accepted (CONNACK 0)")),
     // mosquitto cannot verify Alibaba's credentials: it accepts every one of them.
     ("ALI-AUTH-01-NO-CLOSING-BAR", Fail(ACCEPTED)),
     ("ALI-AUTH-02-SWAPPED", Fail(ACCEPTED)),
@@ -200,16 +186,16 @@ const EXPECTED: &[(&str, Want)] = &[
     // `max_keepalive 1200` applies to 5.0 clients only, and there is no minimum.
     ("ALI-KA-01-BELOW", Fail(ACCEPTED)),
     ("ALI-KA-01-ABOVE", Fail(ACCEPTED)),
-    ("ALI-KA-01-ZERO", Recorded("accepted (CONNACK 0)")),
+    ("ALI-KA-01-ZERO", Noted("accepted (CONNACK 0)")),
     // mosquitto closes at 1.5 × Keep Alive (+ its sweep): inside Alibaba's window.
     ("ALI-KA-02-TIMEOUT", Pass),
     ("ALI-KA-02-SERVER", Pass),
     ("ALI-SESS-01", Pass),
-    ("ALI-QOS-01-PUBLISH", Recorded("close")),
+    ("ALI-QOS-01-PUBLISH", Noted("close")),
     ("ALI-QOS-01-SUBSCRIBE", Branch("granted at most QoS 1")),
-    ("ALI-PKT-01-PUBREL", Recorded("PUBCOMP")),
-    ("ALI-FLAG-01-WILL", Recorded("Will accepted (CONNACK 0)")),
-    ("ALI-FLAG-01-RETAINED", Recorded("close")),
+    ("ALI-PKT-01-PUBREL", Noted("PUBCOMP")),
+    ("ALI-FLAG-01-WILL", Noted("Will accepted (CONNACK 0)")),
+    ("ALI-FLAG-01-RETAINED", Noted("close")),
     ("ALI-TOPIC-01-PROPERTY-POST", Pass),
     // mosquitto is a broker, not the platform: nothing answers an Alink post.
     ("ALI-TOPIC-01-POST-REPLY", Fail("nothing arrived")),
@@ -230,7 +216,7 @@ const EXPECTED: &[(&str, Want)] = &[
     ("ALI-SIZE-01-MAX", Pass),
     // `message_size_limit` drops the oversized message but acknowledges it.
     ("ALI-SIZE-01-OVER", Fail("observed PUBACK packet_id=1")),
-    ("ALI-PAY-01-NOT-JSON", Recorded("PUBACK")),
+    ("ALI-PAY-01-NOT-JSON", Noted("PUBACK")),
     ("ALI-PAY-01-NUMERIC-ID", Pass),
 ];
 
@@ -264,31 +250,6 @@ fn run_selected(url: &str, selection: Selection) -> Vec<CaseReport> {
         .collect()
 }
 
-fn check_case(case: &CaseReport, want: Want) {
-    let id = &case.id;
-    let branch = case.branch.as_deref().unwrap_or("");
-    let holds = |message: &str, text: &str| {
-        assert!(
-            message.contains(text),
-            "{id}: the message lacks `{text}`: {message}"
-        )
-    };
-    match (want, &case.verdict) {
-        (Pass, Verdict::Passed) => {}
-        (Branch(label), Verdict::Passed) => assert!(
-            branch.starts_with(label),
-            "{id}: expected branch `{label}`, got `{branch}`"
-        ),
-        (Recorded(text), Verdict::Recorded { message }) => holds(message, text),
-        (Warn(text), Verdict::Warning { message }) => holds(message, text),
-        (Fail(text), Verdict::Failed { message }) => holds(message, text),
-        (want, got) => panic!(
-            "{id}: expected {want:?}, got {got:?}; trace {:#?}",
-            case.trace
-        ),
-    }
-}
-
 #[test]
 fn aliyun_suite_against_an_aliyun_like_mosquitto() {
     let slow_broker = aliyun_like_mosquitto();
@@ -313,25 +274,7 @@ fn aliyun_suite_against_an_aliyun_like_mosquitto() {
         },
     );
     let slow = slow.join().expect("the keep-alive run");
-    let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();
-    assert_eq!(
-        expected.len(),
-        EXPECTED.len(),
-        "a duplicate row in EXPECTED"
-    );
-    let mut ran = BTreeSet::new();
-    for case in slow.iter().chain(&rest) {
-        let want = expected
-            .get(case.id.as_str())
-            .unwrap_or_else(|| panic!("{} has no row in EXPECTED: {:?}", case.id, case.verdict));
-        check_case(case, *want);
-        ran.insert(case.id.as_str());
-    }
-    let missing: Vec<&&str> = expected.keys().filter(|id| !ran.contains(*id)).collect();
-    assert!(
-        missing.is_empty(),
-        "rows of EXPECTED that did not run: {missing:?}"
-    );
+    verdicts::check_report(slow.iter().chain(&rest), EXPECTED);
     let x = slow
         .iter()
         .find(|c| c.id == SLOW)

@@ -12,29 +12,16 @@
 mod mosquitto;
 #[path = "support/suite_run.rs"]
 mod suite_run;
+#[path = "support/verdicts.rs"]
+mod verdicts;
 
 use mosquitto::Mosquitto;
-use mqtt_conform::report::{CaseReport, Verdict};
 use mqtt_conform::runner::transport::TlsOptions;
 use mqtt_conform::runner::{RunOptions, Selection, run_suite};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What mosquitto 2.0.11 earns on one test.
-#[derive(Debug, Clone, Copy)]
-enum Want {
-    /// Passed.
-    Pass,
-    /// Passed through the `any_of` branch whose label starts with this.
-    Branch(&'static str),
-    /// Failed, and the message holds this text.
-    Fail(&'static str),
-    /// The keep-alive test: judged on the measured close time (see [`check_keepalive`]).
-    KeepAlive,
-}
-
-use Want::{Branch, Fail, KeepAlive, Pass};
+use verdicts::Want::{self, Branch, Fail, KeepAlive, Pass};
 
 /// Every test of the suite and what mosquitto 2.0.11 earns on it.
 const EXPECTED: &[(&str, Want)] = &[
@@ -197,102 +184,13 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-RET-02", Pass),
 ];
 
-/// Keep Alive of MQTT5-KA-01, seconds.
-const KEEPALIVE: f64 = 2.0;
-
-/// MQTT5-KA-01 (Keep Alive 2 s; window 1 × KA – 1.5 × KA + 1 s from our last packet).
-///
-/// mosquitto 2.0 closes idle connections from a periodic sweep (at most about every 6 s)
-/// that ends those whose last packet is more than 1.5 × KA old, so the close falls anywhere
-/// in (1.5 × KA, 1.5 × KA + ~7 s]; whether it lands in the suite's window depends on the
-/// sweep's phase. This asserts on the measurement: the close time lies in
-/// [1.5 × KA, 1.5 × KA + 7.5 s], and the verdict is Passed exactly when it is at most
-/// 1.5 × KA + 1 s.
-fn check_keepalive(case: &CaseReport) {
-    let limit = 1.5 * KEEPALIVE + 1.0;
-    let Some(x) = suite_run::closed_after(case) else {
-        panic!(
-            "MQTT5-KA-01: no close measured: {:?}; trace: {:#?}",
-            case.verdict, case.trace
-        );
-    };
-    eprintln!(
-        "MQTT5-KA-01: closed after {x:.2} s (window ends {limit:.2} s; {})",
-        case.verdict.label()
-    );
-    assert!(
-        (1.5 * KEEPALIVE - 0.05..=1.5 * KEEPALIVE + 7.5).contains(&x),
-        "MQTT5-KA-01: closed after {x:.2} s, outside [1.5 × KA, 1.5 × KA + 7.5 s]"
-    );
-    assert_eq!(
-        case.verdict == Verdict::Passed,
-        x <= limit,
-        "MQTT5-KA-01: verdict {:?} inconsistent with the close measured at {x:.2} s",
-        case.verdict
-    );
-}
-
-fn check_case(case: &CaseReport, want: Want) {
-    let id = &case.id;
-    match want {
-        Pass => assert_eq!(
-            case.verdict,
-            Verdict::Passed,
-            "{id}: expected to pass; trace: {:#?}",
-            case.trace
-        ),
-        Branch(label) => {
-            assert_eq!(
-                case.verdict,
-                Verdict::Passed,
-                "{id}: expected to pass; trace: {:#?}",
-                case.trace
-            );
-            let branch = case.branch.as_deref().unwrap_or("");
-            assert!(
-                branch.starts_with(label),
-                "{id}: expected branch `{label}`, got `{branch}`"
-            );
-        }
-        Fail(reason) => match &case.verdict {
-            Verdict::Failed { message } => assert!(
-                message.contains(reason),
-                "{id}: failure message lacks `{reason}`: {message}"
-            ),
-            other => panic!("{id}: expected a failure ({reason}), got {other:?}"),
-        },
-        KeepAlive => check_keepalive(case),
-    }
-}
-
 #[test]
 fn mqtt5_suite_against_mosquitto() {
     let broker = Mosquitto::start("suite5", "allow_anonymous true");
     let report = suite_run::run_builtin("mqtt-5", &broker.url(), TlsOptions::default(), 64, false);
 
-    let cases: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
-    let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();
-    assert_eq!(
-        expected.len(),
-        EXPECTED.len(),
-        "a duplicate row in EXPECTED"
-    );
-    let ran: BTreeSet<&str> = cases.keys().copied().collect();
-    let listed: BTreeSet<&str> = expected.keys().copied().collect();
-    assert_eq!(
-        ran.difference(&listed).collect::<Vec<_>>(),
-        Vec::<&&str>::new(),
-        "tests of the suite without a row in EXPECTED"
-    );
-    assert_eq!(
-        listed.difference(&ran).collect::<Vec<_>>(),
-        Vec::<&&str>::new(),
-        "rows of EXPECTED the suite did not run"
-    );
+    let cases = verdicts::check_report(report.cases(), EXPECTED);
     assert!(cases.len() >= 60, "the 5.0 baseline has at least 60 tests");
-    for (id, want) in &expected {
-        check_case(cases[id], *want);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,8 @@ mod capture_cli;
 mod mosquitto;
 #[path = "support/suite_run.rs"]
 mod suite_run;
+#[path = "support/verdicts.rs"]
+mod verdicts;
 
 use capture_cli::rank;
 use mosquitto::{Mosquitto, temp_dir};
@@ -27,11 +29,12 @@ use mqtt_conform::report::{CaseReport, Verdict};
 use mqtt_conform::runner::transport::TlsOptions;
 use mqtt_conform::secret::Secret;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use verdicts::Want::{self, Branch, Fail, Noted, Pass, Recorded};
 
 /// The example product ID.
 const PRODUCT_ID: &str = "123123";
@@ -121,23 +124,6 @@ async fn onenet_suite_passes_against_the_onenet_emulator() {
 }
 
 // ------------------------------------------------------------------ broker mode: mosquitto
-
-/// What mosquitto 2.0.11 earns on one test.
-#[derive(Debug, Clone, Copy)]
-enum Want {
-    /// Passed.
-    Pass,
-    /// Passed through the `any_of` branch whose label starts with this.
-    Branch(&'static str),
-    /// Recorded (a status NP test): the reaction seen starts with this.
-    Recorded(&'static str),
-    /// Failed, and the message holds this text.
-    Fail(&'static str),
-    /// Recorded without an `any_of` branch (a window or a server rule): the message holds this.
-    Noted(&'static str),
-}
-
-use Want::{Branch, Fail, Noted, Pass, Recorded};
 
 /// mosquitto answers CONNACK 0 where OneNET refuses the token.
 const ACCEPTED: &str = "observed CONNACK code 0x00 (Connection Accepted)";
@@ -327,77 +313,18 @@ fn onenet_like_mosquitto() -> Mosquitto {
     )
 }
 
-fn check_case(case: &CaseReport, want: Want) {
-    let id = &case.id;
-    let branch = case.branch.as_deref().unwrap_or("");
-    match want {
-        Pass => assert_eq!(
-            case.verdict,
-            Verdict::Passed,
-            "{id}: expected to pass; trace: {:#?}",
-            case.trace
-        ),
-        Branch(label) => {
-            assert_eq!(case.verdict, Verdict::Passed, "{id}: {:#?}", case.trace);
-            assert!(branch.starts_with(label), "{id}: branch `{branch}`");
-        }
-        Recorded(label) => match &case.verdict {
-            Verdict::Recorded { message } => {
-                assert!(
-                    branch.starts_with(label),
-                    "{id}: branch `{branch}` ({message})"
-                );
-                assert!(message.contains(label), "{id}: {message}");
-            }
-            other => panic!("{id}: expected the reaction `{label}` recorded, got {other:?}"),
-        },
-        Fail(reason) => match &case.verdict {
-            Verdict::Failed { message } => assert!(
-                message.contains(reason),
-                "{id}: failure message lacks `{reason}`: {message}"
-            ),
-            other => panic!("{id}: expected a failure ({reason}), got {other:?}"),
-        },
-        Noted(text) => match &case.verdict {
-            Verdict::Recorded { message } => assert!(message.contains(text), "{id}: {message}"),
-            other => panic!("{id}: expected a recorded `{text}`, got {other:?}"),
-        },
-    }
-}
-
 #[test]
 fn onenet_suite_against_a_onenet_like_mosquitto() {
     let broker = onenet_like_mosquitto();
     // One test at a time: every login uses the device's one identity, and mosquitto ends a
     // connection when another logs in with its client id.
     let report = suite_run::run_builtin("onenet", &broker.url(), TlsOptions::default(), 1, true);
-    let cases: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
     if std::env::var_os("ONENET_DUMP").is_some() {
         for c in report.cases() {
             eprintln!("{} | {:?} | {:?}", c.id, c.branch, c.verdict);
         }
     }
-    let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();
-    assert_eq!(
-        expected.len(),
-        EXPECTED.len(),
-        "a duplicate row in EXPECTED"
-    );
-    let ran: BTreeSet<&str> = cases.keys().copied().collect();
-    let listed: BTreeSet<&str> = expected.keys().copied().collect();
-    assert_eq!(
-        ran.difference(&listed).collect::<Vec<_>>(),
-        Vec::<&&str>::new(),
-        "tests of the suite without a row in EXPECTED"
-    );
-    assert_eq!(
-        listed.difference(&ran).collect::<Vec<_>>(),
-        Vec::<&&str>::new(),
-        "rows of EXPECTED the suite did not run"
-    );
-    for (id, want) in &expected {
-        check_case(cases[id], *want);
-    }
+    let cases = verdicts::check_report(report.cases(), EXPECTED);
     eprintln!(
         "onenet against mosquitto: {} tests in {:.2} s",
         cases.len(),

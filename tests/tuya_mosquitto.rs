@@ -18,29 +18,13 @@ mod mosquitto;
 mod pki;
 #[path = "support/suite_run.rs"]
 mod suite_run;
+#[path = "support/verdicts.rs"]
+mod verdicts;
 
 use mosquitto::{Mosquitto, temp_dir};
-use mqtt_conform::report::{CaseReport, Verdict};
 use mqtt_conform::runner::transport::TlsOptions;
-use std::collections::{BTreeMap, BTreeSet};
-
-/// What mosquitto 2.0.11 earns on one test.
-#[derive(Debug, Clone, Copy)]
-enum Want {
-    /// Passed.
-    Pass,
-    /// Passed through the `any_of` branch whose label starts with this.
-    Branch(&'static str),
-    /// Recorded (a status NP test): the reaction seen starts with this.
-    Recorded(&'static str),
-    /// Failed, and the message holds this text.
-    Fail(&'static str),
-    /// TUYA-KA-02-TIMEOUT: failed as too early, judged on the measured close time (see
-    /// [`check_keepalive`]).
-    KeepAliveTooEarly,
-}
-
-use Want::{Branch, Fail, KeepAliveTooEarly, Pass, Recorded};
+use std::collections::BTreeMap;
+use verdicts::Want::{self, Branch, Fail, KeepAliveTooEarly, Pass, Recorded};
 
 /// mosquitto answers CONNACK 0 where Tuya refuses the credentials.
 const ACCEPTED: &str = "observed CONNACK code 0x00 (Connection Accepted)";
@@ -202,9 +186,6 @@ const EXPECTED: &[(&str, Want)] = &[
     ("TUYA-SIZE-01-64K", Recorded("PUBACK")),
 ];
 
-/// Keep Alive of TUYA-KA-02-TIMEOUT, seconds.
-const KEEPALIVE: f64 = 30.0;
-
 /// Tests at once. Every test that logs in uses the device's one identity, and mosquitto (like
 /// Tuya and the emulator) ends a connection when another logs in with its client id; the
 /// runner does not keep such tests apart, so they run one at a time here. The suite then
@@ -235,92 +216,6 @@ fn tuya_like_mosquitto(device_id: &str) -> Mosquitto {
     )
 }
 
-/// TUYA-KA-02-TIMEOUT (Keep Alive 30 s; window 2 × KA – 2.5 × KA + 30 s from CONNECT).
-///
-/// mosquitto closes a silent client once its last packet is more than 1.5 × KA = 45 s old,
-/// found by a periodic sweep that runs at most about every 6 s: the close comes in
-/// [45 s, ~52 s], before the window opens at 60 s. The verdict must be a failure saying so,
-/// with the measured time.
-fn check_keepalive(case: &CaseReport) {
-    let Some(x) = suite_run::closed_after(case) else {
-        panic!(
-            "TUYA-KA-02-TIMEOUT: no close measured: {:?}; trace: {:#?}",
-            case.verdict, case.trace
-        );
-    };
-    eprintln!(
-        "TUYA-KA-02-TIMEOUT: mosquitto closed after {x:.2} s (1.5 × KA = {:.0} s; Tuya's window {:.0}–{:.0} s)",
-        1.5 * KEEPALIVE,
-        2.0 * KEEPALIVE,
-        2.5 * KEEPALIVE + 30.0
-    );
-    assert!(
-        (1.5 * KEEPALIVE - 0.05..=1.5 * KEEPALIVE + 7.5).contains(&x),
-        "TUYA-KA-02-TIMEOUT: closed after {x:.2} s, outside [1.5 × KA, 1.5 × KA + 7.5 s]"
-    );
-    let Verdict::Failed { message } = &case.verdict else {
-        panic!(
-            "TUYA-KA-02-TIMEOUT: expected a failure (closed too early), got {:?}",
-            case.verdict
-        );
-    };
-    let measured = format!("observed closed too early, after {x:.2} s");
-    assert!(
-        message.contains(&measured),
-        "TUYA-KA-02-TIMEOUT: the message lacks `{measured}`: {message}"
-    );
-    assert!(
-        message.contains("within 60.00 s–105.00 s"),
-        "TUYA-KA-02-TIMEOUT: the message lacks the window: {message}"
-    );
-}
-
-fn check_case(case: &CaseReport, want: Want) {
-    let id = &case.id;
-    let branch = case.branch.as_deref().unwrap_or("");
-    match want {
-        Pass => assert_eq!(
-            case.verdict,
-            Verdict::Passed,
-            "{id}: expected to pass; trace: {:#?}",
-            case.trace
-        ),
-        Branch(label) => {
-            assert_eq!(
-                case.verdict,
-                Verdict::Passed,
-                "{id}: expected to pass; trace: {:#?}",
-                case.trace
-            );
-            assert!(
-                branch.starts_with(label),
-                "{id}: expected branch `{label}`, got `{branch}`"
-            );
-        }
-        Recorded(label) => match &case.verdict {
-            Verdict::Recorded { message } => {
-                assert!(
-                    branch.starts_with(label),
-                    "{id}: expected the reaction `{label}` recorded, got branch `{branch}` ({message})"
-                );
-                assert!(
-                    message.contains(label),
-                    "{id}: the recorded message lacks `{label}`: {message}"
-                );
-            }
-            other => panic!("{id}: expected a recorded reaction `{label}`, got {other:?}"),
-        },
-        Fail(reason) => match &case.verdict {
-            Verdict::Failed { message } => assert!(
-                message.contains(reason),
-                "{id}: failure message lacks `{reason}`: {message}"
-            ),
-            other => panic!("{id}: expected a failure ({reason}), got {other:?}"),
-        },
-        KeepAliveTooEarly => check_keepalive(case),
-    }
-}
-
 #[test]
 fn tuya_suite_against_a_tuya_like_mosquitto() {
     let suite = mqtt_conform::suite::load("tuya").expect("the built-in suite loads");
@@ -335,28 +230,7 @@ fn tuya_suite_against_a_tuya_like_mosquitto() {
     let url = format!("mqtts://localhost:{}", broker.port);
     let report = suite_run::run_builtin("tuya", &url, tls, JOBS, true);
 
-    let cases: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
-    let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();
-    assert_eq!(
-        expected.len(),
-        EXPECTED.len(),
-        "a duplicate row in EXPECTED"
-    );
-    let ran: BTreeSet<&str> = cases.keys().copied().collect();
-    let listed: BTreeSet<&str> = expected.keys().copied().collect();
-    assert_eq!(
-        ran.difference(&listed).collect::<Vec<_>>(),
-        Vec::<&&str>::new(),
-        "tests of the suite without a row in EXPECTED"
-    );
-    assert_eq!(
-        listed.difference(&ran).collect::<Vec<_>>(),
-        Vec::<&&str>::new(),
-        "rows of EXPECTED the suite did not run"
-    );
-    for (id, want) in &expected {
-        check_case(cases[id], *want);
-    }
+    let cases = verdicts::check_report(report.cases(), EXPECTED);
 
     let wall = report.duration.as_secs_f64();
     let sum: f64 = report.cases().map(|c| c.duration.as_secs_f64()).sum();

@@ -19,6 +19,8 @@ mod mosquitto;
 mod pki;
 #[path = "support/suite_run.rs"]
 mod suite_run;
+#[path = "support/verdicts.rs"]
+mod verdicts;
 
 use capture_cli::{judge_capture, rank};
 use cloud::{Cloud, temp_dir};
@@ -33,6 +35,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use verdicts::Want::{self, Branch, Fail, Late, Pass, Recorded, Warn};
 
 /// The suite's example identity (what the emulator provisions).
 const ORG: &str = "abc123";
@@ -730,27 +733,6 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
 
 // ------------------------------------------------------------------ broker mode, mosquitto
 
-/// What mosquitto earns on one test.
-#[derive(Debug, Clone, Copy)]
-enum Want {
-    /// Passed.
-    Pass,
-    /// Passed through the `any_of` branch whose label starts with this.
-    Branch(&'static str),
-    /// Recorded (status NP): the reaction seen starts with this.
-    Recorded(&'static str),
-    /// Failed, and the message holds this text.
-    Fail(&'static str),
-    /// Warned (a test of an SDK / inferred rule failed), and the message holds this text.
-    Warn(&'static str),
-    /// A keep-alive close: passed, or judged late. mosquitto finds silent clients in a
-    /// periodic sweep, so its close may come up to about a second after 1.5 × Keep Alive + 1 s
-    /// at this Keep Alive; the verdict then names the measured time.
-    Late,
-}
-
-use Want::{Branch, Fail, Late, Pass, Recorded, Warn};
-
 /// mosquitto answers CONNACK 0 where Watson refuses the credentials.
 const ACCEPTED: &str = "observed CONNACK code 0x00 (Connection Accepted)";
 
@@ -909,74 +891,6 @@ fn watson_like_mosquitto() -> Mosquitto {
     )
 }
 
-fn check_case(case: &CaseReport, want: Want) {
-    let id = &case.id;
-    let branch = case.branch.as_deref().unwrap_or("");
-    match want {
-        Pass => assert_eq!(
-            case.verdict,
-            Verdict::Passed,
-            "{id}: expected to pass; trace: {:#?}",
-            case.trace
-        ),
-        Branch(label) => {
-            assert_eq!(
-                case.verdict,
-                Verdict::Passed,
-                "{id}: trace: {:#?}",
-                case.trace
-            );
-            assert!(
-                branch.starts_with(label),
-                "{id}: branch `{branch}`, expected `{label}`"
-            );
-        }
-        Recorded(label) => match &case.verdict {
-            Verdict::Recorded { message } => assert!(
-                branch.starts_with(label) && message.contains(label),
-                "{id}: recorded `{branch}` ({message}), expected `{label}`"
-            ),
-            other => panic!("{id}: expected a recorded reaction `{label}`, got {other:?}"),
-        },
-        Fail(reason) => match &case.verdict {
-            Verdict::Failed { message } => assert!(
-                message.contains(reason),
-                "{id}: failure message lacks `{reason}`: {message}"
-            ),
-            other => panic!("{id}: expected a failure ({reason}), got {other:?}"),
-        },
-        Warn(reason) => match &case.verdict {
-            Verdict::Warning { message } => assert!(
-                message.contains(reason),
-                "{id}: warning message lacks `{reason}`: {message}"
-            ),
-            other => panic!("{id}: expected a warning ({reason}), got {other:?}"),
-        },
-        Late => match &case.verdict {
-            Verdict::Passed => {}
-            Verdict::Failed { message } | Verdict::Warning { message } => assert!(
-                message.contains("too late, after")
-                    || message.contains("closed a silent client after"),
-                "{id}: not a late close: {message}"
-            ),
-            other => panic!("{id}: expected a pass or a late close, got {other:?}"),
-        },
-    }
-}
-
-/// How a case would be written in [`EXPECTED`] (printed when the table and the run differ).
-fn describe(case: &CaseReport) -> String {
-    let branch = case.branch.clone().unwrap_or_default();
-    match &case.verdict {
-        Verdict::Passed if branch.is_empty() => format!("(\"{}\", Pass),", case.id),
-        Verdict::Passed => format!("(\"{}\", Branch({branch:?})),", case.id),
-        Verdict::Recorded { .. } => format!("(\"{}\", Recorded({branch:?})),", case.id),
-        Verdict::Failed { message } => format!("(\"{}\", Fail({message:?})),", case.id),
-        Verdict::Warning { message } => format!("(\"{}\", Warn({message:?})),", case.id),
-        other => format!("(\"{}\", ?{other:?}),", case.id),
-    }
-}
-
 #[test]
 fn watson_suite_against_a_watson_like_mosquitto() {
     let broker = watson_like_mosquitto();
@@ -987,25 +901,7 @@ fn watson_suite_against_a_watson_like_mosquitto() {
     let url = format!("mqtts://localhost:{}", broker.port);
     // The runner lets tests that log in as the suite's one identity take turns.
     let report = suite_run::run_builtin("watson", &url, tls, 64, true);
-    let cases: BTreeMap<&str, &CaseReport> = report.cases().map(|c| (c.id.as_str(), c)).collect();
-    let expected: BTreeMap<&str, Want> = EXPECTED.iter().copied().collect();
-    assert_eq!(
-        expected.len(),
-        EXPECTED.len(),
-        "a duplicate row in EXPECTED"
-    );
-    let ran: BTreeSet<&str> = cases.keys().copied().collect();
-    let listed: BTreeSet<&str> = expected.keys().copied().collect();
-    if ran != listed {
-        let table: Vec<String> = report.cases().map(describe).collect();
-        panic!(
-            "EXPECTED and the suite differ; the run gave:\n{}",
-            table.join("\n")
-        );
-    }
-    for (id, want) in &expected {
-        check_case(cases[id], *want);
-    }
+    let cases = verdicts::check_report(report.cases(), EXPECTED);
     eprintln!(
         "watson against mosquitto: {} tests in {:.2} s",
         cases.len(),
