@@ -113,6 +113,9 @@ pub struct Judge {
     /// Connections that never sent a CONNECT are reported (inconclusive rules); the broker
     /// runner opens such connections on purpose and leaves them out.
     report_unconnected: bool,
+    /// A rule checks the publish rate: each connection keeps its last second of PUBLISH
+    /// times (otherwise not, one write less per packet).
+    tracks_rate: bool,
 }
 
 impl Judge {
@@ -123,7 +126,15 @@ impl Judge {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let tracks_rate = suite.rules.iter().any(|r| {
+            r.check
+                .value
+                .as_slice()
+                .iter()
+                .any(|c| matches!(c, Check::PublishRate { .. }))
+        });
         Ok(Self {
+            tracks_rate,
             suite_name: suite.name.clone(),
             rules: suite.rules.clone(),
             profile: std::sync::Arc::new(profile),
@@ -169,13 +180,23 @@ impl Judge {
     }
 
     /// A hint that `event` will be observed soon: its connection's state is brought into
-    /// cache meanwhile (a source that sees events a few ahead calls it).
+    /// cache meanwhile (a source that sees events some way ahead calls it). Reads nothing
+    /// of the state itself, which would wait for the very miss it is meant to hide.
     pub fn prefetch(&self, event: &Event) {
         if let Some(state) = self.conns.get(&event.conn) {
             crate::prefetch::prefetch(&**state, 4);
-            if let Some(slot) = state.trace.next_slot() {
-                crate::prefetch::prefetch(slot, 3);
-            }
+        }
+    }
+
+    /// The second step of [`Judge::prefetch`], a few events later, once the state is in
+    /// cache: where the event will be kept in the connection's trace.
+    pub fn prefetch_trace(&self, event: &Event) {
+        if let Some(slot) = self
+            .conns
+            .get(&event.conn)
+            .and_then(|state| state.trace.next_slot())
+        {
+            crate::prefetch::prefetch(slot, 3);
         }
     }
 
@@ -526,7 +547,9 @@ impl Judge {
         findings: &mut Vec<Finding>,
     ) {
         let at = event.at;
-        let rate = {
+        let rate = if !self.tracks_rate {
+            0
+        } else {
             let state = self
                 .conns
                 .get_mut(&event.conn)

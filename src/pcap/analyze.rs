@@ -21,8 +21,10 @@ const BATCH: usize = 1024;
 /// Batches queued for the judge before the reader waits.
 const JUDGE_QUEUE: usize = 16;
 
-/// How many events ahead the judge asks for the state of a coming one's connection.
-const PREFETCH_AHEAD: usize = 4;
+/// How many events ahead the judge asks for the state of a coming one's connection…
+const PREFETCH_AHEAD: usize = 8;
+/// …and for the trace slot it will be kept in (read from that state, by then in cache).
+const PREFETCH_TRACE_AHEAD: usize = 3;
 /// Segments queued for the analysing thread before the reading thread waits.
 const READ_QUEUE: usize = 8;
 /// A segment batch is sent on once its payloads reach this many bytes…
@@ -184,6 +186,9 @@ pub fn analyze(
                         for (i, event) in events.iter().enumerate() {
                             if let Some(ahead) = events.get(i + PREFETCH_AHEAD) {
                                 judge.prefetch(ahead);
+                            }
+                            if let Some(ahead) = events.get(i + PREFETCH_TRACE_AHEAD) {
+                                judge.prefetch_trace(ahead);
                             }
                             findings.extend(judge.observe(event));
                         }
