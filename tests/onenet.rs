@@ -22,7 +22,7 @@ mod suite_run;
 #[path = "support/verdicts.rs"]
 mod verdicts;
 
-use capture_cli::rank;
+use capture_cli::worst;
 use mosquitto::{Mosquitto, temp_dir};
 use mqtt_conform::auth::onenet::{Method, Params};
 use mqtt_conform::report::{CaseReport, Verdict};
@@ -408,7 +408,7 @@ impl Cloud {
 
     /// Rule id → worst verdict over the run.
     fn verdicts(self) -> BTreeMap<String, String> {
-        worst_by_rule(&self.cases())
+        worst(&self.cases())
     }
 }
 
@@ -417,19 +417,6 @@ impl Drop for Cloud {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn worst_by_rule(cases: &[Value]) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or_default();
-        let status = case["verdict"]["status"].as_str().unwrap_or_default();
-        let slot = out.entry(id.to_owned()).or_default();
-        if rank(status) > rank(slot) {
-            *slot = status.to_owned();
-        }
-    }
-    out
 }
 
 /// The rules that did not pass.
@@ -730,7 +717,7 @@ fn a_capture_of_device_mode_gets_the_live_verdicts() {
         .iter()
         .flat_map(|g| g["cases"].as_array().expect("cases").clone())
         .collect();
-    assert_eq!(worst_by_rule(&cases), live);
+    assert_eq!(worst(&cases), live);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
