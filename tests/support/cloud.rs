@@ -120,18 +120,7 @@ impl Cloud {
 
     /// Waits for the run to end; returns rule id → verdict status for the device.
     pub fn verdicts(self) -> Vec<(String, String)> {
-        self.cases()
-            .iter()
-            .map(|case| {
-                (
-                    case["id"].as_str().unwrap_or_default().to_owned(),
-                    case["verdict"]["status"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
-            })
-            .collect()
+        self.cases().iter().map(id_and_status).collect()
     }
 
     /// Waits for the run to end; returns every case of the JSON report.
@@ -148,18 +137,7 @@ impl Cloud {
         self.groups()
             .into_iter()
             .map(|(name, cases)| {
-                let verdicts = cases
-                    .iter()
-                    .map(|case| {
-                        (
-                            case["id"].as_str().unwrap_or_default().to_owned(),
-                            case["verdict"]["status"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned(),
-                        )
-                    })
-                    .collect();
+                let verdicts = cases.iter().map(id_and_status).collect();
                 (name, verdicts)
             })
             .collect()
@@ -233,5 +211,16 @@ pub fn credentials(sign: SignMethod, secret: &str) -> (String, String, String) {
         c.client_id,
         c.username.unwrap(),
         c.password.unwrap().expose().to_owned(),
+    )
+}
+
+/// A JSON report case as (rule id, verdict status).
+fn id_and_status(case: &Value) -> (String, String) {
+    (
+        case["id"].as_str().unwrap_or_default().to_owned(),
+        case["verdict"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
