@@ -21,6 +21,15 @@ impl Default for FastState {
     }
 }
 
+impl FastState {
+    /// One state for the whole process, seeded once: for a hash computed on one thread
+    /// (the capture reader) and looked up on another (the reassembler).
+    pub(crate) fn process() -> Self {
+        static PROCESS: std::sync::OnceLock<FastState> = std::sync::OnceLock::new();
+        *PROCESS.get_or_init(Self::default)
+    }
+}
+
 impl std::hash::BuildHasher for FastState {
     type Hasher = FastHasher;
     #[inline]

@@ -1,10 +1,11 @@
 //! A cache hint for the capture pipeline's per-connection state.
 //!
 //! A capture's packets hop between thousands of connections, so the state of the next
-//! packet's connection is rarely in cache: the judge, which sees a batch of events, asks
-//! for the state of an event a few ahead, and the miss overlaps with the work on the
-//! events before it. (Tried in the analyzer over segments too: looking the flow up twice
-//! cost more than the miss it saved.)
+//! packet's connection is rarely in cache: the judge, which sees a batch of events, and
+//! the analyser, which sees a batch of segments, ask for the state of one a few ahead,
+//! and the miss overlaps with the work on the ones before it. Each asks in steps (an
+//! index position first, then the state it points to), since reading a pointer that is
+//! not in cache yet would wait for the very miss the prefetch is meant to hide.
 
 /// Asks the CPU to bring the cache line holding `value` (and the next `lines - 1`) into
 /// cache. A hint only: nothing is read, and on other architectures it does nothing.

@@ -3,6 +3,7 @@
 
 use super::flows::{Analyzer, AnalyzerConfig, AnalyzerStats, ConnectionInfo, ConnectionKind};
 use super::read::{self, Item};
+use super::reassembly::flow_hash;
 use super::tls_decrypt::KeyLog;
 use super::{Notice, NoticeKind, Segment};
 use crate::codec::ProtocolVersion;
@@ -25,6 +26,12 @@ const JUDGE_QUEUE: usize = 16;
 const PREFETCH_AHEAD: usize = 8;
 /// …and for the trace slot it will be kept in (read from that state, by then in cache).
 const PREFETCH_TRACE_AHEAD: usize = 3;
+/// How many segments ahead the analysing thread asks for a flow's index position…
+const FLOW_PREFETCH_AHEAD: usize = 8;
+/// …for the flow's state…
+const FLOW_STATE_PREFETCH_AHEAD: usize = 4;
+/// …and for the MQTT framing state the flow's connection points to.
+const FRAMING_PREFETCH_AHEAD: usize = 2;
 /// Segments queued for the analysing thread before the reading thread waits.
 const READ_QUEUE: usize = 8;
 /// A segment batch is sent on once its payloads reach this many bytes…
@@ -37,8 +44,9 @@ const READ_BATCH_SEGMENTS: usize = 4096;
 #[derive(Default)]
 struct SegmentBatch {
     payloads: Vec<u8>,
-    /// Each segment with an empty payload, and where its payload lies in `payloads`.
-    segments: Vec<(Segment<'static>, std::ops::Range<usize>)>,
+    /// Each segment with an empty payload, where its payload lies in `payloads`, and its
+    /// flow's hash (computed here, so the analysing thread can prefetch the flow's state).
+    segments: Vec<(Segment<'static>, std::ops::Range<usize>, u64)>,
     /// Reported by the reader, in order.
     notices: Vec<Notice>,
 }
@@ -51,19 +59,28 @@ impl SegmentBatch {
             payload: &[],
             ..*seg
         };
-        self.segments.push((header, start..self.payloads.len()));
+        let hash = flow_hash(seg.src, seg.dst);
+        self.segments
+            .push((header, start..self.payloads.len(), hash));
     }
 
     fn is_full(&self) -> bool {
         self.payloads.len() >= READ_BATCH_BYTES || self.segments.len() >= READ_BATCH_SEGMENTS
     }
 
-    /// The segments, payloads attached.
-    fn segments(&self) -> impl Iterator<Item = Segment<'_>> {
-        self.segments.iter().map(|(header, range)| Segment {
+    /// Segment `i`, payload attached, and its flow hash.
+    fn segment(&self, i: usize) -> Option<(Segment<'_>, u64)> {
+        let (header, range, hash) = self.segments.get(i)?;
+        let seg = Segment {
             payload: self.payloads.get(range.clone()).unwrap_or_default(),
             ..*header
-        })
+        };
+        Some((seg, *hash))
+    }
+
+    /// The flow hash of segment `i`.
+    fn hash(&self, i: usize) -> Option<u64> {
+        self.segments.get(i).map(|s| s.2)
     }
 
     fn clear(&mut self) {
@@ -236,14 +253,29 @@ pub fn analyze(
         });
         let mut epoch_set = false;
         for mut batch in seg_rx {
-            for seg in batch.segments() {
+            for i in 0..batch.segments.len() {
+                // Two steps, as in the judge: the index position of the flow eight
+                // segments on, then the states of the one three on (found through the
+                // index position, by now in cache).
+                if let Some(ahead) = batch.hash(i + FLOW_PREFETCH_AHEAD) {
+                    analyzer.prefetch_index(ahead);
+                }
+                if let Some(ahead) = batch.hash(i + FLOW_STATE_PREFETCH_AHEAD) {
+                    analyzer.prefetch_flow(ahead);
+                }
+                if let Some(ahead) = batch.hash(i + FRAMING_PREFETCH_AHEAD) {
+                    analyzer.prefetch_framing(ahead);
+                }
+                let Some((seg, hash)) = batch.segment(i) else {
+                    break;
+                };
                 if !epoch_set {
                     // Timing rules and token expiry count on capture time.
                     analyzer.set_epoch(seg.at);
                     let _ = tx.send(ToJudge::Epoch(seg.at.as_secs()));
                     epoch_set = true;
                 }
-                analyzer.segment(&seg, &mut to_judge);
+                analyzer.segment_hashed(&seg, hash, &mut to_judge);
             }
             notices.append(&mut batch.notices);
             batch.clear();

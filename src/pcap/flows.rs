@@ -42,7 +42,7 @@
 //! inferred from the first packets (see [`VersionSource`]).
 
 use super::reassembly::{
-    CloseReason, Dir, Reassembler, ReassemblyConfig, ReassemblyStats, StreamItem,
+    CloseReason, Dir, Reassembler, ReassemblyConfig, ReassemblyStats, StreamItem, flow_hash,
 };
 use super::tls_decrypt::{
     DirState, KeyLog, TlsDecryptor, TlsStatus, cipher_suite_name, parse_client_hello,
@@ -331,6 +331,55 @@ impl Analyzer {
 
     /// Takes one segment (in capture order) and pushes the events it causes to `out`.
     pub fn segment<F: FnMut(Event)>(&mut self, seg: &Segment<'_>, out: &mut F) {
+        self.segment_hashed(seg, flow_hash(seg.src, seg.dst), out);
+    }
+
+    /// First step of a prefetch for a coming segment whose [`flow_hash`] is `hash`
+    /// (some eight segments ahead: the flow's index position).
+    #[inline]
+    pub(crate) fn prefetch_index(&self, hash: u64) {
+        self.reassembler.prefetch_index(hash);
+    }
+
+    /// Second step (some three segments ahead): the flow's reassembly and connection
+    /// state. With thousands of connections interleaved, each segment's state is
+    /// otherwise a chain of cache misses.
+    #[inline]
+    pub(crate) fn prefetch_flow(&self, hash: u64) {
+        // The entry is only pointed at, not read: reading it would wait for the miss.
+        if let Some(entry) = self
+            .reassembler
+            .prefetch_flow(hash)
+            .and_then(|slot| self.conns.get(slot))
+        {
+            crate::prefetch::prefetch(entry, std::mem::size_of::<Option<Conn>>().div_ceil(64));
+        }
+    }
+
+    /// Third step (a segment or two ahead, the connection's entry now in cache): the
+    /// MQTT framing state it points to.
+    #[inline]
+    pub(crate) fn prefetch_framing(&self, hash: u64) {
+        let conn = self
+            .reassembler
+            .likely_slot(hash)
+            .and_then(|slot| self.conns.get(slot));
+        if let Some(Some(Conn {
+            state: State::Mqtt(mqtt),
+            ..
+        })) = conn
+        {
+            crate::prefetch::prefetch(&**mqtt, std::mem::size_of::<MqttConn>().div_ceil(64));
+        }
+    }
+
+    /// [`segment`](Self::segment) for a segment whose [`flow_hash`] is already known.
+    pub(crate) fn segment_hashed<F: FnMut(Event)>(
+        &mut self,
+        seg: &Segment<'_>,
+        hash: u64,
+        out: &mut F,
+    ) {
         if self.sh.epoch.is_none() {
             self.sh.epoch = Some(seg.at);
         }
@@ -343,7 +392,7 @@ impl Analyzer {
             conns,
             sh,
         } = self;
-        reassembler.segment_slotted(seg, &mut |slot, item| {
+        reassembler.segment_slotted(seg, hash, &mut |slot, item| {
             handle(conns, slot, sh, item, out);
         });
         for (slot, conn) in sh.ignore.drain(..) {

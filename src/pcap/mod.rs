@@ -10,6 +10,7 @@
 //! events of a live session into a pcapng file Wireshark opens.
 
 pub mod analyze;
+mod flow_index;
 pub mod flows;
 pub mod read;
 pub mod reassembly;

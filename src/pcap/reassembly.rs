@@ -55,6 +55,7 @@
 //! In-order data (the common case) is handed out as the segment's own payload slice: no
 //! copy and no allocation.
 
+use super::flow_index::FlowIndex;
 use super::{Notice, NoticeKind, Segment};
 use crate::fasthash::{FastState, hash_bytes};
 use std::collections::{BTreeMap, HashMap};
@@ -316,6 +317,21 @@ impl FlowKey {
     fn new(x: SocketAddr, y: SocketAddr) -> Self {
         let (x, y) = (Endpoint::of(x), Endpoint::of(y));
         if x <= y { Self(x, y) } else { Self(y, x) }
+    }
+}
+
+/// The hash the reassembler indexes the flow between `src` and `dst` by (either
+/// direction gives the same). Computed where the segment is read, so the analysing
+/// thread can prefetch the flow's state before it gets to the segment.
+pub(crate) fn flow_hash(src: SocketAddr, dst: SocketAddr) -> u64 {
+    FlowKey::new(src, dst).hash64()
+}
+
+impl FlowKey {
+    #[inline]
+    fn hash64(&self) -> u64 {
+        use std::hash::BuildHasher;
+        FastState::process().hash_one(self)
     }
 }
 
@@ -1197,7 +1213,7 @@ pub struct Reassembler {
     core: Core,
     slab: Vec<Option<Flow>>,
     free: Vec<usize>,
-    index: HashMap<FlowKey, usize, FastState>,
+    index: FlowIndex,
     by_conn: HashMap<u64, usize, FastState>,
     /// The last flow looked up: consecutive segments of one flow skip the hash.
     last: Option<(FlowKey, usize)>,
@@ -1224,7 +1240,7 @@ impl Reassembler {
             },
             slab: Vec::new(),
             free: Vec::new(),
-            index: HashMap::default(),
+            index: FlowIndex::default(),
             by_conn: HashMap::default(),
             last: None,
             next_conn: 1,
@@ -1263,15 +1279,39 @@ impl Reassembler {
 
     /// Takes one segment (in capture order) and pushes what it causes to `out`.
     pub fn segment<F: FnMut(StreamItem<'_>)>(&mut self, seg: &Segment<'_>, out: &mut F) {
-        self.segment_dyn(seg, &mut |_, item| out(item));
+        self.segment_dyn(seg, flow_hash(seg.src, seg.dst), &mut |_, item| out(item));
     }
 
     /// [`segment`](Self::segment), with each item's flow slot: an index into
     /// the flow table, stable for the life of the connection and reused only
     /// after its `Closed`. Lets the [`Analyzer`](super::flows::Analyzer) keep its
     /// per-connection state in a vector beside the reassembler's instead of a map.
-    pub(crate) fn segment_slotted(&mut self, seg: &Segment<'_>, out: &mut SlotOut) {
-        self.segment_dyn(seg, out);
+    /// `hash` is the segment's [`flow_hash`].
+    pub(crate) fn segment_slotted(&mut self, seg: &Segment<'_>, hash: u64, out: &mut SlotOut) {
+        self.segment_dyn(seg, hash, out);
+    }
+
+    /// First step of a prefetch for a coming segment of flow `hash`: its index position.
+    #[inline]
+    pub(crate) fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// The slot of flow `hash` as its index position says, unconfirmed (for prefetches).
+    #[inline]
+    pub(crate) fn likely_slot(&self, hash: u64) -> Option<usize> {
+        self.index.likely(hash)
+    }
+
+    /// Second step, a few segments later (the index position now in cache): the flow's
+    /// state. Returns the flow's likely slot, for the caller's own per-slot state.
+    #[inline]
+    pub(crate) fn prefetch_flow(&self, hash: u64) -> Option<usize> {
+        let slot = self.index.likely(hash)?;
+        if let Some(flow) = self.slab.get(slot) {
+            crate::prefetch::prefetch(flow, std::mem::size_of::<Option<Flow>>().div_ceil(64));
+        }
+        Some(slot)
     }
 
     /// [`ignore_payload`](Self::ignore_payload) for a connection whose slot is known.
@@ -1286,7 +1326,7 @@ impl Reassembler {
         }
     }
 
-    fn segment_dyn(&mut self, seg: &Segment<'_>, out: &mut SlotOut) {
+    fn segment_dyn(&mut self, seg: &Segment<'_>, hash: u64, out: &mut SlotOut) {
         self.tick += 1;
         self.core.stats.segments += 1;
         let ctx = Ctx {
@@ -1297,7 +1337,13 @@ impl Reassembler {
         let key = FlowKey::new(seg.src, seg.dst);
         let slot = match self.last {
             Some((k, s)) if k == key => Some(s),
-            _ => self.index.get(&key).copied(),
+            _ => {
+                let slab = &self.slab;
+                self.index.find(
+                    hash,
+                    |s| matches!(slab.get(s), Some(Some(f)) if f.key == key),
+                )
+            }
         };
         let has_data = !seg.payload.is_empty() || seg.missing > 0;
         let slot = match slot {
@@ -1425,7 +1471,7 @@ impl Reassembler {
                         self.slab.len() - 1
                     }
                 };
-                self.index.insert(key, s);
+                self.index.insert(key.hash64(), s);
                 s
             }
         };
@@ -1507,7 +1553,7 @@ impl Reassembler {
                 for h in &mut flow.halves {
                     h.clear_buffers(&mut self.core.total_buffered);
                 }
-                self.index.remove(&flow.key);
+                self.index.remove(flow.key.hash64(), slot);
                 self.by_conn.remove(&flow.conn);
                 self.free.push(slot);
             }
