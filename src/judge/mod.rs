@@ -6,6 +6,7 @@
 //! timestamps, windows and measured values) that decided it.
 
 pub mod check;
+mod conns;
 pub mod shape;
 
 pub use check::{Check, Checks};
@@ -13,12 +14,12 @@ pub use check::{Check, Checks};
 use crate::auth::{Identity, Presented, Scheme};
 use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
 use crate::event::{Event, EventKind, Side, describe, hex_preview};
-use crate::fasthash::FastState;
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
 use crate::suite::Suite;
 use crate::suite::profile::{Profile, PropertyLimits};
 use crate::suite::schema::{RuleDef, Status};
 use crate::suite::vars::Vars;
+use conns::ConnTable;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
 use std::time::Duration;
@@ -95,11 +96,10 @@ pub struct Judge {
     profile: std::sync::Arc<Profile>,
     vars: std::sync::Arc<Vars>,
     auth: Option<AuthCheck>,
-    // Looked up several times per event: a fast hasher (the ids are the source's own
-    // counters, never a peer's bytes). Boxed, so that the table stays small enough to
+    // Looked up several times per event. Boxed, so that the table stays small enough to
     // stay in cache and the state a coming event needs can be fetched ahead
     // ([`Judge::prefetch`]).
-    conns: HashMap<u64, Box<ConnState>, FastState>,
+    conns: ConnTable<ConnState>,
     /// Open connections by client id (for takeovers), so a CONNECT costs O(1).
     open_by_client: HashMap<String, Vec<u64>>,
     /// Connections already closed and judged: their cases, ready for the report.
@@ -140,7 +140,7 @@ impl Judge {
             profile: std::sync::Arc::new(profile),
             vars: std::sync::Arc::new(vars),
             auth,
-            conns: HashMap::default(),
+            conns: ConnTable::default(),
             open_by_client: HashMap::new(),
             finished: Vec::new(),
             server_closes: BTreeMap::new(),
@@ -184,8 +184,14 @@ impl Judge {
     /// of the state itself, which would wait for the very miss it is meant to hide.
     pub fn prefetch(&self, event: &Event) {
         if let Some(state) = self.conns.get(&event.conn) {
-            crate::prefetch::prefetch(&**state, 4);
+            crate::prefetch::prefetch(state, 4);
         }
+    }
+
+    /// The step before [`Judge::prefetch`], some events earlier: where the pointer to
+    /// the connection's state is kept.
+    pub fn prefetch_entry(&self, event: &Event) {
+        self.conns.prefetch_entry(event.conn);
     }
 
     /// The second step of [`Judge::prefetch`], a few events later, once the state is in
@@ -204,22 +210,20 @@ impl Judge {
     pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
         let mut findings = Vec::new();
         let n_rules = self.rules.len();
-        let conn = self.conns.entry(event.conn).or_insert_with(|| {
-            Box::new(ConnState {
-                label: format!("connection {}", event.conn),
-                opened: event.at,
-                connect: None,
-                version: ProtocolVersion::V3_1_1,
-                last_client: None,
-                closed: None,
-                rules: vec![RuleState::default(); n_rules],
-                applied_mask: 0,
-                publishes: VecDeque::new(),
-                trace: Trace::default(),
-                taken_over_at: None,
-                disconnected: false,
-                topic_alias_max: None,
-            })
+        let conn = self.conns.get_or_insert_with(event.conn, || ConnState {
+            label: format!("connection {}", event.conn),
+            opened: event.at,
+            connect: None,
+            version: ProtocolVersion::V3_1_1,
+            last_client: None,
+            closed: None,
+            rules: vec![RuleState::default(); n_rules],
+            applied_mask: 0,
+            publishes: VecDeque::new(),
+            trace: Trace::default(),
+            taken_over_at: None,
+            disconnected: false,
+            topic_alias_max: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -905,7 +909,7 @@ impl Judge {
 
     /// Ends judging: every rule that applied on every connection becomes one case.
     pub fn finish(mut self, grouping: Grouping) -> Vec<SuiteReport> {
-        let mut open: Vec<u64> = self.conns.keys().copied().collect();
+        let mut open: Vec<u64> = self.conns.ids().collect();
         // In connection order, as if they had closed: reports do not depend on hashing.
         open.sort_unstable();
         for id in open {

@@ -22,7 +22,9 @@ const BATCH: usize = 1024;
 /// Batches queued for the judge before the reader waits.
 const JUDGE_QUEUE: usize = 16;
 
-/// How many events ahead the judge asks for the state of a coming one's connection…
+/// How many events ahead the judge asks for where a coming one's connection state is…
+const PREFETCH_ENTRY_AHEAD: usize = 16;
+/// …for the state itself…
 const PREFETCH_AHEAD: usize = 8;
 /// …and for the trace slot it will be kept in (read from that state, by then in cache).
 const PREFETCH_TRACE_AHEAD: usize = 3;
@@ -201,6 +203,9 @@ pub fn analyze(
                     ToJudge::Epoch(secs) => judge.set_epoch_unix(secs),
                     ToJudge::Events(mut events) => {
                         for (i, event) in events.iter().enumerate() {
+                            if let Some(ahead) = events.get(i + PREFETCH_ENTRY_AHEAD) {
+                                judge.prefetch_entry(ahead);
+                            }
                             if let Some(ahead) = events.get(i + PREFETCH_AHEAD) {
                                 judge.prefetch(ahead);
                             }
