@@ -1124,6 +1124,52 @@ fn ip_packet(link_type: u32, data: &[u8]) -> Option<&[u8]> {
 /// the record lacks (or, when the IP length is unusable, e.g. 0 after segmentation
 /// offload, the bytes the record header says were cut).
 pub fn parse_record<'a>(record: &Record<'a>) -> Parsed<'a> {
+    if let Some(seg) =
+        ip_packet(record.link_type, record.data).and_then(|ip| plain_ipv4_tcp(record, ip))
+    {
+        return Parsed::Tcp(seg);
+    }
+    parse_record_general(record)
+}
+
+/// The common case read directly: a whole, unfragmented IPv4 packet carrying a whole TCP
+/// header. Anything else (IPv6, fragments, cut or odd lengths, short headers) is `None`
+/// and goes the general way, which gives the same segment for what this accepts.
+#[inline]
+fn plain_ipv4_tcp<'a>(record: &Record<'a>, ip: &'a [u8]) -> Option<Segment<'a>> {
+    let header = ip.get(..20)?;
+    let (version, ihl) = (header[0] >> 4, usize::from(header[0] & 0x0f) * 4);
+    let total = usize::from(be16(header, 2));
+    let fragmented = be16(header, 6) & 0x3fff != 0;
+    if version != 4 || ihl < 20 || fragmented || header[9] != 6 || total > ip.len() {
+        return None;
+    }
+    let tcp = ip.get(ihl..total)?;
+    let tcp_len = usize::from(*tcp.get(12)? >> 4) * 4;
+    if tcp_len < 20 || tcp_len > tcp.len() {
+        return None;
+    }
+    let addr = |at: usize| {
+        let b: [u8; 4] = header.get(at..at + 4)?.try_into().ok()?;
+        Some(IpAddr::from(b))
+    };
+    Some(Segment {
+        at: record.at,
+        frame: record.frame,
+        file: record.file,
+        src: SocketAddr::new(addr(12)?, be16(tcp, 0)),
+        dst: SocketAddr::new(addr(16)?, be16(tcp, 2)),
+        seq: u32_at(tcp, 4, true),
+        ack: u32_at(tcp, 8, true),
+        flags: TcpFlags(tcp[13]),
+        window: be16(tcp, 14),
+        payload: tcp.get(tcp_len..)?,
+        missing: 0,
+    })
+}
+
+/// [`parse_record`] for any record, through etherparse.
+fn parse_record_general<'a>(record: &Record<'a>) -> Parsed<'a> {
     let Some(ip) = ip_packet(record.link_type, record.data) else {
         if !is_supported_link_type(record.link_type) {
             return Parsed::Notice(record_notice(
@@ -1324,6 +1370,15 @@ impl<R: Read> MergedReader<R> {
     /// The next record or notice of any file, in timestamp order; `Ok(None)` when every
     /// file has ended. A record borrows its file's buffer until the next call.
     pub fn next_entry(&mut self) -> Result<Option<Entry<'_>>, CaptureError> {
+        if self.readers.len() == 1 {
+            // One file: nothing to merge, its entries come in its own order.
+            let path = self.paths.first().and_then(Option::as_ref);
+            let reader = &mut self.readers[0];
+            return reader.next_entry().map_err(|e| match path {
+                Some(p) => e.in_file(p),
+                None => e,
+            });
+        }
         if !self.started {
             self.started = true;
             for i in 0..self.readers.len() {
@@ -1433,6 +1488,66 @@ pub fn read_paths<P: AsRef<Path>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    prop_compose! {
+        /// An Ethernet frame with an IPv4 header whose every field that the direct path
+        /// looks at is drawn from both sides of its checks, then cut anywhere.
+        fn ipv4_frame()(
+            version in prop_oneof![Just(4u8), 0u8..16],
+            ihl in prop_oneof![Just(5u8), 0u8..16],
+            protocol in prop_oneof![Just(6u8), any::<u8>()],
+            frag in prop_oneof![Just(0u16), Just(0x4000u16), any::<u16>()],
+            data_offset in prop_oneof![Just(5u8), 0u8..16],
+            payload_len in 0usize..64,
+            total_delta in prop_oneof![Just(0i32), -30i32..30],
+            zero_total in proptest::bool::weighted(0.05),
+            fill in any::<u8>(),
+            cut in proptest::option::weighted(0.2, 0usize..140),
+        ) -> Vec<u8> {
+            let mut ip = vec![fill; usize::from(ihl.max(5)) * 4];
+            ip[0] = version << 4 | ihl;
+            ip[6..8].copy_from_slice(&frag.to_be_bytes());
+            ip[9] = protocol;
+            ip[12..20].copy_from_slice(&[10, 0, 0, 2, 10, 0, 0, 1]);
+            let mut tcp = vec![fill; usize::from(data_offset.max(5)) * 4];
+            tcp[..4].copy_from_slice(&[0xc3, 0x50, 0x07, 0x5b]);
+            tcp[12] = data_offset << 4;
+            ip.extend_from_slice(&tcp);
+            ip.extend((0..payload_len).map(|i| i as u8));
+            let total = if zero_total { 0 } else { (ip.len() as i32 + total_delta).clamp(0, 65535) };
+            ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+            let mut frame = vec![0u8; 12];
+            frame.extend_from_slice(&[0x08, 0x00]);
+            frame.extend_from_slice(&ip);
+            if let Some(cut) = cut {
+                frame.truncate(cut);
+            }
+            frame
+        }
+    }
+
+    proptest! {
+        /// Whatever the direct IPv4 path accepts, the general path reads the same way.
+        #[test]
+        fn direct_ipv4_path_agrees_with_the_general_one(frame in ipv4_frame()) {
+            let record = Record {
+                file: 0,
+                frame: 1,
+                at: Duration::from_secs(1),
+                interface: 0,
+                link_type: linktype::ETHERNET,
+                orig_len: frame.len() as u32,
+                data: &frame,
+            };
+            let general = parse_record_general(&record);
+            if let Some(direct) = ip_packet(record.link_type, record.data)
+                .and_then(|ip| plain_ipv4_tcp(&record, ip))
+            {
+                prop_assert_eq!(Parsed::Tcp(direct), general);
+            }
+        }
+    }
 
     #[test]
     fn resolutions() {
