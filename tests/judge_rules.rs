@@ -42,7 +42,12 @@ struct Feed {
 
 impl Feed {
     fn new() -> Self {
-        let suite = mqtt_conform::suite::load_str("rules-demo.yaml", SUITE).expect("suite loads");
+        Self::of(SUITE)
+    }
+
+    fn of(suite_text: &str) -> Self {
+        let suite =
+            mqtt_conform::suite::load_str("rules-demo.yaml", suite_text).expect("suite loads");
         let mut vars = Vars::new();
         vars.set("device_id", "d1");
         Self {
@@ -336,4 +341,54 @@ fn a_capture_without_connect_is_inconclusive_not_wrong() {
         .find(|c| c.id == "R-KA")
         .expect("listed");
     assert_eq!(ka.verdict.label(), "inconclusive");
+}
+
+const SESSION_SUITE: &str = r#"
+name: sessions-demo
+profile:
+  protocols: ["3.1.1"]
+params:
+  device_id: { example: d1 }
+rules:
+  - { id: R-ONE, title: "one connection per device", check: one_connection }
+  - { id: R-BACKOFF, title: "1 s before reconnecting after a drop", check: { reconnect_backoff: { min_seconds: 1.0 } } }
+tests: []
+"#;
+
+#[test]
+fn a_reconnect_right_after_the_server_drops_the_device_is_flagged() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
+    assert!(f.close(1, 2.0, Side::Server).is_empty());
+    assert_eq!(
+        f.packet(2, 2.3, Side::Client, Packet::Connect(connect(60).into())),
+        vec!["R-BACKOFF"]
+    );
+    // Only the first connection after the drop is the reconnect the rule times.
+    f.packet(2, 2.4, Side::Client, Packet::Disconnect(Default::default()));
+    f.close(2, 2.4, Side::Client);
+    assert!(
+        f.packet(3, 2.6, Side::Client, Packet::Connect(connect(60).into()))
+            .is_empty()
+    );
+}
+
+/// A connection closed because the device opened a newer one (a takeover) was not dropped
+/// on a device waiting to reconnect: the device is already connected again, so its next
+/// connection is not timed against that close.
+#[test]
+fn the_close_of_a_taken_over_connection_does_not_time_the_next_reconnect() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, Packet::Connect(connect(60).into()));
+    assert!(
+        f.packet(2, 1.0, Side::Client, Packet::Connect(connect(60).into()))
+            .is_empty()
+    );
+    f.close(1, 1.01, Side::Server);
+    f.packet(2, 1.1, Side::Client, Packet::Disconnect(Default::default()));
+    f.close(2, 1.1, Side::Client);
+    assert!(
+        f.packet(3, 1.2, Side::Client, Packet::Connect(connect(60).into()))
+            .is_empty()
+    );
 }

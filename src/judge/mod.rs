@@ -104,7 +104,8 @@ pub struct Judge {
     open_by_client: HashMap<String, Vec<u64>>,
     /// Connections already closed and judged: their cases, ready for the report.
     finished: Vec<FinishedConn>,
-    /// Last close of each client id by the server (for back-off).
+    /// Last drop of each client id by the server not yet followed by a reconnect (for
+    /// back-off).
     server_closes: BTreeMap<String, Duration>,
     /// Unix time of the source's start, for token expiry checks.
     epoch_unix: u64,
@@ -451,7 +452,8 @@ impl Judge {
         if !same_id.contains(&event.conn) {
             same_id.push(event.conn);
         }
-        let backoff_since = self.server_closes.get(&c.client_id).copied();
+        // Only the first connection after a drop is the reconnect the backoff rule times.
+        let backoff_since = self.server_closes.remove(&c.client_id);
         {
             let state = self
                 .conns
@@ -758,7 +760,9 @@ impl Judge {
         let connect = state.connect.clone();
         let last_client = state.last_client;
         let taken_over = state.taken_over_at;
-        if let (Some(Side::Server), Some((_, c))) = (by, &connect) {
+        // A connection taken over by the device's newer one was not a drop: the device is
+        // connected again already, so its next connection is not timed against this close.
+        if let (Some(Side::Server), Some((_, c)), None) = (by, &connect, taken_over) {
             self.server_closes.insert(c.client_id.clone(), at);
         }
         let Some((_, c)) = connect else {
