@@ -300,9 +300,10 @@ fn report_console_has_a_line_per_case_and_the_result_line() {
     assert!(out.contains("test MQTT311-CONN-03 ... warning"));
     assert!(out.contains("test MQTT311-CONN-05 ... recorded: closes"));
     assert!(out.contains("test MQTT311-CONN-07 ... skipped\n"));
-    assert!(out.contains("---- MQTT311-CONN-02 ----"));
-    assert!(out.contains("---- TUYA-KA-02 ----"));
-    assert!(out.contains("---- MQTT311-CONN-08 ----"));
+    // Several groups: each failure is named `group: id`.
+    assert!(out.contains("---- mqtt-3.1.1: MQTT311-CONN-02 ----"));
+    assert!(out.contains("---- tuya: TUYA-KA-02 ----"));
+    assert!(out.contains("---- mqtt-3.1.1: MQTT311-CONN-08 ----"));
     assert!(
         !out.contains('\x1b'),
         "no colour or raw escapes when color is false"

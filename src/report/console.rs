@@ -67,12 +67,27 @@ impl<W: Write> Console<W> {
     /// verbose, and the closing `test result:` line.
     pub fn finish(&mut self, report: &RunReport) -> io::Result<()> {
         let mut text = String::new();
-        let failures: Vec<&CaseReport> =
-            report.cases().filter(|c| c.verdict.is_failure()).collect();
+        // With several groups (devices, connections) a rule id alone does not say which
+        // one failed: each case is then named `group: id`.
+        let several = report.suites.len() > 1;
+        let named = |group: &str, id: &str| {
+            if several {
+                format!("{}: {}", visible(group), visible(id))
+            } else {
+                visible(id)
+            }
+        };
+        let cases = report
+            .suites
+            .iter()
+            .flat_map(|g| g.cases.iter().map(move |c| (g.name.as_str(), c)));
+        let failures: Vec<(&str, &CaseReport)> = cases
+            .clone()
+            .filter(|(_, c)| c.verdict.is_failure())
+            .collect();
         if self.verbose {
-            let notes: Vec<&CaseReport> = report
-                .cases()
-                .filter(|c| {
+            let notes: Vec<(&str, &CaseReport)> = cases
+                .filter(|(_, c)| {
                     matches!(
                         c.verdict,
                         Verdict::Warning { .. }
@@ -83,20 +98,20 @@ impl<W: Write> Console<W> {
                 .collect();
             if !notes.is_empty() {
                 text.push_str("\nnotes:\n");
-                for case in notes {
-                    self.detail_block(&mut text, case, true);
+                for (group, case) in notes {
+                    self.detail_block(&mut text, &named(group, &case.id), case, true);
                 }
             }
         }
         if !failures.is_empty() {
             text.push_str("\nfailures:\n");
-            for case in &failures {
+            for (group, case) in &failures {
                 let with_trace = self.verbose || matches!(case.verdict, Verdict::Failed { .. });
-                self.detail_block(&mut text, case, with_trace);
+                self.detail_block(&mut text, &named(group, &case.id), case, with_trace);
             }
             text.push_str("\nfailures:\n");
-            for case in &failures {
-                let _ = writeln!(text, "    {}", visible(&case.id));
+            for (group, case) in &failures {
+                let _ = writeln!(text, "    {}", named(group, &case.id));
             }
         }
         let _ = writeln!(text, "\n{}", self.summary_line(report));
@@ -173,8 +188,9 @@ impl<W: Write> Console<W> {
         format!("test {} ... {status}", visible(&case.id))
     }
 
-    fn detail_block(&self, text: &mut String, case: &CaseReport, with_trace: bool) {
-        let _ = writeln!(text, "\n---- {} ----", visible(&case.id));
+    /// A case's title, verdict, measurement and trace under a `---- name ----` header.
+    fn detail_block(&self, text: &mut String, name: &str, case: &CaseReport, with_trace: bool) {
+        let _ = writeln!(text, "\n---- {name} ----");
         let _ = writeln!(text, "{}", visible(&case.title));
         if !case.cites.is_empty() {
             let _ = writeln!(text, "cites: {}", visible(&case.cites.join(", ")));
@@ -386,5 +402,42 @@ mod tests {
         assert!(out.contains("FAILED: expected CONNACK\\x1b[31m"));
         assert!(out.contains("  [  0.012 s] a → CONNECT"));
         assert!(!out.contains('\x1b'));
+    }
+
+    #[test]
+    fn with_several_groups_each_failure_names_its_group() {
+        let mut c = Console::new(Vec::new(), false, false);
+        let failed = || Verdict::Failed {
+            message: "bad client id".into(),
+        };
+        let mut r = report(vec![case("AUTH-01", failed())]);
+        let mut second = r.suites[0].clone();
+        r.suites[0].name = "dev1 (127.0.0.1:5000 → 127.0.0.1:1883)".into();
+        second.name = "dev2 (127.0.0.1:5001 → 127.0.0.1:1883)".into();
+        second.cases.push(case("TOPIC-01", failed()));
+        r.suites.push(second);
+        c.finish(&r).unwrap();
+        let out = String::from_utf8(c.into_inner()).unwrap();
+        assert!(
+            out.contains("---- dev1 (127.0.0.1:5000 → 127.0.0.1:1883): AUTH-01 ----"),
+            "{out}"
+        );
+        assert!(
+            out.contains("---- dev2 (127.0.0.1:5001 → 127.0.0.1:1883): TOPIC-01 ----"),
+            "{out}"
+        );
+        let list = out.rsplit("failures:\n").next().unwrap();
+        let names: Vec<&str> = list
+            .lines()
+            .filter_map(|l| l.strip_prefix("    "))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "dev1 (127.0.0.1:5000 → 127.0.0.1:1883): AUTH-01",
+                "dev2 (127.0.0.1:5001 → 127.0.0.1:1883): AUTH-01",
+                "dev2 (127.0.0.1:5001 → 127.0.0.1:1883): TOPIC-01",
+            ]
+        );
     }
 }
