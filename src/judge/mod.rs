@@ -856,7 +856,7 @@ impl Judge {
                     .any(|c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }));
                 if needs_connect && state.rules[i].violation.is_none() {
                     state.rules[i].inconclusive = Some(
-                        "no CONNECT seen on this connection (it started before the capture, or never logged in)".into(),
+                        "no CONNECT seen on this connection (it started before the capture, the capture ends before its CONNECT, or it never logged in)".into(),
                     );
                     state.rules[i].applied = true;
                 }

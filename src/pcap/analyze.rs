@@ -40,9 +40,12 @@ const READ_QUEUE: usize = 8;
 const READ_BATCH_BYTES: usize = 1 << 20;
 /// …or it holds this many segments.
 const READ_BATCH_SEGMENTS: usize = 4096;
+/// Room in a batch's buffer beyond [`READ_BATCH_BYTES`] for the segment that fills it.
+const READ_BATCH_SLACK: usize = 64 * 1024;
 
 /// Segments read from the files, on their way to the analysing thread: headers, and
-/// payloads copied into one buffer.
+/// payloads copied into one buffer. The analysing thread takes that buffer over
+/// ([`SegmentBatch::take_payloads`]) and shares it with the events cut from it.
 #[derive(Default)]
 struct SegmentBatch {
     payloads: Vec<u8>,
@@ -55,6 +58,11 @@ struct SegmentBatch {
 
 impl SegmentBatch {
     fn push(&mut self, seg: &Segment<'_>) {
+        if self.payloads.capacity() == 0 {
+            // A batch's buffer is handed over whole; the next one is allocated at its
+            // final size, not grown (and copied) step by step.
+            self.payloads.reserve(READ_BATCH_BYTES + READ_BATCH_SLACK);
+        }
         let start = self.payloads.len();
         self.payloads.extend_from_slice(seg.payload);
         let header = Segment {
@@ -70,11 +78,17 @@ impl SegmentBatch {
         self.payloads.len() >= READ_BATCH_BYTES || self.segments.len() >= READ_BATCH_SEGMENTS
     }
 
-    /// Segment `i`, payload attached, and its flow hash.
-    fn segment(&self, i: usize) -> Option<(Segment<'_>, u64)> {
+    /// The payloads' buffer, taken over to be shared with events.
+    fn take_payloads(&mut self) -> bytes::Bytes {
+        bytes::Bytes::from(std::mem::take(&mut self.payloads))
+    }
+
+    /// Segment `i`, its payload attached from `payloads` (the buffer taken over), and its
+    /// flow hash.
+    fn segment<'a>(&self, i: usize, payloads: &'a [u8]) -> Option<(Segment<'a>, u64)> {
         let (header, range, hash) = self.segments.get(i)?;
         let seg = Segment {
-            payload: self.payloads.get(range.clone()).unwrap_or_default(),
+            payload: payloads.get(range.clone()).unwrap_or_default(),
             ..*header
         };
         Some((seg, *hash))
@@ -258,6 +272,8 @@ pub fn analyze(
         });
         let mut epoch_set = false;
         for mut batch in seg_rx {
+            let payloads = batch.take_payloads();
+            analyzer.share_payloads_of(payloads.clone());
             for i in 0..batch.segments.len() {
                 // In steps, as in the judge: the flow's index position eight segments
                 // on, its reassembly and connection entries four on (found through the
@@ -271,7 +287,7 @@ pub fn analyze(
                 if let Some(ahead) = batch.hash(i + FRAMING_PREFETCH_AHEAD) {
                     analyzer.prefetch_framing(ahead);
                 }
-                let Some((seg, hash)) = batch.segment(i) else {
+                let Some((seg, hash)) = batch.segment(i, &payloads) else {
                     break;
                 };
                 if !epoch_set {
@@ -282,6 +298,8 @@ pub fn analyze(
                 }
                 analyzer.segment_hashed(&seg, hash, &mut to_judge);
             }
+            // Events cut from the buffer keep it alive; this thread lets go of it.
+            analyzer.share_payloads_of(bytes::Bytes::new());
             notices.append(&mut batch.notices);
             batch.clear();
             let _ = seg_back_tx.try_send(batch);

@@ -356,6 +356,13 @@ impl Analyzer {
         }
     }
 
+    /// The segments handed in from now on have their payloads inside `buffer`: packets
+    /// that lie whole in one payload become slices of it instead of copies, so the
+    /// buffer lives on until the last such event is dropped. `Bytes::new()` stops sharing.
+    pub(crate) fn share_payloads_of(&mut self, buffer: Bytes) {
+        self.sh.arena.payloads = buffer;
+    }
+
     /// Third step (a segment or two ahead, the connection's entry now in cache): the
     /// MQTT framing state it points to.
     #[inline]
@@ -1662,13 +1669,27 @@ const ARENA_BLOCK: usize = 64 * 1024;
 /// increment, and a block goes back in one free once every event cut from it has been
 /// judged. Nothing may keep such bytes for long (the judge keeps copies), or it would
 /// pin its whole block.
+///
+/// When the segments' own buffer is shared ([`Analyzer::share_payloads_of`]), bytes inside
+/// it are not copied at all: the event's bytes are a slice of that buffer, which the same
+/// rule then protects (a kept event would pin the whole buffer).
 #[derive(Debug, Default)]
 struct PacketArena {
     block: BytesMut,
+    /// The buffer the current segments' payloads lie in, when shared.
+    payloads: Bytes,
 }
 
 impl PacketArena {
     fn copy(&mut self, data: &[u8]) -> Bytes {
+        let base = self.payloads.as_ptr() as usize;
+        let start = (data.as_ptr() as usize).wrapping_sub(base);
+        if !data.is_empty()
+            && start < self.payloads.len()
+            && data.len() <= self.payloads.len() - start
+        {
+            return self.payloads.slice(start..start + data.len());
+        }
         if data.len() > ARENA_MAX_COPY {
             return Bytes::copy_from_slice(data);
         }
@@ -2491,5 +2512,27 @@ mod tests {
             let half = data.len() / 2;
             assert_eq!(&b.slice(half..)[..], &data[half..]);
         }
+    }
+
+    /// Bytes inside the shared payload buffer become slices of it (same memory); bytes
+    /// elsewhere are copied, and so is everything once sharing stops.
+    #[test]
+    fn bytes_in_the_shared_payloads_are_sliced_and_others_copied() {
+        let mut arena = PacketArena::default();
+        let buffer = Bytes::from((0..=255u8).collect::<Vec<u8>>());
+        arena.payloads = buffer.clone();
+        let within = arena.copy(&buffer[10..60]);
+        assert_eq!(within.as_ptr(), buffer[10..].as_ptr(), "sliced, not copied");
+        assert_eq!(&within[..], &buffer[10..60]);
+        let whole = arena.copy(&buffer[..]);
+        assert_eq!(whole.as_ptr(), buffer.as_ptr());
+        assert_eq!(whole.len(), 256);
+        let elsewhere: Vec<u8> = (0..50u8).collect();
+        let copied = arena.copy(&elsewhere);
+        assert_ne!(copied.as_ptr(), elsewhere.as_ptr());
+        assert_eq!(&copied[..], &elsewhere[..]);
+        arena.payloads = Bytes::new();
+        let after = arena.copy(&buffer[10..60]);
+        assert_ne!(after.as_ptr(), buffer[10..].as_ptr(), "sharing stopped");
     }
 }
