@@ -101,6 +101,7 @@ fn secrets_appear_in_no_output() {
     // The evidence is still there, redacted.
     assert!(stdout.contains("password=***"), "{stdout}");
     assert!(outputs[2].1.contains("SECRET-FAIL"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -138,4 +139,5 @@ fn a_secret_on_the_command_line_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("MC_TEST_SECRET"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -245,4 +245,7 @@ async fn tls_with_an_rcgen_certificate() {
         tls_config(&key, &key).is_err(),
         "a key is not a certificate"
     );
+    if let Some(dir) = cert.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
