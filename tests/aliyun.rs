@@ -19,7 +19,7 @@ mod verdicts;
 
 use capture_cli::{judge_capture, worst};
 use cloud::Cloud;
-use mosquitto::{Mosquitto, temp_dir};
+use mosquitto::{Mosquitto, remove_temp_dir_of, temp_dir};
 use mqtt_conform::auth::aliyun::{Params, SignMethod};
 use mqtt_conform::report::{CaseReport, Verdict};
 use mqtt_conform::runner::transport::TlsOptions;
@@ -576,9 +576,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
     for h in handles {
         h.join().expect("each violation flagged with its rule");
     }
-    if let Some(dir) = big.parent() {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    remove_temp_dir_of(&big);
 }
 
 #[test]

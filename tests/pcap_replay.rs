@@ -9,7 +9,7 @@
 mod mosquitto;
 
 use bytes::Bytes;
-use mosquitto::{Mosquitto, free_port, temp_dir};
+use mosquitto::{Mosquitto, free_port, remove_temp_dir_of, temp_dir};
 use mqtt_conform::codec::framing::Framer;
 use mqtt_conform::codec::{
     Connect, Disconnect, Packet, PacketType, ProtocolVersion, PubResponse, Publish, QoS, Subscribe,
@@ -274,13 +274,6 @@ async fn record_ab(tag: &str) -> (PathBuf, Duration, Vec<Event>) {
     (path, span, events)
 }
 
-/// Removes the temporary directory a test's capture was written in.
-fn remove_capture_dir(capture: &Path) {
-    if let Some(dir) = capture.parent() {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
 fn span_of(events: &[Event]) -> Duration {
     let first = events.iter().map(|e| e.at).min().unwrap_or_default();
     let last = events.iter().map(|e| e.at).max().unwrap_or_default();
@@ -453,8 +446,8 @@ async fn a_recorded_session_replayed_to_a_fresh_mosquitto_passes() {
             "a recorded identifier was re-sent: {a}"
         );
     }
-    remove_capture_dir(&path);
-    remove_capture_dir(&shifted);
+    remove_temp_dir_of(&path);
+    remove_temp_dir_of(&shifted);
 }
 
 /// A target that accepts one connection, answers its CONNECT with CONNACK 0 and then
@@ -531,7 +524,7 @@ async fn a_server_close_is_compared_with_its_timing() {
         "{message}"
     );
     let _ = target.await;
-    remove_capture_dir(&path);
+    remove_temp_dir_of(&path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -588,7 +581,7 @@ async fn differences_are_failures_naming_the_packet_and_both_values() {
     // The 5.0 client used QoS 1 only: it passes.
     let b = group(&report, "replay-b");
     assert_eq!(case(b, "REPLAY-RESPONSES"), &Verdict::Passed);
-    remove_capture_dir(&path);
+    remove_temp_dir_of(&path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -618,7 +611,7 @@ async fn speed_zero_is_fast_and_speed_one_keeps_the_recorded_spacing() {
     );
     let measured = real.suites[0].cases[0].measured.as_deref().unwrap();
     assert!(measured.contains("speed 1×"), "{measured}");
-    remove_capture_dir(&path);
+    remove_temp_dir_of(&path);
 }
 
 /// A pcapng file without its first `skip` packet blocks (as if the capture had started
@@ -770,7 +763,7 @@ async fn connections_that_cannot_be_replayed_are_inconclusive() {
     );
     inconclusive("(TLS ", "the connection is TLS");
     assert!(!report.failed());
-    remove_capture_dir(&path);
+    remove_temp_dir_of(&path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -788,7 +781,7 @@ async fn an_unreachable_target_is_an_error() {
     bad.speed = -1.0;
     let err = replay(&bad).await.unwrap_err();
     assert!(err.contains("not a number ≥ 0"), "{err}");
-    remove_capture_dir(&path);
+    remove_temp_dir_of(&path);
 }
 
 /// The command line end to end: a broker run against mosquitto writes `--capture`, and

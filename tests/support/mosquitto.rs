@@ -38,6 +38,13 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Removes the temporary directory (from [`temp_dir`]) that `file` was written in.
+pub fn remove_temp_dir_of(file: &std::path::Path) {
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 impl Mosquitto {
     /// Starts mosquitto with `listener PORT 127.0.0.1` followed by `extra` config lines.
     /// Panics with a clear message when mosquitto is not installed (CI installs it).
