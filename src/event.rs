@@ -202,6 +202,12 @@ pub fn summarize(p: &Packet, version: ProtocolVersion) -> String {
                 .unwrap_or_default(),
             p.payload.len()
         ),
+        // MQTT 3.x acknowledgements and DISCONNECT carry no reason code.
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r)
+            if !version.is_v5() =>
+        {
+            format!("{ty} packet_id={}", r.packet_id)
+        }
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             format!(
                 "{ty} packet_id={} reason {}",
@@ -245,6 +251,7 @@ pub fn summarize(p: &Packet, version: ProtocolVersion) -> String {
             }
         ),
         Packet::PingReq | Packet::PingResp => ty.name().to_owned(),
+        Packet::Disconnect(_) if !version.is_v5() => "DISCONNECT".to_owned(),
         Packet::Disconnect(d) => format!("DISCONNECT reason {}", code(d.reason_code)),
         Packet::Auth(a) => format!("AUTH reason {}", code(a.reason_code)),
     }

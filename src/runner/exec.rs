@@ -118,6 +118,9 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
             runner.ctx.tap_closed(conn.id, "the test ended");
         }
     }
+    // Lines are pushed as steps consume them; a packet that waited on one connection
+    // while a step used another arrived earlier than the lines before it.
+    runner.trace.sort_by_key(|line| line.at);
     let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
     CaseReport {
         id: test.id.value.clone(),
