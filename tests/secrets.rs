@@ -141,3 +141,59 @@ fn a_secret_on_the_command_line_is_refused() {
     assert!(stderr.contains("MC_TEST_SECRET"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A one-letter password is masked where it is the password (and where a field holds
+/// exactly it), never inside other words, bytes or hex of the report.
+#[test]
+fn a_short_secret_masks_its_fields_not_other_text() {
+    let broker = Mosquitto::start("secrets-short", "allow_anonymous true");
+    let dir = temp_dir("secrets-short");
+    let suite = dir.join("secrets.yaml");
+    let closed_test = r#"  - id: SECRET-CLOSED
+    title: a failure whose message reads expect closed
+    steps:
+      - connect: {}
+      - expect: { closed: {}, within: 500ms }
+"#;
+    std::fs::write(&suite, format!("{SUITE}{closed_test}")).unwrap();
+    let junit = dir.join("out.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args([
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            &broker.url(),
+        ])
+        .args(["--verbose", "--color", "never", "--report-junit"])
+        .arg(&junit)
+        .env("MC_TEST_SECRET", "e")
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let xml = std::fs::read_to_string(&junit)
+        .expect("JUnit written")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'");
+    for (name, text) in [("stdout", &stdout), ("junit", &xml)] {
+        assert!(
+            text.contains("step 2 (expect closed): expected the peer closing the connection"),
+            "{name}:\n{text}"
+        );
+        assert!(!text.contains("***xp"), "{name}:\n{text}");
+        // The echoed payload is the secret: masked as a field.
+        assert!(text.contains(r#"got "***""#), "{name}:\n{text}");
+        assert!(!text.contains(r#"got "e""#), "{name}:\n{text}");
+    }
+    // The CONNECT's bytes: the user name `device` intact (64 65 76 69 63 65), the one-byte
+    // password field masked.
+    assert!(
+        stdout.contains(r#"username="device" password=*** ["#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("00 06 64 65 76 69 63 65 00 01 2a]"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

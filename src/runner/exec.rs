@@ -300,7 +300,7 @@ impl TestRun {
             };
             tap.emit(c.id, at, from, kind);
         }
-        let shown = self.ctx.redactor.bytes(bytes);
+        let shown = self.ctx.redactor.packet_bytes(bytes, packet);
         let text = self.ctx.redactor.text(&describe(&shown, packet, version));
         let at = self.at(at);
         self.trace.push(TraceLine {
@@ -435,7 +435,7 @@ impl TestRun {
                     conn.version = c.protocol;
                     conn.keepalive = c.keep_alive;
                 }
-                let shown = self.ctx.redactor.bytes(&bytes);
+                let shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
                 let text = match &decoded {
                     Ok(_) => describe(&shown, &decoded, version),
                     Err(e) => format!(
@@ -818,7 +818,7 @@ impl TestRun {
                 }
                 self.record(name, "←", at, &bytes, &decoded, version);
                 // Everything kept for messages is redacted: evidence may carry secrets.
-                let shown = self.ctx.redactor.bytes(&bytes);
+                let shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
                 let text = self.ctx.redactor.text(&describe(&shown, &decoded, version));
                 SeenItem {
                     at,
