@@ -243,14 +243,30 @@ fn a_suite_file_without_end_is_refused_quickly() {
 #[test]
 fn sigterm_ends_a_device_run_with_its_report() {
     let cloud = Cloud::start_suite("mqtt-3.1.1", "cli-sigterm", 5, &[]);
-    let mut device = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+    // Line-buffered, so its debug lines reach the pipe as they happen.
+    let mut device = Command::new("stdbuf")
+        .args(["-oL", "mosquitto_sub"])
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "-d"])
         .args(["-i", "sigterm-device", "-t", "t/sigterm", "-k", "30"])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto_sub is installed (Debian package mosquitto-clients)");
-    cloud.wait_for_line("opened", Duration::from_secs(10));
+    // Once the device holds its SUBACK, the cloud has seen its CONNECT and SUBSCRIBE.
+    let debug = BufReader::new(device.stdout.take().unwrap());
+    let (tx, subacks) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in debug.lines().map_while(Result::ok) {
+            if line.contains("received SUBACK") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let subscribed = subacks.recv_timeout(Duration::from_secs(10));
+    if subscribed.is_err() {
+        let _ = device.kill();
+        panic!("mosquitto_sub got no SUBACK within 10 s");
+    }
     sigterm(cloud.pid());
     // The cloud ends on its own (groups() waits at most 60 s) and writes its report.
     let groups = cloud.groups();

@@ -427,14 +427,15 @@ fn finish_report(
     text: bool,
     redactor: &crate::secret::Redactor,
 ) -> i32 {
+    // Every output is rendered from one redacted copy: console, JUnit and JSON agree.
+    let report = &report.redacted(|text| redactor.text(text));
     let junit_path = junit_path(args, suite);
     if let Err(e) = junit::write_junit(report, &junit_path) {
         eprintln!("error: cannot write {}: {e}", junit_path.display());
         return exit::USAGE;
     }
     // Built only when asked: a long device run has a case per rule per device.
-    let json_text =
-        (args.report_json.is_some() || !text).then(|| redactor.text(&json::to_json(report)));
+    let json_text = (args.report_json.is_some() || !text).then(|| json::to_json(report));
     if let (Some(path), Some(json_text)) = (&args.report_json, &json_text) {
         if let Err(e) = write_file(path, json_text) {
             eprintln!("error: cannot write {}: {e}", path.display());
@@ -446,7 +447,7 @@ fn finish_report(
         let grouped = report.suites.len() > 1;
         for group in &report.suites {
             if grouped {
-                println!("\n{}:", redactor.text(&group.name));
+                println!("\n{}:", group.name);
             }
             for case in &group.cases {
                 let _ = console.case(case);
