@@ -168,17 +168,17 @@ pub fn run(args: &RunArgs) -> i32 {
         let _ = console.start(&suite.name, &target.to_string(), selected);
     }
     let suite = Arc::new(suite);
-    let result = runtime.block_on(run_suite_until(
-        suite.clone(),
-        &params,
-        &opts,
-        &mut |case| {
+    let result = runtime.block_on(async {
+        // Installed before the first test starts: a signal from then on ends the run with
+        // its report.
+        let stop = crate::interrupt::Interrupt::install().requested();
+        let mut show = |case: &crate::report::CaseReport| {
             if text {
                 let _ = console.case(case);
             }
-        },
-        crate::interrupt::requested(),
-    ));
+        };
+        run_suite_until(suite.clone(), &params, &opts, &mut show, stop).await
+    });
     if let Some(e) = emulator {
         runtime.block_on(e.handle.shutdown());
     }

@@ -139,7 +139,7 @@ pub async fn run(
     let server_start = Instant::now() - server.elapsed();
     let mut finished_devices = 0usize;
     // Ctrl-C and SIGTERM end the run like its end condition does: the report is written.
-    let ctrl_c = crate::interrupt::requested();
+    let ctrl_c = crate::interrupt::Interrupt::install().requested();
     tokio::pin!(ctrl_c);
     loop {
         let wakeup = scenarios.next_wakeup().map(|at| server_start + at);
