@@ -420,3 +420,75 @@ fn default_report_names_differ_per_mode() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const IDLE_SUITE: &str = r#"name: idle
+tests:
+  - id: IDLE-3S
+    title: a connection idle for three seconds, then a PINGREQ
+    steps:
+      - connect: {}
+      - expect: { silence: 3s }
+      - send: { pingreq: {} }
+      - expect: { pingresp: {} }
+"#;
+
+#[test]
+fn sigterm_ends_a_replay_with_its_report() {
+    let broker = Mosquitto::start("cli-sigterm-replay", "allow_anonymous true");
+    let dir = temp_dir("cli-sigterm-replay");
+    let suite = dir.join("idle.yaml");
+    std::fs::write(&suite, IDLE_SUITE).unwrap();
+    let capture = dir.join("idle.pcapng");
+    let recorded = run_at_most(
+        &[
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            &broker.url(),
+            "--capture",
+            capture.to_str().unwrap(),
+            "--report-junit",
+            dir.join("recorded.xml").to_str().unwrap(),
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(recorded.status.code(), Some(0), "{}", stderr(&recorded));
+    // Replayed with its recorded spacing, the connection lasts three seconds.
+    let junit = dir.join("replay.xml");
+    let mut child = harness()
+        .args(["--suite", "mqtt-3.1.1", "--pcap", capture.to_str().unwrap()])
+        .args(["--replay-to", &broker.url(), "--color", "never"])
+        .args(["--report-junit", junit.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("utf-8");
+    assert!(
+        first.starts_with("replaying the recorded clients"),
+        "{first:?}"
+    );
+    sigterm(child.id());
+    let out = wait_at_most(child, Duration::from_secs(20), "the interrupted replay");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{rest}\n{}", stderr(&out));
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    let doc = roxmltree::Document::parse(&xml).expect("XML");
+    let errors: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("error"))
+        .filter_map(|n| n.attribute("message"))
+        .collect();
+    assert!(!errors.is_empty(), "{xml}");
+    assert!(
+        errors
+            .iter()
+            .all(|m| m.contains("not finished: the replay was interrupted (SIGTERM)")),
+        "{xml}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

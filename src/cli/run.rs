@@ -406,7 +406,19 @@ fn replay_mode(
             return exit::USAGE;
         }
     };
-    let mut report = match runtime.block_on(crate::pcap::replay::replay(&opts)) {
+    let replayed = runtime.block_on(async {
+        // Installed before the first connection is replayed: a signal from then on ends
+        // the replay with its report.
+        let stop = crate::interrupt::Interrupt::install().requested();
+        if text {
+            println!(
+                "replaying the recorded clients to {} (ends early on Ctrl-C or SIGTERM)",
+                opts.target
+            );
+        }
+        crate::pcap::replay::replay_until(&opts, stop).await
+    });
+    let mut report = match replayed {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
