@@ -7,7 +7,7 @@ mod cloud;
 mod mosquitto;
 
 use cloud::Cloud;
-use mosquitto::{Mosquitto, temp_dir};
+use mosquitto::{Mosquitto, remove_temp_dir_of, temp_dir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -105,6 +105,7 @@ fn a_filter_that_matches_no_test_is_a_usage_error() {
         "{err}"
     );
     // A filter that matches still runs.
+    let junit = temp_dir("cli-empty").join("ok.xml");
     let out = run_at_most(
         &[
             "--suite",
@@ -114,21 +115,22 @@ fn a_filter_that_matches_no_test_is_a_usage_error() {
             "--exact",
             "MQTT311-CONN-01",
             "--report-junit",
-            temp_dir("cli-empty").join("ok.xml").to_str().unwrap(),
+            junit.to_str().unwrap(),
         ],
         None,
         limit,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    remove_temp_dir_of(&junit);
 }
 
 #[test]
 fn options_of_another_mode_are_refused() {
     let broker = Mosquitto::start("cli-modes", "allow_anonymous true");
     let url = broker.url();
-    let keylog = temp_dir("cli-modes").join("keys.log");
-    std::fs::write(&keylog, "").unwrap();
-    let keylog = keylog.to_str().unwrap();
+    let keylog_file = temp_dir("cli-modes").join("keys.log");
+    std::fs::write(&keylog_file, "").unwrap();
+    let keylog = keylog_file.to_str().unwrap();
     let one_test = ["--exact", "MQTT311-CONN-01"];
     let cases: [(Vec<&str>, &str); 4] = [
         (
@@ -176,17 +178,19 @@ fn options_of_another_mode_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "`{needle}` not in: {err}");
     }
+    remove_temp_dir_of(&keylog_file);
 }
 
 #[test]
 fn device_mode_honours_max_packet_size() {
     use mqtt_conform::codec::PropertyId;
     use mqtt_conform::codec::{Packet, ProtocolVersion, decode_packet};
+    let junit = temp_dir("cli-max-packet").join("r.xml");
     let mut child = harness()
         .args(["--suite", "mqtt-5", "--listen", "127.0.0.1:0"])
         .args(["--duration", "30s", "--max-packet-size", "5000"])
         .arg("--report-junit")
-        .arg(temp_dir("cli-max-packet").join("r.xml"))
+        .arg(&junit)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -223,6 +227,7 @@ fn device_mode_honours_max_packet_size() {
     );
     let _ = child.kill();
     let _ = child.wait();
+    remove_temp_dir_of(&junit);
 }
 
 #[test]
