@@ -117,29 +117,17 @@ pub fn describe(
         Ok(p) => summarize(p, version),
         Err(e) => format!("malformed packet: {e}"),
     };
-    // A CONNECT's password is a secret (or derived from one): mask it in the bytes too.
+    // A CONNECT's password is a secret (or derived from one): mask it in the bytes too —
+    // the field only (the packet's last bytes), never equal bytes elsewhere in the packet.
     if let Ok(Packet::Connect(c)) = packet {
         if let Some(pw) = c.password.as_ref().filter(|pw| !pw.is_empty()) {
-            let masked = mask(bytes, pw);
+            let mut masked = bytes.to_vec();
+            let start = masked.len().saturating_sub(pw.len());
+            masked[start..].fill(b'*');
             return format!("{summary} [{}]", hex_preview(&masked));
         }
     }
     format!("{summary} [{}]", hex_preview(bytes))
-}
-
-/// `bytes` with every occurrence of `secret` replaced by `*` bytes.
-fn mask(bytes: &[u8], secret: &[u8]) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    let mut i = 0;
-    while i + secret.len() <= out.len() {
-        if out[i..i + secret.len()] == *secret {
-            out[i..i + secret.len()].fill(b'*');
-            i += secret.len();
-        } else {
-            i += 1;
-        }
-    }
-    out
 }
 
 /// Bytes in spaced hex, cut after a preview length.
@@ -202,6 +190,12 @@ pub fn summarize(p: &Packet, version: ProtocolVersion) -> String {
                 .unwrap_or_default(),
             p.payload.len()
         ),
+        // MQTT 3.x acknowledgements and DISCONNECT carry no reason code.
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r)
+            if !version.is_v5() =>
+        {
+            format!("{ty} packet_id={}", r.packet_id)
+        }
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             format!(
                 "{ty} packet_id={} reason {}",
@@ -245,6 +239,7 @@ pub fn summarize(p: &Packet, version: ProtocolVersion) -> String {
             }
         ),
         Packet::PingReq | Packet::PingResp => ty.name().to_owned(),
+        Packet::Disconnect(_) if !version.is_v5() => "DISCONNECT".to_owned(),
         Packet::Disconnect(d) => format!("DISCONNECT reason {}", code(d.reason_code)),
         Packet::Auth(a) => format!("AUTH reason {}", code(a.reason_code)),
     }
@@ -281,5 +276,18 @@ mod tests {
         assert!(text.contains("password=***"), "{text}");
         assert!(!text.contains(&hex_preview(b"hunter2")), "{text}");
         assert!(text.contains("2a 2a 2a 2a 2a 2a 2a"), "{text}");
+    }
+
+    #[test]
+    fn only_the_password_field_is_masked() {
+        // Password `e`: the client id `device` keeps its `e` bytes (0x65).
+        let mut c = Connect::new(ProtocolVersion::V3_1_1, "device");
+        c.username = Some("u".into());
+        c.password = Some(bytes::Bytes::from_static(b"e"));
+        let packet = Packet::Connect(c.into());
+        let bytes = crate::codec::encode_to_vec(&packet, ProtocolVersion::V3_1_1).unwrap();
+        let text = describe(&bytes, &Ok(packet), ProtocolVersion::V3_1_1);
+        assert!(text.contains(&hex_preview(b"device")), "{text}");
+        assert!(text.ends_with("00 01 2a]"), "{text}");
     }
 }

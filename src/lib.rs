@@ -11,6 +11,7 @@ pub mod device;
 pub mod emulator;
 pub mod event;
 pub(crate) mod fasthash;
+pub mod interrupt;
 pub mod judge;
 pub mod pcap;
 pub(crate) mod prefetch;

@@ -255,7 +255,18 @@ mod tests {
     }
 }
 
+/// Secrets at least this long are masked wherever they occur, in text, in hex spellings
+/// and in raw bytes: a string this long does not turn up inside unrelated text by chance.
+pub const MASK_ANYWHERE_LEN: usize = 8;
+
 /// Removes secret values from bytes and text before anything is printed or written.
+///
+/// It masks the fields that carry secrets, never arbitrary substrings of other text: a
+/// secret of [`MASK_ANYWHERE_LEN`] bytes or more is masked wherever it occurs; a shorter
+/// one (a test password such as `e`) only where it stands as a whole token in text, or fills
+/// a whole field of a packet ([`Redactor::packet_bytes`]) — so with password `e`, `expect
+/// closed` stays `expect closed`. A CONNECT's password field is always masked in packet
+/// bytes, whatever it holds.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Vec<Vec<u8>>,
@@ -280,36 +291,112 @@ impl Redactor {
         }
     }
 
-    /// Bytes with every secret occurrence replaced by `*` bytes.
+    /// Bytes of unknown structure with every long secret replaced by `*` bytes (short ones
+    /// would match unrelated bytes: see [`Redactor::packet_bytes`] for packets).
     pub fn bytes(&self, data: &[u8]) -> Vec<u8> {
         let mut out = data.to_vec();
-        for s in &self.secrets {
-            let mut i = 0;
-            while i + s.len() <= out.len() {
-                if out[i..i + s.len()] == s[..] {
-                    out[i..i + s.len()].fill(b'*');
-                    i += s.len();
-                } else {
-                    i += 1;
-                }
+        for s in self.secrets.iter().filter(|s| s.len() >= MASK_ANYWHERE_LEN) {
+            mask_all(&mut out, s);
+        }
+        out
+    }
+
+    /// A packet's bytes for a hex dump: its secret-carrying fields masked with `*` bytes —
+    /// a CONNECT's password always, a PUBLISH payload that is a secret — and long secrets
+    /// wherever they occur.
+    pub fn packet_bytes(
+        &self,
+        data: &[u8],
+        packet: &Result<crate::codec::Packet, crate::codec::DecodeError>,
+    ) -> Vec<u8> {
+        use crate::codec::Packet;
+        let mut out = self.bytes(data);
+        // Both fields end the packet: the password is the last field of a CONNECT, the
+        // payload the rest of a PUBLISH.
+        let tail = match packet {
+            Ok(Packet::Connect(c)) => c.password.as_deref(),
+            Ok(Packet::Publish(p)) if self.secrets.iter().any(|s| s[..] == p.payload[..]) => {
+                Some(&p.payload[..])
+            }
+            _ => None,
+        };
+        if let Some(field) = tail.filter(|f| !f.is_empty()) {
+            if out.ends_with(field) {
+                let start = out.len() - field.len();
+                out[start..].fill(b'*');
             }
         }
         out
     }
 
-    /// Text with every secret (and its lower-case hex spelling) replaced by `***`.
+    /// Text with every secret replaced by `***`: long secrets (and their lower-case hex
+    /// spellings, plain or spaced) wherever they occur, short ones where they stand as a
+    /// whole token (not inside a word or number).
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for s in &self.secrets {
-            if let Ok(plain) = std::str::from_utf8(s) {
-                out = out.replace(plain, REDACTED);
+            out = mask_text(&out, s);
+            if s.len() >= MASK_ANYWHERE_LEN {
+                out = out.replace(&hex::encode(s), REDACTED);
+                let spaced: Vec<String> = s.iter().map(|b| format!("{b:02x}")).collect();
+                out = out.replace(&spaced.join(" "), REDACTED);
             }
-            out = out.replace(&hex::encode(s), REDACTED);
-            let spaced: Vec<String> = s.iter().map(|b| format!("{b:02x}")).collect();
-            out = out.replace(&spaced.join(" "), REDACTED);
         }
         out
     }
+}
+
+/// Replaces every occurrence of `secret` in `data` by `*` bytes.
+fn mask_all(data: &mut [u8], secret: &[u8]) {
+    let mut i = 0;
+    while i + secret.len() <= data.len() {
+        if data[i..i + secret.len()] == *secret {
+            data[i..i + secret.len()].fill(b'*');
+            i += secret.len();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// `text` with `secret` replaced by `***`: everywhere when it is at least
+/// [`MASK_ANYWHERE_LEN`] bytes long, else only where it is a whole token — the characters
+/// around it are not letters or digits — so a short secret never blanks out part of a word.
+pub(crate) fn mask_text(text: &str, secret: &[u8]) -> String {
+    let Ok(secret) = std::str::from_utf8(secret) else {
+        return text.to_owned();
+    };
+    if secret.is_empty() || !text.contains(secret) {
+        return text.to_owned();
+    }
+    if secret.len() >= MASK_ANYWHERE_LEN {
+        return text.replace(secret, REDACTED);
+    }
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut before: Option<char> = None;
+    while let Some(i) = rest.find(secret) {
+        let (head, tail) = rest.split_at(i);
+        let prev = head.chars().next_back().or(before);
+        let next = tail[secret.len()..].chars().next();
+        out.push_str(head);
+        if word(prev) && word(secret.chars().next())
+            || word(next) && word(secret.chars().next_back())
+        {
+            // Part of a longer word: keep the first character and look again after it.
+            let first = tail.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&tail[..first]);
+            before = tail[..first].chars().next_back();
+            rest = &tail[first..];
+        } else {
+            out.push_str(REDACTED);
+            before = secret.chars().next_back();
+            rest = &tail[secret.len()..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -318,13 +405,54 @@ mod redactor_tests {
 
     #[test]
     fn hides_secrets_in_bytes_and_text() {
-        let mut r = Redactor::new([&Secret::new("s3cret".to_owned())]);
+        let mut r = Redactor::new([&Secret::new("s3cret-value".to_owned())]);
         r.add("pw");
-        assert_eq!(r.bytes(b"a s3cret pw"), b"a ****** **");
+        assert_eq!(r.bytes(b"a s3cret-value pw"), b"a ************ pw");
         assert_eq!(
-            r.text("x s3cret 7333637265 74 pw"),
-            "x *** 7333637265 74 ***"
+            r.text("x s3cret-value 73336372657420 74 pw"),
+            "x *** 73336372657420 74 ***"
         );
-        assert_eq!(r.text(&hex::encode("s3cret")), "***");
+        assert_eq!(r.text(&hex::encode("s3cret-value")), "***");
+    }
+
+    #[test]
+    fn a_short_secret_is_masked_as_a_token_never_inside_words() {
+        let r = Redactor::new([&Secret::new("e")]);
+        assert_eq!(r.text("step 2 (expect closed)"), "step 2 (expect closed)");
+        assert_eq!(
+            r.text(r#"got "e", password e"#),
+            r#"got "***", password ***"#
+        );
+        assert_eq!(r.text("e"), "***");
+        let r = Redactor::new([&Secret::new("o")]);
+        assert_eq!(
+            r.text("failed: observed CONNACK"),
+            "failed: observed CONNACK"
+        );
+        // Its bytes are not masked in unrelated fields: hex dumps stay true.
+        assert_eq!(r.bytes(b"topic/o"), b"topic/o");
+    }
+
+    #[test]
+    fn packet_fields_that_carry_secrets_are_masked() {
+        use crate::codec::{Connect, Packet, ProtocolVersion, Publish, encode_to_vec};
+        let r = Redactor::new([&Secret::new("e")]);
+        let mut c = Connect::new(ProtocolVersion::V3_1_1, "device-e");
+        c.username = Some("e-user".into());
+        c.password = Some(bytes::Bytes::from_static(b"e"));
+        let packet = Packet::Connect(c.into());
+        let bytes = encode_to_vec(&packet, ProtocolVersion::V3_1_1).unwrap();
+        let shown = r.packet_bytes(&bytes, &Ok(packet));
+        assert_eq!(shown[..bytes.len() - 1], bytes[..bytes.len() - 1]);
+        assert_eq!(shown.last(), Some(&b'*'));
+        let publish = Packet::Publish(Publish::new("t/e", bytes::Bytes::from_static(b"e")));
+        let bytes = encode_to_vec(&publish, ProtocolVersion::V3_1_1).unwrap();
+        let shown = r.packet_bytes(&bytes, &Ok(publish));
+        assert_eq!(
+            &shown[..bytes.len() - 1],
+            &bytes[..bytes.len() - 1],
+            "topic kept"
+        );
+        assert_eq!(shown.last(), Some(&b'*'));
     }
 }

@@ -116,8 +116,11 @@ fn bad_hex_and_truncated_input_are_named() {
     assert_eq!(code, 2);
     assert!(err.contains("not a hex digit"), "{err}");
     let (code, out, _) = decode(&["30 07 0003"], None);
-    assert_eq!(code, 1);
-    assert!(out.contains("packet body runs past the end"), "{out}");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("incomplete: the PUBLISH at byte 0 is 9 bytes long"),
+        "{out}"
+    );
     let (code, _, err) = decode(&[], Some(""));
     assert_eq!(code, 2);
     assert!(err.contains("no bytes"), "{err}");
@@ -128,4 +131,60 @@ fn max_packet_size_is_enforced_from_the_header() {
     let (code, out, _) = decode(&["--max-packet-size", "16", "30 ff ff ff 7f"], None);
     assert_eq!(code, 1);
     assert!(out.contains("exceeds the maximum of 16 bytes"), "{out}");
+}
+
+#[test]
+fn input_that_ends_early_is_incomplete_not_a_violation() {
+    // Remaining Length 5, three bytes given: nothing in it breaks the protocol.
+    let (code, out, _) = decode(&["30 05 00 01 74"], None);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        out,
+        "incomplete: the PUBLISH at byte 0 is 7 bytes long but the input ends after 5 of them \
+         (2 more needed); not a protocol violation\n"
+    );
+    assert!(!out.contains("violation MQTT"), "{out}");
+    // Inside the fixed header, after a complete packet.
+    let (code, out, _) = decode(&["c0 00 30"], None);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.starts_with("PINGREQ (MQTT 3.1.1, bytes 0..2)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the input ends inside the fixed header of the PUBLISH at byte 2"),
+        "{out}"
+    );
+    let (code, out, _) = decode(&["--format", "json", "30 05 00 01 74"], None);
+    assert_eq!(code, 2, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["error"], serde_json::Value::Null);
+    assert_eq!(doc["incomplete"]["offset"], 0);
+    assert_eq!(doc["incomplete"]["have"], 5);
+    assert_eq!(doc["incomplete"]["need"], 7);
+    assert_eq!(doc["incomplete"]["type"], "PUBLISH");
+    // A real framing violation is still one.
+    let (code, out, _) = decode(&["30 ff ff ff ff 01"], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("violation"), "{out}");
+}
+
+#[test]
+fn mqtt311_packets_show_no_mqtt5_reason_codes() {
+    // A 3.1.1 DISCONNECT and PUBACK: neither has a reason code on the wire.
+    let (code, out, _) = decode(&["e0 00 40 02 00 01"], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("reason_code"), "{out}");
+    assert!(!out.contains("Success"), "{out}");
+    assert!(
+        out.contains("PUBACK (MQTT 3.1.1, bytes 2..6)\n  packet_id: 1\n"),
+        "{out}"
+    );
+    // The same DISCONNECT as 5.0 names its reason.
+    let (code, out, _) = decode(&["--protocol", "5", "e0 00"], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("reason_code: 0x00 (Normal disconnection)"),
+        "{out}"
+    );
 }

@@ -271,3 +271,14 @@ fn the_watson_suites_provision_their_identities() {
     assert_eq!(quick.tests.len(), 5);
     assert_eq!(quick.rules.len(), watson.rules.len() + 2);
 }
+
+#[test]
+fn an_oversized_suite_is_refused_by_name() {
+    let limit = usize::try_from(suite::MAX_SUITE_BYTES).unwrap();
+    let text = format!("name: demo\n#{}\n", "x".repeat(limit));
+    let e = error(&text);
+    assert!(
+        e.message.contains("suite file too large: more than 4 MiB"),
+        "{e}"
+    );
+}

@@ -321,13 +321,9 @@ impl AuthError {
 
     /// Replaces every occurrence of `needle` in the error's text fields by `***`.
     fn redacted(self, needle: &str) -> AuthError {
-        let r = |s: String| {
-            if s.contains(needle) {
-                s.replace(needle, REDACTED)
-            } else {
-                s
-            }
-        };
+        // Only where the value stands on its own: a short secret never blanks out part
+        // of a word of the message.
+        let r = |s: String| crate::secret::mask_text(&s, needle.as_bytes());
         match self {
             AuthError::Malformed {
                 rule,

@@ -1,7 +1,7 @@
 //! `mqtt-conform decode`: what is in these bytes, and what is wrong with them?
 
 use super::{DecodeArgs, Format, exit};
-use crate::codec::framing::{Framer, split_frames};
+use crate::codec::framing::{Framer, InputEnd, split_input};
 use crate::codec::reason::code_name;
 use crate::codec::{DecodeError, Packet, ProtocolVersion, decode_packet};
 use bytes::Bytes;
@@ -56,13 +56,45 @@ struct Decoded {
 struct Outcome {
     packets: Vec<Decoded>,
     error: Option<DecodeError>,
+    /// The input stopped inside a packet: not a violation, there is just no more of it.
+    incomplete: Option<Incomplete>,
+}
+
+/// A packet the input ends inside of.
+struct Incomplete {
+    offset: usize,
+    have: usize,
+    /// Its whole length, when its fixed header is complete.
+    need: Option<usize>,
+    /// Its type, from the first byte.
+    packet_type: Option<crate::codec::PacketType>,
+}
+
+impl Incomplete {
+    fn describe(&self) -> String {
+        let what = self
+            .packet_type
+            .map_or_else(|| "packet".to_owned(), |t| t.to_string());
+        match self.need {
+            Some(need) => format!(
+                "incomplete: the {what} at byte {} is {need} bytes long but the input ends after {} of them ({} more needed); not a protocol violation",
+                self.offset,
+                self.have,
+                need - self.have
+            ),
+            None => format!(
+                "incomplete: the input ends inside the fixed header of the {what} at byte {} ({} byte(s) given); not a protocol violation",
+                self.offset, self.have
+            ),
+        }
+    }
 }
 
 fn decode_all(input: &[u8], protocol: Option<ProtocolVersion>, framer: Framer) -> Outcome {
     let version = protocol
         .or_else(|| connect_version(input, framer))
         .unwrap_or(ProtocolVersion::V3_1_1);
-    let (frames, tail_error) = split_frames(input, framer, version);
+    let (frames, end) = split_input(input, framer, version);
     let mut packets = Vec::new();
     let mut tracker_version = version;
     for (offset, frame) in frames {
@@ -82,13 +114,31 @@ fn decode_all(input: &[u8], protocol: Option<ProtocolVersion>, framer: Framer) -
                 return Outcome {
                     packets,
                     error: Some(e.shifted(offset)),
+                    incomplete: None,
                 };
             }
         }
     }
+    let (error, incomplete) = match end {
+        InputEnd::Complete => (None, None),
+        InputEnd::Violation(e) => (Some(e), None),
+        InputEnd::Incomplete { offset, have, need } => {
+            let packet_type = input
+                .get(offset)
+                .and_then(|b| crate::codec::PacketType::from_nibble(b >> 4));
+            let incomplete = Incomplete {
+                offset,
+                have,
+                need,
+                packet_type,
+            };
+            (None, Some(incomplete))
+        }
+    };
     Outcome {
         packets,
-        error: tail_error,
+        error,
+        incomplete,
     }
 }
 
@@ -120,10 +170,11 @@ pub fn run(args: &DecodeArgs) -> i32 {
         Format::Json => println!("{}", render_json(&outcome)),
         Format::Text => print!("{}", render_text(&outcome)),
     }
-    if outcome.error.is_some() {
-        exit::FAILED
-    } else {
-        exit::OK
+    match (&outcome.error, &outcome.incomplete) {
+        (Some(_), _) => exit::FAILED,
+        // Bytes missing are a fault of the input, not of the peer that sent them.
+        (None, Some(_)) => exit::USAGE,
+        (None, None) => exit::OK,
     }
 }
 
@@ -154,6 +205,13 @@ fn render_json(outcome: &Outcome) -> String {
     let doc = json!({
         "packets": packets,
         "error": outcome.error.as_ref().map(error_json),
+        "incomplete": outcome.incomplete.as_ref().map(|i| json!({
+            "offset": i.offset,
+            "have": i.have,
+            "need": i.need,
+            "type": i.packet_type.map(|t| t.to_string()),
+            "message": i.describe(),
+        })),
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
@@ -170,17 +228,26 @@ fn render_text(outcome: &Outcome) -> String {
             d.offset + d.length
         );
         let value = serde_json::to_value(&d.packet).unwrap_or(Value::Null);
+        // MQTT 3.x acknowledgements and DISCONNECT carry no reason code or properties.
+        let not_on_the_wire =
+            |key: &str| !d.version.is_v5() && matches!(key, "reason_code" | "properties");
         if let Value::Object(map) = value {
-            for (key, v) in map.iter().filter(|(k, _)| *k != "type") {
+            for (key, v) in map
+                .iter()
+                .filter(|(k, _)| *k != "type" && !not_on_the_wire(k))
+            {
                 write_field(&mut out, 1, key, v, d);
             }
         }
     }
-    match &outcome.error {
-        Some(e) => {
+    match (&outcome.error, &outcome.incomplete) {
+        (Some(e), _) => {
             let _ = writeln!(out, "violation {e}");
         }
-        None => {
+        (None, Some(incomplete)) => {
+            let _ = writeln!(out, "{}", incomplete.describe());
+        }
+        (None, None) => {
             let _ = writeln!(out, "ok: {} packet(s), no violation", outcome.packets.len());
         }
     }

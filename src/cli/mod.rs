@@ -175,7 +175,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Where to write JUnit XML (default: `reports/<suite>.xml`).
+    /// Where to write JUnit XML (default: `reports/<suite>-<mode>.xml`, the mode being
+    /// broker, device, capture or replay).
     #[arg(long, value_name = "FILE")]
     pub report_junit: Option<std::path::PathBuf>,
 
@@ -207,9 +208,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub connect_timeout: f64,
 
-    /// Largest packet accepted from the peer, in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
-    pub max_packet_size: usize,
+    /// Largest packet accepted from the peer, in bytes (default: 16 MiB as a client and in
+    /// captures; in device mode the emulated platform's limit, 1 MiB or its payload cap
+    /// plus headers, which MQTT 5.0 devices are told in CONNACK).
+    #[arg(long, value_name = "BYTES")]
+    pub max_packet_size: Option<usize>,
 
     /// Show traces of every test, not only failures.
     #[arg(long, short)]

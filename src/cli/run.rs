@@ -6,7 +6,7 @@ use crate::codec::statements::Spec;
 use crate::report::console::Console;
 use crate::report::{json, junit};
 use crate::runner::transport::{Target, TlsOptions};
-use crate::runner::{RunError, RunOptions, Selection, run_suite};
+use crate::runner::{RunError, RunOptions, Selection, run_suite_until};
 use crate::suite::{self, Suite};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -18,6 +18,10 @@ use std::time::Duration;
 pub fn run(args: &RunArgs) -> i32 {
     if args.list_suites {
         return list_suites();
+    }
+    if let Err(message) = refuse_options_of_other_modes(args) {
+        eprintln!("error: {message}");
+        return exit::USAGE;
     }
     let Some(spec) = &args.suite else {
         eprintln!(
@@ -68,6 +72,10 @@ pub fn run(args: &RunArgs) -> i32 {
     if args.coverage {
         print!("{}", coverage(&suite));
         return exit::OK;
+    }
+    if let Err(message) = refuse_an_empty_selection(args, &suite, &selection) {
+        eprintln!("error: {message}");
+        return exit::USAGE;
     }
     if let Some(listen) = args.listen {
         return device_mode(args, &suite, listen);
@@ -140,7 +148,7 @@ pub fn run(args: &RunArgs) -> i32 {
         jobs: args.jobs,
         selection: selection.clone(),
         connect_timeout: Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0)),
-        max_packet_size: args.max_packet_size,
+        max_packet_size: args.max_packet_size.unwrap_or(CLIENT_MAX_PACKET_SIZE),
         capture: args.capture.clone(),
     };
     let color = match args.color {
@@ -160,11 +168,17 @@ pub fn run(args: &RunArgs) -> i32 {
         let _ = console.start(&suite.name, &target.to_string(), selected);
     }
     let suite = Arc::new(suite);
-    let result = runtime.block_on(run_suite(suite.clone(), &params, &opts, &mut |case| {
-        if text {
-            let _ = console.case(case);
-        }
-    }));
+    let result = runtime.block_on(async {
+        // Installed before the first test starts: a signal from then on ends the run with
+        // its report.
+        let stop = crate::interrupt::Interrupt::install().requested();
+        let mut show = |case: &crate::report::CaseReport| {
+            if text {
+                let _ = console.case(case);
+            }
+        };
+        run_suite_until(suite.clone(), &params, &opts, &mut show, stop).await
+    });
     if let Some(e) = emulator {
         runtime.block_on(e.handle.shutdown());
     }
@@ -179,10 +193,7 @@ pub fn run(args: &RunArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let junit_path = args
-        .report_junit
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}.xml", suite.name)));
+    let junit_path = junit_path(args, &suite);
     if let Err(e) = junit::write_junit(&report, &junit_path) {
         eprintln!("error: cannot write {}: {e}", junit_path.display());
         return exit::USAGE;
@@ -230,6 +241,7 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
             close_after: args.drop_after,
         },
         capture: args.capture.clone(),
+        max_packet_size: args.max_packet_size,
         device_tests: if args.device_tests {
             let selection = crate::runner::Selection {
                 filters: args.filters.clone(),
@@ -282,7 +294,7 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
                 let end = match (opts.duration, opts.devices) {
                     (Some(d), _) => format!("after {}", crate::suite::timing::fmt_secs(d)),
                     (None, Some(n)) => format!("after {n} device connection(s)"),
-                    (None, None) => "on Ctrl-C".into(),
+                    (None, None) => "on Ctrl-C or SIGTERM".into(),
                 };
                 println!("the run ends {end}");
             }
@@ -336,7 +348,7 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
         paths: args.pcap.clone(),
         ports: args.ports.clone(),
         protocol: args.protocol,
-        max_packet_size: args.max_packet_size,
+        max_packet_size: args.max_packet_size.unwrap_or(CLIENT_MAX_PACKET_SIZE),
         tls_keys,
     };
     let text = args.format == Format::Text;
@@ -394,7 +406,19 @@ fn replay_mode(
             return exit::USAGE;
         }
     };
-    let mut report = match runtime.block_on(crate::pcap::replay::replay(&opts)) {
+    let replayed = runtime.block_on(async {
+        // Installed before the first connection is replayed: a signal from then on ends
+        // the replay with its report.
+        let stop = crate::interrupt::Interrupt::install().requested();
+        if text {
+            println!(
+                "replaying the recorded clients to {} (ends early on Ctrl-C or SIGTERM)",
+                opts.target
+            );
+        }
+        crate::pcap::replay::replay_until(&opts, stop).await
+    });
+    let mut report = match replayed {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -415,17 +439,15 @@ fn finish_report(
     text: bool,
     redactor: &crate::secret::Redactor,
 ) -> i32 {
-    let junit_path = args
-        .report_junit
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}.xml", suite.name)));
+    // Every output is rendered from one redacted copy: console, JUnit and JSON agree.
+    let report = &report.redacted(|text| redactor.text(text));
+    let junit_path = junit_path(args, suite);
     if let Err(e) = junit::write_junit(report, &junit_path) {
         eprintln!("error: cannot write {}: {e}", junit_path.display());
         return exit::USAGE;
     }
     // Built only when asked: a long device run has a case per rule per device.
-    let json_text =
-        (args.report_json.is_some() || !text).then(|| redactor.text(&json::to_json(report)));
+    let json_text = (args.report_json.is_some() || !text).then(|| json::to_json(report));
     if let (Some(path), Some(json_text)) = (&args.report_json, &json_text) {
         if let Err(e) = write_file(path, json_text) {
             eprintln!("error: cannot write {}: {e}", path.display());
@@ -437,7 +459,7 @@ fn finish_report(
         let grouped = report.suites.len() > 1;
         for group in &report.suites {
             if grouped {
-                println!("\n{}:", redactor.text(&group.name));
+                println!("\n{}:", group.name);
             }
             for case in &group.cases {
                 let _ = console.case(case);
@@ -453,6 +475,165 @@ fn finish_report(
     } else {
         exit::OK
     }
+}
+
+/// Largest packet accepted from the peer as a client and in captures, unless
+/// `--max-packet-size` says otherwise.
+const CLIENT_MAX_PACKET_SIZE: usize = 16 * 1024 * 1024;
+
+/// How a run meets its peer, chosen by `--listen`, `--pcap` and `--replay-to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// We are the client of a broker (`--target`, or the built-in emulator).
+    Broker,
+    /// We are the cloud (`--listen`).
+    Device,
+    /// We judge recorded connections (`--pcap`).
+    Capture,
+    /// We re-send recorded clients to a live target (`--pcap … --replay-to`).
+    Replay,
+}
+
+impl Mode {
+    fn of(args: &RunArgs) -> Mode {
+        match (args.listen, args.pcap.is_empty(), &args.replay_to) {
+            (Some(_), _, _) => Mode::Device,
+            (None, false, Some(_)) => Mode::Replay,
+            (None, false, None) => Mode::Capture,
+            (None, true, _) => Mode::Broker,
+        }
+    }
+
+    /// The word in default report names and messages.
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Broker => "broker",
+            Mode::Device => "device",
+            Mode::Capture => "capture",
+            Mode::Replay => "replay",
+        }
+    }
+
+    /// How the mode is chosen, for messages.
+    fn chosen_by(self) -> &'static str {
+        match self {
+            Mode::Broker => "broker mode (--target, or the built-in emulator)",
+            Mode::Device => "device mode (--listen)",
+            Mode::Capture => "capture mode (--pcap)",
+            Mode::Replay => "replay mode (--pcap … --replay-to)",
+        }
+    }
+}
+
+/// `--report-junit`, else `reports/<suite>-<mode>.xml`: a broker run and a device run of
+/// one suite keep both reports.
+fn junit_path(args: &RunArgs, suite: &Suite) -> PathBuf {
+    args.report_junit.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("{}-{}.xml", suite.name, Mode::of(args).name()))
+    })
+}
+
+/// Refuses options that mean nothing in the chosen mode instead of ignoring them.
+fn refuse_options_of_other_modes(args: &RunArgs) -> Result<(), String> {
+    use Mode::{Broker, Capture, Device, Replay};
+    let mode = Mode::of(args);
+    let given: [(&str, bool, &[Mode]); 22] = [
+        ("--tls-cert", args.tls_cert.is_some(), &[Device]),
+        ("--tls-key", args.tls_key.is_some(), &[Device]),
+        ("--duration", args.duration.is_some(), &[Device]),
+        ("--devices", args.devices.is_some(), &[Device]),
+        ("--withhold-pingresp", args.withhold_pingresp, &[Device]),
+        ("--withhold-puback", args.withhold_puback, &[Device]),
+        ("--withhold-suback", args.withhold_suback, &[Device]),
+        (
+            "--reject-subscriptions",
+            args.reject_subscriptions,
+            &[Device],
+        ),
+        ("--drop-after", args.drop_after.is_some(), &[Device]),
+        ("--device-tests", args.device_tests, &[Device]),
+        ("--port", !args.ports.is_empty(), &[Capture, Replay]),
+        ("--protocol", args.protocol.is_some(), &[Capture, Replay]),
+        (
+            "--tls-keylog",
+            args.tls_keylog.is_some(),
+            &[Capture, Replay],
+        ),
+        ("--capture", args.capture.is_some(), &[Broker, Device]),
+        ("--ca", args.ca.is_some(), &[Broker, Replay]),
+        ("--cert", args.cert.is_some(), &[Broker, Replay]),
+        ("--key", args.key.is_some(), &[Broker, Replay]),
+        ("--sni", args.sni.is_some(), &[Broker, Replay]),
+        ("--insecure", args.insecure, &[Broker, Replay]),
+        // Filters choose tests: broker-mode tests, or with --device-tests device tests.
+        (
+            "a test FILTER",
+            !args.filters.is_empty() && !args.list,
+            &[Broker, Device],
+        ),
+        ("--exact", args.exact && !args.list, &[Broker, Device]),
+        (
+            "--skip",
+            !args.skip.is_empty() && !args.list,
+            &[Broker, Device],
+        ),
+    ];
+    for (option, is_given, modes) in given {
+        if is_given && !modes.contains(&mode) {
+            let applies: Vec<&str> = modes.iter().map(|m| m.chosen_by()).collect();
+            return Err(format!(
+                "{option} applies to {} only, not to {}",
+                applies.join(" and "),
+                mode.chosen_by()
+            ));
+        }
+    }
+    let selects_tests = !args.filters.is_empty() || args.exact || !args.skip.is_empty();
+    if mode == Device && selects_tests && !args.device_tests && !args.list {
+        return Err(
+            "test filters choose the device tests to play: add --device-tests (device mode \
+             judges every connection by all of the suite's rules)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A selection that leaves nothing to run is a mistake (a typo in a CI filter), not a pass.
+fn refuse_an_empty_selection(
+    args: &RunArgs,
+    suite: &Suite,
+    selection: &Selection,
+) -> Result<(), String> {
+    let (kind, ids): (&str, Vec<&str>) = match Mode::of(args) {
+        Mode::Broker => (
+            "test",
+            suite.tests.iter().map(|t| t.id.value.as_str()).collect(),
+        ),
+        Mode::Device if args.device_tests => (
+            "device test",
+            suite.device_tests.iter().map(|t| t.id.as_str()).collect(),
+        ),
+        _ => return Ok(()),
+    };
+    if ids.iter().any(|id| selection.selects(id)) {
+        return Ok(());
+    }
+    let mut chosen: Vec<String> = args.filters.iter().map(|f| format!("`{f}`")).collect();
+    if args.exact {
+        chosen.push("--exact".into());
+    }
+    chosen.extend(args.skip.iter().map(|s| format!("--skip `{s}`")));
+    Err(if chosen.is_empty() {
+        format!("suite `{}` has no {kind} to run", suite.name)
+    } else {
+        format!(
+            "no {kind} of suite `{}` matches {} ({} {kind}s; see --list)",
+            suite.name,
+            chosen.join(" "),
+            ids.len()
+        )
+    })
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {

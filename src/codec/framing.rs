@@ -249,13 +249,73 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     }
 }
 
+/// How a buffer split by [`split_input`] ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputEnd {
+    /// On a packet boundary.
+    Complete,
+    /// Inside a packet: the buffer stops before the bytes the packet's fixed header
+    /// announces, or inside the fixed header. Not a protocol violation: the rest of the
+    /// packet was never given.
+    Incomplete {
+        /// Where the unfinished packet starts.
+        offset: usize,
+        /// Its bytes present.
+        have: usize,
+        /// Its whole length when the fixed header is complete.
+        need: Option<usize>,
+    },
+    /// The stream cannot be framed (an invalid Remaining Length, a packet above the
+    /// maximum): the violation, with its stream offset.
+    Violation(DecodeError),
+}
+
 /// Splits a complete byte buffer into frames. Returns the frames and, if the buffer does
-/// not end on a packet boundary or cannot be framed, the error with its stream offset.
+/// not end on a packet boundary or cannot be framed, the error with its stream offset (a
+/// buffer that ends inside a packet is [`Violation::Truncated`]; [`split_input`] tells that
+/// case apart).
 pub fn split_frames(
     input: &[u8],
     framer: Framer,
     version: ProtocolVersion,
 ) -> (Vec<(usize, Frame)>, Option<DecodeError>) {
+    let (frames, end, version) = split_tracked(input, framer, version);
+    let error = match end {
+        InputEnd::Complete => None,
+        InputEnd::Incomplete { need, .. } => {
+            let field = if need.is_some() {
+                "packet body"
+            } else {
+                "Remaining Length"
+            };
+            Some(DecodeError::new(
+                Violation::Truncated { field },
+                input.len(),
+                version,
+            ))
+        }
+        InputEnd::Violation(e) => Some(e),
+    };
+    (frames, error)
+}
+
+/// Splits a complete byte buffer into frames, and says how it ends: on a packet boundary,
+/// inside a packet (an input that stops early), or at a framing violation.
+pub fn split_input(
+    input: &[u8],
+    framer: Framer,
+    version: ProtocolVersion,
+) -> (Vec<(usize, Frame)>, InputEnd) {
+    let (frames, end, _) = split_tracked(input, framer, version);
+    (frames, end)
+}
+
+/// [`split_input`], and the version the stream ended in.
+fn split_tracked(
+    input: &[u8],
+    framer: Framer,
+    version: ProtocolVersion,
+) -> (Vec<(usize, Frame)>, InputEnd, ProtocolVersion) {
     let mut tracker = VersionTracker::new(version);
     let whole = Bytes::copy_from_slice(input);
     let mut offset = 0;
@@ -269,16 +329,25 @@ pub fn split_frames(
                 offset += len;
             }
             Ok(None) => {
-                let field = match FixedHeader::parse(&whole[offset..]) {
-                    Ok(Some(_)) => "packet body",
-                    _ => "Remaining Length",
+                let need = match FixedHeader::parse(&whole[offset..]) {
+                    Ok(Some(h)) => Some(h.packet_len()),
+                    _ => None,
                 };
-                let err =
-                    DecodeError::new(Violation::Truncated { field }, whole.len(), tracker.version);
-                return (frames, Some(err));
+                let end = InputEnd::Incomplete {
+                    offset,
+                    have: whole.len() - offset,
+                    need,
+                };
+                return (frames, end, tracker.version);
             }
-            Err(e) => return (frames, Some(e.shifted(offset))),
+            Err(e) => {
+                return (
+                    frames,
+                    InputEnd::Violation(e.shifted(offset)),
+                    tracker.version,
+                );
+            }
         }
     }
-    (frames, None)
+    (frames, InputEnd::Complete, tracker.version)
 }

@@ -81,7 +81,9 @@ pub use bytestr::ByteStr;
 pub use decode::{FixedHeader, decode_frame, decode_packet, decode_slice};
 pub use encode::{EncodeError, encode, encode_to_vec};
 pub use error::{DecodeError, SpecRef, Violation};
-pub use framing::{Frame, Framer, PacketReader, VersionTracker, split_frames};
+pub use framing::{
+    Frame, Framer, InputEnd, PacketReader, VersionTracker, split_frames, split_input,
+};
 pub use packet::*;
 pub use properties::{Properties, Property, PropertyId, PropertyScope, PropertyValue};
 pub use raw::RawBuilder;

@@ -1,6 +1,7 @@
 //! Device mode: the harness is the cloud. A device connects to the emulator of its
 //! platform, every packet it sends is judged against the suite's rules as it happens, and
-//! the run ends after a duration, after a number of device connections, or on Ctrl-C.
+//! the run ends after a duration, after a number of device connections, or on Ctrl-C or
+//! SIGTERM.
 //!
 //! The cloud knows every identity of the suite (`auth.params` and `auth.identities`, e.g. a
 //! Watson device, gateway and application): any of them may log in, and the `credentials`
@@ -8,6 +9,7 @@
 
 pub mod scenario;
 
+use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;
 use crate::emulator::{Certificate, server_config};
 use crate::event::{Event, EventKind, Side};
 use crate::judge::{AuthCheck, Finding, Grouping, Judge};
@@ -37,6 +39,8 @@ pub struct DeviceOptions {
     pub behaviour: Behaviour,
     /// Write every connection to this pcapng file.
     pub capture: Option<PathBuf>,
+    /// Largest packet accepted from a device (none: the platform's default).
+    pub max_packet_size: Option<usize>,
     /// The suite's device tests to play on each device, in suite order (none: the run
     /// only judges).
     pub device_tests: Vec<crate::suite::device_tests::DeviceTest>,
@@ -74,6 +78,9 @@ pub async fn run(
     let started = Instant::now();
     let (mut config, made) = server_config(suite, params)?;
     config.behaviour = opts.behaviour.clone();
+    if let Some(max) = opts.max_packet_size {
+        config.max_packet_size = max.clamp(2, DEFAULT_MAX_PACKET_SIZE);
+    }
     // An explicit certificate replaces the one made for the platform's TLS requirement.
     let made = match &opts.tls {
         Some((cert, key)) => {
@@ -131,7 +138,8 @@ pub async fn run(
     // The server's clock, as an `Instant`, for waking up at a scenario's next step.
     let server_start = Instant::now() - server.elapsed();
     let mut finished_devices = 0usize;
-    let ctrl_c = tokio::signal::ctrl_c();
+    // Ctrl-C and SIGTERM end the run like its end condition does: the report is written.
+    let ctrl_c = crate::interrupt::Interrupt::install().requested();
     tokio::pin!(ctrl_c);
     loop {
         let wakeup = scenarios.next_wakeup().map(|at| server_start + at);

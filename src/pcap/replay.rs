@@ -55,7 +55,7 @@ use crate::report::{CaseReport, RunReport, SuiteReport, TraceLine, Verdict};
 use crate::runner::connection::{Conn, Incoming};
 use crate::runner::transport::{Connector, Target, TlsOptions};
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,7 +152,16 @@ impl ReplayOptions {
 /// Errors are for the run as a whole: an unreadable capture, an invalid speed or TLS
 /// configuration, a target the first connection cannot reach.
 pub async fn replay(opts: &ReplayOptions) -> Result<RunReport, String> {
-    replay_with(opts, Limits::default()).await
+    replay_with(opts, Limits::default(), std::future::pending()).await
+}
+
+/// [`replay`], ended early when `stop` resolves (e.g. on SIGTERM): the connections still
+/// being replayed are cancelled and reported as errors carrying `stop`'s reason.
+pub async fn replay_until(
+    opts: &ReplayOptions,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> Result<RunReport, String> {
+    replay_with(opts, Limits::default(), stop).await
 }
 
 /// What the loader keeps.
@@ -173,7 +182,11 @@ impl Default for Limits {
     }
 }
 
-async fn replay_with(opts: &ReplayOptions, limits: Limits) -> Result<RunReport, String> {
+async fn replay_with(
+    opts: &ReplayOptions,
+    limits: Limits,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> Result<RunReport, String> {
     let started = Instant::now();
     if opts.speed.is_nan() || opts.speed < 0.0 {
         return Err(format!(
@@ -237,7 +250,10 @@ async fn replay_with(opts: &ReplayOptions, limits: Limits) -> Result<RunReport, 
             .map_err(|e| format!("cannot replay to {}: {e}", opts.target))?;
         first = Some((conn, permit));
     }
+    // What an interrupted run reports for the connections it did not finish.
+    let mut unfinished: BTreeMap<u64, (String, Vec<(String, String)>)> = BTreeMap::new();
     for plan in plans {
+        unfinished.insert(plan.id, (plan.name.clone(), plan.properties.clone()));
         let shared = shared.clone();
         let semaphore = semaphore.clone();
         let pre = first.take();
@@ -246,9 +262,24 @@ async fn replay_with(opts: &ReplayOptions, limits: Limits) -> Result<RunReport, 
             (id, run_connection(shared, semaphore, plan, pre).await)
         });
     }
-    while let Some(done) = tasks.join_next().await {
+    let mut stop = std::pin::pin!(stop);
+    let mut interrupted = None;
+    loop {
+        let done = tokio::select! {
+            done = tasks.join_next() => done,
+            reason = &mut stop, if interrupted.is_none() => {
+                interrupted = Some(reason);
+                tasks.abort_all();
+                continue;
+            }
+        };
+        let Some(done) = done else { break };
         match done {
-            Ok(group) => groups.push(group),
+            Ok(group) => {
+                unfinished.remove(&group.0);
+                groups.push(group);
+            }
+            Err(e) if e.is_cancelled() => {}
             Err(e) => groups.push((
                 u64::MAX,
                 group_of(
@@ -259,6 +290,14 @@ async fn replay_with(opts: &ReplayOptions, limits: Limits) -> Result<RunReport, 
                     }),
                 ),
             )),
+        }
+    }
+    if let Some(reason) = interrupted {
+        for (id, (name, properties)) in unfinished {
+            let verdict = Verdict::Error {
+                message: format!("not finished: the replay was interrupted ({reason})"),
+            };
+            groups.push((id, group_of(name, properties, both(verdict))));
         }
     }
     groups.sort_by_key(|(id, _)| *id);

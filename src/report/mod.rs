@@ -151,6 +151,34 @@ impl RunReport {
     pub fn cases(&self) -> impl Iterator<Item = &CaseReport> {
         self.suites.iter().flat_map(|s| s.cases.iter())
     }
+
+    /// The report with `redact` applied to every text that may quote what a peer sent
+    /// (group names, messages, measurements, branches, trace lines) — field by field, so
+    /// the rendered JSON and XML around them are never touched.
+    pub fn redacted(&self, redact: impl Fn(&str) -> String) -> RunReport {
+        let mut out = self.clone();
+        for group in &mut out.suites {
+            group.name = redact(&group.name);
+            for case in &mut group.cases {
+                match &mut case.verdict {
+                    Verdict::Passed => {}
+                    Verdict::Failed { message }
+                    | Verdict::Warning { message }
+                    | Verdict::Recorded { message }
+                    | Verdict::Inconclusive { message }
+                    | Verdict::Error { message }
+                    | Verdict::Skipped { reason: message } => *message = redact(message),
+                }
+                for text in case.measured.iter_mut().chain(case.branch.iter_mut()) {
+                    *text = redact(text);
+                }
+                for line in &mut case.trace {
+                    line.text = redact(&line.text);
+                }
+            }
+        }
+        out
+    }
 }
 
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -118,6 +118,9 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
             runner.ctx.tap_closed(conn.id, "the test ended");
         }
     }
+    // Lines are pushed as steps consume them; a packet that waited on one connection
+    // while a step used another arrived earlier than the lines before it.
+    runner.trace.sort_by_key(|line| line.at);
     let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
     CaseReport {
         id: test.id.value.clone(),
@@ -297,7 +300,7 @@ impl TestRun {
             };
             tap.emit(c.id, at, from, kind);
         }
-        let shown = self.ctx.redactor.bytes(bytes);
+        let shown = self.ctx.redactor.packet_bytes(bytes, packet);
         let text = self.ctx.redactor.text(&describe(&shown, packet, version));
         let at = self.at(at);
         self.trace.push(TraceLine {
@@ -432,7 +435,7 @@ impl TestRun {
                     conn.version = c.protocol;
                     conn.keepalive = c.keep_alive;
                 }
-                let shown = self.ctx.redactor.bytes(&bytes);
+                let shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
                 let text = match &decoded {
                     Ok(_) => describe(&shown, &decoded, version),
                     Err(e) => format!(
@@ -815,7 +818,7 @@ impl TestRun {
                 }
                 self.record(name, "←", at, &bytes, &decoded, version);
                 // Everything kept for messages is redacted: evidence may carry secrets.
-                let shown = self.ctx.redactor.bytes(&bytes);
+                let shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
                 let text = self.ctx.redactor.text(&describe(&shown, &decoded, version));
                 SeenItem {
                     at,

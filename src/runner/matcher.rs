@@ -50,7 +50,17 @@ pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String
                 "payload_size" => {
                     Value::from(actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0))
                 }
-                "payload" | "payload_hex" => actual["payload"].clone(),
+                // Shown the way it was asked for: text against text (so a secret payload
+                // is masked like any secret text), else hex.
+                "payload" => match &actual["payload"] {
+                    Value::String(hex_payload) => hex::decode(hex_payload)
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .filter(|_| expected.is_string())
+                        .map_or_else(|| actual["payload"].clone(), Value::String),
+                    other => other.clone(),
+                },
+                "payload_hex" => actual["payload"].clone(),
                 _ => actual[key.as_str()].clone(),
             };
             return Err(format!(

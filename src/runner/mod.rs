@@ -89,6 +89,19 @@ pub async fn run_suite(
     opts: &RunOptions,
     on_case: &mut dyn FnMut(&CaseReport),
 ) -> Result<RunReport, RunError> {
+    run_suite_until(suite, params, opts, on_case, std::future::pending()).await
+}
+
+/// [`run_suite`], ended early when `stop` resolves (e.g. on SIGTERM): the tests still
+/// running are cancelled and reported as errors carrying `stop`'s reason, so the report
+/// of an interrupted run is written and never passes.
+pub async fn run_suite_until(
+    suite: Arc<Suite>,
+    params: &ParamValues,
+    opts: &RunOptions,
+    on_case: &mut dyn FnMut(&CaseReport),
+    stop: impl std::future::Future<Output = &'static str>,
+) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let mut tls = opts.tls.clone();
     if let Some(req) = &suite.tls {
@@ -217,13 +230,34 @@ pub async fn run_suite(
             (index, run_test(ctx, test, index).await)
         });
     }
-    while let Some(joined) = set.join_next().await {
+    let mut stop = std::pin::pin!(stop);
+    let mut interrupted = None;
+    loop {
+        let joined = tokio::select! {
+            joined = set.join_next() => joined,
+            reason = &mut stop, if interrupted.is_none() => {
+                interrupted = Some(reason);
+                set.abort_all();
+                continue;
+            }
+        };
         match joined {
-            Ok((index, case)) => {
+            None => break,
+            Some(Ok((index, case))) => {
                 on_case(&case);
                 results[index] = Some(case);
             }
-            Err(e) => return Err(RunError::Config(format!("a test task failed: {e}"))),
+            Some(Err(e)) if e.is_cancelled() => {}
+            Some(Err(e)) => return Err(RunError::Config(format!("a test task failed: {e}"))),
+        }
+    }
+    if let Some(reason) = interrupted {
+        for (index, test) in suite.tests.iter().enumerate() {
+            if results[index].is_none() && opts.selection.selects(&test.id.value) {
+                let case = interrupted_case(test, reason);
+                on_case(&case);
+                results[index] = Some(case);
+            }
         }
     }
     // Every sender is gone with the context: the judge has seen everything.
@@ -281,6 +315,22 @@ fn uses_identity(
         Step::Send(send) => send.connect.as_ref().is_some_and(same_id),
         _ => false,
     })
+}
+
+/// A test the run was stopped before it finished: not a verdict on the target.
+fn interrupted_case(test: &crate::suite::schema::TestDef, signal: &str) -> CaseReport {
+    CaseReport {
+        id: test.id.value.clone(),
+        title: test.title.clone(),
+        cites: test.cites.clone(),
+        verdict: Verdict::Error {
+            message: format!("not finished: the run was interrupted ({signal})"),
+        },
+        branch: None,
+        measured: None,
+        duration: Duration::ZERO,
+        trace: Vec::new(),
+    }
 }
 
 fn skipped(test: &crate::suite::schema::TestDef, reason: &str) -> CaseReport {

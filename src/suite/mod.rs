@@ -41,6 +41,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
 /// How deep `extends` chains may go.
 const MAX_EXTENDS_DEPTH: usize = 8;
 
+/// Largest suite file read, in bytes: fifty times the largest built-in suite, and a bound
+/// on what `--suite /dev/zero` or a wrong path to a capture costs.
+pub const MAX_SUITE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A suite that cannot be used, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuiteError {
@@ -337,14 +341,11 @@ fn open(spec: &str, relative_to: Option<&Path>) -> Result<Source, SuiteError> {
         Some(dir) if Path::new(spec).is_relative() => dir.join(spec),
         _ => PathBuf::from(spec),
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| SuiteError {
+    let text = read_capped(&path).map_err(|message| SuiteError {
         origin: path.display().to_string(),
         line: 0,
         column: 0,
-        message: format!(
-            "cannot read suite: {e} (built-in suites: {})",
-            builtin_names().collect::<Vec<_>>().join(", ")
-        ),
+        message,
         snippet: None,
     })?;
     Ok(Source {
@@ -354,7 +355,42 @@ fn open(spec: &str, relative_to: Option<&Path>) -> Result<Source, SuiteError> {
     })
 }
 
+/// Reads a suite file of at most [`MAX_SUITE_BYTES`], never more than one byte past it.
+fn read_capped(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot_read = |e: std::io::Error| {
+        format!(
+            "cannot read suite: {e} (built-in suites: {})",
+            builtin_names().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SUITE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_SUITE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "suite file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn too_large() -> String {
+    format!(
+        "suite file too large: more than {} MiB (the limit for suite files)",
+        MAX_SUITE_BYTES / (1024 * 1024)
+    )
+}
+
 fn parse(source: &Source) -> Result<SuiteFile, SuiteError> {
+    if source.text.len() as u64 > MAX_SUITE_BYTES {
+        return Err(source.error(0, 0, too_large()));
+    }
     let options = serde_saphyr::options! {
         strict_booleans: true,
         with_snippet: false,

@@ -105,6 +105,11 @@ impl Cloud {
         }
     }
 
+    /// The process id of the running cloud (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until the cloud prints a line containing `needle`; panics after `limit`.
     pub fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
