@@ -66,6 +66,8 @@ pub struct Conn {
     pub next_packet_id: u16,
     /// The last packet identifier received (default for acks).
     pub last_received_id: Option<u16>,
+    /// The Client Identifier of the CONNECT sent, once one was.
+    pub client_id: Option<String>,
 }
 
 impl Conn {
@@ -96,6 +98,7 @@ impl Conn {
             closed_at: None,
             next_packet_id: 1,
             last_received_id: None,
+            client_id: None,
         })
     }
 

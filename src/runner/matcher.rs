@@ -5,32 +5,40 @@ use crate::codec::Packet;
 use crate::suite::vars::Vars;
 use serde_json::Value;
 
+/// Payload bytes shown from the start and from the end of a payload that did not match.
+const PAYLOAD_HEAD: usize = 32;
+const PAYLOAD_TAIL: usize = 16;
+
 /// Checks `packet` against `matcher` (a map of field → expected value, or null for any).
 /// Returns a description of the first mismatch.
 pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String> {
     let Value::Object(fields) = matcher else {
         return Ok(());
     };
-    let actual = serde_json::to_value(packet).map_err(|e| e.to_string())?;
+    // The payload is compared as bytes and shown bounded; only the other fields go
+    // through the JSON form (a 16 MB payload would be 32 MB of hex there).
+    let (actual, payload) = match packet {
+        Packet::Publish(p) => {
+            let mut fields_only = p.clone();
+            fields_only.payload = bytes::Bytes::new();
+            let actual = serde_json::to_value(Packet::Publish(fields_only));
+            (actual, &p.payload[..])
+        }
+        other => (serde_json::to_value(other), &[][..]),
+    };
+    let actual = actual.map_err(|e| e.to_string())?;
     for (key, expected) in fields {
         let expected = interpolate(expected, vars)?;
         let ok = match key.as_str() {
-            "payload" => match (&expected, &actual["payload"]) {
-                (Value::String(text), Value::String(hex_payload)) => {
-                    hex::encode(text.as_bytes()) == *hex_payload
-                }
-                (e, a) => compare(e, a),
+            "payload" => match &expected {
+                Value::String(text) => text.as_bytes() == payload,
+                e => compare(e, &Value::String(hex::encode(payload))),
             },
-            "payload_hex" => {
-                let want = expected
-                    .as_str()
-                    .map(|h| h.split_whitespace().collect::<String>().to_lowercase());
-                want.as_deref() == actual["payload"].as_str()
-            }
-            "payload_size" => {
-                let len = actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0);
-                compare(&expected, &Value::from(len))
-            }
+            "payload_hex" => expected
+                .as_str()
+                .and_then(|h| hex::decode(h.split_whitespace().collect::<String>()).ok())
+                .is_some_and(|want| want == payload),
+            "payload_size" => compare(&expected, &Value::from(payload.len())),
             // The payload is JSON of the given shape (the judge's shape language).
             "payload_json" => {
                 let Packet::Publish(p) = packet else {
@@ -47,16 +55,13 @@ pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String
         };
         if !ok {
             let shown = match key.as_str() {
-                "payload_size" => {
-                    Value::from(actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0))
-                }
-                "payload" | "payload_hex" => actual["payload"].clone(),
-                _ => actual[key.as_str()].clone(),
+                "payload_size" => payload.len().to_string(),
+                "payload" | "payload_hex" => bounded_payload(payload),
+                _ => render(&actual[key.as_str()]),
             };
             return Err(format!(
-                "{key}: expected {}, got {}",
-                render(&expected),
-                render(&shown)
+                "{key}: expected {}, got {shown}",
+                render(&expected)
             ));
         }
     }
@@ -120,6 +125,19 @@ fn is_operator_map(map: &serde_json::Map<String, Value>) -> bool {
 
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
+}
+
+/// A payload for a message: whole when short, else its length, first and last bytes in hex.
+pub fn bounded_payload(payload: &[u8]) -> String {
+    if payload.len() <= PAYLOAD_HEAD + PAYLOAD_TAIL {
+        return format!("\"{}\"", hex::encode(payload));
+    }
+    format!(
+        "{} bytes: \"{}…{}\"",
+        payload.len(),
+        hex::encode(&payload[..PAYLOAD_HEAD]),
+        hex::encode(&payload[payload.len() - PAYLOAD_TAIL..])
+    )
 }
 
 /// A compact rendering of a matcher value for messages.

@@ -164,6 +164,7 @@ pub async fn run_suite(
         run_token,
         events: Some(tap),
         next_conn: std::sync::atomic::AtomicU64::new(1),
+        unsubscribed: std::sync::Mutex::new(exec::UnsubscribedDeliveries::default()),
     });
     preflight(&ctx).await?;
 
@@ -225,6 +226,14 @@ pub async fn run_suite(
             }
             Err(e) => return Err(RunError::Config(format!("a test task failed: {e}"))),
         }
+    }
+    let unsubscribed = match ctx.unsubscribed.lock() {
+        Ok(log) => log.finding(),
+        Err(poisoned) => poisoned.into_inner().finding(),
+    };
+    if let Some(case) = unsubscribed {
+        on_case(&case);
+        results.push(Some(case));
     }
     // Every sender is gone with the context: the judge has seen everything.
     drop(ctx);
@@ -340,10 +349,23 @@ pub fn auth_values(
     Ok(Some((scheme, values)))
 }
 
-/// The credentials the suite's auth scheme produces from its parameters.
+/// The credentials the suite's auth scheme produces from its parameters. A suite without
+/// a scheme (the baselines) logs in with its `username` and `password` parameters when they
+/// are set, as a broker that requires credentials needs.
 pub fn credentials(suite: &Suite, vars: &Vars) -> Result<DefaultCredentials, String> {
     let Some((scheme, values)) = auth_values(suite, vars)? else {
-        return Ok(DefaultCredentials::default());
+        let declared = |name: &str| {
+            suite
+                .params
+                .contains_key(name)
+                .then(|| vars.get(name).map(str::to_owned))
+                .flatten()
+        };
+        return Ok(DefaultCredentials {
+            client_id: None,
+            username: declared("username"),
+            password: declared("password"),
+        });
     };
     DefaultCredentials::produce(scheme, &values)
 }
