@@ -10,6 +10,8 @@
 
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
+#[path = "support/relay.rs"]
+mod relay;
 #[path = "support/suite_run.rs"]
 mod suite_run;
 #[path = "support/verdicts.rs"]
@@ -21,7 +23,7 @@ use mqtt_conform::runner::{RunOptions, Selection, run_suite};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use verdicts::Want::{self, Branch, Fail, KeepAlive, Pass};
+use verdicts::Want::{self, Branch, Fail, Inconclusive, KeepAlive, Pass};
 
 /// Every test of the suite and what mosquitto 2.0.11 earns on it.
 const EXPECTED: &[(&str, Want)] = &[
@@ -229,5 +231,188 @@ async fn mqtt5_suite_against_the_default_emulator() {
         "mqtt-5 against the emulator: {} failures:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// After sending DISCONNECT the client closes the connection (MQTT-3.14.4-1); the server
+/// only SHOULD. Through a relay that leaves the close to the client, the tests that
+/// disconnect still pass.
+#[test]
+fn the_client_closes_after_its_disconnect() {
+    let broker = Mosquitto::start("leaveclose5", "allow_anonymous true");
+    let relay = relay::Relay::start_leaving_close_to_client(
+        format!("127.0.0.1:{}", broker.port)
+            .parse()
+            .expect("an address"),
+    );
+    let url = format!("mqtt://127.0.0.1:{}", relay.port);
+    let tests = [
+        "MQTT5-SESS-01",
+        "MQTT5-SESS-04",
+        "MQTT5-SESS-06",
+        "MQTT5-SESS-07",
+        "MQTT5-WILL-02",
+        "MQTT5-WILL-03",
+        "MQTT5-EXP-02",
+    ];
+    let report = suite_run::run_selected("mqtt-5", &url, &tests, &[]);
+    let expected: Vec<(&str, Want)> = tests.iter().map(|id| (*id, Pass)).collect();
+    verdicts::check_report(report.cases(), &expected);
+}
+
+/// A server may grant a lower QoS than asked (MQTT-3.8.4-6 of 5.0 too): with mosquitto's
+/// `max_qos 1` the QoS 2 flow of MQTT5-PUB-11 cannot be observed, and the test says so.
+#[test]
+fn a_broker_granting_at_most_qos_1_is_not_failed_for_it() {
+    let broker = Mosquitto::start("maxqos1-5", "allow_anonymous true\nmax_qos 1");
+    let report = suite_run::run_selected("mqtt-5", &broker.url(), &["MQTT5-PUB-11"], &[]);
+    verdicts::check_report(
+        report.cases(),
+        &[(
+            "MQTT5-PUB-11",
+            Inconclusive("granted QoS 1 on topic filter 1 where the test needs QoS 2"),
+        )],
+    );
+}
+
+/// A broker that requires credentials: the 5.0 baseline logs in with `--param username` and
+/// the password from a file named by MQTT_PASSWORD_FILE, which never shows in the output.
+#[test]
+fn a_broker_requiring_credentials_is_logged_in_with_a_password_file() {
+    let dir = mosquitto::temp_dir("passwd5");
+    let passwd = dir.join("passwd");
+    let password = "s3cr3t-Pw-50";
+    let made = std::process::Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&passwd)
+        .args(["conform", password])
+        .status()
+        .expect("mosquitto_passwd runs");
+    assert!(made.success(), "mosquitto_passwd failed");
+    let secret_file = dir.join("password.txt");
+    std::fs::write(&secret_file, format!("{password}\n")).expect("password file written");
+    let broker = Mosquitto::start_in(
+        dir,
+        &format!("allow_anonymous false\npassword_file {}", passwd.display()),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args(["--suite", "mqtt-5", "--target", &broker.url()])
+        .args(["--param", "username=conform", "--color", "never", "--exact"])
+        .args(["MQTT5-CONN-01", "MQTT5-PUB-01"])
+        .env("MQTT_PASSWORD_FILE", &secret_file)
+        .env_remove("MQTT_PASSWORD")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("2 passed"), "{stdout}");
+    assert!(
+        !stdout.contains(password) && !stderr.contains(password),
+        "the password leaked"
+    );
+}
+
+/// A peer speaking just enough MQTT 5.0 to be a server without shared subscriptions:
+/// CONNACK with Shared Subscription Available 0, SUBACK granting what is asked, and
+/// DISCONNECT 0x9E for a `$share` SUBSCRIBE (section 4.8.2 of 5.0 lets it). No installed
+/// broker can switch shared subscriptions off.
+struct NoSharedSubscriptions {
+    port: u16,
+}
+
+impl NoSharedSubscriptions {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
+        let port = listener.local_addr().expect("an address").port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || Self::serve(stream));
+            }
+        });
+        Self { port }
+    }
+
+    fn serve(mut stream: std::net::TcpStream) {
+        use mqtt_conform::codec::{Packet, Properties, ProtocolVersion, SubAck, encode_to_vec};
+        use std::io::{Read, Write};
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        loop {
+            let mut first = [0u8; 1];
+            if stream.read_exact(&mut first).is_err() {
+                return;
+            }
+            let (mut len, mut shift) = (0usize, 0);
+            loop {
+                let mut b = [0u8; 1];
+                if stream.read_exact(&mut b).is_err() || shift > 21 {
+                    return;
+                }
+                len |= usize::from(b[0] & 0x7F) << shift;
+                shift += 7;
+                if b[0] & 0x80 == 0 {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            if stream.read_exact(&mut body).is_err() {
+                return;
+            }
+            let mut frame = vec![first[0]];
+            mqtt_conform::codec::varint::encode(len as u32, &mut frame);
+            frame.extend_from_slice(&body);
+            let answer =
+                match mqtt_conform::codec::decode_packet(&frame.into(), ProtocolVersion::V5) {
+                    Ok(Packet::Connect(_)) => vec![0x20, 0x05, 0x00, 0x00, 0x02, 0x2A, 0x00],
+                    Ok(Packet::Subscribe(s))
+                        if s.subscriptions
+                            .iter()
+                            .any(|x| x.filter.starts_with("$share/")) =>
+                    {
+                        let _ = stream.write_all(&[0xE0, 0x02, 0x9E, 0x00]);
+                        return;
+                    }
+                    Ok(Packet::Subscribe(s)) => encode_to_vec(
+                        &Packet::SubAck(SubAck {
+                            packet_id: s.packet_id,
+                            properties: Properties::new(),
+                            return_codes: s
+                                .subscriptions
+                                .iter()
+                                .map(|x| x.options.qos.as_u8())
+                                .collect(),
+                        }),
+                        ProtocolVersion::V5,
+                    )
+                    .expect("SUBACK encodes"),
+                    Ok(Packet::PingReq) => vec![0xD0, 0x00],
+                    Ok(Packet::Disconnect(_)) | Err(_) => return,
+                    Ok(_) => Vec::new(),
+                };
+            if stream.write_all(&answer).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Without shared subscriptions a server may answer a `$share` SUBSCRIBE with DISCONNECT
+/// 0x9E, as MQTT5-SHARE-01 accepts; MQTT5-SHARE-05 accepts it too, and ends there.
+#[test]
+fn a_server_without_shared_subscriptions_may_disconnect_a_share_subscriber() {
+    let peer = NoSharedSubscriptions::start();
+    let url = format!("mqtt://127.0.0.1:{}", peer.port);
+    let report =
+        suite_run::run_selected("mqtt-5", &url, &["MQTT5-SHARE-01", "MQTT5-SHARE-05"], &[]);
+    verdicts::check_report(
+        report.cases(),
+        &[
+            ("MQTT5-SHARE-01", Branch("DISCONNECT 0x9E")),
+            ("MQTT5-SHARE-05", Branch("DISCONNECT 0x9E")),
+        ],
     );
 }
