@@ -339,60 +339,36 @@ impl NoSharedSubscriptions {
 
     fn serve(mut stream: std::net::TcpStream) {
         use mqtt_conform::codec::{Packet, Properties, ProtocolVersion, SubAck, encode_to_vec};
-        use std::io::{Read, Write};
+        use std::io::Write;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-        loop {
-            let mut first = [0u8; 1];
-            if stream.read_exact(&mut first).is_err() {
-                return;
-            }
-            let (mut len, mut shift) = (0usize, 0);
-            loop {
-                let mut b = [0u8; 1];
-                if stream.read_exact(&mut b).is_err() || shift > 21 {
+        while let Some(frame) = read_frame(&mut stream) {
+            let answer = match mqtt_conform::codec::decode_packet(&frame, ProtocolVersion::V5) {
+                Ok(Packet::Connect(_)) => vec![0x20, 0x05, 0x00, 0x00, 0x02, 0x2A, 0x00],
+                Ok(Packet::Subscribe(s))
+                    if s.subscriptions
+                        .iter()
+                        .any(|x| x.filter.starts_with("$share/")) =>
+                {
+                    let _ = stream.write_all(&[0xE0, 0x02, 0x9E, 0x00]);
                     return;
                 }
-                len |= usize::from(b[0] & 0x7F) << shift;
-                shift += 7;
-                if b[0] & 0x80 == 0 {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if stream.read_exact(&mut body).is_err() {
-                return;
-            }
-            let mut frame = vec![first[0]];
-            mqtt_conform::codec::varint::encode(len as u32, &mut frame);
-            frame.extend_from_slice(&body);
-            let answer =
-                match mqtt_conform::codec::decode_packet(&frame.into(), ProtocolVersion::V5) {
-                    Ok(Packet::Connect(_)) => vec![0x20, 0x05, 0x00, 0x00, 0x02, 0x2A, 0x00],
-                    Ok(Packet::Subscribe(s))
-                        if s.subscriptions
+                Ok(Packet::Subscribe(s)) => encode_to_vec(
+                    &Packet::SubAck(SubAck {
+                        packet_id: s.packet_id,
+                        properties: Properties::new(),
+                        return_codes: s
+                            .subscriptions
                             .iter()
-                            .any(|x| x.filter.starts_with("$share/")) =>
-                    {
-                        let _ = stream.write_all(&[0xE0, 0x02, 0x9E, 0x00]);
-                        return;
-                    }
-                    Ok(Packet::Subscribe(s)) => encode_to_vec(
-                        &Packet::SubAck(SubAck {
-                            packet_id: s.packet_id,
-                            properties: Properties::new(),
-                            return_codes: s
-                                .subscriptions
-                                .iter()
-                                .map(|x| x.options.qos.as_u8())
-                                .collect(),
-                        }),
-                        ProtocolVersion::V5,
-                    )
-                    .expect("SUBACK encodes"),
-                    Ok(Packet::PingReq) => vec![0xD0, 0x00],
-                    Ok(Packet::Disconnect(_)) | Err(_) => return,
-                    Ok(_) => Vec::new(),
-                };
+                            .map(|x| x.options.qos.as_u8())
+                            .collect(),
+                    }),
+                    ProtocolVersion::V5,
+                )
+                .expect("SUBACK encodes"),
+                Ok(Packet::PingReq) => vec![0xD0, 0x00],
+                Ok(Packet::Disconnect(_)) | Err(_) => return,
+                Ok(_) => Vec::new(),
+            };
             if stream.write_all(&answer).is_err() {
                 return;
             }
@@ -415,4 +391,152 @@ fn a_server_without_shared_subscriptions_may_disconnect_a_share_subscriber() {
             ("MQTT5-SHARE-05", Branch("DISCONNECT 0x9E")),
         ],
     );
+}
+
+/// One MQTT frame read from `stream`, or `None` at its end.
+fn read_frame(stream: &mut std::net::TcpStream) -> Option<bytes::Bytes> {
+    use std::io::Read;
+    let mut first = [0u8; 1];
+    stream.read_exact(&mut first).ok()?;
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        let mut b = [0u8; 1];
+        stream.read_exact(&mut b).ok()?;
+        if shift > 21 {
+            return None;
+        }
+        len |= usize::from(b[0] & 0x7F) << shift;
+        shift += 7;
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).ok()?;
+    let mut frame = vec![first[0]];
+    mqtt_conform::codec::varint::encode(u32::try_from(len).ok()?, &mut frame);
+    frame.extend_from_slice(&body);
+    Some(frame.into())
+}
+
+/// A peer speaking just enough MQTT 5.0 to relay QoS 1 messages from a publisher to one
+/// subscriber, one in flight at a time, with packet identifiers of its own choosing from 7
+/// upwards (a server picks them freely). The installed brokers (mosquitto, rumqttd) start
+/// at 1 on a new connection, where a fixed `packet_id: 1` goes unnoticed.
+struct OwnPacketIds {
+    port: u16,
+}
+
+/// What the connections of [`OwnPacketIds`] share.
+#[derive(Default)]
+struct Relayed {
+    subscriber: Option<std::net::TcpStream>,
+    queue: std::collections::VecDeque<(String, bytes::Bytes)>,
+    in_flight: Option<u16>,
+    next_id: u16,
+}
+
+impl OwnPacketIds {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
+        let port = listener.local_addr().expect("an address").port();
+        let shared = Arc::new(std::sync::Mutex::new(Relayed {
+            next_id: 7,
+            ..Relayed::default()
+        }));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || Self::serve(stream, &shared));
+            }
+        });
+        Self { port }
+    }
+
+    fn serve(mut stream: std::net::TcpStream, shared: &std::sync::Mutex<Relayed>) {
+        use mqtt_conform::codec::{
+            Packet, Properties, ProtocolVersion, PubResponse, SubAck, encode_to_vec,
+        };
+        use std::io::Write;
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let encode = |p: Packet| encode_to_vec(&p, ProtocolVersion::V5).expect("encodes");
+        while let Some(frame) = read_frame(&mut stream) {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let answer = match mqtt_conform::codec::decode_packet(&frame, ProtocolVersion::V5) {
+                Ok(Packet::Connect(_)) => vec![0x20, 0x03, 0x00, 0x00, 0x00],
+                Ok(Packet::Subscribe(s)) => {
+                    if state.subscriber.is_none() {
+                        state.subscriber = stream.try_clone().ok();
+                    }
+                    encode(Packet::SubAck(SubAck {
+                        packet_id: s.packet_id,
+                        properties: Properties::new(),
+                        return_codes: s
+                            .subscriptions
+                            .iter()
+                            .map(|x| x.options.qos.as_u8())
+                            .collect(),
+                    }))
+                }
+                Ok(Packet::Publish(p)) => {
+                    state
+                        .queue
+                        .push_back((p.topic.to_string(), p.payload.clone()));
+                    match p.packet_id {
+                        Some(id) => encode(Packet::PubAck(PubResponse {
+                            packet_id: id,
+                            reason_code: 0,
+                            properties: Properties::new(),
+                        })),
+                        None => Vec::new(),
+                    }
+                }
+                Ok(Packet::PubAck(ack)) => {
+                    if state.in_flight == Some(ack.packet_id) {
+                        state.in_flight = None;
+                    }
+                    Vec::new()
+                }
+                Ok(Packet::PingReq) => vec![0xD0, 0x00],
+                Ok(_) | Err(_) => return,
+            };
+            if stream.write_all(&answer).is_err() {
+                return;
+            }
+            Self::deliver(&mut state);
+        }
+    }
+
+    /// Sends the next queued message to the subscriber when nothing is in flight.
+    fn deliver(state: &mut Relayed) {
+        use mqtt_conform::codec::{Packet, ProtocolVersion, Publish, QoS, encode_to_vec};
+        use std::io::Write;
+        if state.in_flight.is_some() {
+            return;
+        }
+        let Some((topic, payload)) = state.queue.pop_front() else {
+            return;
+        };
+        let id = state.next_id;
+        state.next_id += 1;
+        let mut publish = Publish::new(topic.as_str(), payload);
+        publish.qos = QoS::AtLeastOnce;
+        publish.packet_id = Some(id);
+        let bytes = encode_to_vec(&Packet::Publish(publish), ProtocolVersion::V5).expect("encodes");
+        if let Some(subscriber) = state.subscriber.as_mut() {
+            if subscriber.write_all(&bytes).is_ok() {
+                state.in_flight = Some(id);
+            }
+        }
+    }
+}
+
+/// The server chooses the packet ids of its deliveries: MQTT5-FLOW-02 acknowledges the
+/// one it received, not a fixed 1.
+#[test]
+fn a_delivery_is_acknowledged_with_the_packet_id_the_server_chose() {
+    let peer = OwnPacketIds::start();
+    let url = format!("mqtt://127.0.0.1:{}", peer.port);
+    let report = suite_run::run_selected("mqtt-5", &url, &["MQTT5-FLOW-02"], &[]);
+    verdicts::check_report(report.cases(), &[("MQTT5-FLOW-02", Pass)]);
 }
