@@ -202,6 +202,28 @@ mod tests {
     }
 
     #[test]
+    fn a_large_payload_that_does_not_match_is_shown_bounded() {
+        let vars = Vars::new();
+        let mut big = vec![b'x'; 1 << 20];
+        big[..4].copy_from_slice(b"head");
+        let p = Packet::Publish(Publish::new("t", big));
+        let e = check(&p, &json!({"payload": "small"}), &vars).unwrap_err();
+        assert!(
+            e.starts_with(r#"payload: expected "small", got 1048576 bytes: "68656164"#),
+            "{e}"
+        );
+        assert!(e.len() < 200, "{} bytes: {e}", e.len());
+        let e = check(&p, &json!({"payload_hex": "00"}), &vars).unwrap_err();
+        assert!(e.len() < 200, "{} bytes: {e}", e.len());
+        assert!(check(&p, &json!({"payload_size": 1 << 20}), &vars).is_ok());
+        let short = Packet::Publish(Publish::new("t", &b"hi"[..]));
+        assert_eq!(
+            check(&short, &json!({"payload": "ho"}), &vars).unwrap_err(),
+            r#"payload: expected "ho", got "6869""#
+        );
+    }
+
+    #[test]
     fn payload_json_checks_the_payload_against_a_shape() {
         use crate::codec::Publish;
         let vars = Vars::new();
