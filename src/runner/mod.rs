@@ -427,13 +427,18 @@ async fn preflight(ctx: &RunContext) -> Result<(), RunError> {
         Some(Incoming::Frame { bytes, .. }) => match decode_packet(&bytes, suite.protocol) {
             Ok(Packet::ConnAck(c)) if c.code == 0 => Ok(()),
             Ok(Packet::ConnAck(c)) => Err(format!(
-                "{target} refused the suite's credentials: CONNACK {:#04x} ({})",
+                "{target} refused the suite's credentials: CONNACK {:#04x} ({}){}",
                 c.code,
                 crate::codec::reason::code_name(
                     suite.protocol,
                     crate::codec::PacketType::ConnAck,
                     c.code
-                )
+                ),
+                if suite.params.contains_key("username") && ctx.credentials.username.is_none() {
+                    "; a broker that requires credentials: --param username=NAME and the password in MQTT_PASSWORD (or a file named by MQTT_PASSWORD_FILE)"
+                } else {
+                    ""
+                }
             )),
             Ok(other) => Err(format!(
                 "{target} answered CONNECT with {}",
