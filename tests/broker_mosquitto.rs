@@ -591,3 +591,105 @@ fn a_failing_test_keeps_bounded_evidence_of_large_packets() {
     assert!(kept < 64 * 1024, "the trace keeps {kept} bytes");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Peak resident memory (VmHWM, in KiB) of a running process, read from /proc.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A peer streaming large PUBLISHes while the test is busy elsewhere costs bounded memory:
+/// the connection buffers a few megabytes of frames, then leaves the rest to TCP
+/// back-pressure. mosquitto_pub sends 48 messages of 4 MiB (192 MiB) to the suite's
+/// subscriber while its test waits.
+#[test]
+fn large_deliveries_waiting_for_the_test_are_bounded_in_memory() {
+    const SIZE: usize = 4 * 1024 * 1024;
+    const COUNT: usize = 48;
+    let broker = Mosquitto::start("bigstream", "allow_anonymous true");
+    let port = broker.port.to_string();
+    let dir = mosquitto::temp_dir("bigstream-suite");
+    let topic = format!("big/{}", std::process::id());
+    let yaml = format!(
+        "name: big-stream\nprotocol: \"3.1.1\"\ndefaults: {{ within: 30s, timeout: 120s, keepalive: 60 }}\n\
+         tests:\n  - id: STREAM-01\n    title: large deliveries wait while the test waits\n    steps:\n\
+         \x20     - connect: {{ conn: s }}\n\
+         \x20     - send: {{ conn: s, subscribe: {{ filters: [ \"{topic}\" ] }} }}\n\
+         \x20     - expect: {{ conn: s, suback: {{ return_codes: [0] }} }}\n\
+         \x20     - connect: {{ conn: p }}\n\
+         \x20     - send: {{ conn: p, publish: {{ topic: \"{topic}/ready\", qos: 1, payload: go }} }}\n\
+         \x20     - expect: {{ conn: p, puback: {{}} }}\n\
+         \x20     - wait: 5s\n\
+         \x20     - expect: {{ conn: s, publish: {{ payload_size: {SIZE} }} }}\n"
+    );
+    let path = dir.join("stream.yaml");
+    std::fs::write(&path, yaml).expect("suite written");
+    let payload = dir.join("payload.bin");
+    std::fs::write(&payload, vec![b'x'; SIZE]).expect("payload written");
+    let ready = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            &format!("{topic}/ready"),
+        ])
+        .args(["-C", "1", "-W", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub runs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args(["--suite", path.to_str().expect("utf-8 path")])
+        .args(["--target", &broker.url(), "--color", "never"])
+        .arg("--report-junit")
+        .arg(dir.join("run.xml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    // The suite's subscriber is in place once its publisher says so.
+    let said = ready.wait_with_output().expect("mosquitto_sub ends");
+    assert_eq!(String::from_utf8_lossy(&said.stdout).trim(), "go");
+    for _ in 0..COUNT {
+        let sent = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port, "-t", &topic, "-f"])
+            .arg(&payload)
+            .status()
+            .expect("mosquitto_pub runs");
+        assert!(sent.success(), "mosquitto_pub failed");
+    }
+    // VmHWM is the peak so far: the last reading before the exit holds the run's peak.
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("the child is waited for") {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout piped"), &mut stdout)
+        .expect("stdout read");
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    let streamed_mib = (SIZE * COUNT) >> 20;
+    eprintln!(
+        "peak RSS {} MiB while {streamed_mib} MiB were delivered",
+        peak >> 10
+    );
+    assert!(
+        peak < 96 * 1024,
+        "peak RSS {} MiB while {streamed_mib} MiB were delivered",
+        peak >> 10
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
