@@ -299,3 +299,11 @@ fn expectation_options_are_checked() {
     );
     assert!(ok.is_ok(), "{:?}", ok.err());
 }
+
+#[test]
+fn an_inconclusive_alternative_gives_its_reason_as_text() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { any_of: [ { puback: {} }, { closed: {}, inconclusive: 3 } ] }\n",
+    );
+    assert!(e.message.contains("gives the reason as text"), "{e}");
+}

@@ -12,7 +12,9 @@ use crate::codec::{
 use crate::event::{EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::secret::Redactor;
-use crate::suite::schema::{ALTERNATIVE_OPTIONS, ENDS_TEST, ExpectDef, Status, Step, TestDef};
+use crate::suite::schema::{
+    ALTERNATIVE_OPTIONS, ENDS_TEST, ExpectDef, INCONCLUSIVE, Status, Step, TestDef,
+};
 use crate::suite::timing::{TimeExpr, fmt_secs, parse_duration};
 use crate::suite::vars::Vars;
 use crate::suite::{DEFAULT_CONN, Suite};
@@ -727,6 +729,7 @@ impl TestRun {
                 .map(|alt| {
                     let label = alt.get("as").and_then(Value::as_str).map(str::to_owned);
                     let ends_test = alt.get(ENDS_TEST).and_then(Value::as_bool) == Some(true);
+                    let inconclusive = alt_inconclusive(alt);
                     let (key, m) = alt
                         .iter()
                         .find(|(k, _)| !ALTERNATIVE_OPTIONS.contains(&k.as_str()))
@@ -734,6 +737,7 @@ impl TestRun {
                         .unwrap_or_default();
                     let mut alt = Alternative::new(key, m, label);
                     alt.ends_test = ends_test;
+                    alt.inconclusive = inconclusive;
                     alt
                 })
                 .collect()
@@ -764,7 +768,7 @@ impl TestRun {
                     if def.any_of.is_some() {
                         self.branch = Some(label);
                     }
-                    self.ended |= alt.ends_test;
+                    self.taken(alt)?;
                     Ok(())
                 }
                 None => Err(StepFailure::Target(format!(
@@ -787,7 +791,7 @@ impl TestRun {
                         &format!("nothing arrived within {}", window.describe()),
                     );
                     self.branch = Some(label);
-                    self.ended |= alt.ends_test;
+                    self.taken(alt)?;
                     return Ok(());
                 }
                 if alternatives.iter().any(|a| a.key == "closed") {
@@ -813,7 +817,7 @@ impl TestRun {
                         if def.any_of.is_some() {
                             self.branch = Some(label);
                         }
-                        self.ended |= alt.ends_test;
+                        self.taken(alt)?;
                         return Ok(());
                     }
                     return Err(StepFailure::Target(format!(
@@ -856,7 +860,7 @@ impl TestRun {
                                     self.branch =
                                         Some(format!("{label} [{}]", hex_preview(&seen.bytes)));
                                 }
-                                self.ended |= alt.ends_test;
+                                self.taken(alt)?;
                                 if let (Some(needed), Packet::SubAck(suback)) =
                                     (&def.granted, packet)
                                 {
@@ -970,6 +974,18 @@ impl TestRun {
                     )),
                 }
             }
+        }
+    }
+
+    /// An `any_of` alternative was taken: it may end the test, passed or inconclusive.
+    fn taken(&mut self, alt: &Alternative) -> StepResult {
+        self.ended |= alt.ends_test;
+        match &alt.inconclusive {
+            Some(why) => Err(StepFailure::Inconclusive(format!(
+                "observed {}: {why}",
+                alt.label()
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -1224,6 +1240,14 @@ struct Alternative {
     matcher: Value,
     label: Option<String>,
     ends_test: bool,
+    /// Taking this alternative ends the test inconclusive, for this reason.
+    inconclusive: Option<String>,
+}
+
+fn alt_inconclusive(alt: &BTreeMap<String, Value>) -> Option<String> {
+    alt.get(INCONCLUSIVE)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 impl Alternative {
@@ -1233,6 +1257,7 @@ impl Alternative {
             matcher,
             label,
             ends_test: false,
+            inconclusive: None,
         }
     }
 

@@ -513,9 +513,14 @@ pub struct ReasonDef {
 /// server chose a reaction after which the remaining steps have nothing to observe.
 pub const ENDS_TEST: &str = "ends_test";
 
-/// Keys of an `any_of` alternative besides its one packet matcher: its label and
-/// [`ENDS_TEST`].
-pub const ALTERNATIVE_OPTIONS: [&str; 2] = ["as", ENDS_TEST];
+/// The key of an `any_of` alternative that, when taken, ends the test inconclusive with the
+/// reason it gives: the server chose a reaction the specification allows after which the
+/// test's statement cannot be observed.
+pub const INCONCLUSIVE: &str = "inconclusive";
+
+/// Keys of an `any_of` alternative besides its one packet matcher: its label,
+/// [`ENDS_TEST`] and [`INCONCLUSIVE`].
+pub const ALTERNATIVE_OPTIONS: [&str; 3] = ["as", ENDS_TEST, INCONCLUSIVE];
 
 /// What to wait for, and how long: exactly one of `any_of`, `closed`, `silence` or a
 /// packet matcher (keyed by the lower-case packet type).
@@ -534,8 +539,9 @@ pub struct ExpectDef {
     /// What times are measured from: `step` (default) or `last_sent` on the connection.
     #[serde(default)]
     pub since: Option<Spanned<String>>,
-    /// Alternatives: the first event must match one of them; the report names it (`as`), and
-    /// `ends_test: true` makes the test end there, passed.
+    /// Alternatives: the first event must match one of them; the report names it (`as`);
+    /// `ends_test: true` makes the test end there, passed, and `inconclusive: "why"` ends it
+    /// inconclusive.
     #[serde(default)]
     pub any_of: Option<Vec<BTreeMap<String, Value>>>,
     /// The peer closes the connection.

@@ -371,6 +371,12 @@ impl Checker<'_> {
                 if key != "closed" && key != "silence" {
                     self.matcher(key, &alt[key], loc)?;
                 }
+                if alt
+                    .get(super::schema::INCONCLUSIVE)
+                    .is_some_and(|why| !why.is_string())
+                {
+                    return Err(self.err(loc, "`inconclusive` gives the reason as text"));
+                }
             }
         }
         if let Some(granted) = &e.granted {
