@@ -76,6 +76,18 @@ pub struct Conn {
     pub last_received_id: Option<u16>,
     /// The Client Identifier of the CONNECT sent, once one was.
     pub client_id: Option<String>,
+    /// What a 5.0 CONNACK announced the client may not send: its Maximum QoS, and whether
+    /// retained messages are unavailable.
+    pub server_limits: ServerLimits,
+}
+
+/// Limits a 5.0 server announces in its CONNACK, which bind the client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerLimits {
+    /// Maximum QoS (absent: 2).
+    pub max_qos: Option<u8>,
+    /// Retain Available 0.
+    pub no_retain: bool,
 }
 
 impl Conn {
@@ -108,6 +120,7 @@ impl Conn {
             next_packet_id: 1,
             last_received_id: None,
             client_id: None,
+            server_limits: ServerLimits::default(),
         })
     }
 

@@ -585,6 +585,25 @@ impl TestRun {
 
     async fn send_packet(&mut self, name: &str, packet: Packet) -> StepResult {
         let conn = self.conn(name)?;
+        if let Packet::Publish(p) = &packet {
+            // A 5.0 client must keep within what the CONNACK announced (MQTT-3.2.2-11,
+            // MQTT-3.2.2-14): a server without QoS 2 or retained messages is its right.
+            let limits = conn.server_limits;
+            if let Some(max) = limits.max_qos.filter(|max| p.qos.as_u8() > *max) {
+                return Err(StepFailure::Inconclusive(format!(
+                    "the server's CONNACK announced Maximum QoS {max}, which it may [MQTT-3.2.2-9]; \
+                     a QoS {} PUBLISH would be the client's protocol error [MQTT-3.2.2-11], so what the test checks cannot be observed",
+                    p.qos.as_u8()
+                )));
+            }
+            if limits.no_retain && p.retain {
+                return Err(StepFailure::Inconclusive(
+                    "the server's CONNACK announced Retain Available 0, which it may (section 3.2.2.3.5); \
+                     a retained PUBLISH would be the client's protocol error [MQTT-3.2.2-14], so what the test checks cannot be observed"
+                        .into(),
+                ));
+            }
+        }
         if let Packet::Connect(c) = &packet {
             conn.version = c.protocol;
             conn.keepalive = c.keep_alive;
@@ -1103,6 +1122,18 @@ impl TestRun {
                 if let Ok(Packet::Publish(p)) = &decoded {
                     if let Some(c) = self.conns.get_mut(name) {
                         c.last_received_id = p.packet_id.or(c.last_received_id);
+                    }
+                }
+                if let (Ok(Packet::ConnAck(ack)), true) = (&decoded, version.is_v5()) {
+                    if let Some(c) = self.conns.get_mut(name) {
+                        let props = &ack.properties;
+                        c.server_limits = super::connection::ServerLimits {
+                            max_qos: props
+                                .get_int(crate::codec::PropertyId::MaximumQos)
+                                .and_then(|q| u8::try_from(q).ok()),
+                            no_retain: props.get_int(crate::codec::PropertyId::RetainAvailable)
+                                == Some(0),
+                        };
                     }
                 }
                 // Acks without a packet id answer the last one that asked for an answer.
