@@ -13,6 +13,8 @@
 mod amqtt;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
+#[path = "support/peer.rs"]
+mod peer;
 #[path = "support/relay.rs"]
 mod relay;
 #[path = "support/suite_run.rs"]
@@ -698,5 +700,86 @@ fn large_deliveries_waiting_for_the_test_are_bounded_in_memory() {
         "peak RSS {} MiB while {streamed_mib} MiB were delivered",
         peak >> 10
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A 3.1.1 peer that, as a server may (section 3.8.4), sends the retained message of each
+/// subscribed topic before the SUBACK. No installed broker does so reliably (amqtt does at
+/// times, under load).
+fn start_publishing_before_suback() -> u16 {
+    use mqtt_conform::codec::{
+        Packet, Properties, ProtocolVersion, Publish, SubAck, encode_to_vec,
+    };
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
+    let port = listener.local_addr().expect("an address").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let v = ProtocolVersion::V3_1_1;
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                while let Some(frame) = peer::read_frame(&mut stream) {
+                    let answer = match mqtt_conform::codec::decode_packet(&frame, v) {
+                        Ok(Packet::Connect(_)) => vec![0x20, 0x02, 0x00, 0x00],
+                        Ok(Packet::Subscribe(s)) => {
+                            let mut out = Vec::new();
+                            for x in &s.subscriptions {
+                                let mut kept = Publish::new(x.filter.as_str(), &b"kept"[..]);
+                                kept.retain = true;
+                                out.extend(
+                                    encode_to_vec(&Packet::Publish(kept), v).expect("encodes"),
+                                );
+                            }
+                            let ack = SubAck {
+                                packet_id: s.packet_id,
+                                properties: Properties::new(),
+                                return_codes: s
+                                    .subscriptions
+                                    .iter()
+                                    .map(|x| x.options.qos.as_u8())
+                                    .collect(),
+                            };
+                            out.extend(encode_to_vec(&Packet::SubAck(ack), v).expect("encodes"));
+                            out
+                        }
+                        Ok(Packet::PingReq) => vec![0xD0, 0x00],
+                        Ok(_) | Err(_) => return,
+                    };
+                    if stream.write_all(&answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A server may send PUBLISHes matching a subscription before its SUBACK (section 3.8.4):
+/// the SUBACK step takes the SUBACK, and the retained message waits for the next step.
+#[test]
+fn a_publish_before_the_suback_waits_for_the_next_step() {
+    let port = start_publishing_before_suback();
+    let dir = mosquitto::temp_dir("early-publish");
+    let path = dir.join("early.yaml");
+    std::fs::write(
+        &path,
+        "name: early\nprotocol: \"3.1.1\"\ndefaults: { within: 5s, timeout: 30s, keepalive: 60 }\n\
+         tests:\n  - id: EARLY-01\n    title: a retained message before the SUBACK\n    steps:\n\
+         \x20     - connect: {}\n\
+         \x20     - send: { subscribe: { filters: [ \"t/${run}/kept\" ] } }\n\
+         \x20     - expect: { suback: { return_codes: [0] } }\n\
+         \x20     - expect: { publish: { topic: \"t/${run}/kept\", retain: true, payload: \"kept\" } }\n\
+         \x20     - send: { pingreq: {} }\n\
+         \x20     - expect: { pingresp: {} }\n",
+    )
+    .expect("suite written");
+    let report = suite_run::run_selected(
+        path.to_str().expect("utf-8 path"),
+        &format!("mqtt://127.0.0.1:{port}"),
+        &[],
+        &[],
+    );
+    verdicts::check_report(report.cases(), &[("EARLY-01", Pass)]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,8 @@
 
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
+#[path = "support/peer.rs"]
+mod peer;
 #[path = "support/relay.rs"]
 mod relay;
 #[path = "support/suite_run.rs"]
@@ -354,7 +356,7 @@ impl NoSharedSubscriptions {
         use mqtt_conform::codec::{Packet, Properties, ProtocolVersion, SubAck, encode_to_vec};
         use std::io::Write;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-        while let Some(frame) = read_frame(&mut stream) {
+        while let Some(frame) = peer::read_frame(&mut stream) {
             let answer = match mqtt_conform::codec::decode_packet(&frame, ProtocolVersion::V5) {
                 Ok(Packet::Connect(_)) => vec![0x20, 0x05, 0x00, 0x00, 0x02, 0x2A, 0x00],
                 Ok(Packet::Subscribe(s))
@@ -406,32 +408,6 @@ fn a_server_without_shared_subscriptions_may_disconnect_a_share_subscriber() {
     );
 }
 
-/// One MQTT frame read from `stream`, or `None` at its end.
-fn read_frame(stream: &mut std::net::TcpStream) -> Option<bytes::Bytes> {
-    use std::io::Read;
-    let mut first = [0u8; 1];
-    stream.read_exact(&mut first).ok()?;
-    let (mut len, mut shift) = (0usize, 0);
-    loop {
-        let mut b = [0u8; 1];
-        stream.read_exact(&mut b).ok()?;
-        if shift > 21 {
-            return None;
-        }
-        len |= usize::from(b[0] & 0x7F) << shift;
-        shift += 7;
-        if b[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).ok()?;
-    let mut frame = vec![first[0]];
-    mqtt_conform::codec::varint::encode(u32::try_from(len).ok()?, &mut frame);
-    frame.extend_from_slice(&body);
-    Some(frame.into())
-}
-
 /// A peer speaking just enough MQTT 5.0 to relay QoS 1 messages from a publisher to one
 /// subscriber, one in flight at a time, with packet identifiers of its own choosing from 7
 /// upwards (a server picks them freely). The installed brokers (mosquitto, rumqttd) start
@@ -473,7 +449,7 @@ impl OwnPacketIds {
         use std::io::Write;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
         let encode = |p: Packet| encode_to_vec(&p, ProtocolVersion::V5).expect("encodes");
-        while let Some(frame) = read_frame(&mut stream) {
+        while let Some(frame) = peer::read_frame(&mut stream) {
             let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
             let answer = match mqtt_conform::codec::decode_packet(&frame, ProtocolVersion::V5) {
                 Ok(Packet::Connect(_)) => vec![0x20, 0x03, 0x00, 0x00, 0x00],

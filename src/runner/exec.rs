@@ -164,6 +164,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         branch: None,
         deadline: started + deadline,
         subscribed: BTreeMap::new(),
+        held: BTreeMap::new(),
     };
     let outcome = match tokio::time::timeout(deadline, runner.steps(&test)).await {
         Ok(r) => r,
@@ -281,6 +282,9 @@ struct TestRun {
     /// The topic filters subscribed in this test, by the Client Identifier that subscribed
     /// (a session resumed on another connection keeps them).
     subscribed: BTreeMap<String, Vec<String>>,
+    /// Per connection, PUBLISHes that arrived before an expected SUBACK (a server may send
+    /// them first): the next expectations on the connection take them before new packets.
+    held: BTreeMap<String, std::collections::VecDeque<SeenItem>>,
 }
 
 type StepResult = Result<(), StepFailure>;
@@ -663,6 +667,34 @@ impl TestRun {
     }
 
     async fn expect(&mut self, def: &ExpectDef) -> StepResult {
+        let mut held_back = Vec::new();
+        let result = self.expect_now(def, &mut held_back).await;
+        if !held_back.is_empty() {
+            let held = self.held.entry(conn_name(&def.conn)).or_default();
+            for seen in held_back.into_iter().rev() {
+                held.push_front(seen);
+            }
+        }
+        result
+    }
+
+    /// The next thing seen on connection `name`: a held PUBLISH first, else what arrives
+    /// before `deadline` (observed: traced and passed to the judge).
+    async fn next_seen(
+        &mut self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Option<SeenItem>, StepFailure> {
+        if let Some(seen) = self.held.get_mut(name).and_then(|h| h.pop_front()) {
+            return Ok(Some(seen));
+        }
+        let item = self.conn(name)?.next(deadline).await;
+        Ok(item.map(|item| self.observe(name, item)))
+    }
+
+    /// Waits for what `def` expects; PUBLISHes that came before an awaited SUBACK go to
+    /// `held_back`.
+    async fn expect_now(&mut self, def: &ExpectDef, held_back: &mut Vec<SeenItem>) -> StepResult {
         let name = conn_name(&def.conn);
         let vars = self.vars(&name);
         let suite_within = self.ctx.suite.within;
@@ -718,8 +750,7 @@ impl TestRun {
                 ));
             }
             loop {
-                let conn = self.conn(&name)?;
-                let Some(item) = conn.next(start + d).await else {
+                let Some(seen) = self.next_seen(&name, start + d).await? else {
                     self.note(
                         &name,
                         "",
@@ -727,7 +758,6 @@ impl TestRun {
                     );
                     return Ok(());
                 };
-                let seen = self.observe(&name, item);
                 if let Seen::Packet(Ok(packet)) = &seen.kind {
                     if self.unsubscribed(&name, packet) {
                         self.set_aside_unsubscribed(&name, &seen);
@@ -778,8 +808,10 @@ impl TestRun {
         let only_close = alternatives.iter().any(|a| a.key == "closed")
             && !alternatives.iter().any(|a| a.key == "disconnect");
 
-        // A close already observed can satisfy a `closed` expectation (or alternative).
-        if let Some(closed_at) = self.conn(&name)?.closed_at {
+        // A close already observed can satisfy a `closed` expectation (or alternative),
+        // once the PUBLISHes held from before it are taken.
+        let nothing_held = self.held.get(&name).is_none_or(|h| h.is_empty());
+        if let (Some(closed_at), true) = (self.conn(&name)?.closed_at, nothing_held) {
             return match alternatives.iter().find(|a| a.key == "closed") {
                 Some(alt) => {
                     let label = alt.label();
@@ -798,10 +830,13 @@ impl TestRun {
         }
 
         let deadline = window.anchor + window.within;
+        // A server may send PUBLISHes matching a subscription before its SUBACK (section
+        // 3.8.4): while a SUBACK is awaited they are held for the steps after it.
+        let awaits_suback = alternatives.iter().any(|a| a.key == "suback")
+            && !alternatives.iter().any(|a| a.key == "publish");
         loop {
-            let conn = self.conn(&name)?;
-            let version = conn.version;
-            let Some(item) = conn.next(deadline).await else {
+            let version = self.conn(&name)?.version;
+            let Some(seen) = self.next_seen(&name, deadline).await? else {
                 if let Some(alt) = alternatives.iter().find(|a| a.key == "silence") {
                     let label = alt.label();
                     self.note(
@@ -827,7 +862,17 @@ impl TestRun {
                     window.describe()
                 )));
             };
-            let seen = self.observe(&name, item);
+            let hold = awaits_suback
+                && matches!(&seen.kind, Seen::Packet(Ok(p @ Packet::Publish(_))) if !self.unsubscribed(&name, p));
+            if hold {
+                self.note(
+                    &name,
+                    "",
+                    "held for the next steps: a PUBLISH before the SUBACK, which a server may send first",
+                );
+                held_back.push(seen);
+                continue;
+            }
             match &seen.kind {
                 Seen::Closed => {
                     if let Some(alt) = alternatives.iter().find(|a| a.key == "closed") {
@@ -933,13 +978,11 @@ impl TestRun {
                 .unwrap_or(self.deadline),
         );
         let item = loop {
-            let Ok(conn) = self.conn(name) else {
-                return StepFailure::Harness(format!("connection `{name}` is not open"));
+            let seen = match self.next_seen(name, grace_end).await {
+                Ok(Some(seen)) => seen,
+                Ok(None) => break None,
+                Err(failure) => return failure,
             };
-            let Some(item) = conn.next(grace_end).await else {
-                break None;
-            };
-            let seen = self.observe(name, item);
             if let Seen::Packet(Ok(packet)) = &seen.kind {
                 if self.unsubscribed(name, packet) {
                     self.set_aside_unsubscribed(name, &seen);
