@@ -282,3 +282,39 @@ fn an_oversized_suite_is_refused_by_name() {
         "{e}"
     );
 }
+
+#[test]
+fn expectation_options_are_checked() {
+    let head = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n";
+    let e = error(&format!(
+        "{head}      - expect: {{ puback: {{}}, granted: [2] }}\n"
+    ));
+    assert!(e.message.contains("`granted` goes with a `suback`"), "{e}");
+    let e = error(&format!(
+        "{head}      - expect: {{ suback: {{}}, granted: [3] }}\n"
+    ));
+    assert!(e.message.contains("QoS levels 0, 1 or 2"), "{e}");
+    let e = error(&format!(
+        "{head}      - expect: {{ publish: {{}}, ignore: [ {{ publish: {{}}, puback: {{}} }} ] }}\n"
+    ));
+    assert!(e.message.contains("one packet matcher"), "{e}");
+    let e = error(&format!(
+        "{head}      - expect: {{ closed: {{}}, inconclusive_if_silent: why }}\n"
+    ));
+    assert!(e.message.contains("goes with a packet expectation"), "{e}");
+    let ok = suite::load_str(
+        "demo.yaml",
+        &format!(
+            "{head}      - expect: {{ any_of: [ {{ suback: {{}}, as: a }}, {{ disconnect: {{}}, as: b, ends_test: true }} ] }}\n"
+        ),
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+}
+
+#[test]
+fn an_inconclusive_alternative_gives_its_reason_as_text() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { any_of: [ { puback: {} }, { closed: {}, inconclusive: 3 } ] }\n",
+    );
+    assert!(e.message.contains("gives the reason as text"), "{e}");
+}

@@ -2,8 +2,9 @@
 //!
 //! The reader only frames; the test decodes each frame with the version in force when it
 //! consumes it (a CONNECT sent after the reader started changes how replies decode). The
-//! channel between them is bounded, so a peer that floods costs TCP back-pressure, not
-//! memory.
+//! channel between them is bounded in frames and in bytes, so a peer that floods — even
+//! with packets of many megabytes while the test is busy elsewhere — costs TCP
+//! back-pressure, not memory.
 
 use super::transport::{ConnectError, Connector, Stream};
 use crate::codec::framing::{Framer, PacketReader, ReadError};
@@ -16,6 +17,13 @@ use tokio::time::Instant;
 
 /// Frames buffered between the reader task and the test.
 const CHANNEL_DEPTH: usize = 256;
+
+/// Bytes of frames buffered between the reader task and the test; a larger frame is
+/// buffered alone.
+const CHANNEL_BYTES: usize = 8 * 1024 * 1024;
+
+/// A frame in the channel, with its share of the byte budget (returned when the test takes it).
+type Buffered = (Incoming, Option<tokio::sync::OwnedSemaphorePermit>);
 
 /// What the reader task saw.
 #[derive(Debug)]
@@ -52,7 +60,7 @@ pub struct Conn {
     /// Our address and the target's.
     pub endpoints: Option<crate::event::Endpoints>,
     writer: Option<WriteHalf<Stream>>,
-    rx: mpsc::Receiver<Incoming>,
+    rx: mpsc::Receiver<Buffered>,
     task: JoinHandle<()>,
     /// Version packets are encoded and decoded under (set by the CONNECT sent).
     pub version: ProtocolVersion,
@@ -66,6 +74,20 @@ pub struct Conn {
     pub next_packet_id: u16,
     /// The last packet identifier received (default for acks).
     pub last_received_id: Option<u16>,
+    /// The Client Identifier of the CONNECT sent, once one was.
+    pub client_id: Option<String>,
+    /// What a 5.0 CONNACK announced the client may not send: its Maximum QoS, and whether
+    /// retained messages are unavailable.
+    pub server_limits: ServerLimits,
+}
+
+/// Limits a 5.0 server announces in its CONNACK, which bind the client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerLimits {
+    /// Maximum QoS (absent: 2).
+    pub max_qos: Option<u8>,
+    /// Retain Available 0.
+    pub no_retain: bool,
 }
 
 impl Conn {
@@ -82,7 +104,8 @@ impl Conn {
         let endpoints = stream.endpoints();
         let (read, write) = tokio::io::split(stream);
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
-        let task = tokio::spawn(read_loop(read, framer, tx));
+        let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(CHANNEL_BYTES));
+        let task = tokio::spawn(read_loop(read, framer, tx, budget));
         Ok(Self {
             name: name.to_owned(),
             id,
@@ -96,6 +119,8 @@ impl Conn {
             closed_at: None,
             next_packet_id: 1,
             last_received_id: None,
+            client_id: None,
+            server_limits: ServerLimits::default(),
         })
     }
 
@@ -113,7 +138,7 @@ impl Conn {
     /// The next thing the reader saw, or `None` when `deadline` passes first.
     pub async fn next(&mut self, deadline: Instant) -> Option<Incoming> {
         match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            Ok(Some(item)) => Some(item),
+            Ok(Some((item, _returned_to_the_budget))) => Some(item),
             // The reader ended without a Closed event only when it was aborted.
             Ok(None) => Some(Incoming::Closed {
                 at: Instant::now(),
@@ -137,7 +162,12 @@ impl Drop for Conn {
     }
 }
 
-async fn read_loop(read: ReadHalf<Stream>, framer: Framer, tx: mpsc::Sender<Incoming>) {
+async fn read_loop(
+    read: ReadHalf<Stream>,
+    framer: Framer,
+    tx: mpsc::Sender<Buffered>,
+    budget: std::sync::Arc<tokio::sync::Semaphore>,
+) {
     let mut reader = PacketReader::new(read, framer, ProtocolVersion::V3_1_1);
     loop {
         let item = match reader.read_bytes().await {
@@ -163,7 +193,17 @@ async fn read_loop(read: ReadHalf<Stream>, framer: Framer, tx: mpsc::Sender<Inco
             },
         };
         let last = !matches!(item, Incoming::Frame { .. });
-        if tx.send(item).await.is_err() || last {
+        let permit = match &item {
+            Incoming::Frame { bytes, .. } => {
+                let share = u32::try_from(bytes.len().clamp(1, CHANNEL_BYTES)).unwrap_or(u32::MAX);
+                match budget.clone().acquire_many_owned(share).await {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return,
+                }
+            }
+            _ => None,
+        };
+        if tx.send((item, permit)).await.is_err() || last {
             return;
         }
     }

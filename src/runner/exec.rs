@@ -6,11 +6,15 @@ use super::connection::{Conn, Incoming};
 use super::matcher;
 use super::transport::Connector;
 use crate::codec::framing::Framer;
-use crate::codec::{DecodeError, Packet, PacketType, ProtocolVersion, decode_packet, encode};
+use crate::codec::{
+    DecodeError, Packet, PacketType, ProtocolVersion, SubAck, decode_packet, encode, topic,
+};
 use crate::event::{EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::secret::Redactor;
-use crate::suite::schema::{ExpectDef, Status, Step, TestDef};
+use crate::suite::schema::{
+    ALTERNATIVE_OPTIONS, ENDS_TEST, ExpectDef, INCONCLUSIVE, Status, Step, TestDef,
+};
 use crate::suite::timing::{TimeExpr, fmt_secs, parse_duration};
 use crate::suite::vars::Vars;
 use crate::suite::{DEFAULT_CONN, Suite};
@@ -42,6 +46,58 @@ pub struct RunContext {
     pub events: Option<EventTap>,
     /// Numbers the run's connections for events.
     pub next_conn: std::sync::atomic::AtomicU64,
+    /// PUBLISH packets that arrived on topics their connection never subscribed to.
+    pub unsubscribed: std::sync::Mutex<UnsubscribedDeliveries>,
+}
+
+/// Id of the finding that names PUBLISH packets delivered on topics the receiving
+/// connection never subscribed to.
+pub const UNSUBSCRIBED_PUBLISH: &str = "UNSUBSCRIBED-PUBLISH";
+
+/// PUBLISH packets a server sent on topics the receiving connection never subscribed to.
+/// Each test sets them aside and judges its own statement without them; the run reports
+/// them once, as their own finding, instead of as failures of every test they crossed.
+#[derive(Debug, Default)]
+pub struct UnsubscribedDeliveries {
+    /// How many arrived.
+    pub count: usize,
+    /// The tests they arrived in.
+    pub tests: std::collections::BTreeSet<String>,
+    /// The first one: test, connection and packet (redacted, bounded).
+    pub first: Option<String>,
+}
+
+impl UnsubscribedDeliveries {
+    /// The finding, when any arrived.
+    pub fn finding(&self) -> Option<CaseReport> {
+        let first = self.first.as_ref()?;
+        let tests: Vec<&str> = self.tests.iter().map(String::as_str).take(10).collect();
+        let more = self.tests.len().saturating_sub(tests.len());
+        let message = format!(
+            "the server sent {} PUBLISH packet(s) on topics the receiving connection never subscribed to, in {} test(s): {}{}; \
+             a server sends an Application Message to the clients whose subscription matches its topic \
+             (MQTT 3.1.1 §3.3.5 and §3.8.4, MQTT 5.0 §3.3.4). \
+             Each test set these packets aside and judged its own statement without them.\nfirst: {first}",
+            self.count,
+            self.tests.len(),
+            tests.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+        Some(CaseReport {
+            id: UNSUBSCRIBED_PUBLISH.into(),
+            title: "PUBLISH on a topic this connection never subscribed to".into(),
+            cites: Vec::new(),
+            verdict: Verdict::Failed { message },
+            branch: None,
+            measured: None,
+            duration: Duration::ZERO,
+            trace: Vec::new(),
+        })
+    }
 }
 
 /// The run's own traffic as conversation events: every connection it opens, every packet
@@ -96,14 +152,19 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
     };
     let mut runner = TestRun {
         ctx: ctx.clone(),
+        test_id: test.id.value.clone(),
         test_slug: slug(&test.id.value),
         index,
         t0: started,
         conns: BTreeMap::new(),
         trace: Vec::new(),
+        trace_left_out: 0,
+        ended: false,
         measured: Vec::new(),
         branch: None,
         deadline: started + deadline,
+        subscribed: BTreeMap::new(),
+        held: BTreeMap::new(),
     };
     let outcome = match tokio::time::timeout(deadline, runner.steps(&test)).await {
         Ok(r) => r,
@@ -122,6 +183,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
     // while a step used another arrived earlier than the lines before it.
     runner.trace.sort_by_key(|line| line.at);
     let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
+    let trace = runner.finish_trace();
     CaseReport {
         id: test.id.value.clone(),
         title: test.title.clone(),
@@ -130,7 +192,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         branch: runner.branch,
         measured: (!runner.measured.is_empty()).then(|| runner.measured.join("; ")),
         duration: started.elapsed(),
-        trace: runner.trace,
+        trace,
     }
 }
 
@@ -140,6 +202,9 @@ enum StepFailure {
     Target(String),
     /// The harness could not carry out the step (I/O error, deadline, bad value).
     Harness(String),
+    /// The target did something the specification allows that leaves the rest of the test
+    /// unobservable (a lower QoS granted, a delivery it may withhold).
+    Inconclusive(String),
 }
 
 fn verdict(
@@ -155,6 +220,9 @@ fn verdict(
     };
     match (outcome, status) {
         (Err(StepFailure::Harness(m)), _) => Verdict::Error {
+            message: redactor.text(&m),
+        },
+        (Err(StepFailure::Inconclusive(m)), _) => Verdict::Inconclusive {
             message: redactor.text(&m),
         },
         (Ok(()), Status::NotPinned) => Verdict::Recorded {
@@ -188,18 +256,38 @@ fn slug(id: &str) -> String {
         .collect()
 }
 
+/// Trace lines kept from a test's start and from its end: a peer that streams packets
+/// costs a bounded trace (the lines between are counted, not kept).
+const TRACE_HEAD: usize = 100;
+const TRACE_TAIL: usize = 100;
+
+/// Bytes of a received packet kept as a step's evidence (its hex preview shows fewer).
+const KEPT_BYTES: usize = 160;
+
 struct TestRun {
     ctx: Arc<RunContext>,
+    test_id: String,
     test_slug: String,
     index: usize,
     t0: Instant,
     conns: BTreeMap<String, Conn>,
+    /// The first [`TRACE_HEAD`] lines, then the last [`TRACE_TAIL`].
     trace: Vec<TraceLine>,
+    /// Lines dropped between the head and the tail.
+    trace_left_out: usize,
+    /// An `any_of` alternative that ends the test was taken.
+    ended: bool,
     branch: Option<String>,
     /// Times measured against windows, for the report (passing or not).
     measured: Vec<String>,
     /// When the test's deadline passes.
     deadline: Instant,
+    /// The topic filters subscribed in this test, by the Client Identifier that subscribed
+    /// (a session resumed on another connection keeps them).
+    subscribed: BTreeMap<String, Vec<String>>,
+    /// Per connection, PUBLISHes that arrived before an expected SUBACK (a server may send
+    /// them first): the next expectations on the connection take them before new packets.
+    held: BTreeMap<String, std::collections::VecDeque<SeenItem>>,
 }
 
 type StepResult = Result<(), StepFailure>;
@@ -235,7 +323,16 @@ impl TestRun {
             r.map_err(|f| match f {
                 StepFailure::Target(m) => StepFailure::Target(prefix(m)),
                 StepFailure::Harness(m) => StepFailure::Harness(prefix(m)),
+                StepFailure::Inconclusive(m) => StepFailure::Inconclusive(prefix(m)),
             })?;
+            if self.ended {
+                self.note(
+                    "",
+                    "",
+                    "the reaction seen ends the test: its remaining steps do not apply",
+                );
+                break;
+            }
         }
         Ok(())
     }
@@ -264,6 +361,98 @@ impl TestRun {
         format!("mc{}t{}{}", self.ctx.run_token, self.index, conn_tag)
     }
 
+    /// Keeps a trace line: all of the first [`TRACE_HEAD`], then a window of the last
+    /// [`TRACE_TAIL`].
+    fn push_trace(&mut self, line: TraceLine) {
+        if self.trace.len() == TRACE_HEAD + TRACE_TAIL {
+            self.trace.remove(TRACE_HEAD);
+            self.trace_left_out += 1;
+        }
+        self.trace.push(line);
+    }
+
+    /// The kept trace, with a line saying how many were left out between head and tail.
+    fn finish_trace(&mut self) -> Vec<TraceLine> {
+        let mut trace = std::mem::take(&mut self.trace);
+        if self.trace_left_out > 0 {
+            let at = trace[TRACE_HEAD].at;
+            trace.insert(
+                TRACE_HEAD,
+                TraceLine {
+                    at,
+                    conn: String::new(),
+                    direction: String::new(),
+                    text: format!("… {} lines left out …", self.trace_left_out),
+                },
+            );
+        }
+        trace
+    }
+
+    /// Remembers what a packet we sent changes: the client id a CONNECT names, the filters
+    /// a SUBSCRIBE adds.
+    fn sent(&mut self, name: &str, packet: &Packet) {
+        match packet {
+            Packet::Connect(c) => {
+                if let Some(conn) = self.conns.get_mut(name) {
+                    conn.client_id = Some(c.client_id.clone());
+                }
+            }
+            Packet::Subscribe(s) => {
+                let Some(client_id) = self.conns.get(name).and_then(|c| c.client_id.clone()) else {
+                    return;
+                };
+                let filters = self.subscribed.entry(client_id).or_default();
+                filters.extend(s.subscriptions.iter().map(|x| x.filter.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// True when `packet` is a PUBLISH on a topic no subscription of this test by the
+    /// connection's client id matches. Connections with the suite's own identity are not
+    /// judged: a platform may subscribe a device on its behalf.
+    fn unsubscribed(&self, name: &str, packet: &Packet) -> bool {
+        let Packet::Publish(p) = packet else {
+            return false;
+        };
+        // A 5.0 PUBLISH may carry its topic as an alias only.
+        if p.topic.is_empty() {
+            return false;
+        }
+        let Some(client_id) = self.conns.get(name).and_then(|c| c.client_id.as_deref()) else {
+            return false;
+        };
+        if self.ctx.credentials.client_id.as_deref() == Some(client_id) {
+            return false;
+        }
+        !self
+            .subscribed
+            .get(client_id)
+            .is_some_and(|filters| filters.iter().any(|f| topic::matches(f, &p.topic)))
+    }
+
+    /// Sets aside a PUBLISH on a topic the connection never subscribed to: noted in the
+    /// trace and counted for the run's one finding.
+    fn set_aside_unsubscribed(&mut self, name: &str, seen: &SeenItem) {
+        self.note(
+            name,
+            "",
+            &format!(
+                "set aside: PUBLISH on a topic this connection never subscribed to (reported once as {UNSUBSCRIBED_PUBLISH})"
+            ),
+        );
+        let mut log = match self.ctx.unsubscribed.lock() {
+            Ok(log) => log,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        log.count += 1;
+        log.tests.insert(self.test_id.clone());
+        if log.first.is_none() {
+            log.first = Some(format!("{} conn {name}: {}", self.test_id, seen.text));
+        }
+    }
+
     fn at(&self, instant: Instant) -> Duration {
         instant.saturating_duration_since(self.t0)
     }
@@ -271,7 +460,7 @@ impl TestRun {
     fn note(&mut self, conn: &str, direction: &str, text: &str) {
         let at = self.at(Instant::now());
         let text = self.ctx.redactor.text(text);
-        self.trace.push(TraceLine {
+        self.push_trace(TraceLine {
             at,
             conn: conn.to_owned(),
             direction: direction.to_owned(),
@@ -303,7 +492,7 @@ impl TestRun {
         let shown = self.ctx.redactor.packet_bytes(bytes, packet);
         let text = self.ctx.redactor.text(&describe(&shown, packet, version));
         let at = self.at(at);
-        self.trace.push(TraceLine {
+        self.push_trace(TraceLine {
             at,
             conn: conn.to_owned(),
             direction: direction.to_owned(),
@@ -403,6 +592,25 @@ impl TestRun {
 
     async fn send_packet(&mut self, name: &str, packet: Packet) -> StepResult {
         let conn = self.conn(name)?;
+        if let Packet::Publish(p) = &packet {
+            // A 5.0 client must keep within what the CONNACK announced (MQTT-3.2.2-11,
+            // MQTT-3.2.2-14): a server without QoS 2 or retained messages is its right.
+            let limits = conn.server_limits;
+            if let Some(max) = limits.max_qos.filter(|max| p.qos.as_u8() > *max) {
+                return Err(StepFailure::Inconclusive(format!(
+                    "the server's CONNACK announced Maximum QoS {max}, which it may [MQTT-3.2.2-9]; \
+                     a QoS {} PUBLISH would be the client's protocol error [MQTT-3.2.2-11], so what the test checks cannot be observed",
+                    p.qos.as_u8()
+                )));
+            }
+            if limits.no_retain && p.retain {
+                return Err(StepFailure::Inconclusive(
+                    "the server's CONNACK announced Retain Available 0, which it may (section 3.2.2.3.5); \
+                     a retained PUBLISH would be the client's protocol error [MQTT-3.2.2-14], so what the test checks cannot be observed"
+                        .into(),
+                ));
+            }
+        }
         if let Packet::Connect(c) = &packet {
             conn.version = c.protocol;
             conn.keepalive = c.keep_alive;
@@ -414,6 +622,7 @@ impl TestRun {
             .send(&bytes)
             .await
             .map_err(|e| StepFailure::Target(format!("sending failed: {e}")))?;
+        self.sent(name, &packet);
         self.record(name, "→", at, &bytes, &Ok(packet), version);
         Ok(())
     }
@@ -435,6 +644,9 @@ impl TestRun {
                     conn.version = c.protocol;
                     conn.keepalive = c.keep_alive;
                 }
+                if let Ok(packet) = &decoded {
+                    self.sent(&name, packet);
+                }
                 let shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
                 let text = match &decoded {
                     Ok(_) => describe(&shown, &decoded, version),
@@ -446,7 +658,7 @@ impl TestRun {
                 };
                 let at = self.at(at);
                 let text = self.ctx.redactor.text(&text);
-                self.trace.push(TraceLine {
+                self.push_trace(TraceLine {
                     at,
                     conn: name,
                     direction: "→".into(),
@@ -458,6 +670,34 @@ impl TestRun {
     }
 
     async fn expect(&mut self, def: &ExpectDef) -> StepResult {
+        let mut held_back = Vec::new();
+        let result = self.expect_now(def, &mut held_back).await;
+        if !held_back.is_empty() {
+            let held = self.held.entry(conn_name(&def.conn)).or_default();
+            for seen in held_back.into_iter().rev() {
+                held.push_front(seen);
+            }
+        }
+        result
+    }
+
+    /// The next thing seen on connection `name`: a held PUBLISH first, else what arrives
+    /// before `deadline` (observed: traced and passed to the judge).
+    async fn next_seen(
+        &mut self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Option<SeenItem>, StepFailure> {
+        if let Some(seen) = self.held.get_mut(name).and_then(|h| h.pop_front()) {
+            return Ok(Some(seen));
+        }
+        let item = self.conn(name)?.next(deadline).await;
+        Ok(item.map(|item| self.observe(name, item)))
+    }
+
+    /// Waits for what `def` expects; PUBLISHes that came before an awaited SUBACK go to
+    /// `held_back`.
+    async fn expect_now(&mut self, def: &ExpectDef, held_back: &mut Vec<SeenItem>) -> StepResult {
         let name = conn_name(&def.conn);
         let vars = self.vars(&name);
         let suite_within = self.ctx.suite.within;
@@ -494,6 +734,11 @@ impl TestRun {
             within_expr,
             keepalive,
             since,
+            close_optional: def
+                .any_of
+                .iter()
+                .flatten()
+                .any(|alt| alt.contains_key("silence")),
         };
 
         if let Some(silence) = &def.silence {
@@ -507,37 +752,45 @@ impl TestRun {
                     "expected silence, but the connection is already closed".into(),
                 ));
             }
-            return match conn.next(start + d).await {
-                None => {
+            loop {
+                let Some(seen) = self.next_seen(&name, start + d).await? else {
                     self.note(
                         &name,
                         "",
                         &format!("silent for {} as expected", fmt_secs(d)),
                     );
-                    Ok(())
+                    return Ok(());
+                };
+                if let Seen::Packet(Ok(packet)) = &seen.kind {
+                    if self.unsubscribed(&name, packet) {
+                        self.set_aside_unsubscribed(&name, &seen);
+                        continue;
+                    }
                 }
-                Some(item) => {
-                    let seen = self.observe(&name, item);
-                    Err(StepFailure::Target(format!(
-                        "expected silence for {}; observed {} after {}",
-                        fmt_secs(d),
-                        seen.text,
-                        fmt_secs(seen.at.saturating_duration_since(start))
-                    )))
-                }
-            };
+                return Err(StepFailure::Target(format!(
+                    "expected silence for {}; observed {} after {}",
+                    fmt_secs(d),
+                    seen.text,
+                    fmt_secs(seen.at.saturating_duration_since(start))
+                )));
+            }
         }
 
         let alternatives: Vec<Alternative> = if let Some(any) = &def.any_of {
             any.iter()
                 .map(|alt| {
                     let label = alt.get("as").and_then(Value::as_str).map(str::to_owned);
+                    let ends_test = alt.get(ENDS_TEST).and_then(Value::as_bool) == Some(true);
+                    let inconclusive = alt_inconclusive(alt);
                     let (key, m) = alt
                         .iter()
-                        .find(|(k, _)| *k != "as")
+                        .find(|(k, _)| !ALTERNATIVE_OPTIONS.contains(&k.as_str()))
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .unwrap_or_default();
-                    Alternative::new(key, m, label)
+                    let mut alt = Alternative::new(key, m, label);
+                    alt.ends_test = ends_test;
+                    alt.inconclusive = inconclusive;
+                    alt
                 })
                 .collect()
         } else if def.closed.is_some() {
@@ -553,10 +806,15 @@ impl TestRun {
             .map(Alternative::describe)
             .collect::<Vec<_>>()
             .join(" or ");
-        let only_close = def.closed.is_some();
+        // A 5.0 server may say why (DISCONNECT) before it closes: an expected close lets
+        // that DISCONNECT pass unless an alternative expects it.
+        let only_close = alternatives.iter().any(|a| a.key == "closed")
+            && !alternatives.iter().any(|a| a.key == "disconnect");
 
-        // A close already observed can satisfy a `closed` expectation (or alternative).
-        if let Some(closed_at) = self.conn(&name)?.closed_at {
+        // A close already observed can satisfy a `closed` expectation (or alternative),
+        // once the PUBLISHes held from before it are taken.
+        let nothing_held = self.held.get(&name).is_none_or(|h| h.is_empty());
+        if let (Some(closed_at), true) = (self.conn(&name)?.closed_at, nothing_held) {
             return match alternatives.iter().find(|a| a.key == "closed") {
                 Some(alt) => {
                     let label = alt.label();
@@ -564,6 +822,7 @@ impl TestRun {
                     if def.any_of.is_some() {
                         self.branch = Some(label);
                     }
+                    self.taken(alt)?;
                     Ok(())
                 }
                 None => Err(StepFailure::Target(format!(
@@ -574,10 +833,13 @@ impl TestRun {
         }
 
         let deadline = window.anchor + window.within;
+        // A server may send PUBLISHes matching a subscription before its SUBACK (section
+        // 3.8.4): while a SUBACK is awaited they are held for the steps after it.
+        let awaits_suback = alternatives.iter().any(|a| a.key == "suback")
+            && !alternatives.iter().any(|a| a.key == "publish");
         loop {
-            let conn = self.conn(&name)?;
-            let version = conn.version;
-            let Some(item) = conn.next(deadline).await else {
+            let version = self.conn(&name)?.version;
+            let Some(seen) = self.next_seen(&name, deadline).await? else {
                 if let Some(alt) = alternatives.iter().find(|a| a.key == "silence") {
                     let label = alt.label();
                     self.note(
@@ -586,17 +848,34 @@ impl TestRun {
                         &format!("nothing arrived within {}", window.describe()),
                     );
                     self.branch = Some(label);
+                    self.taken(alt)?;
                     return Ok(());
                 }
                 if alternatives.iter().any(|a| a.key == "closed") {
                     return Err(self.late_close(&name, &window, &expected).await);
+                }
+                if let Some(reason) = &def.inconclusive_if_silent {
+                    return Err(StepFailure::Inconclusive(format!(
+                        "expected {expected} within {}; nothing arrived, which the server may do: {reason}",
+                        window.describe()
+                    )));
                 }
                 return Err(StepFailure::Target(format!(
                     "expected {expected} within {}; nothing arrived",
                     window.describe()
                 )));
             };
-            let seen = self.observe(&name, item);
+            let hold = awaits_suback
+                && matches!(&seen.kind, Seen::Packet(Ok(p @ Packet::Publish(_))) if !self.unsubscribed(&name, p));
+            if hold {
+                self.note(
+                    &name,
+                    "",
+                    "held for the next steps: a PUBLISH before the SUBACK, which a server may send first",
+                );
+                held_back.push(seen);
+                continue;
+            }
             match &seen.kind {
                 Seen::Closed => {
                     if let Some(alt) = alternatives.iter().find(|a| a.key == "closed") {
@@ -605,6 +884,7 @@ impl TestRun {
                         if def.any_of.is_some() {
                             self.branch = Some(label);
                         }
+                        self.taken(alt)?;
                         return Ok(());
                     }
                     return Err(StepFailure::Target(format!(
@@ -647,10 +927,30 @@ impl TestRun {
                                     self.branch =
                                         Some(format!("{label} [{}]", hex_preview(&seen.bytes)));
                                 }
+                                self.taken(alt)?;
+                                if let (Some(needed), Packet::SubAck(suback)) =
+                                    (&def.granted, packet)
+                                {
+                                    self.granted(&name, suback, needed)?;
+                                }
                                 return Ok(());
                             }
                             Err(m) => mismatch = Some(m),
                         }
+                    }
+                    let ignored = def.ignore.iter().flatten().any(|alt| {
+                        alt.iter().any(|(key, m)| {
+                            *key == packet.packet_type().name().to_ascii_lowercase()
+                                && matcher::check(packet, m, &vars).is_ok()
+                        })
+                    });
+                    if ignored {
+                        self.note(&name, "", "set aside: the step ignores this packet");
+                        continue;
+                    }
+                    if self.unsubscribed(&name, packet) {
+                        self.set_aside_unsubscribed(&name, &seen);
+                        continue;
                     }
                     let why = mismatch.map(|m| format!(" ({m})")).unwrap_or_default();
                     return Err(StepFailure::Target(format!(
@@ -680,10 +980,20 @@ impl TestRun {
                 .checked_sub(Duration::from_millis(500))
                 .unwrap_or(self.deadline),
         );
-        let Ok(conn) = self.conn(name) else {
-            return StepFailure::Harness(format!("connection `{name}` is not open"));
+        let item = loop {
+            let seen = match self.next_seen(name, grace_end).await {
+                Ok(Some(seen)) => seen,
+                Ok(None) => break None,
+                Err(failure) => return failure,
+            };
+            if let Seen::Packet(Ok(packet)) = &seen.kind {
+                if self.unsubscribed(name, packet) {
+                    self.set_aside_unsubscribed(name, &seen);
+                    continue;
+                }
+            }
+            break Some(seen);
         };
-        let item = conn.next(grace_end).await;
         let waited = Instant::now().saturating_duration_since(w.anchor);
         match item {
             None => {
@@ -701,8 +1011,7 @@ impl TestRun {
                     w.since
                 ))
             }
-            Some(item) => {
-                let seen = self.observe(name, item);
+            Some(seen) => {
                 let elapsed = seen.at.saturating_duration_since(w.anchor);
                 match seen.kind {
                     Seen::Closed => {
@@ -731,6 +1040,54 @@ impl TestRun {
                 }
             }
         }
+    }
+
+    /// An `any_of` alternative was taken: it may end the test, passed or inconclusive.
+    fn taken(&mut self, alt: &Alternative) -> StepResult {
+        self.ended |= alt.ends_test;
+        match &alt.inconclusive {
+            Some(why) => Err(StepFailure::Inconclusive(format!(
+                "observed {}: {why}",
+                alt.label()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Holds a SUBACK's grants against what the rest of the test needs: a lower grant or a
+    /// refusal is the server's right, and leaves the test inconclusive.
+    fn granted(&mut self, name: &str, suback: &SubAck, needed: &[u8]) -> StepResult {
+        let codes = &suback.return_codes;
+        if codes.len() != needed.len() {
+            return Err(StepFailure::Target(format!(
+                "SUBACK holds {} return code(s) for {} topic filter(s) [MQTT-3.8.4-5]",
+                codes.len(),
+                needed.len()
+            )));
+        }
+        let grants = codes
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.note(name, "", &format!("granted QoS [{grants}]"));
+        for (n, (&code, &need)) in codes.iter().zip(needed).enumerate() {
+            let filter = n + 1;
+            if code >= 0x80 {
+                return Err(StepFailure::Inconclusive(format!(
+                    "the server refused topic filter {filter} (SUBACK {code:#04x}), which it may do; \
+                     what the test checks needs that subscription"
+                )));
+            }
+            if code < need {
+                return Err(StepFailure::Inconclusive(format!(
+                    "the server granted QoS {code} on topic filter {filter} where the test needs QoS {need}; \
+                     a server may grant a lower QoS than asked [MQTT-3.8.4-6], and what the test checks \
+                     cannot be observed below QoS {need}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Checks that an event at `at` fell inside the window and notes the measurement.
@@ -776,7 +1133,10 @@ impl TestRun {
                 fmt_secs(elapsed - w.within)
             )));
         }
-        if what == "closed" || w.after > Duration::ZERO || w.within_expr.uses_keepalive() {
+        if (what == "closed" && !w.close_optional)
+            || w.after > Duration::ZERO
+            || w.within_expr.uses_keepalive()
+        {
             let margin = w.within.saturating_sub(elapsed);
             let conn_note = format!(
                 "{what} after {}; window {}; margin {}",
@@ -810,6 +1170,18 @@ impl TestRun {
                         c.last_received_id = p.packet_id.or(c.last_received_id);
                     }
                 }
+                if let (Ok(Packet::ConnAck(ack)), true) = (&decoded, version.is_v5()) {
+                    if let Some(c) = self.conns.get_mut(name) {
+                        let props = &ack.properties;
+                        c.server_limits = super::connection::ServerLimits {
+                            max_qos: props
+                                .get_int(crate::codec::PropertyId::MaximumQos)
+                                .and_then(|q| u8::try_from(q).ok()),
+                            no_retain: props.get_int(crate::codec::PropertyId::RetainAvailable)
+                                == Some(0),
+                        };
+                    }
+                }
                 // Acks without a packet id answer the last one that asked for an answer.
                 if let Ok(Packet::PubRec(r) | Packet::PubRel(r)) = &decoded {
                     if let Some(c) = self.conns.get_mut(name) {
@@ -818,8 +1190,11 @@ impl TestRun {
                 }
                 self.record(name, "←", at, &bytes, &decoded, version);
                 // Everything kept for messages is redacted: evidence may carry secrets.
-                let shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
+                // Masked whole, then cut: a secret field at the end of a long packet is
+                // found only in the whole packet.
+                let mut shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
                 let text = self.ctx.redactor.text(&describe(&shown, &decoded, version));
+                shown.truncate(KEPT_BYTES);
                 SeenItem {
                     at,
                     text,
@@ -840,7 +1215,7 @@ impl TestRun {
                 }
                 let text = format!("connection closed by the peer ({detail})");
                 let rel = self.at(at);
-                self.trace.push(TraceLine {
+                self.push_trace(TraceLine {
                     at: rel,
                     conn: name.to_owned(),
                     direction: String::new(),
@@ -867,7 +1242,7 @@ impl TestRun {
                 }
                 let text = format!("a byte stream that cannot be framed: {error}");
                 let rel = self.at(at);
-                self.trace.push(TraceLine {
+                self.push_trace(TraceLine {
                     at: rel,
                     conn: name.to_owned(),
                     direction: "←".into(),
@@ -905,6 +1280,9 @@ struct Window {
     within_expr: TimeExpr,
     keepalive: u16,
     since: &'static str,
+    /// The close is one accepted outcome among others (e.g. after our DISCONNECT, where
+    /// closing is the client's duty): its time is not a measurement.
+    close_optional: bool,
 }
 
 impl Window {
@@ -934,6 +1312,15 @@ struct Alternative {
     key: String,
     matcher: Value,
     label: Option<String>,
+    ends_test: bool,
+    /// Taking this alternative ends the test inconclusive, for this reason.
+    inconclusive: Option<String>,
+}
+
+fn alt_inconclusive(alt: &BTreeMap<String, Value>) -> Option<String> {
+    alt.get(INCONCLUSIVE)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 impl Alternative {
@@ -942,6 +1329,8 @@ impl Alternative {
             key,
             matcher,
             label,
+            ends_test: false,
+            inconclusive: None,
         }
     }
 

@@ -5,32 +5,40 @@ use crate::codec::Packet;
 use crate::suite::vars::Vars;
 use serde_json::Value;
 
+/// Payload bytes shown from the start and from the end of a payload that did not match.
+const PAYLOAD_HEAD: usize = 32;
+const PAYLOAD_TAIL: usize = 16;
+
 /// Checks `packet` against `matcher` (a map of field → expected value, or null for any).
 /// Returns a description of the first mismatch.
 pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String> {
     let Value::Object(fields) = matcher else {
         return Ok(());
     };
-    let actual = serde_json::to_value(packet).map_err(|e| e.to_string())?;
+    // The payload is compared as bytes and shown bounded; only the other fields go
+    // through the JSON form (a 16 MB payload would be 32 MB of hex there).
+    let (actual, payload) = match packet {
+        Packet::Publish(p) => {
+            let mut fields_only = p.clone();
+            fields_only.payload = bytes::Bytes::new();
+            let actual = serde_json::to_value(Packet::Publish(fields_only));
+            (actual, &p.payload[..])
+        }
+        other => (serde_json::to_value(other), &[][..]),
+    };
+    let actual = actual.map_err(|e| e.to_string())?;
     for (key, expected) in fields {
         let expected = interpolate(expected, vars)?;
         let ok = match key.as_str() {
-            "payload" => match (&expected, &actual["payload"]) {
-                (Value::String(text), Value::String(hex_payload)) => {
-                    hex::encode(text.as_bytes()) == *hex_payload
-                }
-                (e, a) => compare(e, a),
+            "payload" => match &expected {
+                Value::String(text) => text.as_bytes() == payload,
+                e => compare(e, &Value::String(hex::encode(payload))),
             },
-            "payload_hex" => {
-                let want = expected
-                    .as_str()
-                    .map(|h| h.split_whitespace().collect::<String>().to_lowercase());
-                want.as_deref() == actual["payload"].as_str()
-            }
-            "payload_size" => {
-                let len = actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0);
-                compare(&expected, &Value::from(len))
-            }
+            "payload_hex" => expected
+                .as_str()
+                .and_then(|h| hex::decode(h.split_whitespace().collect::<String>()).ok())
+                .is_some_and(|want| want == payload),
+            "payload_size" => compare(&expected, &Value::from(payload.len())),
             // The payload is JSON of the given shape (the judge's shape language).
             "payload_json" => {
                 let Packet::Publish(p) = packet else {
@@ -47,26 +55,23 @@ pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String
         };
         if !ok {
             let shown = match key.as_str() {
-                "payload_size" => {
-                    Value::from(actual["payload"].as_str().map(|h| h.len() / 2).unwrap_or(0))
-                }
+                "payload_size" => payload.len().to_string(),
                 // Shown the way it was asked for: text against text (so a secret payload
-                // is masked like any secret text), else hex.
-                "payload" => match &actual["payload"] {
-                    Value::String(hex_payload) => hex::decode(hex_payload)
-                        .ok()
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .filter(|_| expected.is_string())
-                        .map_or_else(|| actual["payload"].clone(), Value::String),
-                    other => other.clone(),
-                },
-                "payload_hex" => actual["payload"].clone(),
-                _ => actual[key.as_str()].clone(),
+                // is masked like any secret text), else hex; bounded either way.
+                "payload"
+                    if expected.is_string() && payload.len() <= PAYLOAD_HEAD + PAYLOAD_TAIL =>
+                {
+                    match std::str::from_utf8(payload) {
+                        Ok(text) => render(&Value::String(text.to_owned())),
+                        Err(_) => bounded_payload(payload),
+                    }
+                }
+                "payload" | "payload_hex" => bounded_payload(payload),
+                _ => render(&actual[key.as_str()]),
             };
             return Err(format!(
-                "{key}: expected {}, got {}",
-                render(&expected),
-                render(&shown)
+                "{key}: expected {}, got {shown}",
+                render(&expected)
             ));
         }
     }
@@ -132,6 +137,19 @@ fn num(v: &Value) -> Option<f64> {
     v.as_f64()
 }
 
+/// A payload for a message: whole when short, else its length, first and last bytes in hex.
+pub fn bounded_payload(payload: &[u8]) -> String {
+    if payload.len() <= PAYLOAD_HEAD + PAYLOAD_TAIL {
+        return format!("\"{}\"", hex::encode(payload));
+    }
+    format!(
+        "{} bytes: \"{}…{}\"",
+        payload.len(),
+        hex::encode(&payload[..PAYLOAD_HEAD]),
+        hex::encode(&payload[payload.len() - PAYLOAD_TAIL..])
+    )
+}
+
 /// A compact rendering of a matcher value for messages.
 pub fn render(v: &Value) -> String {
     match v {
@@ -190,6 +208,33 @@ mod tests {
         assert_eq!(
             check(&p, &json!({"payload_size": 3}), &vars).unwrap_err(),
             "payload_size: expected 3, got 2"
+        );
+    }
+
+    #[test]
+    fn a_large_payload_that_does_not_match_is_shown_bounded() {
+        let vars = Vars::new();
+        let mut big = vec![b'x'; 1 << 20];
+        big[..4].copy_from_slice(b"head");
+        let p = Packet::Publish(Publish::new("t", big));
+        let e = check(&p, &json!({"payload": "small"}), &vars).unwrap_err();
+        assert!(
+            e.starts_with(r#"payload: expected "small", got 1048576 bytes: "68656164"#),
+            "{e}"
+        );
+        assert!(e.len() < 200, "{} bytes: {e}", e.len());
+        let e = check(&p, &json!({"payload_hex": "00"}), &vars).unwrap_err();
+        assert!(e.len() < 200, "{} bytes: {e}", e.len());
+        assert!(check(&p, &json!({"payload_size": 1 << 20}), &vars).is_ok());
+        let short = Packet::Publish(Publish::new("t", &b"hi"[..]));
+        assert_eq!(
+            check(&short, &json!({"payload": "ho"}), &vars).unwrap_err(),
+            r#"payload: expected "ho", got "hi""#
+        );
+        // Against hex, or when it is not text, a short payload is shown in hex.
+        assert_eq!(
+            check(&short, &json!({"payload_hex": "686f"}), &vars).unwrap_err(),
+            r#"payload_hex: expected "686f", got "6869""#
         );
     }
 

@@ -177,6 +177,7 @@ pub async fn run_suite_until(
         run_token,
         events: Some(tap),
         next_conn: std::sync::atomic::AtomicU64::new(1),
+        unsubscribed: std::sync::Mutex::new(exec::UnsubscribedDeliveries::default()),
     });
     preflight(&ctx).await?;
 
@@ -259,6 +260,14 @@ pub async fn run_suite_until(
                 results[index] = Some(case);
             }
         }
+    }
+    let unsubscribed = match ctx.unsubscribed.lock() {
+        Ok(log) => log.finding(),
+        Err(poisoned) => poisoned.into_inner().finding(),
+    };
+    if let Some(case) = unsubscribed {
+        on_case(&case);
+        results.push(Some(case));
     }
     // Every sender is gone with the context: the judge has seen everything.
     drop(ctx);
@@ -390,10 +399,23 @@ pub fn auth_values(
     Ok(Some((scheme, values)))
 }
 
-/// The credentials the suite's auth scheme produces from its parameters.
+/// The credentials the suite's auth scheme produces from its parameters. A suite without
+/// a scheme (the baselines) logs in with its `username` and `password` parameters when they
+/// are set, as a broker that requires credentials needs.
 pub fn credentials(suite: &Suite, vars: &Vars) -> Result<DefaultCredentials, String> {
     let Some((scheme, values)) = auth_values(suite, vars)? else {
-        return Ok(DefaultCredentials::default());
+        let declared = |name: &str| {
+            suite
+                .params
+                .contains_key(name)
+                .then(|| vars.get(name).map(str::to_owned))
+                .flatten()
+        };
+        return Ok(DefaultCredentials {
+            client_id: None,
+            username: declared("username"),
+            password: declared("password"),
+        });
     };
     DefaultCredentials::produce(scheme, &values)
 }
@@ -455,13 +477,18 @@ async fn preflight(ctx: &RunContext) -> Result<(), RunError> {
         Some(Incoming::Frame { bytes, .. }) => match decode_packet(&bytes, suite.protocol) {
             Ok(Packet::ConnAck(c)) if c.code == 0 => Ok(()),
             Ok(Packet::ConnAck(c)) => Err(format!(
-                "{target} refused the suite's credentials: CONNACK {:#04x} ({})",
+                "{target} refused the suite's credentials: CONNACK {:#04x} ({}){}",
                 c.code,
                 crate::codec::reason::code_name(
                     suite.protocol,
                     crate::codec::PacketType::ConnAck,
                     c.code
-                )
+                ),
+                if suite.params.contains_key("username") && ctx.credentials.username.is_none() {
+                    "; a broker that requires credentials: --param username=NAME and the password in MQTT_PASSWORD (or a file named by MQTT_PASSWORD_FILE)"
+                } else {
+                    ""
+                }
             )),
             Ok(other) => Err(format!(
                 "{target} answered CONNECT with {}",

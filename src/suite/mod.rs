@@ -141,6 +141,9 @@ impl Param {
         if let Some(f) = &d.file {
             ways.push(format!("the file {f}"));
         }
+        if let Some(e) = &d.file_env {
+            ways.push(format!("a file named by the environment variable {e}"));
+        }
         format!("set {}", ways.join(" or "))
     }
 }
@@ -261,8 +264,14 @@ impl Suite {
                 .as_deref()
                 .and_then(|e| std::env::var(e).ok())
                 .filter(|v| !v.is_empty());
-            let from_file = match &d.file {
-                Some(path) if Path::new(path).exists() => Some(
+            let named_file = d
+                .file_env
+                .as_deref()
+                .and_then(|e| std::env::var(e).ok())
+                .filter(|v| !v.is_empty());
+            let from_file = match named_file.as_ref().or(d.file.as_ref()) {
+                // A file the environment names must exist; the suite's own is optional.
+                Some(path) if named_file.is_some() || Path::new(path).exists() => Some(
                     Secret::from_file(path)
                         .map_err(|e| ParamError::File {
                             name: name.clone(),

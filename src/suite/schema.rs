@@ -72,6 +72,10 @@ pub struct ParamDef {
     /// File holding the value (one trailing newline is trimmed).
     #[serde(default)]
     pub file: Option<String>,
+    /// Environment variable naming a file that holds the value (e.g. a CI secret mounted as
+    /// a file); read when `env` gives nothing.
+    #[serde(default)]
+    pub file_env: Option<String>,
     /// Value when nothing else gives one.
     #[serde(default)]
     pub default: Option<String>,
@@ -505,6 +509,19 @@ pub struct ReasonDef {
     pub properties: Option<BTreeMap<String, Value>>,
 }
 
+/// The key of an `any_of` alternative that, when taken, ends the test there (passed): the
+/// server chose a reaction after which the remaining steps have nothing to observe.
+pub const ENDS_TEST: &str = "ends_test";
+
+/// The key of an `any_of` alternative that, when taken, ends the test inconclusive with the
+/// reason it gives: the server chose a reaction the specification allows after which the
+/// test's statement cannot be observed.
+pub const INCONCLUSIVE: &str = "inconclusive";
+
+/// Keys of an `any_of` alternative besides its one packet matcher: its label,
+/// [`ENDS_TEST`] and [`INCONCLUSIVE`].
+pub const ALTERNATIVE_OPTIONS: [&str; 3] = ["as", ENDS_TEST, INCONCLUSIVE];
+
 /// What to wait for, and how long: exactly one of `any_of`, `closed`, `silence` or a
 /// packet matcher (keyed by the lower-case packet type).
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -522,7 +539,9 @@ pub struct ExpectDef {
     /// What times are measured from: `step` (default) or `last_sent` on the connection.
     #[serde(default)]
     pub since: Option<Spanned<String>>,
-    /// Alternatives: the first event must match one of them; the report names it.
+    /// Alternatives: the first event must match one of them; the report names it (`as`);
+    /// `ends_test: true` makes the test end there, passed, and `inconclusive: "why"` ends it
+    /// inconclusive.
     #[serde(default)]
     pub any_of: Option<Vec<BTreeMap<String, Value>>>,
     /// The peer closes the connection.
@@ -531,6 +550,20 @@ pub struct ExpectDef {
     /// Nothing at all arrives (and no close) for this long.
     #[serde(default)]
     pub silence: Option<Spanned<String>>,
+    /// With a `suback` expectation: the least QoS each filter, in order, must be granted for
+    /// the rest of the test to observe what it checks. A server may grant less than asked
+    /// (MQTT-3.8.4-6) or refuse a filter; the test then ends inconclusive, naming the grant.
+    #[serde(default)]
+    pub granted: Option<Vec<u8>>,
+    /// Packets set aside while waiting, each a one-packet matcher (e.g. the further copies
+    /// of a message that overlapping subscriptions may deliver, MQTT-3.3.5-1); the trace
+    /// notes them.
+    #[serde(default)]
+    pub ignore: Option<Vec<BTreeMap<String, Value>>>,
+    /// When nothing arrives within the window, the test ends inconclusive with this reason
+    /// instead of failing: for a delivery the specification lets the server withhold.
+    #[serde(default)]
+    pub inconclusive_if_silent: Option<String>,
     /// A CONNECT matching these fields.
     #[serde(default)]
     pub connect: Option<Value>,

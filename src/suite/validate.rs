@@ -362,14 +362,46 @@ impl Checker<'_> {
                 return Err(self.err(loc, "`any_of` needs at least two alternatives"));
             }
             for alt in alternatives {
-                let mut keys = alt.keys().filter(|k| *k != "as");
+                let mut keys = alt
+                    .keys()
+                    .filter(|k| !super::schema::ALTERNATIVE_OPTIONS.contains(&k.as_str()));
                 let (Some(key), None) = (keys.next(), keys.next()) else {
                     return Err(self.err(loc, "each `any_of` alternative is one packet matcher, `closed` or `silence` (plus an optional `as` label)"));
                 };
                 if key != "closed" && key != "silence" {
                     self.matcher(key, &alt[key], loc)?;
                 }
+                if alt
+                    .get(super::schema::INCONCLUSIVE)
+                    .is_some_and(|why| !why.is_string())
+                {
+                    return Err(self.err(loc, "`inconclusive` gives the reason as text"));
+                }
             }
+        }
+        if let Some(granted) = &e.granted {
+            if e.suback.is_none() {
+                return Err(self.err(loc, "`granted` goes with a `suback` expectation"));
+            }
+            if granted.iter().any(|q| *q > 2) {
+                return Err(self.err(loc, "`granted` lists QoS levels 0, 1 or 2"));
+            }
+        }
+        for alt in e.ignore.iter().flatten() {
+            let mut keys = alt.keys();
+            let (Some(key), None) = (keys.next(), keys.next()) else {
+                return Err(self.err(loc, "each `ignore` entry is one packet matcher"));
+            };
+            if key == "closed" || key == "silence" || key == "as" {
+                return Err(self.err(loc, "each `ignore` entry is one packet matcher"));
+            }
+            self.matcher(key, &alt[key], loc)?;
+        }
+        if e.inconclusive_if_silent.is_some() && (e.closed.is_some() || e.silence.is_some()) {
+            return Err(self.err(
+                loc,
+                "`inconclusive_if_silent` goes with a packet expectation",
+            ));
         }
         for t in [&e.within, &e.after].into_iter().flatten() {
             self.time(t)?;

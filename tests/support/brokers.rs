@@ -94,7 +94,8 @@ impl Broker {
             Kind::Aedes => {
                 require_js_packages();
                 let mut c = Command::new("node");
-                c.arg(js_dir().join("aedes-broker.js")).arg(port.to_string());
+                c.arg(js_dir().join("aedes-broker.js"))
+                    .arg(port.to_string());
                 c
             }
             Kind::Amqtt => {
@@ -158,11 +159,7 @@ impl Broker {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{} exited with {status}: {}",
-                    self.kind.name(),
-                    self.log()
-                );
+                panic!("{} exited with {status}: {}", self.kind.name(), self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -92,6 +92,17 @@ pub struct Relay {
 impl Relay {
     /// Listens on a free loopback port and relays every connection to `target`.
     pub fn start(target: SocketAddr) -> Self {
+        Self::start_with(target, false)
+    }
+
+    /// Like [`Relay::start`], but the target's close is not passed on: the client's side
+    /// stays open until the client closes it — a server that leaves the close after a
+    /// DISCONNECT to the client, as MQTT-3.14.4-1 makes it the client's duty.
+    pub fn start_leaving_close_to_client(target: SocketAddr) -> Self {
+        Self::start_with(target, true)
+    }
+
+    fn start_with(target: SocketAddr, leave_close_to_client: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("relay listens");
         let port = listener.local_addr().expect("relay address").port();
         let shared = Arc::new(Shared {
@@ -103,7 +114,9 @@ impl Relay {
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
             let (shared, stop) = (shared.clone(), stop.clone());
-            std::thread::spawn(move || accept_loop(listener, target, shared, stop))
+            std::thread::spawn(move || {
+                accept_loop(listener, target, shared, stop, leave_close_to_client)
+            })
         };
         Self {
             port,
@@ -232,6 +245,7 @@ fn accept_loop(
     target: SocketAddr,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
+    leave_close_to_client: bool,
 ) {
     for accepted in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
@@ -287,14 +301,23 @@ fn accept_loop(
             (Side::Server, server2, client2),
         ] {
             let shared = shared.clone();
-            std::thread::spawn(move || copy(conn, from, src, dst, &shared));
+            let pass_end = !(leave_close_to_client && from == Side::Server);
+            std::thread::spawn(move || copy(conn, from, src, dst, &shared, pass_end));
         }
     }
 }
 
 /// Copies `src` to `dst` until EOF or an error, recording each chunk before forwarding
-/// it; then ends `dst`'s sending side (EOF) or, after an error, the whole connection.
-fn copy(conn: u64, from: Side, mut src: TcpStream, mut dst: TcpStream, shared: &Shared) {
+/// it; then, with `pass_end`, ends `dst`'s sending side (EOF) or, after an error, the whole
+/// connection.
+fn copy(
+    conn: u64,
+    from: Side,
+    mut src: TcpStream,
+    mut dst: TcpStream,
+    shared: &Shared,
+    pass_end: bool,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     let reset = loop {
         match src.read(&mut buf) {
@@ -316,6 +339,9 @@ fn copy(conn: u64, from: Side, mut src: TcpStream, mut dst: TcpStream, shared: &
         }
     };
     shared.record(conn, Record::Ended { from, reset });
+    if !pass_end {
+        return;
+    }
     if reset {
         let _ = src.shutdown(Shutdown::Both);
         let _ = dst.shutdown(Shutdown::Both);

@@ -41,6 +41,38 @@ pub fn run_builtin(
         .expect("the target is reachable")
 }
 
+/// Runs built-in suite `name` against `url`, only the tests whose id contains one of
+/// `filters`, with parameters `params` (as `--param` gives them).
+pub fn run_selected(name: &str, url: &str, filters: &[&str], params: &[(&str, &str)]) -> RunReport {
+    let suite = mqtt_conform::suite::load(name).expect("the built-in suite loads");
+    let cli: BTreeMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let params = suite
+        .resolve_params(&cli, false)
+        .expect("every parameter has a value");
+    let opts = RunOptions {
+        target: Target::parse(url, suite.port).expect("a valid target"),
+        tls: TlsOptions::default(),
+        jobs: 64,
+        selection: Selection {
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            ..Selection::default()
+        },
+        connect_timeout: Duration::from_secs(5),
+        max_packet_size: 16 * 1024 * 1024,
+        capture: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime
+        .block_on(run_suite(Arc::new(suite), &params, &opts, &mut |_| {}))
+        .expect("the target is reachable")
+}
+
 /// Runs suite `name` (built-in or a path), tests selected by `filters` (substrings; all
 /// when empty), against the emulator built from it with its example parameters.
 pub async fn run_on_emulator(name: &str, filters: &[&str]) -> RunReport {

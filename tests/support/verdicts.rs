@@ -30,6 +30,9 @@ pub enum Want {
     Warn(&'static str),
     /// Failed, and the message holds this.
     Fail(&'static str),
+    /// Inconclusive (the broker did something the specification allows that leaves the
+    /// test's statement unobservable), and the message holds this.
+    Inconclusive(&'static str),
     /// The baseline keep-alive test against mosquitto (MQTT311-KA-01, MQTT5-KA-01: Keep Alive
     /// 2 s, the suite's window 1 × KA – 1.5 × KA + 1 s from the client's last packet), judged
     /// on the measured close rather than a fixed verdict.
@@ -119,7 +122,7 @@ pub fn check_case(case: &CaseReport, want: Want) {
             );
             holds(id, message, label);
         }
-        Want::Noted(text) | Want::Warn(text) | Want::Fail(text) => {
+        Want::Noted(text) | Want::Warn(text) | Want::Fail(text) | Want::Inconclusive(text) => {
             holds(id, message(case, want), text)
         }
         Want::KeepAlive => keepalive_in_window(case),
@@ -137,6 +140,9 @@ pub fn describe(case: &CaseReport) -> String {
         Verdict::Recorded { .. } => format!("(\"{}\", Recorded({branch:?})),", case.id),
         Verdict::Failed { message } => format!("(\"{}\", Fail({message:?})),", case.id),
         Verdict::Warning { message } => format!("(\"{}\", Warn({message:?})),", case.id),
+        Verdict::Inconclusive { message } => {
+            format!("(\"{}\", Inconclusive({message:?})),", case.id)
+        }
         other => format!("(\"{}\", ?{other:?}),", case.id),
     }
 }
@@ -156,7 +162,8 @@ fn message(case: &CaseReport, want: Want) -> &str {
     match (want, &case.verdict) {
         (Want::Recorded(_) | Want::Noted(_), Verdict::Recorded { message })
         | (Want::Warn(_), Verdict::Warning { message })
-        | (Want::Fail(_), Verdict::Failed { message }) => message,
+        | (Want::Fail(_), Verdict::Failed { message })
+        | (Want::Inconclusive(_), Verdict::Inconclusive { message }) => message,
         (want, got) => panic!(
             "{}: expected {want:?}, got {got:?}; trace: {:#?}",
             case.id, case.trace
