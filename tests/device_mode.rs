@@ -227,7 +227,8 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             assert_eq!(bad, vec![(rule, status)], "{tag}: {verdicts:?}");
         }));
     }
-    // A wrong signature: the cloud refuses the login, and only the signature rule is flagged.
+    // A wrong signature: the cloud refuses the login, and only the signature rule is flagged;
+    // whether the timestamp is the one signed cannot be told from a wrong signature.
     handles.push(std::thread::spawn(|| {
         let cloud = Cloud::start("wrong-signature", 1, &[]);
         let (id, user, pw) = credentials(SignMethod::HmacSha256, "0000000000000000");
@@ -259,7 +260,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             .collect();
         assert_eq!(
             bad,
-            vec![("TUYA-AUTH-03", "failed")],
+            vec![("TUYA-AUTH-03", "failed"), ("TUYA-AUTH-05", "inconclusive")],
             "wrong signature: {verdicts:?}"
         );
     }));
@@ -464,4 +465,55 @@ fn a_device_test_delivers_a_command_and_times_the_reply() {
             }
         });
     }
+}
+
+/// An MQTT 5.0 device is judged too: mosquitto_pub speaking 5.0 passes the 5.0 suite's
+/// rules, and a device whose SUBSCRIBE sets reserved option bits fails the well-formedness
+/// rule.
+#[test]
+fn a_mqtt5_device_is_judged_on_the_mqtt5_rules() {
+    let cloud = Cloud::start_suite("mqtt-5", "mqtt5-pub", 1, &[]);
+    let _ = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+        .args(["-V", "mqttv5", "-k", "60", "-q", "1", "-i", "m5-pub"])
+        .args(["-t", "m5/telemetry", "-m", "hello"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub is installed");
+    let verdicts = cloud.verdicts();
+    assert!(
+        verdicts
+            .iter()
+            .any(|(id, s)| id == "MQTT5-WELL-FORMED" && s == "passed"),
+        "{verdicts:?}"
+    );
+    assert_eq!(flagged(&verdicts), Vec::<&str>::new(), "{verdicts:?}");
+
+    let cloud = Cloud::start_suite("mqtt-5", "mqtt5-malformed", 1, &[]);
+    {
+        use std::io::{Read, Write};
+        let mut device =
+            std::net::TcpStream::connect(("127.0.0.1", cloud.port)).expect("the cloud listens");
+        device
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // CONNECT (5.0, Clean Start, Keep Alive 60, client id "m5"), then a SUBSCRIBE to
+        // "a/b" whose options set the reserved bits 6 and 7.
+        device
+            .write_all(&[
+                0x10, 0x0f, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00,
+                0x02, b'm', b'5', 0x82, 0x09, 0x00, 0x01, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0xc1,
+            ])
+            .unwrap();
+        // Read until the cloud closes the connection.
+        let mut sink = [0u8; 256];
+        while matches!(device.read(&mut sink), Ok(n) if n > 0) {}
+    }
+    let verdicts = cloud.verdicts();
+    assert_eq!(
+        flagged(&verdicts),
+        vec!["MQTT5-WELL-FORMED"],
+        "{verdicts:?}"
+    );
 }

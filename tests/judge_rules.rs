@@ -46,12 +46,16 @@ impl Feed {
     }
 
     fn of(suite_text: &str) -> Self {
+        Self::with_auth(suite_text, None)
+    }
+
+    fn with_auth(suite_text: &str, auth: Option<AuthCheck>) -> Self {
         let suite =
             mqtt_conform::suite::load_str("rules-demo.yaml", suite_text).expect("suite loads");
         let mut vars = Vars::new();
         vars.set("device_id", "d1");
         Self {
-            judge: Judge::new(&suite, vars, None::<AuthCheck>).expect("judge"),
+            judge: Judge::new(&suite, vars, auth).expect("judge"),
             version: ProtocolVersion::V3_1_1,
         }
     }
@@ -390,5 +394,293 @@ fn the_close_of_a_taken_over_connection_does_not_time_the_next_reconnect() {
     assert!(
         f.packet(3, 1.2, Side::Client, Packet::Connect(connect(60).into()))
             .is_empty()
+    );
+}
+
+const KEEPALIVE_SUITE: &str = r#"
+name: keepalive-demo
+profile:
+  keepalive: { server_timeout: 1.5, client_tolerance: 0.5 }
+rules:
+  - { id: R-SILENT, title: "idle devices ping", check: client_silence }
+tests: []
+"#;
+
+/// Feeds a CONNECT with Keep Alive 5 s and a PINGREQ `gap` seconds later; returns the
+/// rules flagged and the verdict with what was measured.
+fn keepalive_5s_with_gap(gap: f64) -> (Vec<String>, Verdict, Option<String>) {
+    let mut f = Feed::of(KEEPALIVE_SUITE);
+    f.packet(1, 0.0, Side::Client, Packet::Connect(connect(5).into()));
+    let flagged = f.packet(1, gap, Side::Client, Packet::PingReq);
+    f.packet(
+        1,
+        gap + 0.1,
+        Side::Client,
+        Packet::Disconnect(Default::default()),
+    );
+    f.close(1, gap + 0.1, Side::Client);
+    let groups = f.judge.finish(Grouping::ClientId);
+    let case = groups[0]
+        .cases
+        .iter()
+        .find(|c| c.id == "R-SILENT")
+        .expect("the keep-alive rule applied")
+        .clone();
+    (flagged, case.verdict, case.measured)
+}
+
+/// Real clients ping once the Keep Alive has fully elapsed, and the gap is measured at the
+/// far end of a network: a few milliseconds over the period pass, and the verdict states
+/// the window, the measured gap and the tolerance.
+#[test]
+fn a_ping_just_after_the_keepalive_passes_with_the_window_stated() {
+    let (flagged, verdict, measured) = keepalive_5s_with_gap(5.012);
+    assert!(flagged.is_empty(), "{flagged:?}");
+    assert_eq!(verdict, Verdict::Passed);
+    let measured = measured.expect("the measured gap is reported");
+    assert!(measured.contains("longest silence 5.012 s"), "{measured}");
+    assert!(measured.contains("passes up to 5.50 s"), "{measured}");
+    assert!(measured.contains("0.50 s tolerance"), "{measured}");
+    assert!(measured.contains("fails from 7.50 s"), "{measured}");
+}
+
+/// Beyond the tolerance but before a server may drop the client (1.5 × Keep Alive) the
+/// client is late, not yet cut off: a warning that says why.
+#[test]
+fn a_ping_beyond_the_tolerance_but_before_the_drop_point_is_a_warning() {
+    let (flagged, verdict, _) = keepalive_5s_with_gap(6.5);
+    assert!(flagged.is_empty(), "{flagged:?}");
+    let Verdict::Warning { message } = &verdict else {
+        panic!("expected a warning, got {verdict:?}");
+    };
+    assert!(message.contains("6.500 s of silence"), "{message}");
+    assert!(
+        message.contains("before a server may drop the client"),
+        "{message}"
+    );
+}
+
+/// From the point where a conforming server may drop the client the rule fails, with the
+/// window in the message.
+#[test]
+fn silence_past_the_drop_point_fails_with_the_window_stated() {
+    let (flagged, verdict, _) = keepalive_5s_with_gap(7.6);
+    assert_eq!(flagged, ["R-SILENT"]);
+    let Verdict::Failed { message } = &verdict else {
+        panic!("expected a failure, got {verdict:?}");
+    };
+    assert!(message.contains("7.600 s of silence"), "{message}");
+    assert!(
+        message.contains("fails from 7.50 s (1.5 × keepalive"),
+        "{message}"
+    );
+}
+
+const CREDENTIAL_SUITE: &str = r#"
+name: credentials-demo
+rules:
+  - { id: TUYA-AUTH-01, title: "client id", check: credentials }
+  - { id: TUYA-AUTH-02, title: "user name", check: credentials }
+  - { id: TUYA-AUTH-03, title: "signature", check: credentials }
+  - { id: TUYA-AUTH-04, title: "signature length", check: credentials }
+  - { id: TUYA-AUTH-05, title: "timestamp", check: credentials }
+  - { id: WIOTP-AUTH-01, title: "client id form", check: credentials }
+  - { id: WIOTP-AUTH-02, title: "client id components", check: credentials }
+  - { id: WIOTP-AUTH-03, title: "device token", check: credentials }
+  - { id: WIOTP-AUTH-04, title: "application API key", check: credentials }
+tests: []
+"#;
+
+const TUYA_DEVICE: &str = "6c828cba434ff40c074wF2";
+
+fn tuya_auth(with_identity: bool) -> AuthCheck {
+    use mqtt_conform::auth::tuya::{Identity, SignMethod};
+    AuthCheck {
+        scheme: mqtt_conform::auth::Scheme::Tuya(SignMethod::HmacSha256),
+        identity: with_identity.then(|| {
+            mqtt_conform::auth::Identity::Tuya(Identity {
+                device_id: TUYA_DEVICE.into(),
+                device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+            })
+        }),
+    }
+}
+
+/// The verdict label of each case whose id starts with `prefix`, after one CONNECT.
+fn credential_verdicts(
+    auth: AuthCheck,
+    client_id: &str,
+    username: &str,
+    password: &str,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    let mut f = Feed::with_auth(CREDENTIAL_SUITE, Some(auth));
+    let mut c = Connect::new(ProtocolVersion::V3_1_1, client_id);
+    c.username = Some(username.into());
+    c.password = Some(Bytes::copy_from_slice(password.as_bytes()));
+    c.keep_alive = 60;
+    f.packet(1, 0.0, Side::Client, Packet::Connect(c.into()));
+    f.packet(1, 1.0, Side::Client, Packet::Disconnect(Default::default()));
+    f.close(1, 1.0, Side::Client);
+    let groups = f.judge.finish(Grouping::ClientId);
+    groups[0]
+        .cases
+        .iter()
+        .filter(|c| c.id.starts_with(prefix))
+        .map(|c| (c.id.clone(), c.verdict.label().to_owned()))
+        .collect()
+}
+
+fn pairs(want: &[(&str, &str)]) -> Vec<(String, String)> {
+    want.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// A bare user name and an md5 password: the user name rule fails, and the rules the check
+/// never reached are inconclusive, not passed.
+#[test]
+fn credential_rules_the_check_never_reached_are_inconclusive() {
+    let verdicts = credential_verdicts(
+        tuya_auth(true),
+        &format!("tuyalink_{TUYA_DEVICE}"),
+        TUYA_DEVICE,
+        "5f4dcc3b5aa765d61d8327deb882cf99",
+        "TUYA-",
+    );
+    assert_eq!(
+        verdicts,
+        pairs(&[
+            ("TUYA-AUTH-01", "inconclusive"),
+            ("TUYA-AUTH-02", "FAILED"),
+            ("TUYA-AUTH-03", "inconclusive"),
+            ("TUYA-AUTH-04", "inconclusive"),
+            ("TUYA-AUTH-05", "inconclusive"),
+        ])
+    );
+}
+
+/// Without the device's secret only the format is checked: the signature rules are
+/// inconclusive, the format rules pass.
+#[test]
+fn signature_rules_without_the_secret_are_inconclusive() {
+    let c = mqtt_conform::auth::tuya::Params {
+        device_id: TUYA_DEVICE.into(),
+        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+        timestamp: 1_700_000_000,
+        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
+    }
+    .credentials();
+    let (user, pw) = (c.username.unwrap(), c.password.unwrap());
+    let without = credential_verdicts(tuya_auth(false), &c.client_id, &user, pw.expose(), "TUYA-");
+    assert_eq!(
+        without,
+        pairs(&[
+            ("TUYA-AUTH-01", "ok"),
+            ("TUYA-AUTH-02", "ok"),
+            ("TUYA-AUTH-03", "inconclusive"),
+            ("TUYA-AUTH-04", "ok"),
+            ("TUYA-AUTH-05", "inconclusive"),
+        ])
+    );
+    let with = credential_verdicts(tuya_auth(true), &c.client_id, &user, pw.expose(), "TUYA-");
+    assert!(with.iter().all(|(_, v)| v == "ok"), "{with:?}");
+}
+
+/// A device is not reported under the application rule, nor an application under the
+/// device rule.
+#[test]
+fn a_credential_rule_of_another_identity_kind_is_not_reported() {
+    let watson = || AuthCheck {
+        scheme: mqtt_conform::auth::Scheme::Watson,
+        identity: None,
+    };
+    let device = credential_verdicts(
+        watson(),
+        "d:abc123:sensor:dev1",
+        "use-token-auth",
+        "secret-token",
+        "WIOTP-",
+    );
+    assert_eq!(
+        device,
+        pairs(&[
+            ("WIOTP-AUTH-01", "ok"),
+            ("WIOTP-AUTH-02", "ok"),
+            ("WIOTP-AUTH-03", "inconclusive"),
+        ])
+    );
+    let application = credential_verdicts(
+        watson(),
+        "a:abc123:app1",
+        "a-abc123-xyz7890abc",
+        "secret-token",
+        "WIOTP-",
+    );
+    assert_eq!(
+        application,
+        pairs(&[
+            ("WIOTP-AUTH-01", "ok"),
+            ("WIOTP-AUTH-02", "ok"),
+            ("WIOTP-AUTH-04", "inconclusive"),
+        ])
+    );
+}
+
+/// The built-in MQTT 5.0 suite's passive rules, over one 5.0 connection with Keep Alive 5 s
+/// whose CONNACK sets `server_keep_alive`, pinging after `gap` seconds.
+fn mqtt5_keepalive(server_keep_alive: Option<u16>, gap: f64) -> Vec<(String, String)> {
+    let mut f = Feed::of("name: m5\nextends: mqtt-5\ninherit_tests: false\n");
+    let mut c = connect(5);
+    c.protocol = ProtocolVersion::V5;
+    f.packet(1, 0.0, Side::Client, Packet::Connect(c.into()));
+    let mut properties = Properties::new();
+    if let Some(k) = server_keep_alive {
+        properties = properties.with(
+            PropertyId::ServerKeepAlive,
+            PropertyValue::TwoByteInteger(k),
+        );
+    }
+    f.packet(
+        1,
+        0.01,
+        Side::Server,
+        Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: 0,
+            properties,
+        }),
+    );
+    f.packet(1, gap, Side::Client, Packet::PingReq);
+    f.packet(
+        1,
+        gap + 0.1,
+        Side::Client,
+        Packet::Disconnect(Default::default()),
+    );
+    f.close(1, gap + 0.1, Side::Client);
+    let groups = f.judge.finish(Grouping::ClientId);
+    groups[0]
+        .cases
+        .iter()
+        .map(|c| (c.id.clone(), c.verdict.label().to_owned()))
+        .collect()
+}
+
+/// A 5.0 device is judged on what a 3.1.1 device is (well-formedness, keep-alive), and with
+/// the Server Keep Alive of the CONNACK in place of its own (MQTT-3.1.2-21).
+#[test]
+fn a_mqtt5_device_is_judged_on_well_formedness_and_the_keepalive_in_force() {
+    assert_eq!(
+        mqtt5_keepalive(None, 5.01),
+        pairs(&[("MQTT5-WELL-FORMED", "ok"), ("MQTT-3.1.2-20", "ok")])
+    );
+    assert_eq!(
+        mqtt5_keepalive(None, 9.9),
+        pairs(&[("MQTT5-WELL-FORMED", "ok"), ("MQTT-3.1.2-20", "FAILED")])
+    );
+    assert_eq!(
+        mqtt5_keepalive(Some(10), 9.9),
+        pairs(&[("MQTT5-WELL-FORMED", "ok"), ("MQTT-3.1.2-20", "ok")])
     );
 }

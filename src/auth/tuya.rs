@@ -21,6 +21,10 @@ const RULE_SIGN: &str = "TUYA-AUTH-03";
 const RULE_LEN: &str = "TUYA-AUTH-04";
 const RULE_TS: &str = "TUYA-AUTH-05";
 
+/// Rules the format alone cannot decide: the signature, and that the timestamp is the one
+/// signed.
+pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_SIGN, RULE_TS];
+
 /// Prefix of every Tuya client id.
 pub const CLIENT_ID_PREFIX: &str = "tuyalink_";
 

@@ -11,7 +11,7 @@ pub mod shape;
 
 pub use check::{Check, Checks};
 
-use crate::auth::{Identity, Presented, Scheme};
+use crate::auth::{Identity, Presented, RuleOutcome, Scheme};
 use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
 use crate::event::{Event, EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
@@ -77,6 +77,19 @@ struct ConnState {
     disconnected: bool,
     /// The Topic Alias Maximum of the server's 5.0 CONNACK (absent: 0), once seen.
     topic_alias_max: Option<u16>,
+    /// The longest silence of the client measured so far (for the keep-alive verdict).
+    longest_silence: Option<Duration>,
+    /// The Server Keep Alive of the server's 5.0 CONNACK: the client must use it in place
+    /// of its own (MQTT-3.1.2-21).
+    server_keep_alive: Option<u16>,
+}
+
+impl ConnState {
+    /// The Keep Alive in force: the server's when its CONNACK set one, else the CONNECT's.
+    fn keep_alive(&self) -> Option<u16> {
+        self.server_keep_alive
+            .or(self.connect.as_ref().map(|(_, c)| c.keep_alive))
+    }
 }
 
 /// Credential checking: the scheme, and the identity when its secret is known.
@@ -225,6 +238,8 @@ impl Judge {
             taken_over_at: None,
             disconnected: false,
             topic_alias_max: None,
+            longest_silence: None,
+            server_keep_alive: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -351,19 +366,11 @@ impl Judge {
                 .expect("connection state exists");
             let gap = state.last_client.map(|last| at.saturating_sub(last));
             state.last_client = Some(at);
-            (gap, state.connect.as_ref().map(|(_, c)| c.keep_alive))
+            (gap, state.keep_alive())
         };
         if let (Some(gap), Some(ka)) = (gap, keepalive) {
-            let ka_d = Duration::from_secs(u64::from(ka));
-            self.each_rule(event.conn, findings, |check, _| match check {
-                Check::ClientSilence if ka > 0 => Some((gap > ka_d).then(|| {
-                    format!(
-                        "{evidence} came after {:.2} s of silence; keepalive {ka} s",
-                        gap.as_secs_f64()
-                    )
-                })),
-                _ => None,
-            });
+            let what = format!("{evidence} came after");
+            self.judge_silence(event.conn, gap, ka, &what, findings);
         }
         if let Some(err) = decode_error {
             self.each_rule(event.conn, findings, |check, _| {
@@ -411,6 +418,10 @@ impl Judge {
                         let max = ack.properties.get_int(PropertyId::TopicAliasMaximum);
                         state.topic_alias_max =
                             Some(max.map_or(0, |m| u16::try_from(m).unwrap_or(u16::MAX)));
+                        state.server_keep_alive = ack
+                            .properties
+                            .get_int(PropertyId::ServerKeepAlive)
+                            .map(|k| u16::try_from(k).unwrap_or(u16::MAX));
                     }
                 }
             }
@@ -469,16 +480,39 @@ impl Judge {
             state.connect = Some((now, c.detached()));
         }
         let profile = self.profile.clone();
-        let auth_result = self.auth.as_ref().map(|a| {
-            let presented =
-                Presented::new(&c.client_id, c.username.as_deref(), c.password.as_deref());
-            match &a.identity {
-                Some(identity) => identity.verify(&presented, self.epoch_unix + now.as_secs()),
-                None => a
-                    .scheme
-                    .check_format(&presented, self.epoch_unix + now.as_secs()),
+        // Each credential rule on its own: checked and holding, broken, unchecked (with
+        // why), or not concerning credentials of this kind.
+        let credentials: HashMap<String, RuleOutcome> = match &self.auth {
+            None => HashMap::new(),
+            Some(a) => {
+                let presented =
+                    Presented::new(&c.client_id, c.username.as_deref(), c.password.as_deref());
+                let now = self.epoch_unix + now.as_secs();
+                let format = a.scheme.check_format(&presented, now);
+                let verified = a
+                    .identity
+                    .as_ref()
+                    .filter(|_| format.is_ok())
+                    .map(|identity| identity.verify(&presented, now));
+                self.rules
+                    .iter()
+                    .filter(|r| {
+                        r.check
+                            .value
+                            .as_slice()
+                            .iter()
+                            .any(|c| matches!(c, Check::Credentials))
+                    })
+                    .map(|r| {
+                        let id = r.id.value.as_str();
+                        let outcome =
+                            a.scheme
+                                .rule_outcome(id, &presented, &format, verified.as_ref());
+                        (id.to_owned(), outcome)
+                    })
+                    .collect()
             }
-        });
+        };
         self.each_rule(event.conn, findings, |check, rule_id| match check {
             Check::ProtocolVersion { allowed } => {
                 let allowed = if allowed.is_empty() { &profile.protocols } else { allowed };
@@ -488,11 +522,10 @@ impl Judge {
                 let ok = allowed.iter().any(|a| ProtocolVersion::from_str(a).is_ok_and(|v| v == c.protocol));
                 Some((!ok).then(|| format!("{evidence}: MQTT {} is not among {}", c.protocol, allowed.join(", "))))
             }
-            Check::Credentials => match &auth_result {
-                None => None,
-                Some(Ok(())) => Some(None),
-                Some(Err(e)) if e.rule_id() == rule_id => Some(Some(format!("{evidence}: {e}"))),
-                Some(Err(_)) => Some(None),
+            Check::Credentials => match credentials.get(rule_id)? {
+                RuleOutcome::Holds => Some(None),
+                RuleOutcome::Violated(e) => Some(Some(format!("{evidence}: {e}"))),
+                RuleOutcome::NotApplicable | RuleOutcome::Unchecked(_) => None,
             },
             Check::KeepaliveRange { min, max, .. } => {
                 let min = min.or(profile.keepalive.min);
@@ -528,6 +561,15 @@ impl Judge {
             .conns
             .get_mut(&event.conn)
             .expect("connection state exists");
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Some(RuleOutcome::Unchecked(why)) = credentials.get(rule.id.value.as_str()) {
+                let rs = &mut state.rules[i];
+                if rs.violation.is_none() {
+                    rs.applied = true;
+                    rs.inconclusive = Some(format!("{evidence}: {why}"));
+                }
+            }
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             for check in rule.check.value.as_slice() {
                 let Check::KeepaliveRange { warn_below, .. } = check else {
@@ -741,6 +783,53 @@ impl Judge {
         });
     }
 
+    /// Judges `gap`, a silence of the client with Keep Alive `ka`, against the keep-alive
+    /// window (`what` says what ended the silence). Within the tolerance it holds; beyond
+    /// it, but before a server may drop the client, it draws a warning; from there on it
+    /// is a violation.
+    fn judge_silence(
+        &mut self,
+        conn: u64,
+        gap: Duration,
+        ka: u16,
+        what: &str,
+        findings: &mut Vec<Finding>,
+    ) {
+        if ka == 0 {
+            return;
+        }
+        let window = SilenceWindow::new(ka, &self.profile.keepalive);
+        let g = gap.as_secs_f64();
+        let text = format!("{what} {g:.3} s of silence; {}", window.describe());
+        let fails = g >= window.drop_at;
+        self.each_rule(conn, findings, |check, _| match check {
+            Check::ClientSilence => Some(fails.then(|| text.clone())),
+            _ => None,
+        });
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if state.longest_silence.is_none_or(|l| gap > l) {
+            state.longest_silence = Some(gap);
+        }
+        if g > window.pass_until && !fails {
+            for (i, rule) in self.rules.iter().enumerate() {
+                let silence = rule
+                    .check
+                    .value
+                    .as_slice()
+                    .iter()
+                    .any(|c| matches!(c, Check::ClientSilence));
+                if silence && state.rules[i].warning.is_none() {
+                    state.rules[i].warning = Some(format!(
+                        "{}: {text}; late beyond the tolerance, but before a server may drop the client",
+                        rule.title
+                    ));
+                }
+            }
+        }
+    }
+
     fn closed(&mut self, event: &Event, by: Option<Side>, findings: &mut Vec<Finding>) {
         let at = event.at;
         let Some(state) = self.conns.get_mut(&event.conn) else {
@@ -758,6 +847,7 @@ impl Judge {
         };
         state.closed = Some((at, by));
         let connect = state.connect.clone();
+        let keep_alive = state.keep_alive();
         let last_client = state.last_client;
         let taken_over = state.taken_over_at;
         // A connection taken over by the device's newer one was not a drop: the device is
@@ -765,19 +855,20 @@ impl Judge {
         if let (Some(Side::Server), Some((_, c)), None) = (by, &connect, taken_over) {
             self.server_closes.insert(c.client_id.clone(), at);
         }
-        let Some((_, c)) = connect else {
+        let (Some(ka), true) = (keep_alive, connect.is_some()) else {
             return;
         };
-        let ka = c.keep_alive;
         let silent_for = last_client.map(|l| at.saturating_sub(l));
+        // The client ended silent (unless it closed itself): that silence is judged too.
+        if let (Some(gap), false) = (silent_for, by == Some(Side::Client)) {
+            let what = format!(
+                "the connection was closed at {:.3} s after",
+                at.as_secs_f64()
+            );
+            self.judge_silence(event.conn, gap, ka, &what, findings);
+        }
         let profile = self.profile.clone();
         self.each_rule(event.conn, findings, |check, _| match check {
-            // The client ended silent for longer than its keepalive (unless it closed itself).
-            Check::ClientSilence if ka > 0 && by != Some(Side::Client) => silent_for.map(|gap| {
-                (gap > Duration::from_secs(u64::from(ka))).then(|| {
-                    format!("the client stayed silent for {:.2} s (keepalive {ka} s) until the connection was closed at {:.3} s", gap.as_secs_f64(), at.as_secs_f64())
-                })
-            }),
             Check::ServerClose {
                 factor,
                 min_factor,
@@ -892,13 +983,31 @@ impl Judge {
                     .get_or_insert_with(|| state.trace.render(&state.label))
                     .clone()
             };
+            let measured = match (state.keep_alive(), state.longest_silence) {
+                (Some(ka), Some(gap))
+                    if ka > 0
+                        && rule
+                            .check
+                            .value
+                            .as_slice()
+                            .iter()
+                            .any(|c| matches!(c, Check::ClientSilence)) =>
+                {
+                    Some(format!(
+                        "longest silence {:.3} s; {}",
+                        gap.as_secs_f64(),
+                        SilenceWindow::new(ka, &self.profile.keepalive).describe()
+                    ))
+                }
+                _ => None,
+            };
             cases.push(CaseReport {
                 id: rule.id.value.clone(),
                 title: rule.title.clone(),
                 cites: rule.cites.clone(),
                 verdict,
                 branch: None,
-                measured: None,
+                measured,
                 duration: lifetime,
                 trace: case_trace,
             });
@@ -949,6 +1058,47 @@ impl Judge {
             }
         }
         groups.into_values().collect()
+    }
+}
+
+/// How long a client with a given Keep Alive may stay silent.
+///
+/// The client must send within each Keep Alive period (MQTT-3.1.2-23), but the gap is
+/// measured at the far end of a network and clients ping once the period has fully
+/// elapsed: up to Keep Alive plus the profile's `client_tolerance` it passes. A server may
+/// drop the client only after `server_timeout` × Keep Alive (MQTT-3.1.2-24: 1.5 ×, or the
+/// platform's own factor): silence from there on fails; in between it is a warning.
+#[derive(Debug, Clone, Copy)]
+struct SilenceWindow {
+    keepalive: u16,
+    tolerance: f64,
+    factor: f64,
+    /// Silence up to this many seconds passes.
+    pass_until: f64,
+    /// Silence of this many seconds or more fails.
+    drop_at: f64,
+}
+
+impl SilenceWindow {
+    fn new(keepalive: u16, rules: &crate::suite::profile::KeepaliveRules) -> Self {
+        let ka = f64::from(keepalive);
+        let factor = rules.server_timeout.max(1.0);
+        let drop_at = factor * ka;
+        Self {
+            keepalive,
+            tolerance: rules.client_tolerance,
+            factor,
+            pass_until: (ka + rules.client_tolerance).min(drop_at),
+            drop_at,
+        }
+    }
+
+    /// The window in words, for every verdict that judged a silence.
+    fn describe(&self) -> String {
+        format!(
+            "keepalive {} s: passes up to {:.2} s ({:.2} s tolerance for network delay), fails from {:.2} s ({} × keepalive, when a server may drop the client)",
+            self.keepalive, self.pass_until, self.tolerance, self.drop_at, self.factor
+        )
     }
 }
 
