@@ -684,3 +684,70 @@ fn a_mqtt5_device_is_judged_on_well_formedness_and_the_keepalive_in_force() {
         pairs(&[("MQTT5-WELL-FORMED", "ok"), ("MQTT-3.1.2-20", "ok")])
     );
 }
+
+fn connect_as(client_id: &str) -> Packet {
+    let mut c = Connect::new(ProtocolVersion::V3_1_1, client_id);
+    c.keep_alive = 60;
+    Packet::Connect(c.into())
+}
+
+/// The one-connection rule's verdicts, over every connection.
+fn one_connection_verdicts(f: Feed) -> Vec<Verdict> {
+    f.judge
+        .finish(Grouping::All)
+        .iter()
+        .flat_map(|g| g.cases.iter())
+        .filter(|c| c.id == "R-ONE")
+        .map(|c| c.verdict.clone())
+        .collect()
+}
+
+/// Zero-length client ids are no identity (the server assigns each its own): a server that
+/// closes one of two such connections has taken nothing over, and the rule has no evidence.
+#[test]
+fn connections_without_a_client_id_do_not_take_each_other_over() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as(""));
+    f.packet(2, 0.5, Side::Client, connect_as(""));
+    f.close(1, 1.0, Side::Server);
+    assert_eq!(one_connection_verdicts(f), Vec::<Verdict>::new());
+}
+
+/// A taken-over connection the client closes itself shows nothing of the server before the
+/// window ends, and a server breaking the rule once it has.
+#[test]
+fn a_taken_over_connection_the_client_closes_is_not_evidence_of_a_takeover() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.close(1, 1.5, Side::Client);
+    let verdicts = one_connection_verdicts(f);
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(verdicts[0].label(), "inconclusive", "{verdicts:?}");
+
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    assert_eq!(f.close(1, 7.0, Side::Client), vec!["R-ONE"]);
+    let verdicts = one_connection_verdicts(f);
+    let Verdict::Failed { message } = &verdicts[0] else {
+        panic!("expected a failure: {verdicts:?}");
+    };
+    assert!(
+        message.contains("kept this one open for 6.00 s"),
+        "{message}"
+    );
+    assert!(message.contains("within 5 s"), "{message}");
+
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.close(1, 1.2, Side::Server);
+    assert_eq!(
+        one_connection_verdicts(f)
+            .iter()
+            .map(Verdict::label)
+            .collect::<Vec<_>>(),
+        ["ok"]
+    );
+}

@@ -130,6 +130,8 @@ pub struct Judge {
     /// A rule checks the publish rate: each connection keeps its last second of PUBLISH
     /// times (otherwise not, one write less per packet).
     tracks_rate: bool,
+    /// The time of the latest event seen (where a run ends, for rules decided then).
+    last_at: Duration,
 }
 
 impl Judge {
@@ -161,6 +163,7 @@ impl Judge {
             epoch_unix,
             report_unconnected: true,
             conn_names: HashMap::new(),
+            last_at: Duration::ZERO,
         })
     }
 
@@ -223,6 +226,7 @@ impl Judge {
     /// Feeds one event; returns the findings it caused.
     pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
         let mut findings = Vec::new();
+        self.last_at = self.last_at.max(event.at);
         let n_rules = self.rules.len();
         let conn = self.conns.get_or_insert_with(event.conn, || ConnState {
             label: format!("connection {}", event.conn),
@@ -450,18 +454,21 @@ impl Judge {
         evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
-        // Another open connection with this client id is being taken over.
+        // Another open connection with this client id is being taken over. An empty client
+        // id is no identity: the server assigns each such connection its own.
         let now = event.at;
-        let same_id = self.open_by_client.entry(c.client_id.clone()).or_default();
-        for id in same_id.iter() {
-            if let Some(other) = self.conns.get_mut(id) {
-                if *id != event.conn && other.closed.is_none() {
-                    other.taken_over_at.get_or_insert(now);
+        if !c.client_id.is_empty() {
+            let same_id = self.open_by_client.entry(c.client_id.clone()).or_default();
+            for id in same_id.iter() {
+                if let Some(other) = self.conns.get_mut(id) {
+                    if *id != event.conn && other.closed.is_none() {
+                        other.taken_over_at.get_or_insert(now);
+                    }
                 }
             }
-        }
-        if !same_id.contains(&event.conn) {
-            same_id.push(event.conn);
+            if !same_id.contains(&event.conn) {
+                same_id.push(event.conn);
+            }
         }
         // Only the first connection after a drop is the reconnect the backoff rule times.
         let backoff_since = self.server_closes.remove(&c.client_id);
@@ -891,6 +898,40 @@ impl Judge {
             Check::OneConnection if by == Some(Side::Server) => taken_over.map(|_| None),
             _ => None,
         });
+        // Taken over, then ended by the client (or by either side, unseen) rather than by
+        // the server: a server that kept it open past the window broke the rule; before
+        // that, nothing shows what the server would have done.
+        if let (Some(since), false) = (taken_over, by == Some(Side::Server)) {
+            let open_for = at.saturating_sub(since);
+            let ender = if by == Some(Side::Client) {
+                "the client"
+            } else {
+                "either side"
+            };
+            if open_for >= TAKEOVER_WINDOW {
+                let message = format!(
+                    "a newer connection with the same client id connected at {:.3} s; the server kept this one open for {:.2} s, until {ender} closed it (window: the server ends it within {} s)",
+                    since.as_secs_f64(),
+                    open_for.as_secs_f64(),
+                    TAKEOVER_WINDOW.as_secs()
+                );
+                self.each_rule(event.conn, findings, |check, _| {
+                    matches!(check, Check::OneConnection).then(|| Some(message.clone()))
+                });
+            } else if let Some(state) = self.conns.get_mut(&event.conn) {
+                let why = format!(
+                    "{ender} closed this connection {:.2} s after a newer connection with the same client id connected, before the server ended it (window {} s): nothing shows what the server would have done",
+                    open_for.as_secs_f64(),
+                    TAKEOVER_WINDOW.as_secs()
+                );
+                mark_inconclusive(
+                    &self.rules,
+                    state,
+                    |c| matches!(c, Check::OneConnection),
+                    &why,
+                );
+            }
+        }
         if let Some(since) = taken_over {
             if let Some(i) = self.rules.iter().position(|r| {
                 r.check
@@ -922,14 +963,31 @@ impl Judge {
             return;
         };
         if let (Some(since), None, true) = (taken_over, closed, at_end) {
-            self.each_rule(id, &mut findings, |check, _| {
-                matches!(check, Check::OneConnection).then(|| {
-                    Some(format!(
-                        "a newer connection with the same client id connected at {:.3} s, but this one stayed open",
-                        since.as_secs_f64()
-                    ))
-                })
-            });
+            let open_for = self.last_at.saturating_sub(since);
+            if open_for >= TAKEOVER_WINDOW {
+                self.each_rule(id, &mut findings, |check, _| {
+                    matches!(check, Check::OneConnection).then(|| {
+                        Some(format!(
+                            "a newer connection with the same client id connected at {:.3} s, but this one stayed open for the {:.2} s left of the run (window: the server ends it within {} s)",
+                            since.as_secs_f64(),
+                            open_for.as_secs_f64(),
+                            TAKEOVER_WINDOW.as_secs()
+                        ))
+                    })
+                });
+            } else if let Some(state) = self.conns.get_mut(&id) {
+                let why = format!(
+                    "the run ended {:.2} s after a newer connection with the same client id connected, within the server's window of {} s",
+                    open_for.as_secs_f64(),
+                    TAKEOVER_WINDOW.as_secs()
+                );
+                mark_inconclusive(
+                    &self.rules,
+                    state,
+                    |c| matches!(c, Check::OneConnection),
+                    &why,
+                );
+            }
         }
         let Some(mut state) = self.conns.remove(&id) else {
             return;
@@ -1164,6 +1222,10 @@ fn event_text(event: &Event, version: ProtocolVersion) -> String {
     }
 }
 
+/// How soon after a newer connection with the same client id the server must have ended
+/// the older one (the baseline suites' default `within`).
+const TAKEOVER_WINDOW: Duration = Duration::from_secs(5);
+
 /// Events kept per connection at the start and at the end of its conversation.
 const TRACE_HEAD: usize = 24;
 const TRACE_TAIL: usize = 24;
@@ -1362,6 +1424,22 @@ fn property_limits(check: &Check, profile: &Profile) -> Option<PropertyLimits> {
         _ => return None,
     };
     (limits != PropertyLimits::default()).then_some(limits)
+}
+
+/// Marks the rules with a check `concerned` inconclusive for `why`, unless already violated.
+fn mark_inconclusive(
+    rules: &[RuleDef],
+    state: &mut ConnState,
+    concerned: impl Fn(&Check) -> bool,
+    why: &str,
+) {
+    for (i, rule) in rules.iter().enumerate() {
+        let rs = &mut state.rules[i];
+        if rule.check.value.as_slice().iter().any(&concerned) && rs.violation.is_none() {
+            rs.applied = true;
+            rs.inconclusive = Some(why.to_owned());
+        }
+    }
 }
 
 fn severity(v: &Verdict) -> u8 {
