@@ -565,11 +565,13 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
                 let refs: Vec<&str> = extra.iter().map(String::as_str).collect();
                 mosquitto_pub(cloud.port, &creds, &refs);
                 let verdicts = cloud.verdicts();
-                assert_eq!(
-                    flagged(&verdicts),
-                    vec![(rule, status)],
-                    "{tag}: {verdicts:?}"
-                );
+                let mut want = vec![(rule, status)];
+                // Whether the content signed is the one announced cannot be told from a
+                // wrong signature.
+                if tag == "wrong-signature" {
+                    want.push(("ALI-AUTH-05", "inconclusive"));
+                }
+                assert_eq!(flagged(&verdicts), want, "{tag}: {verdicts:?}");
             })
         })
         .collect();

@@ -82,6 +82,9 @@ struct ConnState {
     /// The Server Keep Alive of the server's 5.0 CONNACK: the client must use it in place
     /// of its own (MQTT-3.1.2-21).
     server_keep_alive: Option<u16>,
+    /// Why the connection's CONNECT was refused (it did not decode, or the server answered
+    /// with a refusing CONNACK), once it was.
+    connect_refused: Option<String>,
 }
 
 impl ConnState {
@@ -132,7 +135,25 @@ pub struct Judge {
     tracks_rate: bool,
     /// The time of the latest event seen (where a run ends, for rules decided then).
     last_at: Duration,
+    /// Live connections that never sent a CONNECT (scans, health checks, failed TLS
+    /// handshakes) are counted in one summary instead of a group each (device mode).
+    summarise_unconnected: bool,
+    /// The summary of such connections so far.
+    unconnected: Unconnected,
 }
+
+/// Connections that never sent a CONNECT, summarised: how many, and a few examples.
+#[derive(Debug, Default)]
+struct Unconnected {
+    count: u64,
+    examples: Vec<String>,
+}
+
+/// Examples kept in the summary of connections without CONNECT.
+const UNCONNECTED_EXAMPLES: usize = 3;
+
+/// The id of the case summarising connections that never sent a CONNECT.
+pub const NO_CONNECT_CASE: &str = "CONNECTIONS-WITHOUT-CONNECT";
 
 impl Judge {
     /// A judge for `suite`'s rules, with parameter values in `vars`.
@@ -164,6 +185,8 @@ impl Judge {
             report_unconnected: true,
             conn_names: HashMap::new(),
             last_at: Duration::ZERO,
+            summarise_unconnected: false,
+            unconnected: Unconnected::default(),
         })
     }
 
@@ -175,6 +198,14 @@ impl Judge {
     /// Names connection `conn` in reports grouped by connection (e.g. by its addresses).
     pub fn name_connection(&mut self, conn: u64, name: impl Into<String>) {
         self.conn_names.insert(conn, name.into());
+    }
+
+    /// Judges live connections where the judge's server is the other side (device mode):
+    /// connections that never send a CONNECT (port scans, health checks, failed TLS
+    /// handshakes) are summarised in one case and their state freed, and reasons speak of
+    /// a live device, not of a capture's edges.
+    pub fn summarise_connections_without_connect(&mut self) {
+        self.summarise_unconnected = true;
     }
 
     /// Keeps only the rules that judge the server (server close time, one connection per
@@ -244,6 +275,7 @@ impl Judge {
             topic_alias_max: None,
             longest_silence: None,
             server_keep_alive: None,
+            connect_refused: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -377,6 +409,12 @@ impl Judge {
             self.judge_silence(event.conn, gap, ka, &what, findings);
         }
         if let Some(err) = decode_error {
+            let is_connect = matches!(&event.kind, EventKind::Packet { bytes, .. } if bytes.first().is_some_and(|b| b >> 4 == 1));
+            if let (true, Some(state)) = (is_connect, self.conns.get_mut(&event.conn)) {
+                if state.connect.is_none() {
+                    state.connect_refused = Some(format!("it does not decode: {err}"));
+                }
+            }
             self.each_rule(event.conn, findings, |check, _| {
                 matches!(check, Check::WellFormed).then(|| Some(format!("{evidence} ({err})")))
             });
@@ -418,6 +456,10 @@ impl Judge {
         match packet {
             Packet::ConnAck(ack) => {
                 if let Some(state) = self.conns.get_mut(&event.conn) {
+                    if ack.code != 0 {
+                        state.connect_refused =
+                            Some(format!("the server answered CONNACK 0x{:02X}", ack.code));
+                    }
                     if state.version.is_v5() {
                         let max = ack.properties.get_int(PropertyId::TopicAliasMaximum);
                         state.topic_alias_max =
@@ -995,21 +1037,41 @@ impl Judge {
         if !has_connect && !self.report_unconnected {
             return;
         }
-        if !has_connect {
-            for (i, rule) in self.rules.iter().enumerate() {
-                let needs_connect = rule
-                    .check
-                    .value
-                    .as_slice()
-                    .iter()
-                    .any(|c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }));
-                if needs_connect && state.rules[i].violation.is_none() {
-                    state.rules[i].inconclusive = Some(
-                        "no CONNECT seen on this connection (it started before the capture, the capture ends before its CONNECT, or it never logged in)".into(),
-                    );
-                    state.rules[i].applied = true;
-                }
+        if !has_connect
+            && self.summarise_unconnected
+            && state.connect_refused.is_none()
+            && state.rules.iter().all(|r| r.violation.is_none())
+        {
+            // Nothing to judge and nothing wrong: counted, and its state freed.
+            self.unconnected.count += 1;
+            if self.unconnected.examples.len() < UNCONNECTED_EXAMPLES {
+                let lines: Vec<String> = state
+                    .trace
+                    .render(&state.label)
+                    .into_iter()
+                    .take(3)
+                    .map(|l| format!("{:.3} s {}", l.at.as_secs_f64(), l.text))
+                    .collect();
+                self.unconnected
+                    .examples
+                    .push(format!("{} ({})", state.label, lines.join(", ")));
             }
+            return;
+        }
+        if !has_connect {
+            let why = match (&state.connect_refused, self.summarise_unconnected) {
+                (Some(refused), _) => format!(
+                    "the CONNECT of this connection was refused ({refused}): the device never logged in, so nothing after it was judged"
+                ),
+                (None, true) => "the device sent no CONNECT on this connection".to_owned(),
+                (None, false) => "no CONNECT seen on this connection (it started before the capture, the capture ends before its CONNECT, or it never logged in)".to_owned(),
+            };
+            mark_inconclusive(
+                &self.rules,
+                &mut state,
+                |c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }),
+                &why,
+            );
         }
         if let Some((_, c)) = &state.connect {
             if let Some(ids) = self.open_by_client.get_mut(&c.client_id) {
@@ -1087,6 +1149,33 @@ impl Judge {
             self.finalize(id, true);
         }
         let mut groups: BTreeMap<String, SuiteReport> = BTreeMap::new();
+        if self.unconnected.count > 0 {
+            let name = "connections without CONNECT".to_owned();
+            let message = format!(
+                "{} connection(s) never sent a CONNECT (port scans, health checks, failed TLS handshakes): nothing to judge; e.g. {}",
+                self.unconnected.count,
+                self.unconnected.examples.join("; ")
+            );
+            groups.insert(
+                name.clone(),
+                SuiteReport {
+                    name,
+                    classname: self.suite_name.clone(),
+                    properties: Vec::new(),
+                    cases: vec![CaseReport {
+                        id: NO_CONNECT_CASE.into(),
+                        title: "connections that never logged in, summarised".into(),
+                        cites: Vec::new(),
+                        verdict: Verdict::Inconclusive { message },
+                        branch: None,
+                        measured: None,
+                        duration: Duration::ZERO,
+                        trace: Vec::new(),
+                    }],
+                    duration: Duration::ZERO,
+                },
+            );
+        }
         for done in std::mem::take(&mut self.finished) {
             let key = match grouping {
                 Grouping::ClientId => done.label.clone(),
