@@ -751,3 +751,38 @@ fn a_taken_over_connection_the_client_closes_is_not_evidence_of_a_takeover() {
         ["ok"]
     );
 }
+
+/// Where the platform holds one connection per device credential (Tuya), two logins with
+/// the same device's credentials take over whatever their client ids: a server that keeps
+/// both open breaks the rule.
+#[test]
+fn one_connection_per_device_credential_whatever_the_client_id() {
+    let creds = mqtt_conform::auth::tuya::Params {
+        device_id: TUYA_DEVICE.into(),
+        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+        timestamp: 1_700_000_000,
+        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
+    }
+    .credentials();
+    let login = |client_id: &str| {
+        let mut c = Connect::new(ProtocolVersion::V3_1_1, client_id);
+        c.username = creds.username.clone();
+        c.password = Some(Bytes::copy_from_slice(
+            creds.password.as_ref().unwrap().expose().as_bytes(),
+        ));
+        c.keep_alive = 60;
+        Packet::Connect(c.into())
+    };
+    let mut f = Feed::with_auth(SESSION_SUITE, Some(tuya_auth(true)));
+    f.packet(1, 0.0, Side::Client, login(&creds.client_id));
+    f.packet(2, 1.0, Side::Client, login("another-client-id"));
+    f.packet(2, 10.0, Side::Client, Packet::PingReq);
+    let verdicts = one_connection_verdicts(f);
+    let [Verdict::Failed { message }] = verdicts.as_slice() else {
+        panic!("expected one failure: {verdicts:?}");
+    };
+    assert!(
+        message.contains(&format!("same identity (tuya device {TUYA_DEVICE})")),
+        "{message}"
+    );
+}

@@ -492,6 +492,23 @@ impl Scheme {
         }
     }
 
+    /// The device a login is for, on platforms that hold one connection per device
+    /// credential rather than per client id: Tuya's device id (from the user name),
+    /// Alibaba's `deviceName&productKey` user name. `None` where the client id is the
+    /// identity, or when the credentials do not name a device.
+    pub fn device_of(&self, presented: &Presented<'_>) -> Option<String> {
+        let username = presented.username?;
+        match self {
+            Scheme::Tuya(_) => tuya::parse_username(username)
+                .ok()
+                .map(|u| format!("tuya device {}", u.device_id)),
+            Scheme::Aliyun => username
+                .contains('&')
+                .then(|| format!("aliyun device {username}")),
+            Scheme::OneNet | Scheme::Watson | Scheme::Plain => None,
+        }
+    }
+
     /// Whether checking `rule` needs the provisioned identity (a signature, a token, a
     /// provisioned value): the format alone does not decide it.
     pub fn needs_identity(&self, rule: &str) -> bool {
@@ -509,8 +526,9 @@ impl Scheme {
     /// [`Scheme::check_format`]'s result and `verified` [`Identity::verify`]'s (`None`
     /// when no identity is provisioned). A check stops at the first broken rule, so a rule
     /// is known to hold only when the checks that decide it all ran: a format rule when the
-    /// format holds, a rule needing the identity when the verification passed. Any other
-    /// rule is unchecked, with the rule that stopped the check as the reason.
+    /// format holds or was checked before the format check stopped, a rule needing the
+    /// identity when the verification passed. Any other rule is unchecked, with the rule
+    /// that stopped the check as the reason.
     pub fn rule_outcome(
         &self,
         rule: &str,
@@ -533,8 +551,17 @@ impl Scheme {
                 e.rule_id()
             ))
         };
+        let checked_before = |e: &AuthError| match self {
+            Scheme::Tuya(_) => tuya::checked_before(e.rule_id()),
+            Scheme::Watson => watson::checked_before(e.rule_id()),
+            Scheme::Aliyun | Scheme::OneNet | Scheme::Plain => &[],
+        };
         match (format, verified) {
             (Err(e), _) if e.rule_id() == rule => broken(e),
+            // Checked, and found holding, before the format check stopped.
+            (Err(e), _) if checked_before(e).contains(&rule) && !self.needs_identity(rule) => {
+                RuleOutcome::Holds
+            }
             (Err(e), _) => stopped(e),
             (Ok(()), Some(Err(e))) if e.rule_id() == rule => broken(e),
             (Ok(()), _) if !self.needs_identity(rule) => RuleOutcome::Holds,
@@ -685,6 +712,17 @@ impl Identity {
                     reason: "no identity is provisioned".into(),
                 }))
             }
+        }
+    }
+
+    /// The device a login with `presented` is for ([`Scheme::device_of`] of this
+    /// identity's scheme).
+    pub fn device_of(&self, presented: &Presented<'_>) -> Option<String> {
+        match self {
+            Identity::Tuya(_) => Scheme::Tuya(tuya::SignMethod::HmacSha256).device_of(presented),
+            Identity::Aliyun(_) => Scheme::Aliyun.device_of(presented),
+            Identity::OneNet(_) | Identity::Watson(_) | Identity::Plain(_) => None,
+            Identity::AnyOf(ids) => ids.iter().find_map(|i| i.device_of(presented)),
         }
     }
 

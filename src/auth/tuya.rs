@@ -25,6 +25,17 @@ const RULE_TS: &str = "TUYA-AUTH-05";
 /// signed.
 pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_SIGN, RULE_TS];
 
+/// The format rules [`check_format`] has checked, and found holding, by the time it
+/// reports a violation of `rule`: it reads the user name, then the client id, then the
+/// password.
+pub(crate) fn checked_before(rule: &str) -> &'static [&'static str] {
+    match rule {
+        RULE_CID => &[RULE_USER],
+        RULE_SIGN | RULE_LEN => &[RULE_USER, RULE_CID],
+        _ => &[],
+    }
+}
+
 /// Prefix of every Tuya client id.
 pub const CLIENT_ID_PREFIX: &str = "tuyalink_";
 

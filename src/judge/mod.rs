@@ -71,7 +71,7 @@ struct ConnState {
     applied_mask: u128,
     publishes: VecDeque<Duration>,
     trace: Trace,
-    /// A newer connection with the same client id connected at this time.
+    /// A newer connection with the same identity connected at this time.
     taken_over_at: Option<Duration>,
     /// The client sent DISCONNECT: the end is its doing, whichever side's FIN came first.
     disconnected: bool,
@@ -82,6 +82,9 @@ struct ConnState {
     /// The Server Keep Alive of the server's 5.0 CONNACK: the client must use it in place
     /// of its own (MQTT-3.1.2-21).
     server_keep_alive: Option<u16>,
+    /// The identity a takeover is judged by (`client id …`, or the device its credentials
+    /// name), once its CONNECT is seen.
+    identity: Option<String>,
     /// Why the connection's CONNECT was refused (it did not decode, or the server answered
     /// with a refusing CONNACK), once it was.
     connect_refused: Option<String>,
@@ -116,7 +119,7 @@ pub struct Judge {
     // stay in cache and the state a coming event needs can be fetched ahead
     // ([`Judge::prefetch`]).
     conns: ConnTable<ConnState>,
-    /// Open connections by client id (for takeovers), so a CONNECT costs O(1).
+    /// Open connections by identity (for takeovers), so a CONNECT costs O(1).
     open_by_client: HashMap<String, Vec<u64>>,
     /// Connections already closed and judged: their cases, ready for the report.
     finished: Vec<FinishedConn>,
@@ -275,6 +278,7 @@ impl Judge {
             topic_alias_max: None,
             longest_silence: None,
             server_keep_alive: None,
+            identity: None,
             connect_refused: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
@@ -496,14 +500,26 @@ impl Judge {
         evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
-        // Another open connection with this client id is being taken over. An empty client
-        // id is no identity: the server assigns each such connection its own.
+        // Another open connection with this identity is being taken over: the device its
+        // credentials name where the platform holds one connection per device credential,
+        // else the client id. An empty client id is no identity: the server assigns each
+        // such connection its own.
         let now = event.at;
-        if !c.client_id.is_empty() {
-            let same_id = self.open_by_client.entry(c.client_id.clone()).or_default();
+        let device = self.auth.as_ref().and_then(|a| {
+            a.scheme.device_of(&Presented::new(
+                &c.client_id,
+                c.username.as_deref(),
+                c.password.as_deref(),
+            ))
+        });
+        let identity = device
+            .or_else(|| (!c.client_id.is_empty()).then(|| format!("client id {}", c.client_id)));
+        if let Some(identity) = &identity {
+            let same_id = self.open_by_client.entry(identity.clone()).or_default();
             for id in same_id.iter() {
+                // One that sent DISCONNECT is leaving on its own: nothing to take over.
                 if let Some(other) = self.conns.get_mut(id) {
-                    if *id != event.conn && other.closed.is_none() {
+                    if *id != event.conn && other.closed.is_none() && !other.disconnected {
                         other.taken_over_at.get_or_insert(now);
                     }
                 }
@@ -520,6 +536,7 @@ impl Judge {
                 .get_mut(&event.conn)
                 .expect("connection state exists");
             state.version = c.protocol;
+            state.identity = identity;
             state.label = if c.client_id.is_empty() {
                 format!("connection {}", event.conn)
             } else {
@@ -889,6 +906,7 @@ impl Judge {
         }
         // After a DISCONNECT the server closing is the normal end (MQTT-3.14.4-1), not a
         // drop.
+        let left_on_its_own = state.disconnected;
         let by = if state.disconnected {
             Some(Side::Client)
         } else {
@@ -899,6 +917,7 @@ impl Judge {
         let keep_alive = state.keep_alive();
         let last_client = state.last_client;
         let taken_over = state.taken_over_at;
+        let who = state.identity.clone().unwrap_or_default();
         // A connection taken over by the device's newer one was not a drop: the device is
         // connected again already, so its next connection is not timed against this close.
         if let (Some(Side::Server), Some((_, c)), None) = (by, &connect, taken_over) {
@@ -942,8 +961,12 @@ impl Judge {
         });
         // Taken over, then ended by the client (or by either side, unseen) rather than by
         // the server: a server that kept it open past the window broke the rule; before
-        // that, nothing shows what the server would have done.
-        if let (Some(since), false) = (taken_over, by == Some(Side::Server)) {
+        // that, nothing shows what the server would have done. One that sent DISCONNECT
+        // within the window crossed the newer connection: it left on its own, and there was
+        // nothing to take over.
+        let open_for = taken_over.map(|since| at.saturating_sub(since));
+        let crossed = left_on_its_own && open_for.is_some_and(|d| d < TAKEOVER_WINDOW);
+        if let (Some(since), false, false) = (taken_over, by == Some(Side::Server), crossed) {
             let open_for = at.saturating_sub(since);
             let ender = if by == Some(Side::Client) {
                 "the client"
@@ -952,7 +975,7 @@ impl Judge {
             };
             if open_for >= TAKEOVER_WINDOW {
                 let message = format!(
-                    "a newer connection with the same client id connected at {:.3} s; the server kept this one open for {:.2} s, until {ender} closed it (window: the server ends it within {} s)",
+                    "a newer connection with the same identity ({who}) connected at {:.3} s; the server kept this one open for {:.2} s, until {ender} closed it (window: the server ends it within {} s)",
                     since.as_secs_f64(),
                     open_for.as_secs_f64(),
                     TAKEOVER_WINDOW.as_secs()
@@ -962,7 +985,7 @@ impl Judge {
                 });
             } else if let Some(state) = self.conns.get_mut(&event.conn) {
                 let why = format!(
-                    "{ender} closed this connection {:.2} s after a newer connection with the same client id connected, before the server ended it (window {} s): nothing shows what the server would have done",
+                    "{ender} closed this connection {:.2} s after a newer connection with the same identity ({who}) connected, before the server ended it (window {} s): nothing shows what the server would have done",
                     open_for.as_secs_f64(),
                     TAKEOVER_WINDOW.as_secs()
                 );
@@ -983,7 +1006,7 @@ impl Judge {
                     .any(|c| matches!(c, Check::OneConnection))
             }) {
                 let note = format!(
-                    "closed {:.2} s after a newer connection with the same client id connected",
+                    "closed {:.2} s after a newer connection with the same identity ({who}) connected",
                     at.saturating_sub(since).as_secs_f64()
                 );
                 if let Some(state) = self.conns.get_mut(&event.conn) {
@@ -997,11 +1020,14 @@ impl Judge {
     /// run (`at_end`), rules only decidable then are decided first.
     fn finalize(&mut self, id: u64, at_end: bool) {
         let mut findings = Vec::new();
-        let Some((taken_over, closed, has_connect)) = self
-            .conns
-            .get(&id)
-            .map(|s| (s.taken_over_at, s.closed, s.connect.is_some()))
-        else {
+        let Some((taken_over, closed, has_connect, who)) = self.conns.get(&id).map(|s| {
+            (
+                s.taken_over_at,
+                s.closed,
+                s.connect.is_some(),
+                s.identity.clone().unwrap_or_default(),
+            )
+        }) else {
             return;
         };
         if let (Some(since), None, true) = (taken_over, closed, at_end) {
@@ -1010,7 +1036,7 @@ impl Judge {
                 self.each_rule(id, &mut findings, |check, _| {
                     matches!(check, Check::OneConnection).then(|| {
                         Some(format!(
-                            "a newer connection with the same client id connected at {:.3} s, but this one stayed open for the {:.2} s left of the run (window: the server ends it within {} s)",
+                            "a newer connection with the same identity ({who}) connected at {:.3} s, but this one stayed open for the {:.2} s left of the run (window: the server ends it within {} s)",
                             since.as_secs_f64(),
                             open_for.as_secs_f64(),
                             TAKEOVER_WINDOW.as_secs()
@@ -1019,7 +1045,7 @@ impl Judge {
                 });
             } else if let Some(state) = self.conns.get_mut(&id) {
                 let why = format!(
-                    "the run ended {:.2} s after a newer connection with the same client id connected, within the server's window of {} s",
+                    "the run ended {:.2} s after a newer connection with the same identity ({who}) connected, within the server's window of {} s",
                     open_for.as_secs_f64(),
                     TAKEOVER_WINDOW.as_secs()
                 );
@@ -1073,11 +1099,11 @@ impl Judge {
                 &why,
             );
         }
-        if let Some((_, c)) = &state.connect {
-            if let Some(ids) = self.open_by_client.get_mut(&c.client_id) {
+        if let Some(identity) = &state.identity {
+            if let Some(ids) = self.open_by_client.get_mut(identity) {
                 ids.retain(|x| *x != id);
                 if ids.is_empty() {
-                    self.open_by_client.remove(&c.client_id);
+                    self.open_by_client.remove(identity);
                 }
             }
         }
@@ -1311,7 +1337,7 @@ fn event_text(event: &Event, version: ProtocolVersion) -> String {
     }
 }
 
-/// How soon after a newer connection with the same client id the server must have ended
+/// How soon after a newer connection with the same identity the server must have ended
 /// the older one (the baseline suites' default `within`).
 const TAKEOVER_WINDOW: Duration = Duration::from_secs(5);
 
