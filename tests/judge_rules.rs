@@ -786,3 +786,52 @@ fn one_connection_per_device_credential_whatever_the_client_id() {
         "{message}"
     );
 }
+
+/// A connection that sends DISCONNECT as a newer one with its client id logs in crossed
+/// it (the server's events of the two may come in either order): it left on its own, and
+/// nothing was taken over.
+#[test]
+fn a_disconnect_crossing_a_newer_login_is_no_takeover() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.packet(
+        1,
+        1.001,
+        Side::Client,
+        Packet::Disconnect(Default::default()),
+    );
+    f.close(1, 1.001, Side::Client);
+    assert_eq!(one_connection_verdicts(f), Vec::<Verdict>::new());
+}
+
+/// The credential rules the format check read, and found holding, before the rule it
+/// stopped at pass; the ones after it are inconclusive.
+#[test]
+fn credential_rules_checked_before_the_violation_hold() {
+    let c = mqtt_conform::auth::tuya::Params {
+        device_id: TUYA_DEVICE.into(),
+        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+        timestamp: 1_700_000_000,
+        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
+    }
+    .credentials();
+    let (user, pw) = (c.username.unwrap(), c.password.unwrap());
+    let verdicts = credential_verdicts(
+        tuya_auth(true),
+        &format!("not-tuyalink_{TUYA_DEVICE}"),
+        &user,
+        pw.expose(),
+        "TUYA-",
+    );
+    assert_eq!(
+        verdicts,
+        pairs(&[
+            ("TUYA-AUTH-01", "FAILED"),
+            ("TUYA-AUTH-02", "ok"),
+            ("TUYA-AUTH-03", "inconclusive"),
+            ("TUYA-AUTH-04", "inconclusive"),
+            ("TUYA-AUTH-05", "inconclusive"),
+        ])
+    );
+}
