@@ -835,3 +835,24 @@ fn credential_rules_checked_before_the_violation_hold() {
         ])
     );
 }
+
+/// A login the server refuses takes nothing over: the older connection rightly stays.
+#[test]
+fn a_refused_login_takes_nothing_over() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.packet(
+        2,
+        1.001,
+        Side::Server,
+        Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: 5,
+            properties: Properties::new(),
+        }),
+    );
+    f.close(2, 1.002, Side::Server);
+    f.packet(1, 10.0, Side::Client, Packet::PingReq);
+    assert_eq!(one_connection_verdicts(f), Vec::<Verdict>::new());
+}

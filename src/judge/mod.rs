@@ -459,6 +459,9 @@ impl Judge {
     ) {
         match packet {
             Packet::ConnAck(ack) => {
+                if ack.code != 0 {
+                    self.login_refused(event.conn);
+                }
                 if let Some(state) = self.conns.get_mut(&event.conn) {
                     if ack.code != 0 {
                         state.connect_refused =
@@ -847,6 +850,29 @@ impl Judge {
             }
             _ => None,
         });
+    }
+
+    /// The server refused connection `conn`'s login: it takes nothing over (MQTT-3.1.4-2
+    /// follows a successful CONNECT), and holds its identity no longer.
+    fn login_refused(&mut self, conn: u64) {
+        let Some((identity, at)) = self
+            .conns
+            .get(&conn)
+            .and_then(|s| Some((s.identity.clone()?, s.connect.as_ref()?.0)))
+        else {
+            return;
+        };
+        let Some(ids) = self.open_by_client.get_mut(&identity) else {
+            return;
+        };
+        ids.retain(|id| *id != conn);
+        for id in ids.clone() {
+            if let Some(other) = self.conns.get_mut(&id) {
+                if other.taken_over_at == Some(at) {
+                    other.taken_over_at = None;
+                }
+            }
+        }
     }
 
     /// Judges `gap`, a silence of the client with Keep Alive `ka`, against the keep-alive
