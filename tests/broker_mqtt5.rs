@@ -57,6 +57,9 @@ const EXPECTED: &[(&str, Want)] = &[
         Fail("observed: connection closed by the peer (EOF)"),
     ),
     ("MQTT5-CID-05", Branch("close")),
+    // The judge's server rule over the suite's own connections: mosquitto ends the older
+    // of two connections with one client id (the DISCONNECT 0x8E it omits is MQTT5-CID-04's).
+    ("MQTT-3.1.4-3", Pass),
     ("MQTT5-CAP-01", Pass),
     ("MQTT5-CAP-02", Pass),
     ("MQTT5-CAP-03", Pass),

@@ -227,7 +227,8 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             assert_eq!(bad, vec![(rule, status)], "{tag}: {verdicts:?}");
         }));
     }
-    // A wrong signature: the cloud refuses the login, and only the signature rule is flagged.
+    // A wrong signature: the cloud refuses the login, and only the signature rule is flagged;
+    // whether the timestamp is the one signed cannot be told from a wrong signature.
     handles.push(std::thread::spawn(|| {
         let cloud = Cloud::start("wrong-signature", 1, &[]);
         let (id, user, pw) = credentials(SignMethod::HmacSha256, "0000000000000000");
@@ -259,7 +260,7 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             .collect();
         assert_eq!(
             bad,
-            vec![("TUYA-AUTH-03", "failed")],
+            vec![("TUYA-AUTH-03", "failed"), ("TUYA-AUTH-05", "inconclusive")],
             "wrong signature: {verdicts:?}"
         );
     }));
@@ -464,4 +465,186 @@ fn a_device_test_delivers_a_command_and_times_the_reply() {
             }
         });
     }
+}
+
+/// An MQTT 5.0 device is judged too: mosquitto_pub speaking 5.0 passes the 5.0 suite's
+/// rules, and a device whose SUBSCRIBE sets reserved option bits fails the well-formedness
+/// rule.
+#[test]
+fn a_mqtt5_device_is_judged_on_the_mqtt5_rules() {
+    let cloud = Cloud::start_suite("mqtt-5", "mqtt5-pub", 1, &[]);
+    let _ = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+        .args(["-V", "mqttv5", "-k", "60", "-q", "1", "-i", "m5-pub"])
+        .args(["-t", "m5/telemetry", "-m", "hello"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub is installed");
+    let verdicts = cloud.verdicts();
+    assert!(
+        verdicts
+            .iter()
+            .any(|(id, s)| id == "MQTT5-WELL-FORMED" && s == "passed"),
+        "{verdicts:?}"
+    );
+    assert_eq!(flagged(&verdicts), Vec::<&str>::new(), "{verdicts:?}");
+
+    let cloud = Cloud::start_suite("mqtt-5", "mqtt5-malformed", 1, &[]);
+    {
+        use std::io::{Read, Write};
+        let mut device =
+            std::net::TcpStream::connect(("127.0.0.1", cloud.port)).expect("the cloud listens");
+        device
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // CONNECT (5.0, Clean Start, Keep Alive 60, client id "m5"), then a SUBSCRIBE to
+        // "a/b" whose options set the reserved bits 6 and 7.
+        device
+            .write_all(&[
+                0x10, 0x0f, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00,
+                0x02, b'm', b'5', 0x82, 0x09, 0x00, 0x01, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0xc1,
+            ])
+            .unwrap();
+        // Read until the cloud closes the connection.
+        let mut sink = [0u8; 256];
+        while matches!(device.read(&mut sink), Ok(n) if n > 0) {}
+    }
+    let verdicts = cloud.verdicts();
+    assert_eq!(
+        flagged(&verdicts),
+        vec!["MQTT5-WELL-FORMED"],
+        "{verdicts:?}"
+    );
+}
+
+/// Opens a connection to the cloud, writes `bytes` and reads until the cloud closes it.
+fn raw_connection(cloud: &Cloud, bytes: &[u8]) {
+    use std::io::{Read, Write};
+    let mut conn =
+        std::net::TcpStream::connect(("127.0.0.1", cloud.port)).expect("the cloud listens");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    if bytes.is_empty() {
+        return;
+    }
+    conn.write_all(bytes).unwrap();
+    let mut sink = [0u8; 256];
+    while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+}
+
+fn case_in<'a>(groups: &'a [(String, Vec<Value>)], id: &str) -> &'a Value {
+    groups
+        .iter()
+        .flat_map(|(_, cases)| cases)
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no case {id} in {groups:?}"))
+}
+
+/// A run in which no device logged in (a failed TLS handshake, a connection that sends
+/// nothing) judged nothing: it fails with exit code 3 and says why; the connections are
+/// summarised in one inconclusive case, `<skipped>` in JUnit, not a group each.
+#[test]
+fn a_run_without_a_login_fails_and_summarises_the_connections() {
+    let cloud = Cloud::start("no-login", 2, &[]);
+    // Not TLS: the handshake fails.
+    raw_connection(&cloud, b"GET / HTTP/1.0\r\n\r\n");
+    // Opens and closes without a byte.
+    raw_connection(&cloud, b"");
+    let run = cloud.finish();
+    assert_eq!(run.exit_code, Some(3), "{:?}", run.groups);
+    let names: Vec<&str> = run.groups.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["device mode", "connections without CONNECT"],
+        "{:?}",
+        run.groups
+    );
+    let login = case_in(&run.groups, "DEVICE-LOGIN");
+    assert_eq!(login["verdict"]["status"], "failed");
+    let message = login["verdict"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no device logged in: 2 connection(s) opened, 0 CONNECT(s)"),
+        "{message}"
+    );
+    assert!(message.contains("TLS handshake"), "{message}");
+    let summary = case_in(&run.groups, "CONNECTIONS-WITHOUT-CONNECT");
+    assert_eq!(summary["verdict"]["status"], "inconclusive");
+    let message = summary["verdict"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("2 connection(s) never sent a CONNECT"),
+        "{message}"
+    );
+    assert!(!message.contains("capture"), "{message}");
+    let junit = roxmltree::Document::parse(&run.junit).expect("JUnit parses");
+    let testcase = |name: &str| {
+        junit
+            .descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .unwrap_or_else(|| panic!("no testcase {name}"))
+    };
+    let has = |name: &str, tag: &str| testcase(name).children().any(|n| n.has_tag_name(tag));
+    assert!(has("DEVICE-LOGIN", "failure"));
+    assert!(has("CONNECTIONS-WITHOUT-CONNECT", "skipped"));
+}
+
+/// Health checks beside a device that logs in are summarised, and the run passes; a
+/// CONNECT that does not decode is named as a refused CONNECT, never as a capture's edge.
+#[test]
+fn connections_without_a_login_beside_a_device_are_summarised() {
+    let cloud = Cloud::start_suite("mqtt-3.1.1", "health-checks", 4, &[]);
+    raw_connection(&cloud, b"");
+    raw_connection(&cloud, b"");
+    // Protocol level 9: the CONNECT does not decode.
+    raw_connection(
+        &cloud,
+        &[
+            0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x09, 0x02, 0x00, 0x3c, 0x00, 0x02,
+            b'z', b'9',
+        ],
+    );
+    let _ = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+        .args([
+            "-V", "mqttv311", "-k", "60", "-i", "hc-pub", "-t", "hc/t", "-m", "x",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub is installed");
+    let run = cloud.finish();
+    let names: Vec<&str> = run.groups.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"hc-pub"), "{names:?}");
+    assert!(!names.contains(&"device mode"), "{names:?}");
+    let summary = case_in(&run.groups, "CONNECTIONS-WITHOUT-CONNECT");
+    let message = summary["verdict"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("2 connection(s) never sent a CONNECT"),
+        "{message}"
+    );
+    // The refused CONNECT: its own group, the well-formedness rule failed, the others
+    // inconclusive as a refused CONNECT.
+    let (_, refused) = run
+        .groups
+        .iter()
+        .find(|(_, cases)| {
+            cases
+                .iter()
+                .any(|c| c["id"] == "MQTT311-WELL-FORMED" && c["verdict"]["status"] == "failed")
+        })
+        .expect("the undecodable CONNECT is flagged");
+    let inconclusive: Vec<&Value> = refused
+        .iter()
+        .filter(|c| c["verdict"]["status"] == "inconclusive")
+        .collect();
+    assert!(!inconclusive.is_empty(), "{refused:?}");
+    for c in inconclusive {
+        let why = c["verdict"]["message"].as_str().unwrap();
+        assert!(
+            why.contains("CONNECT of this connection was refused"),
+            "{why}"
+        );
+        assert!(!why.contains("capture"), "{why}");
+    }
+    assert_eq!(run.exit_code, Some(1), "{:?}", run.groups);
 }

@@ -46,12 +46,16 @@ impl Feed {
     }
 
     fn of(suite_text: &str) -> Self {
+        Self::with_auth(suite_text, None)
+    }
+
+    fn with_auth(suite_text: &str, auth: Option<AuthCheck>) -> Self {
         let suite =
             mqtt_conform::suite::load_str("rules-demo.yaml", suite_text).expect("suite loads");
         let mut vars = Vars::new();
         vars.set("device_id", "d1");
         Self {
-            judge: Judge::new(&suite, vars, None::<AuthCheck>).expect("judge"),
+            judge: Judge::new(&suite, vars, auth).expect("judge"),
             version: ProtocolVersion::V3_1_1,
         }
     }
@@ -391,4 +395,464 @@ fn the_close_of_a_taken_over_connection_does_not_time_the_next_reconnect() {
         f.packet(3, 1.2, Side::Client, Packet::Connect(connect(60).into()))
             .is_empty()
     );
+}
+
+const KEEPALIVE_SUITE: &str = r#"
+name: keepalive-demo
+profile:
+  keepalive: { server_timeout: 1.5, client_tolerance: 0.5 }
+rules:
+  - { id: R-SILENT, title: "idle devices ping", check: client_silence }
+tests: []
+"#;
+
+/// Feeds a CONNECT with Keep Alive 5 s and a PINGREQ `gap` seconds later; returns the
+/// rules flagged and the verdict with what was measured.
+fn keepalive_5s_with_gap(gap: f64) -> (Vec<String>, Verdict, Option<String>) {
+    let mut f = Feed::of(KEEPALIVE_SUITE);
+    f.packet(1, 0.0, Side::Client, Packet::Connect(connect(5).into()));
+    let flagged = f.packet(1, gap, Side::Client, Packet::PingReq);
+    f.packet(
+        1,
+        gap + 0.1,
+        Side::Client,
+        Packet::Disconnect(Default::default()),
+    );
+    f.close(1, gap + 0.1, Side::Client);
+    let groups = f.judge.finish(Grouping::ClientId);
+    let case = groups[0]
+        .cases
+        .iter()
+        .find(|c| c.id == "R-SILENT")
+        .expect("the keep-alive rule applied")
+        .clone();
+    (flagged, case.verdict, case.measured)
+}
+
+/// Real clients ping once the Keep Alive has fully elapsed, and the gap is measured at the
+/// far end of a network: a few milliseconds over the period pass, and the verdict states
+/// the window, the measured gap and the tolerance.
+#[test]
+fn a_ping_just_after_the_keepalive_passes_with_the_window_stated() {
+    let (flagged, verdict, measured) = keepalive_5s_with_gap(5.012);
+    assert!(flagged.is_empty(), "{flagged:?}");
+    assert_eq!(verdict, Verdict::Passed);
+    let measured = measured.expect("the measured gap is reported");
+    assert!(measured.contains("longest silence 5.012 s"), "{measured}");
+    assert!(measured.contains("passes up to 5.50 s"), "{measured}");
+    assert!(measured.contains("0.50 s tolerance"), "{measured}");
+    assert!(measured.contains("fails from 7.50 s"), "{measured}");
+}
+
+/// Beyond the tolerance but before a server may drop the client (1.5 × Keep Alive) the
+/// client is late, not yet cut off: a warning that says why.
+#[test]
+fn a_ping_beyond_the_tolerance_but_before_the_drop_point_is_a_warning() {
+    let (flagged, verdict, _) = keepalive_5s_with_gap(6.5);
+    assert!(flagged.is_empty(), "{flagged:?}");
+    let Verdict::Warning { message } = &verdict else {
+        panic!("expected a warning, got {verdict:?}");
+    };
+    assert!(message.contains("6.500 s of silence"), "{message}");
+    assert!(
+        message.contains("before a server may drop the client"),
+        "{message}"
+    );
+}
+
+/// From the point where a conforming server may drop the client the rule fails, with the
+/// window in the message.
+#[test]
+fn silence_past_the_drop_point_fails_with_the_window_stated() {
+    let (flagged, verdict, _) = keepalive_5s_with_gap(7.6);
+    assert_eq!(flagged, ["R-SILENT"]);
+    let Verdict::Failed { message } = &verdict else {
+        panic!("expected a failure, got {verdict:?}");
+    };
+    assert!(message.contains("7.600 s of silence"), "{message}");
+    assert!(
+        message.contains("fails from 7.50 s (1.5 × keepalive"),
+        "{message}"
+    );
+}
+
+const CREDENTIAL_SUITE: &str = r#"
+name: credentials-demo
+rules:
+  - { id: TUYA-AUTH-01, title: "client id", check: credentials }
+  - { id: TUYA-AUTH-02, title: "user name", check: credentials }
+  - { id: TUYA-AUTH-03, title: "signature", check: credentials }
+  - { id: TUYA-AUTH-04, title: "signature length", check: credentials }
+  - { id: TUYA-AUTH-05, title: "timestamp", check: credentials }
+  - { id: WIOTP-AUTH-01, title: "client id form", check: credentials }
+  - { id: WIOTP-AUTH-02, title: "client id components", check: credentials }
+  - { id: WIOTP-AUTH-03, title: "device token", check: credentials }
+  - { id: WIOTP-AUTH-04, title: "application API key", check: credentials }
+tests: []
+"#;
+
+const TUYA_DEVICE: &str = "6c828cba434ff40c074wF2";
+
+fn tuya_auth(with_identity: bool) -> AuthCheck {
+    use mqtt_conform::auth::tuya::{Identity, SignMethod};
+    AuthCheck {
+        scheme: mqtt_conform::auth::Scheme::Tuya(SignMethod::HmacSha256),
+        identity: with_identity.then(|| {
+            mqtt_conform::auth::Identity::Tuya(Identity {
+                device_id: TUYA_DEVICE.into(),
+                device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+            })
+        }),
+    }
+}
+
+/// The verdict label of each case whose id starts with `prefix`, after one CONNECT.
+fn credential_verdicts(
+    auth: AuthCheck,
+    client_id: &str,
+    username: &str,
+    password: &str,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    let mut f = Feed::with_auth(CREDENTIAL_SUITE, Some(auth));
+    let mut c = Connect::new(ProtocolVersion::V3_1_1, client_id);
+    c.username = Some(username.into());
+    c.password = Some(Bytes::copy_from_slice(password.as_bytes()));
+    c.keep_alive = 60;
+    f.packet(1, 0.0, Side::Client, Packet::Connect(c.into()));
+    f.packet(1, 1.0, Side::Client, Packet::Disconnect(Default::default()));
+    f.close(1, 1.0, Side::Client);
+    let groups = f.judge.finish(Grouping::ClientId);
+    groups[0]
+        .cases
+        .iter()
+        .filter(|c| c.id.starts_with(prefix))
+        .map(|c| (c.id.clone(), c.verdict.label().to_owned()))
+        .collect()
+}
+
+fn pairs(want: &[(&str, &str)]) -> Vec<(String, String)> {
+    want.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// A bare user name and an md5 password: the user name rule fails, and the rules the check
+/// never reached are inconclusive, not passed.
+#[test]
+fn credential_rules_the_check_never_reached_are_inconclusive() {
+    let verdicts = credential_verdicts(
+        tuya_auth(true),
+        &format!("tuyalink_{TUYA_DEVICE}"),
+        TUYA_DEVICE,
+        "5f4dcc3b5aa765d61d8327deb882cf99",
+        "TUYA-",
+    );
+    assert_eq!(
+        verdicts,
+        pairs(&[
+            ("TUYA-AUTH-01", "inconclusive"),
+            ("TUYA-AUTH-02", "FAILED"),
+            ("TUYA-AUTH-03", "inconclusive"),
+            ("TUYA-AUTH-04", "inconclusive"),
+            ("TUYA-AUTH-05", "inconclusive"),
+        ])
+    );
+}
+
+/// Without the device's secret only the format is checked: the signature rules are
+/// inconclusive, the format rules pass.
+#[test]
+fn signature_rules_without_the_secret_are_inconclusive() {
+    let c = mqtt_conform::auth::tuya::Params {
+        device_id: TUYA_DEVICE.into(),
+        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+        timestamp: 1_700_000_000,
+        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
+    }
+    .credentials();
+    let (user, pw) = (c.username.unwrap(), c.password.unwrap());
+    let without = credential_verdicts(tuya_auth(false), &c.client_id, &user, pw.expose(), "TUYA-");
+    assert_eq!(
+        without,
+        pairs(&[
+            ("TUYA-AUTH-01", "ok"),
+            ("TUYA-AUTH-02", "ok"),
+            ("TUYA-AUTH-03", "inconclusive"),
+            ("TUYA-AUTH-04", "ok"),
+            ("TUYA-AUTH-05", "inconclusive"),
+        ])
+    );
+    let with = credential_verdicts(tuya_auth(true), &c.client_id, &user, pw.expose(), "TUYA-");
+    assert!(with.iter().all(|(_, v)| v == "ok"), "{with:?}");
+}
+
+/// A device is not reported under the application rule, nor an application under the
+/// device rule.
+#[test]
+fn a_credential_rule_of_another_identity_kind_is_not_reported() {
+    let watson = || AuthCheck {
+        scheme: mqtt_conform::auth::Scheme::Watson,
+        identity: None,
+    };
+    let device = credential_verdicts(
+        watson(),
+        "d:abc123:sensor:dev1",
+        "use-token-auth",
+        "secret-token",
+        "WIOTP-",
+    );
+    assert_eq!(
+        device,
+        pairs(&[
+            ("WIOTP-AUTH-01", "ok"),
+            ("WIOTP-AUTH-02", "ok"),
+            ("WIOTP-AUTH-03", "inconclusive"),
+        ])
+    );
+    let application = credential_verdicts(
+        watson(),
+        "a:abc123:app1",
+        "a-abc123-xyz7890abc",
+        "secret-token",
+        "WIOTP-",
+    );
+    assert_eq!(
+        application,
+        pairs(&[
+            ("WIOTP-AUTH-01", "ok"),
+            ("WIOTP-AUTH-02", "ok"),
+            ("WIOTP-AUTH-04", "inconclusive"),
+        ])
+    );
+}
+
+/// The built-in MQTT 5.0 suite's passive rules, over one 5.0 connection with Keep Alive 5 s
+/// whose CONNACK sets `server_keep_alive`, pinging after `gap` seconds.
+fn mqtt5_keepalive(server_keep_alive: Option<u16>, gap: f64) -> Vec<(String, String)> {
+    let mut f = Feed::of("name: m5\nextends: mqtt-5\ninherit_tests: false\n");
+    let mut c = connect(5);
+    c.protocol = ProtocolVersion::V5;
+    f.packet(1, 0.0, Side::Client, Packet::Connect(c.into()));
+    let mut properties = Properties::new();
+    if let Some(k) = server_keep_alive {
+        properties = properties.with(
+            PropertyId::ServerKeepAlive,
+            PropertyValue::TwoByteInteger(k),
+        );
+    }
+    f.packet(
+        1,
+        0.01,
+        Side::Server,
+        Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: 0,
+            properties,
+        }),
+    );
+    f.packet(1, gap, Side::Client, Packet::PingReq);
+    f.packet(
+        1,
+        gap + 0.1,
+        Side::Client,
+        Packet::Disconnect(Default::default()),
+    );
+    f.close(1, gap + 0.1, Side::Client);
+    let groups = f.judge.finish(Grouping::ClientId);
+    groups[0]
+        .cases
+        .iter()
+        .map(|c| (c.id.clone(), c.verdict.label().to_owned()))
+        .collect()
+}
+
+/// A 5.0 device is judged on what a 3.1.1 device is (well-formedness, keep-alive), and with
+/// the Server Keep Alive of the CONNACK in place of its own (MQTT-3.1.2-21).
+#[test]
+fn a_mqtt5_device_is_judged_on_well_formedness_and_the_keepalive_in_force() {
+    assert_eq!(
+        mqtt5_keepalive(None, 5.01),
+        pairs(&[("MQTT5-WELL-FORMED", "ok"), ("MQTT-3.1.2-20", "ok")])
+    );
+    assert_eq!(
+        mqtt5_keepalive(None, 9.9),
+        pairs(&[("MQTT5-WELL-FORMED", "ok"), ("MQTT-3.1.2-20", "FAILED")])
+    );
+    assert_eq!(
+        mqtt5_keepalive(Some(10), 9.9),
+        pairs(&[("MQTT5-WELL-FORMED", "ok"), ("MQTT-3.1.2-20", "ok")])
+    );
+}
+
+fn connect_as(client_id: &str) -> Packet {
+    let mut c = Connect::new(ProtocolVersion::V3_1_1, client_id);
+    c.keep_alive = 60;
+    Packet::Connect(c.into())
+}
+
+/// The one-connection rule's verdicts, over every connection.
+fn one_connection_verdicts(f: Feed) -> Vec<Verdict> {
+    f.judge
+        .finish(Grouping::All)
+        .iter()
+        .flat_map(|g| g.cases.iter())
+        .filter(|c| c.id == "R-ONE")
+        .map(|c| c.verdict.clone())
+        .collect()
+}
+
+/// Zero-length client ids are no identity (the server assigns each its own): a server that
+/// closes one of two such connections has taken nothing over, and the rule has no evidence.
+#[test]
+fn connections_without_a_client_id_do_not_take_each_other_over() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as(""));
+    f.packet(2, 0.5, Side::Client, connect_as(""));
+    f.close(1, 1.0, Side::Server);
+    assert_eq!(one_connection_verdicts(f), Vec::<Verdict>::new());
+}
+
+/// A taken-over connection the client closes itself shows nothing of the server before the
+/// window ends, and a server breaking the rule once it has.
+#[test]
+fn a_taken_over_connection_the_client_closes_is_not_evidence_of_a_takeover() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.close(1, 1.5, Side::Client);
+    let verdicts = one_connection_verdicts(f);
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(verdicts[0].label(), "inconclusive", "{verdicts:?}");
+
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    assert_eq!(f.close(1, 7.0, Side::Client), vec!["R-ONE"]);
+    let verdicts = one_connection_verdicts(f);
+    let Verdict::Failed { message } = &verdicts[0] else {
+        panic!("expected a failure: {verdicts:?}");
+    };
+    assert!(
+        message.contains("kept this one open for 6.00 s"),
+        "{message}"
+    );
+    assert!(message.contains("within 5 s"), "{message}");
+
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.close(1, 1.2, Side::Server);
+    assert_eq!(
+        one_connection_verdicts(f)
+            .iter()
+            .map(Verdict::label)
+            .collect::<Vec<_>>(),
+        ["ok"]
+    );
+}
+
+/// Where the platform holds one connection per device credential (Tuya), two logins with
+/// the same device's credentials take over whatever their client ids: a server that keeps
+/// both open breaks the rule.
+#[test]
+fn one_connection_per_device_credential_whatever_the_client_id() {
+    let creds = mqtt_conform::auth::tuya::Params {
+        device_id: TUYA_DEVICE.into(),
+        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+        timestamp: 1_700_000_000,
+        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
+    }
+    .credentials();
+    let login = |client_id: &str| {
+        let mut c = Connect::new(ProtocolVersion::V3_1_1, client_id);
+        c.username = creds.username.clone();
+        c.password = Some(Bytes::copy_from_slice(
+            creds.password.as_ref().unwrap().expose().as_bytes(),
+        ));
+        c.keep_alive = 60;
+        Packet::Connect(c.into())
+    };
+    let mut f = Feed::with_auth(SESSION_SUITE, Some(tuya_auth(true)));
+    f.packet(1, 0.0, Side::Client, login(&creds.client_id));
+    f.packet(2, 1.0, Side::Client, login("another-client-id"));
+    f.packet(2, 10.0, Side::Client, Packet::PingReq);
+    let verdicts = one_connection_verdicts(f);
+    let [Verdict::Failed { message }] = verdicts.as_slice() else {
+        panic!("expected one failure: {verdicts:?}");
+    };
+    assert!(
+        message.contains(&format!("same identity (tuya device {TUYA_DEVICE})")),
+        "{message}"
+    );
+}
+
+/// A connection that sends DISCONNECT as a newer one with its client id logs in crossed
+/// it (the server's events of the two may come in either order): it left on its own, and
+/// nothing was taken over.
+#[test]
+fn a_disconnect_crossing_a_newer_login_is_no_takeover() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.packet(
+        1,
+        1.001,
+        Side::Client,
+        Packet::Disconnect(Default::default()),
+    );
+    f.close(1, 1.001, Side::Client);
+    assert_eq!(one_connection_verdicts(f), Vec::<Verdict>::new());
+}
+
+/// The credential rules the format check read, and found holding, before the rule it
+/// stopped at pass; the ones after it are inconclusive.
+#[test]
+fn credential_rules_checked_before_the_violation_hold() {
+    let c = mqtt_conform::auth::tuya::Params {
+        device_id: TUYA_DEVICE.into(),
+        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
+        timestamp: 1_700_000_000,
+        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
+    }
+    .credentials();
+    let (user, pw) = (c.username.unwrap(), c.password.unwrap());
+    let verdicts = credential_verdicts(
+        tuya_auth(true),
+        &format!("not-tuyalink_{TUYA_DEVICE}"),
+        &user,
+        pw.expose(),
+        "TUYA-",
+    );
+    assert_eq!(
+        verdicts,
+        pairs(&[
+            ("TUYA-AUTH-01", "FAILED"),
+            ("TUYA-AUTH-02", "ok"),
+            ("TUYA-AUTH-03", "inconclusive"),
+            ("TUYA-AUTH-04", "inconclusive"),
+            ("TUYA-AUTH-05", "inconclusive"),
+        ])
+    );
+}
+
+/// A login the server refuses takes nothing over: the older connection rightly stays.
+#[test]
+fn a_refused_login_takes_nothing_over() {
+    let mut f = Feed::of(SESSION_SUITE);
+    f.packet(1, 0.0, Side::Client, connect_as("k1"));
+    f.packet(2, 1.0, Side::Client, connect_as("k1"));
+    f.packet(
+        2,
+        1.001,
+        Side::Server,
+        Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: 5,
+            properties: Properties::new(),
+        }),
+    );
+    f.close(2, 1.002, Side::Server);
+    f.packet(1, 10.0, Side::Client, Packet::PingReq);
+    assert_eq!(one_connection_verdicts(f), Vec::<Verdict>::new());
 }

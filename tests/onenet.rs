@@ -285,7 +285,7 @@ const EXPECTED: &[(&str, Want)] = &[
     // The judge's server rules over the run's own connections.
     (
         "ONENET-SESS-01",
-        Noted("closed 0.00 s after a newer connection with the same client id"),
+        Noted("closed 0.00 s after a newer connection with the same identity (client id mydev)"),
     ),
     ("ONENET-KA-01-SERVER", Pass),
     // mosquitto delivers at the granted QoS (ONENET-QOS-02-DOWNLINK above).

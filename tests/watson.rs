@@ -450,6 +450,11 @@ fn gateways_and_applications_in_device_mode() {
         .collect()
     };
     let flag = |id: &str, status: &str| vec![(id.to_owned(), status.to_owned())];
+    let flags = |want: &[(&str, &str)]| -> Vec<(String, String)> {
+        want.iter()
+            .map(|(id, status)| ((*id).to_owned(), (*status).to_owned()))
+            .collect()
+    };
     // (tag, mosquitto_pub login, publish arguments, expected flags)
     type Case = (
         &'static str,
@@ -473,7 +478,9 @@ fn gateways_and_applications_in_device_mode() {
             publish(APP_COMMAND),
             flag("WIOTP-TOPIC-01", "failed"),
         ),
-        // Bad logins: refused by the cloud, flagged by the one rule they break.
+        // Bad logins: refused by the cloud, flagged by the rule they break; the credential
+        // rules the check never reached are inconclusive. A refusal that only warns leaves
+        // a run in which no device logged in: DEVICE-LOGIN fails it.
         (
             "gw-wrong-token",
             gateway(&gateway_id(), "not-the-gateway-token"),
@@ -490,13 +497,21 @@ fn gateways_and_applications_in_device_mode() {
             "gw-malformed-id",
             gateway(&format!("g:{ORG}:{GATEWAY_TYPE}"), GATEWAY_TOKEN),
             publish(GATEWAY_EVENT),
-            flag("WIOTP-AUTH-01", "failed"),
+            flags(&[
+                ("WIOTP-AUTH-01", "failed"),
+                ("WIOTP-AUTH-02", "inconclusive"),
+                ("WIOTP-AUTH-03", "inconclusive"),
+                ("WIOTP-AUTH-04", "inconclusive"),
+            ]),
         ),
         (
             "gw-unknown-id",
             gateway(&format!("g:{ORG}:{GATEWAY_TYPE}:gw-99"), GATEWAY_TOKEN),
             publish(GATEWAY_EVENT),
-            flag("WIOTP-AUTH-01", "failed"),
+            flags(&[
+                ("WIOTP-AUTH-01", "failed"),
+                ("WIOTP-AUTH-03", "inconclusive"),
+            ]),
         ),
         (
             "gw-long-id",
@@ -505,26 +520,30 @@ fn gateways_and_applications_in_device_mode() {
                 GATEWAY_TOKEN,
             ),
             publish(GATEWAY_EVENT),
-            flag("WIOTP-AUTH-02", "failed"),
+            flags(&[
+                ("WIOTP-AUTH-02", "failed"),
+                ("WIOTP-AUTH-03", "inconclusive"),
+                ("WIOTP-AUTH-04", "inconclusive"),
+            ]),
         ),
         // WIOTP-AUTH-04 is an SDK rule: its violations warn.
         (
             "app-org-mismatch",
             app(&format!("a:xyz789:{APP_ID}"), API_KEY, API_TOKEN),
             publish(APP_COMMAND),
-            flag("WIOTP-AUTH-04", "warning"),
+            flags(&[("DEVICE-LOGIN", "failed"), ("WIOTP-AUTH-04", "warning")]),
         ),
         (
             "app-wrong-token",
             app(&app_client_id(), API_KEY, "not-the-api-token"),
             publish(APP_COMMAND),
-            flag("WIOTP-AUTH-04", "warning"),
+            flags(&[("DEVICE-LOGIN", "failed"), ("WIOTP-AUTH-04", "warning")]),
         ),
         (
             "app-token-username",
             app(&app_client_id(), USERNAME, API_TOKEN),
             publish(APP_COMMAND),
-            flag("WIOTP-AUTH-04", "warning"),
+            flags(&[("DEVICE-LOGIN", "failed"), ("WIOTP-AUTH-04", "warning")]),
         ),
     ];
     let mut handles = Vec::new();
@@ -540,7 +559,29 @@ fn gateways_and_applications_in_device_mode() {
                     "{tag}: a token leaked into the report"
                 );
             }
-            let verdicts = cloud.verdicts();
+            let run = cloud.finish();
+            let no_login = want.iter().any(|(id, _)| id == "DEVICE-LOGIN");
+            let failed = want.iter().any(|(_, status)| status == "failed");
+            let code = match (no_login, failed) {
+                (true, _) => 3,
+                (false, true) => 1,
+                (false, false) => 0,
+            };
+            assert_eq!(run.exit_code, Some(code), "{tag}: {:?}", run.groups);
+            let verdicts: Vec<(String, String)> = run
+                .groups
+                .iter()
+                .flat_map(|(_, cases)| cases)
+                .map(|c| {
+                    (
+                        c["id"].as_str().unwrap_or_default().to_owned(),
+                        c["verdict"]["status"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .collect();
             assert_eq!(flagged(&verdicts), want, "{tag}: {verdicts:?}");
             if want.iter().all(|(id, _)| !id.starts_with("WIOTP-AUTH")) {
                 for id in ["WIOTP-AUTH-01", "WIOTP-AUTH-02"] {
@@ -552,10 +593,19 @@ fn gateways_and_applications_in_device_mode() {
             }
         }));
     }
-    // rumqttc logins that only connect and disconnect: every rule that applies passes.
-    for (tag, login) in [
-        ("gw-rumqttc", (gateway_id(), USERNAME, GATEWAY_TOKEN)),
-        ("app-rumqttc", (app_client_id(), API_KEY, API_TOKEN)),
+    // rumqttc logins that only connect and disconnect: every rule that applies passes, and
+    // the rule of the other kind of identity is not reported.
+    for (tag, login, other_kind) in [
+        (
+            "gw-rumqttc",
+            (gateway_id(), USERNAME, GATEWAY_TOKEN),
+            "WIOTP-AUTH-04",
+        ),
+        (
+            "app-rumqttc",
+            (app_client_id(), API_KEY, API_TOKEN),
+            "WIOTP-AUTH-03",
+        ),
     ] {
         handles.push(std::thread::spawn(move || {
             let cloud = Cloud::start_suite("watson", tag, 1, &[]);
@@ -564,7 +614,11 @@ fn gateways_and_applications_in_device_mode() {
             assert_eq!(flagged(&verdicts), vec![], "{tag}: {verdicts:?}");
             let judged: BTreeSet<&str> = verdicts.iter().map(|(id, _)| id.as_str()).collect();
             for id in CREDENTIAL_RULES {
-                assert!(judged.contains(id), "{tag}: {id} judged: {verdicts:?}");
+                assert_eq!(
+                    judged.contains(id),
+                    id != other_kind,
+                    "{tag}: {id} judged: {verdicts:?}"
+                );
             }
         }));
     }
@@ -612,7 +666,14 @@ fn each_violation_is_flagged_with_exactly_its_rule() {
             "watson".into(),
             with_login(1, &format!("x:{ORG}:{DEVICE_TYPE}:{DEVICE_ID}")),
             event(&[]),
-            flag("WIOTP-AUTH-01", "failed"),
+            // The client id names no kind of identity: the rules of both kinds are
+            // unchecked.
+            vec![
+                ("WIOTP-AUTH-01".to_owned(), "failed".to_owned()),
+                ("WIOTP-AUTH-02".to_owned(), "inconclusive".to_owned()),
+                ("WIOTP-AUTH-03".to_owned(), "inconclusive".to_owned()),
+                ("WIOTP-AUTH-04".to_owned(), "inconclusive".to_owned()),
+            ],
         ),
         (
             "wrong-username",
@@ -1089,12 +1150,28 @@ fn a_capture_of_gateway_and_application_sessions_gets_the_live_verdicts() {
         (gateway_id(), vec![("WIOTP-AUTH-03", "failed")]),
         (app_client_id(), vec![]),
         (mismatched.clone(), vec![("WIOTP-AUTH-04", "warning")]),
-        (malformed.clone(), vec![("WIOTP-AUTH-01", "failed")]),
+        (
+            malformed.clone(),
+            vec![
+                ("WIOTP-AUTH-01", "failed"),
+                ("WIOTP-AUTH-02", "inconclusive"),
+                ("WIOTP-AUTH-03", "inconclusive"),
+                ("WIOTP-AUTH-04", "inconclusive"),
+            ],
+        ),
     ]);
     assert_eq!(flagged, want, "{live:?}");
-    for client in [gateway_id(), app_client_id()] {
+    // Each identity is judged by the credential rules of its kind only.
+    for (client, other_kind) in [
+        (gateway_id(), "WIOTP-AUTH-04"),
+        (app_client_id(), "WIOTP-AUTH-03"),
+    ] {
         for id in CREDENTIAL_RULES {
-            assert!(live[&client].contains_key(id), "{client}: {id} judged");
+            assert_eq!(
+                live[&client].contains_key(id),
+                id != other_kind,
+                "{client}: {id} judged"
+            );
         }
     }
 

@@ -21,6 +21,24 @@ const RULE_METHOD: &str = "ALI-AUTH-04";
 const RULE_CONTENT: &str = "ALI-AUTH-05";
 const RULE_TOKEN: &str = "ALI-AUTH-06";
 
+/// Rules the format alone cannot decide: the HMAC and the content it signs.
+pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_SIGN, RULE_CONTENT];
+
+/// Whether `rule` concerns credentials with this client id: `securemode=-2` logins present
+/// a DeviceToken (ALI-AUTH-06) and no HMAC; the others an HMAC and no DeviceToken. A client
+/// id that does not parse concerns every rule (its own rule reports it).
+pub(crate) fn rule_applies(rule: &str, client_id: &str) -> bool {
+    let Ok(cid) = parse_client_id(client_id) else {
+        return true;
+    };
+    let token = cid.secure_mode == -2;
+    match rule {
+        RULE_TOKEN => token,
+        RULE_SIGN | RULE_CONTENT => !token,
+        _ => true,
+    }
+}
+
 /// Maximum length of the inner clientId, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 

@@ -464,6 +464,112 @@ impl Scheme {
     }
 }
 
+/// How one credential rule stands for one set of presented credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleOutcome {
+    /// The rule does not concern credentials of this kind (e.g. an application rule for a
+    /// device): it is not reported.
+    NotApplicable,
+    /// The rule was checked and holds.
+    Holds,
+    /// The rule was checked and is broken.
+    Violated(AuthError),
+    /// The rule could not be checked; why.
+    Unchecked(String),
+}
+
+impl Scheme {
+    /// Whether `rule` concerns credentials presented with this client id.
+    pub fn rule_applies(&self, rule: &str, presented: &Presented<'_>) -> bool {
+        match self {
+            Scheme::Aliyun => aliyun::rule_applies(rule, presented.client_id),
+            Scheme::Watson => watson::rule_applies(rule, presented.client_id),
+            Scheme::Tuya(_) | Scheme::OneNet | Scheme::Plain => true,
+        }
+    }
+
+    /// The device a login is for, on platforms that hold one connection per device
+    /// credential rather than per client id: Tuya's device id (from the user name),
+    /// Alibaba's `deviceName&productKey` user name. `None` where the client id is the
+    /// identity, or when the credentials do not name a device.
+    pub fn device_of(&self, presented: &Presented<'_>) -> Option<String> {
+        let username = presented.username?;
+        match self {
+            Scheme::Tuya(_) => tuya::parse_username(username)
+                .ok()
+                .map(|u| format!("tuya device {}", u.device_id)),
+            Scheme::Aliyun => username
+                .contains('&')
+                .then(|| format!("aliyun device {username}")),
+            Scheme::OneNet | Scheme::Watson | Scheme::Plain => None,
+        }
+    }
+
+    /// Whether checking `rule` needs the provisioned identity (a signature, a token, a
+    /// provisioned value): the format alone does not decide it.
+    pub fn needs_identity(&self, rule: &str) -> bool {
+        let rules = match self {
+            Scheme::Tuya(_) => tuya::RULES_NEEDING_IDENTITY,
+            Scheme::Aliyun => aliyun::RULES_NEEDING_IDENTITY,
+            Scheme::OneNet => onenet::RULES_NEEDING_IDENTITY,
+            Scheme::Watson => watson::RULES_NEEDING_IDENTITY,
+            Scheme::Plain => plain::RULES_NEEDING_IDENTITY,
+        };
+        rules.contains(&rule)
+    }
+
+    /// Each credential rule of `rules` on its own, for `presented`: `format` is
+    /// [`Scheme::check_format`]'s result and `verified` [`Identity::verify`]'s (`None`
+    /// when no identity is provisioned). A check stops at the first broken rule, so a rule
+    /// is known to hold only when the checks that decide it all ran: a format rule when the
+    /// format holds or was checked before the format check stopped, a rule needing the
+    /// identity when the verification passed. Any other rule is unchecked, with the rule
+    /// that stopped the check as the reason.
+    pub fn rule_outcome(
+        &self,
+        rule: &str,
+        presented: &Presented<'_>,
+        format: &Result<(), AuthError>,
+        verified: Option<&Result<(), AuthError>>,
+    ) -> RuleOutcome {
+        if !self.rule_applies(rule, presented) {
+            return RuleOutcome::NotApplicable;
+        }
+        let broken = |e: &AuthError| match e {
+            AuthError::Unsupported { reason, .. } => {
+                RuleOutcome::Unchecked(format!("not verifiable here: {reason}"))
+            }
+            e => RuleOutcome::Violated(e.clone()),
+        };
+        let stopped = |e: &AuthError| {
+            RuleOutcome::Unchecked(format!(
+                "not checked: the credentials break {} first, and the check stops there",
+                e.rule_id()
+            ))
+        };
+        let checked_before = |e: &AuthError| match self {
+            Scheme::Tuya(_) => tuya::checked_before(e.rule_id()),
+            Scheme::Watson => watson::checked_before(e.rule_id()),
+            Scheme::Aliyun | Scheme::OneNet | Scheme::Plain => &[],
+        };
+        match (format, verified) {
+            (Err(e), _) if e.rule_id() == rule => broken(e),
+            // Checked, and found holding, before the format check stopped.
+            (Err(e), _) if checked_before(e).contains(&rule) && !self.needs_identity(rule) => {
+                RuleOutcome::Holds
+            }
+            (Err(e), _) => stopped(e),
+            (Ok(()), Some(Err(e))) if e.rule_id() == rule => broken(e),
+            (Ok(()), _) if !self.needs_identity(rule) => RuleOutcome::Holds,
+            (Ok(()), None) => RuleOutcome::Unchecked(
+                "not checked: no identity with its secret is provisioned, so only the format was checked".into(),
+            ),
+            (Ok(()), Some(Ok(()))) => RuleOutcome::Holds,
+            (Ok(()), Some(Err(e))) => stopped(e),
+        }
+    }
+}
+
 impl fmt::Display for Scheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -602,6 +708,17 @@ impl Identity {
                     reason: "no identity is provisioned".into(),
                 }))
             }
+        }
+    }
+
+    /// The device a login with `presented` is for ([`Scheme::device_of`] of this
+    /// identity's scheme).
+    pub fn device_of(&self, presented: &Presented<'_>) -> Option<String> {
+        match self {
+            Identity::Tuya(_) => Scheme::Tuya(tuya::SignMethod::HmacSha256).device_of(presented),
+            Identity::Aliyun(_) => Scheme::Aliyun.device_of(presented),
+            Identity::OneNet(_) | Identity::Watson(_) | Identity::Plain(_) => None,
+            Identity::AnyOf(ids) => ids.iter().find_map(|i| i.device_of(presented)),
         }
     }
 

@@ -31,6 +31,9 @@ const RULE_ENC: &str = "ONENET-AUTH-04";
 const RULE_EXP: &str = "ONENET-AUTH-05";
 const RULE_RES: &str = "ONENET-AUTH-06";
 
+/// Rules the format alone cannot decide: the token's signature.
+pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_SIGN];
+
 /// The only documented token version.
 pub const VERSION: &str = "2018-10-31";
 

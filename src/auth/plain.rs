@@ -13,6 +13,9 @@ const RULE_CID: &str = "PLAIN-AUTH-01";
 const RULE_USER: &str = "PLAIN-AUTH-02";
 const RULE_PASS: &str = "PLAIN-AUTH-03";
 
+/// Rules the format alone cannot decide: every field is compared with the provisioned one.
+pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_CID, RULE_USER, RULE_PASS];
+
 /// Literal credentials; used both to connect and as the identity a server accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Params {

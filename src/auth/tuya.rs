@@ -21,6 +21,21 @@ const RULE_SIGN: &str = "TUYA-AUTH-03";
 const RULE_LEN: &str = "TUYA-AUTH-04";
 const RULE_TS: &str = "TUYA-AUTH-05";
 
+/// Rules the format alone cannot decide: the signature, and that the timestamp is the one
+/// signed.
+pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_SIGN, RULE_TS];
+
+/// The format rules [`check_format`] has checked, and found holding, by the time it
+/// reports a violation of `rule`: it reads the user name, then the client id, then the
+/// password.
+pub(crate) fn checked_before(rule: &str) -> &'static [&'static str] {
+    match rule {
+        RULE_CID => &[RULE_USER],
+        RULE_SIGN | RULE_LEN => &[RULE_USER, RULE_CID],
+        _ => &[],
+    }
+}
+
 /// Prefix of every Tuya client id.
 pub const CLIENT_ID_PREFIX: &str = "tuyalink_";
 

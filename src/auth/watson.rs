@@ -24,6 +24,35 @@ const RULE_COMPONENT: &str = "WIOTP-AUTH-02";
 const RULE_DEVICE: &str = "WIOTP-AUTH-03";
 const RULE_APP: &str = "WIOTP-AUTH-04";
 
+/// Rules the format alone cannot decide: the tokens are compared with the provisioned ones.
+pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_DEVICE, RULE_APP];
+
+/// The format rules [`check_format`] has checked, and found holding, by the time it
+/// reports a violation of `rule`: the client id's form, then its components, then the
+/// user name.
+pub(crate) fn checked_before(rule: &str) -> &'static [&'static str] {
+    match rule {
+        RULE_COMPONENT => &[RULE_FORM],
+        RULE_DEVICE | RULE_APP => &[RULE_FORM, RULE_COMPONENT],
+        _ => &[],
+    }
+}
+
+/// Whether `rule` concerns credentials with this client id: the device and gateway rule
+/// not an application, the application rule not a device, neither a Quickstart device
+/// (which logs in without credentials). A client id that does not parse concerns every
+/// rule (its own rule reports it).
+pub(crate) fn rule_applies(rule: &str, client_id: &str) -> bool {
+    let Ok(id) = parse_client_id(client_id) else {
+        return true;
+    };
+    match rule {
+        RULE_DEVICE => !id.is_quickstart() && !id.is_application(),
+        RULE_APP => !id.is_quickstart() && id.is_application(),
+        _ => true,
+    }
+}
+
 /// User name of devices and gateways.
 pub const TOKEN_AUTH_USERNAME: &str = "use-token-auth";
 

@@ -111,6 +111,8 @@ pub async fn run(
             .unwrap_or_default(),
     );
     let mut judge = Judge::new(suite, vars, auth)?;
+    judge.summarise_connections_without_connect();
+    let mut logins = Logins::default();
     let tls = config.tls.is_some();
     // Event timestamps count from the server's start, a moment after this one.
     let server_epoch = std::time::Instant::now();
@@ -179,6 +181,7 @@ pub async fn run(
         if matches!(event.kind, EventKind::Opened(_) | EventKind::Closed { .. }) {
             on_progress(Progress::Connection { event: &event });
         }
+        logins.observe(&event);
         let judging = std::time::Instant::now();
         let findings = judge.observe(&event);
         let judged = std::time::Instant::now();
@@ -222,6 +225,15 @@ pub async fn run(
             }),
         }
     }
+    // No device logged in: the run judged nothing and fails, unless a refused login's own
+    // rules already failed it (and say why).
+    let failed = suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .any(|c| matches!(c.verdict, crate::report::Verdict::Failed { .. }));
+    if logins.accepted == 0 && !failed {
+        suites.insert(0, logins.no_login_report(&suite.name));
+    }
     for s in &mut suites {
         s.properties.push(("mode".into(), "device".into()));
         s.properties
@@ -231,6 +243,88 @@ pub async fn run(
         suites,
         duration: started.elapsed(),
     })
+}
+
+/// The id of the case that fails a device-mode run in which no device logged in.
+pub const NO_LOGIN_CASE: &str = "DEVICE-LOGIN";
+
+/// What became of the connections' logins: a run in which no device logged in judged
+/// nothing, and fails.
+#[derive(Debug, Default)]
+struct Logins {
+    opened: u64,
+    connects: u64,
+    accepted: u64,
+    refused: u64,
+    /// How the first connection that never logged in ended (e.g. a TLS handshake failure).
+    first_end: Option<String>,
+    logged_in: std::collections::HashSet<u64>,
+}
+
+impl Logins {
+    fn observe(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::Opened(_) => self.opened += 1,
+            EventKind::Packet {
+                packet: Ok(crate::codec::Packet::ConnAck(ack)),
+                ..
+            } if event.from == Side::Server => {
+                if ack.code == 0 {
+                    self.accepted += 1;
+                    self.logged_in.insert(event.conn);
+                } else {
+                    self.refused += 1;
+                }
+            }
+            EventKind::Packet { bytes, .. }
+                if event.from == Side::Client && bytes.first().is_some_and(|b| b >> 4 == 1) =>
+            {
+                self.connects += 1;
+            }
+            EventKind::Closed { by, detail } => {
+                let logged_in = self.logged_in.remove(&event.conn);
+                if !logged_in && self.first_end.is_none() {
+                    let by = match by {
+                        Some(Side::Client) => "the device",
+                        Some(Side::Server) => "the cloud",
+                        None => "either side",
+                    };
+                    self.first_end = Some(format!(
+                        "connection {} was closed by {by} ({detail})",
+                        event.conn
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The failing case of a run in which no device logged in.
+    fn no_login_report(&self, suite: &str) -> SuiteReport {
+        let mut message = format!(
+            "no device logged in: {} connection(s) opened, {} CONNECT(s) received, {} refused",
+            self.opened, self.connects, self.refused
+        );
+        if let Some(end) = &self.first_end {
+            message.push_str(&format!("; {end}"));
+        }
+        SuiteReport {
+            name: "device mode".into(),
+            classname: suite.to_owned(),
+            properties: Vec::new(),
+            cases: vec![crate::report::CaseReport {
+                id: NO_LOGIN_CASE.into(),
+                title: "a device logs in (CONNECT accepted with CONNACK 0), so there is something to judge".into(),
+                cites: Vec::new(),
+                verdict: crate::report::Verdict::Failed { message },
+                branch: None,
+                measured: None,
+                duration: Duration::ZERO,
+                trace: Vec::new(),
+            }],
+            duration: Duration::ZERO,
+        }
+    }
 }
 
 /// Has the server do what the device tests asked for.

@@ -11,7 +11,7 @@ pub mod shape;
 
 pub use check::{Check, Checks};
 
-use crate::auth::{Identity, Presented, Scheme};
+use crate::auth::{Identity, Presented, RuleOutcome, Scheme};
 use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
 use crate::event::{Event, EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
@@ -71,12 +71,31 @@ struct ConnState {
     applied_mask: u128,
     publishes: VecDeque<Duration>,
     trace: Trace,
-    /// A newer connection with the same client id connected at this time.
+    /// A newer connection with the same identity connected at this time.
     taken_over_at: Option<Duration>,
     /// The client sent DISCONNECT: the end is its doing, whichever side's FIN came first.
     disconnected: bool,
     /// The Topic Alias Maximum of the server's 5.0 CONNACK (absent: 0), once seen.
     topic_alias_max: Option<u16>,
+    /// The longest silence of the client measured so far (for the keep-alive verdict).
+    longest_silence: Option<Duration>,
+    /// The Server Keep Alive of the server's 5.0 CONNACK: the client must use it in place
+    /// of its own (MQTT-3.1.2-21).
+    server_keep_alive: Option<u16>,
+    /// The identity a takeover is judged by (`client id …`, or the device its credentials
+    /// name), once its CONNECT is seen.
+    identity: Option<String>,
+    /// Why the connection's CONNECT was refused (it did not decode, or the server answered
+    /// with a refusing CONNACK), once it was.
+    connect_refused: Option<String>,
+}
+
+impl ConnState {
+    /// The Keep Alive in force: the server's when its CONNACK set one, else the CONNECT's.
+    fn keep_alive(&self) -> Option<u16> {
+        self.server_keep_alive
+            .or(self.connect.as_ref().map(|(_, c)| c.keep_alive))
+    }
 }
 
 /// Credential checking: the scheme, and the identity when its secret is known.
@@ -100,7 +119,7 @@ pub struct Judge {
     // stay in cache and the state a coming event needs can be fetched ahead
     // ([`Judge::prefetch`]).
     conns: ConnTable<ConnState>,
-    /// Open connections by client id (for takeovers), so a CONNECT costs O(1).
+    /// Open connections by identity (for takeovers), so a CONNECT costs O(1).
     open_by_client: HashMap<String, Vec<u64>>,
     /// Connections already closed and judged: their cases, ready for the report.
     finished: Vec<FinishedConn>,
@@ -117,7 +136,27 @@ pub struct Judge {
     /// A rule checks the publish rate: each connection keeps its last second of PUBLISH
     /// times (otherwise not, one write less per packet).
     tracks_rate: bool,
+    /// The time of the latest event seen (where a run ends, for rules decided then).
+    last_at: Duration,
+    /// Live connections that never sent a CONNECT (scans, health checks, failed TLS
+    /// handshakes) are counted in one summary instead of a group each (device mode).
+    summarise_unconnected: bool,
+    /// The summary of such connections so far.
+    unconnected: Unconnected,
 }
+
+/// Connections that never sent a CONNECT, summarised: how many, and a few examples.
+#[derive(Debug, Default)]
+struct Unconnected {
+    count: u64,
+    examples: Vec<String>,
+}
+
+/// Examples kept in the summary of connections without CONNECT.
+const UNCONNECTED_EXAMPLES: usize = 3;
+
+/// The id of the case summarising connections that never sent a CONNECT.
+pub const NO_CONNECT_CASE: &str = "CONNECTIONS-WITHOUT-CONNECT";
 
 impl Judge {
     /// A judge for `suite`'s rules, with parameter values in `vars`.
@@ -148,6 +187,9 @@ impl Judge {
             epoch_unix,
             report_unconnected: true,
             conn_names: HashMap::new(),
+            last_at: Duration::ZERO,
+            summarise_unconnected: false,
+            unconnected: Unconnected::default(),
         })
     }
 
@@ -159,6 +201,14 @@ impl Judge {
     /// Names connection `conn` in reports grouped by connection (e.g. by its addresses).
     pub fn name_connection(&mut self, conn: u64, name: impl Into<String>) {
         self.conn_names.insert(conn, name.into());
+    }
+
+    /// Judges live connections where the judge's server is the other side (device mode):
+    /// connections that never send a CONNECT (port scans, health checks, failed TLS
+    /// handshakes) are summarised in one case and their state freed, and reasons speak of
+    /// a live device, not of a capture's edges.
+    pub fn summarise_connections_without_connect(&mut self) {
+        self.summarise_unconnected = true;
     }
 
     /// Keeps only the rules that judge the server (server close time, one connection per
@@ -210,6 +260,7 @@ impl Judge {
     /// Feeds one event; returns the findings it caused.
     pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
         let mut findings = Vec::new();
+        self.last_at = self.last_at.max(event.at);
         let n_rules = self.rules.len();
         let conn = self.conns.get_or_insert_with(event.conn, || ConnState {
             label: format!("connection {}", event.conn),
@@ -225,6 +276,10 @@ impl Judge {
             taken_over_at: None,
             disconnected: false,
             topic_alias_max: None,
+            longest_silence: None,
+            server_keep_alive: None,
+            identity: None,
+            connect_refused: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -351,21 +406,19 @@ impl Judge {
                 .expect("connection state exists");
             let gap = state.last_client.map(|last| at.saturating_sub(last));
             state.last_client = Some(at);
-            (gap, state.connect.as_ref().map(|(_, c)| c.keep_alive))
+            (gap, state.keep_alive())
         };
         if let (Some(gap), Some(ka)) = (gap, keepalive) {
-            let ka_d = Duration::from_secs(u64::from(ka));
-            self.each_rule(event.conn, findings, |check, _| match check {
-                Check::ClientSilence if ka > 0 => Some((gap > ka_d).then(|| {
-                    format!(
-                        "{evidence} came after {:.2} s of silence; keepalive {ka} s",
-                        gap.as_secs_f64()
-                    )
-                })),
-                _ => None,
-            });
+            let what = format!("{evidence} came after");
+            self.judge_silence(event.conn, gap, ka, &what, findings);
         }
         if let Some(err) = decode_error {
+            let is_connect = matches!(&event.kind, EventKind::Packet { bytes, .. } if bytes.first().is_some_and(|b| b >> 4 == 1));
+            if let (true, Some(state)) = (is_connect, self.conns.get_mut(&event.conn)) {
+                if state.connect.is_none() {
+                    state.connect_refused = Some(format!("it does not decode: {err}"));
+                }
+            }
             self.each_rule(event.conn, findings, |check, _| {
                 matches!(check, Check::WellFormed).then(|| Some(format!("{evidence} ({err})")))
             });
@@ -406,11 +459,22 @@ impl Judge {
     ) {
         match packet {
             Packet::ConnAck(ack) => {
+                if ack.code != 0 {
+                    self.login_refused(event.conn);
+                }
                 if let Some(state) = self.conns.get_mut(&event.conn) {
+                    if ack.code != 0 {
+                        state.connect_refused =
+                            Some(format!("the server answered CONNACK 0x{:02X}", ack.code));
+                    }
                     if state.version.is_v5() {
                         let max = ack.properties.get_int(PropertyId::TopicAliasMaximum);
                         state.topic_alias_max =
                             Some(max.map_or(0, |m| u16::try_from(m).unwrap_or(u16::MAX)));
+                        state.server_keep_alive = ack
+                            .properties
+                            .get_int(PropertyId::ServerKeepAlive)
+                            .map(|k| u16::try_from(k).unwrap_or(u16::MAX));
                     }
                 }
             }
@@ -439,18 +503,33 @@ impl Judge {
         evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
-        // Another open connection with this client id is being taken over.
+        // Another open connection with this identity is being taken over: the device its
+        // credentials name where the platform holds one connection per device credential,
+        // else the client id. An empty client id is no identity: the server assigns each
+        // such connection its own.
         let now = event.at;
-        let same_id = self.open_by_client.entry(c.client_id.clone()).or_default();
-        for id in same_id.iter() {
-            if let Some(other) = self.conns.get_mut(id) {
-                if *id != event.conn && other.closed.is_none() {
-                    other.taken_over_at.get_or_insert(now);
+        let device = self.auth.as_ref().and_then(|a| {
+            a.scheme.device_of(&Presented::new(
+                &c.client_id,
+                c.username.as_deref(),
+                c.password.as_deref(),
+            ))
+        });
+        let identity = device
+            .or_else(|| (!c.client_id.is_empty()).then(|| format!("client id {}", c.client_id)));
+        if let Some(identity) = &identity {
+            let same_id = self.open_by_client.entry(identity.clone()).or_default();
+            for id in same_id.iter() {
+                // One that sent DISCONNECT is leaving on its own: nothing to take over.
+                if let Some(other) = self.conns.get_mut(id) {
+                    if *id != event.conn && other.closed.is_none() && !other.disconnected {
+                        other.taken_over_at.get_or_insert(now);
+                    }
                 }
             }
-        }
-        if !same_id.contains(&event.conn) {
-            same_id.push(event.conn);
+            if !same_id.contains(&event.conn) {
+                same_id.push(event.conn);
+            }
         }
         // Only the first connection after a drop is the reconnect the backoff rule times.
         let backoff_since = self.server_closes.remove(&c.client_id);
@@ -460,6 +539,7 @@ impl Judge {
                 .get_mut(&event.conn)
                 .expect("connection state exists");
             state.version = c.protocol;
+            state.identity = identity;
             state.label = if c.client_id.is_empty() {
                 format!("connection {}", event.conn)
             } else {
@@ -469,16 +549,39 @@ impl Judge {
             state.connect = Some((now, c.detached()));
         }
         let profile = self.profile.clone();
-        let auth_result = self.auth.as_ref().map(|a| {
-            let presented =
-                Presented::new(&c.client_id, c.username.as_deref(), c.password.as_deref());
-            match &a.identity {
-                Some(identity) => identity.verify(&presented, self.epoch_unix + now.as_secs()),
-                None => a
-                    .scheme
-                    .check_format(&presented, self.epoch_unix + now.as_secs()),
+        // Each credential rule on its own: checked and holding, broken, unchecked (with
+        // why), or not concerning credentials of this kind.
+        let credentials: HashMap<String, RuleOutcome> = match &self.auth {
+            None => HashMap::new(),
+            Some(a) => {
+                let presented =
+                    Presented::new(&c.client_id, c.username.as_deref(), c.password.as_deref());
+                let now = self.epoch_unix + now.as_secs();
+                let format = a.scheme.check_format(&presented, now);
+                let verified = a
+                    .identity
+                    .as_ref()
+                    .filter(|_| format.is_ok())
+                    .map(|identity| identity.verify(&presented, now));
+                self.rules
+                    .iter()
+                    .filter(|r| {
+                        r.check
+                            .value
+                            .as_slice()
+                            .iter()
+                            .any(|c| matches!(c, Check::Credentials))
+                    })
+                    .map(|r| {
+                        let id = r.id.value.as_str();
+                        let outcome =
+                            a.scheme
+                                .rule_outcome(id, &presented, &format, verified.as_ref());
+                        (id.to_owned(), outcome)
+                    })
+                    .collect()
             }
-        });
+        };
         self.each_rule(event.conn, findings, |check, rule_id| match check {
             Check::ProtocolVersion { allowed } => {
                 let allowed = if allowed.is_empty() { &profile.protocols } else { allowed };
@@ -488,11 +591,10 @@ impl Judge {
                 let ok = allowed.iter().any(|a| ProtocolVersion::from_str(a).is_ok_and(|v| v == c.protocol));
                 Some((!ok).then(|| format!("{evidence}: MQTT {} is not among {}", c.protocol, allowed.join(", "))))
             }
-            Check::Credentials => match &auth_result {
-                None => None,
-                Some(Ok(())) => Some(None),
-                Some(Err(e)) if e.rule_id() == rule_id => Some(Some(format!("{evidence}: {e}"))),
-                Some(Err(_)) => Some(None),
+            Check::Credentials => match credentials.get(rule_id)? {
+                RuleOutcome::Holds => Some(None),
+                RuleOutcome::Violated(e) => Some(Some(format!("{evidence}: {e}"))),
+                RuleOutcome::NotApplicable | RuleOutcome::Unchecked(_) => None,
             },
             Check::KeepaliveRange { min, max, .. } => {
                 let min = min.or(profile.keepalive.min);
@@ -528,6 +630,15 @@ impl Judge {
             .conns
             .get_mut(&event.conn)
             .expect("connection state exists");
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Some(RuleOutcome::Unchecked(why)) = credentials.get(rule.id.value.as_str()) {
+                let rs = &mut state.rules[i];
+                if rs.violation.is_none() {
+                    rs.applied = true;
+                    rs.inconclusive = Some(format!("{evidence}: {why}"));
+                }
+            }
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             for check in rule.check.value.as_slice() {
                 let Check::KeepaliveRange { warn_below, .. } = check else {
@@ -741,6 +852,76 @@ impl Judge {
         });
     }
 
+    /// The server refused connection `conn`'s login: it takes nothing over (MQTT-3.1.4-2
+    /// follows a successful CONNECT), and holds its identity no longer.
+    fn login_refused(&mut self, conn: u64) {
+        let Some((identity, at)) = self
+            .conns
+            .get(&conn)
+            .and_then(|s| Some((s.identity.clone()?, s.connect.as_ref()?.0)))
+        else {
+            return;
+        };
+        let Some(ids) = self.open_by_client.get_mut(&identity) else {
+            return;
+        };
+        ids.retain(|id| *id != conn);
+        for id in ids.clone() {
+            if let Some(other) = self.conns.get_mut(&id) {
+                if other.taken_over_at == Some(at) {
+                    other.taken_over_at = None;
+                }
+            }
+        }
+    }
+
+    /// Judges `gap`, a silence of the client with Keep Alive `ka`, against the keep-alive
+    /// window (`what` says what ended the silence). Within the tolerance it holds; beyond
+    /// it, but before a server may drop the client, it draws a warning; from there on it
+    /// is a violation.
+    fn judge_silence(
+        &mut self,
+        conn: u64,
+        gap: Duration,
+        ka: u16,
+        what: &str,
+        findings: &mut Vec<Finding>,
+    ) {
+        if ka == 0 {
+            return;
+        }
+        let window = SilenceWindow::new(ka, &self.profile.keepalive);
+        let g = gap.as_secs_f64();
+        let text = format!("{what} {g:.3} s of silence; {}", window.describe());
+        let fails = g >= window.drop_at;
+        self.each_rule(conn, findings, |check, _| match check {
+            Check::ClientSilence => Some(fails.then(|| text.clone())),
+            _ => None,
+        });
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if state.longest_silence.is_none_or(|l| gap > l) {
+            state.longest_silence = Some(gap);
+        }
+        if g > window.pass_until && !fails {
+            for (i, rule) in self.rules.iter().enumerate() {
+                let silence = rule
+                    .check
+                    .value
+                    .as_slice()
+                    .iter()
+                    .any(|c| matches!(c, Check::ClientSilence));
+                if silence && state.rules[i].warning.is_none() {
+                    state.rules[i].warning = Some(format!(
+                        "{}: {text}; late beyond the tolerance, but before a server may drop the client",
+                        rule.title
+                    ));
+                }
+            }
+        }
+    }
+
     fn closed(&mut self, event: &Event, by: Option<Side>, findings: &mut Vec<Finding>) {
         let at = event.at;
         let Some(state) = self.conns.get_mut(&event.conn) else {
@@ -751,6 +932,7 @@ impl Judge {
         }
         // After a DISCONNECT the server closing is the normal end (MQTT-3.14.4-1), not a
         // drop.
+        let left_on_its_own = state.disconnected;
         let by = if state.disconnected {
             Some(Side::Client)
         } else {
@@ -758,26 +940,29 @@ impl Judge {
         };
         state.closed = Some((at, by));
         let connect = state.connect.clone();
+        let keep_alive = state.keep_alive();
         let last_client = state.last_client;
         let taken_over = state.taken_over_at;
+        let who = state.identity.clone().unwrap_or_default();
         // A connection taken over by the device's newer one was not a drop: the device is
         // connected again already, so its next connection is not timed against this close.
         if let (Some(Side::Server), Some((_, c)), None) = (by, &connect, taken_over) {
             self.server_closes.insert(c.client_id.clone(), at);
         }
-        let Some((_, c)) = connect else {
+        let (Some(ka), true) = (keep_alive, connect.is_some()) else {
             return;
         };
-        let ka = c.keep_alive;
         let silent_for = last_client.map(|l| at.saturating_sub(l));
+        // The client ended silent (unless it closed itself): that silence is judged too.
+        if let (Some(gap), false) = (silent_for, by == Some(Side::Client)) {
+            let what = format!(
+                "the connection was closed at {:.3} s after",
+                at.as_secs_f64()
+            );
+            self.judge_silence(event.conn, gap, ka, &what, findings);
+        }
         let profile = self.profile.clone();
         self.each_rule(event.conn, findings, |check, _| match check {
-            // The client ended silent for longer than its keepalive (unless it closed itself).
-            Check::ClientSilence if ka > 0 && by != Some(Side::Client) => silent_for.map(|gap| {
-                (gap > Duration::from_secs(u64::from(ka))).then(|| {
-                    format!("the client stayed silent for {:.2} s (keepalive {ka} s) until the connection was closed at {:.3} s", gap.as_secs_f64(), at.as_secs_f64())
-                })
-            }),
             Check::ServerClose {
                 factor,
                 min_factor,
@@ -800,6 +985,44 @@ impl Judge {
             Check::OneConnection if by == Some(Side::Server) => taken_over.map(|_| None),
             _ => None,
         });
+        // Taken over, then ended by the client (or by either side, unseen) rather than by
+        // the server: a server that kept it open past the window broke the rule; before
+        // that, nothing shows what the server would have done. One that sent DISCONNECT
+        // within the window crossed the newer connection: it left on its own, and there was
+        // nothing to take over.
+        let open_for = taken_over.map(|since| at.saturating_sub(since));
+        let crossed = left_on_its_own && open_for.is_some_and(|d| d < TAKEOVER_WINDOW);
+        if let (Some(since), false, false) = (taken_over, by == Some(Side::Server), crossed) {
+            let open_for = at.saturating_sub(since);
+            let ender = if by == Some(Side::Client) {
+                "the client"
+            } else {
+                "either side"
+            };
+            if open_for >= TAKEOVER_WINDOW {
+                let message = format!(
+                    "a newer connection with the same identity ({who}) connected at {:.3} s; the server kept this one open for {:.2} s, until {ender} closed it (window: the server ends it within {} s)",
+                    since.as_secs_f64(),
+                    open_for.as_secs_f64(),
+                    TAKEOVER_WINDOW.as_secs()
+                );
+                self.each_rule(event.conn, findings, |check, _| {
+                    matches!(check, Check::OneConnection).then(|| Some(message.clone()))
+                });
+            } else if let Some(state) = self.conns.get_mut(&event.conn) {
+                let why = format!(
+                    "{ender} closed this connection {:.2} s after a newer connection with the same identity ({who}) connected, before the server ended it (window {} s): nothing shows what the server would have done",
+                    open_for.as_secs_f64(),
+                    TAKEOVER_WINDOW.as_secs()
+                );
+                mark_inconclusive(
+                    &self.rules,
+                    state,
+                    |c| matches!(c, Check::OneConnection),
+                    &why,
+                );
+            }
+        }
         if let Some(since) = taken_over {
             if let Some(i) = self.rules.iter().position(|r| {
                 r.check
@@ -809,7 +1032,7 @@ impl Judge {
                     .any(|c| matches!(c, Check::OneConnection))
             }) {
                 let note = format!(
-                    "closed {:.2} s after a newer connection with the same client id connected",
+                    "closed {:.2} s after a newer connection with the same identity ({who}) connected",
                     at.saturating_sub(since).as_secs_f64()
                 );
                 if let Some(state) = self.conns.get_mut(&event.conn) {
@@ -823,22 +1046,42 @@ impl Judge {
     /// run (`at_end`), rules only decidable then are decided first.
     fn finalize(&mut self, id: u64, at_end: bool) {
         let mut findings = Vec::new();
-        let Some((taken_over, closed, has_connect)) = self
-            .conns
-            .get(&id)
-            .map(|s| (s.taken_over_at, s.closed, s.connect.is_some()))
-        else {
+        let Some((taken_over, closed, has_connect, who)) = self.conns.get(&id).map(|s| {
+            (
+                s.taken_over_at,
+                s.closed,
+                s.connect.is_some(),
+                s.identity.clone().unwrap_or_default(),
+            )
+        }) else {
             return;
         };
         if let (Some(since), None, true) = (taken_over, closed, at_end) {
-            self.each_rule(id, &mut findings, |check, _| {
-                matches!(check, Check::OneConnection).then(|| {
-                    Some(format!(
-                        "a newer connection with the same client id connected at {:.3} s, but this one stayed open",
-                        since.as_secs_f64()
-                    ))
-                })
-            });
+            let open_for = self.last_at.saturating_sub(since);
+            if open_for >= TAKEOVER_WINDOW {
+                self.each_rule(id, &mut findings, |check, _| {
+                    matches!(check, Check::OneConnection).then(|| {
+                        Some(format!(
+                            "a newer connection with the same identity ({who}) connected at {:.3} s, but this one stayed open for the {:.2} s left of the run (window: the server ends it within {} s)",
+                            since.as_secs_f64(),
+                            open_for.as_secs_f64(),
+                            TAKEOVER_WINDOW.as_secs()
+                        ))
+                    })
+                });
+            } else if let Some(state) = self.conns.get_mut(&id) {
+                let why = format!(
+                    "the run ended {:.2} s after a newer connection with the same identity ({who}) connected, within the server's window of {} s",
+                    open_for.as_secs_f64(),
+                    TAKEOVER_WINDOW.as_secs()
+                );
+                mark_inconclusive(
+                    &self.rules,
+                    state,
+                    |c| matches!(c, Check::OneConnection),
+                    &why,
+                );
+            }
         }
         let Some(mut state) = self.conns.remove(&id) else {
             return;
@@ -846,27 +1089,47 @@ impl Judge {
         if !has_connect && !self.report_unconnected {
             return;
         }
-        if !has_connect {
-            for (i, rule) in self.rules.iter().enumerate() {
-                let needs_connect = rule
-                    .check
-                    .value
-                    .as_slice()
-                    .iter()
-                    .any(|c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }));
-                if needs_connect && state.rules[i].violation.is_none() {
-                    state.rules[i].inconclusive = Some(
-                        "no CONNECT seen on this connection (it started before the capture, the capture ends before its CONNECT, or it never logged in)".into(),
-                    );
-                    state.rules[i].applied = true;
-                }
+        if !has_connect
+            && self.summarise_unconnected
+            && state.connect_refused.is_none()
+            && state.rules.iter().all(|r| r.violation.is_none())
+        {
+            // Nothing to judge and nothing wrong: counted, and its state freed.
+            self.unconnected.count += 1;
+            if self.unconnected.examples.len() < UNCONNECTED_EXAMPLES {
+                let lines: Vec<String> = state
+                    .trace
+                    .render(&state.label)
+                    .into_iter()
+                    .take(3)
+                    .map(|l| format!("{:.3} s {}", l.at.as_secs_f64(), l.text))
+                    .collect();
+                self.unconnected
+                    .examples
+                    .push(format!("{} ({})", state.label, lines.join(", ")));
             }
+            return;
         }
-        if let Some((_, c)) = &state.connect {
-            if let Some(ids) = self.open_by_client.get_mut(&c.client_id) {
+        if !has_connect {
+            let why = match (&state.connect_refused, self.summarise_unconnected) {
+                (Some(refused), _) => format!(
+                    "the CONNECT of this connection was refused ({refused}): the device never logged in, so nothing after it was judged"
+                ),
+                (None, true) => "the device sent no CONNECT on this connection".to_owned(),
+                (None, false) => "no CONNECT seen on this connection (it started before the capture, the capture ends before its CONNECT, or it never logged in)".to_owned(),
+            };
+            mark_inconclusive(
+                &self.rules,
+                &mut state,
+                |c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }),
+                &why,
+            );
+        }
+        if let Some(identity) = &state.identity {
+            if let Some(ids) = self.open_by_client.get_mut(identity) {
                 ids.retain(|x| *x != id);
                 if ids.is_empty() {
-                    self.open_by_client.remove(&c.client_id);
+                    self.open_by_client.remove(identity);
                 }
             }
         }
@@ -892,13 +1155,31 @@ impl Judge {
                     .get_or_insert_with(|| state.trace.render(&state.label))
                     .clone()
             };
+            let measured = match (state.keep_alive(), state.longest_silence) {
+                (Some(ka), Some(gap))
+                    if ka > 0
+                        && rule
+                            .check
+                            .value
+                            .as_slice()
+                            .iter()
+                            .any(|c| matches!(c, Check::ClientSilence)) =>
+                {
+                    Some(format!(
+                        "longest silence {:.3} s; {}",
+                        gap.as_secs_f64(),
+                        SilenceWindow::new(ka, &self.profile.keepalive).describe()
+                    ))
+                }
+                _ => None,
+            };
             cases.push(CaseReport {
                 id: rule.id.value.clone(),
                 title: rule.title.clone(),
                 cites: rule.cites.clone(),
                 verdict,
                 branch: None,
-                measured: None,
+                measured,
                 duration: lifetime,
                 trace: case_trace,
             });
@@ -920,6 +1201,33 @@ impl Judge {
             self.finalize(id, true);
         }
         let mut groups: BTreeMap<String, SuiteReport> = BTreeMap::new();
+        if self.unconnected.count > 0 {
+            let name = "connections without CONNECT".to_owned();
+            let message = format!(
+                "{} connection(s) never sent a CONNECT (port scans, health checks, failed TLS handshakes): nothing to judge; e.g. {}",
+                self.unconnected.count,
+                self.unconnected.examples.join("; ")
+            );
+            groups.insert(
+                name.clone(),
+                SuiteReport {
+                    name,
+                    classname: self.suite_name.clone(),
+                    properties: Vec::new(),
+                    cases: vec![CaseReport {
+                        id: NO_CONNECT_CASE.into(),
+                        title: "connections that never logged in, summarised".into(),
+                        cites: Vec::new(),
+                        verdict: Verdict::Inconclusive { message },
+                        branch: None,
+                        measured: None,
+                        duration: Duration::ZERO,
+                        trace: Vec::new(),
+                    }],
+                    duration: Duration::ZERO,
+                },
+            );
+        }
         for done in std::mem::take(&mut self.finished) {
             let key = match grouping {
                 Grouping::ClientId => done.label.clone(),
@@ -949,6 +1257,47 @@ impl Judge {
             }
         }
         groups.into_values().collect()
+    }
+}
+
+/// How long a client with a given Keep Alive may stay silent.
+///
+/// The client must send within each Keep Alive period (MQTT-3.1.2-23), but the gap is
+/// measured at the far end of a network and clients ping once the period has fully
+/// elapsed: up to Keep Alive plus the profile's `client_tolerance` it passes. A server may
+/// drop the client only after `server_timeout` × Keep Alive (MQTT-3.1.2-24: 1.5 ×, or the
+/// platform's own factor): silence from there on fails; in between it is a warning.
+#[derive(Debug, Clone, Copy)]
+struct SilenceWindow {
+    keepalive: u16,
+    tolerance: f64,
+    factor: f64,
+    /// Silence up to this many seconds passes.
+    pass_until: f64,
+    /// Silence of this many seconds or more fails.
+    drop_at: f64,
+}
+
+impl SilenceWindow {
+    fn new(keepalive: u16, rules: &crate::suite::profile::KeepaliveRules) -> Self {
+        let ka = f64::from(keepalive);
+        let factor = rules.server_timeout.max(1.0);
+        let drop_at = factor * ka;
+        Self {
+            keepalive,
+            tolerance: rules.client_tolerance,
+            factor,
+            pass_until: (ka + rules.client_tolerance).min(drop_at),
+            drop_at,
+        }
+    }
+
+    /// The window in words, for every verdict that judged a silence.
+    fn describe(&self) -> String {
+        format!(
+            "keepalive {} s: passes up to {:.2} s ({:.2} s tolerance for network delay), fails from {:.2} s ({} × keepalive, when a server may drop the client)",
+            self.keepalive, self.pass_until, self.tolerance, self.drop_at, self.factor
+        )
     }
 }
 
@@ -1013,6 +1362,10 @@ fn event_text(event: &Event, version: ProtocolVersion) -> String {
         ),
     }
 }
+
+/// How soon after a newer connection with the same identity the server must have ended
+/// the older one (the baseline suites' default `within`).
+const TAKEOVER_WINDOW: Duration = Duration::from_secs(5);
 
 /// Events kept per connection at the start and at the end of its conversation.
 const TRACE_HEAD: usize = 24;
@@ -1212,6 +1565,22 @@ fn property_limits(check: &Check, profile: &Profile) -> Option<PropertyLimits> {
         _ => return None,
     };
     (limits != PropertyLimits::default()).then_some(limits)
+}
+
+/// Marks the rules with a check `concerned` inconclusive for `why`, unless already violated.
+fn mark_inconclusive(
+    rules: &[RuleDef],
+    state: &mut ConnState,
+    concerned: impl Fn(&Check) -> bool,
+    why: &str,
+) {
+    for (i, rule) in rules.iter().enumerate() {
+        let rs = &mut state.rules[i];
+        if rule.check.value.as_slice().iter().any(&concerned) && rs.violation.is_none() {
+            rs.applied = true;
+            rs.inconclusive = Some(why.to_owned());
+        }
+    }
 }
 
 fn severity(v: &Verdict) -> u8 {

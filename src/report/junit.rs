@@ -4,7 +4,9 @@
 //! One `<testsuites>`; one `<testsuite>` per [`SuiteReport`](super::SuiteReport) with its
 //! properties; one `<testcase>` per case, named by its ID, classed by its suite. A failure
 //! carries the first line of its message as `message` and the whole message (the evidence) as
-//! its text; every case's `<system-out>` holds its title, cites, branch and trace.
+//! its text; an inconclusive case is `<skipped>` (type `inconclusive`) with its reason the
+//! same way, never a pass; every case's `<system-out>` holds its title, cites, branch and
+//! trace.
 
 use super::console::{first_line, trace_line};
 use super::{CaseReport, RunReport, Verdict};
@@ -47,10 +49,17 @@ fn test_case(case: &CaseReport, classname: &str) -> TestCase {
             s.set_message(reason.as_str());
             s
         }
-        Verdict::Passed
-        | Verdict::Warning { .. }
-        | Verdict::Recorded { .. }
-        | Verdict::Inconclusive { .. } => TestCaseStatus::success(),
+        // Nothing was judged: never shown as a pass, with the reason.
+        Verdict::Inconclusive { message } => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(first_line(message));
+            s.set_type("inconclusive");
+            s.set_description(message.as_str());
+            s
+        }
+        Verdict::Passed | Verdict::Warning { .. } | Verdict::Recorded { .. } => {
+            TestCaseStatus::success()
+        }
     };
     let mut tc = TestCase::new(case.id.as_str(), status);
     tc.set_classname(classname);

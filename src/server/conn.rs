@@ -122,6 +122,9 @@ impl Exit {
 /// The state of a connection whose CONNECT was accepted.
 struct Sess {
     key: Arc<str>,
+    /// The device its credentials name, where the platform holds one connection per
+    /// device credential.
+    device: Option<String>,
     ctl: Arc<ConnCtl>,
     client_id: String,
     username: Option<String>,
@@ -462,6 +465,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 return Err(self.refuse(pick(r.code_v3, r.code_v5), detail, Some(r.describe())));
             }
         }
+        let device = sh
+            .auth
+            .as_ref()
+            .filter(|_| profile.one_connection_per_identity)
+            .and_then(|auth| auth.device_of(&c));
         if let Some(w) = &c.will {
             if profile.will == Feature::Refused {
                 let detail = "the profile refuses Will messages";
@@ -513,6 +521,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(self.id, ctl.clone());
+        // One connection per device credential: the device's older connection under
+        // another client id is taken over too.
+        if let Some(device) = &device {
+            let older = self
+                .sh
+                .devices
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(device.clone(), self.id);
+            let older_link = older.filter(|o| *o != self.id).and_then(|o| {
+                let links = self.sh.links.lock().unwrap_or_else(|e| e.into_inner());
+                links.get(&o).cloned()
+            });
+            if let Some(link) = older_link {
+                link.kick(Kick::TakenOver(None));
+            }
+        }
 
         let mut properties = Properties::new();
         if v5 {
@@ -583,6 +608,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         };
         self.s = Some(Sess {
             key,
+            device,
             ctl,
             client_id,
             username: c.username,
@@ -1387,6 +1413,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     /// Hands the session back (or ends it), publishes the Will, releases a take-over.
     fn detach(&mut self, will_goes: bool, waiter: Option<oneshot::Sender<()>>) {
         let Some(s) = self.s.take() else { return };
+        if let Some(device) = &s.device {
+            let mut devices = self.sh.devices.lock().unwrap_or_else(|e| e.into_inner());
+            if devices.get(device) == Some(&self.id) {
+                devices.remove(device);
+            }
+        }
         let mut waiter = waiter;
         let sh = self.sh.clone();
         {

@@ -152,6 +152,13 @@ use tokio::task::JoinHandle;
 pub trait Authenticator: Send + Sync {
     /// `Ok(())` to accept; a refusal carries the CONNACK code to answer with.
     fn check(&self, connect: &Connect) -> Result<(), AuthRefusal>;
+
+    /// The device a login is for, where the platform holds one connection per device
+    /// credential rather than per client id ([`crate::auth::Scheme::device_of`]); `None`
+    /// where the client id is the identity.
+    fn device_of(&self, _connect: &Connect) -> Option<String> {
+        None
+    }
 }
 
 /// Any `Fn(&Connect) -> Result<(), AuthRefusal>` is an authenticator.
@@ -178,6 +185,17 @@ impl Authenticator for crate::auth::Identity {
             .map_or(0, |d| d.as_secs());
         self.verify(&presented, now)
             .map_err(|e| AuthRefusal::bad_credentials(e.to_string()).with_rule(e.rule_id()))
+    }
+
+    fn device_of(&self, connect: &Connect) -> Option<String> {
+        crate::auth::Identity::device_of(
+            self,
+            &crate::auth::Presented::new(
+                &connect.client_id,
+                connect.username.as_deref(),
+                connect.password.as_deref(),
+            ),
+        )
     }
 }
 
@@ -462,6 +480,9 @@ pub(crate) struct Shared {
     all_closed: Notify,
     /// Connections with an accepted CONNECT, for [`ServerControl`].
     pub(crate) links: Mutex<std::collections::HashMap<u64, Arc<state::ConnCtl>>>,
+    /// The connection each logged-in device holds, where the platform holds one connection
+    /// per device credential (whatever the client id).
+    pub(crate) devices: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl Shared {
@@ -608,6 +629,7 @@ impl Server {
             next_conn: AtomicU64::new(1),
             all_closed: Notify::new(),
             links: Mutex::new(std::collections::HashMap::new()),
+            devices: Mutex::new(std::collections::HashMap::new()),
         });
         let (stop, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));

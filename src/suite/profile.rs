@@ -271,6 +271,17 @@ pub struct KeepaliveRules {
     /// What happens to a CONNECT outside min–max: `refuse` (CONNACK failure) or `accept`.
     #[serde(default)]
     pub out_of_range: RangeReaction,
+    /// Seconds a client's silence may exceed its Keep Alive and still pass: the gap is
+    /// measured at the far end of a network (and clients ping once the period has fully
+    /// elapsed), so it carries the network's delay and the client's timer granularity.
+    /// Longer silence draws a warning until `server_timeout` × Keep Alive, from which a
+    /// conforming server may drop the client and the rule fails.
+    #[serde(default = "one_second")]
+    pub client_tolerance: f64,
+}
+
+fn one_second() -> f64 {
+    1.0
 }
 
 fn one_and_a_half() -> f64 {
@@ -286,6 +297,7 @@ impl Default for KeepaliveRules {
             warn_below: None,
             server_timeout: 1.5,
             out_of_range: RangeReaction::default(),
+            client_tolerance: one_second(),
         }
     }
 }
@@ -331,7 +343,17 @@ impl Profile {
     pub fn from_value(value: Option<&serde_json::Value>) -> Result<Self, String> {
         match value {
             None => Ok(Self::default()),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("profile: {e}")),
+            Some(v) => {
+                let profile: Self =
+                    serde_json::from_value(v.clone()).map_err(|e| format!("profile: {e}"))?;
+                let tolerance = profile.keepalive.client_tolerance;
+                if !tolerance.is_finite() || tolerance < 0.0 {
+                    return Err(format!(
+                        "profile: keepalive.client_tolerance must be a non-negative number of seconds, not {tolerance}"
+                    ));
+                }
+                Ok(profile)
+            }
         }
     }
 }

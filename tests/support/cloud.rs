@@ -150,22 +150,40 @@ impl Cloud {
 
     /// Waits for the run to end; returns the JSON report's groups (one per device client id)
     /// as (name, cases).
-    pub fn groups(mut self) -> Vec<(String, Vec<Value>)> {
+    pub fn groups(self) -> Vec<(String, Vec<Value>)> {
+        let run = self.finish();
+        assert!(
+            matches!(run.exit_code, Some(0) | Some(1)),
+            "device mode exited with {:?}",
+            run.exit_code
+        );
+        run.groups
+    }
+
+    /// Waits for the run to end; returns its exit code, the JSON report's groups and the
+    /// JUnit report's text.
+    pub fn finish(mut self) -> Finished {
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let exit_code = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(
-                    matches!(status.code(), Some(0) | Some(1)),
-                    "device mode exited with {status}"
-                );
-                break;
+                break status.code();
             }
             assert!(
                 Instant::now() < deadline,
                 "device mode did not end after its devices"
             );
             std::thread::sleep(Duration::from_millis(50));
+        };
+        let junit = std::fs::read_to_string(self.dir.join("report.xml")).expect("JUnit report");
+        let groups = self.read_groups();
+        Finished {
+            exit_code,
+            groups,
+            junit,
         }
+    }
+
+    fn read_groups(&self) -> Vec<(String, Vec<Value>)> {
         let text = std::fs::read_to_string(self.dir.join("report.json")).expect("JSON report");
         assert!(
             !text.contains(SECRET),
@@ -197,6 +215,16 @@ impl Cloud {
         }
         std::fs::read_to_string(self.dir.join("report.json")).expect("JSON report")
     }
+}
+
+/// A finished device-mode run.
+pub struct Finished {
+    /// The process's exit code.
+    pub exit_code: Option<i32>,
+    /// The JSON report's groups as (name, cases).
+    pub groups: Vec<(String, Vec<Value>)>,
+    /// The JUnit report.
+    pub junit: String,
 }
 
 /// Tuya credentials for the example identity: (client id, user name, password).
