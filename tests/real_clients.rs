@@ -137,7 +137,7 @@ fn device(suite: &str, tag: &str) -> Device {
                 payload: r#"{"msgId":"{n}","time":1626197189638,"data":{"c":{"value":{n},"time":1626197189638}}}"#.into(),
             }
         }
-        "aliyun" => {
+        "aliyun" | "aliyun-mqtt5" => {
             // The SDKs' inner client id is `<ProductKey>.<DeviceName>`; a tag keeps the
             // scenarios' logins apart in the report.
             let c = aliyun::Params::new(
@@ -219,7 +219,7 @@ fn scenarios() -> Vec<(&'static str, Client)> {
             all.push((suite, client));
         }
     }
-    for suite in ["mqtt-5", "watson"] {
+    for suite in ["mqtt-5", "aliyun-mqtt5", "watson"] {
         for client in [
             Paho(V5),
             MqttJs(V5),
@@ -763,6 +763,11 @@ conforming_clients! {
     rumqttc_311_as_a_watson_device => ("watson", Rumqttc(V311)),
     mosquitto_pub_311_as_a_watson_device => ("watson", MosquittoPub(V311)),
     mosquitto_sub_311_as_a_watson_device => ("watson", MosquittoSub(V311)),
+    paho_5_as_an_aliyun_enterprise_device => ("aliyun-mqtt5", Paho(V5)),
+    mqtt_js_5_as_an_aliyun_enterprise_device => ("aliyun-mqtt5", MqttJs(V5)),
+    rumqttc_5_as_an_aliyun_enterprise_device => ("aliyun-mqtt5", Rumqttc(V5)),
+    mosquitto_pub_5_as_an_aliyun_enterprise_device => ("aliyun-mqtt5", MosquittoPub(V5)),
+    mosquitto_sub_5_as_an_aliyun_enterprise_device => ("aliyun-mqtt5", MosquittoSub(V5)),
     paho_5_as_a_watson_device => ("watson", Paho(V5)),
     mqtt_js_5_as_a_watson_device => ("watson", MqttJs(V5)),
     rumqttc_5_as_a_watson_device => ("watson", Rumqttc(V5)),
