@@ -15,7 +15,12 @@ import sys
 import threading
 import time
 
-import paho.mqtt.client as mqtt
+try:
+    import paho.mqtt.client as mqtt
+
+    mqtt.CallbackAPIVersion  # paho-mqtt 2: the callbacks below use its signatures
+except (ImportError, AttributeError):
+    sys.exit("paho device: paho-mqtt 2 is not installed (pip install 'paho-mqtt>=2,<3')")
 
 # How long any single step (CONNACK, SUBACK, PUBACK) may take.
 STEP_DEADLINE = 10.0
