@@ -7,8 +7,8 @@
 //!
 //! Each client meets its own device-mode cloud. The scenarios are long (two Keep Alive
 //! periods, and the vendor suites' minimum Keep Alive is 30 s), so the first test to run
-//! starts every scenario at once and each test waits for its own: the file takes about as
-//! long as its longest scenario.
+//! starts every scenario the command line selects at once and each test waits for its own:
+//! the file takes about as long as its longest scenario (about 75 s).
 //!
 //! Needs: `python3` with paho-mqtt 2, `node` with `npm ci --prefix tests/js` done,
 //! mosquitto_pub / mosquitto_sub.
@@ -203,59 +203,66 @@ fn device(suite: &str, tag: &str) -> Device {
 /// could not run.
 type Outcome = Result<Vec<(String, Vec<Value>)>, String>;
 
-/// Every scenario of the file: (suite, client).
-fn scenarios() -> Vec<(&'static str, Client)> {
-    use Client::*;
-    use Version::*;
-    let mut all = Vec::new();
-    for suite in ["mqtt-3.1.1", "tuya", "aliyun", "onenet", "watson"] {
-        for client in [
-            Paho(V311),
-            MqttJs(V311),
-            Rumqttc(V311),
-            MosquittoPub(V311),
-            MosquittoSub(V311),
-        ] {
-            all.push((suite, client));
+/// The scenarios this run of the test binary asks for: those whose test name holds one of the
+/// name filters on the command line (all when there is none). Only a head start: a test whose
+/// scenario was not started here starts it itself.
+fn selected_scenarios() -> Vec<(&'static str, Client)> {
+    // libtest options that take a value in the next argument.
+    const WITH_VALUE: &[&str] = &[
+        "--skip",
+        "--test-threads",
+        "--logfile",
+        "--format",
+        "--color",
+        "--shuffle-seed",
+        "-Z",
+    ];
+    let mut filters = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if WITH_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg);
         }
     }
-    for suite in ["mqtt-5", "aliyun-mqtt5", "watson"] {
-        for client in [
-            Paho(V5),
-            MqttJs(V5),
-            Rumqttc(V5),
-            MosquittoPub(V5),
-            MosquittoSub(V5),
-        ] {
-            all.push((suite, client));
-        }
-    }
-    all
+    SCENARIOS
+        .iter()
+        .filter(|(name, _, _)| {
+            filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+        })
+        .map(|&(_, suite, client)| (suite, client))
+        .collect()
 }
 
-/// The outcome of `suite` × `client`. The first call starts every scenario, each on its own
-/// thread, so they all run at once; each call waits for its own.
+/// Runs `suite` × `client` on a thread of its own; the outcome arrives on the receiver.
+fn start(suite: &'static str, client: Client) -> Receiver<Outcome> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(|| run_scenario(suite, client))
+            .unwrap_or_else(|panic| Err(panic_text(&*panic)));
+        let _ = tx.send(result);
+    });
+    rx
+}
+
+/// The outcome of `suite` × `client`. The first call starts every selected scenario, so they
+/// all run at once; each call waits for its own.
 fn outcome(suite: &'static str, client: Client) -> Outcome {
     type Started = Mutex<BTreeMap<(&'static str, Client), Receiver<Outcome>>>;
     static STARTED: OnceLock<Started> = OnceLock::new();
     let started = STARTED.get_or_init(|| {
-        let mut receivers = BTreeMap::new();
-        for (suite, client) in scenarios() {
-            let (tx, rx) = channel();
-            std::thread::spawn(move || {
-                let result = std::panic::catch_unwind(|| run_scenario(suite, client))
-                    .unwrap_or_else(|panic| Err(panic_text(&*panic)));
-                let _ = tx.send(result);
-            });
-            receivers.insert((suite, client), rx);
-        }
+        let receivers = selected_scenarios()
+            .into_iter()
+            .map(|(suite, client)| ((suite, client), start(suite, client)))
+            .collect();
         Mutex::new(receivers)
     });
     let rx = started
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .remove(&(suite, client))
-        .unwrap_or_else(|| panic!("{suite} × {client:?} is not a scenario, or was asked twice"));
+        .unwrap_or_else(|| start(suite, client));
     let limit = device(suite, "limit").idle() + SCENARIO_SLACK + Duration::from_secs(60);
     rx.recv_timeout(limit)
         .unwrap_or_else(|e| panic!("{suite} × {client:?}: no outcome within {limit:?}: {e}"))
@@ -718,9 +725,15 @@ fn assert_conforming(suite: &'static str, client: Client) {
     }
 }
 
-/// One test per scenario: `name => (suite, client)`.
+/// One test per scenario, and [`SCENARIOS`]: `name => (suite, client)`.
 macro_rules! conforming_clients {
     ($($name:ident => ($suite:literal, $client:expr),)*) => {
+        /// Every scenario of the file: (test name, suite, client).
+        const SCENARIOS: &[(&str, &str, Client)] = {
+            use Client::*;
+            use Version::*;
+            &[$((stringify!($name), $suite, $client),)*]
+        };
         $(
             #[test]
             fn $name() {
