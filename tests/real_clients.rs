@@ -671,16 +671,21 @@ fn keepalive_rules(suite: &str) -> Vec<String> {
         .collect()
 }
 
-/// Asserts that the scenario's client ran, that no rule failed (every failure is listed with
-/// its message), and that each of the suite's keep-alive rules judged the idle client and
-/// passed.
-fn assert_conforming(suite: &'static str, client: Client) {
-    let groups = outcome(suite, client).unwrap_or_else(|e| panic!("{suite} × {client:?}: {e}"));
-    let cases: Vec<(&str, &Value)> = groups
+/// A report's cases as (group, case).
+fn cases_of(groups: &[(String, Vec<Value>)]) -> Vec<(&str, &Value)> {
+    groups
         .iter()
         .flat_map(|(name, cases)| cases.iter().map(move |c| (name.as_str(), c)))
-        .collect();
-    let status = |case: &Value| case["verdict"]["status"].as_str().unwrap_or("").to_owned();
+        .collect()
+}
+
+fn status(case: &Value) -> &str {
+    case["verdict"]["status"].as_str().unwrap_or("")
+}
+
+/// Asserts that no case of `cases` failed, listing every failure with its message; warnings
+/// and inconclusive verdicts are allowed and printed for the record.
+fn assert_no_failure(label: &str, cases: &[(&str, &Value)]) {
     let line = |(group, case): &(&str, &Value)| {
         format!(
             "  {group} {} {}: {}",
@@ -689,9 +694,8 @@ fn assert_conforming(suite: &'static str, client: Client) {
             case["verdict"]["message"].as_str().unwrap_or("")
         )
     };
-    // Warnings and inconclusive verdicts are allowed; they are shown for the record.
     for case in cases.iter().filter(|(_, c)| status(c) != "passed") {
-        eprintln!("{suite} × {client:?}:{}", line(case));
+        eprintln!("{label}:{}", line(case));
     }
     let failed: Vec<String> = cases
         .iter()
@@ -700,10 +704,19 @@ fn assert_conforming(suite: &'static str, client: Client) {
         .collect();
     assert!(
         failed.is_empty(),
-        "{suite} × {client:?}: {} failed rule(s) for a conforming client:\n{}",
+        "{label}: {} failed rule(s) for a conforming client:\n{}",
         failed.len(),
         failed.join("\n")
     );
+}
+
+/// Asserts that the scenario's client ran, that no rule failed (every failure is listed with
+/// its message), and that each of the suite's keep-alive rules judged the idle client and
+/// passed.
+fn assert_conforming(suite: &'static str, client: Client) {
+    let groups = outcome(suite, client).unwrap_or_else(|e| panic!("{suite} × {client:?}: {e}"));
+    let cases = cases_of(&groups);
+    assert_no_failure(&format!("{suite} × {client:?}"), &cases);
     let judged: Vec<String> = cases
         .iter()
         .map(|(_, c)| format!("{} {}", c["id"].as_str().unwrap_or("?"), status(c)))
@@ -723,6 +736,32 @@ fn assert_conforming(suite: &'static str, client: Client) {
              the report has: {judged:?}"
         );
     }
+}
+
+/// Alibaba's Link SDK 4.x posts properties as `{"id", "version", "params", "sys": {"ack"}}`
+/// with no `method` (its `ALINK_REQUEST_FMT`, components/data-model/dm_private.h): the topic
+/// names the method. mosquitto_pub posts that shape once.
+#[test]
+fn a_property_post_shaped_like_the_alibaba_link_sdk_passes() {
+    let device = device("aliyun", "link-sdk");
+    let cloud = Cloud::start_suite("aliyun", "real-aliyun-link-sdk", 1, &[]);
+    let payload = r#"{"id":"1","version":"1.0","params":{"Power":"on"},"sys":{"ack":0}}"#;
+    let child = Command::new("mosquitto_pub")
+        .args(mosquitto_args(&device, Version::V311, cloud.port, None))
+        .args(["-t", &device.publish, "-m", payload])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
+    let sent = wait_for(child, STEP_DEADLINE);
+    let groups = cloud.groups();
+    sent.unwrap_or_else(|e| panic!("mosquitto_pub did not complete: {e}"));
+    let cases = cases_of(&groups);
+    assert!(
+        cases.iter().any(|(_, c)| c["id"] == "ALI-PAY-01"),
+        "the property post was judged: {groups:?}"
+    );
+    assert_no_failure("aliyun × Link SDK property post", &cases);
 }
 
 /// One test per scenario, and [`SCENARIOS`]: `name => (suite, client)`.
