@@ -206,6 +206,16 @@ impl Cloud {
     }
 }
 
+/// A test that ends early (a panic before the run's end) leaves no device-mode process and no
+/// report directory behind.
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Tuya credentials for the example identity: (client id, user name, password).
 pub fn credentials(sign: SignMethod, secret: &str) -> (String, String, String) {
     let ts = std::time::SystemTime::now()
