@@ -111,7 +111,8 @@ fn unix_seconds() -> u64 {
         .as_secs()
 }
 
-/// The device `client` is against `suite`; `tag` names the client in a free client id.
+/// The device a client plays against `suite`: an identity valid for it, a Keep Alive it accepts
+/// and topics of its catalogue; `tag` names the client where the client id is free.
 fn device(suite: &str, tag: &str) -> Device {
     match suite {
         "mqtt-3.1.1" | "mqtt-5" => Device {
