@@ -49,6 +49,18 @@ impl Cloud {
 
     /// Starts device mode for `suite` (a built-in name or a path).
     pub fn start_suite(suite: &str, tag: &str, devices: usize, extra: &[&str]) -> Self {
+        Self::start_suite_for(suite, tag, devices, Duration::from_secs(60), extra)
+    }
+
+    /// Starts device mode for `suite`, ending after `devices` device connections or after
+    /// `duration`, whichever comes first.
+    pub fn start_suite_for(
+        suite: &str,
+        tag: &str,
+        devices: usize,
+        duration: Duration,
+        extra: &[&str],
+    ) -> Self {
         let dir = temp_dir(tag);
         let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
             .args([
@@ -59,7 +71,7 @@ impl Cloud {
                 "--devices",
                 &devices.to_string(),
                 "--duration",
-                "60s",
+                &format!("{}s", duration.as_secs()),
             ])
             .arg("--report-json")
             .arg(dir.join("report.json"))
@@ -214,6 +226,16 @@ impl Cloud {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::fs::read_to_string(self.dir.join("report.json")).expect("JSON report")
+    }
+}
+
+/// A test that ends early (a panic before the run's end) leaves no device-mode process and no
+/// report directory behind.
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
