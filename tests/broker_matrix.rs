@@ -1649,16 +1649,19 @@ fn counts(report: &RunReport) -> [usize; 6] {
     n
 }
 
-/// The first line of a verdict's message, with `|` escaped for a Markdown table.
-fn reason(message: &str) -> String {
+/// What the broker did, from a verdict's message: the first line, past the step and its
+/// expectation (`step 3 (expect closed): expected …; observed …`), cut at 300 characters, with
+/// `|` escaped for a Markdown table.
+fn observed(message: &str) -> String {
     let line = message.lines().next().unwrap_or_default();
-    let line = line.strip_prefix("FAILED: ").unwrap_or(line);
-    let short: String = line.chars().take(300).collect();
-    let short = if short.len() < line.len() {
-        format!("{short}…")
-    } else {
-        short
+    let line = match line.split_once("; ") {
+        Some((step, rest)) if step.starts_with("step ") => rest,
+        _ => line,
     };
+    let mut short: String = line.chars().take(300).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
     short.replace('|', "\\|")
 }
 
@@ -1670,12 +1673,13 @@ fn matrix_markdown(cells: &[Cell]) -> String {
          The built-in baseline suites against real brokers, as `mqtt-conform` judges them. \
          Written by `cargo test --test broker_matrix -- --ignored --exact write_the_broker_matrix` \
          (mosquitto from Debian, aedes and MQTT.js from `tests/js`, amqtt from PyPI, rumqttd from \
-         crates.io, each started on loopback with anonymous logins allowed); the verdicts each broker \
+         crates.io, each started on loopback with anonymous logins allowed; 64 tests at a time, amqtt 2, as more \
+         make it reset the connections of tests that pass otherwise); the verdicts each broker \
          must keep are pinned in `tests/broker_mosquitto.rs`, `tests/broker_mqtt5.rs` and \
          `tests/broker_matrix.rs`.\n\n\
          A failure is a place where the broker does not do what a MUST of the specification \
-         requires, as the test observed it; the reason is the observation, the cited statements \
-         are the requirement. Timing verdicts (keep-alive) depend on the broker's timer and can \
+         requires, as the test observed it: each row gives what the test requires, what the \
+         broker did, and the statements cited. Timing verdicts (keep-alive) depend on the broker's timer and can \
          differ between runs.\n\n\
          | broker | suite | tests | passed | failed | warnings | recorded | inconclusive | harness errors |\n\
          |---|---|---|---|---|---|---|---|---|\n",
@@ -1704,16 +1708,18 @@ fn matrix_markdown(cells: &[Cell]) -> String {
             let kind = case.verdict.label();
             let message = case.verdict.message().unwrap_or_default();
             rows += &format!(
-                "| {} | {kind} | {} | {} |\n",
+                "| {} | {kind} | {} | {} | {} |\n",
                 case.id,
-                reason(message),
+                case.title.replace('|', "\\|"),
+                observed(message),
                 case.cites.join(", ")
             );
         }
         if rows.is_empty() {
             out += "Every test passed or recorded an allowed reaction.\n";
         } else {
-            out += "| test | verdict | reason | statements |\n|---|---|---|---|\n";
+            out += "| test | verdict | what the test requires | what the broker did | statements |\n\
+                    |---|---|---|---|---|\n";
             out += &rows;
         }
     }
