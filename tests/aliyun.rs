@@ -627,3 +627,66 @@ fn a_capture_of_device_mode_sessions_gets_the_live_verdicts() {
     assert_eq!(from_capture, live);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------- device tests
+
+/// The device tests' cases for `id` in the cloud's JSON report (after the run ended).
+fn device_test_case(cloud: Cloud, id: &str) -> Value {
+    cloud
+        .cases()
+        .into_iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no case {id}"))
+}
+
+/// A generic client (mosquitto_sub, no `_ss=1`) subscribed to its post replies only: the
+/// property set the cloud publishes matches none of its subscriptions and never reaches
+/// it. The console says the cloud *published* the command, on the topic with its
+/// placeholders filled, and the test is inconclusive for want of a delivery rather than
+/// warned for a reply the device could not give.
+#[test]
+fn a_device_test_command_that_reaches_no_subscription_is_inconclusive() {
+    let cloud = start_cloud(
+        "command-undelivered",
+        1,
+        &["--device-tests", "--exact", "ALI-TOPIC-01-PROPERTY-SET"],
+    );
+    let (id, user, pw) = credentials(SignMethod::HmacSha1, SECRET, "generic-1");
+    let mut device = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+        .args([
+            "-i", &id, "-u", &user, "-P", &pw, "-V", "mqttv311", "-k", "300", "-q", "1",
+        ])
+        .args([
+            "-t",
+            &format!("/sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/event/+/post_reply"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    let acted = cloud.wait_for_line(
+        "ALI-TOPIC-01-PROPERTY-SET: the cloud",
+        Duration::from_secs(20),
+    );
+    assert!(
+        acted.contains(&format!(
+            "the cloud published a command on /sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/service/property/set at QoS 1"
+        )),
+        "{acted}"
+    );
+    // The reply window is 10 s.
+    let decided = cloud.wait_for_line("ALI-TOPIC-01-PROPERTY-SET ...", Duration::from_secs(30));
+    let _ = device.kill();
+    let _ = device.wait();
+    assert!(!decided.contains("${"), "{decided}");
+    let case = device_test_case(cloud, "ALI-TOPIC-01-PROPERTY-SET");
+    assert_eq!(case["verdict"]["status"], "inconclusive", "{case}");
+    let message = case["verdict"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "the command on /sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/service/property/set was never delivered"
+        )),
+        "{case}"
+    );
+}
