@@ -27,7 +27,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -49,10 +48,10 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// How long a new connection waits for the one it takes over to let go of the session.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(3);
 
-/// Serves one accepted TCP connection (TLS first when configured) until it closes.
-pub(crate) async fn serve(
+/// Serves one accepted connection (TLS first when configured) until it closes.
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: &Arc<Shared>,
-    tcp: TcpStream,
+    tcp: S,
     id: u64,
     stop: watch::Receiver<bool>,
 ) {
