@@ -102,7 +102,8 @@ pub async fn run(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default(),
-    );
+    )
+    .with_auto_subscribe(config.profile.auto_subscribe.clone());
     let mut judge = Judge::new(suite, vars, auth)?;
     let tls = config.tls.is_some();
     // Event timestamps count from the server's start, a moment after this one.

@@ -15,6 +15,7 @@ use crate::event::{Event, EventKind, Side};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::server::Misbehaviour;
 use crate::suite::device_tests::{DeviceAction, DeviceStart, DeviceTest, Window};
+use crate::suite::profile::AutoSubscribe;
 use crate::suite::schema::Status;
 use crate::suite::timing::fmt_secs;
 use crate::suite::vars::Vars;
@@ -138,6 +139,8 @@ pub struct Scenarios {
     devices: BTreeMap<String, DeviceRun>,
     /// Unix time of the server's start (for `${now}` / `${now_ms}`).
     epoch_unix: Duration,
+    /// The platform subscribes the devices it covers at CONNACK.
+    auto_subscribe: Option<AutoSubscribe>,
 }
 
 impl Scenarios {
@@ -150,7 +153,15 @@ impl Scenarios {
             conns: HashMap::new(),
             devices: BTreeMap::new(),
             epoch_unix,
+            auto_subscribe: None,
         }
+    }
+
+    /// Counts the devices `auto` covers as subscribed once their CONNECT is accepted (a
+    /// `start: subscribed` test then starts without a SUBSCRIBE from them).
+    pub fn with_auto_subscribe(mut self, auto: Option<AutoSubscribe>) -> Self {
+        self.auto_subscribe = auto;
+        self
     }
 
     /// True when connection `conn` belongs to a device that still has device tests to
@@ -305,6 +316,12 @@ impl Scenarios {
             }
             (Side::Server, Packet::ConnAck(c)) => {
                 info.accepted = c.code == 0;
+                let auto = self.auto_subscribe.as_ref();
+                if info.accepted
+                    && auto.is_some_and(|a| info.device.as_ref().is_some_and(|d| a.applies_to(d)))
+                {
+                    info.subscribed = true;
+                }
             }
             (Side::Server, Packet::SubAck(_)) => info.subscribed = true,
             _ => {}

@@ -512,6 +512,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(self.id, ctl.clone());
+        self.auto_subscribe(
+            &key,
+            ConnVars {
+                client_id: &client_id,
+                username: c.username.as_deref(),
+            },
+        );
 
         let mut properties = Properties::new();
         if v5 {
@@ -603,6 +610,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             self.resend_inflight();
         }
         Ok(())
+    }
+
+    /// Subscribes a device the profile's `auto_subscribe` covers to its filters, as the
+    /// platform does (no SUBSCRIBE from the device, no SUBACK from us). Done before the
+    /// CONNACK goes out, so that whatever reacts to the CONNACK reaches the device.
+    fn auto_subscribe(&self, key: &Arc<str>, vars: ConnVars<'_>) {
+        let policy = &self.sh.policy;
+        let Some(auto) = &policy.profile.auto_subscribe else {
+            return;
+        };
+        if !auto.applies_to(vars.client_id) {
+            return;
+        }
+        let entry = SubEntry {
+            qos: policy.max_granted_qos,
+            no_local: false,
+            retain_as_published: false,
+            id: None,
+        };
+        let mut st = self.sh.lock();
+        for pattern in &policy.auto_subscribe {
+            let Some(filter) = pattern.resolve(vars) else {
+                continue;
+            };
+            if let Some(session) = st.sessions.get_mut(key) {
+                session.subs.insert(filter.to_string(), entry);
+            }
+            st.subs.insert(&filter, key, entry);
+        }
     }
 
     /// Finds, takes over or creates the session for `client_id`. Returns its key, Session
