@@ -4,8 +4,9 @@
 //! with the platform's example credentials, then SUBSCRIBE, PUBLISH at each QoS, PINGREQ
 //! and DISCONNECT) cut short, with bytes changed and written in several chunk sizes.
 //!
-//! `cargo test --test fuzz_replay -- --ignored` also writes the session inputs to
-//! `fuzz/corpus/session` as the fuzzer's starting corpus (see the README).
+//! `cargo test --test fuzz_replay -- --ignored` also writes the session inputs and small
+//! suites cut from the built-in ones to `fuzz/corpus/` as the fuzzers' starting corpora
+//! (see the README).
 
 #[path = "../fuzz/fuzz_targets/session_check.rs"]
 mod session_check;
@@ -165,13 +166,78 @@ fn built_in_suites_and_their_variants_pass_the_loader_checks() {
     assert!(checked >= 40, "{checked} variants");
 }
 
-/// Writes the session inputs as the fuzzer's starting corpus (`fuzz/corpus/session`).
-#[test]
-#[ignore = "writes files: run it before fuzzing the session target"]
-fn write_the_session_corpus() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/session");
-    std::fs::create_dir_all(dir).expect("the corpus directory");
-    for (i, input) in session_inputs().iter().enumerate() {
-        std::fs::write(format!("{dir}/seed-{i:03}"), input).expect("a corpus file");
+/// Small suites cut from the built-in ones, as the suite fuzzer's seeds: each top-level
+/// section (`extends` and `name` left out, so that no seed re-reads a large built-in suite)
+/// in pieces of whole list items, each seed at most 1 KiB.
+fn suite_seeds() -> Vec<String> {
+    let mut seeds = Vec::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/suites");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("suites/")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).expect("a suite file");
+        let header = "name: seed\nprotocol: \"3.1.1\"\n";
+        for section in text
+            .split("\n")
+            .fold(Vec::<String>::new(), |mut acc, line| {
+                let top_level = line.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+                if top_level || acc.is_empty() {
+                    acc.push(String::new());
+                }
+                let last = acc.last_mut().expect("one section");
+                last.push_str(line);
+                last.push('\n');
+                acc
+            })
+        {
+            if section.starts_with("extends:") || section.starts_with("name:") {
+                continue;
+            }
+            let mut items = section.split("\n  - ");
+            let key = items.next().unwrap_or_default().to_owned();
+            let mut piece = key.clone();
+            for item in items {
+                if header.len() + piece.len() + item.len() > 1000 {
+                    seeds.push(format!("{header}{piece}\n"));
+                    piece = key.lines().next().unwrap_or_default().to_owned();
+                }
+                piece.push_str("\n  - ");
+                piece.push_str(item);
+            }
+            seeds.push(format!("{header}{piece}\n"));
+        }
     }
+    seeds.retain(|s| s.len() <= 1024);
+    seeds
+}
+
+/// Writes the fuzzers' starting corpora: the session inputs to `fuzz/corpus/session`, the
+/// suite seeds to `fuzz/corpus/suite`.
+#[test]
+#[ignore = "writes files: run it before fuzzing the suite and session targets"]
+fn write_the_fuzz_corpora() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus");
+    for (target, inputs) in [
+        ("session", session_inputs()),
+        (
+            "suite",
+            suite_seeds().into_iter().map(String::into_bytes).collect(),
+        ),
+    ] {
+        let dir = format!("{root}/{target}");
+        std::fs::create_dir_all(&dir).expect("the corpus directory");
+        for (i, input) in inputs.iter().enumerate() {
+            std::fs::write(format!("{dir}/seed-{i:04}"), input).expect("a corpus file");
+        }
+    }
+}
+
+#[test]
+fn the_suite_seeds_are_small_and_many() {
+    let seeds = suite_seeds();
+    assert!(seeds.len() >= 200, "{} seeds", seeds.len());
+    assert!(seeds.iter().all(|s| !s.contains("\nextends:")));
 }

@@ -1,5 +1,6 @@
 //! What the `session` fuzz target checks for one input, shared with the deterministic replay
-//! in `tests/fuzz_replay.rs`. A device-mode server session in-process: the input is what a device sends.
+//! in `tests/fuzz_replay.rs`. A device-mode server session in-process: the input is what a
+//! device sends.
 //!
 //! The first byte picks the emulated platform (the built-in suites' profiles, identities
 //! and rules: mqtt-3.1.1, mqtt-5, tuya, aliyun, onenet, watson; TLS off), the second the
