@@ -622,9 +622,17 @@ impl Active {
         let verdict = if let Some(topic) = undelivered {
             // The action did not happen as far as the device is concerned: nothing it did
             // or did not do afterwards is a reaction to it.
+            let why = match &self.closed {
+                Some((t, by, _)) => format!(
+                    "the connection was closed by {} {} after the cloud published it",
+                    who(*by),
+                    fmt_secs(t.saturating_sub(self.acted.unwrap_or(self.act_at)))
+                ),
+                None => "none of its subscriptions matches the topic".into(),
+            };
             Verdict::Inconclusive {
                 message: format!(
-                    "the command on {topic} was never delivered to the device (none of its subscriptions matches the topic), so its reaction cannot be judged"
+                    "the command on {topic} was never delivered to the device ({why}), so its reaction cannot be judged"
                 ),
             }
         } else if !missed.is_empty() {
@@ -1158,6 +1166,26 @@ mod tests {
         );
         let text = format!("{case:?}");
         assert!(!text.contains("${"), "{text}");
+    }
+
+    /// A connection that ends before the command reaches the device: inconclusive too,
+    /// and the reason says so rather than blaming the subscriptions.
+    #[test]
+    fn a_command_cut_off_by_the_close_is_inconclusive_and_says_why() {
+        let tests = tests_of(concat!(
+            "  - id: C\n    title: c\n    action:\n      command: { topic: \"t/set\", qos: 1 }\n",
+            "    expect: { reply: { topic: \"t/reply\", within: 5s } }\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect(&mut s, 1, 0, 30);
+        s.observe(&closed(1, 500, Side::Client));
+        let cases = s.finish(at(20_000));
+        assert_eq!(
+            cases["dev"][0].verdict,
+            Verdict::Inconclusive {
+                message: "the command on t/set was never delivered to the device (the connection was closed by the device 0.50 s after the cloud published it), so its reaction cannot be judged".into()
+            }
+        );
     }
 
     #[test]
