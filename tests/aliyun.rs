@@ -682,3 +682,154 @@ fn a_second_login_of_the_device_under_another_client_id_ends_the_first() {
         assert_eq!(flagged(verdicts), Vec::new(), "{name}: {groups:?}");
     }
 }
+
+// ---------------------------------------------------------------- device tests
+
+/// The device tests' cases for `id` in the cloud's JSON report (after the run ended).
+fn device_test_case(cloud: Cloud, id: &str) -> Value {
+    cloud
+        .cases()
+        .into_iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no case {id}"))
+}
+
+/// A generic client (mosquitto_sub, no `_ss=1`) subscribed to its post replies only: the
+/// property set the cloud publishes matches none of its subscriptions and never reaches
+/// it. The console says the cloud *published* the command, on the topic with its
+/// placeholders filled, and the test is inconclusive for want of a delivery rather than
+/// warned for a reply the device could not give.
+#[test]
+fn a_device_test_command_that_reaches_no_subscription_is_inconclusive() {
+    let cloud = start_cloud(
+        "command-undelivered",
+        1,
+        &["--device-tests", "--exact", "ALI-TOPIC-01-PROPERTY-SET"],
+    );
+    let (id, user, pw) = credentials(SignMethod::HmacSha1, SECRET, "generic-1");
+    let mut device = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+        .args([
+            "-i", &id, "-u", &user, "-P", &pw, "-V", "mqttv311", "-k", "300", "-q", "1",
+        ])
+        .args([
+            "-t",
+            &format!("/sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/event/+/post_reply"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    let acted = cloud.wait_for_line(
+        "ALI-TOPIC-01-PROPERTY-SET: the cloud",
+        Duration::from_secs(20),
+    );
+    assert!(
+        acted.contains(&format!(
+            "the cloud published a command on /sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/service/property/set at QoS 1"
+        )),
+        "{acted}"
+    );
+    // The reply window is 10 s.
+    let decided = cloud.wait_for_line("ALI-TOPIC-01-PROPERTY-SET ...", Duration::from_secs(30));
+    let _ = device.kill();
+    let _ = device.wait();
+    assert!(!decided.contains("${"), "{decided}");
+    let case = device_test_case(cloud, "ALI-TOPIC-01-PROPERTY-SET");
+    assert_eq!(case["verdict"]["status"], "inconclusive", "{case}");
+    let message = case["verdict"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "the command on /sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/service/property/set was never delivered"
+        )),
+        "{case}"
+    );
+}
+
+/// A device on Alibaba's Link SDK, played by paho-mqtt: `_ss=1` among its client id's
+/// parameters and no SUBSCRIBE at all. It publishes a property post, waits (at most
+/// `limit_s`) for a message on each topic of `wait_for`, and answers a property set on
+/// `…/set_reply` as the SDK does; every message it receives is printed as
+/// `RECEIVED <topic> <payload>`.
+const LINK_SDK_DEVICE: &str = r#"
+import json, sys, time
+import paho.mqtt.client as mqtt
+host, port, cid, user, pw, pk, dn, limit_s = sys.argv[1:9]
+wait_for = set(sys.argv[9:])
+prefix = f"/sys/{pk}/{dn}/thing/"
+def on_message(client, userdata, msg):
+    print("RECEIVED", msg.topic, msg.payload.decode(), flush=True)
+    wait_for.discard(msg.topic)
+    if msg.topic == prefix + "service/property/set":
+        request = json.loads(msg.payload)
+        reply = {"id": request["id"], "code": 200, "data": {}}
+        client.publish(prefix + "service/property/set_reply", json.dumps(reply), qos=1)
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311)
+client.username_pw_set(user, pw)
+client.on_message = on_message
+client.connect(host, int(port), keepalive=300)
+client.loop_start()
+post = {"id": "1", "version": "1.0", "params": {"Power": "on"}, "method": "thing.event.property.post"}
+client.publish(prefix + "event/property/post", json.dumps(post), qos=1).wait_for_publish(5)
+deadline = time.monotonic() + float(limit_s)
+while wait_for and time.monotonic() < deadline:
+    time.sleep(0.02)
+client.disconnect()
+client.loop_stop()
+"#;
+
+/// ALI-TOPIC-06: the platform subscribes a Link SDK device (`_ss=1`) to its system
+/// downlink topics. The paho-mqtt device above never subscribes, yet it gets the reply to
+/// its property post and the property set of the device test, which it answers: the
+/// device test passes and no rule flags the device.
+#[test]
+fn a_link_sdk_device_is_subscribed_by_the_platform() {
+    let cloud = start_cloud(
+        "link-sdk-auto-subscribe",
+        1,
+        &["--device-tests", "--exact", "ALI-TOPIC-01-PROPERTY-SET"],
+    );
+    let (id, user, pw) = credentials(
+        SignMethod::HmacSha256,
+        SECRET,
+        &format!("{PRODUCT_KEY}.{DEVICE_NAME}"),
+    );
+    let id = id.replacen('|', "|_ss=1,_v=sdk-c-4.0.0,", 1);
+    assert!(id.contains("|_ss=1,_v=sdk-c-4.0.0,securemode=3,"), "{id}");
+    let post_reply = format!("/sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/event/property/post_reply");
+    let property_set = format!("/sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/service/property/set");
+    let out = Command::new("python3")
+        .args(["-c", LINK_SDK_DEVICE, "127.0.0.1", &cloud.port.to_string()])
+        .args([&id, &user, &pw, PRODUCT_KEY, DEVICE_NAME, "15"])
+        .args([&post_reply, &property_set])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("python3 with paho-mqtt is installed");
+    let received = String::from_utf8_lossy(&out.stdout);
+    let reply_line = received
+        .lines()
+        .find(|l| l.starts_with(&format!("RECEIVED {post_reply} ")))
+        .unwrap_or_else(|| panic!("no property post reply: {received}"));
+    let reply: Value =
+        serde_json::from_str(reply_line.splitn(3, ' ').nth(2).unwrap_or_default()).expect("JSON");
+    assert_eq!(
+        (&reply["id"], &reply["code"]),
+        (&Value::from("1"), &Value::from(200)),
+        "{reply}"
+    );
+    assert!(
+        received.contains(&format!("RECEIVED {property_set} ")),
+        "no property set: {received}"
+    );
+    let cases = cloud.cases();
+    let command = cases
+        .iter()
+        .find(|c| c["id"] == "ALI-TOPIC-01-PROPERTY-SET")
+        .expect("the device test ran");
+    assert_eq!(command["verdict"]["status"], "passed", "{command}");
+    let flagged: Vec<&Value> = cases
+        .iter()
+        .filter(|c| c["verdict"]["status"] != "passed")
+        .collect();
+    assert!(flagged.is_empty(), "{flagged:#?}");
+}

@@ -317,6 +317,39 @@ fn a_conforming_mosquitto_pub_passes_every_rule() {
     }
 }
 
+/// The payload format of an event is the application's (the `fmt` topic level names it):
+/// the Watson IoT device SDKs publish the application's JSON as it is, without wrapping
+/// it in `{"d": …}`, and such an event breaks no rule.
+#[test]
+fn an_event_of_the_applications_own_json_passes_every_rule() {
+    let cloud = Cloud::start_suite("watson", "wiotp-plain-json", 1, &[]);
+    let ca = cloud.ca.clone();
+    let event: Vec<String> = [
+        "-V",
+        "mqttv311",
+        "-k",
+        "60",
+        "-q",
+        "1",
+        "-t",
+        EVENT,
+        "-m",
+        r#"{"temp":21.5,"unit":"C"}"#,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    pub_with(&cloud, Some(&ca), &refs(&device_login()), &refs(&event));
+    let verdicts = cloud.verdicts();
+    assert!(
+        verdicts
+            .iter()
+            .any(|(id, s)| id == "WIOTP-PAY-02" && s == "passed"),
+        "the event's JSON was judged: {verdicts:?}"
+    );
+    assert_eq!(flagged(&verdicts), vec![], "{verdicts:?}");
+}
+
 #[test]
 fn a_conforming_mosquitto_sub_passes_every_rule() {
     let cloud = Cloud::start_suite("watson", "wiotp-sub", 1, &[]);

@@ -109,7 +109,8 @@ pub async fn run(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default(),
-    );
+    )
+    .with_auto_subscribe(config.profile.auto_subscribe.clone());
     let mut judge = Judge::new(suite, vars, auth)?;
     judge.summarise_connections_without_connect();
     let mut logins = Logins::default();

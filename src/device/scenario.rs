@@ -15,6 +15,7 @@ use crate::event::{Event, EventKind, Side};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::server::Misbehaviour;
 use crate::suite::device_tests::{DeviceAction, DeviceStart, DeviceTest, Window};
+use crate::suite::profile::AutoSubscribe;
 use crate::suite::schema::Status;
 use crate::suite::timing::fmt_secs;
 use crate::suite::vars::Vars;
@@ -138,6 +139,8 @@ pub struct Scenarios {
     devices: BTreeMap<String, DeviceRun>,
     /// Unix time of the server's start (for `${now}` / `${now_ms}`).
     epoch_unix: Duration,
+    /// The platform subscribes the devices it covers at CONNACK.
+    auto_subscribe: Option<AutoSubscribe>,
 }
 
 impl Scenarios {
@@ -150,7 +153,15 @@ impl Scenarios {
             conns: HashMap::new(),
             devices: BTreeMap::new(),
             epoch_unix,
+            auto_subscribe: None,
         }
+    }
+
+    /// Counts the devices `auto` covers as subscribed once their CONNECT is accepted (a
+    /// `start: subscribed` test then starts without a SUBSCRIBE from them).
+    pub fn with_auto_subscribe(mut self, auto: Option<AutoSubscribe>) -> Self {
+        self.auto_subscribe = auto;
+        self
     }
 
     /// True when connection `conn` belongs to a device that still has device tests to
@@ -305,6 +316,12 @@ impl Scenarios {
             }
             (Side::Server, Packet::ConnAck(c)) => {
                 info.accepted = c.code == 0;
+                let auto = self.auto_subscribe.as_ref();
+                if info.accepted
+                    && auto.is_some_and(|a| info.device.as_ref().is_some_and(|d| a.applies_to(d)))
+                {
+                    info.subscribed = true;
+                }
             }
             (Side::Server, Packet::SubAck(_)) => info.subscribed = true,
             _ => {}
@@ -392,11 +409,11 @@ impl Scenarios {
                         run.next = test_index;
                         continue;
                     }
-                    act(a, test, &self.vars, self.epoch_unix, actions);
+                    let what = act(a, test, &self.vars, self.epoch_unix, actions);
                     updates.push(Update::Acted {
                         device: device.clone(),
                         test: test.id.clone(),
-                        what: test.action.describe(),
+                        what,
                     });
                 }
                 let last = now >= a.deadline;
@@ -475,14 +492,14 @@ fn start_next(
     true
 }
 
-/// Carries out a test's action.
+/// Carries out a test's action; returns what the cloud did, placeholders filled.
 fn act(
     a: &mut Active,
     test: &DeviceTest,
     vars: &Vars,
     epoch_unix: Duration,
     out: &mut Vec<Action>,
-) {
+) -> String {
     let now = a.act_at;
     a.acted = Some(now);
     match &test.action {
@@ -505,11 +522,14 @@ fn act(
                 .interpolate(payload)
                 .unwrap_or_else(|_| payload.clone());
             a.trace(now, format!("cloud publishes a command on {topic}"));
+            // Published, not delivered: whether the device gets it shows in the events.
+            let what = format!("published a command on {topic} at QoS {}", qos.as_u8());
             out.push(Action::Publish {
                 topic,
                 payload: Bytes::from(payload),
                 qos: *qos,
             });
+            what
         }
         DeviceAction::Misbehave(what) => {
             a.trace(now, test.action.describe());
@@ -518,6 +538,7 @@ fn act(
                 what: *what,
                 on: true,
             });
+            test.action.describe()
         }
         DeviceAction::Drop => {
             a.trace(now, "cloud drops the connection".into());
@@ -525,6 +546,7 @@ fn act(
                 conn: a.conn,
                 detail: format!("device test {}: the cloud drops the connection", test.id),
             });
+            test.action.describe()
         }
     }
 }
@@ -593,7 +615,27 @@ impl Active {
             .filter(|(_, o)| *o == Outcome::Pending)
             .map(|(name, _)| *name)
             .collect();
-        let verdict = if !missed.is_empty() {
+        let undelivered = match (&test.action, self.acted, self.delivered) {
+            (DeviceAction::Command { .. }, Some(_), None) => self.command_topic.as_deref(),
+            _ => None,
+        };
+        let verdict = if let Some(topic) = undelivered {
+            // The action did not happen as far as the device is concerned: nothing it did
+            // or did not do afterwards is a reaction to it.
+            let why = match &self.closed {
+                Some((t, by, _)) => format!(
+                    "the connection was closed by {} {} after the cloud published it",
+                    who(*by),
+                    fmt_secs(t.saturating_sub(self.acted.unwrap_or(self.act_at)))
+                ),
+                None => "none of its subscriptions matches the topic".into(),
+            };
+            Verdict::Inconclusive {
+                message: format!(
+                    "the command on {topic} was never delivered to the device ({why}), so its reaction cannot be judged"
+                ),
+            }
+        } else if !missed.is_empty() {
             let mut message = missed.join("; ");
             if let Some(note) = &test.note {
                 message.push_str(&format!(" ({note})"));
@@ -1083,6 +1125,67 @@ mod tests {
             cases[1].verdict
         );
         assert!(matches!(cases[2].verdict, Verdict::Skipped { .. }));
+    }
+
+    /// A command whose topic no subscription of the device matches never reaches it: the
+    /// test cannot judge the reply (inconclusive, with the reason), and every message
+    /// names the topic with its placeholders filled.
+    #[test]
+    fn an_undelivered_command_is_inconclusive_and_names_the_expanded_topic() {
+        let text = concat!(
+            "name: t\nprotocol: \"3.1.1\"\nparams:\n  pk: { example: P1 }\ndevice_tests:\n",
+            "  - id: C\n    title: c\n    after: 1s\n    action:\n      command: { topic: \"/sys/${pk}/d/set\", qos: 1 }\n",
+            "    expect: { reply: { topic: \"/sys/${pk}/d/set_reply\", within: 5s } }\n",
+        );
+        let tests = crate::suite::load_str("t.yaml", text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .device_tests;
+        let mut vars = Vars::new();
+        vars.set("pk", "P1");
+        let mut s = Scenarios::new(tests, vars, Duration::ZERO);
+        connect(&mut s, 1, 0, 30);
+        let (actions, updates) = s.tick(at(1_000));
+        assert!(
+            matches!(&actions[..], [Action::Publish { topic, .. }] if topic == "/sys/P1/d/set"),
+            "{actions:?}"
+        );
+        let [Update::Acted { what, .. }] = &updates[..] else {
+            panic!("{updates:?}")
+        };
+        assert_eq!(what, "published a command on /sys/P1/d/set at QoS 1");
+        // No PUBLISH to the device follows: nothing matched the command's topic.
+        let (_, updates) = s.tick(at(6_000));
+        let Update::Decided { case, .. } = &updates[0] else {
+            panic!("{updates:?}")
+        };
+        assert_eq!(
+            case.verdict,
+            Verdict::Inconclusive {
+                message: "the command on /sys/P1/d/set was never delivered to the device (none of its subscriptions matches the topic), so its reaction cannot be judged".into()
+            }
+        );
+        let text = format!("{case:?}");
+        assert!(!text.contains("${"), "{text}");
+    }
+
+    /// A connection that ends before the command reaches the device: inconclusive too,
+    /// and the reason says so rather than blaming the subscriptions.
+    #[test]
+    fn a_command_cut_off_by_the_close_is_inconclusive_and_says_why() {
+        let tests = tests_of(concat!(
+            "  - id: C\n    title: c\n    action:\n      command: { topic: \"t/set\", qos: 1 }\n",
+            "    expect: { reply: { topic: \"t/reply\", within: 5s } }\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect(&mut s, 1, 0, 30);
+        s.observe(&closed(1, 500, Side::Client));
+        let cases = s.finish(at(20_000));
+        assert_eq!(
+            cases["dev"][0].verdict,
+            Verdict::Inconclusive {
+                message: "the command on t/set was never delivered to the device (the connection was closed by the device 0.50 s after the cloud published it), so its reaction cannot be judged".into()
+            }
+        );
     }
 
     #[test]

@@ -27,7 +27,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -49,10 +48,10 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// How long a new connection waits for the one it takes over to let go of the session.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(3);
 
-/// Serves one accepted TCP connection (TLS first when configured) until it closes.
-pub(crate) async fn serve(
+/// Serves one accepted connection (TLS first when configured) until it closes.
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: &Arc<Shared>,
-    tcp: TcpStream,
+    tcp: S,
     id: u64,
     stop: watch::Receiver<bool>,
 ) {
@@ -538,6 +537,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 link.kick(Kick::TakenOver(None));
             }
         }
+        self.auto_subscribe(
+            &key,
+            ConnVars {
+                client_id: &client_id,
+                username: c.username.as_deref(),
+            },
+        );
 
         let mut properties = Properties::new();
         if v5 {
@@ -630,6 +636,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             self.resend_inflight();
         }
         Ok(())
+    }
+
+    /// Subscribes a device the profile's `auto_subscribe` covers to its filters, as the
+    /// platform does (no SUBSCRIBE from the device, no SUBACK from us). Done before the
+    /// CONNACK goes out, so that whatever reacts to the CONNACK reaches the device.
+    fn auto_subscribe(&self, key: &Arc<str>, vars: ConnVars<'_>) {
+        let policy = &self.sh.policy;
+        let Some(auto) = &policy.profile.auto_subscribe else {
+            return;
+        };
+        if !auto.applies_to(vars.client_id) {
+            return;
+        }
+        let entry = SubEntry {
+            qos: policy.max_granted_qos,
+            no_local: false,
+            retain_as_published: false,
+            id: None,
+        };
+        let mut st = self.sh.lock();
+        for pattern in &policy.auto_subscribe {
+            let Some(filter) = pattern.resolve(vars) else {
+                continue;
+            };
+            if let Some(session) = st.sessions.get_mut(key) {
+                session.subs.insert(filter.to_string(), entry);
+            }
+            st.subs.insert(&filter, key, entry);
+        }
     }
 
     /// Finds, takes over or creates the session for `client_id`. Returns its key, Session

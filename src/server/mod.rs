@@ -144,6 +144,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -655,23 +656,40 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                         client: peer,
                         server,
                     });
-                    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-                    shared.counters.connections_open.fetch_add(1, Ordering::Relaxed);
-                    shared.counters.connections_total.fetch_add(1, Ordering::Relaxed);
-                    shared.emit(id, Side::Client, EventKind::Opened(endpoints));
-                    let shared = shared.clone();
-                    let stop = stop.clone();
-                    tokio::spawn(async move {
-                        conn::serve(&shared, tcp, id, stop).await;
-                        if shared.counters.connections_open.fetch_sub(1, Ordering::AcqRel) == 1 {
-                            shared.all_closed.notify_waiters();
-                        }
-                    });
+                    tokio::spawn(serve_connection(shared.clone(), tcp, endpoints, stop.clone()));
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             },
         }
+    }
+}
+
+/// Numbers, counts and serves one connection until it closes.
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: Arc<Shared>,
+    stream: S,
+    endpoints: Option<crate::event::Endpoints>,
+    stop: watch::Receiver<bool>,
+) {
+    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .connections_open
+        .fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .connections_total
+        .fetch_add(1, Ordering::Relaxed);
+    shared.emit(id, Side::Client, EventKind::Opened(endpoints));
+    conn::serve(&shared, stream, id, stop).await;
+    if shared
+        .counters
+        .connections_open
+        .fetch_sub(1, Ordering::AcqRel)
+        == 1
+    {
+        shared.all_closed.notify_waiters();
     }
 }
 
@@ -724,6 +742,16 @@ impl ServerHandle {
                 return;
             }
         }
+    }
+
+    /// Serves one client over `stream` exactly as an accepted TCP connection (same
+    /// numbering, events, limits and TLS), without endpoints; resolves when it closes. For
+    /// clients that are not on a socket: in-memory pipes in tests and fuzzing.
+    pub fn serve_stream<S>(&self, stream: S) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        serve_connection(self.shared.clone(), stream, None, self.stop.subscribe())
     }
 
     /// Time since the server started: the clock its events' `at` count on.

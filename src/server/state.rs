@@ -22,6 +22,8 @@ pub(crate) struct Policy {
     pub(crate) protocols: Vec<ProtocolVersion>,
     pub(crate) acl: Acl,
     pub(crate) replies: super::replies::Replies,
+    /// The profile's `auto_subscribe` filters, compiled.
+    pub(crate) auto_subscribe: Vec<super::acl::Pattern>,
     pub(crate) max_qos: QoS,
     pub(crate) max_granted_qos: QoS,
     pub(crate) downlink_qos: Option<QoS>,
@@ -45,12 +47,19 @@ impl Policy {
             .collect::<Result<Vec<_>, _>>()?;
         let acl = Acl::new(&profile.topics, &config.vars)?;
         let replies = super::replies::Replies::new(&profile.replies, &config.vars)?;
+        let auto_subscribe = profile
+            .auto_subscribe
+            .iter()
+            .flat_map(|a| &a.filters)
+            .map(|f| super::acl::Pattern::compile(f, &config.vars))
+            .collect::<Result<_, _>>()?;
         let max_qos = qos(profile.max_qos);
         let factor = profile.keepalive.server_timeout;
         Ok(Self {
             protocols,
             acl,
             replies,
+            auto_subscribe,
             max_qos,
             max_granted_qos: profile.max_granted_qos.map_or(max_qos, qos).min(max_qos),
             downlink_qos: profile.downlink_qos.map(qos),

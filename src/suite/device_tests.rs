@@ -36,11 +36,12 @@ pub enum DeviceAction {
 }
 
 impl DeviceAction {
-    /// A few words for reports.
+    /// A few words for reports (a command's topic as the suite writes it, placeholders
+    /// and all).
     pub fn describe(&self) -> String {
         match self {
             Self::Command { topic, qos, .. } => {
-                format!("delivered a command on {topic} at QoS {}", qos.as_u8())
+                format!("publishes a command on {topic} at QoS {}", qos.as_u8())
             }
             Self::Misbehave(Misbehaviour::WithholdPingresp) => "withheld PINGRESP".into(),
             Self::Misbehave(Misbehaviour::WithholdPuback) => "withheld PUBACK".into(),

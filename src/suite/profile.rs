@@ -62,6 +62,37 @@ pub struct Profile {
     /// the emulator publishes them as the cloud; the first rule whose `on` matches applies.
     #[serde(default)]
     pub replies: Vec<ReplyRule>,
+    /// Subscriptions the platform makes itself for devices that announce it (Alibaba's
+    /// Link SDKs, ALI-TOPIC-06); none by default.
+    #[serde(default)]
+    pub auto_subscribe: Option<AutoSubscribe>,
+}
+
+/// Subscriptions the platform makes on a device's behalf when it connects, as if the device
+/// had sent SUBSCRIBE (no SUBACK is sent). Alibaba subscribes its Link SDK devices, which
+/// say so with `_ss=1` in their client id, to their system downlink topics.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutoSubscribe {
+    /// The flag a client id carries among its parameters: one of the comma-separated items
+    /// between its first and last `|` (Alibaba: `_ss=1` in `id|_ss=1,securemode=2,…|`).
+    pub client_id_flag: String,
+    /// The topic filters subscribed (`${param}` placeholders, `+`/`#` wildcards), each
+    /// granted at the profile's highest granted QoS.
+    pub filters: Vec<String>,
+}
+
+impl AutoSubscribe {
+    /// Whether a device with this client id is subscribed by the platform.
+    pub fn applies_to(&self, client_id: &str) -> bool {
+        let (Some(first), Some(last)) = (client_id.find('|'), client_id.rfind('|')) else {
+            return false;
+        };
+        first < last
+            && client_id[first + 1..last]
+                .split(',')
+                .any(|item| item == self.client_id_flag)
+    }
 }
 
 /// One platform answer: a device PUBLISH on a topic matching `on` is answered with a
@@ -208,6 +239,7 @@ impl Default for Profile {
             properties: PropertyLimits::default(),
             shared_subscriptions: SharedSubscriptions::default(),
             replies: Vec::new(),
+            auto_subscribe: None,
         }
     }
 }
@@ -355,5 +387,25 @@ impl Profile {
                 Ok(profile)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auto_subscribe_flag_is_one_of_the_client_ids_parameters() {
+        let auto = AutoSubscribe {
+            client_id_flag: "_ss=1".into(),
+            filters: Vec::new(),
+        };
+        assert!(auto.applies_to("pk.dn|timestamp=1,_ss=1,_v=sdk-c-4.0.0,securemode=2,|"));
+        assert!(auto.applies_to("dev|_ss=1|"));
+        // Not a parameter: in the inner client id, a longer item, no parameter list.
+        assert!(!auto.applies_to("_ss=1|securemode=3,signmethod=hmacsha1|"));
+        assert!(!auto.applies_to("dev|_ss=10,securemode=3|"));
+        assert!(!auto.applies_to("dev_ss=1"));
+        assert!(!auto.applies_to("dev|_ss=1"));
     }
 }
