@@ -17,7 +17,7 @@ use crate::server::Misbehaviour;
 use crate::suite::device_tests::{DeviceAction, DeviceStart, DeviceTest, Window};
 use crate::suite::profile::AutoSubscribe;
 use crate::suite::schema::Status;
-use crate::suite::timing::fmt_secs;
+use crate::suite::timing::{DEVICE_TIMER_TOLERANCE, fmt_secs};
 use crate::suite::vars::Vars;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -888,6 +888,8 @@ impl Outcomes {
     }
 }
 
+/// `d` against window `w`; below its lower bound by at most [`DEVICE_TIMER_TOLERANCE`] holds,
+/// and says so.
 fn window_outcome(what: &str, d: Duration, w: Window, ka: u16, origin: &str) -> Outcome {
     let (min, max) = w.resolve(ka);
     let shown = match (min, max) {
@@ -896,11 +898,20 @@ fn window_outcome(what: &str, d: Duration, w: Window, ka: u16, origin: &str) -> 
         (None, Some(hi)) => format!("window ≤ {}", fmt_secs(hi)),
         (None, None) => "no window".into(),
     };
+    let tolerance = format!(
+        "{} of tolerance below the window: the device times from when it sees the event, a network away",
+        fmt_secs(DEVICE_TIMER_TOLERANCE)
+    );
     let text = format!("{what} {} after {origin} ({shown})", fmt_secs(d));
     match (min, max) {
-        (Some(lo), _) if d < lo => {
-            Outcome::Missed(format!("{text}: too early by {}", fmt_secs(lo - d)))
-        }
+        (Some(lo), _) if d + DEVICE_TIMER_TOLERANCE < lo => Outcome::Missed(format!(
+            "{text}: too early by {} ({tolerance})",
+            fmt_secs(lo - d)
+        )),
+        (Some(lo), _) if d < lo => Outcome::Met(format!(
+            "{text}: early by {}, within the {tolerance}",
+            fmt_secs(lo - d)
+        )),
         (_, Some(hi)) if d > hi => Outcome::Missed(format!("{text}: late by {}", fmt_secs(d - hi))),
         _ => Outcome::Met(text),
     }
@@ -1088,6 +1099,29 @@ mod tests {
         );
     }
 
+    /// A reconnect measured a few milliseconds under the window's lower bound holds (the
+    /// device times from when it sees the close), and the verdict says by how much.
+    #[test]
+    fn a_reconnect_just_under_the_lower_bound_holds_within_the_tolerance() {
+        let tests = tests_of(
+            "  - id: D\n    title: d\n    action: drop\n    after: 1s\n    expect: { reconnect: { after: 1s, within: 5s } }\n",
+        );
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect(&mut s, 1, 0, 30);
+        let (actions, _) = s.tick(at(1_000));
+        assert!(matches!(&actions[..], [Action::Drop { conn: 1, .. }]));
+        s.observe(&closed(1, 1_010, Side::Server));
+        connect(&mut s, 2, 2_006, 30);
+        let cases = s.finish(at(3_000));
+        let case = &cases["dev"][0];
+        assert_eq!(case.verdict, Verdict::Passed, "{case:?}");
+        let measured = case.measured.as_deref().unwrap_or_default();
+        assert!(
+            measured.contains("reconnected 1.00 s after the close (window 1.00 s–5.00 s): early by 0.00 s, within the 0.10 s of tolerance"),
+            "{measured}"
+        );
+    }
+
     #[test]
     fn tests_run_in_order_across_connections_and_unreached_ones_are_skipped() {
         let tests = tests_of(concat!(
@@ -1115,7 +1149,7 @@ mod tests {
         let cases = &cases["dev"];
         assert_eq!(cases[0].id, "D");
         assert!(
-            matches!(&cases[0].verdict, Verdict::Failed { message } if message.contains("reconnected 0.59 s after the close (window 1.00 s–5.00 s): too early by 0.41 s")),
+            matches!(&cases[0].verdict, Verdict::Failed { message } if message.contains("reconnected 0.59 s after the close (window 1.00 s–5.00 s): too early by 0.41 s (0.10 s of tolerance below the window")),
             "{:?}",
             cases[0].verdict
         );

@@ -3,6 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
+/// How far below the lower bound of its window a device's timed reaction (a reconnect after
+/// the cloud's close, a close after an unanswered PINGREQ) may be measured and still hold. The
+/// device's timer starts when it sees the event, which we time on our side of the network:
+/// real clients' 1 s reconnect delay (paho-mqtt, MQTT.js, libmosquitto) measures a few
+/// milliseconds either side of 1.00 s here.
+pub const DEVICE_TIMER_TOLERANCE: Duration = Duration::from_millis(100);
+
 /// A duration that may scale with the connection's Keep Alive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TimeExpr {
