@@ -592,17 +592,22 @@ fn credential_rules_the_check_never_reached_are_inconclusive() {
     );
 }
 
-/// Without the device's secret only the format is checked: the signature rules are
-/// inconclusive, the format rules pass.
-#[test]
-fn signature_rules_without_the_secret_are_inconclusive() {
-    let c = mqtt_conform::auth::tuya::Params {
+/// The signed HMAC-SHA256 credentials of the example Tuya device, at a fixed timestamp.
+fn tuya_example_credentials() -> mqtt_conform::auth::Credentials {
+    mqtt_conform::auth::tuya::Params {
         device_id: TUYA_DEVICE.into(),
         device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
         timestamp: 1_700_000_000,
         sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
     }
-    .credentials();
+    .credentials()
+}
+
+/// Without the device's secret only the format is checked: the signature rules are
+/// inconclusive, the format rules pass.
+#[test]
+fn signature_rules_without_the_secret_are_inconclusive() {
+    let c = tuya_example_credentials();
     let (user, pw) = (c.username.unwrap(), c.password.unwrap());
     let without = credential_verdicts(tuya_auth(false), &c.client_id, &user, pw.expose(), "TUYA-");
     assert_eq!(
@@ -789,13 +794,7 @@ fn a_taken_over_connection_the_client_closes_is_not_evidence_of_a_takeover() {
 /// both open breaks the rule.
 #[test]
 fn one_connection_per_device_credential_whatever_the_client_id() {
-    let creds = mqtt_conform::auth::tuya::Params {
-        device_id: TUYA_DEVICE.into(),
-        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
-        timestamp: 1_700_000_000,
-        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
-    }
-    .credentials();
+    let creds = tuya_example_credentials();
     let login = |client_id: &str| {
         let mut c = Connect::new(ProtocolVersion::V3_1_1, client_id);
         c.username = creds.username.clone();
@@ -841,13 +840,7 @@ fn a_disconnect_crossing_a_newer_login_is_no_takeover() {
 /// stopped at pass; the ones after it are inconclusive.
 #[test]
 fn credential_rules_checked_before_the_violation_hold() {
-    let c = mqtt_conform::auth::tuya::Params {
-        device_id: TUYA_DEVICE.into(),
-        device_secret: mqtt_conform::secret::Secret::new("ffad8eb66ae8c717".to_owned()),
-        timestamp: 1_700_000_000,
-        sign_method: mqtt_conform::auth::tuya::SignMethod::HmacSha256,
-    }
-    .credentials();
+    let c = tuya_example_credentials();
     let (user, pw) = (c.username.unwrap(), c.password.unwrap());
     let verdicts = credential_verdicts(
         tuya_auth(true),
