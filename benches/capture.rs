@@ -719,6 +719,7 @@ fn pass_analyze(path: &Path) -> Pass {
         protocol: None,
         max_packet_size: DEFAULT_MAX_PACKET_SIZE,
         tls_keys: None,
+        stop: None,
     };
     let mut findings = 0u64;
     let (report, summary) =

@@ -64,3 +64,68 @@ async fn arrival(signal: &mut Option<tokio::signal::unix::Signal>) {
         std::future::pending::<()>().await;
     }
 }
+
+/// A stop that synchronous work (the capture reader) polls: set once, with the name of
+/// what asked for it.
+#[derive(Debug, Default)]
+pub struct StopRequest {
+    flag: std::sync::atomic::AtomicBool,
+    reason: std::sync::OnceLock<&'static str>,
+}
+
+impl StopRequest {
+    /// Asks the work to stop; the first reason given is kept.
+    pub fn request(&self, reason: &'static str) {
+        let _ = self.reason.set(reason);
+        self.flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The reason, once a stop was asked for.
+    pub fn requested(&self) -> Option<&'static str> {
+        if self.flag.load(std::sync::atomic::Ordering::Relaxed) {
+            Some(self.reason.get().copied().unwrap_or("a stop request"))
+        } else {
+            None
+        }
+    }
+
+    /// The flag itself, for loops that check it per item.
+    pub fn flag(&self) -> &std::sync::atomic::AtomicBool {
+        &self.flag
+    }
+}
+
+/// Installs the Ctrl-C and SIGTERM handlers on a thread of their own (for work that runs
+/// outside an async runtime) and returns the request they set. `on_signal` is called
+/// with the signal's name when one arrives. If the process is still running `grace`
+/// after that (a read blocked on a pipe that brings nothing), it exits with code 130
+/// rather than hang.
+pub fn stop_on_signal(
+    grace: std::time::Duration,
+    on_signal: impl FnOnce(&'static str) + Send + 'static,
+) -> std::io::Result<std::sync::Arc<StopRequest>> {
+    let stop = std::sync::Arc::new(StopRequest::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Installed here, before the work starts: a signal from now on is seen.
+    let interrupt = {
+        let _entered = runtime.enter();
+        Interrupt::install()
+    };
+    let set = stop.clone();
+    std::thread::Builder::new()
+        .name("stop-on-signal".into())
+        .spawn(move || {
+            let reason = runtime.block_on(interrupt.requested());
+            set.request(reason);
+            on_signal(reason);
+            std::thread::sleep(grace);
+            eprintln!(
+                "error: the run did not stop within {:.0} s of {reason}; exiting without a report",
+                grace.as_secs_f64()
+            );
+            std::process::exit(130);
+        })?;
+    Ok(stop)
+}

@@ -497,3 +497,75 @@ fn sigterm_ends_a_replay_with_its_report() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigterm_ends_a_capture_read_with_its_report() {
+    let broker = Mosquitto::start("cli-sigterm-capture", "allow_anonymous true");
+    let dir = temp_dir("cli-sigterm-capture");
+    let capture = dir.join("run.pcapng");
+    let recorded = run_at_most(
+        &[
+            "--suite",
+            "mqtt-3.1.1",
+            "--target",
+            &broker.url(),
+            "--exact",
+            "MQTT311-CONN-01",
+            "--capture",
+            capture.to_str().unwrap(),
+            "--report-junit",
+            dir.join("recorded.xml").to_str().unwrap(),
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(recorded.status.code(), Some(0), "{}", stderr(&recorded));
+    // The capture goes through a pipe that stays open, as from a live `tcpdump -w -`:
+    // without a stop the read would wait for more data for ever.
+    let bytes = std::fs::read(&capture).unwrap();
+    let fifo = dir.join("live.pcapng");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let junit = dir.join("capture.xml");
+    let mut child = harness()
+        .args(["--suite", "mqtt-3.1.1", "--pcap", fifo.to_str().unwrap()])
+        .args([
+            "--report-junit",
+            junit.to_str().unwrap(),
+            "--color",
+            "never",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).expect("utf-8");
+    assert!(first.starts_with("reading 1 capture file"), "{first:?}");
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    pipe.write_all(&bytes).unwrap();
+    sigterm(child.id());
+    let out = wait_at_most(
+        child,
+        Duration::from_secs(8),
+        "the interrupted capture read",
+    );
+    drop(pipe);
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{rest}");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    let doc = roxmltree::Document::parse(&xml).expect("XML");
+    let interrupted = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("CAPTURE-INTERRUPTED"))
+        .unwrap_or_else(|| panic!("no CAPTURE-INTERRUPTED case: {xml}"));
+    let message = interrupted
+        .descendants()
+        .find(|n| n.has_tag_name("error"))
+        .and_then(|n| n.attribute("message"))
+        .unwrap_or_default();
+    assert!(message.contains("the read stopped at SIGTERM"), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

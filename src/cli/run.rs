@@ -354,18 +354,31 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
         },
         None => None,
     };
-    let opts = crate::pcap::analyze::CaptureOptions {
+    let mut opts = crate::pcap::analyze::CaptureOptions {
         paths: args.pcap.clone(),
         ports: args.ports.clone(),
         protocol: args.protocol,
         max_packet_size: args.max_packet_size.unwrap_or(CLIENT_MAX_PACKET_SIZE),
         tls_keys,
+        stop: None,
     };
     let text = args.format == Format::Text;
     let redactor = crate::secret::Redactor::new(params.secrets.iter());
     if let Some(url) = &args.replay_to {
         return replay_mode(args, suite, url, opts, text, &redactor);
     }
+    // A signal ends the read and judges what was read; a read blocked on a pipe that
+    // brings nothing more ends the process 10 s later instead.
+    match crate::interrupt::stop_on_signal(Duration::from_secs(10), |reason| {
+        eprintln!("{reason}: the capture read stops here; judging what was read")
+    }) {
+        Ok(stop) => opts.stop = Some(stop),
+        Err(e) => eprintln!("warning: Ctrl-C and SIGTERM will end the run without a report: {e}"),
+    }
+    eprintln!(
+        "reading {} capture file(s) (Ctrl-C or SIGTERM ends the read early; what was read is judged)",
+        opts.paths.len()
+    );
     let (report, summary) = match crate::pcap::analyze::analyze(suite, &params, &opts, &mut |_| {})
     {
         Ok(r) => r,

@@ -36,6 +36,10 @@ const FLOW_STATE_PREFETCH_AHEAD: usize = 4;
 const FRAMING_PREFETCH_AHEAD: usize = 2;
 /// Segments queued for the analysing thread before the reading thread waits.
 const READ_QUEUE: usize = 8;
+/// How often the analysis looks at a stop request while the reader brings nothing.
+const STOP_POLL: Duration = Duration::from_millis(100);
+/// How long after a stop request a silent reader (blocked on a pipe) is waited for.
+const SILENT_READER_GRACE: Duration = Duration::from_secs(1);
 /// A segment batch is sent on once its payloads reach this many bytes…
 const READ_BATCH_BYTES: usize = 1 << 20;
 /// …or it holds this many segments.
@@ -56,7 +60,27 @@ struct SegmentBatch {
     notices: Vec<Notice>,
 }
 
+/// A capture file read through: `before_read` runs before every read of a file that is
+/// not a regular file (a pipe, `/dev/stdin`), where a read may wait for data.
+struct FlushBeforePipeRead<'a> {
+    file: std::fs::File,
+    before_read: Option<&'a dyn Fn()>,
+}
+
+impl std::io::Read for FlushBeforePipeRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(before) = self.before_read {
+            before();
+        }
+        self.file.read(buf)
+    }
+}
+
 impl SegmentBatch {
+    fn is_empty(&self) -> bool {
+        self.segments.is_empty() && self.notices.is_empty()
+    }
+
     fn push(&mut self, seg: &Segment<'_>) {
         if self.payloads.capacity() == 0 {
             // A batch's buffer is handed over whole; the next one is allocated at its
@@ -128,6 +152,9 @@ pub struct CaptureOptions {
     pub max_packet_size: usize,
     /// Secrets to decrypt TLS connections with.
     pub tls_keys: Option<std::sync::Arc<KeyLog>>,
+    /// Set to end the read early (Ctrl-C, SIGTERM): what was read is judged and the
+    /// report says where the read stopped.
+    pub stop: Option<std::sync::Arc<crate::interrupt::StopRequest>>,
 }
 
 /// What the analysis saw besides verdicts.
@@ -205,6 +232,7 @@ pub fn analyze(
     // Reassembly on this thread, reading and the judge on two others: segments and
     // events cross in batches over bounded channels, so memory stays bounded whichever
     // side is slower.
+    let stop = opts.stop.clone().unwrap_or_default();
     let (read, mut judge, findings) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<ToJudge>(JUDGE_QUEUE);
         // Emptied batches go back to be filled again: a batch is a few hundred KB, which
@@ -253,25 +281,71 @@ pub fn analyze(
         let (seg_tx, seg_rx) = std::sync::mpsc::sync_channel::<SegmentBatch>(READ_QUEUE);
         let (seg_back_tx, seg_back_rx) =
             std::sync::mpsc::sync_channel::<SegmentBatch>(READ_QUEUE + 2);
-        let paths = &opts.paths;
-        let reading = scope.spawn(move || {
-            let mut batch = SegmentBatch::default();
-            let read = read::read_paths(paths, |item| {
-                match item {
-                    Item::Segment(seg) => batch.push(&seg),
-                    Item::Notice(n) => batch.notices.push(n),
-                }
-                if batch.is_full() {
+        // Not scoped: a read blocked on a pipe that brings nothing more must not hold up
+        // a requested stop (the thread ends with the process).
+        let paths = opts.paths.clone();
+        let reader_stop = stop.clone();
+        let reading = std::thread::Builder::new()
+            .name("capture-read".into())
+            .spawn(move || {
+                let batch = std::cell::RefCell::new(SegmentBatch::default());
+                let send = |b: &mut SegmentBatch| {
                     let empty = seg_back_rx.try_recv().unwrap_or_default();
                     // The analysis stopped only if it panicked; the join reports that.
-                    let _ = seg_tx.send(std::mem::replace(&mut batch, empty));
-                }
+                    let _ = seg_tx.send(std::mem::replace(b, empty));
+                };
+                // Before a read that may wait on a pipe, what was read so far goes to
+                // the analysis: a stop while it waits loses nothing.
+                let flush = || {
+                    let mut b = batch.borrow_mut();
+                    if !b.is_empty() {
+                        send(&mut b);
+                    }
+                };
+                let read = read::MergedReader::open_with(&paths, |file| FlushBeforePipeRead {
+                    before_read: (!file.metadata().is_ok_and(|m| m.is_file()))
+                        .then_some(&flush as &dyn Fn()),
+                    file,
+                })
+                .and_then(|mut merged| {
+                    merged.for_each_item_until(reader_stop.flag(), |item| {
+                        let mut b = batch.borrow_mut();
+                        match item {
+                            Item::Segment(seg) => b.push(&seg),
+                            Item::Notice(n) => b.notices.push(n),
+                        }
+                        if b.is_full() {
+                            send(&mut b);
+                        }
+                    })
+                });
+                let _ = seg_tx.send(batch.into_inner());
+                read
+            })
+            .map_err(|e| read::CaptureError::Io {
+                offset: 0,
+                error: e,
             });
-            let _ = seg_tx.send(batch);
-            read
-        });
         let mut epoch_set = false;
-        for mut batch in seg_rx {
+        let mut segments_seen = 0u64;
+        let mut abandoned_read = false;
+        let mut stop_seen: Option<Instant> = None;
+        loop {
+            let mut batch = match seg_rx.recv_timeout(STOP_POLL) {
+                Ok(batch) => batch,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if stop.requested().is_some() {
+                        let since = *stop_seen.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= SILENT_READER_GRACE {
+                            abandoned_read = true;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+            };
+            segments_seen += batch.segments.len() as u64;
             let payloads = batch.take_payloads();
             analyzer.share_payloads_of(payloads.clone());
             for i in 0..batch.segments.len() {
@@ -304,9 +378,18 @@ pub fn analyze(
             batch.clear();
             let _ = seg_back_tx.try_send(batch);
         }
-        let read = match reading.join() {
-            Ok(read) => read,
-            Err(panic) => std::panic::resume_unwind(panic),
+        let read = match reading {
+            _ if abandoned_read => Ok(read::Summary {
+                files: opts.paths.len(),
+                segments: segments_seen,
+                stopped: true,
+                ..read::Summary::default()
+            }),
+            Ok(reading) => match reading.join() {
+                Ok(read) => read,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(e) => Err(e),
         };
         if read.is_ok() {
             analyzer.finish(&mut to_judge);
@@ -322,6 +405,30 @@ pub fn analyze(
         (read, judge, findings)
     });
     let read = read.map_err(|e| e.to_string())?;
+    if read.stopped {
+        let reason = opts
+            .stop
+            .as_deref()
+            .and_then(|s| s.requested())
+            .unwrap_or("a stop request");
+        notices.push(Notice {
+            kind: NoticeKind::Interrupted,
+            file: 0,
+            frame: None,
+            at: None,
+            detail: if read.records > 0 {
+                format!(
+                    "the read stopped at {reason} after {} records ({} bytes): the rest of the capture is not judged, and connections still open there are judged as at the capture's end",
+                    read.records, read.bytes
+                )
+            } else {
+                format!(
+                    "the read stopped at {reason} while it waited for more data, after {} TCP segments: what follows is not judged, and connections still open are judged as at the capture's end",
+                    read.segments
+                )
+            },
+        });
+    }
     for finding in &findings {
         on_finding(finding);
     }
@@ -457,7 +564,9 @@ fn notices_group(suite: &Suite, notices: &[Notice], stats: &AnalyzerStats) -> Op
                 ));
             }
             let verdict = match kind {
-                NoticeKind::Truncated | NoticeKind::Malformed => Verdict::Error { message },
+                NoticeKind::Truncated | NoticeKind::Malformed | NoticeKind::Interrupted => {
+                    Verdict::Error { message }
+                }
                 _ => Verdict::Recorded { message },
             };
             CaseReport {
@@ -492,6 +601,7 @@ fn kind_id(kind: NoticeKind) -> &'static str {
         NoticeKind::StreamAbandoned => "CAPTURE-STREAM-ABANDONED",
         NoticeKind::NotAnalysed => "CAPTURE-NOT-ANALYSED",
         NoticeKind::Info => "CAPTURE-ASSUMPTIONS",
+        NoticeKind::Interrupted => "CAPTURE-INTERRUPTED",
     }
 }
 
@@ -506,6 +616,7 @@ fn kind_title(kind: NoticeKind) -> &'static str {
         NoticeKind::StreamAbandoned => "TCP streams that could not be followed",
         NoticeKind::NotAnalysed => "captured bytes that were not analysed",
         NoticeKind::Info => "what the analysis assumed",
+        NoticeKind::Interrupted => "the capture was not read to its end",
     }
 }
 

@@ -105,6 +105,8 @@ pub enum NoticeKind {
     NotAnalysed,
     /// What the analysis assumed (e.g. a protocol version inferred without a CONNECT).
     Info,
+    /// The read was stopped (Ctrl-C, SIGTERM) before the files' end.
+    Interrupted,
 }
 
 /// Something in a capture that is reported, never silently skipped.

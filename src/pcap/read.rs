@@ -24,6 +24,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use etherparse::{IpNumber, LaxIpSlice, LenSource, TcpHeaderSlice};
@@ -234,6 +235,9 @@ pub struct Summary {
     pub other: u64,
     /// Records of link types that are not decoded (reported once per interface).
     pub undecoded: u64,
+    /// The read stopped before the files' end because a stop was requested
+    /// ([`read_paths_until`]).
+    pub stopped: bool,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1299,6 +1303,7 @@ pub struct MergedReader<R = File> {
     segments: u64,
     notices: u64,
     other: u64,
+    stopped: bool,
 }
 
 impl MergedReader<File> {
@@ -1306,6 +1311,17 @@ impl MergedReader<File> {
     /// `file` of their notices and records. Fails on the first file that cannot be
     /// opened or is not a capture, naming it.
     pub fn open<P: AsRef<Path>>(paths: &[P]) -> Result<Self, CaptureError> {
+        MergedReader::open_with(paths, |file| file)
+    }
+}
+
+impl<R: Read> MergedReader<R> {
+    /// [`open`](MergedReader::open), reading each file through what `wrap` makes of it
+    /// (e.g. to act before a read that may block on a pipe).
+    pub fn open_with<P: AsRef<Path>>(
+        paths: &[P],
+        mut wrap: impl FnMut(File) -> R,
+    ) -> Result<Self, CaptureError> {
         let mut readers = Vec::with_capacity(paths.len());
         for (i, p) in paths.iter().enumerate() {
             let path = p.as_ref();
@@ -1313,7 +1329,7 @@ impl MergedReader<File> {
                 path: path.to_path_buf(),
                 error,
             })?;
-            readers.push(CaptureReader::new(file, i).map_err(|e| e.in_file(path))?);
+            readers.push(CaptureReader::new(wrap(file), i).map_err(|e| e.in_file(path))?);
         }
         let mut me = MergedReader::new(readers);
         me.paths = paths
@@ -1338,6 +1354,7 @@ impl<R: Read> MergedReader<R> {
             segments: 0,
             notices: 0,
             other: 0,
+            stopped: false,
         }
     }
 
@@ -1407,8 +1424,16 @@ impl<R: Read> MergedReader<R> {
     /// Reads every file to its end, decoding each record with [`parse_record`] and
     /// handing segments and notices to `visit` in timestamp order; non-TCP records are
     /// skipped silently. Returns the counts; stops at the first I/O error.
-    pub fn for_each_item(
+    pub fn for_each_item(&mut self, visit: impl FnMut(Item<'_>)) -> Result<Summary, CaptureError> {
+        self.for_each_item_until(&AtomicBool::new(false), visit)
+    }
+
+    /// As [`for_each_item`](Self::for_each_item), but stops before the next record once
+    /// `stop` is set (the summary then says `stopped`). A read blocked on a pipe sees the
+    /// request when its next record arrives.
+    pub fn for_each_item_until(
         &mut self,
+        stop: &AtomicBool,
         mut visit: impl FnMut(Item<'_>),
     ) -> Result<Summary, CaptureError> {
         enum Counted {
@@ -1417,6 +1442,10 @@ impl<R: Read> MergedReader<R> {
             Other,
         }
         while let Some(entry) = self.next_entry()? {
+            if stop.load(Ordering::Relaxed) {
+                self.stopped = true;
+                break;
+            }
             let counted = match entry {
                 Entry::Notice(n) => {
                     visit(Item::Notice(n));
@@ -1454,6 +1483,7 @@ impl<R: Read> MergedReader<R> {
             notices: self.notices,
             other: self.other,
             undecoded: self.readers.iter().map(|r| r.undecoded).sum(),
+            stopped: self.stopped,
         }
     }
 }
