@@ -48,6 +48,48 @@ pub struct RunContext {
     pub next_conn: std::sync::atomic::AtomicU64,
     /// PUBLISH packets that arrived on topics their connection never subscribed to.
     pub unsubscribed: std::sync::Mutex<UnsubscribedDeliveries>,
+    /// Bounds the generated payloads tests hold at once.
+    pub payloads: PayloadBudget,
+}
+
+/// Generated payloads (`payload_size`) of 1 MiB and more take turns once
+/// [`PayloadBudget::BYTES`] of memory is held for them: without it, 64 tests sending
+/// 16 MiB each would hold gigabytes. A payload is held about [`PayloadBudget::COPIES`]
+/// times while it is sent (the packet, its encoding, the judge's event, the masked copy
+/// the trace is described from), and is counted so.
+#[derive(Debug)]
+pub struct PayloadBudget {
+    kib: tokio::sync::Semaphore,
+}
+
+impl Default for PayloadBudget {
+    fn default() -> Self {
+        Self {
+            kib: tokio::sync::Semaphore::new(Self::BYTES / 1024),
+        }
+    }
+}
+
+impl PayloadBudget {
+    /// Bytes of large generated payloads held at once.
+    pub const BYTES: usize = 64 * 1024 * 1024;
+    /// Payloads below this size never wait.
+    pub const LARGE: usize = 1024 * 1024;
+    /// Copies of a payload held while it is sent.
+    pub const COPIES: usize = 4;
+
+    /// Waits until `bytes` of payload may be held; the budget is back when the permit
+    /// drops. A payload larger than the whole budget waits for all of it.
+    pub async fn reserve(&self, bytes: usize) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if bytes < Self::LARGE {
+            return None;
+        }
+        let kib = (bytes.saturating_mul(Self::COPIES))
+            .div_ceil(1024)
+            .min(Self::BYTES / 1024);
+        // The semaphore is never closed.
+        self.kib.acquire_many(kib as u32).await.ok()
+    }
 }
 
 /// Id of the finding that names PUBLISH packets delivered on topics the receiving
@@ -102,31 +144,129 @@ impl UnsubscribedDeliveries {
 
 /// The run's own traffic as conversation events: every connection it opens, every packet
 /// either way, every close — for the judge's server rules and for `--capture`.
+///
+/// The events wait in memory until the judge has taken them; the bytes they hold are
+/// counted, and a test that would send or read more while [`TAP_BACKLOG_BYTES`] wait
+/// first waits for the judge ([`EventTap::room`]), so large packets keep memory bounded.
 #[derive(Debug, Clone)]
 pub struct EventTap {
-    tx: tokio::sync::mpsc::UnboundedSender<crate::event::Event>,
+    tx: tokio::sync::mpsc::UnboundedSender<(crate::event::Event, usize)>,
     start: Instant,
+    backlog: Arc<TapBacklog>,
+}
+
+/// Bytes of events sent and not yet taken by the judge, and a wake-up for tests that
+/// wait for them to drop.
+#[derive(Debug, Default)]
+struct TapBacklog {
+    bytes: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+/// Event bytes that may wait for the judge before tests pause (a few large packets).
+pub const TAP_BACKLOG_BYTES: usize = 32 * 1024 * 1024;
+
+/// The judge's end of an [`EventTap`].
+#[derive(Debug)]
+pub struct TapReceiver {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(crate::event::Event, usize)>,
+    backlog: Arc<TapBacklog>,
+    /// The weight of the event handed out last: released when the next is asked for,
+    /// once the judge is done with it.
+    taken: usize,
+}
+
+impl TapReceiver {
+    /// The next event; `None` once every tap is gone.
+    pub async fn recv(&mut self) -> Option<crate::event::Event> {
+        self.release();
+        let (event, weight) = self.rx.recv().await?;
+        self.taken = weight;
+        Some(event)
+    }
+
+    /// The most event bytes that waited for the judge at once.
+    pub fn peak_backlog(&self) -> usize {
+        self.backlog.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn release(&mut self) {
+        if self.taken > 0 {
+            let weight = std::mem::take(&mut self.taken);
+            self.backlog
+                .bytes
+                .fetch_sub(weight, std::sync::atomic::Ordering::Relaxed);
+            self.backlog.drained.notify_waiters();
+        }
+    }
+}
+
+impl Drop for TapReceiver {
+    fn drop(&mut self) {
+        self.release();
+        // Nobody will drain what is left: let waiting tests go on.
+        self.backlog
+            .bytes
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.backlog.drained.notify_waiters();
+    }
 }
 
 impl EventTap {
     /// A tap whose events count time from `start`, and the receiving end.
-    pub fn new(
-        start: Instant,
-    ) -> (
-        Self,
-        tokio::sync::mpsc::UnboundedReceiver<crate::event::Event>,
-    ) {
+    pub fn new(start: Instant) -> (Self, TapReceiver) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Self { tx, start }, rx)
+        let backlog = Arc::new(TapBacklog::default());
+        (
+            Self {
+                tx,
+                start,
+                backlog: backlog.clone(),
+            },
+            TapReceiver {
+                rx,
+                backlog,
+                taken: 0,
+            },
+        )
     }
 
     fn emit(&self, conn: u64, at: Instant, from: Side, kind: EventKind) {
-        let _ = self.tx.send(crate::event::Event {
+        use std::sync::atomic::Ordering::Relaxed;
+        // What an event costs beyond its bytes (its struct, the decoded packet's fields).
+        const EVENT_OVERHEAD: usize = 256;
+        let weight = EVENT_OVERHEAD
+            + match &kind {
+                EventKind::Packet { bytes, .. } => bytes.len(),
+                _ => 0,
+            };
+        let now = self.backlog.bytes.fetch_add(weight, Relaxed) + weight;
+        self.backlog.peak.fetch_max(now, Relaxed);
+        let event = crate::event::Event {
             conn,
             at: at.saturating_duration_since(self.start),
             from,
             kind,
-        });
+        };
+        if self.tx.send((event, weight)).is_err() {
+            self.backlog.bytes.fetch_sub(weight, Relaxed);
+        }
+    }
+
+    /// Resolves once fewer than [`TAP_BACKLOG_BYTES`] wait for the judge.
+    pub async fn room(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        loop {
+            let drained = self.backlog.drained.notified();
+            let mut drained = std::pin::pin!(drained);
+            // Registered before the check: a drain between the two is not missed.
+            drained.as_mut().enable();
+            if self.backlog.bytes.load(Relaxed) < TAP_BACKLOG_BYTES {
+                return;
+            }
+            drained.await;
+        }
     }
 }
 
@@ -616,6 +756,8 @@ impl TestRun {
             conn.keepalive = c.keep_alive;
         }
         let version = conn.version;
+        self.tap_room().await;
+        let conn = self.conn(name)?;
         let mut bytes = Vec::new();
         encode(&packet, version, &mut bytes).map_err(|e| StepFailure::Harness(e.to_string()))?;
         let at = conn
@@ -629,9 +771,13 @@ impl TestRun {
 
     async fn send(&mut self, def: &crate::suite::schema::SendDef) -> StepResult {
         let name = conn_name(&def.conn);
+        let generated = def.publish.as_ref().and_then(|p| p.payload_size);
+        let ctx = self.ctx.clone();
+        let _payload = ctx.payloads.reserve(generated.unwrap_or(0)).await;
         match self.build(&name, |b| build::outgoing(def, b))? {
             Outgoing::Packet(p) => self.send_packet(&name, p).await,
             Outgoing::Raw(bytes) => {
+                self.tap_room().await;
                 let conn = self.conn(&name)?;
                 let version = conn.version;
                 let at = conn
@@ -691,8 +837,16 @@ impl TestRun {
         if let Some(seen) = self.held.get_mut(name).and_then(|h| h.pop_front()) {
             return Ok(Some(seen));
         }
+        self.tap_room().await;
         let item = self.conn(name)?.next(deadline).await;
         Ok(item.map(|item| self.observe(name, item)))
+    }
+
+    /// Waits while the judge is behind by [`TAP_BACKLOG_BYTES`] of events.
+    async fn tap_room(&self) {
+        if let Some(tap) = &self.ctx.events {
+            tap.room().await;
+        }
     }
 
     /// Waits for what `def` expects; PUBLISHes that came before an awaited SUBACK go to
@@ -1401,5 +1555,94 @@ fn step_name(step: &Step) -> String {
         }
         Step::Wait(_) => "wait".into(),
         Step::Close(_) => "close".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet_of(len: usize) -> EventKind {
+        EventKind::Packet {
+            bytes: bytes::Bytes::from(vec![0x30; len]),
+            packet: Ok(Packet::PingReq),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_test_waits_while_the_judge_is_behind_by_the_backlog_limit() {
+        let (tap, mut judge) = EventTap::new(Instant::now());
+        let big = TAP_BACKLOG_BYTES / 4;
+        for _ in 0..4 {
+            tap.emit(1, Instant::now(), Side::Client, packet_of(big));
+        }
+        // Four packets of a quarter of the limit each (and their overhead): full.
+        let mut room = std::pin::pin!(tap.room());
+        assert!(
+            futures_poll_once(room.as_mut()).await.is_none(),
+            "no room yet"
+        );
+        judge.recv().await.expect("an event");
+        // The first one is released once the judge asks for the next.
+        judge.recv().await.expect("an event");
+        tokio::time::timeout(Duration::from_secs(5), room)
+            .await
+            .expect("room once the judge has taken events");
+        assert!(judge.peak_backlog() >= 4 * big);
+        assert!(judge.peak_backlog() < TAP_BACKLOG_BYTES + 4096);
+    }
+
+    #[tokio::test]
+    async fn large_generated_payloads_take_turns_within_the_budget() {
+        let budget = PayloadBudget::default();
+        let small = budget.reserve(PayloadBudget::LARGE - 1).await;
+        assert!(small.is_none(), "small payloads never wait");
+        let half = PayloadBudget::BYTES / 2 / PayloadBudget::COPIES;
+        let first = budget.reserve(half).await;
+        let second = budget.reserve(half).await;
+        assert!(first.is_some() && second.is_some());
+        let mut third = std::pin::pin!(budget.reserve(PayloadBudget::LARGE));
+        assert!(
+            futures_poll_once(third.as_mut()).await.is_none(),
+            "the budget is spent"
+        );
+        drop(first);
+        let third = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .expect("room once a payload is sent");
+        assert!(third.is_some());
+        // Larger than the whole budget: waits for all of it, then goes alone.
+        drop((second, third));
+        let huge = budget.reserve(4 * PayloadBudget::BYTES).await;
+        assert!(huge.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_gone_judge_never_holds_a_test_up() {
+        let (tap, judge) = EventTap::new(Instant::now());
+        for _ in 0..2 {
+            tap.emit(
+                1,
+                Instant::now(),
+                Side::Client,
+                packet_of(TAP_BACKLOG_BYTES),
+            );
+        }
+        drop(judge);
+        tokio::time::timeout(Duration::from_secs(5), tap.room())
+            .await
+            .expect("room once nobody judges");
+    }
+
+    /// Polls `f` once: `Some` when it is ready.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

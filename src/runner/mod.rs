@@ -178,6 +178,7 @@ pub async fn run_suite_until(
         events: Some(tap),
         next_conn: std::sync::atomic::AtomicU64::new(1),
         unsubscribed: std::sync::Mutex::new(exec::UnsubscribedDeliveries::default()),
+        payloads: exec::PayloadBudget::default(),
     });
     preflight(&ctx).await?;
 
