@@ -1088,7 +1088,7 @@ fn watson_check_format_without_token() {
 #[test]
 fn plain_verify() {
     let p = plain::Params {
-        client_id: "c1".into(),
+        client_id: Some("c1".into()),
         username: Some("user".into()),
         password: Some(Secret::new("pa55word")),
     };
@@ -1123,6 +1123,47 @@ fn plain_verify() {
 }
 
 #[test]
+fn a_plain_identity_without_a_client_id_accepts_any_and_leaves_plain_auth_01_open() {
+    let open = plain::Params {
+        client_id: None,
+        username: Some("user".into()),
+        password: Some(Secret::new("pa55word")),
+    };
+    for client_id in ["", "sensor-7", "anything"] {
+        plain::verify(
+            &Presented::new(client_id, Some("user"), Some(b"pa55word")),
+            &open,
+        )
+        .unwrap_or_else(|e| panic!("{client_id:?} refused: {e}"));
+    }
+    expect_err(
+        plain::verify(&Presented::new("x", Some("user"), Some(b"nope")), &open),
+        "PLAIN-AUTH-03",
+        &["pa55word"],
+    );
+    let identity = Identity::Plain(open.clone());
+    assert!(identity.leaves_open("PLAIN-AUTH-01"));
+    assert!(!identity.leaves_open("PLAIN-AUTH-02"));
+    let pinned = Identity::Plain(plain::Params {
+        client_id: Some("c1".into()),
+        ..open
+    });
+    assert!(!pinned.leaves_open("PLAIN-AUTH-01"));
+    // The client side of such a suite sends an empty client id.
+    assert_eq!(
+        AuthParams::Plain(plain::Params {
+            client_id: None,
+            username: None,
+            password: None,
+        })
+        .credentials()
+        .unwrap()
+        .client_id,
+        ""
+    );
+}
+
+#[test]
 fn scheme_dispatch() {
     assert_eq!(
         "tuya-hmac-sha1".parse::<Scheme>().unwrap(),
@@ -1135,7 +1176,7 @@ fn scheme_dispatch() {
         AuthParams::OneNet(onenet_params(onenet::Method::Sha256)),
         AuthParams::Watson(watson_device()),
         AuthParams::Plain(plain::Params {
-            client_id: "c".into(),
+            client_id: Some("c".into()),
             username: None,
             password: None,
         }),
@@ -1146,7 +1187,7 @@ fn scheme_dispatch() {
         Identity::OneNet(onenet_identity()),
         Identity::Watson(watson_device()),
         Identity::Plain(plain::Params {
-            client_id: "c".into(),
+            client_id: Some("c".into()),
             username: None,
             password: None,
         }),

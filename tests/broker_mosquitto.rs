@@ -523,8 +523,9 @@ fn a_publish_on_a_topic_never_subscribed_to_is_one_finding() {
                 report.cases().map(verdicts::describe).collect::<Vec<_>>()
             )
         });
-    let mqtt_conform::report::Verdict::Failed { message } = &finding.verdict else {
-        panic!("the finding fails the run: {:?}", finding.verdict);
+    // No normative statement forbids the delivery: a warning, which does not fail the run.
+    let mqtt_conform::report::Verdict::Warning { message } = &finding.verdict else {
+        panic!("the finding is a warning: {:?}", finding.verdict);
     };
     assert_eq!(
         finding.title,

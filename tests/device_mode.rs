@@ -648,3 +648,36 @@ fn connections_without_a_login_beside_a_device_are_summarised() {
     }
     assert_eq!(run.exit_code, Some(1), "{:?}", run.groups);
 }
+
+#[test]
+fn a_plain_suite_without_a_client_id_accepts_devices_of_any_client_id() {
+    let dir = cloud::temp_dir("plain-any-client-id");
+    let suite = dir.join("plain.yaml");
+    std::fs::write(
+        &suite,
+        "name: plain-any\nextends: mqtt-3.1.1\n\
+         auth:\n  scheme: plain\n  params: { username: fleet, password: fleet-pass }\n",
+    )
+    .unwrap();
+    let cloud = Cloud::start_suite(suite.to_str().unwrap(), "plain-any", 2, &[]);
+    for id in ["sensor-1", "sensor-2"] {
+        let status = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+            .args(["-i", id, "-u", "fleet", "-P", "fleet-pass"])
+            .args(["-t", "t/plain", "-q", "1", "-m", "hello"])
+            .status()
+            .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
+        assert!(status.success(), "the cloud accepted {id}");
+    }
+    let by_device = cloud.verdicts_by_device();
+    let names: Vec<&str> = by_device.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["sensor-1", "sensor-2"]);
+    for (device, verdicts) in &by_device {
+        assert!(
+            verdicts.iter().all(|(id, _)| id != "PLAIN-AUTH-01"),
+            "no client id is provisioned, so PLAIN-AUTH-01 is not reported: {device} {verdicts:?}"
+        );
+        assert!(flagged(verdicts).is_empty(), "{device} {verdicts:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -711,6 +711,17 @@ impl Identity {
         }
     }
 
+    /// Whether this identity provisions nothing that `rule` could be checked against
+    /// (a plain identity without a client id, for PLAIN-AUTH-01): the rule is then not
+    /// reported.
+    pub fn leaves_open(&self, rule: &str) -> bool {
+        match self {
+            Identity::Plain(p) => plain::leaves_open(rule, p),
+            Identity::AnyOf(ids) => !ids.is_empty() && ids.iter().all(|i| i.leaves_open(rule)),
+            _ => false,
+        }
+    }
+
     /// The device a login with `presented` is for ([`Scheme::device_of`] of this
     /// identity's scheme).
     pub fn device_of(&self, presented: &Presented<'_>) -> Option<String> {
@@ -727,7 +738,7 @@ impl Identity {
     fn affinity(&self, presented: &Presented<'_>) -> u8 {
         match self {
             Identity::Watson(p) => watson::affinity(presented.client_id, p),
-            Identity::Plain(p) if p.client_id == presented.client_id => 2,
+            Identity::Plain(p) if p.client_id.as_deref() == Some(presented.client_id) => 2,
             Identity::AnyOf(ids) => ids.iter().map(|i| i.affinity(presented)).max().unwrap_or(0),
             _ => 0,
         }

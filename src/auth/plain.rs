@@ -19,8 +19,9 @@ pub(crate) const RULES_NEEDING_IDENTITY: &[&str] = &[RULE_CID, RULE_USER, RULE_P
 /// Literal credentials; used both to connect and as the identity a server accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Params {
-    /// Client identifier.
-    pub client_id: String,
+    /// Client identifier; `None` when the suite names none: a client sends an empty one,
+    /// and a server accepts any (PLAIN-AUTH-01 then does not apply).
+    pub client_id: Option<String>,
     /// User name, if any.
     pub username: Option<String>,
     /// Password, if any.
@@ -31,11 +32,17 @@ impl Params {
     /// The credentials to send (a copy of the fields).
     pub fn credentials(&self) -> Credentials {
         Credentials {
-            client_id: self.client_id.clone(),
+            client_id: self.client_id.clone().unwrap_or_default(),
             username: self.username.clone(),
             password: self.password.clone(),
         }
     }
+}
+
+/// Whether `rule` is left unchecked by `expected`: PLAIN-AUTH-01 when no client id is
+/// provisioned.
+pub fn leaves_open(rule: &str, expected: &Params) -> bool {
+    rule == RULE_CID && expected.client_id.is_none()
 }
 
 /// MQTT311-CONN-05: a password without a user name is a protocol violation.
@@ -57,11 +64,15 @@ pub fn verify(presented: &Presented<'_>, expected: &Params) -> Result<(), AuthEr
 
 fn verify_inner(presented: &Presented<'_>, expected: &Params) -> Result<(), AuthError> {
     check_format(presented)?;
-    if presented.client_id != expected.client_id {
+    if let Some(want) = expected
+        .client_id
+        .as_ref()
+        .filter(|w| *w != presented.client_id)
+    {
         return Err(AuthError::Mismatch {
             rule: RULE_CID,
             field: "client id",
-            expected: expected.client_id.clone(),
+            expected: want.clone(),
             found: presented.client_id.to_owned(),
         });
     }

@@ -204,7 +204,7 @@ pub fn client_params(scheme: Scheme, values: &Values) -> Result<AuthParams, Stri
     let values = &values;
     Ok(match scheme {
         Scheme::Plain => AuthParams::Plain(plain::Params {
-            client_id: values.get("client_id").cloned().unwrap_or_default(),
+            client_id: values.get("client_id").cloned(),
             username: values.get("username").cloned(),
             password: values.get("password").cloned().map(Secret::new),
         }),
@@ -246,7 +246,7 @@ pub fn identity(scheme: Scheme, values: &Values) -> Result<Identity, String> {
 fn one_identity(scheme: Scheme, values: &Values) -> Result<Identity, String> {
     Ok(match scheme {
         Scheme::Plain => Identity::Plain(plain::Params {
-            client_id: values.get("client_id").cloned().unwrap_or_default(),
+            client_id: values.get("client_id").cloned(),
             username: values.get("username").cloned(),
             password: values.get("password").cloned().map(Secret::new),
         }),

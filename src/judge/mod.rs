@@ -575,9 +575,12 @@ impl Judge {
                     })
                     .map(|r| {
                         let id = r.id.value.as_str();
-                        let outcome =
+                        let outcome = if a.identity.as_ref().is_some_and(|i| i.leaves_open(id)) {
+                            RuleOutcome::NotApplicable
+                        } else {
                             a.scheme
-                                .rule_outcome(id, &presented, &format, verified.as_ref());
+                                .rule_outcome(id, &presented, &format, verified.as_ref())
+                        };
                         (id.to_owned(), outcome)
                     })
                     .collect()
