@@ -144,30 +144,48 @@ pub async fn run(
     // Ctrl-C and SIGTERM end the run like its end condition does: the report is written.
     let ctrl_c = crate::interrupt::Interrupt::install().requested();
     tokio::pin!(ctrl_c);
+    // After a signal, the events already queued (what devices did before it) are still
+    // judged: how many were waiting when it came.
+    let mut queued_at_signal: Option<usize> = None;
     loop {
-        let wakeup = scenarios.next_wakeup().map(|at| server_start + at);
-        let next = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d, server.events().recv())
-                    .await
-                    .ok(),
-                None => Some(server.events().recv().await),
-            }
-        };
-        let far = Instant::now() + Duration::from_secs(86_400);
-        let event = tokio::select! {
-            e = next => e,
-            _ = &mut ctrl_c => None,
-            _ = tokio::time::sleep_until(wakeup.unwrap_or(far)), if wakeup.is_some() => {
-                let (actions, updates) = scenarios.tick(server.elapsed());
-                carry_out(&control, actions);
-                for u in &updates {
-                    on_progress(Progress::DeviceTest(u));
+        let event = if let Some(left) = queued_at_signal.as_mut() {
+            let Some(remaining) = left.checked_sub(1) else {
+                break;
+            };
+            *left = remaining;
+            let Ok(event) = server.events().try_recv() else {
+                break;
+            };
+            event
+        } else {
+            let wakeup = scenarios.next_wakeup().map(|at| server_start + at);
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, server.events().recv())
+                        .await
+                        .ok(),
+                    None => Some(server.events().recv().await),
                 }
-                continue;
-            }
+            };
+            let far = Instant::now() + Duration::from_secs(86_400);
+            let event = tokio::select! {
+                e = next => e,
+                _ = &mut ctrl_c => {
+                    queued_at_signal = Some(server.events().len());
+                    continue;
+                }
+                _ = tokio::time::sleep_until(wakeup.unwrap_or(far)), if wakeup.is_some() => {
+                    let (actions, updates) = scenarios.tick(server.elapsed());
+                    carry_out(&control, actions);
+                    for u in &updates {
+                        on_progress(Progress::DeviceTest(u));
+                    }
+                    continue;
+                }
+            };
+            let Some(Some(event)) = event else { break };
+            event
         };
-        let Some(Some(event)) = event else { break };
         if let Some(w) = capture.as_mut() {
             w.event(&event)
                 .map_err(|e| format!("cannot write the capture: {e}"))?;
