@@ -681,3 +681,34 @@ fn a_plain_suite_without_a_client_id_accepts_devices_of_any_client_id() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_mqtt_3_1_1_cloud_refuses_a_5_0_connect() {
+    let cloud = Cloud::start_suite("mqtt-3.1.1", "v311-refuses-v5", 1, &[]);
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+        .args([
+            "-V",
+            "mqttv5",
+            "-i",
+            "v5-device",
+            "-t",
+            "t/v5",
+            "-m",
+            "hello",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
+    assert!(!status.success(), "a 5.0 CONNECT is refused");
+    let run = cloud.finish();
+    // No device logged in: the run fails with exit code 3, naming the refusal.
+    assert_eq!(run.exit_code, Some(3), "{}", run.junit);
+    assert!(
+        run.junit
+            .contains("CONNACK 0x01: protocol 5.0 is not accepted by the profile"),
+        "{}",
+        run.junit
+    );
+}
