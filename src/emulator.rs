@@ -6,11 +6,9 @@
 //! `mqtt-conform --suite NAME` with no target runs the suite against it, and device mode
 //! (`--listen`) is the same server facing a real device.
 
-use crate::runner::auth_values;
 use crate::runner::transport::{Target, TlsOptions};
 use crate::server::{Server, ServerConfig, ServerHandle, tls_config};
 use crate::suite::profile::Profile;
-use crate::suite::vars::Vars;
 use crate::suite::{ParamValues, Suite};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,16 +60,12 @@ pub fn server_config(
 ) -> Result<(ServerConfig, Option<Certificate>), String> {
     let profile = Profile::from_value(suite.profile.as_ref())?;
     let mut config = ServerConfig::new(profile);
-    let mut vars = Vars::new();
-    for (k, v) in &params.values {
-        vars.set(k.clone(), v.clone());
-    }
-    if let Some((scheme, values)) = auth_values(suite, &vars)? {
-        // The values carry the further identities too (folded in when the suite compiled).
-        let identity = crate::auth::suite_params::identity(scheme, &values)?;
+    let session = crate::session::Session::new(suite, params)?;
+    // The auth values carry the further identities too (folded in when the suite compiled).
+    if let Some(identity) = session.identity()? {
         config.auth = Some(Arc::new(identity));
     }
-    config.vars = vars;
+    config.vars = session.vars;
     let certificate = if suite.tls.as_ref().is_some_and(|t| t.required) {
         let c = Certificate::self_signed()?;
         config.tls = Some(tls_config(&c.cert, &c.key)?);

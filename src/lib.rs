@@ -19,4 +19,5 @@ pub mod report;
 pub mod runner;
 pub mod secret;
 pub mod server;
+pub mod session;
 pub mod suite;

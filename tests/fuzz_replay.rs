@@ -16,7 +16,6 @@ mod suite_check;
 use mqtt_conform::codec::{
     Connect, Disconnect, Packet, Publish, QoS, Subscribe, Subscription, encode_to_vec,
 };
-use mqtt_conform::suite::vars::Vars;
 use std::collections::BTreeMap;
 
 /// A fixed pseudo-random sequence (xorshift64): the same inputs on every run.
@@ -64,11 +63,9 @@ fn session(suite_name: &str) -> Vec<u8> {
     let params = suite
         .resolve_params(&BTreeMap::new(), true)
         .expect("examples");
-    let mut vars = Vars::new();
-    for (k, v) in &params.values {
-        vars.set(k.clone(), v.clone());
-    }
-    let creds = mqtt_conform::runner::credentials(&suite, &vars).expect("credentials");
+    let session = mqtt_conform::session::Session::new(&suite, &params).expect("a session");
+    let creds = session.credentials(&suite).expect("credentials");
+    let vars = &session.vars;
     let version = suite.protocol;
     let mut connect = Connect::new(version, creds.client_id.unwrap_or("fuzz".into()));
     connect.username = creds.username;

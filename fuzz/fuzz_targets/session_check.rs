@@ -20,10 +20,9 @@
 use mqtt_conform::codec::Packet;
 use mqtt_conform::emulator::server_config;
 use mqtt_conform::event::{Event, EventKind, Side};
-use mqtt_conform::judge::{AuthCheck, Grouping, Judge};
-use mqtt_conform::runner::auth_values;
+use mqtt_conform::judge::{Grouping, Judge};
 use mqtt_conform::server::{Server, ServerConfig};
-use mqtt_conform::suite::vars::Vars;
+use mqtt_conform::session::Session;
 use mqtt_conform::suite::{Suite, load};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -37,7 +36,7 @@ pub const SUITES: [&str; 6] = ["mqtt-3.1.1", "mqtt-5", "tuya", "aliyun", "onenet
 struct Platform {
     suite: Suite,
     config: ServerConfig,
-    vars: Vars,
+    session: Session,
 }
 
 impl Platform {
@@ -48,25 +47,16 @@ impl Platform {
             .expect("built-in suites have examples");
         let (mut config, _certificate) = server_config(&suite, &params).expect("a server config");
         config.tls = None;
-        let mut vars = Vars::new();
-        for (k, v) in &params.values {
-            vars.set(k.clone(), v.clone());
-        }
+        let session = Session::new(&suite, &params).expect("a session");
         Self {
             suite,
             config,
-            vars,
+            session,
         }
     }
 
     fn judge(&self) -> Judge {
-        let auth = auth_values(&self.suite, &self.vars)
-            .expect("auth values")
-            .map(|(scheme, values)| AuthCheck {
-                scheme,
-                identity: mqtt_conform::auth::suite_params::identity(scheme, &values).ok(),
-            });
-        Judge::new(&self.suite, self.vars.clone(), auth).expect("a judge")
+        self.session.judge(&self.suite).expect("a judge")
     }
 }
 

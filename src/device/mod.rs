@@ -12,11 +12,9 @@ pub mod scenario;
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;
 use crate::emulator::{Certificate, server_config};
 use crate::event::{Event, EventKind, Side};
-use crate::judge::{AuthCheck, Finding, Grouping, Judge};
+use crate::judge::{Finding, Grouping};
 use crate::report::{RunReport, SuiteReport};
-use crate::runner::auth_values;
 use crate::server::{Behaviour, Server, tls_config};
-use crate::suite::vars::Vars;
 use crate::suite::{ParamValues, Suite};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,25 +91,18 @@ pub async fn run(
     // Every event must reach the judge: room for a connect burst of thousands of devices
     // (about three events each) without dropping any.
     config.event_capacity = config.event_capacity.max(1 << 16);
-    let mut vars = Vars::new();
-    for (k, v) in &params.values {
-        vars.set(k.clone(), v.clone());
-    }
     // The same identities the server accepts (server_config already refused any that cannot
     // be built): the judge reports a refusal under the rule of the identity a client aims at.
-    let auth = auth_values(suite, &vars)?.map(|(scheme, values)| AuthCheck {
-        scheme,
-        identity: crate::auth::suite_params::identity(scheme, &values).ok(),
-    });
+    let session = crate::session::Session::new(suite, params)?;
     let mut scenarios = scenario::Scenarios::new(
         opts.device_tests.clone(),
-        vars.clone(),
+        session.vars.clone(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default(),
     )
     .with_auto_subscribe(config.profile.auto_subscribe.clone());
-    let mut judge = Judge::new(suite, vars, auth)?;
+    let mut judge = session.judge(suite)?;
     judge.summarise_connections_without_connect();
     let mut logins = Logins::default();
     let tls = config.tls.is_some();

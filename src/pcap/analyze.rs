@@ -8,10 +8,8 @@ use super::tls_decrypt::KeyLog;
 use super::{Notice, NoticeKind, Segment};
 use crate::codec::ProtocolVersion;
 use crate::event::{Event, tls_version_name};
-use crate::judge::{AuthCheck, Finding, Grouping, Judge};
+use crate::judge::{Finding, Grouping};
 use crate::report::{CaseReport, RunReport, SuiteReport, Verdict};
-use crate::runner::auth_values;
-use crate::suite::vars::Vars;
 use crate::suite::{ParamValues, Suite};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -207,15 +205,7 @@ pub fn analyze(
     on_finding: &mut dyn FnMut(&Finding),
 ) -> Result<(RunReport, CaptureSummary), String> {
     let started = Instant::now();
-    let mut vars = Vars::new();
-    for (k, v) in &params.values {
-        vars.set(k.clone(), v.clone());
-    }
-    let auth = auth_values(suite, &vars)?.map(|(scheme, values)| AuthCheck {
-        scheme,
-        identity: crate::auth::suite_params::identity(scheme, &values).ok(),
-    });
-    let mut judge = Judge::new(suite, vars, auth)?;
+    let mut judge = crate::session::Session::new(suite, params)?.judge(suite)?;
     let mut config = AnalyzerConfig {
         protocol: opts.protocol,
         max_packet_size: opts.max_packet_size,

@@ -17,16 +17,7 @@ pub enum Outgoing {
     Raw(Vec<u8>),
 }
 
-/// Credentials the suite's auth scheme produced for this run.
-#[derive(Debug, Clone, Default)]
-pub struct DefaultCredentials {
-    /// Client identifier.
-    pub client_id: Option<String>,
-    /// User name.
-    pub username: Option<String>,
-    /// Password.
-    pub password: Option<String>,
-}
+pub use crate::session::DefaultCredentials;
 
 /// State the builder needs from the connection.
 pub struct BuildContext<'a> {
@@ -152,23 +143,6 @@ fn override_credentials(
         values.insert(k.clone(), ctx.vars.interpolate(v)?);
     }
     DefaultCredentials::produce(scheme, &values)
-}
-
-impl DefaultCredentials {
-    /// The credentials `scheme` produces from these (interpolated) parameters.
-    pub fn produce(
-        scheme: crate::auth::Scheme,
-        values: &crate::auth::suite_params::Values,
-    ) -> Result<Self, String> {
-        let creds = crate::auth::suite_params::client_params(scheme, values)?
-            .credentials()
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
-            client_id: Some(creds.client_id).filter(|c| !c.is_empty()),
-            username: creds.username,
-            password: creds.password.map(|p| p.expose().to_owned()),
-        })
-    }
 }
 
 /// Builds the CONNECT of a `connect` step (or `send: connect`).

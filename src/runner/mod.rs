@@ -8,17 +8,15 @@ pub mod exec;
 pub mod matcher;
 pub mod transport;
 
-use crate::auth::Scheme;
 use crate::codec::framing::Framer;
 use crate::codec::{Connect, Packet, decode_packet, encode_to_vec};
 use crate::report::{CaseReport, RunReport, SuiteReport, Verdict};
 use crate::secret::Redactor;
+use crate::session::Session;
 use crate::suite::vars::Vars;
 use crate::suite::{ParamValues, Suite};
-use build::DefaultCredentials;
 use connection::{Conn, Incoming};
 use exec::{RunContext, run_test};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -123,15 +121,13 @@ pub async fn run_suite_until(
             ConnectError::TlsConfig(_) => RunError::Config(e.to_string()),
             other => RunError::Unreachable(other.to_string()),
         })?;
-    let mut vars = Vars::new();
-    for (k, v) in &params.values {
-        vars.set(k.clone(), v.clone());
-    }
+    let mut vars = crate::session::vars_of(params);
     let run_token = run_token();
     vars.set("run", run_token.clone());
     let mut redactor = Redactor::new(params.secrets.iter());
-    let credentials = credentials(&suite, &vars).map_err(RunError::Config)?;
-    let auth = auth_values(&suite, &vars).map_err(RunError::Config)?;
+    let session = Session::with_vars(&suite, vars).map_err(RunError::Config)?;
+    let credentials = session.credentials(&suite).map_err(RunError::Config)?;
+    let Session { vars, auth } = session;
     if let Some(p) = &credentials.password {
         redactor.add(p);
     }
@@ -369,58 +365,6 @@ fn run_token() -> String {
     format!("{:06x}", mixed & 0xFF_FFFF)
 }
 
-/// The suite's `auth.params`, interpolated.
-pub fn auth_values(
-    suite: &Suite,
-    vars: &Vars,
-) -> Result<Option<(Scheme, crate::auth::suite_params::Values)>, String> {
-    let Some(auth) = &suite.auth else {
-        return Ok(None);
-    };
-    let scheme = Scheme::from_str(&auth.scheme.value).map_err(|e| e.to_string())?;
-    let mut values = crate::auth::suite_params::Values::new();
-    // A further identity whose parameters are not all set (optional ones) is left out.
-    let mut incomplete = std::collections::BTreeSet::new();
-    for (k, v) in &auth.params {
-        match vars.interpolate(v) {
-            Ok(value) => {
-                values.insert(k.clone(), value);
-            }
-            Err(e) => match crate::auth::suite_params::identity_index(k) {
-                Some(n) => {
-                    incomplete.insert(n);
-                }
-                None => return Err(e),
-            },
-        }
-    }
-    values.retain(|k, _| {
-        crate::auth::suite_params::identity_index(k).is_none_or(|n| !incomplete.contains(&n))
-    });
-    Ok(Some((scheme, values)))
-}
-
-/// The credentials the suite's auth scheme produces from its parameters. A suite without
-/// a scheme (the baselines) logs in with its `username` and `password` parameters when they
-/// are set, as a broker that requires credentials needs.
-pub fn credentials(suite: &Suite, vars: &Vars) -> Result<DefaultCredentials, String> {
-    let Some((scheme, values)) = auth_values(suite, vars)? else {
-        let declared = |name: &str| {
-            suite
-                .params
-                .contains_key(name)
-                .then(|| vars.get(name).map(str::to_owned))
-                .flatten()
-        };
-        return Ok(DefaultCredentials {
-            client_id: None,
-            username: declared("username"),
-            password: declared("password"),
-        });
-    };
-    DefaultCredentials::produce(scheme, &values)
-}
-
 /// One connect with the suite's defaults before anything else, so an unreachable target,
 /// a TLS failure or refused credentials end the run with one clear error.
 async fn preflight(ctx: &RunContext) -> Result<(), RunError> {
@@ -537,10 +481,7 @@ mod tests {
         let params = suite
             .resolve_params(&std::collections::BTreeMap::new(), true)
             .expect("examples");
-        let mut vars = Vars::new();
-        for (k, v) in &params.values {
-            vars.set(k.clone(), v.clone());
-        }
+        let vars = crate::session::vars_of(&params);
         let identity = vars
             .interpolate("d:${org}:${device_type}:${device_id}")
             .expect("the device's client id");
