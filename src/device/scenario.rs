@@ -14,9 +14,9 @@ use crate::codec::{Packet, QoS};
 use crate::event::{Event, EventKind, Side};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::server::Misbehaviour;
-use crate::suite::device_tests::{DeviceAction, DeviceStart, DeviceTest, Window};
+use crate::suite::device_tests::{DeviceAction, DeviceStart, DeviceTest};
 use crate::suite::profile::AutoSubscribe;
-use crate::suite::schema::Status;
+use crate::suite::timing::Window;
 use crate::suite::timing::{DEVICE_TIMER_TOLERANCE, fmt_secs};
 use crate::suite::vars::Vars;
 use bytes::Bytes;
@@ -640,11 +640,7 @@ impl Active {
             if let Some(note) = &test.note {
                 message.push_str(&format!(" ({note})"));
             }
-            match test.status {
-                Status::Doc | Status::DocAmbiguous => Verdict::Failed { message },
-                Status::NotPinned => Verdict::Recorded { message },
-                _ => Verdict::Warning { message },
-            }
+            test.status.missed(message)
         } else if !pending.is_empty() {
             Verdict::Inconclusive {
                 message: format!("not decided: {}", pending.join(", ")),

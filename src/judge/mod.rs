@@ -1608,11 +1608,7 @@ fn rule_verdict(rule: &RuleDef, rs: &RuleState) -> Verdict {
             String::new()
         };
         let message = format!("{}: {v}{more}", rule.title);
-        return match rule.status.unwrap_or(Status::Doc) {
-            Status::Doc | Status::DocAmbiguous => Verdict::Failed { message },
-            Status::NotPinned => Verdict::Recorded { message },
-            _ => Verdict::Warning { message },
-        };
+        return rule.status.unwrap_or(Status::Doc).missed(message);
     }
     if let Some(w) = &rs.warning {
         return Verdict::Warning { message: w.clone() };
@@ -1620,12 +1616,9 @@ fn rule_verdict(rule: &RuleDef, rs: &RuleState) -> Verdict {
     if let Some(i) = &rs.inconclusive {
         return Verdict::Inconclusive { message: i.clone() };
     }
-    if !rs.notes.is_empty() && rule.status == Some(Status::NotPinned) {
-        return Verdict::Recorded {
-            message: rs.notes.join("; "),
-        };
-    }
-    Verdict::Passed
+    rule.status
+        .unwrap_or(Status::Doc)
+        .met(|| (!rs.notes.is_empty()).then(|| rs.notes.join("; ")))
 }
 
 /// True when every topic matching `filter` also matches `pattern` (both may hold wildcards).

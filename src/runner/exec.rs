@@ -15,7 +15,7 @@ use crate::secret::Redactor;
 use crate::suite::schema::{
     ALTERNATIVE_OPTIONS, ENDS_TEST, ExpectDef, INCONCLUSIVE, Status, Step, TestDef,
 };
-use crate::suite::timing::{TimeExpr, fmt_secs, parse_duration};
+use crate::suite::timing::{TimeExpr, Window, fmt_secs, parse_duration};
 use crate::suite::vars::Vars;
 use crate::suite::{DEFAULT_CONN, Suite};
 use serde_json::{Value, json};
@@ -366,22 +366,13 @@ fn verdict(
         (Err(StepFailure::Inconclusive(m)), _) => Verdict::Inconclusive {
             message: redactor.text(&m),
         },
-        (Ok(()), Status::NotPinned) => Verdict::Recorded {
-            message: match branch {
+        (Ok(()), _) => status.met(|| {
+            Some(match branch {
                 Some(b) => format!("observed: {b}"),
                 None => "observed: the expected behaviour".into(),
-            },
-        },
-        (Ok(()), _) => Verdict::Passed,
-        (Err(StepFailure::Target(m)), Status::Doc | Status::DocAmbiguous) => Verdict::Failed {
-            message: with_note(m),
-        },
-        (Err(StepFailure::Target(m)), Status::NotPinned) => Verdict::Recorded {
-            message: with_note(m),
-        },
-        (Err(StepFailure::Target(m)), _) => Verdict::Warning {
-            message: with_note(m),
-        },
+            })
+        }),
+        (Err(StepFailure::Target(m)), _) => status.missed(with_note(m)),
     }
 }
 
@@ -881,12 +872,14 @@ impl TestRun {
         } else {
             "the step's start"
         };
-        let window = Window {
+        let window = OpenWindow {
+            bounds: Window {
+                min: (after_expr.resolve(keepalive) > Duration::ZERO).then_some(after_expr),
+                max: Some(within_expr),
+            },
             anchor,
             after,
             within,
-            after_expr,
-            within_expr,
             keepalive,
             since,
             close_optional: def
@@ -1121,10 +1114,11 @@ impl TestRun {
 
     /// A close that did not come within its window: keep watching for a bounded grace
     /// period (never past the test's deadline) so the verdict states when it did come.
-    async fn late_close(&mut self, name: &str, w: &Window, expected: &str) -> StepFailure {
+    async fn late_close(&mut self, name: &str, w: &OpenWindow, expected: &str) -> StepFailure {
         // Timing windows get a long look, so the verdict can state how late; behavioural
         // ones ("closes within 5 s") only need to show the connection stayed open.
-        let timing = w.within_expr.uses_keepalive() || w.after > Duration::ZERO;
+        let timing =
+            w.bounds.max.is_some_and(|max| max.uses_keepalive()) || w.after > Duration::ZERO;
         let grace = if timing {
             w.within.max(Duration::from_secs(10))
         } else {
@@ -1249,7 +1243,7 @@ impl TestRun {
     fn timed(
         &mut self,
         conn: &str,
-        w: &Window,
+        w: &OpenWindow,
         at: Instant,
         what: &str,
         expected: &str,
@@ -1290,7 +1284,7 @@ impl TestRun {
         }
         if (what == "closed" && !w.close_optional)
             || w.after > Duration::ZERO
-            || w.within_expr.uses_keepalive()
+            || w.bounds.max.is_some_and(|max| max.uses_keepalive())
         {
             let margin = w.within.saturating_sub(elapsed);
             let conn_note = format!(
@@ -1427,12 +1421,13 @@ struct SeenItem {
     kind: Seen,
 }
 
-struct Window {
+/// An expectation's window, opened at `anchor`: its bounds as the suite wrote them and as
+/// they resolve for the connection's Keep Alive.
+struct OpenWindow {
+    bounds: Window,
     anchor: Instant,
     after: Duration,
     within: Duration,
-    after_expr: TimeExpr,
-    within_expr: TimeExpr,
     keepalive: u16,
     since: &'static str,
     /// The close is one accepted outcome among others (e.g. after our DISCONNECT, where
@@ -1440,22 +1435,24 @@ struct Window {
     close_optional: bool,
 }
 
-impl Window {
+impl OpenWindow {
     fn describe(&self) -> String {
         let mut s = if self.after > Duration::ZERO {
             format!("{}–{}", fmt_secs(self.after), fmt_secs(self.within))
         } else {
             fmt_secs(self.within)
         };
-        if self.within_expr.uses_keepalive() || self.after_expr.uses_keepalive() {
+        if self.bounds.uses_keepalive() {
             s.push_str(&format!(
                 " ({}{} with keepalive {} s)",
-                if self.after > Duration::ZERO {
-                    format!("{} – ", self.after_expr)
-                } else {
-                    String::new()
+                match self.bounds.min {
+                    Some(min) if self.after > Duration::ZERO => format!("{min} – "),
+                    _ => String::new(),
                 },
-                self.within_expr,
+                self.bounds
+                    .max
+                    .map(|max| max.to_string())
+                    .unwrap_or_default(),
                 self.keepalive
             ));
         }

@@ -1,7 +1,7 @@
 //! Device tests as the engine uses them: the YAML's `device_tests:` checked and typed.
 
 use super::schema::{DeviceActionDef, DeviceTestDef, Status, WindowDef};
-use super::timing::TimeExpr;
+use super::timing::{TimeExpr, Window};
 use crate::codec::QoS;
 use crate::server::Misbehaviour;
 use serde_json::Value;
@@ -51,25 +51,6 @@ impl DeviceAction {
             }
             Self::Drop => "dropped the connection".into(),
         }
-    }
-}
-
-/// A time window; either bound may be absent. Bounds may scale with Keep Alive.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Window {
-    /// Earliest.
-    pub min: Option<TimeExpr>,
-    /// Latest.
-    pub max: Option<TimeExpr>,
-}
-
-impl Window {
-    /// The bounds for a connection with this Keep Alive.
-    pub fn resolve(&self, keepalive: u16) -> (Option<Duration>, Option<Duration>) {
-        (
-            self.min.map(|t| t.resolve(keepalive)),
-            self.max.map(|t| t.resolve(keepalive)),
-        )
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod device_tests;
 pub mod profile;
 pub mod schema;
+mod status;
 pub mod timing;
 mod validate;
 pub mod vars;

@@ -111,6 +111,30 @@ pub fn fmt_secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
+/// A time window; either bound may be absent. Bounds may scale with Keep Alive.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Window {
+    /// Earliest.
+    pub min: Option<TimeExpr>,
+    /// Latest.
+    pub max: Option<TimeExpr>,
+}
+
+impl Window {
+    /// The bounds for a connection with this Keep Alive.
+    pub fn resolve(&self, keepalive: u16) -> (Option<Duration>, Option<Duration>) {
+        (
+            self.min.map(|t| t.resolve(keepalive)),
+            self.max.map(|t| t.resolve(keepalive)),
+        )
+    }
+
+    /// Whether a bound scales with Keep Alive.
+    pub fn uses_keepalive(&self) -> bool {
+        self.min.is_some_and(|t| t.uses_keepalive()) || self.max.is_some_and(|t| t.uses_keepalive())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
