@@ -170,7 +170,8 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT311-PUB-06", Pass),
     (
         "MQTT311-PUB-08",
-        Fail("the connection was still open 6.00 s after the step's start"),
+        // The time it was still open is measured, not pinned.
+        Fail("the connection was still open "),
     ),
     ("MQTT311-PUB-09", Pass),
     ("MQTT311-PUB-10", Pass),
@@ -285,7 +286,7 @@ const EXPECTED: &[(&str, Want)] = &[
     // The judge's server rules over the run's own connections.
     (
         "ONENET-SESS-01",
-        Noted("closed 0.00 s after a newer connection with the same identity (client id mydev)"),
+        Noted(" s after a newer connection with the same identity (client id mydev)"),
     ),
     ("ONENET-KA-01-SERVER", Pass),
     // mosquitto delivers at the granted QoS (ONENET-QOS-02-DOWNLINK above).

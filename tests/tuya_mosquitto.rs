@@ -73,7 +73,8 @@ const EXPECTED: &[(&str, Want)] = &[
     // close on.
     (
         "MQTT311-PUB-08",
-        Fail("the connection was still open 6.00 s after the step's start"),
+        // The time it was still open is measured, not pinned.
+        Fail("the connection was still open "),
     ),
     ("MQTT311-PUB-09", Pass),
     ("MQTT311-PUB-10", Pass),
