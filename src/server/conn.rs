@@ -10,6 +10,7 @@ use super::state::{
 };
 use super::subs::SubEntry;
 use crate::codec::decode::FixedHeader;
+use crate::codec::reason::{code, v3};
 use crate::codec::topic::shared_subscription;
 use crate::codec::{
     ConnAck, Connect, DecodeError, Disconnect, Framer, Packet, Properties, PropertyId,
@@ -325,9 +326,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             Ok(frame) => Ok(frame),
             Err(e) => {
                 let reason = if matches!(e.violation, Violation::PacketTooLarge { .. }) {
-                    0x95
+                    code::PACKET_TOO_LARGE
                 } else {
-                    0x81
+                    code::MALFORMED_PACKET
                 };
                 let detail = format!("cannot frame the byte stream: {e}");
                 self.sh
@@ -389,7 +390,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     Err(e) if matches!(e.violation, Violation::UnsupportedProtocolLevel(_)) => {
                         self.send(Packet::ConnAck(ConnAck {
                             session_present: false,
-                            code: 0x01,
+                            code: v3::UNACCEPTABLE_PROTOCOL_VERSION,
                             properties: Properties::new(),
                         }));
                         Err(Exit::refused(format!(
@@ -441,16 +442,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             // the version being refused).
             self.version = ProtocolVersion::V3_1_1;
             let detail = format!("protocol {} is not accepted by the profile", c.protocol);
-            return Err(self.refuse(0x01, detail, None));
+            return Err(self.refuse(v3::UNACCEPTABLE_PROTOCOL_VERSION, detail, None));
         }
         if v5 && c.properties.get(PropertyId::AuthenticationMethod).is_some() {
-            return Err(self.refuse(0x8C, "enhanced authentication is not offered", None));
+            return Err(self.refuse(
+                code::BAD_AUTHENTICATION_METHOD,
+                "enhanced authentication is not offered",
+                None,
+            ));
         }
         let mut assigned = None;
         let client_id = if c.client_id.is_empty() {
             if c.protocol == ProtocolVersion::V3_1 || (!v5 && !c.clean_session) {
                 let detail = "empty client id with Clean Session 0 [MQTT-3.1.3-8]";
-                return Err(self.refuse(0x02, detail, None));
+                return Err(self.refuse(v3::IDENTIFIER_REJECTED, detail, None));
             }
             let id = format!("mqtt-conform-{}", self.id);
             assigned = Some(id.clone());
@@ -472,15 +477,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         if let Some(w) = &c.will {
             if profile.will == Feature::Refused {
                 let detail = "the profile refuses Will messages";
-                return Err(self.refuse(pick(0x05, 0x87), detail, None));
+                return Err(self.refuse(
+                    pick(v3::NOT_AUTHORIZED, code::NOT_AUTHORIZED),
+                    detail,
+                    None,
+                ));
             }
             if w.retain && profile.retain == Feature::Refused {
                 let detail = "Will Retain, and the profile refuses retained messages";
-                return Err(self.refuse(pick(0x05, 0x9A), detail, None));
+                return Err(self.refuse(
+                    pick(v3::NOT_AUTHORIZED, code::RETAIN_NOT_SUPPORTED),
+                    detail,
+                    None,
+                ));
             }
             if v5 && w.qos > policy.max_qos {
                 let detail = format!("Will QoS {} above the maximum", w.qos.as_u8());
-                return Err(self.refuse(0x9B, detail, None));
+                return Err(self.refuse(code::QOS_NOT_SUPPORTED, detail, None));
             }
         }
         let ka = &profile.keepalive;
@@ -596,7 +609,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
         self.send(Packet::ConnAck(ConnAck {
             session_present: present,
-            code: 0,
+            code: code::SUCCESS,
             properties,
         }));
 
@@ -768,7 +781,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                             sh.policy.keepalive_factor,
                             keep_alive
                         ),
-                        0x8D,
+                        code::KEEP_ALIVE_TIMEOUT,
                     );
                 }
                 _ = &mut cut, if cut_after.is_some() => {
@@ -812,7 +825,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             any = true;
             match self.decode(bytes) {
                 Ok(packet) => self.on_packet(packet)?,
-                Err(e) => return Err(Exit::close(format!("malformed packet: {e}"), 0x81)),
+                Err(e) => {
+                    return Err(Exit::close(
+                        format!("malformed packet: {e}"),
+                        code::MALFORMED_PACKET,
+                    ));
+                }
             }
         }
         Ok(any)
@@ -836,17 +854,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     .position(|i| i.pid == pid && i.stage != Stage::Qos1Sent);
                 let code = match found {
                     // 5.0: a PUBREC with an error code ends the flow.
-                    Some(i) if v5 && r.reason_code >= 0x80 => {
+                    Some(i) if v5 && r.reason_code >= code::UNSPECIFIED_ERROR => {
                         s.carried.inflight.remove(i);
                         s.window_blocked = false;
                         return Ok(());
                     }
                     Some(i) => {
                         s.carried.inflight[i].stage = Stage::Released;
-                        0
+                        code::SUCCESS
                     }
-                    None if v5 => 0x92,
-                    None => 0,
+                    None if v5 => code::PACKET_IDENTIFIER_NOT_FOUND,
+                    None => code::SUCCESS,
                 };
                 self.send(Packet::PubRel(PubResponse {
                     packet_id: pid,
@@ -863,7 +881,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 let known = self.sess().carried.awaiting_rel.remove(&r.packet_id);
                 self.send(Packet::PubComp(PubResponse {
                     packet_id: r.packet_id,
-                    reason_code: if known || !v5 { 0 } else { 0x92 },
+                    reason_code: if known || !v5 {
+                        code::SUCCESS
+                    } else {
+                        code::PACKET_IDENTIFIER_NOT_FOUND
+                    },
                     properties: Properties::new(),
                 }));
                 Ok(())
@@ -889,7 +911,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     if s.expiry_was_zero && secs != 0 {
                         return Err(Exit::close(
                             "DISCONNECT raises a Session Expiry Interval of 0 [MQTT-3.14.2-2]",
-                            0x82,
+                            code::PROTOCOL_ERROR,
                         ));
                     }
                     if !required_clean {
@@ -897,23 +919,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     }
                 }
                 Err(Exit::Disconnect {
-                    will: v5 && d.reason_code == 0x04,
+                    will: v5 && d.reason_code == code::DISCONNECT_WITH_WILL,
                 })
             }
             Packet::Connect(_) => Err(Exit::close(
                 "second CONNECT [MQTT-3.1.0-2]".to_owned(),
-                0x82,
+                code::PROTOCOL_ERROR,
             )),
             Packet::Auth(_) => Err(Exit::close(
                 "AUTH without an authentication method".to_owned(),
-                0x82,
+                code::PROTOCOL_ERROR,
             )),
             other => Err(Exit::close(
                 format!(
                     "{} is a server-to-client packet [MQTT-4.8.0-1]",
                     other.packet_type()
                 ),
-                0x82,
+                code::PROTOCOL_ERROR,
             )),
         }
     }
@@ -962,14 +984,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             {
                 return Err(Exit::close(
                     "a client PUBLISH carries a Subscription Identifier [MQTT-3.3.4-6]",
-                    0x82,
+                    code::PROTOCOL_ERROR,
                 ));
             }
             let response_topic = p.properties.get_str(PropertyId::ResponseTopic);
             if response_topic.is_some_and(|t| t.contains(['+', '#'])) {
                 return Err(Exit::close(
                     "the Response Topic contains a wildcard [MQTT-3.3.2-14]",
-                    0x82,
+                    code::PROTOCOL_ERROR,
                 ));
             }
             if let Some(alias) = p.properties.get_int(PropertyId::TopicAlias) {
@@ -979,7 +1001,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 if alias == 0 || alias > max {
                     return Err(Exit::close(
                         format!("Topic Alias {alias} above the maximum {max} [MQTT-3.3.2-9]"),
-                        0x94,
+                        code::TOPIC_ALIAS_INVALID,
                     ));
                 }
                 if p.topic.is_empty() {
@@ -988,7 +1010,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                         None => {
                             return Err(Exit::close(
                                 format!("Topic Alias {alias} was never set"),
-                                0x82,
+                                code::PROTOCOL_ERROR,
                             ));
                         }
                     }
@@ -1008,7 +1030,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                             qos.as_u8(),
                             policy.max_qos.as_u8()
                         ),
-                        0x9B,
+                        code::QOS_NOT_SUPPORTED,
                     ));
                 }
                 QosReaction::Downgrade => qos = policy.max_qos,
@@ -1023,7 +1045,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 Feature::Refused => {
                     return Err(Exit::close(
                         "retained PUBLISH, and the profile refuses retained messages",
-                        0x9A,
+                        code::RETAIN_NOT_SUPPORTED,
                     ));
                 }
             }
@@ -1031,13 +1053,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         if !policy.acl.may_publish(&p.topic, self.sess().vars()) {
             match profile.topics.on_illegal_publish {
                 TopicReaction::Drop => {
-                    self.ack(qos, pid, 0x87);
+                    self.ack(qos, pid, code::NOT_AUTHORIZED);
                     return Ok(());
                 }
                 TopicReaction::Close => {
                     return Err(Exit::close(
                         format!("PUBLISH to {:?}, outside the profile's topics", p.topic),
-                        0x87,
+                        code::NOT_AUTHORIZED,
                     ));
                 }
             }
@@ -1045,7 +1067,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         if let Some(max) = profile.max_payload.filter(|&m| p.payload.len() > m) {
             match profile.on_payload_too_large {
                 TopicReaction::Drop => {
-                    self.ack(qos, pid, 0x97);
+                    self.ack(qos, pid, code::QUOTA_EXCEEDED);
                     return Ok(());
                 }
                 TopicReaction::Close => {
@@ -1054,7 +1076,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                             "PUBLISH payload of {} bytes above the profile's max_payload {max}",
                             p.payload.len()
                         ),
-                        0x95,
+                        code::PACKET_TOO_LARGE,
                     ));
                 }
             }
@@ -1065,13 +1087,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         {
             match profile.properties.on_violation {
                 TopicReaction::Drop => {
-                    self.ack(qos, pid, 0x83);
+                    self.ack(qos, pid, code::IMPLEMENTATION_SPECIFIC_ERROR);
                     return Ok(());
                 }
                 TopicReaction::Close => {
                     return Err(Exit::close(
                         format!("PUBLISH over the profile's property limits: {why}"),
-                        0x83,
+                        code::IMPLEMENTATION_SPECIFIC_ERROR,
                     ));
                 }
             }
@@ -1082,13 +1104,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             let id = pid.unwrap_or(0);
             let s = self.sess();
             if s.carried.awaiting_rel.contains(&id) {
-                self.ack(qos, pid, 0);
+                self.ack(qos, pid, code::SUCCESS);
                 return Ok(());
             }
             if s.carried.awaiting_rel.len() >= MAX_AWAITING_REL {
                 return Err(Exit::close(
                     format!("more than {MAX_AWAITING_REL} QoS 2 messages await PUBREL"),
-                    0x93,
+                    code::RECEIVE_MAXIMUM_EXCEEDED,
                 ));
             }
             s.carried.awaiting_rel.insert(id);
@@ -1116,7 +1138,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             }
             st.route(msg, qos, Some(&key), &ctx);
         }
-        self.ack(qos, pid, 0);
+        self.ack(qos, pid, code::SUCCESS);
         if let Some(reply) = answer {
             // The platform's answer, routed as a cloud message after the acknowledgement.
             let msg = Arc::new(Message {
@@ -1154,27 +1176,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             for request in &sub.subscriptions {
                 let filter = &request.filter;
                 let verdict = if reject_all {
-                    Err(0x80)
+                    Err(if v5 {
+                        code::UNSPECIFIED_ERROR
+                    } else {
+                        v3::SUBACK_FAILURE
+                    })
                 } else if let (true, Some(shared)) = (v5, shared_subscription(filter)) {
                     // The decoder has refused malformed shared filters and No Local on them.
                     match (policy.profile.shared_subscriptions, shared) {
-                        (SharedSubscriptions::Refused, _) | (_, Err(())) => Err(0x9E),
+                        (SharedSubscriptions::Refused, _) | (_, Err(())) => {
+                            Err(code::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)
+                        }
                         (SharedSubscriptions::WordNames, Ok((name, _)))
                             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
                         {
-                            Err(0x8F)
+                            Err(code::TOPIC_FILTER_INVALID)
                         }
                         (_, Ok((_, inner))) => match policy.acl.may_subscribe(inner, s.vars()) {
                             Ok(()) => Ok(request.options.qos.min(policy.max_granted_qos)),
-                            Err(SubRefusal::Wildcard) => Err(0xA2),
-                            Err(SubRefusal::NotAllowed) => Err(0x87),
+                            Err(SubRefusal::Wildcard) => {
+                                Err(code::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED)
+                            }
+                            Err(SubRefusal::NotAllowed) => Err(code::NOT_AUTHORIZED),
                         },
                     }
                 } else {
                     match policy.acl.may_subscribe(filter, s.vars()) {
                         Ok(()) => Ok(request.options.qos.min(policy.max_granted_qos)),
-                        Err(SubRefusal::Wildcard) => Err(if v5 { 0xA2 } else { 0x80 }),
-                        Err(SubRefusal::NotAllowed) => Err(if v5 { 0x87 } else { 0x80 }),
+                        Err(SubRefusal::Wildcard) => Err(if v5 {
+                            code::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
+                        } else {
+                            v3::SUBACK_FAILURE
+                        }),
+                        Err(SubRefusal::NotAllowed) => Err(if v5 {
+                            code::NOT_AUTHORIZED
+                        } else {
+                            v3::SUBACK_FAILURE
+                        }),
                     }
                 };
                 // Quota: per session and in all (5.0 0x97 Quota exceeded).
@@ -1188,7 +1226,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     let full = count >= limits.max_subscriptions_per_session
                         || st.subs.len() >= limits.max_subscriptions;
                     if full && !known {
-                        Err(if v5 { 0x97 } else { 0x80 })
+                        Err(if v5 {
+                            code::QUOTA_EXCEEDED
+                        } else {
+                            v3::SUBACK_FAILURE
+                        })
                     } else {
                         Ok(granted)
                     }
@@ -1263,7 +1305,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     .get_mut(&key)
                     .is_some_and(|session| session.subs.remove(filter).is_some());
                 st.subs.remove(filter, &key);
-                codes.push(if existed { 0x00 } else { 0x11 });
+                codes.push(if existed {
+                    code::SUCCESS
+                } else {
+                    code::NO_SUBSCRIPTION_EXISTED
+                });
             }
         }
         // MQTT-3.10.4-5: UNSUBACK even when nothing matched.
@@ -1404,12 +1450,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 Side::Server,
                 "server shutting down".into(),
                 false,
-                Some(0x8B),
+                Some(code::SERVER_SHUTTING_DOWN),
             ),
             Exit::TakenOver(tx) => {
                 waiter = tx;
                 let detail = "session taken over by a new connection".into();
-                (Side::Server, detail, true, Some(0x8E))
+                (Side::Server, detail, true, Some(code::SESSION_TAKEN_OVER))
             }
         };
         if by == Side::Server {
@@ -1505,7 +1551,7 @@ fn kicked(ctl: &ConnCtl) -> Option<Exit> {
         Kick::TakenOver(tx) => Some(Exit::TakenOver(tx)),
         Kick::TooSlow => Some(Exit::close(
             "subscriber too slow: its queue overflowed with QoS 1/2 messages",
-            0x97,
+            code::QUOTA_EXCEEDED,
         )),
         // Like a cloud that loses the device: no DISCONNECT, the Will goes.
         Kick::Drop(detail) => Some(Exit::Close {

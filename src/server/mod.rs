@@ -132,6 +132,7 @@ pub use state::Misbehaviour;
 
 use crate::codec::Connect;
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;
+use crate::codec::reason::{code, v3};
 use crate::event::{Event, EventKind, Side};
 use crate::suite::profile::Profile;
 use crate::suite::vars::Vars;
@@ -217,8 +218,8 @@ impl AuthRefusal {
     /// 0x04 Bad user name or password / 0x86 Bad User Name or Password.
     pub fn bad_credentials(reason: impl Into<String>) -> Self {
         Self {
-            code_v3: 0x04,
-            code_v5: 0x86,
+            code_v3: v3::BAD_USER_NAME_OR_PASSWORD,
+            code_v5: code::BAD_USER_NAME_OR_PASSWORD,
             rule: None,
             reason: reason.into(),
         }
@@ -227,8 +228,8 @@ impl AuthRefusal {
     /// 0x05 Not authorized / 0x87 Not authorized.
     pub fn not_authorized(reason: impl Into<String>) -> Self {
         Self {
-            code_v3: 0x05,
-            code_v5: 0x87,
+            code_v3: v3::NOT_AUTHORIZED,
+            code_v5: code::NOT_AUTHORIZED,
             rule: None,
             reason: reason.into(),
         }
@@ -237,8 +238,8 @@ impl AuthRefusal {
     /// 0x02 Identifier rejected / 0x85 Client Identifier not valid.
     pub fn identifier_rejected(reason: impl Into<String>) -> Self {
         Self {
-            code_v3: 0x02,
-            code_v5: 0x85,
+            code_v3: v3::IDENTIFIER_REJECTED,
+            code_v5: code::CLIENT_IDENTIFIER_NOT_VALID,
             rule: None,
             reason: reason.into(),
         }
