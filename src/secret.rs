@@ -8,6 +8,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 /// The text every secret prints as.
 pub const REDACTED: &str = "***";
@@ -118,9 +120,7 @@ impl Secret {
         // Build the String ourselves so a UTF-8 error cannot quote the contents.
         let mut text = String::from_utf8(bytes).map_err(|e| {
             // Scrub the rejected bytes before they are dropped.
-            let mut b = e.into_bytes();
-            b.iter_mut().for_each(|x| *x = 0);
-            std::hint::black_box(&b);
+            e.into_bytes().zeroize();
             SecretError::NotUtf8 {
                 path: path.to_owned(),
             }
@@ -173,24 +173,14 @@ impl From<&str> for Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        // Zero the buffer without `unsafe`: take the bytes out, overwrite them, and keep the
-        // optimiser from proving the writes dead.
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        bytes.iter_mut().for_each(|b| *b = 0);
-        std::hint::black_box(&bytes);
+        // zeroize's writes are volatile: the optimiser cannot drop them as dead.
+        self.0.zeroize();
     }
 }
 
 /// Constant-time comparison of two byte strings (only the lengths may leak).
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
-    std::hint::black_box(diff) == 0
+    bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]
