@@ -9,7 +9,6 @@
 use crate::runner::auth_values;
 use crate::runner::transport::{Target, TlsOptions};
 use crate::server::{Server, ServerConfig, ServerHandle, tls_config};
-use crate::suite::profile::Profile;
 use crate::suite::vars::Vars;
 use crate::suite::{ParamValues, Suite};
 use std::net::SocketAddr;
@@ -60,8 +59,7 @@ pub fn server_config(
     suite: &Suite,
     params: &ParamValues,
 ) -> Result<(ServerConfig, Option<Certificate>), String> {
-    let profile = Profile::from_value(suite.profile.as_ref())?;
-    let mut config = ServerConfig::new(profile);
+    let mut config = ServerConfig::new(suite.profile.clone());
     let mut vars = Vars::new();
     for (k, v) in &params.values {
         vars.set(k.clone(), v.clone());

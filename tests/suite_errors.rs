@@ -150,13 +150,14 @@ fn extends_overrides_skips_and_adds() {
     let ids: Vec<&str> = s.tests.iter().map(|t| t.id.value.as_str()).collect();
     assert_eq!(ids, ["A", "C", "D"]);
     assert_eq!(s.test("C").unwrap().title, "replaced");
-    let profile = s.profile.unwrap();
-    assert_eq!(profile["max_qos"], 1);
+    let profile = s.profile;
+    assert_eq!(profile.max_qos, 1);
     assert_eq!(
-        profile["keepalive"]["min"], 0,
+        profile.keepalive.min,
+        Some(0),
         "profile keys merge recursively"
     );
-    assert_eq!(profile["keepalive"]["max"], 1200);
+    assert_eq!(profile.keepalive.max, Some(1200));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -317,4 +318,90 @@ fn an_inconclusive_alternative_gives_its_reason_as_text() {
         "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { any_of: [ { puback: {} }, { closed: {}, inconclusive: 3 } ] }\n",
     );
     assert!(e.message.contains("gives the reason as text"), "{e}");
+}
+
+#[test]
+fn a_bad_profile_is_reported_where_the_profile_is_written() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\nprofile:\n  max_qos: high\n",
+    );
+    at(&e, 8, 3, "profile");
+}
+
+#[test]
+fn profile_and_times_are_typed_when_the_suite_loads() {
+    use mqtt_conform::suite::schema::Step;
+    use mqtt_conform::suite::timing::TimeExpr;
+    use std::time::Duration;
+    let s = suite::load_str(
+        "demo.yaml",
+        "name: demo\nprofile: { max_qos: 1, one_connection_per_identity: true }\ntests:\n  - id: T1\n    title: t\n    timeout: 2s\n    steps:\n      - connect: {}\n      - wait: 1.5s\n      - expect: { silence: 300ms }\n      - expect: { pingresp: {}, within: 2x keepalive + 1s, after: 100ms }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.profile.max_qos, 1);
+    assert!(s.profile.one_connection_per_identity);
+    let t = &s.tests[0];
+    assert_eq!(
+        t.timeout.as_ref().map(|t| t.value),
+        Some(Duration::from_secs(2))
+    );
+    let Step::Wait(wait) = &t.steps[1].value else {
+        panic!("step 2 is a wait")
+    };
+    assert_eq!(wait.value, Duration::from_millis(1500));
+    let Step::Expect(silence) = &t.steps[2].value else {
+        panic!("step 3 is an expect")
+    };
+    assert_eq!(
+        silence.silence.as_ref().map(|t| t.value),
+        Some(TimeExpr::fixed(Duration::from_millis(300)))
+    );
+    let Step::Expect(e) = &t.steps[3].value else {
+        panic!("step 4 is an expect")
+    };
+    let within = e.within.as_ref().expect("a window").value;
+    assert_eq!(within.resolve(10), Duration::from_secs(21));
+    assert_eq!(
+        e.after.as_ref().map(|t| t.value),
+        Some(TimeExpr::fixed(Duration::from_millis(100)))
+    );
+}
+
+/// Every time text of every built-in suite, inherited ones included, has its value.
+#[test]
+fn builtin_suites_have_every_time_parsed() {
+    use mqtt_conform::suite::schema::Step;
+    use mqtt_conform::suite::timing::TimeExpr;
+    use mqtt_conform::suite::timing::parse_duration;
+    let mut seen = 0;
+    for name in suite::builtin_names() {
+        let s = suite::load(name).unwrap_or_else(|e| panic!("{e}"));
+        for t in &s.tests {
+            if let Some(d) = &t.timeout {
+                assert_eq!(
+                    Ok(d.value),
+                    parse_duration(&d.text.value),
+                    "{name} {}",
+                    t.id.value
+                );
+                seen += 1;
+            }
+            for step in &t.steps {
+                match &step.value {
+                    Step::Wait(d) => {
+                        assert_eq!(Ok(d.value), parse_duration(&d.text.value));
+                        seen += 1;
+                    }
+                    Step::Expect(e) => {
+                        for w in [&e.within, &e.after, &e.silence].into_iter().flatten() {
+                            assert_eq!(Ok(w.value), TimeExpr::parse(&w.text.value));
+                            seen += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(seen > 50, "only {seen} times in the built-in suites");
 }

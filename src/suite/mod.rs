@@ -1,9 +1,11 @@
 //! Suites: the YAML language, loading (built-in or from a path), `extends`, parameters and
 //! validation with `file:line:col` errors.
 
+pub mod check;
 pub mod device_tests;
 pub mod profile;
 pub mod schema;
+pub mod shape;
 pub mod timing;
 mod validate;
 pub mod vars;
@@ -12,8 +14,10 @@ pub use validate::{DEFAULT_CONN, MATCH_OPERATORS, matcher_fields};
 
 use crate::codec::ProtocolVersion;
 use crate::secret::Secret;
+use profile::Profile;
 use schema::{AuthDef, ParamDef, SuiteFile, TestDef};
 use serde_json::Value;
+use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -186,8 +190,8 @@ pub struct Suite {
     pub timeout: Duration,
     /// Default Keep Alive.
     pub keepalive: u16,
-    /// What the platform accepts.
-    pub profile: Option<Value>,
+    /// What the platform accepts (the defaults when the suite states nothing).
+    pub profile: Profile,
     /// Tests, in order.
     pub tests: Vec<TestDef>,
     /// Passive rules, in order.
@@ -503,8 +507,12 @@ pub(crate) fn merge(
     }
     let mut params = parent.params;
     params.extend(child.params);
+    // A merged profile is placed where the child writes its part: errors point there.
     let profile = match (parent.profile, child.profile) {
-        (Some(p), Some(c)) => Some(merge_values(p, c)),
+        (Some(p), Some(c)) => Some(Spanned {
+            value: merge_values(p.value, c.value),
+            ..c
+        }),
         (p, c) => c.or(p),
     };
     Ok(SuiteFile {
@@ -539,5 +547,36 @@ fn merge_values(parent: Value, child: Value) -> Value {
             Value::Object(p)
         }
         (_, c) => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The suite is the compiled plan the judge, the modes and the command line use: it
+    /// imports none of them (only the codec, auth and the secret type).
+    #[test]
+    fn the_suite_imports_nothing_above_it() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/suite");
+        let above = [
+            "judge", "server", "cli", "runner", "device", "emulator", "pcap", "report", "event",
+        ];
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("src/suite") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for module in above {
+                assert!(
+                    !text.contains(&format!("crate::{module}::"))
+                        && !text.contains(&format!("crate::{module}}}"))
+                        && !text.contains(&format!("crate::{module};")),
+                    "{} uses crate::{module}",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "only {checked} files in {}", dir.display());
     }
 }

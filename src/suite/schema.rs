@@ -3,10 +3,12 @@
 //! Every struct denies unknown keys, so a typo is an error with its position rather than a
 //! silently ignored line. Values that later checks must point at carry their span.
 
+use super::timing::{TimeExpr, Timed};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// A whole suite file.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,9 +47,10 @@ pub struct SuiteFile {
     /// Default windows and deadlines.
     #[serde(default)]
     pub defaults: Option<DefaultsDef>,
-    /// What the platform accepts (used by the judge and the emulator).
+    /// What the platform accepts (used by the judge and the emulator); typed into a
+    /// [`super::profile::Profile`] once the `extends` chain is merged.
     #[serde(default)]
-    pub profile: Option<Value>,
+    pub profile: Option<Spanned<Value>>,
     /// Passive rules the judge checks on every conversation.
     #[serde(default)]
     pub rules: Vec<RuleDef>,
@@ -213,7 +216,7 @@ pub struct TestDef {
     pub source: Option<String>,
     /// Deadline for the whole test.
     #[serde(default)]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<Timed<Duration>>,
     /// The test is listed but not run; the reason is reported.
     #[serde(default)]
     pub skip: Option<String>,
@@ -240,7 +243,7 @@ pub enum Step {
     /// Expect a packet, a close, or silence, within a window.
     Expect(Box<ExpectDef>),
     /// Let time pass.
-    Wait(Spanned<String>),
+    Wait(Timed<Duration>),
     /// Close a connection (TCP FIN) from our side.
     Close(OpenDef),
 }
@@ -532,10 +535,10 @@ pub struct ExpectDef {
     pub conn: Option<Spanned<String>>,
     /// Latest time the expectation may be met (e.g. `5s`, `1.5x keepalive + 1s`).
     #[serde(default)]
-    pub within: Option<Spanned<String>>,
+    pub within: Option<Timed<TimeExpr>>,
     /// Earliest time it may be met.
     #[serde(default)]
-    pub after: Option<Spanned<String>>,
+    pub after: Option<Timed<TimeExpr>>,
     /// What times are measured from: `step` (default) or `last_sent` on the connection.
     #[serde(default)]
     pub since: Option<Spanned<String>>,
@@ -549,7 +552,7 @@ pub struct ExpectDef {
     pub closed: Option<Value>,
     /// Nothing at all arrives (and no close) for this long.
     #[serde(default)]
-    pub silence: Option<Spanned<String>>,
+    pub silence: Option<Timed<TimeExpr>>,
     /// With a `suback` expectation: the least QoS each filter, in order, must be granted for
     /// the rest of the test to observe what it checks. A server may grant less than asked
     /// (MQTT-3.8.4-6) or refuse a filter; the test then ends inconclusive, naming the grant.
@@ -656,7 +659,7 @@ pub struct RuleDef {
     #[serde(default)]
     pub cites: Vec<String>,
     /// What to check: one check, or a list of checks that must all hold.
-    pub check: Spanned<crate::judge::Checks>,
+    pub check: Spanned<super::check::Checks>,
 }
 
 /// A `connect` step's own credential scheme or parameters.

@@ -1,7 +1,7 @@
 //! Load-time checks: everything a run would trip over is reported with its position first.
 
 use super::schema::*;
-use super::timing::{TimeExpr, parse_duration};
+use super::timing::{TimeExpr, TimeValue, Timed, parse_duration};
 use super::vars::{BUILTINS, references};
 use super::{Param, Source, Suite, SuiteError, TlsRequirements, merge};
 use crate::auth::Scheme;
@@ -163,7 +163,7 @@ impl Checker<'_> {
                         ));
                     }
                     if key == "payload_json" {
-                        crate::judge::shape::validate_schema(value)
+                        crate::suite::shape::validate_schema(value)
                             .map_err(|e| self.err(loc, format!("payload_json: {e}")))?;
                         continue;
                     }
@@ -249,7 +249,7 @@ impl Checker<'_> {
                 RawDef::Hex(h) => {
                     self.vars_in(h, loc)?;
                     if !h.contains("${") {
-                        crate::cli::decode::parse_hex(h)
+                        crate::codec::parse_hex(h)
                             .map_err(|e| self.err(loc, format!("raw: {e}")))?;
                     }
                 }
@@ -292,7 +292,7 @@ impl Checker<'_> {
                 ));
             }
             if let Some(h) = &p.payload_hex {
-                crate::cli::decode::parse_hex(h)
+                crate::codec::parse_hex(h)
                     .map_err(|e| self.err(loc, format!("payload_hex: {e}")))?;
             }
             self.properties(&p.properties, loc)?;
@@ -403,11 +403,8 @@ impl Checker<'_> {
                 "`inconclusive_if_silent` goes with a packet expectation",
             ));
         }
-        for t in [&e.within, &e.after].into_iter().flatten() {
-            self.time(t)?;
-        }
-        if let Some(s) = &e.silence {
-            self.time(s)?;
+        for t in [&e.within, &e.after, &e.silence].into_iter().flatten() {
+            self.time(&t.text)?;
         }
         if let Some(since) = &e.since {
             if !["step", "last_sent"].contains(&since.value.as_str()) {
@@ -436,7 +433,7 @@ impl Checker<'_> {
             ));
         }
         if let Some(timeout) = &t.timeout {
-            self.duration(timeout)?;
+            self.duration(&timeout.text)?;
         }
         let mut open: BTreeSet<String> = BTreeSet::new();
         for step in &t.steps {
@@ -466,7 +463,7 @@ impl Checker<'_> {
                     Some(conn_of(&e.conn))
                 }
                 Step::Wait(d) => {
-                    self.duration(d)?;
+                    self.duration(&d.text)?;
                     None
                 }
                 Step::Close(o) => Some(conn_of(&o.conn)),
@@ -540,8 +537,8 @@ impl Checker<'_> {
         if let Some(p) = &f.profile {
             // Checked as a whole here; a child may override single keys of a parent's profile.
             if f.extends.is_none() {
-                super::profile::Profile::from_value(Some(p))
-                    .map_err(|e| self.err(&f.name.referenced, e))?;
+                super::profile::Profile::from_value(Some(&p.value))
+                    .map_err(|e| self.err(&p.referenced, e))?;
             }
         }
         if let Some(d) = &f.defaults {
@@ -611,20 +608,21 @@ impl Checker<'_> {
 
 /// Validates every file of an `extends` chain (outermost ancestor first), merges them and
 /// builds the suite.
-pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteError> {
+pub(crate) fn compile(mut chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteError> {
     let mut vars: BTreeSet<String> = BUILTINS.iter().map(|s| (*s).to_owned()).collect();
     for (_, f) in &chain {
         vars.extend(f.params.keys().cloned());
     }
     // A test a later file redefines uses the later definition's parameters.
     let mut params_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (src, f) in &chain {
+    for (src, f) in &mut chain {
         Checker {
             src,
             vars: &vars,
             used: Default::default(),
         }
         .file(f, &mut params_used)?;
+        parse_times(src, f)?;
     }
     let origin = chain
         .last()
@@ -653,10 +651,14 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
         }
         None => ProtocolVersion::V3_1_1,
     };
-    if let Some(p) = &merged.profile {
-        super::profile::Profile::from_value(Some(p))
-            .map_err(|e| checker.err(&merged.name.referenced, e))?;
-    }
+    let profile = super::profile::Profile::from_value(merged.profile.as_ref().map(|p| &p.value))
+        .map_err(|e| {
+            let at = merged
+                .profile
+                .as_ref()
+                .map_or(merged.name.referenced, |p| p.referenced);
+            checker.err(&at, e)
+        })?;
     let defaults = merged.defaults.clone();
     let within = match defaults.as_ref().and_then(|d| d.within.as_ref()) {
         Some(w) => checker.time(w)?,
@@ -707,7 +709,7 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
         within,
         timeout,
         keepalive: defaults.and_then(|d| d.keepalive).unwrap_or(60),
-        profile: merged.profile.clone(),
+        profile,
         device_tests: merged
             .device_tests
             .iter()
@@ -731,4 +733,34 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
             })
             .collect(),
     })
+}
+
+/// Parses the time texts of `file`'s tests into their values, once, so that runs use
+/// durations and never parse text (the checks above have already vetted each text).
+fn parse_times(src: &Source, file: &mut SuiteFile) -> Result<(), SuiteError> {
+    fn parse<T: TimeValue>(src: &Source, t: &mut Timed<T>) -> Result<(), SuiteError> {
+        t.parse()
+            .map(drop)
+            .map_err(|e| src.error_at(&t.text.referenced, e))
+    }
+    for test in &mut file.tests {
+        if let Some(t) = &mut test.timeout {
+            parse(src, t)?;
+        }
+        for step in &mut test.steps {
+            match &mut step.value {
+                Step::Wait(d) => parse(src, d)?,
+                Step::Expect(e) => {
+                    for t in [&mut e.within, &mut e.after, &mut e.silence]
+                        .into_iter()
+                        .flatten()
+                    {
+                        parse(src, t)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }

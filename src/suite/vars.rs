@@ -102,7 +102,7 @@ pub fn expand_hex(template: &str, vars: &Vars) -> Result<Vec<u8>, String> {
         rest = &after[end + 1..];
     }
     hex_text.push_str(&vars.interpolate(rest)?);
-    crate::cli::decode::parse_hex(&hex_text)
+    crate::codec::parse_hex(&hex_text)
 }
 
 /// The index of the `}` closing a function argument that may itself contain `${…}`.
