@@ -405,3 +405,117 @@ fn builtin_suites_have_every_time_parsed() {
     }
     assert!(seen > 50, "only {seen} times in the built-in suites");
 }
+
+/// `docs/suite.schema.json`, the committed JSON Schema of the suite language.
+fn committed_schema_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/suite.schema.json")
+}
+
+/// The committed schema is the one the schema types generate. With
+/// `MQTT_CONFORM_WRITE_SCHEMA=1` the test writes it instead (after changing the language).
+#[test]
+fn the_committed_json_schema_is_up_to_date() {
+    let generated = serde_json::to_string_pretty(&suite::schema::json_schema()).unwrap() + "\n";
+    let path = committed_schema_path();
+    if std::env::var_os("MQTT_CONFORM_WRITE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is out of date: run `MQTT_CONFORM_WRITE_SCHEMA=1 cargo test --test suite_errors json_schema`",
+        path.display()
+    );
+}
+
+fn schema_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(committed_schema_path()).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+/// A suite's YAML as the JSON an editor's YAML language server checks against the schema.
+fn yaml_as_json(text: &str) -> serde_json::Value {
+    serde_saphyr::from_str(text).expect("YAML")
+}
+
+#[test]
+fn the_json_schema_accepts_every_builtin_suite() {
+    let validator = schema_validator();
+    for (name, text) in suite::BUILTIN {
+        let errors: Vec<String> = validator
+            .iter_errors(&yaml_as_json(text))
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+}
+
+#[test]
+fn the_json_schema_rejects_unknown_keys() {
+    let validator = schema_validator();
+    let good = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { closed: {}, within: 2s }\n";
+    assert!(validator.is_valid(&yaml_as_json(good)));
+    for bad in [
+        "name: demo\nbogus: 1\n",
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    stepz: []\n",
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - expect: { closed: {}, withn: 2s }\n",
+        "name: demo\nprofile: { max_qoss: 1 }\n",
+    ] {
+        assert!(!validator.is_valid(&yaml_as_json(bad)), "accepted: {bad}");
+    }
+}
+
+#[test]
+fn vars_are_checked() {
+    let e = error(
+        "name: demo\nvars:\n  topic: \"t/${nope}\"\ntests:\n  - { id: T1, title: t, steps: [ { connect: {} } ] }\n",
+    );
+    at(&e, 3, 10, "`${nope}`");
+    let e = error(
+        "name: demo\nparams:\n  topic: { default: x }\nvars:\n  topic: \"t/${run}\"\ntests:\n  - { id: T1, title: t, steps: [ { connect: {} } ] }\n",
+    );
+    at(&e, 5, 10, "name of a parameter");
+}
+
+/// The baseline's tests run on the topics and payloads a platform suite sets in `vars:`,
+/// and a test that uses a var uses the parameters the var uses.
+#[test]
+fn inherited_tests_use_the_platforms_vars() {
+    use mqtt_conform::suite::schema::Step;
+    use mqtt_conform::suite::vars::Vars;
+    let tuya = suite::load("tuya").unwrap_or_else(|e| panic!("{e}"));
+    let test = tuya.test("MQTT311-PUB-06").expect("the baseline test");
+    let Step::Send(send) = &test.steps[1].value else {
+        panic!("step 2 sends")
+    };
+    let publish = send.publish.as_ref().expect("a PUBLISH");
+    let mut vars = Vars::new();
+    vars.set("device_id", "dev1");
+    vars.set("run", "r1");
+    vars.set("test", "mqtt311-pub-06");
+    tuya.bind_vars(&mut vars);
+    assert_eq!(
+        vars.interpolate(&publish.topic).unwrap(),
+        "tylink/dev1/thing/property/report"
+    );
+    assert!(
+        vars.interpolate(publish.payload.as_deref().unwrap())
+            .unwrap()
+            .starts_with(r#"{"msgId":"r1mqtt311-pub-06""#)
+    );
+    assert!(
+        test.params_used.contains("device_id"),
+        "{:?}",
+        test.params_used
+    );
+    let baseline = suite::load("mqtt-3.1.1").unwrap();
+    let mut vars = Vars::new();
+    vars.set("run", "r1");
+    vars.set("test", "mqtt311-pub-06");
+    baseline.bind_vars(&mut vars);
+    assert_eq!(
+        vars.interpolate(&publish.topic).unwrap(),
+        "t/r1/mqtt311-pub-06"
+    );
+}

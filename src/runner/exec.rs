@@ -485,6 +485,7 @@ impl TestRun {
             .unwrap_or_default();
         v.set("now", now.as_secs().to_string());
         v.set("now_ms", now.as_millis().to_string());
+        self.ctx.suite.bind_vars(&mut v);
         v
     }
 

@@ -1,10 +1,11 @@
 //! The kinds of passive rule a suite can declare, with their parameters.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 /// What a rule checks. Parameters left out come from the suite's profile.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
     /// The CONNECT's protocol version is one of `allowed` (default: profile.protocols).
@@ -187,7 +188,7 @@ impl Check {
 
 /// A rule's checks: one, or several that must all hold (a catalogue rule often covers
 /// several facts, e.g. "no Will, Clean Session 1, no RETAIN").
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(untagged)]
 pub enum Checks {
     /// One check.

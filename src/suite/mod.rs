@@ -23,6 +23,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use timing::TimeExpr;
+use vars::Vars;
 
 /// Suites compiled into the binary: (name, YAML).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -178,6 +179,8 @@ pub struct Suite {
     pub protocol: ProtocolVersion,
     /// Parameters by name.
     pub params: BTreeMap<String, Param>,
+    /// The tests' own variables (`vars:`): name and text, interpolated for each test.
+    pub vars: BTreeMap<String, String>,
     /// Default port.
     pub port: Option<u16>,
     /// TLS requirements.
@@ -308,6 +311,17 @@ impl Suite {
             out.values.insert(name.clone(), value);
         }
         Ok(out)
+    }
+
+    /// Sets the suite's `vars:` in `vars`, which already holds the parameters and the
+    /// built-in variables they may use. A var using an unset optional parameter stays
+    /// unset (the tests that use it are skipped, naming the parameter).
+    pub fn bind_vars(&self, vars: &mut Vars) {
+        for (name, text) in &self.vars {
+            if let Ok(value) = vars.interpolate(text) {
+                vars.set(name.clone(), value);
+            }
+        }
     }
 
     /// The test with this id.
@@ -507,6 +521,8 @@ pub(crate) fn merge(
     }
     let mut params = parent.params;
     params.extend(child.params);
+    let mut vars = parent.vars;
+    vars.extend(child.vars);
     // A merged profile is placed where the child writes its part: errors point there.
     let profile = match (parent.profile, child.profile) {
         (Some(p), Some(c)) => Some(Spanned {
@@ -523,6 +539,7 @@ pub(crate) fn merge(
         inherit_tests: None,
         protocol: child.protocol.or(parent.protocol),
         params,
+        vars,
         endpoint: child.endpoint.or(parent.endpoint),
         auth: child.auth.or(parent.auth),
         defaults: child.defaults.or(parent.defaults),

@@ -4,6 +4,7 @@
 //! silently ignored line. Values that later checks must point at carry their span.
 
 use super::timing::{TimeExpr, Timed};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -11,10 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// A whole suite file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteFile {
     /// Short name (`tuya`, `mqtt-3.1.1`): JUnit classname and report file name.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// One-line title.
     #[serde(default)]
@@ -24,6 +26,7 @@ pub struct SuiteFile {
     pub source: Option<String>,
     /// A built-in suite name or a path (relative to this file) whose content this one extends.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub extends: Option<Spanned<String>>,
     /// With `extends`: whether the parent's `tests:` are inherited (default `true`). With
     /// `false` the suite runs only its own tests (a variant of a platform whose parent tests
@@ -31,13 +34,23 @@ pub struct SuiteFile {
     /// device tests are still inherited (`skip:` removes single ones). Only allowed in a file
     /// that `extends` another.
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub inherit_tests: Option<Spanned<bool>>,
     /// Protocol version of connections unless a step says otherwise: `3.1`, `3.1.1` or `5`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub protocol: Option<Spanned<String>>,
     /// Parameters: device ids, secrets, …
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ParamDef>")]
     pub params: BTreeMap<String, Spanned<ParamDef>>,
+    /// Text the tests write as `${name}`: the topics and payloads a test uses, which may
+    /// themselves use parameters and the built-in variables (`t/${run}/${test}`). A suite
+    /// that extends another replaces single entries, so the tests it inherits run on the
+    /// platform's own topics and payloads.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub vars: BTreeMap<String, Spanned<String>>,
     /// Where the platform listens and what transport it needs.
     #[serde(default)]
     pub endpoint: Option<EndpointDef>,
@@ -50,12 +63,14 @@ pub struct SuiteFile {
     /// What the platform accepts (used by the judge and the emulator); typed into a
     /// [`super::profile::Profile`] once the `extends` chain is merged.
     #[serde(default)]
+    #[schemars(with = "Option<super::profile::Profile>")]
     pub profile: Option<Spanned<Value>>,
     /// Passive rules the judge checks on every conversation.
     #[serde(default)]
     pub rules: Vec<RuleDef>,
     /// Inherited test (or rule) ids to leave out.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub skip: Vec<Spanned<String>>,
     /// Active tests.
     #[serde(default)]
@@ -66,7 +81,7 @@ pub struct SuiteFile {
 }
 
 /// A parameter and where its value comes from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDef {
     /// Environment variable holding the value.
@@ -99,7 +114,7 @@ pub struct ParamDef {
 }
 
 /// The platform's endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointDef {
     /// Port used when the target gives none.
@@ -111,7 +126,7 @@ pub struct EndpointDef {
 }
 
 /// TLS requirements of an endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsDef {
     /// TLS is mandatory.
@@ -119,6 +134,7 @@ pub struct TlsDef {
     pub required: bool,
     /// Versions to offer: `1.2`, `1.3` (default both).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub versions: Vec<Spanned<String>>,
     /// Server name to send instead of the target's host.
     #[serde(default)]
@@ -135,10 +151,11 @@ pub struct TlsDef {
 ///     - { kind: gateway, device_type: "${gateway_type}", device_id: "${gateway_id}", token: "${gateway_token}" }
 ///     - { kind: application, app_id: "${app_id}", api_key: "${api_key}", token: "${api_token}" }
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthDef {
     /// Scheme name: `plain`, `tuya-hmac-sha256`, `aliyun`, `onenet`, `watson`, …
+    #[schemars(with = "String")]
     pub scheme: Spanned<String>,
     /// Scheme parameters of the suite's identity: what connections log in with unless a
     /// step says otherwise.
@@ -153,18 +170,21 @@ pub struct AuthDef {
     /// In a compiled [`crate::suite::Suite`] this list is empty: its entries are folded into
     /// `params` under `identities.N.KEY` (see [`crate::auth::suite_params::fold_identities`]).
     #[serde(default)]
+    #[schemars(with = "Vec<BTreeMap<String, String>>")]
     pub identities: Vec<Spanned<BTreeMap<String, String>>>,
 }
 
 /// Suite-wide defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefaultsDef {
     /// Window of an `expect` that states none.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub within: Option<Spanned<String>>,
     /// Deadline of a test that states none.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
     /// Keep Alive of a `connect` that states none.
     #[serde(default)]
@@ -172,7 +192,7 @@ pub struct DefaultsDef {
 }
 
 /// How a test's result counts, after the status tags of the rule catalogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 pub enum Status {
     /// Documented: a failure fails the run.
     #[serde(rename = "DOC")]
@@ -198,10 +218,11 @@ pub enum Status {
 }
 
 /// One active test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestDef {
     /// Stable id (`MQTT311-CONN-01`).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// One-line title.
     pub title: String,
@@ -224,6 +245,7 @@ pub struct TestDef {
     #[serde(default)]
     pub note: Option<String>,
     /// The steps, in order.
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
     /// The suite parameters its steps use (filled in when the suite is compiled).
     #[serde(skip)]
@@ -231,7 +253,7 @@ pub struct TestDef {
 }
 
 /// One step of a test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Open a transport connection without sending anything.
@@ -249,20 +271,22 @@ pub enum Step {
 }
 
 /// Names a connection; `main` when absent.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OpenDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
 }
 
 /// A structured CONNECT.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
     /// Protocol version (`3.1`, `3.1.1`, `5`); the suite's when absent.
     #[serde(default)]
@@ -301,7 +325,7 @@ pub struct ConnectDef {
 }
 
 /// A Will message.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WillDef {
     /// Will Topic.
@@ -321,11 +345,12 @@ pub struct WillDef {
 }
 
 /// Sends one packet: exactly one of the packet keys.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SendDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
     /// Raw bytes: hex text, or a raw-builder description.
     #[serde(default)]
@@ -366,12 +391,12 @@ pub struct SendDef {
 }
 
 /// A packet with no fields.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyDef {}
 
 /// Raw bytes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawDef {
     /// The whole packet in hex (may contain `${…}`).
@@ -381,7 +406,7 @@ pub enum RawDef {
 }
 
 /// A packet described to the raw builder.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBuiltDef {
     /// The first byte (type and flags), in hex (`"30"`) or as a number.
@@ -396,7 +421,7 @@ pub struct RawBuiltDef {
 }
 
 /// PUBLISH.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PublishDef {
     /// Topic Name.
@@ -428,7 +453,7 @@ pub struct PublishDef {
 }
 
 /// PUBACK, PUBREC, PUBREL, PUBCOMP.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AckDef {
     /// Packet Identifier (default: the last one received on the connection).
@@ -443,7 +468,7 @@ pub struct AckDef {
 }
 
 /// One subscription: a bare filter (QoS 0) or a filter with options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FilterDef {
     /// A filter at QoS 0.
@@ -453,7 +478,7 @@ pub enum FilterDef {
 }
 
 /// A filter with its subscription options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FullFilterDef {
     /// The topic filter.
@@ -473,7 +498,7 @@ pub struct FullFilterDef {
 }
 
 /// SUBSCRIBE.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeDef {
     /// Packet Identifier (automatic when absent).
@@ -487,7 +512,7 @@ pub struct SubscribeDef {
 }
 
 /// UNSUBSCRIBE.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UnsubscribeDef {
     /// Packet Identifier (automatic when absent).
@@ -501,7 +526,7 @@ pub struct UnsubscribeDef {
 }
 
 /// DISCONNECT or AUTH.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonDef {
     /// 5.0 reason code.
@@ -527,11 +552,12 @@ pub const ALTERNATIVE_OPTIONS: [&str; 3] = ["as", ENDS_TEST, INCONCLUSIVE];
 
 /// What to wait for, and how long: exactly one of `any_of`, `closed`, `silence` or a
 /// packet matcher (keyed by the lower-case packet type).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
     /// Latest time the expectation may be met (e.g. `5s`, `1.5x keepalive + 1s`).
     #[serde(default)]
@@ -541,6 +567,7 @@ pub struct ExpectDef {
     pub after: Option<Timed<TimeExpr>>,
     /// What times are measured from: `step` (default) or `last_sent` on the connection.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub since: Option<Spanned<String>>,
     /// Alternatives: the first event must match one of them; the report names it (`as`);
     /// `ends_test: true` makes the test end there, passed, and `inconclusive: "why"` ends it
@@ -642,10 +669,11 @@ impl ExpectDef {
 
 /// A passive rule: checked by the judge on every conversation (device mode, captures, and
 /// the broker runner's own traffic).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDef {
     /// Stable id from the rule catalogue (`TUYA-KA-01`).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// One-line title.
     pub title: String,
@@ -659,11 +687,12 @@ pub struct RuleDef {
     #[serde(default)]
     pub cites: Vec<String>,
     /// What to check: one check, or a list of checks that must all hold.
+    #[schemars(with = "super::check::Checks")]
     pub check: Spanned<super::check::Checks>,
 }
 
 /// A `connect` step's own credential scheme or parameters.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AuthOverrideDef {
     /// Scheme name (default: the suite's).
@@ -677,10 +706,11 @@ pub struct AuthOverrideDef {
 /// A device test: something the emulated cloud does to a connected device, and what the
 /// device must do about it. Device tests run in order on each device, one after the other,
 /// on its current connection or, once that has ended, on its next one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceTestDef {
     /// Stable id (`TUYA-DEV-KA-01`).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// One-line title.
     pub title: String,
@@ -702,22 +732,26 @@ pub struct DeviceTestDef {
     /// When the scenario starts: `connected` (after CONNACK, the default) or `subscribed`
     /// (after the device's first SUBSCRIBE was answered).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub start: Option<Spanned<String>>,
     /// How long after the start the cloud acts (default 0).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub after: Option<Spanned<String>>,
     /// What the cloud does.
+    #[schemars(with = "DeviceActionDef")]
     pub action: Spanned<DeviceActionDef>,
     /// What the device must do; with no expectation the test records what happened.
     #[serde(default)]
     pub expect: DeviceExpectDef,
     /// Longest the test may run once started (default: its widest window + 10 s).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
 }
 
 /// What the emulated cloud does in a device test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceActionDef {
     /// Deliver a message to the device (a command on a downlink topic).
@@ -735,7 +769,7 @@ pub enum DeviceActionDef {
 }
 
 /// A message the cloud delivers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandDef {
     /// Topic (with `${param}` placeholders).
@@ -749,7 +783,7 @@ pub struct CommandDef {
 }
 
 /// What the device must do in a device test.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceExpectDef {
     /// A PUBLISH on this topic (a reply to a command), timed from the command's delivery.
@@ -768,16 +802,18 @@ pub struct DeviceExpectDef {
     pub resend: Option<WindowDef>,
     /// The device keeps the connection open at least this long after the action.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub stays: Option<Spanned<String>>,
 }
 
 /// The reply a command expects.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyDef {
     /// Topic (with `${param}` placeholders).
     pub topic: String,
     /// Latest time (e.g. `10s`).
+    #[schemars(with = "String")]
     pub within: Spanned<String>,
     /// A JSON shape the reply's payload must have (the judge's `payload_json` shapes).
     #[serde(default)]
@@ -785,13 +821,23 @@ pub struct ReplyDef {
 }
 
 /// A time window: no earlier than `after`, no later than `within`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowDef {
     /// Earliest time (e.g. `1s`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub after: Option<Spanned<String>>,
     /// Latest time (e.g. `1.5x keepalive`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub within: Option<Spanned<String>>,
+}
+
+/// The JSON Schema of a suite file (draft 2020-12), generated from the types above; the
+/// committed copy is `docs/suite.schema.json`, which editors use for completion and errors.
+pub fn json_schema() -> Value {
+    let mut schema = schemars::schema_for!(SuiteFile);
+    schema.insert("title".into(), "mqtt-conform suite".into());
+    schema.to_value()
 }

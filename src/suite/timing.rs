@@ -1,7 +1,9 @@
 //! Durations and time windows as suites write them: `500ms`, `5s`, `2m`, `1.5x keepalive + 1s`.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -102,6 +104,19 @@ impl<T: TimeValue> Timed<T> {
     pub fn parse(&mut self) -> Result<T, String> {
         self.value = T::parse_text(&self.text.value)?;
         Ok(self.value)
+    }
+}
+
+impl<T: TimeValue> JsonSchema for Timed<T> {
+    fn schema_name() -> Cow<'static, str> {
+        "Time".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A time: `500ms`, `5s`, `2m`, a number of seconds, or (for windows) `1.5x keepalive + 1s`.",
+            "type": ["string", "number"]
+        })
     }
 }
 

@@ -58,6 +58,8 @@ pub const MATCH_OPERATORS: &[&str] = &["in", "min", "max", "not"];
 struct Checker<'a> {
     src: &'a Source,
     vars: &'a BTreeSet<String>,
+    /// The names each of the suite's `vars:` uses, as the merged suite defines them.
+    suite_vars: &'a BTreeMap<String, Vec<String>>,
     /// Every name `vars_in` met since it was last taken (a test's parameters).
     used: std::cell::RefCell<BTreeSet<String>>,
 }
@@ -70,6 +72,10 @@ impl Checker<'_> {
     fn vars_in(&self, text: &str, loc: &Location) -> Result<(), SuiteError> {
         let names = references(text).map_err(|e| self.err(loc, e))?;
         for name in names {
+            if let Some(uses) = self.suite_vars.get(&name) {
+                self.used.borrow_mut().extend(uses.iter().cloned());
+                continue;
+            }
             if self.vars.contains(&name) {
                 self.used.borrow_mut().insert(name);
                 continue;
@@ -500,6 +506,25 @@ impl Checker<'_> {
                 ));
             }
         }
+        for (name, text) in &f.vars {
+            if self.vars.contains(name) {
+                return Err(self.err(
+                    &text.referenced,
+                    format!("var `{name}` has the name of a parameter or built-in variable"),
+                ));
+            }
+            for used in references(&text.value).map_err(|e| self.err(&text.referenced, e))? {
+                if !self.vars.contains(&used) {
+                    return Err(self.err(
+                        &text.referenced,
+                        format!(
+                            "var `{name}`: `${{{used}}}` is neither a parameter of the suite nor a built-in ({})",
+                            BUILTINS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         if let (Some(flag), None) = (&f.inherit_tests, &f.extends) {
             return Err(self.err(
                 &flag.referenced,
@@ -613,12 +638,20 @@ pub(crate) fn compile(mut chain: Vec<(Source, SuiteFile)>) -> Result<Suite, Suit
     for (_, f) in &chain {
         vars.extend(f.params.keys().cloned());
     }
+    // The tests' vars as the last file to define each leaves it, with the names it uses.
+    let mut suite_vars: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, f) in &chain {
+        for (name, text) in &f.vars {
+            suite_vars.insert(name.clone(), references(&text.value).unwrap_or_default());
+        }
+    }
     // A test a later file redefines uses the later definition's parameters.
     let mut params_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (src, f) in &mut chain {
         Checker {
             src,
             vars: &vars,
+            suite_vars: &suite_vars,
             used: Default::default(),
         }
         .file(f, &mut params_used)?;
@@ -643,6 +676,7 @@ pub(crate) fn compile(mut chain: Vec<(Source, SuiteFile)>) -> Result<Suite, Suit
     let checker = Checker {
         src: &last_src,
         vars: &vars,
+        suite_vars: &suite_vars,
         used: Default::default(),
     };
     let protocol = match &merged.protocol {
@@ -698,6 +732,11 @@ pub(crate) fn compile(mut chain: Vec<(Source, SuiteFile)>) -> Result<Suite, Suit
                     },
                 )
             })
+            .collect(),
+        vars: merged
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect(),
         port: merged.endpoint.as_ref().and_then(|e| e.port),
         tls,
