@@ -519,3 +519,95 @@ fn inherited_tests_use_the_platforms_vars() {
         "t/r1/mqtt311-pub-06"
     );
 }
+
+/// `open`, `connect` and `close` stand alone, and `closed`, a packet to expect or a packet
+/// without fields to send needs no `{}`: the short spellings load as the long ones.
+#[test]
+fn short_spellings_mean_the_long_ones() {
+    let steps = |text: &str| -> String {
+        let s = suite::load_str("demo.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+        // Debug text without the positions (`Location { … }`), which differ with the spelling.
+        let mut text = String::new();
+        for step in &s.tests[0].steps {
+            text.push_str(&format!("{:?}\n", step.value));
+        }
+        while let Some(start) = text.find("Location {") {
+            let mut depth = 0;
+            let end = text[start..]
+                .char_indices()
+                .find_map(|(i, c)| {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 1 => return Some(start + i + 1),
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    None
+                })
+                .expect("a closing brace");
+            text.replace_range(start..end, "");
+        }
+        text
+    };
+    let short = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - open: { conn: b }\n      - send: { pingreq }\n      - expect: { pingresp, within: 2s }\n      - send: { conn: b, puback }\n      - send: { disconnect }\n      - expect: { closed }\n      - close\n";
+    let long = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - open: { conn: b }\n      - send: { pingreq: {} }\n      - expect: { pingresp: {}, within: 2s }\n      - send: { conn: b, puback: {} }\n      - send: { disconnect: {} }\n      - expect: { closed: {} }\n      - close: {}\n";
+    assert_eq!(steps(short), steps(long));
+    assert!(
+        steps(short).contains("closed: Some(Object {})"),
+        "{}",
+        steps(short)
+    );
+}
+
+#[test]
+fn a_step_name_alone_needs_to_be_one_that_may_stand_alone() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - send\n",
+    );
+    at(&e, 7, 9, "only `open`, `connect` and `close` stand alone");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - bogus\n",
+    );
+    at(&e, 7, 9, "unknown variant `bogus`");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - { connect: {}, open: {} }\n",
+    );
+    at(&e, 6, 24, "one step key");
+}
+
+/// A check whose parameters all come from the profile is written by its name alone.
+#[test]
+fn a_check_without_parameters_is_written_by_name() {
+    use mqtt_conform::judge::{Check, Checks};
+    let rules = |check: &str| {
+        let s = suite::load_str(
+            "demo.yaml",
+            &format!("name: demo\nrules:\n  - id: R1\n    title: r\n    check: {check}\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        s.rules[0].check.value.clone()
+    };
+    let range = Check::KeepaliveRange {
+        min: None,
+        max: None,
+        warn_below: None,
+    };
+    assert_eq!(rules("keepalive_range"), Checks::One(range.clone()));
+    assert_eq!(rules("{ keepalive_range: {} }"), Checks::One(range.clone()));
+    assert_eq!(
+        rules("[keepalive_range, credentials, { max_qos: { publish: 1 } }]"),
+        Checks::Many(vec![
+            range,
+            Check::Credentials,
+            Check::MaxQos {
+                publish: Some(1),
+                subscribe: None
+            }
+        ])
+    );
+    let e = error("name: demo\nrules:\n  - id: R1\n    title: r\n    check: bogus\n");
+    assert!(e.message.contains("bogus"), "{e}");
+    // A check with a required parameter still needs it.
+    let e = error("name: demo\nrules:\n  - id: R1\n    title: r\n    check: topic_length\n");
+    assert!(e.message.contains("max"), "{e}");
+}

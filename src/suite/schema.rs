@@ -245,16 +245,18 @@ pub struct TestDef {
     #[serde(default)]
     pub note: Option<String>,
     /// The steps, in order.
-    #[schemars(with = "Vec<Step>")]
+    #[schemars(with = "Vec<StepSchema>")]
     pub steps: Vec<Spanned<Step>>,
     /// The suite parameters its steps use (filled in when the suite is compiled).
     #[serde(skip)]
     pub params_used: BTreeSet<String>,
 }
 
-/// One step of a test.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+/// One step of a test: a map with one key, or (for `open`, `connect` and `close` with
+/// nothing to say) the bare name.
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "StepMap")]
 pub enum Step {
     /// Open a transport connection without sending anything.
     Open(OpenDef),
@@ -268,6 +270,109 @@ pub enum Step {
     Wait(Timed<Duration>),
     /// Close a connection (TCP FIN) from our side.
     Close(OpenDef),
+}
+
+/// Step names that may stand alone, meaning the step with all fields left out.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum BareStep {
+    /// `open` on the connection `main`.
+    Open,
+    /// `connect` on the connection `main`, as the suite says.
+    Connect,
+    /// `close` of the connection `main`.
+    Close,
+}
+
+/// The schema of a step: the bare name or the map.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum StepSchema {
+    Bare(BareStep),
+    Map(Step),
+}
+
+impl Step {
+    /// The step keys.
+    const NAMES: &'static [&'static str] = &["open", "connect", "send", "expect", "wait", "close"];
+
+    /// A step written as its bare name.
+    fn bare(name: &str) -> Option<Self> {
+        Some(match name {
+            "open" => Self::Open(OpenDef::default()),
+            "connect" => Self::Connect(Box::default()),
+            "close" => Self::Close(OpenDef::default()),
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor};
+        struct StepVisitor;
+        impl<'de> Visitor<'de> for StepVisitor {
+            type Value = Step;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a step: `open`, `connect` or `close` alone, or a map with one step key",
+                )
+            }
+            fn visit_str<E: Error>(self, name: &str) -> Result<Step, E> {
+                Step::bare(name).ok_or_else(|| {
+                    if Step::NAMES.contains(&name) {
+                        E::invalid_value(
+                            serde::de::Unexpected::Str(name),
+                            &"a step with its fields (only `open`, `connect` and `close` stand alone)",
+                        )
+                    } else {
+                        E::unknown_variant(name, Step::NAMES)
+                    }
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(A::Error::invalid_length(0, &"one step key"));
+                };
+                let step = match key.as_str() {
+                    "open" => Step::Open(map.next_value()?),
+                    "connect" => Step::Connect(map.next_value()?),
+                    "send" => Step::Send(map.next_value()?),
+                    "expect" => Step::Expect(map.next_value()?),
+                    "wait" => Step::Wait(map.next_value()?),
+                    "close" => Step::Close(map.next_value()?),
+                    other => return Err(A::Error::unknown_variant(other, Step::NAMES)),
+                };
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(
+                        2,
+                        &"one step key (each step is its own list entry)",
+                    ));
+                }
+                Ok(step)
+            }
+        }
+        d.deserialize_any(StepVisitor)
+    }
+}
+
+/// Reads a key that may stand without a value (`{ pingreq }`, `{ puback }`): present with
+/// nothing is the same as present with `{}`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// [`present`] for a matcher: `{ closed }` and `{ pingresp }` match like `{ closed: {} }`.
+fn present_matcher<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(Some(
+        Option::<Value>::deserialize(d)?.unwrap_or_else(|| Value::Object(Default::default())),
+    ))
 }
 
 /// Names a connection; `main` when absent.
@@ -356,22 +461,22 @@ pub struct SendDef {
     #[serde(default)]
     pub raw: Option<RawDef>,
     /// A structured CONNECT (no CONNACK awaited).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub connect: Option<ConnectDef>,
     /// PUBLISH.
     #[serde(default)]
     pub publish: Option<PublishDef>,
     /// PUBACK.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub puback: Option<AckDef>,
     /// PUBREC.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pubrec: Option<AckDef>,
     /// PUBREL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pubrel: Option<AckDef>,
     /// PUBCOMP.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pubcomp: Option<AckDef>,
     /// SUBSCRIBE.
     #[serde(default)]
@@ -380,13 +485,13 @@ pub struct SendDef {
     #[serde(default)]
     pub unsubscribe: Option<UnsubscribeDef>,
     /// PINGREQ.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pingreq: Option<EmptyDef>,
     /// DISCONNECT.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub disconnect: Option<ReasonDef>,
     /// AUTH (5.0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub auth: Option<ReasonDef>,
 }
 
@@ -575,7 +680,7 @@ pub struct ExpectDef {
     #[serde(default)]
     pub any_of: Option<Vec<BTreeMap<String, Value>>>,
     /// The peer closes the connection.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub closed: Option<Value>,
     /// Nothing at all arrives (and no close) for this long.
     #[serde(default)]
@@ -595,49 +700,49 @@ pub struct ExpectDef {
     #[serde(default)]
     pub inconclusive_if_silent: Option<String>,
     /// A CONNECT matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub connect: Option<Value>,
     /// A CONNACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub connack: Option<Value>,
     /// A PUBLISH matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub publish: Option<Value>,
     /// A PUBACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub puback: Option<Value>,
     /// A PUBREC matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pubrec: Option<Value>,
     /// A PUBREL matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pubrel: Option<Value>,
     /// A PUBCOMP matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pubcomp: Option<Value>,
     /// A SUBSCRIBE matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub subscribe: Option<Value>,
     /// A SUBACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub suback: Option<Value>,
     /// A UNSUBSCRIBE matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub unsubscribe: Option<Value>,
     /// A UNSUBACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub unsuback: Option<Value>,
     /// A PINGREQ matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pingreq: Option<Value>,
     /// A PINGRESP matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pingresp: Option<Value>,
     /// A DISCONNECT matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub disconnect: Option<Value>,
     /// A AUTH matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub auth: Option<Value>,
 }
 
