@@ -8,7 +8,6 @@
 
 use crate::runner::transport::{Target, TlsOptions};
 use crate::server::{Server, ServerConfig, ServerHandle, tls_config};
-use crate::suite::profile::Profile;
 use crate::suite::{ParamValues, Suite};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,8 +57,7 @@ pub fn server_config(
     suite: &Suite,
     params: &ParamValues,
 ) -> Result<(ServerConfig, Option<Certificate>), String> {
-    let profile = Profile::from_value(suite.profile.as_ref())?;
-    let mut config = ServerConfig::new(profile);
+    let mut config = ServerConfig::new(suite.profile.clone());
     let session = crate::session::Session::new(suite, params)?;
     // The auth values carry the further identities too (folded in when the suite compiled).
     if let Some(identity) = session.identity()? {

@@ -150,13 +150,14 @@ fn extends_overrides_skips_and_adds() {
     let ids: Vec<&str> = s.tests.iter().map(|t| t.id.value.as_str()).collect();
     assert_eq!(ids, ["A", "C", "D"]);
     assert_eq!(s.test("C").unwrap().title, "replaced");
-    let profile = s.profile.unwrap();
-    assert_eq!(profile["max_qos"], 1);
+    let profile = s.profile;
+    assert_eq!(profile.max_qos, 1);
     assert_eq!(
-        profile["keepalive"]["min"], 0,
+        profile.keepalive.min,
+        Some(0),
         "profile keys merge recursively"
     );
-    assert_eq!(profile["keepalive"]["max"], 1200);
+    assert_eq!(profile.keepalive.max, Some(1200));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -317,4 +318,296 @@ fn an_inconclusive_alternative_gives_its_reason_as_text() {
         "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { any_of: [ { puback: {} }, { closed: {}, inconclusive: 3 } ] }\n",
     );
     assert!(e.message.contains("gives the reason as text"), "{e}");
+}
+
+#[test]
+fn a_bad_profile_is_reported_where_the_profile_is_written() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\nprofile:\n  max_qos: high\n",
+    );
+    at(&e, 8, 3, "profile");
+}
+
+#[test]
+fn profile_and_times_are_typed_when_the_suite_loads() {
+    use mqtt_conform::suite::schema::Step;
+    use mqtt_conform::suite::timing::TimeExpr;
+    use std::time::Duration;
+    let s = suite::load_str(
+        "demo.yaml",
+        "name: demo\nprofile: { max_qos: 1, one_connection_per_identity: true }\ntests:\n  - id: T1\n    title: t\n    timeout: 2s\n    steps:\n      - connect: {}\n      - wait: 1.5s\n      - expect: { silence: 300ms }\n      - expect: { pingresp: {}, within: 2x keepalive + 1s, after: 100ms }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.profile.max_qos, 1);
+    assert!(s.profile.one_connection_per_identity);
+    let t = &s.tests[0];
+    assert_eq!(
+        t.timeout.as_ref().map(|t| t.value),
+        Some(Duration::from_secs(2))
+    );
+    let Step::Wait(wait) = &t.steps[1].value else {
+        panic!("step 2 is a wait")
+    };
+    assert_eq!(wait.value, Duration::from_millis(1500));
+    let Step::Expect(silence) = &t.steps[2].value else {
+        panic!("step 3 is an expect")
+    };
+    assert_eq!(
+        silence.silence.as_ref().map(|t| t.value),
+        Some(TimeExpr::fixed(Duration::from_millis(300)))
+    );
+    let Step::Expect(e) = &t.steps[3].value else {
+        panic!("step 4 is an expect")
+    };
+    let within = e.within.as_ref().expect("a window").value;
+    assert_eq!(within.resolve(10), Duration::from_secs(21));
+    assert_eq!(
+        e.after.as_ref().map(|t| t.value),
+        Some(TimeExpr::fixed(Duration::from_millis(100)))
+    );
+}
+
+/// Every time text of every built-in suite, inherited ones included, has its value.
+#[test]
+fn builtin_suites_have_every_time_parsed() {
+    use mqtt_conform::suite::schema::Step;
+    use mqtt_conform::suite::timing::TimeExpr;
+    use mqtt_conform::suite::timing::parse_duration;
+    let mut seen = 0;
+    for name in suite::builtin_names() {
+        let s = suite::load(name).unwrap_or_else(|e| panic!("{e}"));
+        for t in &s.tests {
+            if let Some(d) = &t.timeout {
+                assert_eq!(
+                    Ok(d.value),
+                    parse_duration(&d.text.value),
+                    "{name} {}",
+                    t.id.value
+                );
+                seen += 1;
+            }
+            for step in &t.steps {
+                match &step.value {
+                    Step::Wait(d) => {
+                        assert_eq!(Ok(d.value), parse_duration(&d.text.value));
+                        seen += 1;
+                    }
+                    Step::Expect(e) => {
+                        for w in [&e.within, &e.after, &e.silence].into_iter().flatten() {
+                            assert_eq!(Ok(w.value), TimeExpr::parse(&w.text.value));
+                            seen += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(seen > 50, "only {seen} times in the built-in suites");
+}
+
+/// `docs/suite.schema.json`, the committed JSON Schema of the suite language.
+fn committed_schema_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/suite.schema.json")
+}
+
+/// The committed schema is the one the schema types generate. With
+/// `MQTT_CONFORM_WRITE_SCHEMA=1` the test writes it instead (after changing the language).
+#[test]
+fn the_committed_json_schema_is_up_to_date() {
+    let generated = serde_json::to_string_pretty(&suite::schema::json_schema()).unwrap() + "\n";
+    let path = committed_schema_path();
+    if std::env::var_os("MQTT_CONFORM_WRITE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is out of date: run `MQTT_CONFORM_WRITE_SCHEMA=1 cargo test --test suite_errors json_schema`",
+        path.display()
+    );
+}
+
+fn schema_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(committed_schema_path()).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+/// A suite's YAML as the JSON an editor's YAML language server checks against the schema.
+fn yaml_as_json(text: &str) -> serde_json::Value {
+    serde_saphyr::from_str(text).expect("YAML")
+}
+
+#[test]
+fn the_json_schema_accepts_every_builtin_suite() {
+    let validator = schema_validator();
+    for (name, text) in suite::BUILTIN {
+        let errors: Vec<String> = validator
+            .iter_errors(&yaml_as_json(text))
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+}
+
+#[test]
+fn the_json_schema_rejects_unknown_keys() {
+    let validator = schema_validator();
+    let good = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - expect: { closed: {}, within: 2s }\n";
+    assert!(validator.is_valid(&yaml_as_json(good)));
+    for bad in [
+        "name: demo\nbogus: 1\n",
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    stepz: []\n",
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - expect: { closed: {}, withn: 2s }\n",
+        "name: demo\nprofile: { max_qoss: 1 }\n",
+    ] {
+        assert!(!validator.is_valid(&yaml_as_json(bad)), "accepted: {bad}");
+    }
+}
+
+#[test]
+fn vars_are_checked() {
+    let e = error(
+        "name: demo\nvars:\n  topic: \"t/${nope}\"\ntests:\n  - { id: T1, title: t, steps: [ { connect: {} } ] }\n",
+    );
+    at(&e, 3, 10, "`${nope}`");
+    let e = error(
+        "name: demo\nparams:\n  topic: { default: x }\nvars:\n  topic: \"t/${run}\"\ntests:\n  - { id: T1, title: t, steps: [ { connect: {} } ] }\n",
+    );
+    at(&e, 5, 10, "name of a parameter");
+}
+
+/// The baseline's tests run on the topics and payloads a platform suite sets in `vars:`,
+/// and a test that uses a var uses the parameters the var uses.
+#[test]
+fn inherited_tests_use_the_platforms_vars() {
+    use mqtt_conform::suite::schema::Step;
+    use mqtt_conform::suite::vars::Vars;
+    let tuya = suite::load("tuya").unwrap_or_else(|e| panic!("{e}"));
+    let test = tuya.test("MQTT311-PUB-06").expect("the baseline test");
+    let Step::Send(send) = &test.steps[1].value else {
+        panic!("step 2 sends")
+    };
+    let publish = send.publish.as_ref().expect("a PUBLISH");
+    let mut vars = Vars::new();
+    vars.set("device_id", "dev1");
+    vars.set("run", "r1");
+    vars.set("test", "mqtt311-pub-06");
+    tuya.bind_vars(&mut vars);
+    assert_eq!(
+        vars.interpolate(&publish.topic).unwrap(),
+        "tylink/dev1/thing/property/report"
+    );
+    assert!(
+        vars.interpolate(publish.payload.as_deref().unwrap())
+            .unwrap()
+            .starts_with(r#"{"msgId":"r1mqtt311-pub-06""#)
+    );
+    assert!(
+        test.params_used.contains("device_id"),
+        "{:?}",
+        test.params_used
+    );
+    let baseline = suite::load("mqtt-3.1.1").unwrap();
+    let mut vars = Vars::new();
+    vars.set("run", "r1");
+    vars.set("test", "mqtt311-pub-06");
+    baseline.bind_vars(&mut vars);
+    assert_eq!(
+        vars.interpolate(&publish.topic).unwrap(),
+        "t/r1/mqtt311-pub-06"
+    );
+}
+
+/// `open`, `connect` and `close` stand alone, and `closed`, a packet to expect or a packet
+/// without fields to send needs no `{}`: the short spellings load as the long ones.
+#[test]
+fn short_spellings_mean_the_long_ones() {
+    let steps = |text: &str| -> String {
+        let s = suite::load_str("demo.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+        // Debug text without the positions (`Location { … }`), which differ with the spelling.
+        let mut text = String::new();
+        for step in &s.tests[0].steps {
+            text.push_str(&format!("{:?}\n", step.value));
+        }
+        while let Some(start) = text.find("Location {") {
+            let mut depth = 0;
+            let end = text[start..]
+                .char_indices()
+                .find_map(|(i, c)| {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 1 => return Some(start + i + 1),
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    None
+                })
+                .expect("a closing brace");
+            text.replace_range(start..end, "");
+        }
+        text
+    };
+    let short = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - open: { conn: b }\n      - send: { pingreq }\n      - expect: { pingresp, within: 2s }\n      - send: { conn: b, puback }\n      - send: { disconnect }\n      - expect: { closed }\n      - close\n";
+    let long = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - open: { conn: b }\n      - send: { pingreq: {} }\n      - expect: { pingresp: {}, within: 2s }\n      - send: { conn: b, puback: {} }\n      - send: { disconnect: {} }\n      - expect: { closed: {} }\n      - close: {}\n";
+    assert_eq!(steps(short), steps(long));
+    assert!(
+        steps(short).contains("closed: Some(Object {})"),
+        "{}",
+        steps(short)
+    );
+}
+
+#[test]
+fn a_step_name_alone_needs_to_be_one_that_may_stand_alone() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - send\n",
+    );
+    at(&e, 7, 9, "only `open`, `connect` and `close` stand alone");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - bogus\n",
+    );
+    at(&e, 7, 9, "unknown variant `bogus`");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - { connect: {}, open: {} }\n",
+    );
+    at(&e, 6, 24, "one step key");
+}
+
+/// A check whose parameters all come from the profile is written by its name alone.
+#[test]
+fn a_check_without_parameters_is_written_by_name() {
+    use mqtt_conform::judge::{Check, Checks};
+    let rules = |check: &str| {
+        let s = suite::load_str(
+            "demo.yaml",
+            &format!("name: demo\nrules:\n  - id: R1\n    title: r\n    check: {check}\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        s.rules[0].check.value.clone()
+    };
+    let range = Check::KeepaliveRange {
+        min: None,
+        max: None,
+        warn_below: None,
+    };
+    assert_eq!(rules("keepalive_range"), Checks::One(range.clone()));
+    assert_eq!(rules("{ keepalive_range: {} }"), Checks::One(range.clone()));
+    assert_eq!(
+        rules("[keepalive_range, credentials, { max_qos: { publish: 1 } }]"),
+        Checks::Many(vec![
+            range,
+            Check::Credentials,
+            Check::MaxQos {
+                publish: Some(1),
+                subscribe: None
+            }
+        ])
+    );
+    let e = error("name: demo\nrules:\n  - id: R1\n    title: r\n    check: bogus\n");
+    assert!(e.message.contains("bogus"), "{e}");
+    // A check with a required parameter still needs it.
+    let e = error("name: demo\nrules:\n  - id: R1\n    title: r\n    check: topic_length\n");
+    assert!(e.message.contains("max"), "{e}");
 }

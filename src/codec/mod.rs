@@ -67,6 +67,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod framing;
+pub mod hex_text;
 pub mod packet;
 pub mod properties;
 mod raw;
@@ -84,6 +85,7 @@ pub use error::{DecodeError, SpecRef, Violation};
 pub use framing::{
     Frame, Framer, InputEnd, PacketReader, VersionTracker, split_frames, split_input,
 };
+pub use hex_text::parse_hex;
 pub use packet::*;
 pub use properties::{Properties, Property, PropertyId, PropertyScope, PropertyValue};
 pub use raw::RawBuilder;

@@ -13,7 +13,7 @@
 use crate::codec::{Packet, QoS};
 use crate::event::{Event, EventKind, Side};
 use crate::report::{CaseReport, TraceLine, Verdict};
-use crate::server::Misbehaviour;
+use crate::suite::device_tests::Misbehaviour;
 use crate::suite::device_tests::{DeviceAction, DeviceStart, DeviceTest};
 use crate::suite::profile::AutoSubscribe;
 use crate::suite::timing::Window;
@@ -377,7 +377,7 @@ impl Scenarios {
                             None => Ok(()),
                             Some(schema) => serde_json::from_slice::<serde_json::Value>(&p.payload)
                                 .map_err(|e| format!("payload is not JSON: {e}"))
-                                .and_then(|v| crate::judge::shape::check(&v, schema, "$")),
+                                .and_then(|v| crate::suite::shape::check(&v, schema, "$")),
                         };
                         a.reply = Some((at, shape));
                         a.trace(at, format!("reply on {}", p.topic));

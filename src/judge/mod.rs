@@ -5,14 +5,12 @@
 //! on each connection ends as one verdict, with the evidence (packets in hex and decoded,
 //! timestamps, windows and measured values) that decided it.
 
-pub mod check;
 mod conns;
 mod finish;
 mod rules;
-pub mod shape;
 mod trace;
 
-pub use check::{Check, Checks};
+pub use crate::suite::check::{Check, Checks};
 
 use crate::auth::{Identity, Presented, RuleOutcome, Scheme};
 use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
@@ -21,6 +19,7 @@ use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
 use crate::suite::Suite;
 use crate::suite::profile::{Profile, PropertyLimits};
 use crate::suite::schema::{RuleDef, Status};
+use crate::suite::shape;
 use crate::suite::timing::DEVICE_TIMER_TOLERANCE;
 use crate::suite::vars::Vars;
 use conns::ConnTable;
@@ -167,7 +166,7 @@ pub const NO_CONNECT_CASE: &str = "CONNECTIONS-WITHOUT-CONNECT";
 impl Judge {
     /// A judge for `suite`'s rules, with parameter values in `vars`.
     pub fn new(suite: &Suite, vars: Vars, auth: Option<AuthCheck>) -> Result<Self, String> {
-        let profile = Profile::from_value(suite.profile.as_ref())?;
+        let profile = suite.profile.clone();
         let epoch_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -222,13 +221,8 @@ impl Judge {
     /// purpose.
     pub fn keep_server_rules(&mut self) {
         self.report_unconnected = false;
-        self.rules.retain(|r| {
-            r.check
-                .value
-                .as_slice()
-                .iter()
-                .all(crate::judge::check::Check::judges_server)
-        });
+        self.rules
+            .retain(|r| r.check.value.as_slice().iter().all(Check::judges_server));
     }
 
     /// The rules' ids, in suite order.

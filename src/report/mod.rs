@@ -188,3 +188,4 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
 pub mod console;
 pub mod json;
 pub mod junit;
+mod status;

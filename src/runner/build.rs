@@ -222,7 +222,7 @@ pub fn outgoing(def: &SendDef, ctx: &mut BuildContext<'_>) -> Result<Outgoing, S
         let payload = if let Some(t) = &p.payload {
             Bytes::from(ctx.text(t)?.into_bytes())
         } else if let Some(h) = &p.payload_hex {
-            Bytes::from(crate::cli::decode::parse_hex(h)?)
+            Bytes::from(crate::codec::parse_hex(h)?)
         } else if let Some(n) = p.payload_size {
             Bytes::from(vec![b'x'; n])
         } else {
@@ -319,7 +319,7 @@ fn raw_bytes(raw: &RawDef, vars: &Vars) -> Result<Vec<u8>, String> {
                     );
                 }
                 Some(Value::String(h)) => {
-                    builder = builder.remaining_length_bytes(&crate::cli::decode::parse_hex(h)?);
+                    builder = builder.remaining_length_bytes(&crate::codec::parse_hex(h)?);
                 }
                 Some(_) => return Err("remaining_length is a number or hex text".into()),
             }

@@ -15,7 +15,7 @@ use crate::secret::Redactor;
 use crate::suite::schema::{
     ALTERNATIVE_OPTIONS, ENDS_TEST, ExpectDef, INCONCLUSIVE, Status, Step, TestDef,
 };
-use crate::suite::timing::{TimeExpr, Window, fmt_secs, parse_duration};
+use crate::suite::timing::{TimeExpr, Window, fmt_secs};
 use crate::suite::vars::Vars;
 use crate::suite::{DEFAULT_CONN, Suite};
 use serde_json::{Value, json};
@@ -287,10 +287,7 @@ impl RunContext {
 /// Runs `test` (the `index`-th of the suite) to a verdict.
 pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> CaseReport {
     let started = Instant::now();
-    let deadline = match &test.timeout {
-        Some(t) => parse_duration(&t.value).unwrap_or(ctx.suite.timeout),
-        None => ctx.suite.timeout,
-    };
+    let deadline = test.timeout.as_ref().map_or(ctx.suite.timeout, |t| t.value);
     let mut runner = TestRun {
         ctx: ctx.clone(),
         test_id: test.id.value.clone(),
@@ -435,8 +432,7 @@ impl TestRun {
                 Step::Send(s) => self.send(s).await,
                 Step::Expect(e) => self.expect(e).await,
                 Step::Wait(d) => {
-                    let d = parse_duration(&d.value).map_err(StepFailure::Harness)?;
-                    tokio::time::sleep(d).await;
+                    tokio::time::sleep(d.value).await;
                     Ok(())
                 }
                 Step::Close(o) => {
@@ -480,6 +476,7 @@ impl TestRun {
             .unwrap_or_default();
         v.set("now", now.as_secs().to_string());
         v.set("now_ms", now.as_millis().to_string());
+        self.ctx.suite.bind_vars(&mut v);
         v
     }
 
@@ -849,16 +846,11 @@ impl TestRun {
         let suite_within = self.ctx.suite.within;
         let conn = self.conn(&name)?;
         let keepalive = conn.keepalive;
-        let parse = |s: &Option<serde_saphyr::Spanned<String>>,
-                     default: TimeExpr|
-         -> Result<TimeExpr, StepFailure> {
-            match s {
-                Some(s) => TimeExpr::parse(&s.value).map_err(StepFailure::Harness),
-                None => Ok(default),
-            }
-        };
-        let within_expr = parse(&def.within, suite_within)?;
-        let after_expr = parse(&def.after, TimeExpr::fixed(Duration::ZERO))?;
+        let within_expr = def.within.as_ref().map_or(suite_within, |t| t.value);
+        let after_expr = def
+            .after
+            .as_ref()
+            .map_or(TimeExpr::fixed(Duration::ZERO), |t| t.value);
         let within = within_expr.resolve(keepalive);
         let after = after_expr.resolve(keepalive);
         let since_last_sent = def.since.as_ref().is_some_and(|s| s.value == "last_sent");
@@ -890,9 +882,7 @@ impl TestRun {
         };
 
         if let Some(silence) = &def.silence {
-            let d = TimeExpr::parse(&silence.value)
-                .map_err(StepFailure::Harness)?
-                .resolve(keepalive);
+            let d = silence.value.resolve(keepalive);
             let start = Instant::now();
             let conn = self.conn(&name)?;
             if conn.closed_at.is_some() {

@@ -45,7 +45,7 @@ pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String
                     return Err("payload_json: not a PUBLISH".into());
                 };
                 match serde_json::from_slice::<Value>(&p.payload) {
-                    Ok(v) => crate::judge::shape::check(&v, &expected, "$")
+                    Ok(v) => crate::suite::shape::check(&v, &expected, "$")
                         .map_err(|e| format!("payload_json: {e}"))?,
                     Err(e) => return Err(format!("payload_json: the payload is not JSON ({e})")),
                 }

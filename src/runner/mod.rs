@@ -182,10 +182,8 @@ pub async fn run_suite_until(
     // A platform with one connection per identity drops the older of two logins with the
     // suite's credentials, so the tests that log in as the suite's identity take turns;
     // the others (throw-away client ids, raw packets) still run concurrently.
-    let one_identity = ctx.credentials.client_id.is_some()
-        && crate::suite::profile::Profile::from_value(suite.profile.as_ref())
-            .map(|p| p.one_connection_per_identity)
-            .unwrap_or(true);
+    let one_identity =
+        ctx.credentials.client_id.is_some() && suite.profile.one_connection_per_identity;
     let identity_lock = Arc::new(tokio::sync::Mutex::new(()));
     let mut set = JoinSet::new();
     let mut results: Vec<Option<CaseReport>> = vec![None; suite.tests.len()];

@@ -128,7 +128,7 @@ mod replies;
 mod state;
 mod subs;
 
-pub use state::Misbehaviour;
+pub use crate::suite::device_tests::Misbehaviour;
 
 use crate::codec::Connect;
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;

@@ -6,6 +6,7 @@ use super::subs::{SubEntry, SubTree};
 use super::{Behaviour, Limits, ServerConfig, ServerStats};
 use crate::codec::topic::matches;
 use crate::codec::{Properties, PropertyId, ProtocolVersion, QoS};
+pub(super) use crate::suite::device_tests::Misbehaviour;
 use crate::suite::profile::Profile;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -186,30 +187,6 @@ pub(crate) enum Kick {
     TooSlow,
     /// The harness drops it on purpose (a device test): close without DISCONNECT.
     Drop(String),
-}
-
-/// A misbehaviour the harness can switch on for one connection while it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Misbehaviour {
-    /// Leave PINGREQ unanswered.
-    WithholdPingresp,
-    /// Leave inbound QoS 1 / QoS 2 PUBLISH unacknowledged (no PUBACK / PUBREC).
-    WithholdPuback,
-    /// Register subscriptions but send no SUBACK.
-    WithholdSuback,
-    /// Answer every SUBSCRIBE filter with 0x80.
-    RejectSubscriptions,
-}
-
-impl Misbehaviour {
-    pub(crate) fn bit(self) -> u8 {
-        match self {
-            Self::WithholdPingresp => 1,
-            Self::WithholdPuback => 2,
-            Self::WithholdSuback => 4,
-            Self::RejectSubscriptions => 8,
-        }
-    }
 }
 
 /// How the rest of the server reaches a connection.

@@ -3,10 +3,33 @@
 use super::schema::{DeviceActionDef, DeviceTestDef, Status, WindowDef};
 use super::timing::{TimeExpr, Window};
 use crate::codec::QoS;
-use crate::server::Misbehaviour;
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 use std::time::Duration;
+
+/// A misbehaviour the harness can switch on for one connection while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Misbehaviour {
+    /// Leave PINGREQ unanswered.
+    WithholdPingresp,
+    /// Leave inbound QoS 1 / QoS 2 PUBLISH unacknowledged (no PUBACK / PUBREC).
+    WithholdPuback,
+    /// Register subscriptions but send no SUBACK.
+    WithholdSuback,
+    /// Answer every SUBSCRIBE filter with 0x80.
+    RejectSubscriptions,
+}
+
+impl Misbehaviour {
+    pub(crate) fn bit(self) -> u8 {
+        match self {
+            Self::WithholdPingresp => 1,
+            Self::WithholdPuback => 2,
+            Self::WithholdSuback => 4,
+            Self::RejectSubscriptions => 8,
+        }
+    }
+}
 
 /// When a device test begins on a device's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +236,7 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
                 return Err(at(&loc, "`expect.reply` needs a `command` action".into()));
             }
             if let Some(shape) = &r.payload_json {
-                crate::judge::shape::validate_schema(shape)
+                crate::suite::shape::validate_schema(shape)
                     .map_err(|m| at(&r.within.referenced, format!("`payload_json`: {m}")))?;
             }
             Some(Reply {

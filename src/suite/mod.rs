@@ -1,10 +1,11 @@
 //! Suites: the YAML language, loading (built-in or from a path), `extends`, parameters and
 //! validation with `file:line:col` errors.
 
+pub mod check;
 pub mod device_tests;
 pub mod profile;
 pub mod schema;
-mod status;
+pub mod shape;
 pub mod timing;
 mod validate;
 pub mod vars;
@@ -13,13 +14,16 @@ pub use validate::{DEFAULT_CONN, MATCH_OPERATORS, matcher_fields};
 
 use crate::codec::ProtocolVersion;
 use crate::secret::Secret;
+use profile::Profile;
 use schema::{AuthDef, ParamDef, SuiteFile, TestDef};
 use serde_json::Value;
+use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use timing::TimeExpr;
+use vars::Vars;
 
 /// Suites compiled into the binary: (name, YAML).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -175,6 +179,8 @@ pub struct Suite {
     pub protocol: ProtocolVersion,
     /// Parameters by name.
     pub params: BTreeMap<String, Param>,
+    /// The tests' own variables (`vars:`): name and text, interpolated for each test.
+    pub vars: BTreeMap<String, String>,
     /// Default port.
     pub port: Option<u16>,
     /// TLS requirements.
@@ -187,8 +193,8 @@ pub struct Suite {
     pub timeout: Duration,
     /// Default Keep Alive.
     pub keepalive: u16,
-    /// What the platform accepts.
-    pub profile: Option<Value>,
+    /// What the platform accepts (the defaults when the suite states nothing).
+    pub profile: Profile,
     /// Tests, in order.
     pub tests: Vec<TestDef>,
     /// Passive rules, in order.
@@ -305,6 +311,17 @@ impl Suite {
             out.values.insert(name.clone(), value);
         }
         Ok(out)
+    }
+
+    /// Sets the suite's `vars:` in `vars`, which already holds the parameters and the
+    /// built-in variables they may use. A var using an unset optional parameter stays
+    /// unset (the tests that use it are skipped, naming the parameter).
+    pub fn bind_vars(&self, vars: &mut Vars) {
+        for (name, text) in &self.vars {
+            if let Ok(value) = vars.interpolate(text) {
+                vars.set(name.clone(), value);
+            }
+        }
     }
 
     /// The test with this id.
@@ -504,8 +521,14 @@ pub(crate) fn merge(
     }
     let mut params = parent.params;
     params.extend(child.params);
+    let mut vars = parent.vars;
+    vars.extend(child.vars);
+    // A merged profile is placed where the child writes its part: errors point there.
     let profile = match (parent.profile, child.profile) {
-        (Some(p), Some(c)) => Some(merge_values(p, c)),
+        (Some(p), Some(c)) => Some(Spanned {
+            value: merge_values(p.value, c.value),
+            ..c
+        }),
         (p, c) => c.or(p),
     };
     Ok(SuiteFile {
@@ -516,6 +539,7 @@ pub(crate) fn merge(
         inherit_tests: None,
         protocol: child.protocol.or(parent.protocol),
         params,
+        vars,
         endpoint: child.endpoint.or(parent.endpoint),
         auth: child.auth.or(parent.auth),
         defaults: child.defaults.or(parent.defaults),
@@ -540,5 +564,36 @@ fn merge_values(parent: Value, child: Value) -> Value {
             Value::Object(p)
         }
         (_, c) => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The suite is the compiled plan the judge, the modes and the command line use: it
+    /// imports none of them (only the codec, auth and the secret type).
+    #[test]
+    fn the_suite_imports_nothing_above_it() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/suite");
+        let above = [
+            "judge", "server", "cli", "runner", "device", "emulator", "pcap", "report", "event",
+        ];
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("src/suite") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for module in above {
+                assert!(
+                    !text.contains(&format!("crate::{module}::"))
+                        && !text.contains(&format!("crate::{module}}}"))
+                        && !text.contains(&format!("crate::{module};")),
+                    "{} uses crate::{module}",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "only {checked} files in {}", dir.display());
     }
 }

@@ -1,10 +1,11 @@
 //! A platform's profile: what it accepts and how it reacts. The judge checks devices and
 //! conversations against it; the built-in emulator behaves by it.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// What the platform accepts.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Accepted protocol versions (`3.1`, `3.1.1`, `5`); all when empty.
@@ -71,7 +72,7 @@ pub struct Profile {
 /// Subscriptions the platform makes on a device's behalf when it connects, as if the device
 /// had sent SUBSCRIBE (no SUBACK is sent). Alibaba subscribes its Link SDK devices, which
 /// say so with `_ss=1` in their client id, to their system downlink topics.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AutoSubscribe {
     /// The flag a client id carries among its parameters: one of the comma-separated items
@@ -102,7 +103,7 @@ impl AutoSubscribe {
 /// In `topic` and `payload`, `{topic}` is the request's topic and `{request.NAME}` the
 /// top-level field `NAME` of its JSON payload, as JSON text (a string with its quotes). A
 /// request that is not a JSON object, or lacks a named field, gets no answer.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyRule {
     /// Topic pattern of the requests (`${param}` placeholders, `+`/`#` wildcards).
@@ -117,7 +118,7 @@ pub struct ReplyRule {
 }
 
 /// Whether a platform offers 5.0 shared subscriptions.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SharedSubscriptions {
     /// Refused (SUBACK 0x9E; CONNACK announces them unavailable).
@@ -130,7 +131,7 @@ pub enum SharedSubscriptions {
 }
 
 /// Limits a platform puts on MQTT 5.0 PUBLISH (and Will) properties; none by default.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PropertyLimits {
     /// Most User Properties on one message.
@@ -245,7 +246,7 @@ impl Default for Profile {
 }
 
 /// How a platform treats an optional MQTT feature.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
     /// Supported as MQTT specifies.
@@ -258,7 +259,7 @@ pub enum Feature {
 }
 
 /// What a server does with a PUBLISH above its maximum QoS.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum QosReaction {
     /// Close the connection.
@@ -271,7 +272,7 @@ pub enum QosReaction {
 }
 
 /// What a server does with a PUBLISH it does not allow (topic, size).
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum TopicReaction {
     /// Acknowledge (at QoS 1) and drop.
@@ -282,7 +283,7 @@ pub enum TopicReaction {
 }
 
 /// Keep Alive rules.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KeepaliveRules {
     /// Smallest accepted value (seconds).
@@ -335,7 +336,7 @@ impl Default for KeepaliveRules {
 }
 
 /// What happens to a value outside its documented range.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RangeReaction {
     /// Accepted anyway.
@@ -346,7 +347,7 @@ pub enum RangeReaction {
 }
 
 /// Which topics a device may use.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TopicRules {
     /// Topic patterns a device may publish to (`${param}` placeholders, `+`/`#` wildcards);

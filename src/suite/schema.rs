@@ -3,16 +3,20 @@
 //! Every struct denies unknown keys, so a typo is an error with its position rather than a
 //! silently ignored line. Values that later checks must point at carry their span.
 
+use super::timing::{TimeExpr, Timed};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// A whole suite file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteFile {
     /// Short name (`tuya`, `mqtt-3.1.1`): JUnit classname and report file name.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// One-line title.
     #[serde(default)]
@@ -22,6 +26,7 @@ pub struct SuiteFile {
     pub source: Option<String>,
     /// A built-in suite name or a path (relative to this file) whose content this one extends.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub extends: Option<Spanned<String>>,
     /// With `extends`: whether the parent's `tests:` are inherited (default `true`). With
     /// `false` the suite runs only its own tests (a variant of a platform whose parent tests
@@ -29,13 +34,23 @@ pub struct SuiteFile {
     /// device tests are still inherited (`skip:` removes single ones). Only allowed in a file
     /// that `extends` another.
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub inherit_tests: Option<Spanned<bool>>,
     /// Protocol version of connections unless a step says otherwise: `3.1`, `3.1.1` or `5`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub protocol: Option<Spanned<String>>,
     /// Parameters: device ids, secrets, …
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ParamDef>")]
     pub params: BTreeMap<String, Spanned<ParamDef>>,
+    /// Text the tests write as `${name}`: the topics and payloads a test uses, which may
+    /// themselves use parameters and the built-in variables (`t/${run}/${test}`). A suite
+    /// that extends another replaces single entries, so the tests it inherits run on the
+    /// platform's own topics and payloads.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub vars: BTreeMap<String, Spanned<String>>,
     /// Where the platform listens and what transport it needs.
     #[serde(default)]
     pub endpoint: Option<EndpointDef>,
@@ -45,14 +60,17 @@ pub struct SuiteFile {
     /// Default windows and deadlines.
     #[serde(default)]
     pub defaults: Option<DefaultsDef>,
-    /// What the platform accepts (used by the judge and the emulator).
+    /// What the platform accepts (used by the judge and the emulator); typed into a
+    /// [`super::profile::Profile`] once the `extends` chain is merged.
     #[serde(default)]
-    pub profile: Option<Value>,
+    #[schemars(with = "Option<super::profile::Profile>")]
+    pub profile: Option<Spanned<Value>>,
     /// Passive rules the judge checks on every conversation.
     #[serde(default)]
     pub rules: Vec<RuleDef>,
     /// Inherited test (or rule) ids to leave out.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub skip: Vec<Spanned<String>>,
     /// Active tests.
     #[serde(default)]
@@ -63,7 +81,7 @@ pub struct SuiteFile {
 }
 
 /// A parameter and where its value comes from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDef {
     /// Environment variable holding the value.
@@ -96,7 +114,7 @@ pub struct ParamDef {
 }
 
 /// The platform's endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointDef {
     /// Port used when the target gives none.
@@ -108,7 +126,7 @@ pub struct EndpointDef {
 }
 
 /// TLS requirements of an endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsDef {
     /// TLS is mandatory.
@@ -116,6 +134,7 @@ pub struct TlsDef {
     pub required: bool,
     /// Versions to offer: `1.2`, `1.3` (default both).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub versions: Vec<Spanned<String>>,
     /// Server name to send instead of the target's host.
     #[serde(default)]
@@ -132,10 +151,11 @@ pub struct TlsDef {
 ///     - { kind: gateway, device_type: "${gateway_type}", device_id: "${gateway_id}", token: "${gateway_token}" }
 ///     - { kind: application, app_id: "${app_id}", api_key: "${api_key}", token: "${api_token}" }
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthDef {
     /// Scheme name: `plain`, `tuya-hmac-sha256`, `aliyun`, `onenet`, `watson`, …
+    #[schemars(with = "String")]
     pub scheme: Spanned<String>,
     /// Scheme parameters of the suite's identity: what connections log in with unless a
     /// step says otherwise.
@@ -150,18 +170,21 @@ pub struct AuthDef {
     /// In a compiled [`crate::suite::Suite`] this list is empty: its entries are folded into
     /// `params` under `identities.N.KEY` (see [`crate::auth::suite_params::fold_identities`]).
     #[serde(default)]
+    #[schemars(with = "Vec<BTreeMap<String, String>>")]
     pub identities: Vec<Spanned<BTreeMap<String, String>>>,
 }
 
 /// Suite-wide defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefaultsDef {
     /// Window of an `expect` that states none.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub within: Option<Spanned<String>>,
     /// Deadline of a test that states none.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
     /// Keep Alive of a `connect` that states none.
     #[serde(default)]
@@ -169,7 +192,7 @@ pub struct DefaultsDef {
 }
 
 /// How a test's result counts, after the status tags of the rule catalogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 pub enum Status {
     /// Documented: a failure fails the run.
     #[serde(rename = "DOC")]
@@ -195,10 +218,11 @@ pub enum Status {
 }
 
 /// One active test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestDef {
     /// Stable id (`MQTT311-CONN-01`).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// One-line title.
     pub title: String,
@@ -213,7 +237,7 @@ pub struct TestDef {
     pub source: Option<String>,
     /// Deadline for the whole test.
     #[serde(default)]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<Timed<Duration>>,
     /// The test is listed but not run; the reason is reported.
     #[serde(default)]
     pub skip: Option<String>,
@@ -221,15 +245,18 @@ pub struct TestDef {
     #[serde(default)]
     pub note: Option<String>,
     /// The steps, in order.
+    #[schemars(with = "Vec<StepSchema>")]
     pub steps: Vec<Spanned<Step>>,
     /// The suite parameters its steps use (filled in when the suite is compiled).
     #[serde(skip)]
     pub params_used: BTreeSet<String>,
 }
 
-/// One step of a test.
-#[derive(Debug, Clone, Deserialize)]
+/// One step of a test: a map with one key, or (for `open`, `connect` and `close` with
+/// nothing to say) the bare name.
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "StepMap")]
 pub enum Step {
     /// Open a transport connection without sending anything.
     Open(OpenDef),
@@ -240,26 +267,131 @@ pub enum Step {
     /// Expect a packet, a close, or silence, within a window.
     Expect(Box<ExpectDef>),
     /// Let time pass.
-    Wait(Spanned<String>),
+    Wait(Timed<Duration>),
     /// Close a connection (TCP FIN) from our side.
     Close(OpenDef),
 }
 
+/// Step names that may stand alone, meaning the step with all fields left out.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum BareStep {
+    /// `open` on the connection `main`.
+    Open,
+    /// `connect` on the connection `main`, as the suite says.
+    Connect,
+    /// `close` of the connection `main`.
+    Close,
+}
+
+/// The schema of a step: the bare name or the map.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum StepSchema {
+    Bare(BareStep),
+    Map(Step),
+}
+
+impl Step {
+    /// The step keys.
+    const NAMES: &'static [&'static str] = &["open", "connect", "send", "expect", "wait", "close"];
+
+    /// A step written as its bare name.
+    fn bare(name: &str) -> Option<Self> {
+        Some(match name {
+            "open" => Self::Open(OpenDef::default()),
+            "connect" => Self::Connect(Box::default()),
+            "close" => Self::Close(OpenDef::default()),
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor};
+        struct StepVisitor;
+        impl<'de> Visitor<'de> for StepVisitor {
+            type Value = Step;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a step: `open`, `connect` or `close` alone, or a map with one step key",
+                )
+            }
+            fn visit_str<E: Error>(self, name: &str) -> Result<Step, E> {
+                Step::bare(name).ok_or_else(|| {
+                    if Step::NAMES.contains(&name) {
+                        E::invalid_value(
+                            serde::de::Unexpected::Str(name),
+                            &"a step with its fields (only `open`, `connect` and `close` stand alone)",
+                        )
+                    } else {
+                        E::unknown_variant(name, Step::NAMES)
+                    }
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(A::Error::invalid_length(0, &"one step key"));
+                };
+                let step = match key.as_str() {
+                    "open" => Step::Open(map.next_value()?),
+                    "connect" => Step::Connect(map.next_value()?),
+                    "send" => Step::Send(map.next_value()?),
+                    "expect" => Step::Expect(map.next_value()?),
+                    "wait" => Step::Wait(map.next_value()?),
+                    "close" => Step::Close(map.next_value()?),
+                    other => return Err(A::Error::unknown_variant(other, Step::NAMES)),
+                };
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(
+                        2,
+                        &"one step key (each step is its own list entry)",
+                    ));
+                }
+                Ok(step)
+            }
+        }
+        d.deserialize_any(StepVisitor)
+    }
+}
+
+/// Reads a key that may stand without a value (`{ pingreq }`, `{ puback }`): present with
+/// nothing is the same as present with `{}`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// [`present`] for a matcher: `{ closed }` and `{ pingresp }` match like `{ closed: {} }`.
+fn present_matcher<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(Some(
+        Option::<Value>::deserialize(d)?.unwrap_or_else(|| Value::Object(Default::default())),
+    ))
+}
+
 /// Names a connection; `main` when absent.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OpenDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
 }
 
 /// A structured CONNECT.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
     /// Protocol version (`3.1`, `3.1.1`, `5`); the suite's when absent.
     #[serde(default)]
@@ -298,7 +430,7 @@ pub struct ConnectDef {
 }
 
 /// A Will message.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WillDef {
     /// Will Topic.
@@ -318,32 +450,33 @@ pub struct WillDef {
 }
 
 /// Sends one packet: exactly one of the packet keys.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SendDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
     /// Raw bytes: hex text, or a raw-builder description.
     #[serde(default)]
     pub raw: Option<RawDef>,
     /// A structured CONNECT (no CONNACK awaited).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub connect: Option<ConnectDef>,
     /// PUBLISH.
     #[serde(default)]
     pub publish: Option<PublishDef>,
     /// PUBACK.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub puback: Option<AckDef>,
     /// PUBREC.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pubrec: Option<AckDef>,
     /// PUBREL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pubrel: Option<AckDef>,
     /// PUBCOMP.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pubcomp: Option<AckDef>,
     /// SUBSCRIBE.
     #[serde(default)]
@@ -352,23 +485,23 @@ pub struct SendDef {
     #[serde(default)]
     pub unsubscribe: Option<UnsubscribeDef>,
     /// PINGREQ.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub pingreq: Option<EmptyDef>,
     /// DISCONNECT.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub disconnect: Option<ReasonDef>,
     /// AUTH (5.0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub auth: Option<ReasonDef>,
 }
 
 /// A packet with no fields.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyDef {}
 
 /// Raw bytes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawDef {
     /// The whole packet in hex (may contain `${…}`).
@@ -378,7 +511,7 @@ pub enum RawDef {
 }
 
 /// A packet described to the raw builder.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBuiltDef {
     /// The first byte (type and flags), in hex (`"30"`) or as a number.
@@ -393,7 +526,7 @@ pub struct RawBuiltDef {
 }
 
 /// PUBLISH.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PublishDef {
     /// Topic Name.
@@ -425,7 +558,7 @@ pub struct PublishDef {
 }
 
 /// PUBACK, PUBREC, PUBREL, PUBCOMP.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AckDef {
     /// Packet Identifier (default: the last one received on the connection).
@@ -440,7 +573,7 @@ pub struct AckDef {
 }
 
 /// One subscription: a bare filter (QoS 0) or a filter with options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FilterDef {
     /// A filter at QoS 0.
@@ -450,7 +583,7 @@ pub enum FilterDef {
 }
 
 /// A filter with its subscription options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FullFilterDef {
     /// The topic filter.
@@ -470,7 +603,7 @@ pub struct FullFilterDef {
 }
 
 /// SUBSCRIBE.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeDef {
     /// Packet Identifier (automatic when absent).
@@ -484,7 +617,7 @@ pub struct SubscribeDef {
 }
 
 /// UNSUBSCRIBE.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UnsubscribeDef {
     /// Packet Identifier (automatic when absent).
@@ -498,7 +631,7 @@ pub struct UnsubscribeDef {
 }
 
 /// DISCONNECT or AUTH.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonDef {
     /// 5.0 reason code.
@@ -524,20 +657,22 @@ pub const ALTERNATIVE_OPTIONS: [&str; 3] = ["as", ENDS_TEST, INCONCLUSIVE];
 
 /// What to wait for, and how long: exactly one of `any_of`, `closed`, `silence` or a
 /// packet matcher (keyed by the lower-case packet type).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectDef {
     /// The connection's name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
     /// Latest time the expectation may be met (e.g. `5s`, `1.5x keepalive + 1s`).
     #[serde(default)]
-    pub within: Option<Spanned<String>>,
+    pub within: Option<Timed<TimeExpr>>,
     /// Earliest time it may be met.
     #[serde(default)]
-    pub after: Option<Spanned<String>>,
+    pub after: Option<Timed<TimeExpr>>,
     /// What times are measured from: `step` (default) or `last_sent` on the connection.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub since: Option<Spanned<String>>,
     /// Alternatives: the first event must match one of them; the report names it (`as`);
     /// `ends_test: true` makes the test end there, passed, and `inconclusive: "why"` ends it
@@ -545,11 +680,11 @@ pub struct ExpectDef {
     #[serde(default)]
     pub any_of: Option<Vec<BTreeMap<String, Value>>>,
     /// The peer closes the connection.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub closed: Option<Value>,
     /// Nothing at all arrives (and no close) for this long.
     #[serde(default)]
-    pub silence: Option<Spanned<String>>,
+    pub silence: Option<Timed<TimeExpr>>,
     /// With a `suback` expectation: the least QoS each filter, in order, must be granted for
     /// the rest of the test to observe what it checks. A server may grant less than asked
     /// (MQTT-3.8.4-6) or refuse a filter; the test then ends inconclusive, naming the grant.
@@ -565,49 +700,49 @@ pub struct ExpectDef {
     #[serde(default)]
     pub inconclusive_if_silent: Option<String>,
     /// A CONNECT matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub connect: Option<Value>,
     /// A CONNACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub connack: Option<Value>,
     /// A PUBLISH matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub publish: Option<Value>,
     /// A PUBACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub puback: Option<Value>,
     /// A PUBREC matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pubrec: Option<Value>,
     /// A PUBREL matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pubrel: Option<Value>,
     /// A PUBCOMP matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pubcomp: Option<Value>,
     /// A SUBSCRIBE matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub subscribe: Option<Value>,
     /// A SUBACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub suback: Option<Value>,
     /// A UNSUBSCRIBE matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub unsubscribe: Option<Value>,
     /// A UNSUBACK matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub unsuback: Option<Value>,
     /// A PINGREQ matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pingreq: Option<Value>,
     /// A PINGRESP matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub pingresp: Option<Value>,
     /// A DISCONNECT matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub disconnect: Option<Value>,
     /// A AUTH matching these fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_matcher")]
     pub auth: Option<Value>,
 }
 
@@ -639,10 +774,11 @@ impl ExpectDef {
 
 /// A passive rule: checked by the judge on every conversation (device mode, captures, and
 /// the broker runner's own traffic).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDef {
     /// Stable id from the rule catalogue (`TUYA-KA-01`).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// One-line title.
     pub title: String,
@@ -656,11 +792,12 @@ pub struct RuleDef {
     #[serde(default)]
     pub cites: Vec<String>,
     /// What to check: one check, or a list of checks that must all hold.
-    pub check: Spanned<crate::judge::Checks>,
+    #[schemars(with = "super::check::Checks")]
+    pub check: Spanned<super::check::Checks>,
 }
 
 /// A `connect` step's own credential scheme or parameters.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AuthOverrideDef {
     /// Scheme name (default: the suite's).
@@ -674,10 +811,11 @@ pub struct AuthOverrideDef {
 /// A device test: something the emulated cloud does to a connected device, and what the
 /// device must do about it. Device tests run in order on each device, one after the other,
 /// on its current connection or, once that has ended, on its next one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceTestDef {
     /// Stable id (`TUYA-DEV-KA-01`).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// One-line title.
     pub title: String,
@@ -699,22 +837,26 @@ pub struct DeviceTestDef {
     /// When the scenario starts: `connected` (after CONNACK, the default) or `subscribed`
     /// (after the device's first SUBSCRIBE was answered).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub start: Option<Spanned<String>>,
     /// How long after the start the cloud acts (default 0).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub after: Option<Spanned<String>>,
     /// What the cloud does.
+    #[schemars(with = "DeviceActionDef")]
     pub action: Spanned<DeviceActionDef>,
     /// What the device must do; with no expectation the test records what happened.
     #[serde(default)]
     pub expect: DeviceExpectDef,
     /// Longest the test may run once started (default: its widest window + 10 s).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
 }
 
 /// What the emulated cloud does in a device test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceActionDef {
     /// Deliver a message to the device (a command on a downlink topic).
@@ -732,7 +874,7 @@ pub enum DeviceActionDef {
 }
 
 /// A message the cloud delivers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandDef {
     /// Topic (with `${param}` placeholders).
@@ -746,7 +888,7 @@ pub struct CommandDef {
 }
 
 /// What the device must do in a device test.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceExpectDef {
     /// A PUBLISH on this topic (a reply to a command), timed from the command's delivery.
@@ -765,16 +907,18 @@ pub struct DeviceExpectDef {
     pub resend: Option<WindowDef>,
     /// The device keeps the connection open at least this long after the action.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub stays: Option<Spanned<String>>,
 }
 
 /// The reply a command expects.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyDef {
     /// Topic (with `${param}` placeholders).
     pub topic: String,
     /// Latest time (e.g. `10s`).
+    #[schemars(with = "String")]
     pub within: Spanned<String>,
     /// A JSON shape the reply's payload must have (the judge's `payload_json` shapes).
     #[serde(default)]
@@ -782,13 +926,23 @@ pub struct ReplyDef {
 }
 
 /// A time window: no earlier than `after`, no later than `within`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowDef {
     /// Earliest time (e.g. `1s`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub after: Option<Spanned<String>>,
     /// Latest time (e.g. `1.5x keepalive`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub within: Option<Spanned<String>>,
+}
+
+/// The JSON Schema of a suite file (draft 2020-12), generated from the types above; the
+/// committed copy is `docs/suite.schema.json`, which editors use for completion and errors.
+pub fn json_schema() -> Value {
+    let mut schema = schemars::schema_for!(SuiteFile);
+    schema.insert("title".into(), "mqtt-conform suite".into());
+    schema.to_value()
 }

@@ -1,5 +1,9 @@
 //! Durations and time windows as suites write them: `500ms`, `5s`, `2m`, `1.5x keepalive + 1s`.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -11,7 +15,7 @@ use std::time::Duration;
 pub const DEVICE_TIMER_TOLERANCE: Duration = Duration::from_millis(100);
 
 /// A duration that may scale with the connection's Keep Alive.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TimeExpr {
     /// Multiple of the connection's Keep Alive (0 when absolute).
     pub keepalive_factor: f64,
@@ -80,6 +84,58 @@ impl fmt::Display for TimeExpr {
                 fmt_secs(self.fixed)
             ),
         }
+    }
+}
+
+/// A time a suite writes: the text with its position, and its value, parsed once when the
+/// suite is compiled ([`Timed::parse`]) so that runs never parse time text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Timed<T: TimeValue> {
+    /// The text as written, with where it is written.
+    pub text: Spanned<String>,
+    /// The value of the text (set by [`Timed::parse`] when the suite is compiled).
+    #[serde(skip)]
+    pub value: T,
+}
+
+impl<T: TimeValue> Timed<T> {
+    /// Parses the text into `value`; the error is the parser's.
+    pub fn parse(&mut self) -> Result<T, String> {
+        self.value = T::parse_text(&self.text.value)?;
+        Ok(self.value)
+    }
+}
+
+impl<T: TimeValue> JsonSchema for Timed<T> {
+    fn schema_name() -> Cow<'static, str> {
+        "Time".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A time: `500ms`, `5s`, `2m`, a number of seconds, or (for windows) `1.5x keepalive + 1s`.",
+            "type": ["string", "number"]
+        })
+    }
+}
+
+/// What a [`Timed`] text parses to: a [`Duration`], or a [`TimeExpr`] that may scale with
+/// Keep Alive.
+pub trait TimeValue: Copy + Default {
+    /// Parses suite text.
+    fn parse_text(text: &str) -> Result<Self, String>;
+}
+
+impl TimeValue for Duration {
+    fn parse_text(text: &str) -> Result<Self, String> {
+        parse_duration(text)
+    }
+}
+
+impl TimeValue for TimeExpr {
+    fn parse_text(text: &str) -> Result<Self, String> {
+        TimeExpr::parse(text)
     }
 }
 

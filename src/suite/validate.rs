@@ -1,7 +1,7 @@
 //! Load-time checks: everything a run would trip over is reported with its position first.
 
 use super::schema::*;
-use super::timing::{TimeExpr, parse_duration};
+use super::timing::{TimeExpr, TimeValue, Timed, parse_duration};
 use super::vars::{BUILTINS, references};
 use super::{Param, Source, Suite, SuiteError, TlsRequirements, merge};
 use crate::auth::Scheme;
@@ -58,6 +58,8 @@ pub const MATCH_OPERATORS: &[&str] = &["in", "min", "max", "not"];
 struct Checker<'a> {
     src: &'a Source,
     vars: &'a BTreeSet<String>,
+    /// The names each of the suite's `vars:` uses, as the merged suite defines them.
+    suite_vars: &'a BTreeMap<String, Vec<String>>,
     /// Every name `vars_in` met since it was last taken (a test's parameters).
     used: std::cell::RefCell<BTreeSet<String>>,
 }
@@ -70,6 +72,10 @@ impl Checker<'_> {
     fn vars_in(&self, text: &str, loc: &Location) -> Result<(), SuiteError> {
         let names = references(text).map_err(|e| self.err(loc, e))?;
         for name in names {
+            if let Some(uses) = self.suite_vars.get(&name) {
+                self.used.borrow_mut().extend(uses.iter().cloned());
+                continue;
+            }
             if self.vars.contains(&name) {
                 self.used.borrow_mut().insert(name);
                 continue;
@@ -163,7 +169,7 @@ impl Checker<'_> {
                         ));
                     }
                     if key == "payload_json" {
-                        crate::judge::shape::validate_schema(value)
+                        crate::suite::shape::validate_schema(value)
                             .map_err(|e| self.err(loc, format!("payload_json: {e}")))?;
                         continue;
                     }
@@ -249,7 +255,7 @@ impl Checker<'_> {
                 RawDef::Hex(h) => {
                     self.vars_in(h, loc)?;
                     if !h.contains("${") {
-                        crate::cli::decode::parse_hex(h)
+                        crate::codec::parse_hex(h)
                             .map_err(|e| self.err(loc, format!("raw: {e}")))?;
                     }
                 }
@@ -292,7 +298,7 @@ impl Checker<'_> {
                 ));
             }
             if let Some(h) = &p.payload_hex {
-                crate::cli::decode::parse_hex(h)
+                crate::codec::parse_hex(h)
                     .map_err(|e| self.err(loc, format!("payload_hex: {e}")))?;
             }
             self.properties(&p.properties, loc)?;
@@ -403,11 +409,8 @@ impl Checker<'_> {
                 "`inconclusive_if_silent` goes with a packet expectation",
             ));
         }
-        for t in [&e.within, &e.after].into_iter().flatten() {
-            self.time(t)?;
-        }
-        if let Some(s) = &e.silence {
-            self.time(s)?;
+        for t in [&e.within, &e.after, &e.silence].into_iter().flatten() {
+            self.time(&t.text)?;
         }
         if let Some(since) = &e.since {
             if !["step", "last_sent"].contains(&since.value.as_str()) {
@@ -436,7 +439,7 @@ impl Checker<'_> {
             ));
         }
         if let Some(timeout) = &t.timeout {
-            self.duration(timeout)?;
+            self.duration(&timeout.text)?;
         }
         let mut open: BTreeSet<String> = BTreeSet::new();
         for step in &t.steps {
@@ -466,7 +469,7 @@ impl Checker<'_> {
                     Some(conn_of(&e.conn))
                 }
                 Step::Wait(d) => {
-                    self.duration(d)?;
+                    self.duration(&d.text)?;
                     None
                 }
                 Step::Close(o) => Some(conn_of(&o.conn)),
@@ -501,6 +504,25 @@ impl Checker<'_> {
                     &p.referenced,
                     format!("secret parameter `{name}` may not have a default: give it through `env` or `file`"),
                 ));
+            }
+        }
+        for (name, text) in &f.vars {
+            if self.vars.contains(name) {
+                return Err(self.err(
+                    &text.referenced,
+                    format!("var `{name}` has the name of a parameter or built-in variable"),
+                ));
+            }
+            for used in references(&text.value).map_err(|e| self.err(&text.referenced, e))? {
+                if !self.vars.contains(&used) {
+                    return Err(self.err(
+                        &text.referenced,
+                        format!(
+                            "var `{name}`: `${{{used}}}` is neither a parameter of the suite nor a built-in ({})",
+                            BUILTINS.join(", ")
+                        ),
+                    ));
+                }
             }
         }
         if let (Some(flag), None) = (&f.inherit_tests, &f.extends) {
@@ -540,8 +562,8 @@ impl Checker<'_> {
         if let Some(p) = &f.profile {
             // Checked as a whole here; a child may override single keys of a parent's profile.
             if f.extends.is_none() {
-                super::profile::Profile::from_value(Some(p))
-                    .map_err(|e| self.err(&f.name.referenced, e))?;
+                super::profile::Profile::from_value(Some(&p.value))
+                    .map_err(|e| self.err(&p.referenced, e))?;
             }
         }
         if let Some(d) = &f.defaults {
@@ -611,20 +633,29 @@ impl Checker<'_> {
 
 /// Validates every file of an `extends` chain (outermost ancestor first), merges them and
 /// builds the suite.
-pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteError> {
+pub(crate) fn compile(mut chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteError> {
     let mut vars: BTreeSet<String> = BUILTINS.iter().map(|s| (*s).to_owned()).collect();
     for (_, f) in &chain {
         vars.extend(f.params.keys().cloned());
     }
+    // The tests' vars as the last file to define each leaves it, with the names it uses.
+    let mut suite_vars: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, f) in &chain {
+        for (name, text) in &f.vars {
+            suite_vars.insert(name.clone(), references(&text.value).unwrap_or_default());
+        }
+    }
     // A test a later file redefines uses the later definition's parameters.
     let mut params_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (src, f) in &chain {
+    for (src, f) in &mut chain {
         Checker {
             src,
             vars: &vars,
+            suite_vars: &suite_vars,
             used: Default::default(),
         }
         .file(f, &mut params_used)?;
+        parse_times(src, f)?;
     }
     let origin = chain
         .last()
@@ -645,6 +676,7 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
     let checker = Checker {
         src: &last_src,
         vars: &vars,
+        suite_vars: &suite_vars,
         used: Default::default(),
     };
     let protocol = match &merged.protocol {
@@ -653,10 +685,14 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
         }
         None => ProtocolVersion::V3_1_1,
     };
-    if let Some(p) = &merged.profile {
-        super::profile::Profile::from_value(Some(p))
-            .map_err(|e| checker.err(&merged.name.referenced, e))?;
-    }
+    let profile = super::profile::Profile::from_value(merged.profile.as_ref().map(|p| &p.value))
+        .map_err(|e| {
+            let at = merged
+                .profile
+                .as_ref()
+                .map_or(merged.name.referenced, |p| p.referenced);
+            checker.err(&at, e)
+        })?;
     let defaults = merged.defaults.clone();
     let within = match defaults.as_ref().and_then(|d| d.within.as_ref()) {
         Some(w) => checker.time(w)?,
@@ -697,6 +733,11 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
                 )
             })
             .collect(),
+        vars: merged
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect(),
         port: merged.endpoint.as_ref().and_then(|e| e.port),
         tls,
         auth: merged.auth.clone().map(|mut auth| {
@@ -707,7 +748,7 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
         within,
         timeout,
         keepalive: defaults.and_then(|d| d.keepalive).unwrap_or(60),
-        profile: merged.profile.clone(),
+        profile,
         device_tests: merged
             .device_tests
             .iter()
@@ -731,4 +772,34 @@ pub(crate) fn compile(chain: Vec<(Source, SuiteFile)>) -> Result<Suite, SuiteErr
             })
             .collect(),
     })
+}
+
+/// Parses the time texts of `file`'s tests into their values, once, so that runs use
+/// durations and never parse text (the checks above have already vetted each text).
+fn parse_times(src: &Source, file: &mut SuiteFile) -> Result<(), SuiteError> {
+    fn parse<T: TimeValue>(src: &Source, t: &mut Timed<T>) -> Result<(), SuiteError> {
+        t.parse()
+            .map(drop)
+            .map_err(|e| src.error_at(&t.text.referenced, e))
+    }
+    for test in &mut file.tests {
+        if let Some(t) = &mut test.timeout {
+            parse(src, t)?;
+        }
+        for step in &mut test.steps {
+            match &mut step.value {
+                Step::Wait(d) => parse(src, d)?,
+                Step::Expect(e) => {
+                    for t in [&mut e.within, &mut e.after, &mut e.silence]
+                        .into_iter()
+                        .flatten()
+                    {
+                        parse(src, t)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }

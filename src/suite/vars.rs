@@ -49,16 +49,20 @@ impl Vars {
     }
 }
 
+/// The raw-packet functions: `${str:TEXT}`, `${strx:TEXT}` and `${hex:TEXT}`.
+const FUNCTIONS: [&str; 3] = ["str", "strx", "hex"];
+
 /// The variable names `text` refers to (for load-time checks). The argument of a
-/// `${str:…}` or `${hex:…}` function is literal text that may itself hold variables.
+/// `${str:…}`, `${strx:…}` or `${hex:…}` function is literal text that may itself hold
+/// variables.
 pub fn references(text: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
-        if let Some(arg) = after
-            .strip_prefix("str:")
-            .or_else(|| after.strip_prefix("hex:"))
+        if let Some(arg) = FUNCTIONS
+            .iter()
+            .find_map(|f| after.strip_prefix(f).and_then(|a| a.strip_prefix(':')))
         {
             let end = find_closing(arg).ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
             names.extend(references(&arg[..end])?);
@@ -75,34 +79,55 @@ pub fn references(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// Expands a raw-packet hex template: `${str:TEXT}` becomes TEXT's bytes with a two-byte
-/// length prefix and `${hex:TEXT}` TEXT's bytes (both in hex); other `${name}` are
-/// interpolated first. Returns the bytes.
+/// length prefix, `${strx:TEXT}` the same with each `\xHH` in TEXT one byte of that value
+/// (to write ill-formed UTF-8 behind a topic of any length), and `${hex:TEXT}` TEXT's bytes
+/// (all in hex); other `${name}` are interpolated first. Returns the bytes.
 pub fn expand_hex(template: &str, vars: &Vars) -> Result<Vec<u8>, String> {
     let mut hex_text = String::new();
     let mut rest = template;
-    while let Some(start) = rest.find("${str:").or_else(|| rest.find("${hex:")) {
-        // Take whichever function comes first.
-        let start = [rest.find("${str:"), rest.find("${hex:")]
-            .into_iter()
-            .flatten()
+    // The first function call left, as (its start, its name).
+    let next_call = |rest: &str| {
+        FUNCTIONS
+            .iter()
+            .filter_map(|f| rest.find(&format!("${{{f}:")).map(|at| (at, *f)))
             .min()
-            .unwrap_or(start);
+    };
+    while let Some((start, func)) = next_call(rest) {
         hex_text.push_str(&vars.interpolate(&rest[..start])?);
-        let func = &rest[start + 2..start + 5];
-        let after = &rest[start + 6..];
+        let after = &rest[start + 3 + func.len()..];
         let end = find_closing(after)
             .ok_or_else(|| format!("unterminated `${{{func}:` in `{template}`"))?;
         let arg = vars.interpolate(&after[..end])?;
-        if func == "str" {
-            let len = u16::try_from(arg.len())
-                .map_err(|_| "`${str:…}` argument is longer than 65,535 bytes".to_string())?;
+        let bytes = match func {
+            "strx" => unescape_bytes(&arg)?,
+            _ => arg.into_bytes(),
+        };
+        if func != "hex" {
+            let len = u16::try_from(bytes.len())
+                .map_err(|_| format!("`${{{func}:…}}` argument is longer than 65,535 bytes"))?;
             hex_text.push_str(&hex::encode(len.to_be_bytes()));
         }
-        hex_text.push_str(&hex::encode(arg.as_bytes()));
+        hex_text.push_str(&hex::encode(bytes));
         rest = &after[end + 1..];
     }
     hex_text.push_str(&vars.interpolate(rest)?);
-    crate::cli::decode::parse_hex(&hex_text)
+    crate::codec::parse_hex(&hex_text)
+}
+
+/// TEXT's bytes with each `\xHH` replaced by the byte HH.
+fn unescape_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\x") {
+        out.extend_from_slice(&rest.as_bytes()[..at]);
+        let digits = rest.get(at + 2..at + 4).unwrap_or("");
+        let byte = u8::from_str_radix(digits, 16)
+            .map_err(|_| format!("`${{strx:…}}`: `\\x` needs two hex digits in `{text}`"))?;
+        out.push(byte);
+        rest = &rest[at + 4..];
+    }
+    out.extend_from_slice(rest.as_bytes());
+    Ok(out)
 }
 
 /// The index of the `}` closing a function argument that may itself contain `${…}`.
@@ -155,6 +180,18 @@ mod tests {
         assert_eq!(
             expand_hex("10 ${str:${cid}} ${hex:x}", &v).unwrap(),
             [0x10, 0, 2, b'a', b'b', b'x']
+        );
+        // Ill-formed UTF-8 behind a topic of any length, its length counted.
+        v.set("topic", "t/abc");
+        assert_eq!(
+            expand_hex("${strx:${topic}/\\xc3\\x28} 00", &v).unwrap(),
+            [0, 8, b't', b'/', b'a', b'b', b'c', b'/', 0xC3, 0x28, 0]
+        );
+        assert_eq!(references("${strx:${topic}/\\xc3}").unwrap(), ["topic"]);
+        assert!(
+            expand_hex("${strx:a\\xzz}", &v)
+                .unwrap_err()
+                .contains("two hex digits")
         );
     }
 }

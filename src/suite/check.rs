@@ -1,10 +1,11 @@
 //! The kinds of passive rule a suite can declare, with their parameters.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 /// What a rule checks. Parameters left out come from the suite's profile.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
     /// The CONNECT's protocol version is one of `allowed` (default: profile.protocols).
@@ -185,10 +186,60 @@ impl Check {
     }
 }
 
+/// A check as a suite writes it: the check's map, or its bare name when every parameter is
+/// left to the profile (`protocol_version` for `protocol_version: {}`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum CheckSpelling {
+    /// The map, or the name of a check without parameters.
+    Full(Check),
+    /// The bare name of a check whose parameters all have defaults.
+    Name(String),
+}
+
+impl TryFrom<CheckSpelling> for Check {
+    type Error = String;
+
+    fn try_from(spelling: CheckSpelling) -> Result<Self, String> {
+        match spelling {
+            CheckSpelling::Full(check) => Ok(check),
+            CheckSpelling::Name(name) => {
+                let mut map = serde_json::Map::new();
+                map.insert(name.clone(), Value::Object(serde_json::Map::new()));
+                serde_json::from_value(Value::Object(map))
+                    .map_err(|e| format!("check `{name}`: {e}"))
+            }
+        }
+    }
+}
+
+/// [`Checks`] as a suite writes them.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum ChecksSpelling {
+    One(CheckSpelling),
+    Many(Vec<CheckSpelling>),
+}
+
+impl TryFrom<ChecksSpelling> for Checks {
+    type Error = String;
+
+    fn try_from(spelling: ChecksSpelling) -> Result<Self, String> {
+        Ok(match spelling {
+            ChecksSpelling::One(c) => Self::One(c.try_into()?),
+            ChecksSpelling::Many(v) => Self::Many(
+                v.into_iter()
+                    .map(Check::try_from)
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
 /// A rule's checks: one, or several that must all hold (a catalogue rule often covers
 /// several facts, e.g. "no Will, Clean Session 1, no RETAIN").
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
+#[serde(try_from = "ChecksSpelling")]
 pub enum Checks {
     /// One check.
     One(Check),

@@ -2,8 +2,8 @@
 //! its outcome: the one place where a missed expectation becomes a failure, a warning or a
 //! recorded observation, for the judge's rules, broker tests and device tests alike.
 
-use super::schema::Status;
-use crate::report::Verdict;
+use super::Verdict;
+use crate::suite::schema::Status;
 
 impl Status {
     /// The verdict when the peer did not do what the test or rule expects: a failure for
