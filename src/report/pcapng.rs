@@ -899,6 +899,48 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_file_is_created_when_its_session_starts_and_its_errors_name_it() {
+        let dir =
+            std::env::temp_dir().join(format!("mqtt-conform-capture-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.pcapng");
+        let mut sink = CaptureFile::new(&path);
+        let opened = Event {
+            conn: 1,
+            at: Duration::from_millis(5),
+            from: Side::Client,
+            kind: EventKind::Opened(None),
+        };
+        assert!(sink.event(&opened).is_err(), "an event before the start");
+        assert!(!path.exists());
+        sink.start(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+            .unwrap();
+        sink.event(&opened).unwrap();
+        sink.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[..4], BLOCK_SHB.to_ne_bytes());
+        // The same bytes as a writer given the same start and event.
+        let mut reread = Vec::new();
+        let mut writer =
+            CaptureWriter::new(&mut reread, UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+                .unwrap();
+        writer.event(&opened).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(bytes, reread);
+
+        let missing = dir.join("no-such-dir").join("run.pcapng");
+        let error = CaptureFile::new(&missing)
+            .start(SystemTime::now())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!("cannot write {}: ", missing.display())),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn synthetic_addresses_are_distinct_per_connection() {
         let a = synthetic(1);
         let b = synthetic(1 + SYNTHETIC_PORTS);
