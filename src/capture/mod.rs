@@ -9,8 +9,9 @@
 //! their packets and hands [`crate::event::Event`]s to the judge; [`analyze`] runs the
 //! stages on their threads and turns the judge's findings into the report.
 //!
-//! Writing a live session's events as pcapng is [`crate::report::pcapng`]; replaying a
-//! capture's clients against a live server is [`crate::replay`].
+//! This is input only: writing a live session's events as pcapng is a report sink
+//! (`report::pcapng`), and replaying a capture's clients against a live server is a mode
+//! of its own (`replay`), built on this reader and the broker runner's client.
 
 pub mod analyze;
 mod flow_index;
