@@ -215,13 +215,13 @@ impl<R: Read> MergedReader<R> {
 /// or an I/O error.
 ///
 /// ```no_run
-/// use mqtt_conform::pcap::read::{Item, read_paths};
+/// use mqtt_conform::capture::read::{Item, read_paths};
 /// let summary = read_paths(&["capture.pcapng"], |item| match item {
 ///     Item::Segment(s) => println!("{} -> {}: {} bytes", s.src, s.dst, s.payload.len()),
 ///     Item::Notice(n) => eprintln!("{:?}: {}", n.kind, n.detail),
 /// })?;
 /// println!("{} segments from {} records", summary.segments, summary.records);
-/// # Ok::<(), mqtt_conform::pcap::read::CaptureError>(())
+/// # Ok::<(), mqtt_conform::capture::read::CaptureError>(())
 /// ```
 pub fn read_paths<P: AsRef<Path>>(
     paths: &[P],

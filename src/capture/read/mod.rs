@@ -275,7 +275,7 @@ pub struct Summary {
     /// Records of link types that are not decoded (reported once per interface).
     pub undecoded: u64,
     /// The read stopped before the files' end because a stop was requested
-    /// ([`read_paths_until`]).
+    /// ([`MergedReader::for_each_item_until`]).
     pub stopped: bool,
 }
 
