@@ -83,17 +83,17 @@
 //! figures (`/proc`); elsewhere they are shown as `n/a`.
 
 use bytes::Bytes;
+use mqtt_conform::capture::analyze::{CaptureOptions, analyze};
+use mqtt_conform::capture::flows::{Analyzer, AnalyzerConfig};
+use mqtt_conform::capture::read::{self, Item};
 use mqtt_conform::codec::framing::DEFAULT_MAX_PACKET_SIZE;
 use mqtt_conform::codec::{
     ConnAck, Connect, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS, SubAck,
     Subscribe, Subscription, encode_to_vec,
 };
 use mqtt_conform::event::{Endpoints, Event, EventKind, Side};
-use mqtt_conform::pcap::analyze::{CaptureOptions, analyze};
-use mqtt_conform::pcap::flows::{Analyzer, AnalyzerConfig};
-use mqtt_conform::pcap::read::{self, Item};
-use mqtt_conform::pcap::write::CaptureWriter;
 use mqtt_conform::report::Verdict;
+use mqtt_conform::report::pcapng::CaptureWriter;
 use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};

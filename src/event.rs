@@ -103,6 +103,54 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Where a live session's events go besides the judge (a pcapng capture, say). The mode
+/// running the session starts the sink, hands it every event in order and finishes it;
+/// whoever chose the sink (the command line) made it.
+pub trait EventSink: Send + std::fmt::Debug {
+    /// The session starts: its events' `at` counts from the wall-clock time `zero`.
+    /// Called once, before the first event.
+    fn start(&mut self, zero: std::time::SystemTime) -> std::io::Result<()>;
+    /// Takes one event. Events of several connections may be interleaved; each
+    /// connection's come in the order they happened.
+    fn event(&mut self, event: &Event) -> std::io::Result<()>;
+    /// The session is over: completes and flushes the output. No event follows.
+    fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// An [`EventSink`] shared between whoever made it and the mode that feeds it (options
+/// are cloned and handed around by reference; the sink itself is not `Clone`).
+#[derive(Debug, Clone)]
+pub struct SharedSink(std::sync::Arc<std::sync::Mutex<dyn EventSink>>);
+
+impl SharedSink {
+    /// Shares `sink`.
+    pub fn new(sink: impl EventSink + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(sink)))
+    }
+
+    /// See [`EventSink::start`].
+    pub fn start(&self, zero: std::time::SystemTime) -> std::io::Result<()> {
+        self.lock().start(zero)
+    }
+
+    /// See [`EventSink::event`].
+    pub fn event(&self, event: &Event) -> std::io::Result<()> {
+        self.lock().event(event)
+    }
+
+    /// See [`EventSink::finish`].
+    pub fn finish(&self) -> std::io::Result<()> {
+        self.lock().finish()
+    }
+
+    /// The sink; one that panicked part way is still usable (its output says how far it got).
+    fn lock(&self) -> std::sync::MutexGuard<'_, dyn EventSink + 'static> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Largest number of bytes shown in hex in a one-line description.
 const HEX_SHOWN: usize = 48;
 

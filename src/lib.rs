@@ -5,6 +5,7 @@
 //! the foundation every mode shares.
 
 pub mod auth;
+pub mod capture;
 pub mod cli;
 pub mod codec;
 pub mod device;
@@ -13,8 +14,8 @@ pub mod event;
 pub(crate) mod fasthash;
 pub mod interrupt;
 pub mod judge;
-pub mod pcap;
 pub(crate) mod prefetch;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod secret;

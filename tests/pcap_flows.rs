@@ -2,15 +2,17 @@
 //! hand-made TCP segments carrying real MQTT bytes from the codec's encoder.
 
 use bytes::Bytes;
+use mqtt_conform::capture::flows::{
+    Analyzer, AnalyzerConfig, ConnectionKind, Detection, VersionSource,
+};
+use mqtt_conform::capture::reassembly::{
+    CloseReason, Dir, Reassembler, ReassemblyConfig, StreamItem,
+};
+use mqtt_conform::capture::{Notice, NoticeKind, Segment, TcpFlags};
 use mqtt_conform::codec::{
     ConnAck, Connect, Packet, ProtocolVersion, PubResponse, Publish, QoS, encode_to_vec,
 };
 use mqtt_conform::event::{Endpoints, Event, EventKind, Side, TlsInfo};
-use mqtt_conform::pcap::flows::{
-    Analyzer, AnalyzerConfig, ConnectionKind, Detection, VersionSource,
-};
-use mqtt_conform::pcap::reassembly::{CloseReason, Dir, Reassembler, ReassemblyConfig, StreamItem};
-use mqtt_conform::pcap::{Notice, NoticeKind, Segment, TcpFlags};
 use proptest::prelude::*;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -335,8 +335,8 @@ struct Seg {
 
 fn segments_of(file: &Path) -> Vec<Seg> {
     let mut out = Vec::new();
-    mqtt_conform::pcap::read::read_paths(&[file], |item| {
-        if let mqtt_conform::pcap::read::Item::Segment(s) = item {
+    mqtt_conform::capture::read::read_paths(&[file], |item| {
+        if let mqtt_conform::capture::read::Item::Segment(s) = item {
             out.push(Seg {
                 at: s.at,
                 src: s.src,

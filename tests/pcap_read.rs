@@ -1,7 +1,7 @@
 //! Capture reading, end to end: capture files are written byte by byte into a temporary
 //! directory (pcap in both byte orders and both timestamp units, pcapng with several
 //! interfaces and sections), with frames built by etherparse's `PacketBuilder`, then read
-//! back with `mqtt_conform::pcap::read` and compared field by field.
+//! back with `mqtt_conform::capture::read` and compared field by field.
 //!
 //! A counting global allocator checks that a record or block claiming gigabytes is
 //! refused without allocating for it.
@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use etherparse::{LinuxSllPacketType, PacketBuilder, VlanId};
-use mqtt_conform::pcap::read::{
+use mqtt_conform::capture::read::{
     CaptureError, CaptureReader, Entry, Format, Item, MergedReader, Summary, read_paths,
 };
-use mqtt_conform::pcap::{Notice, NoticeKind};
+use mqtt_conform::capture::{Notice, NoticeKind};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------

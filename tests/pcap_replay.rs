@@ -16,8 +16,8 @@ use mqtt_conform::codec::{
     Subscription, Unsubscribe, decode_packet, encode_to_vec,
 };
 use mqtt_conform::event::{Event, EventKind, Side};
-use mqtt_conform::pcap::replay::{ReplayOptions, replay};
-use mqtt_conform::pcap::write::CaptureWriter;
+use mqtt_conform::replay::{ReplayOptions, replay};
+use mqtt_conform::report::pcapng::CaptureWriter;
 use mqtt_conform::report::{RunReport, SuiteReport, Verdict};
 use mqtt_conform::runner::connection::{Conn, Incoming};
 use mqtt_conform::runner::transport::{Connector, Target, TlsOptions};

@@ -674,7 +674,7 @@ fn run_with_keylog(capture: &Path, keylog: &Path) -> (Option<i32>, String) {
 fn a_bad_key_log_is_a_usage_error_naming_the_file_and_line_without_secrets() {
     let dir = temp_dir("keylog-bad");
     let capture = dir.join("empty.pcapng");
-    mqtt_conform::pcap::write::CaptureWriter::create(&capture, std::time::SystemTime::now())
+    mqtt_conform::report::pcapng::CaptureWriter::create(&capture, std::time::SystemTime::now())
         .expect("capture")
         .finish()
         .expect("capture written");

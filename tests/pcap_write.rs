@@ -13,7 +13,7 @@ use mqtt_conform::codec::{
     decode_slice, encode_to_vec,
 };
 use mqtt_conform::event::{Endpoints, Event, EventKind, Side, TlsInfo};
-use mqtt_conform::pcap::write::CaptureWriter;
+use mqtt_conform::report::pcapng::CaptureWriter;
 use mqtt_conform::server::ServerConfig;
 use mqtt_conform::suite::profile::Profile;
 use std::collections::{BTreeMap, HashMap};
@@ -928,4 +928,103 @@ fn undecodable_packets_keep_their_bytes_and_say_why() {
         rows[2][1],
         format!("mqtt-conform conn 1: client packet does not decode: {error}")
     );
+}
+
+#[test]
+fn stream_bytes_are_read_back_in_order_by_the_reader_and_the_reassembler() {
+    use mqtt_conform::capture::read::{CaptureReader, Item, MergedReader};
+    use mqtt_conform::capture::reassembly::{CloseReason, Dir, Reassembler, StreamItem};
+
+    let endpoints = Endpoints {
+        client: "127.0.0.1:40001".parse().unwrap(),
+        server: "127.0.0.1:8883".parse().unwrap(),
+    };
+    let at = |ms: u64| Duration::from_millis(ms);
+    // Arbitrary bytes (not MQTT), both directions interleaved: a chunk longer than one
+    // MSS, and more than 32 KiB (the writer's ACK interval) from the client before the server sends again.
+    let pattern = |len: usize, seed: u8| -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    };
+    let chunks = [
+        (Side::Client, pattern(517, 1)),
+        (Side::Server, pattern(5_000, 2)),
+        (Side::Client, pattern(80, 3)),
+        (Side::Client, pattern(40_000, 4)),
+        (Side::Server, pattern(1, 5)),
+        (Side::Client, Vec::new()),
+        (Side::Server, pattern(1_460, 6)),
+    ];
+    let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut writer = CaptureWriter::new(Vec::new(), start).unwrap();
+    writer
+        .event(&Event {
+            conn: 7,
+            at: at(0),
+            from: Side::Client,
+            kind: EventKind::Opened(Some(endpoints)),
+        })
+        .unwrap();
+    for (i, (side, bytes)) in chunks.iter().enumerate() {
+        // 30 ms apart: some delayed ACKs fall due in between, some do not.
+        writer
+            .stream_bytes(7, at(1 + 30 * i as u64), *side, bytes)
+            .unwrap();
+    }
+    writer
+        .event(&Event {
+            conn: 7,
+            at: at(500),
+            from: Side::Client,
+            kind: EventKind::Closed {
+                by: Some(Side::Client),
+                detail: "EOF".into(),
+            },
+        })
+        .unwrap();
+    let file = writer.finish().unwrap();
+
+    let mut streams: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut addresses = None;
+    let mut ends = Vec::new();
+    let mut unexpected = Vec::new();
+    let mut on_item = |item: StreamItem<'_>| match item {
+        StreamItem::Opened {
+            a, b, handshake, ..
+        } => addresses = Some((a, b, handshake)),
+        StreamItem::Data { dir, bytes, .. } => streams[dir.index()].extend_from_slice(bytes),
+        StreamItem::Fin { dir, .. } => ends.push(format!("fin {dir}")),
+        StreamItem::Closed { reason, .. } => ends.push(format!("closed {reason:?}")),
+        other => unexpected.push(format!("{other:?}")),
+    };
+    let mut reassembler = Reassembler::default();
+    let reader = CaptureReader::new(&file[..], 0).unwrap();
+    MergedReader::new(vec![reader])
+        .for_each_item(|item| match item {
+            Item::Segment(seg) => reassembler.segment(&seg, &mut on_item),
+            Item::Notice(n) => panic!("notice reading the capture: {n:?}"),
+        })
+        .unwrap();
+    reassembler.finish(&mut on_item);
+
+    assert_eq!(addresses, Some((endpoints.client, endpoints.server, true)));
+    let sent = |side: Side| -> Vec<u8> {
+        chunks
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect()
+    };
+    assert!(streams[Dir::FromA.index()] == sent(Side::Client));
+    assert!(streams[Dir::FromB.index()] == sent(Side::Server));
+    assert_eq!(
+        ends,
+        [
+            "fin a→b".to_owned(),
+            "fin b→a".to_owned(),
+            format!("closed {:?}", CloseReason::Finished)
+        ]
+    );
+    assert!(unexpected.is_empty(), "{unexpected:?}");
 }

@@ -20,9 +20,9 @@
 use libfuzzer_sys::fuzz_target;
 use mqtt_conform::codec::ProtocolVersion;
 use mqtt_conform::event::{Event, EventKind};
-use mqtt_conform::pcap::flows::{Analyzer, AnalyzerConfig};
-use mqtt_conform::pcap::read::{CaptureReader, Entry, Item, MergedReader, Parsed, parse_record};
-use mqtt_conform::pcap::tls_decrypt::KeyLog;
+use mqtt_conform::capture::flows::{Analyzer, AnalyzerConfig};
+use mqtt_conform::capture::read::{CaptureReader, Entry, Item, MergedReader, Parsed, parse_record};
+use mqtt_conform::capture::tls::KeyLog;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 

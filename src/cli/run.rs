@@ -3,7 +3,9 @@
 use super::{ColorChoice, Format, RunArgs, exit};
 use crate::codec::ProtocolVersion;
 use crate::codec::statements::Spec;
+use crate::event::SharedSink;
 use crate::report::console::Console;
+use crate::report::pcapng::CaptureFile;
 use crate::report::{json, junit};
 use crate::runner::transport::{Target, TlsOptions};
 use crate::runner::{RunError, RunOptions, Selection, run_suite_until};
@@ -149,7 +151,10 @@ pub fn run(args: &RunArgs) -> i32 {
         selection: selection.clone(),
         connect_timeout: Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0)),
         max_packet_size: args.max_packet_size.unwrap_or(CLIENT_MAX_PACKET_SIZE),
-        capture: args.capture.clone(),
+        capture: args
+            .capture
+            .as_ref()
+            .map(|path| SharedSink::new(CaptureFile::new(path))),
     };
     let color = match args.color {
         ColorChoice::Always => true,
@@ -240,7 +245,10 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
             reject_subscriptions: args.reject_subscriptions,
             close_after: args.drop_after,
         },
-        capture: args.capture.clone(),
+        capture: args
+            .capture
+            .as_ref()
+            .map(|path| SharedSink::new(CaptureFile::new(path))),
         max_packet_size: args.max_packet_size,
         device_tests: if args.device_tests {
             let selection = crate::runner::Selection {
@@ -345,7 +353,7 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
         }
     };
     let tls_keys = match &args.tls_keylog {
-        Some(path) => match crate::pcap::tls_decrypt::KeyLog::from_file(path) {
+        Some(path) => match crate::capture::tls::KeyLog::from_file(path) {
             Ok(keys) => Some(std::sync::Arc::new(keys)),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -354,7 +362,7 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
         },
         None => None,
     };
-    let mut opts = crate::pcap::analyze::CaptureOptions {
+    let mut opts = crate::capture::analyze::CaptureOptions {
         paths: args.pcap.clone(),
         ports: args.ports.clone(),
         protocol: args.protocol,
@@ -379,14 +387,14 @@ fn capture_mode(args: &RunArgs, suite: &Suite) -> i32 {
         "reading {} capture file(s) (Ctrl-C or SIGTERM ends the read early; what was read is judged)",
         opts.paths.len()
     );
-    let (report, summary) = match crate::pcap::analyze::analyze(suite, &params, &opts, &mut |_| {})
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+    let (report, summary) =
+        match crate::capture::analyze::analyze(suite, &params, &opts, &mut |_| {}) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
     eprintln!("{}", summary.line());
     finish_report(args, suite, &report, text, &redactor)
 }
@@ -396,7 +404,7 @@ fn replay_mode(
     args: &RunArgs,
     suite: &Suite,
     url: &str,
-    capture: crate::pcap::analyze::CaptureOptions,
+    capture: crate::capture::analyze::CaptureOptions,
     text: bool,
     redactor: &crate::secret::Redactor,
 ) -> i32 {
@@ -407,7 +415,7 @@ fn replay_mode(
             return exit::USAGE;
         }
     };
-    let mut opts = crate::pcap::replay::ReplayOptions::new(capture.paths, target);
+    let mut opts = crate::replay::ReplayOptions::new(capture.paths, target);
     opts.ports = capture.ports;
     opts.protocol = capture.protocol;
     opts.max_packet_size = capture.max_packet_size;
@@ -439,7 +447,7 @@ fn replay_mode(
                 opts.target
             );
         }
-        crate::pcap::replay::replay_until(&opts, stop).await
+        crate::replay::replay_until(&opts, stop).await
     });
     let mut report = match replayed {
         Ok(r) => r,

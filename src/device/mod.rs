@@ -35,8 +35,8 @@ pub struct DeviceOptions {
     pub devices: Option<usize>,
     /// Misbehaviours of the emulated cloud.
     pub behaviour: Behaviour,
-    /// Write every connection to this pcapng file.
-    pub capture: Option<PathBuf>,
+    /// Where every connection also goes (a pcapng file); started when the server listens.
+    pub capture: Option<crate::event::SharedSink>,
     /// Largest packet accepted from a device (none: the platform's default).
     pub max_packet_size: Option<usize>,
     /// The suite's device tests to play on each device, in suite order (none: the run
@@ -119,16 +119,11 @@ pub async fn run(
     });
     let deadline = opts.duration.map(|d| started + d);
     let control = server.control();
-    let mut capture = match &opts.capture {
-        Some(path) => Some(
-            crate::pcap::write::CaptureWriter::create(
-                path,
-                std::time::SystemTime::now() - server.elapsed(),
-            )
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        ),
-        None => None,
-    };
+    let capture = opts.capture.clone();
+    if let Some(sink) = &capture {
+        sink.start(std::time::SystemTime::now() - server.elapsed())
+            .map_err(|e| e.to_string())?;
+    }
     // The server's clock, as an `Instant`, for waking up at a scenario's next step.
     let server_start = Instant::now() - server.elapsed();
     let mut finished_devices = 0usize;
@@ -177,9 +172,9 @@ pub async fn run(
             let Some(Some(event)) = event else { break };
             event
         };
-        if let Some(w) = capture.as_mut() {
-            w.event(&event)
-                .map_err(|e| format!("cannot write the capture: {e}"))?;
+        if let Some(sink) = &capture {
+            sink.event(&event)
+                .map_err(|e| format!("cannot write {e}"))?;
         }
         // A device still in its device tests is not done when one connection ends.
         let device_busy = scenarios.busy(event.conn);
@@ -210,9 +205,8 @@ pub async fn run(
         }
     }
     let device_cases = scenarios.finish(server.elapsed());
-    if let Some(w) = capture {
-        w.finish()
-            .map_err(|e| format!("cannot write the capture: {e}"))?;
+    if let Some(sink) = capture {
+        sink.finish().map_err(|e| format!("cannot write {e}"))?;
     }
     timing.events_dropped = server.stats().events_dropped;
     server.shutdown().await;

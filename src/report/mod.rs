@@ -1,4 +1,5 @@
-//! Reports: what a run found, for people (console) and for machines (JUnit, JSON).
+//! Reports: what a run found, for people (console) and for machines (JUnit, JSON); and
+//! what a live run saw, as a capture ([`pcapng`]).
 //!
 //! Every source (broker runner, device server, pcap reader) produces a [`RunReport`]; the
 //! renderers know nothing about where it came from.
@@ -188,4 +189,5 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
 pub mod console;
 pub mod json;
 pub mod junit;
+pub mod pcapng;
 mod status;

@@ -64,8 +64,9 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     /// Largest packet accepted from the peer.
     pub max_packet_size: usize,
-    /// Write every connection of the run to this pcapng file (opens in Wireshark).
-    pub capture: Option<std::path::PathBuf>,
+    /// Where every connection of the run also goes (a pcapng file that opens in
+    /// Wireshark); started when the run starts.
+    pub capture: Option<crate::event::SharedSink>,
 }
 
 /// Why a run could not start.
@@ -137,26 +138,24 @@ pub async fn run_suite_until(
     let mut judge =
         crate::judge::Judge::new(&suite, vars.clone(), None).map_err(RunError::Config)?;
     judge.keep_server_rules();
-    let mut capture = match &opts.capture {
-        Some(path) => Some(
-            crate::pcap::write::CaptureWriter::create(path, std::time::SystemTime::now())
-                .map_err(|e| RunError::Config(format!("cannot write {}: {e}", path.display())))?,
-        ),
-        None => None,
-    };
+    let mut capture = opts.capture.clone();
+    if let Some(sink) = &capture {
+        sink.start(std::time::SystemTime::now())
+            .map_err(|e| RunError::Config(e.to_string()))?;
+    }
     let judging = tokio::spawn(async move {
         let mut capture_error = None;
         while let Some(event) = events.recv().await {
             judge.observe(&event);
-            if let Some(w) = capture.as_mut() {
-                if let Err(e) = w.event(&event) {
+            if let Some(sink) = &capture {
+                if let Err(e) = sink.event(&event) {
                     capture_error = Some(e.to_string());
                     capture = None;
                 }
             }
         }
-        if let Some(w) = capture {
-            if let Err(e) = w.finish() {
+        if let Some(sink) = capture {
+            if let Err(e) = sink.finish() {
                 capture_error = Some(e.to_string());
             }
         }
@@ -269,11 +268,8 @@ pub async fn run_suite_until(
     let (judge, capture_error) = judging
         .await
         .map_err(|e| RunError::Config(format!("the judge failed: {e}")))?;
-    if let (Some(e), Some(path)) = (capture_error, &opts.capture) {
-        return Err(RunError::Config(format!(
-            "cannot write the capture {}: {e}",
-            path.display()
-        )));
+    if let Some(e) = capture_error {
+        return Err(RunError::Config(format!("cannot write {e}")));
     }
     let has_rules = judge.rule_ids().next().is_some();
     let rule_groups = judge.finish(crate::judge::Grouping::All);

@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use mqtt_conform::event::{Endpoints, Event, EventKind, Side};
-use mqtt_conform::pcap::write::CaptureWriter;
+use mqtt_conform::report::pcapng::CaptureWriter;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;

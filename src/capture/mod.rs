@@ -1,22 +1,24 @@
-//! Captures: pcap / pcapng in, TCP reassembly, MQTT framing into events; pcapng out for
-//! the harness's own sessions.
+//! Capture mode's input: pcap / pcapng files in, TCP reassembly, MQTT framing into
+//! events for the judge.
 //!
 //! The pipeline, one stage per module: [`read`] streams records out of capture files and
 //! parses their link, IP and TCP headers into [`Segment`]s; [`reassembly`] puts each
 //! direction of each TCP connection back into one ordered byte stream and reports what
-//! is missing; [`flows`] decides which connections are MQTT (or TLS, decrypted by
-//! [`tls_decrypt`] when a key log is given), frames and decodes their packets and hands
-//! [`crate::event::Event`]s to the judge; [`mod@write`] goes the other way, turning the
-//! events of a live session into a pcapng file Wireshark opens.
+//! is missing; [`flows`] decides which connections are MQTT (or TLS: [`tls`] frames its
+//! records, reads the hellos and, when a key log is given, decrypts), frames and decodes
+//! their packets and hands [`crate::event::Event`]s to the judge; [`analyze`] runs the
+//! stages on their threads and turns the judge's findings into the report.
+//!
+//! This is input only: writing a live session's events as pcapng is a report sink
+//! (`report::pcapng`), and replaying a capture's clients against a live server is a mode
+//! of its own (`replay`), built on this reader and the broker runner's client.
 
 pub mod analyze;
 mod flow_index;
 pub mod flows;
 pub mod read;
 pub mod reassembly;
-pub mod replay;
-pub mod tls_decrypt;
-pub mod write;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

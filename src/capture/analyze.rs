@@ -4,7 +4,7 @@
 use super::flows::{Analyzer, AnalyzerConfig, AnalyzerStats, ConnectionInfo, ConnectionKind};
 use super::read::{self, Item};
 use super::reassembly::flow_hash;
-use super::tls_decrypt::KeyLog;
+use super::tls::KeyLog;
 use super::{Notice, NoticeKind, Segment};
 use crate::codec::ProtocolVersion;
 use crate::event::{Event, tls_version_name};

@@ -37,16 +37,29 @@
 //! at that frame's time). Memory is bounded: one frame buffer and a few words per open
 //! connection, released when the connection closes.
 
-use super::TcpFlags;
-use crate::event::{Endpoints, Event, EventKind, Side, TlsInfo, tls_version_name};
+use crate::event::{Endpoints, Event, EventKind, EventSink, Side, TlsInfo, tls_version_name};
 use etherparse::{IpHeaders, Ipv4Header, Ipv6Header, PacketBuilder, TcpHeader, TcpOptionElement};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// TCP header flags the writer sets (the low byte of the flags field).
+mod tcp_flag {
+    /// No more data from the sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronise sequence numbers (connection start).
+    pub const SYN: u8 = 0x02;
+    /// Reset the connection.
+    pub const RST: u8 = 0x04;
+    /// Push.
+    pub const PSH: u8 = 0x08;
+    /// The acknowledgement field is significant.
+    pub const ACK: u8 = 0x10;
+}
 
 /// pcapng Section Header Block type.
 const BLOCK_SHB: u32 = 0x0A0D_0D0A;
@@ -111,7 +124,7 @@ const SYNTHETIC_PORTS: u64 = 16_384;
 /// underlying writer's; after one, the file is incomplete.
 ///
 /// ```no_run
-/// # use mqtt_conform::pcap::write::CaptureWriter;
+/// # use mqtt_conform::report::pcapng::CaptureWriter;
 /// # fn run(events: &[mqtt_conform::event::Event]) -> std::io::Result<()> {
 /// let mut capture = CaptureWriter::create("session.pcapng", std::time::SystemTime::now())?;
 /// for event in events {
@@ -146,10 +159,7 @@ impl<W: Write> CaptureWriter<W> {
     /// `writer`; `start` is the Unix time the events' `at` counts from (a time before
     /// 1970 counts as 1970).
     pub fn new(writer: W, start: SystemTime) -> io::Result<Self> {
-        let start_ns = start
-            .duration_since(UNIX_EPOCH)
-            .map(nanos)
-            .unwrap_or_default();
+        let start_ns = unix_nanos(start);
         let mut sink = Sink {
             out: writer,
             frame: Vec::with_capacity(usize::from(MSS_V4) + 128),
@@ -275,11 +285,16 @@ impl<W: Write> CaptureWriter<W> {
     /// Writes the acknowledgements still owed for data already written (connections left
     /// open stay open), flushes, and gives the writer back.
     pub fn finish(mut self) -> io::Result<W> {
+        self.complete()?;
+        Ok(self.sink.out)
+    }
+
+    /// Writes the acknowledgements still owed and flushes.
+    fn complete(&mut self) -> io::Result<()> {
         for flow in self.flows.values_mut() {
             flow.delayed_acks(&mut self.sink, u64::MAX)?;
         }
-        self.sink.out.flush()?;
-        Ok(self.sink.out)
+        self.sink.out.flush()
     }
 
     /// Opens connection `conn` with a synthesised handshake when its `Opened` was not
@@ -319,6 +334,81 @@ impl<W: Write> CaptureWriter<W> {
         flow.handshake(&mut self.sink, ts, comment)?;
         self.flows.insert(conn, flow);
         Ok(())
+    }
+}
+
+impl<W: Write + Send + fmt::Debug> EventSink for CaptureWriter<W> {
+    /// Moves the time the events' `at` counts from (the header written at creation does
+    /// not depend on it).
+    fn start(&mut self, zero: SystemTime) -> io::Result<()> {
+        self.start_ns = unix_nanos(zero);
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        CaptureWriter::event(self, event)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.complete()
+    }
+}
+
+/// A pcapng file as an [`EventSink`]: the command line names it, the mode running the
+/// session creates it when the session starts (a run that cannot start leaves no file)
+/// and writes its events with a [`CaptureWriter`]. Errors name the file.
+#[derive(Debug)]
+pub struct CaptureFile {
+    path: PathBuf,
+    writer: Option<CaptureWriter<BufWriter<File>>>,
+}
+
+impl CaptureFile {
+    /// The file at `path`, created (or truncated) when the session starts.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            writer: None,
+        }
+    }
+
+    /// The writer, once the session has started.
+    fn writer(&mut self) -> io::Result<&mut CaptureWriter<BufWriter<File>>> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the session has not started"))
+    }
+
+    /// `e`, saying which capture it concerns.
+    fn about(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!("the capture {}: {e}", self.path.display()),
+        )
+    }
+}
+
+impl EventSink for CaptureFile {
+    /// Creates the file and writes its header; the error reads "cannot write PATH: …".
+    fn start(&mut self, zero: SystemTime) -> io::Result<()> {
+        let writer = CaptureWriter::create(&self.path, zero).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot write {}: {e}", self.path.display()),
+            )
+        })?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        let result = self.writer().and_then(|w| w.event(event));
+        result.map_err(|e| self.about(e))
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        let result = self.writer().and_then(|w| w.complete());
+        result.map_err(|e| self.about(e))
     }
 }
 
@@ -427,11 +517,11 @@ impl<W: Write> Sink<W> {
             Side::Server => (flow.server, flow.client),
         };
         let mut tcp = TcpHeader::new(src.port(), dst.port(), seg.seq, WINDOW);
-        tcp.fin = seg.flags & TcpFlags::FIN != 0;
-        tcp.syn = seg.flags & TcpFlags::SYN != 0;
-        tcp.rst = seg.flags & TcpFlags::RST != 0;
-        tcp.psh = seg.flags & TcpFlags::PSH != 0;
-        tcp.ack = seg.flags & TcpFlags::ACK != 0;
+        tcp.fin = seg.flags & tcp_flag::FIN != 0;
+        tcp.syn = seg.flags & tcp_flag::SYN != 0;
+        tcp.rst = seg.flags & tcp_flag::RST != 0;
+        tcp.psh = seg.flags & tcp_flag::PSH != 0;
+        tcp.ack = seg.flags & tcp_flag::ACK != 0;
         if tcp.ack {
             tcp.acknowledgment_number = seg.ack;
         }
@@ -518,7 +608,7 @@ impl Flow {
             self,
             Segment {
                 from: Side::Client,
-                flags: TcpFlags::SYN,
+                flags: tcp_flag::SYN,
                 seq: c,
                 ack: 0,
                 payload: &[],
@@ -531,7 +621,7 @@ impl Flow {
             self,
             Segment {
                 from: Side::Server,
-                flags: TcpFlags::SYN | TcpFlags::ACK,
+                flags: tcp_flag::SYN | tcp_flag::ACK,
                 seq: s,
                 ack: c.wrapping_add(1),
                 payload: &[],
@@ -546,7 +636,7 @@ impl Flow {
     /// A segment from `from` without data or SYN/FIN: acknowledges everything the other
     /// side sent.
     fn pure_ack<W: Write>(&mut self, sink: &mut Sink<W>, ts: u64, from: Side) -> io::Result<()> {
-        self.send(sink, ts, from, TcpFlags::ACK, &[], None)
+        self.send(sink, ts, from, tcp_flag::ACK, &[], None)
     }
 
     /// Writes a segment from `from` with the current sequence and acknowledgement
@@ -578,7 +668,7 @@ impl Flow {
         )?;
         // Everything the peer sent is acknowledged by this segment.
         self.unacked[peer] = 0;
-        let fin = u32::from(flags & TcpFlags::FIN != 0);
+        let fin = u32::from(flags & tcp_flag::FIN != 0);
         self.next[me] = self.next[me].wrapping_add(len).wrapping_add(fin);
         if len > 0 {
             self.unacked[me] = self.unacked[me].saturating_add(len);
@@ -617,9 +707,9 @@ impl Flow {
                 self.pure_ack(sink, ts, from.peer())?;
             }
             let flags = if chunks.peek().is_none() {
-                TcpFlags::PSH | TcpFlags::ACK
+                tcp_flag::PSH | tcp_flag::ACK
             } else {
-                TcpFlags::ACK
+                tcp_flag::ACK
             };
             self.send(sink, ts, from, flags, chunk, comment.take())?;
         }
@@ -634,7 +724,7 @@ impl Flow {
         closer: Side,
         comment: &str,
     ) -> io::Result<()> {
-        let fin = TcpFlags::FIN | TcpFlags::ACK;
+        let fin = tcp_flag::FIN | tcp_flag::ACK;
         self.send(sink, ts, closer, fin, &[], Some(comment))?;
         self.send(sink, ts, closer.peer(), fin, &[], None)?;
         self.pure_ack(sink, ts, closer)
@@ -711,6 +801,11 @@ fn mix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Unix time in nanoseconds (a time before 1970 counts as 1970).
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(nanos).unwrap_or_default()
 }
 
 /// A duration in nanoseconds, saturating.
@@ -804,102 +899,45 @@ mod tests {
     }
 
     #[test]
-    fn stream_bytes_are_read_back_in_order_by_the_reader_and_the_reassembler() {
-        use crate::pcap::read::{CaptureReader, Item, MergedReader};
-        use crate::pcap::reassembly::{CloseReason, Dir, Reassembler, StreamItem};
-
-        let endpoints = Endpoints {
-            client: "127.0.0.1:40001".parse().unwrap(),
-            server: "127.0.0.1:8883".parse().unwrap(),
+    fn a_capture_file_is_created_when_its_session_starts_and_its_errors_name_it() {
+        let dir =
+            std::env::temp_dir().join(format!("mqtt-conform-capture-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.pcapng");
+        let mut sink = CaptureFile::new(&path);
+        let opened = Event {
+            conn: 1,
+            at: Duration::from_millis(5),
+            from: Side::Client,
+            kind: EventKind::Opened(None),
         };
-        let at = |ms: u64| Duration::from_millis(ms);
-        // Arbitrary bytes (not MQTT), both directions interleaved: a chunk longer than one
-        // MSS, and more than ACK_EVERY from the client before the server sends again.
-        let pattern = |len: usize, seed: u8| -> Vec<u8> {
-            (0..len)
-                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-                .collect()
-        };
-        let chunks = [
-            (Side::Client, pattern(517, 1)),
-            (Side::Server, pattern(5_000, 2)),
-            (Side::Client, pattern(80, 3)),
-            (Side::Client, pattern(40_000, 4)),
-            (Side::Server, pattern(1, 5)),
-            (Side::Client, Vec::new()),
-            (Side::Server, pattern(1_460, 6)),
-        ];
-        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let mut writer = CaptureWriter::new(Vec::new(), start).unwrap();
-        writer
-            .event(&Event {
-                conn: 7,
-                at: at(0),
-                from: Side::Client,
-                kind: EventKind::Opened(Some(endpoints)),
-            })
+        assert!(sink.event(&opened).is_err(), "an event before the start");
+        assert!(!path.exists());
+        sink.start(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
             .unwrap();
-        for (i, (side, bytes)) in chunks.iter().enumerate() {
-            // 30 ms apart: some delayed ACKs fall due in between, some do not.
-            writer
-                .stream_bytes(7, at(1 + 30 * i as u64), *side, bytes)
+        sink.event(&opened).unwrap();
+        sink.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[..4], BLOCK_SHB.to_ne_bytes());
+        // The same bytes as a writer given the same start and event.
+        let mut reread = Vec::new();
+        let mut writer =
+            CaptureWriter::new(&mut reread, UNIX_EPOCH + Duration::from_secs(1_700_000_000))
                 .unwrap();
-        }
-        writer
-            .event(&Event {
-                conn: 7,
-                at: at(500),
-                from: Side::Client,
-                kind: EventKind::Closed {
-                    by: Some(Side::Client),
-                    detail: "EOF".into(),
-                },
-            })
-            .unwrap();
-        let file = writer.finish().unwrap();
+        writer.event(&opened).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(bytes, reread);
 
-        let mut streams: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-        let mut addresses = None;
-        let mut ends = Vec::new();
-        let mut unexpected = Vec::new();
-        let mut on_item = |item: StreamItem<'_>| match item {
-            StreamItem::Opened {
-                a, b, handshake, ..
-            } => addresses = Some((a, b, handshake)),
-            StreamItem::Data { dir, bytes, .. } => streams[dir.index()].extend_from_slice(bytes),
-            StreamItem::Fin { dir, .. } => ends.push(format!("fin {dir}")),
-            StreamItem::Closed { reason, .. } => ends.push(format!("closed {reason:?}")),
-            other => unexpected.push(format!("{other:?}")),
-        };
-        let mut reassembler = Reassembler::default();
-        let reader = CaptureReader::new(&file[..], 0).unwrap();
-        MergedReader::new(vec![reader])
-            .for_each_item(|item| match item {
-                Item::Segment(seg) => reassembler.segment(&seg, &mut on_item),
-                Item::Notice(n) => panic!("notice reading the capture: {n:?}"),
-            })
-            .unwrap();
-        reassembler.finish(&mut on_item);
-
-        assert_eq!(addresses, Some((endpoints.client, endpoints.server, true)));
-        let sent = |side: Side| -> Vec<u8> {
-            chunks
-                .iter()
-                .filter(|(s, _)| *s == side)
-                .flat_map(|(_, b)| b.iter().copied())
-                .collect()
-        };
-        assert!(streams[Dir::FromA.index()] == sent(Side::Client));
-        assert!(streams[Dir::FromB.index()] == sent(Side::Server));
-        assert_eq!(
-            ends,
-            [
-                "fin a→b".to_owned(),
-                "fin b→a".to_owned(),
-                format!("closed {:?}", CloseReason::Finished)
-            ]
+        let missing = dir.join("no-such-dir").join("run.pcapng");
+        let error = CaptureFile::new(&missing)
+            .start(SystemTime::now())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!("cannot write {}: ", missing.display())),
+            "{error}"
         );
-        assert!(unexpected.is_empty(), "{unexpected:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

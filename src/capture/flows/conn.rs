@@ -1,0 +1,647 @@
+//! One TCP connection of a capture: deciding what it carries (MQTT, TLS or neither)
+//! from its ports and first bytes, and handing its stream to the matching reader.
+
+use super::*;
+
+/// The connection in `slot`, when it is `conn`.
+#[inline]
+pub(super) fn conn_at(conns: &mut [Option<Conn>], slot: usize, conn: u64) -> Option<&mut Conn> {
+    conns
+        .get_mut(slot)
+        .and_then(Option::as_mut)
+        .filter(|c| c.id == conn)
+}
+
+/// Dispatches one reassembly item to its connection (`slot`: its flow's slot).
+pub(super) fn handle(
+    conns: &mut Vec<Option<Conn>>,
+    slot: usize,
+    sh: &mut Shared,
+    item: StreamItem<'_>,
+    out: &mut Out,
+) {
+    match item {
+        StreamItem::Opened {
+            conn,
+            a,
+            b,
+            handshake,
+            at,
+            frame,
+        } => {
+            sh.stats.flows += 1;
+            let port_match = sh.is_mqtt_port(a.port()) || sh.is_mqtt_port(b.port());
+            if !port_match && !sh.config.detect_connect {
+                sh.stats.other_flows += 1;
+                sh.ignore.push((slot, conn));
+                return;
+            }
+            // The client: the SYN's sender, else the side not on the MQTT port.
+            let client = if handshake {
+                Some(Dir::FromA)
+            } else if port_match && sh.is_mqtt_port(a.port()) != sh.is_mqtt_port(b.port()) {
+                Some(if sh.is_mqtt_port(b.port()) {
+                    Dir::FromA
+                } else {
+                    Dir::FromB
+                })
+            } else {
+                None
+            };
+            if conns.len() <= slot {
+                conns.resize_with(slot + 1, || None);
+            }
+            conns[slot] = Some(Conn {
+                id: conn,
+                slot,
+                a,
+                b,
+                handshake,
+                first_at: at,
+                first_frame: frame,
+                port_match,
+                client,
+                state: State::Pending(Box::default()),
+                closed: false,
+                after_close: 0,
+                dir_bytes: [0; 2],
+                last_frame: frame,
+                last_at: at,
+                info: None,
+            });
+        }
+        StreamItem::Data {
+            conn,
+            dir,
+            bytes,
+            at,
+            frame,
+        } => {
+            if let Some(c) = conn_at(conns, slot, conn) {
+                c.data(dir, bytes, Ctx { at, frame }, sh, out);
+            }
+        }
+        StreamItem::Gap {
+            conn,
+            dir,
+            bytes,
+            at,
+            frame,
+        } => {
+            if let Some(c) = conn_at(conns, slot, conn) {
+                c.gap(dir, bytes, Ctx { at, frame }, sh, out);
+            }
+        }
+        StreamItem::Fin {
+            conn,
+            dir,
+            at,
+            frame,
+        } => {
+            if let Some(c) = conn_at(conns, slot, conn) {
+                c.fin(dir, false, Ctx { at, frame }, sh, out);
+            }
+        }
+        StreamItem::Rst {
+            conn,
+            dir,
+            at,
+            frame,
+        } => {
+            if let Some(c) = conn_at(conns, slot, conn) {
+                c.fin(dir, true, Ctx { at, frame }, sh, out);
+            }
+        }
+        StreamItem::Closed {
+            conn,
+            reason,
+            at,
+            frame,
+        } => {
+            if conn_at(conns, slot, conn).is_some() {
+                if let Some(mut c) = conns.get_mut(slot).and_then(Option::take) {
+                    c.end(reason, Ctx { at, frame }, sh, out);
+                }
+            }
+        }
+        StreamItem::Notice(n) => sh.push_notice(n),
+    }
+}
+
+/// One connection being analysed.
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub(super) id: u64,
+    /// The reassembler's flow slot.
+    pub(super) slot: usize,
+    pub(super) a: SocketAddr,
+    pub(super) b: SocketAddr,
+    pub(super) handshake: bool,
+    pub(super) first_at: Duration,
+    pub(super) first_frame: u64,
+    pub(super) port_match: bool,
+    /// The direction the client sends in, once known.
+    pub(super) client: Option<Dir>,
+    pub(super) state: State,
+    /// The Closed event was emitted: nothing more is.
+    pub(super) closed: bool,
+    /// Stream bytes that arrived after the Closed event (not analysed).
+    pub(super) after_close: u64,
+    /// Stream bytes per direction (for the report).
+    pub(super) dir_bytes: [u64; 2],
+    /// Last frame that carried data, a loss or an end (for the report).
+    pub(super) last_frame: u64,
+    /// Its timestamp.
+    pub(super) last_at: Duration,
+    /// Index of its [`ConnectionInfo`], once recognised.
+    pub(super) info: Option<usize>,
+}
+
+#[derive(Debug)]
+pub(super) enum State {
+    /// Not decided yet: the first bytes of each direction are held.
+    Pending(Box<Pending>),
+    Mqtt(Box<MqttConn>),
+    Tls(Box<TlsConn>),
+    Other,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    pub(super) held: [Held; 2],
+    /// The direction ended (FIN) or lost bytes before deciding.
+    pub(super) ended: [bool; 2],
+}
+
+/// Stream items held while a connection is being recognised.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    pub(super) items: Vec<HeldItem>,
+    /// The first bytes (up to 16), before any gap.
+    pub(super) prefix: Vec<u8>,
+    pub(super) gapped: bool,
+    pub(super) bytes: usize,
+}
+
+#[derive(Debug)]
+pub(super) enum HeldItem {
+    Data(Ctx, Vec<u8>),
+    Gap(Ctx, u64),
+}
+
+/// What a direction's first bytes look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Look {
+    /// Nothing yet.
+    Empty,
+    /// Not enough bytes to tell.
+    NeedMore,
+    /// An MQTT CONNECT.
+    Connect,
+    /// A TLS record.
+    Tls,
+    /// Something else.
+    Plain,
+}
+
+/// What the first bytes of a stream are: a CONNECT, a TLS record, or neither.
+pub(super) fn look(prefix: &[u8], ended: bool) -> Look {
+    let Some(&first) = prefix.first() else {
+        return if ended { Look::Plain } else { Look::Empty };
+    };
+    let verdict = match first {
+        0x10 => connect_prefix(prefix),
+        0x14..=0x17 => match (prefix.get(1), prefix.get(2)) {
+            (Some(3), Some(minor)) if *minor <= 4 => Look::Tls,
+            (Some(3), None) | (None, _) => Look::NeedMore,
+            _ => Look::Plain,
+        },
+        _ => Look::Plain,
+    };
+    if verdict == Look::NeedMore && ended {
+        Look::Plain
+    } else {
+        verdict
+    }
+}
+
+/// Whether `b` starts like a CONNECT: type 1 with flags 0, a valid Remaining Length, then
+/// the protocol name `MQTT` or `MQIsdp` and a level byte.
+pub(super) fn connect_prefix(b: &[u8]) -> Look {
+    let len_bytes = match FixedHeader::parse(b) {
+        Ok(Some(h)) => h.length_bytes,
+        Ok(None) if b.len() < 5 => return Look::NeedMore,
+        _ => return Look::Plain,
+    };
+    let rest = b.get(1 + len_bytes..).unwrap_or_default();
+    let mut need_more = false;
+    for name in [&b"\x00\x04MQTT"[..], b"\x00\x06MQIsdp"] {
+        let n = rest.len().min(name.len());
+        if rest[..n] == name[..n] {
+            if rest.len() > name.len() {
+                return Look::Connect;
+            }
+            need_more = true;
+        }
+    }
+    if need_more {
+        Look::NeedMore
+    } else {
+        Look::Plain
+    }
+}
+
+impl Held {
+    pub(super) fn data(&mut self, ctx: Ctx, bytes: &[u8]) {
+        if !self.gapped && self.prefix.len() < 16 {
+            let n = (16 - self.prefix.len()).min(bytes.len());
+            self.prefix.extend_from_slice(&bytes[..n]);
+        }
+        self.bytes += bytes.len();
+        self.items.push(HeldItem::Data(ctx, bytes.to_vec()));
+    }
+
+    pub(super) fn look(&self, ended: bool) -> Look {
+        look(&self.prefix, ended || self.gapped)
+    }
+}
+
+/// What a pending connection turns out to be.
+pub(super) enum Decision {
+    Mqtt { client: Dir, connect: bool },
+    Tls { client: Dir },
+    Other,
+}
+
+impl Conn {
+    pub(super) fn cref(&self) -> ConnRef {
+        ConnRef {
+            id: self.id,
+            slot: self.slot,
+            info: self.info,
+        }
+    }
+
+    pub(super) fn side(&self, dir: Dir) -> Side {
+        if self.client == Some(dir) {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    pub(super) fn endpoints(&self) -> Endpoints {
+        let (client, server) = if self.client == Some(Dir::FromB) {
+            (self.b, self.a)
+        } else {
+            (self.a, self.b)
+        };
+        Endpoints { client, server }
+    }
+
+    /// Counts stream bytes and the last frame. Kept here rather than in the report,
+    /// which is elsewhere in memory (a cache miss per segment): [`Conn::sync_info`]
+    /// copies them over when the connection ends.
+    pub(super) fn touch(&mut self, dir: Dir, bytes: usize, ctx: Ctx) {
+        self.last_frame = self.last_frame.max(ctx.frame);
+        self.last_at = self.last_at.max(ctx.at);
+        self.dir_bytes[dir.index()] += bytes as u64;
+    }
+
+    /// Brings the report's byte counts and last frame up to date.
+    pub(super) fn sync_info(&self, sh: &mut Shared) {
+        let client = self.client.unwrap_or(Dir::FromA);
+        let (cb, sb) = (
+            self.dir_bytes[client.index()],
+            self.dir_bytes[client.reverse().index()],
+        );
+        let packets = match &self.state {
+            State::Mqtt(m) => Some(m.proto.packets),
+            State::Tls(t) => t.decrypting.as_ref().map(|d| d.mqtt.proto.packets),
+            _ => None,
+        };
+        if let Some(info) = sh.info(self.info) {
+            info.last_frame = info.last_frame.max(self.last_frame);
+            info.last_at = info.last_at.max(self.last_at);
+            info.client_bytes = cb;
+            info.server_bytes = sb;
+            if let Some(n) = packets {
+                info.packets = n;
+            }
+        }
+    }
+
+    pub(super) fn data(
+        &mut self,
+        dir: Dir,
+        bytes: &[u8],
+        ctx: Ctx,
+        sh: &mut Shared,
+        out: &mut Out,
+    ) {
+        self.touch(dir, bytes.len(), ctx);
+        if self.closed {
+            self.after_close += bytes.len() as u64;
+            return;
+        }
+        let side = self.side(dir);
+        let cref = self.cref();
+        match &mut self.state {
+            State::Pending(p) => {
+                p.held[dir.index()].data(ctx, bytes);
+                self.classify(false, sh, out);
+            }
+            State::Mqtt(m) => m.data(dir, side, bytes, ctx, cref, sh, out),
+            State::Tls(t) => t.data(dir, bytes, ctx, cref, sh, out),
+            State::Other => {}
+        }
+    }
+
+    pub(super) fn gap(&mut self, dir: Dir, bytes: u64, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
+        self.touch(dir, 0, ctx);
+        let side = self.side(dir);
+        let cref = self.cref();
+        let closed = self.closed;
+        match &mut self.state {
+            State::Pending(p) => {
+                let h = &mut p.held[dir.index()];
+                h.gapped = true;
+                h.items.push(HeldItem::Gap(ctx, bytes));
+                self.classify(false, sh, out);
+            }
+            State::Mqtt(m) => m.gap(dir, side, bytes, closed, ctx, cref, sh, out),
+            State::Tls(t) => t.gap(dir, ctx, cref, sh, out),
+            State::Other => {}
+        }
+    }
+
+    /// A FIN (or, with `reset`, a RST) travelling in `dir`.
+    pub(super) fn fin(&mut self, dir: Dir, reset: bool, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
+        if let State::Pending(p) = &mut self.state {
+            p.ended[dir.index()] = true;
+            if reset {
+                p.ended = [true, true];
+            }
+            self.classify(true, sh, out);
+        }
+        self.touch(dir, 0, ctx);
+        let cref = self.cref();
+        let client = self.client;
+        match &mut self.state {
+            State::Mqtt(m) => {
+                // The first FIN ends the conversation for the judge (its Closed follows): both
+                // directions' complete packets are framed now, so none comes after Closed;
+                // what either side sends later is counted as not analysed.
+                let dirs: &[Dir] = if reset || !self.closed {
+                    &[Dir::FromA, Dir::FromB]
+                } else {
+                    std::slice::from_ref(&dir)
+                };
+                m.stream_end(dirs, client, ctx, cref, sh, out);
+            }
+            State::Tls(t) => {
+                let dirs: &[Dir] = if reset || !self.closed {
+                    &[Dir::FromA, Dir::FromB]
+                } else {
+                    std::slice::from_ref(&dir)
+                };
+                t.stream_end(dirs, ctx, cref, sh, out);
+            }
+            State::Pending(_) | State::Other => return,
+        }
+        if !self.closed {
+            self.closed = true;
+            let by = self.side(dir);
+            let how = if reset { "RST" } else { "FIN" };
+            if let Some(info) = sh.info(self.info) {
+                info.closed = Some(format!("{how} by {}", side_name(by)));
+            }
+            let ev = sh.event(
+                self.id,
+                ctx.at,
+                by,
+                EventKind::Closed {
+                    by: Some(by),
+                    detail: how.to_owned(),
+                },
+            );
+            out(ev);
+        }
+    }
+
+    /// The reassembler stopped tracking the connection.
+    pub(super) fn end(&mut self, reason: CloseReason, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
+        if let State::Pending(p) = &mut self.state {
+            p.ended = [true, true];
+            self.classify(true, sh, out);
+        }
+        let cref = self.cref();
+        let client = self.client;
+        match &mut self.state {
+            State::Mqtt(m) => m.stream_end(&[Dir::FromA, Dir::FromB], client, ctx, cref, sh, out),
+            State::Tls(t) => t.stream_end(&[Dir::FromA, Dir::FromB], ctx, cref, sh, out),
+            State::Pending(_) | State::Other => return,
+        }
+        // After the last packets were framed.
+        self.sync_info(sh);
+        if self.after_close > 0 {
+            let n = self.after_close;
+            sh.notice(
+                NoticeKind::NotAnalysed,
+                ctx,
+                format!(
+                    "connection {}: {n} bytes sent after the connection was closed were not analysed",
+                    self.id
+                ),
+            );
+        }
+        if reason == CloseReason::Replaced && !self.closed {
+            self.closed = true;
+            let detail = "a new connection took its addresses (its end is not in the capture)";
+            if let Some(info) = sh.info(self.info) {
+                info.closed = Some(detail.to_owned());
+            }
+            let ev = sh.event(
+                self.id,
+                ctx.at,
+                Side::Client,
+                EventKind::Closed {
+                    by: None,
+                    detail: detail.to_owned(),
+                },
+            );
+            out(ev);
+        }
+    }
+
+    /// Decides what a pending connection is, when its bytes allow (or `force`).
+    pub(super) fn classify(&mut self, force: bool, sh: &mut Shared, out: &mut Out) {
+        let State::Pending(p) = &self.state else {
+            return;
+        };
+        let looks = [
+            p.held[0].look(p.ended[0] || force),
+            p.held[1].look(p.ended[1] || force),
+        ];
+        let dirs = [Dir::FromA, Dir::FromB];
+        let decision = if self.port_match {
+            let decisive = dirs.into_iter().find_map(|d| match looks[d.index()] {
+                Look::Tls => Some(Decision::Tls {
+                    client: self.client.unwrap_or(d),
+                }),
+                Look::Connect => Some(Decision::Mqtt {
+                    client: self.client.unwrap_or(d),
+                    connect: self.client.is_none_or(|c| c == d),
+                }),
+                _ => None,
+            });
+            decisive.or_else(|| {
+                (force || looks.contains(&Look::Plain)).then(|| Decision::Mqtt {
+                    client: self.client.unwrap_or(Dir::FromA),
+                    connect: false,
+                })
+            })
+        } else {
+            let candidates: &[Dir] = match &self.client {
+                Some(c) => std::slice::from_ref(c),
+                None => &dirs,
+            };
+            let possible: Vec<Dir> = candidates
+                .iter()
+                .copied()
+                .filter(|d| {
+                    matches!(
+                        looks[d.index()],
+                        Look::Empty | Look::NeedMore | Look::Connect
+                    )
+                })
+                .collect();
+            let talkative = dirs
+                .iter()
+                .any(|d| !possible.contains(d) && p.held[d.index()].bytes > HOLD_CAP);
+            if let Some(&d) = possible.iter().find(|d| looks[d.index()] == Look::Connect) {
+                Some(Decision::Mqtt {
+                    client: d,
+                    connect: true,
+                })
+            } else if possible.is_empty() || talkative || force {
+                Some(Decision::Other)
+            } else {
+                None
+            }
+        };
+        let Some(decision) = decision else {
+            return;
+        };
+        let State::Pending(p) = std::mem::replace(&mut self.state, State::Other) else {
+            return;
+        };
+        let (kind, client, connect) = match decision {
+            Decision::Other => {
+                sh.stats.other_flows += 1;
+                sh.ignore.push((self.slot, self.id));
+                return;
+            }
+            Decision::Mqtt { client, connect } => (ConnectionKind::Mqtt, client, connect),
+            Decision::Tls { client } => (ConnectionKind::Tls, client, false),
+        };
+        self.client = Some(client);
+        let mid_stream = !self.handshake;
+        let first = Ctx {
+            at: self.first_at,
+            frame: self.first_frame,
+        };
+        let mut info = ConnectionInfo {
+            id: self.id,
+            kind,
+            detection: if self.port_match {
+                Detection::Port
+            } else {
+                Detection::Connect
+            },
+            endpoints: self.endpoints(),
+            mid_stream,
+            version: None,
+            version_source: None,
+            tls: None,
+            decryption: None,
+            first_frame: self.first_frame,
+            last_frame: self.first_frame,
+            first_at: self.first_at,
+            last_at: self.first_at,
+            client_bytes: 0,
+            server_bytes: 0,
+            packets: 0,
+            gaps: 0,
+            closed: None,
+        };
+        match kind {
+            ConnectionKind::Mqtt => {
+                sh.stats.mqtt_flows += 1;
+                // Read from a packet boundary when the stream's start is there.
+                let from_start = !mid_stream || connect;
+                let m = MqttConn::new(from_start, sh.config.protocol);
+                info.version = Some(m.proto.version);
+                info.version_source = Some(m.proto.source);
+                self.state = State::Mqtt(Box::new(m));
+            }
+            ConnectionKind::Tls => {
+                sh.stats.tls_flows += 1;
+                let keys = sh.config.tls_keys.clone();
+                self.state = State::Tls(Box::new(TlsConn::new(client, keys, sh.config.protocol)));
+            }
+        }
+        sh.infos.push(info);
+        self.info = Some(sh.infos.len() - 1);
+        let opened = sh.event(
+            self.id,
+            first.at,
+            Side::Client,
+            EventKind::Opened(Some(self.endpoints())),
+        );
+        out(opened);
+        // Replay what was held, the client's stream first (its CONNECT comes first).
+        let [h0, h1] = p.held;
+        let held = if client == Dir::FromA {
+            [(Dir::FromA, h0), (Dir::FromB, h1)]
+        } else {
+            [(Dir::FromB, h1), (Dir::FromA, h0)]
+        };
+        for (dir, h) in held {
+            for item in h.items {
+                match item {
+                    HeldItem::Data(ctx, bytes) => {
+                        // Counted when they arrived.
+                        self.data_recognised(dir, &bytes, ctx, sh, out);
+                    }
+                    HeldItem::Gap(ctx, n) => self.gap(dir, n, ctx, sh, out),
+                }
+            }
+        }
+    }
+
+    /// [`Conn::data`] without the report update (for replayed bytes).
+    pub(super) fn data_recognised(
+        &mut self,
+        dir: Dir,
+        bytes: &[u8],
+        ctx: Ctx,
+        sh: &mut Shared,
+        out: &mut Out,
+    ) {
+        let side = self.side(dir);
+        let cref = self.cref();
+        match &mut self.state {
+            State::Mqtt(m) => m.data(dir, side, bytes, ctx, cref, sh, out),
+            State::Tls(t) => t.data(dir, bytes, ctx, cref, sh, out),
+            State::Pending(_) | State::Other => {}
+        }
+    }
+}
+
+pub(super) fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Server => "server",
+    }
+}
