@@ -42,7 +42,7 @@ const SECRET: &str = "Test0123456789abcdefTest0123456789";
 // ---------------------------------------------------------------- broker mode: the emulator
 
 /// `mqtt-conform --suite aliyun` with no target: the suite against its own emulator passes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn aliyun_suite_passes_against_the_aliyun_emulator() {
     let report = suite_run::run_on_emulator("aliyun", &[]).await;
     let failures: Vec<String> = report

@@ -74,7 +74,7 @@ fn credentials(key: &str, method: Method) -> (String, String, String) {
 
 // ------------------------------------------------------------------ broker mode: emulator
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn onenet_suite_passes_against_the_onenet_emulator() {
     assert_eq!(
         mqtt_conform::suite::load("onenet")

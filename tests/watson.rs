@@ -150,7 +150,7 @@ fn assert_no_failure(report: &mqtt_conform::report::RunReport) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn watson_suite_passes_against_the_watson_emulator() {
     let report = suite_run::run_on_emulator("watson", &[]).await;
     assert_no_failure(&report);
@@ -188,7 +188,7 @@ async fn watson_suite_passes_against_the_watson_emulator() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn quickstart_variant_passes_against_its_emulator() {
     // Built in, with `inherit_tests: false`: no filter, only its own tests run.
     let report = suite_run::run_on_emulator(QUICKSTART, &[]).await;

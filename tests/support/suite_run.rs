@@ -74,7 +74,10 @@ pub fn run_selected(name: &str, url: &str, filters: &[&str], params: &[(&str, &s
 }
 
 /// Runs suite `name` (built-in or a path), tests selected by `filters` (substrings; all
-/// when empty), against the emulator built from it with its example parameters.
+/// when empty), against the emulator built from it with its example parameters. Runner and
+/// emulator talk over in-memory pipes in the caller's runtime: under
+/// `#[tokio::test(start_paused = true)]` the suite's keep-alive closes and other long timers
+/// take no wall time, and every measured duration is exact.
 pub async fn run_on_emulator(name: &str, filters: &[&str]) -> RunReport {
     let suite = Arc::new(mqtt_conform::suite::load(name).expect("the suite loads"));
     let params = suite
@@ -84,21 +87,25 @@ pub async fn run_on_emulator(name: &str, filters: &[&str]) -> RunReport {
         mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
             .await
             .expect("the emulator starts");
-    let opts = RunOptions {
-        target: emulator.target.clone(),
-        tls: emulator.tls.clone(),
-        jobs: 64,
-        selection: Selection {
-            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
-            ..Selection::default()
-        },
-        connect_timeout: Duration::from_secs(5),
-        max_packet_size: 16 * 1024 * 1024,
-        capture: None,
-    };
-    run_suite(suite, &params, &opts, &mut |_| {})
+    emulator
+        .run_in_memory(|target| async {
+            let opts = RunOptions {
+                target,
+                tls: emulator.tls.clone(),
+                jobs: 64,
+                selection: Selection {
+                    filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+                    ..Selection::default()
+                },
+                connect_timeout: Duration::from_secs(5),
+                max_packet_size: 16 * 1024 * 1024,
+                capture: None,
+            };
+            run_suite(suite, &params, &opts, &mut |_| {})
+                .await
+                .expect("the run starts")
+        })
         .await
-        .expect("the run starts")
 }
 
 /// The `closed after X s` measurement the runner notes in a test's trace.
