@@ -1455,37 +1455,6 @@ proptest! {
     }
 }
 
-/// Throughput of the whole back half, on large PUBLISHes one per segment and on small
-/// ones many per segment (run with
-/// `cargo test --release --test pcap_flows -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn throughput() {
-    for (size, per_segment) in [(1400, 1), (90, 16)] {
-        let mut t = tcp();
-        let mut segs = session(&mut t, &[]);
-        let p = publish(V311, "bulk/data", &vec![0xAB; size]);
-        let payload = p.repeat(per_segment);
-        for _ in 0..200_000 {
-            segs.push(t.send(true, &payload));
-        }
-        let bytes: usize = segs.iter().map(|s| s.payload.len()).sum();
-        let borrowed: Vec<Segment<'_>> = segs.iter().map(Seg::as_segment).collect();
-        let start = std::time::Instant::now();
-        let mut a = Analyzer::default();
-        let mut n = 0u64;
-        for s in &borrowed {
-            a.segment(s, &mut |_| n += 1);
-        }
-        a.finish(&mut |_| n += 1);
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "{size}-byte payloads, {per_segment} per segment: {n} events, {:.2} GB/s",
-            bytes as f64 / secs / 1e9
-        );
-    }
-}
-
 /// Found by fuzzing: on a connection seen mid-stream, packets held back while the version
 /// is unsettled were framed after the first FIN's Closed. The first FIN now frames both
 /// directions first; what either side sends later is not analysed.

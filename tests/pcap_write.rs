@@ -3,7 +3,7 @@
 //! synthetic sessions (IPv6, unknown addresses, connections seen mid-stream, closes by
 //! either side) checked frame by frame; the file's blocks checked byte by byte.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use bytes::Bytes;

@@ -1,7 +1,7 @@
 //! The server as a plain MQTT broker (default profile): routing, QoS, retained messages,
 //! wills, sessions. Real sockets, rumqttc and raw bytes.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use mqtt_conform::codec::{

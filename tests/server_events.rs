@@ -1,7 +1,7 @@
 //! Events from the server (both directions, opens and closes with their initiator),
 //! statistics, and TLS.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use mqtt_conform::codec::{Connect, Packet, PacketType, ProtocolVersion, QoS, encode_to_vec};

@@ -1,7 +1,7 @@
 //! Keep-alive enforcement: the server's per-connection timer closes a silent connection
 //! after `server_timeout × Keep Alive`, measured here against tight bounds.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use mqtt_conform::codec::{Connect, Packet, ProtocolVersion};

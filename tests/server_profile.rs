@@ -1,6 +1,6 @@
 //! Profile variants and misbehaviours: the server bends MQTT the way a platform does.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use mqtt_conform::codec::{ConnAck, Connect, Packet, PropertyId, ProtocolVersion, Publish, QoS};

@@ -1,8 +1,7 @@
-//! Scale check (ignored by default; run with `cargo test --release --test server_scale --
-//! --ignored --nocapture`): thousands of idle connections, each subscribed, cost little
-//! memory. Clients and server share this process, so the RSS printed is an upper bound for
-//! the server. `SERVER_SCALE_CONNS` sets the count (default 9,000: both ends need a file
-//! descriptor).
+//! Scale check (run with `cargo bench --bench server_scale`): thousands of idle
+//! connections, each subscribed, cost little memory. Clients and server share this process,
+//! so the RSS printed is an upper bound for the server. `SERVER_SCALE_CONNS` sets the count
+//! (default 9,000: both ends need a file descriptor). Reads `/proc/self/status`: Linux only.
 
 use mqtt_conform::codec::{Connect, Packet, ProtocolVersion, QoS, Subscribe, Subscription};
 use mqtt_conform::server::{Server, ServerConfig};
@@ -21,8 +20,15 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow; run explicitly"]
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(many_idle_connections_stay_small());
+}
+
 async fn many_idle_connections_stay_small() {
     let n: usize = std::env::var("SERVER_SCALE_CONNS")
         .ok()
