@@ -1,9 +1,10 @@
 //! Memory bounds of the codec, measured with a counting global allocator.
 //!
-//! The allocator wraps `System` and keeps the current and peak number of bytes in atomics.
-//! Only allocations made on a thread that switched tracking on (a `const` thread-local
-//! flag, which never allocates) are counted, and every measured section holds one mutex,
-//! so other tests running in parallel threads cannot disturb a measurement.
+//! The allocator (`support/allocations.rs`) wraps `System` and keeps the current and peak number
+//! of bytes in atomics. Only allocations made on a thread that switched tracking on (a
+//! `const` thread-local flag, which never allocates) are counted, and every measured
+//! section holds one mutex, so other tests running in parallel threads cannot disturb a
+//! measurement.
 //!
 //! Bounds proven here:
 //!
@@ -25,9 +26,12 @@
 //! (c) `Framer::new(1024)` refuses that header with `Violation::PacketTooLarge` as soon as
 //!     the five header bytes are in, before any body byte is buffered.
 
+#[path = "support/allocations.rs"]
+mod allocations;
 #[path = "common/strategies.rs"]
 mod strategies;
 
+use allocations::{lock, measure};
 use bytes::{Bytes, BytesMut};
 use mqtt_conform::codec::framing::ReadError;
 use mqtt_conform::codec::{
@@ -37,89 +41,8 @@ use mqtt_conform::codec::{
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use strategies::VERSIONS;
 use tokio::io::AsyncWriteExt;
-
-// ---------------------------------------------------------------------------------------
-// The counting allocator
-// ---------------------------------------------------------------------------------------
-
-struct Counting;
-
-static CURRENT: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn record(delta: isize) {
-    if TRACKING.try_with(Cell::get).unwrap_or(false) {
-        let now = CURRENT.fetch_add(delta, Ordering::SeqCst) + delta;
-        PEAK.fetch_max(now, Ordering::SeqCst);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            record(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            record(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) };
-        record(-(layout.size() as isize));
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            record(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Serialises measurements (the counters are global).
-static LOCK: Mutex<()> = Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` with allocation tracking on this thread; returns its result and the peak
-/// number of bytes allocated (net of frees) during the call. Dropping the result happens
-/// outside the measurement. The caller must hold [`lock`].
-fn measure<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    CURRENT.store(0, Ordering::SeqCst);
-    PEAK.store(0, Ordering::SeqCst);
-    TRACKING.with(|t| t.set(true));
-    let r = f();
-    TRACKING.with(|t| t.set(false));
-    (r, PEAK.load(Ordering::SeqCst).max(0) as usize)
-}
 
 const KIB: usize = 1024;
 

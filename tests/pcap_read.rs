@@ -6,70 +6,21 @@
 //! A counting global allocator checks that a record or block claiming gigabytes is
 //! refused without allocating for it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "support/allocations.rs"]
+mod allocations;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use allocations::largest_allocation;
 use etherparse::{LinuxSllPacketType, PacketBuilder, VlanId};
 use mqtt_conform::pcap::read::{
     CaptureError, CaptureReader, Entry, Format, Item, MergedReader, Summary, read_paths,
 };
 use mqtt_conform::pcap::{Notice, NoticeKind};
 use proptest::prelude::*;
-
-// ---------------------------------------------------------------------------------------
-// Allocation watch: the largest single allocation made by a thread that asked for it.
-// ---------------------------------------------------------------------------------------
-
-struct Watching;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static WATCH: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note(size: usize) {
-    if WATCH.with(Cell::get) {
-        LARGEST.fetch_max(size, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Watching {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Watching = Watching;
-
-/// The largest allocation `f` makes on this thread (other tests' threads do not count;
-/// the maximum is global, so watched sections are serialised).
-fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    LARGEST.store(0, Ordering::Relaxed);
-    WATCH.with(|w| w.set(true));
-    let out = f();
-    WATCH.with(|w| w.set(false));
-    (out, LARGEST.load(Ordering::Relaxed))
-}
 
 // ---------------------------------------------------------------------------------------
 // Files
