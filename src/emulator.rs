@@ -6,9 +6,10 @@
 //! `mqtt-conform --suite NAME` with no target runs the suite against it, and device mode
 //! (`--listen`) is the same server facing a real device.
 
-use crate::runner::transport::{Target, TlsOptions};
+use crate::runner::transport::{MemoryDialer, Target, TlsOptions};
 use crate::server::{Server, ServerConfig, ServerHandle, tls_config};
 use crate::suite::{ParamValues, Suite};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +84,29 @@ pub struct Emulator {
     /// What a client must trust to reach it.
     pub tls: TlsOptions,
     _certificate: Option<Certificate>,
+}
+
+impl Emulator {
+    /// Runs `client` with a target that reaches this emulator through in-memory pipes
+    /// instead of its socket, serving each pipe as an accepted connection until `client`
+    /// ends. Client and emulator then share one runtime, so on a paused clock (tokio's
+    /// `start_paused`) keep-alive closes and other long timers take no wall time.
+    pub async fn run_in_memory<F, T>(&self, client: impl FnOnce(Target) -> F) -> T
+    where
+        F: Future<Output = T>,
+    {
+        let (dialer, mut pipes) = MemoryDialer::new();
+        let run = client(self.target.clone().in_memory(dialer));
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                out = &mut run => return out,
+                Some(pipe) = pipes.recv() => {
+                    tokio::spawn(self.handle.serve_stream(pipe));
+                }
+            }
+        }
+    }
 }
 
 /// Starts the emulator for `suite` on `addr` (port 0 for a free one).

@@ -1,5 +1,5 @@
 //! What the `session` fuzz target checks for one input, shared with the deterministic replay
-//! in `tests/fuzz_replay.rs`. A device-mode server session in-process: the input is what a
+//! in `tests/it/fuzz_replay.rs`. A device-mode server session in-process: the input is what a
 //! device sends.
 //!
 //! The first byte picks the emulated platform (the built-in suites' profiles, identities

@@ -1,5 +1,5 @@
 //! What the `suite` fuzz target checks for one input, shared with the deterministic replay
-//! in `tests/fuzz_replay.rs`. The suite loader: YAML text → parse → `extends` → merge →
+//! in `tests/it/fuzz_replay.rs`. The suite loader: YAML text → parse → `extends` → merge →
 //! compile and validate, then what a run builds from a loaded suite (TLS left out).
 //!
 //! For every input that is UTF-8:

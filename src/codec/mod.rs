@@ -19,7 +19,7 @@
 //!
 //! Each row is one check; the statement is the one the error names (3.1 is judged by the
 //! 3.1.1 statements, having none of its own). "§" marks checks the specification states
-//! without a numbered statement. Tests live in `tests/codec_vectors.rs` unless noted.
+//! without a numbered statement. Tests live in `tests/it/codec_vectors.rs` unless noted.
 //!
 //! | check | 3.1.1 | 5.0 | test |
 //! |---|---|---|---|

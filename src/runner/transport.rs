@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -22,6 +23,8 @@ pub struct Target {
     pub port: u16,
     /// Speak TLS.
     pub tls: bool,
+    /// Reach a server of this process through in-memory pipes instead of TCP.
+    memory: Option<MemoryDialer>,
 }
 
 impl Target {
@@ -61,9 +64,64 @@ impl Target {
             host: host.to_owned(),
             port,
             tls,
+            memory: None,
         })
     }
+
+    /// The same target reached through `dialer` instead of TCP (TLS, when the target speaks
+    /// it, runs over the pipe as it would over TCP).
+    pub fn in_memory(mut self, dialer: MemoryDialer) -> Self {
+        self.memory = Some(dialer);
+        self
+    }
 }
+
+/// Opens connections to a server running in this process as in-memory pipes: each dial
+/// hands the server's end to whoever holds the receiver made with it. A client and a
+/// server on pipes share one runtime, so a test can run both on a paused clock and let
+/// long protocol timers (keep-alive closes) pass without waiting for them.
+#[derive(Clone)]
+pub struct MemoryDialer {
+    server_ends: mpsc::UnboundedSender<DuplexStream>,
+}
+
+/// How many bytes a pipe holds in each direction before a write waits for the reader: as
+/// much as the largest packet the runner sends, so that a write completes as it would into
+/// a TCP socket's buffers.
+const PIPE_BYTES: usize = 16 << 20;
+
+impl MemoryDialer {
+    /// A dialer and the receiver of the server ends of the pipes it opens.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<DuplexStream>) {
+        let (server_ends, rx) = mpsc::unbounded_channel();
+        (Self { server_ends }, rx)
+    }
+
+    fn dial(&self, target: &str) -> Result<DuplexStream, ConnectError> {
+        let (client, server) = tokio::io::duplex(PIPE_BYTES);
+        self.server_ends
+            .send(server)
+            .map_err(|_| ConnectError::Tcp {
+                target: target.to_owned(),
+                reason: "the in-memory server has stopped".into(),
+            })?;
+        Ok(client)
+    }
+}
+
+impl fmt::Debug for MemoryDialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryDialer").finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for MemoryDialer {
+    fn eq(&self, other: &Self) -> bool {
+        self.server_ends.same_channel(&other.server_ends)
+    }
+}
+
+impl Eq for MemoryDialer {}
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -125,21 +183,26 @@ pub enum ConnectError {
     },
 }
 
-/// A byte stream to the target: plain TCP or TLS.
+/// A byte stream to the target: plain TCP or TLS, or either over an in-memory pipe.
 #[derive(Debug)]
 pub enum Stream {
     /// Plain TCP.
     Tcp(TcpStream),
     /// TLS over TCP.
     Tls(Box<TlsStream<TcpStream>>),
+    /// An in-memory pipe to a server of this process.
+    Memory(DuplexStream),
+    /// TLS over an in-memory pipe.
+    MemoryTls(Box<TlsStream<DuplexStream>>),
 }
 
 impl Stream {
-    /// Our address (the client's) and the target's.
+    /// Our address (the client's) and the target's; none on an in-memory pipe.
     pub fn endpoints(&self) -> Option<crate::event::Endpoints> {
         let tcp = match self {
             Self::Tcp(s) => s,
             Self::Tls(s) => s.get_ref().0,
+            Self::Memory(_) | Self::MemoryTls(_) => return None,
         };
         Some(crate::event::Endpoints {
             client: tcp.local_addr().ok()?,
@@ -157,6 +220,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Memory(s) => Pin::new(s).poll_read(cx, buf),
+            Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -170,6 +235,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Memory(s) => Pin::new(s).poll_write(cx, buf),
+            Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -177,6 +244,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_flush(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Memory(s) => Pin::new(s).poll_flush(cx),
+            Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -184,6 +253,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Memory(s) => Pin::new(s).poll_shutdown(cx),
+            Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -230,35 +301,56 @@ impl Connector {
         &self.target
     }
 
-    /// Opens one connection (TCP, then TLS when asked), within the connect deadline.
+    /// Opens one connection (TCP or an in-memory pipe, then TLS when asked), within the
+    /// connect deadline.
     pub async fn connect(&self) -> Result<Stream, ConnectError> {
         let target = self.target.to_string();
-        let timeout = |_| ConnectError::Timeout {
-            target: target.clone(),
-            secs: self.timeout.as_secs_f64(),
-        };
+        if let Some(dialer) = &self.target.memory {
+            let pipe = dialer.dial(&target)?;
+            return Ok(match &self.tls {
+                None => Stream::Memory(pipe),
+                Some(_) => Stream::MemoryTls(Box::new(self.handshake(&target, pipe).await?)),
+            });
+        }
         let tcp = tokio::time::timeout(
             self.timeout,
             TcpStream::connect((self.target.host.as_str(), self.target.port)),
         )
         .await
-        .map_err(timeout)?
+        .map_err(|_| self.timed_out(&target))?
         .map_err(|e| ConnectError::Tcp {
             target: target.clone(),
             reason: e.to_string(),
         })?;
         let _ = tcp.set_nodelay(true);
-        let Some((connector, name)) = &self.tls else {
+        if self.tls.is_none() {
             return Ok(Stream::Tcp(tcp));
+        }
+        Ok(Stream::Tls(Box::new(self.handshake(&target, tcp).await?)))
+    }
+
+    /// The TLS handshake over `io`, within the connect deadline; only called with TLS on.
+    async fn handshake<IO>(&self, target: &str, io: IO) -> Result<TlsStream<IO>, ConnectError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Some((connector, name)) = &self.tls else {
+            return Err(ConnectError::TlsConfig("TLS is off for this target".into()));
         };
-        let tls = tokio::time::timeout(self.timeout, connector.connect(name.clone(), tcp))
+        tokio::time::timeout(self.timeout, connector.connect(name.clone(), io))
             .await
-            .map_err(timeout)?
+            .map_err(|_| self.timed_out(target))?
             .map_err(|e| ConnectError::TlsHandshake {
-                target: target.clone(),
+                target: target.to_owned(),
                 reason: e.to_string(),
-            })?;
-        Ok(Stream::Tls(Box::new(tls)))
+            })
+    }
+
+    fn timed_out(&self, target: &str) -> ConnectError {
+        ConnectError::Timeout {
+            target: target.to_owned(),
+            secs: self.timeout.as_secs_f64(),
+        }
     }
 }
 
@@ -403,5 +495,33 @@ mod tests {
         assert_eq!(v6.to_string(), "mqtt://[::1]:1883");
         assert!(Target::parse("http://x", None).is_err());
         assert!(Target::parse("mqtt://x:port", None).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_target_hands_the_server_end_of_each_pipe_over() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (dialer, mut server_ends) = MemoryDialer::new();
+        let target = Target::parse("mqtt://127.0.0.1:1", None)
+            .unwrap()
+            .in_memory(dialer);
+        let connector =
+            Connector::new(target, &TlsOptions::default(), Duration::from_secs(1)).unwrap();
+        let mut client = connector
+            .connect()
+            .await
+            .expect("a pipe, not TCP to port 1");
+        assert!(client.endpoints().is_none());
+        let mut server = server_ends.recv().await.expect("the server end");
+        client.write_all(b"\x10").await.unwrap();
+        let mut byte = [0u8; 1];
+        server.read_exact(&mut byte).await.unwrap();
+        assert_eq!(byte, [0x10]);
+        drop(server_ends);
+        match connector.connect().await {
+            Err(ConnectError::Tcp { reason, .. }) => {
+                assert_eq!(reason, "the in-memory server has stopped")
+            }
+            other => panic!("expected a named error, got {other:?}"),
+        }
     }
 }

@@ -1,0 +1,282 @@
+//! Throughput of the two halves of capture analysis on generated input, each alone (the
+//! whole pipeline with judging and tshark beside it is `benches/capture.rs`).
+//!
+//! - **read**: a classic pcap file of `MQTT_CONFORM_PCAP_MB` MB (default 500) of
+//!   Ethernet/IPv4/TCP frames with 0–1400-byte payloads, written to the temporary directory
+//!   and removed at the end; timed twice from the page cache: containers only
+//!   ([`CaptureReader`]), then down to TCP payloads ([`read_paths`]).
+//! - **flows**: the back half (TCP reassembly and MQTT framing, a default [`Analyzer`]) fed
+//!   200,000 in-memory segments of one connection, on large PUBLISHes one per segment and on
+//!   small ones many per segment.
+//!
+//! Run in release: `cargo bench --bench capture_throughput` (`-- read` or `-- flows` for one).
+
+use mqtt_conform::capture::flows::Analyzer;
+use mqtt_conform::capture::read::{CaptureReader, Entry, Item, read_paths};
+use mqtt_conform::capture::{Segment, TcpFlags};
+use mqtt_conform::codec::{ConnAck, Connect, Packet, ProtocolVersion, Publish, encode_to_vec};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if wanted("read") {
+        read();
+    }
+    if wanted("flows") {
+        flows();
+    }
+}
+
+// ------------------------------------------------------------------------------- read
+
+/// A file removed when dropped (also when the bench panics).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Ethernet + IPv4 + TCP (PSH|ACK) 192.168.1.10:50000 → 10.0.0.1:1883.
+fn eth_tcp(seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([192, 168, 1, 10], [10, 0, 0, 1], 64)
+        .tcp(50000, 1883, seq, 4096)
+        .ack(ack)
+        .psh()
+        .write(&mut out, payload)
+        .expect("build frame");
+    out
+}
+
+/// The classic pcap file header: little-endian, microseconds, Ethernet, snap length 65535.
+fn pcap_header() -> Vec<u8> {
+    let mut out = Vec::with_capacity(24);
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65535, 1] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn read() {
+    let mb: usize = std::env::var("MQTT_CONFORM_PCAP_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let frames: Vec<Vec<u8>> = (0..64u32)
+        .map(|i| eth_tcp(i, 0, &vec![b'x'; (i as usize * 97) % 1400]))
+        .collect();
+    let path = std::env::temp_dir().join(format!(
+        "mqtt-conform-pcap-read-throughput-{}.pcap",
+        std::process::id()
+    ));
+    let file = TempFile(path.clone());
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+        w.write_all(&pcap_header()).expect("write");
+        let mut written = 24;
+        let mut i = 0usize;
+        while written < mb << 20 {
+            let f = &frames[i % frames.len()];
+            let mut header = Vec::with_capacity(16);
+            for v in [1u32, i as u32 % 1_000_000, f.len() as u32, f.len() as u32] {
+                header.extend_from_slice(&v.to_le_bytes());
+            }
+            w.write_all(&header).expect("write");
+            w.write_all(f).expect("write");
+            written += 16 + f.len();
+            i += 1;
+        }
+        w.flush().expect("flush");
+    }
+    // Warm the page cache, then time: containers only, then down to TCP payloads.
+    let _ = std::fs::read(&file.0).map(|v| v.len());
+    let start = Instant::now();
+    let mut reader =
+        CaptureReader::new(std::fs::File::open(&file.0).expect("open"), 0).expect("header");
+    let mut records = 0u64;
+    while let Some(e) = reader.next_entry().expect("read") {
+        if let Entry::Record(r) = e {
+            records += r.data.len() as u64 / 1024 + 1;
+        }
+    }
+    let containers = start.elapsed();
+    let start = Instant::now();
+    let mut payload = 0u64;
+    let summary = read_paths(&[file.0.as_path()], |item| {
+        if let Item::Segment(s) = item {
+            payload += s.payload.len() as u64;
+        }
+    })
+    .expect("read");
+    let full = start.elapsed();
+    let mbytes = summary.bytes as f64 / 1e6;
+    println!(
+        "{} records, {:.0} MB: containers {:.0} MB/s, to TCP payload {:.0} MB/s \
+         ({} payload bytes, {records})",
+        summary.records,
+        mbytes,
+        mbytes / containers.as_secs_f64(),
+        mbytes / full.as_secs_f64(),
+        payload
+    );
+}
+
+// ------------------------------------------------------------------------------- flows
+
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+/// Capture start: 2024-01-01T00:00:00Z.
+const T0: u64 = 1_704_067_200;
+
+/// A segment that owns its payload.
+struct Seg {
+    at: Duration,
+    frame: u64,
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: Vec<u8>,
+}
+
+impl Seg {
+    fn as_segment(&self) -> Segment<'_> {
+        Segment {
+            at: self.at,
+            frame: self.frame,
+            file: 0,
+            src: self.src,
+            dst: self.dst,
+            seq: self.seq,
+            ack: self.ack,
+            flags: TcpFlags(self.flags),
+            window: 65_000,
+            payload: &self.payload,
+            missing: 0,
+        }
+    }
+}
+
+/// Builds the segments of one TCP connection, keeping sequence numbers and time.
+struct Tcp {
+    client: SocketAddr,
+    server: SocketAddr,
+    /// Next sequence number of each side (client, server).
+    next: [u32; 2],
+    frame: u64,
+    ms: u64,
+}
+
+impl Tcp {
+    fn raw(&mut self, from_client: bool, seq: u32, flags: u8, payload: &[u8]) -> Seg {
+        self.frame += 1;
+        self.ms += 10;
+        let (src, dst, ack) = if from_client {
+            (self.client, self.server, self.next[1])
+        } else {
+            (self.server, self.client, self.next[0])
+        };
+        Seg {
+            at: Duration::from_secs(T0) + Duration::from_millis(self.ms),
+            frame: self.frame,
+            src,
+            dst,
+            seq,
+            ack,
+            flags,
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// The next in-order segment of a side, carrying `payload`.
+    fn send(&mut self, from_client: bool, payload: &[u8]) -> Seg {
+        let i = usize::from(!from_client);
+        let seg = self.raw(
+            from_client,
+            self.next[i],
+            TcpFlags::PSH | TcpFlags::ACK,
+            payload,
+        );
+        self.next[i] = self.next[i].wrapping_add(payload.len() as u32);
+        seg
+    }
+
+    /// Handshake, CONNECT and CONNACK.
+    fn session(&mut self) -> Vec<Seg> {
+        let syn = self.raw(true, self.next[0], TcpFlags::SYN, &[]);
+        self.next[0] = self.next[0].wrapping_add(1);
+        let syn_ack = self.raw(false, self.next[1], TcpFlags::SYN | TcpFlags::ACK, &[]);
+        self.next[1] = self.next[1].wrapping_add(1);
+        let ack = self.raw(true, self.next[0], TcpFlags::ACK, &[]);
+        let connect = encode_to_vec(
+            &Packet::Connect(Box::new(Connect::new(V311, "dev-1"))),
+            V311,
+        )
+        .expect("encode");
+        let connack = encode_to_vec(
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+                properties: Default::default(),
+            }),
+            V311,
+        )
+        .expect("encode");
+        vec![
+            syn,
+            syn_ack,
+            ack,
+            self.send(true, &connect),
+            self.send(false, &connack),
+        ]
+    }
+}
+
+fn flows() {
+    for (size, per_segment) in [(1400, 1), (90, 16)] {
+        let mut t = Tcp {
+            client: "192.168.1.20:50123".parse().expect("an address"),
+            server: "10.0.0.1:1883".parse().expect("an address"),
+            next: [1000, 5000],
+            frame: 0,
+            ms: 0,
+        };
+        let mut segs = t.session();
+        let p = encode_to_vec(
+            &Packet::Publish(Publish::new("bulk/data", vec![0xAB; size])),
+            V311,
+        )
+        .expect("encode");
+        let payload = p.repeat(per_segment);
+        for _ in 0..200_000 {
+            segs.push(t.send(true, &payload));
+        }
+        let bytes: usize = segs.iter().map(|s| s.payload.len()).sum();
+        let borrowed: Vec<Segment<'_>> = segs.iter().map(Seg::as_segment).collect();
+        let start = Instant::now();
+        let mut a = Analyzer::default();
+        let mut n = 0u64;
+        for s in &borrowed {
+            a.segment(s, &mut |_| n += 1);
+        }
+        a.finish(&mut |_| n += 1);
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{size}-byte payloads, {per_segment} per segment: {n} events, {:.2} GB/s",
+            bytes as f64 / secs / 1e9
+        );
+    }
+}

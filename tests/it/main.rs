@@ -1,0 +1,41 @@
+//! The integration tests, one binary: one link instead of one per file, and tests that
+//! wait on real brokers' and clients' timers overlap instead of running binary after
+//! binary. One module per area; `support` holds the shared helpers.
+
+mod support;
+
+mod aliyun;
+mod aliyun_mqtt5;
+mod auth_vectors;
+mod broker_matrix;
+mod broker_mosquitto;
+mod broker_mqtt5;
+mod broker_tls;
+mod broker_traces;
+mod cli_decode;
+mod cli_run;
+mod codec_alloc;
+mod codec_props;
+mod codec_vectors;
+mod cross_check_rumqttc;
+mod device_mode;
+mod fuzz_replay;
+mod judge_rules;
+mod onenet;
+mod pcap_flows;
+mod pcap_judge;
+mod pcap_read;
+mod pcap_replay;
+mod pcap_tls;
+mod pcap_write;
+mod real_clients;
+mod report_junit;
+mod secrets;
+mod server_broker;
+mod server_events;
+mod server_keepalive;
+mod server_profile;
+mod server_suites;
+mod suite_errors;
+mod tuya_mosquitto;
+mod watson;

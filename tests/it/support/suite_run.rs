@@ -1,0 +1,117 @@
+//! Runs a built-in suite through the library against a live target, and reads the timing
+//! notes the runner leaves in a case's trace.
+
+#![allow(dead_code)]
+
+use mqtt_conform::report::{CaseReport, RunReport};
+use mqtt_conform::runner::transport::{Target, TlsOptions};
+use mqtt_conform::runner::{RunOptions, Selection, run_suite};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs built-in suite `name` against `url`; `examples` fills parameters from their
+/// examples (the identity the emulator provisions).
+pub fn run_builtin(
+    name: &str,
+    url: &str,
+    tls: TlsOptions,
+    jobs: usize,
+    examples: bool,
+) -> RunReport {
+    let suite = mqtt_conform::suite::load(name).expect("the built-in suite loads");
+    let params = suite
+        .resolve_params(&BTreeMap::new(), examples)
+        .expect("every parameter has a value");
+    let opts = RunOptions {
+        target: Target::parse(url, suite.port).expect("a valid target"),
+        tls,
+        jobs,
+        selection: Selection::default(),
+        connect_timeout: Duration::from_secs(5),
+        max_packet_size: 16 * 1024 * 1024,
+        capture: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime
+        .block_on(run_suite(Arc::new(suite), &params, &opts, &mut |_| {}))
+        .expect("the target is reachable")
+}
+
+/// Runs built-in suite `name` against `url`, only the tests whose id contains one of
+/// `filters`, with parameters `params` (as `--param` gives them).
+pub fn run_selected(name: &str, url: &str, filters: &[&str], params: &[(&str, &str)]) -> RunReport {
+    let suite = mqtt_conform::suite::load(name).expect("the built-in suite loads");
+    let cli: BTreeMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let params = suite
+        .resolve_params(&cli, false)
+        .expect("every parameter has a value");
+    let opts = RunOptions {
+        target: Target::parse(url, suite.port).expect("a valid target"),
+        tls: TlsOptions::default(),
+        jobs: 64,
+        selection: Selection {
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            ..Selection::default()
+        },
+        connect_timeout: Duration::from_secs(5),
+        max_packet_size: 16 * 1024 * 1024,
+        capture: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime
+        .block_on(run_suite(Arc::new(suite), &params, &opts, &mut |_| {}))
+        .expect("the target is reachable")
+}
+
+/// Runs suite `name` (built-in or a path), tests selected by `filters` (substrings; all
+/// when empty), against the emulator built from it with its example parameters. Runner and
+/// emulator talk over in-memory pipes in the caller's runtime: under
+/// `#[tokio::test(start_paused = true)]` the suite's keep-alive closes and other long timers
+/// take no wall time, and every measured duration is exact.
+pub async fn run_on_emulator(name: &str, filters: &[&str]) -> RunReport {
+    let suite = Arc::new(mqtt_conform::suite::load(name).expect("the suite loads"));
+    let params = suite
+        .resolve_params(&BTreeMap::new(), true)
+        .expect("examples fill every parameter");
+    let emulator =
+        mqtt_conform::emulator::start(&suite, &params, "127.0.0.1:0".parse().unwrap(), false)
+            .await
+            .expect("the emulator starts");
+    emulator
+        .run_in_memory(|target| async {
+            let opts = RunOptions {
+                target,
+                tls: emulator.tls.clone(),
+                jobs: 64,
+                selection: Selection {
+                    filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+                    ..Selection::default()
+                },
+                connect_timeout: Duration::from_secs(5),
+                max_packet_size: 16 * 1024 * 1024,
+                capture: None,
+            };
+            run_suite(suite, &params, &opts, &mut |_| {})
+                .await
+                .expect("the run starts")
+        })
+        .await
+}
+
+/// The `closed after X s` measurement the runner notes in a test's trace.
+pub fn closed_after(case: &CaseReport) -> Option<f64> {
+    case.trace.iter().find_map(|line| {
+        let rest = line.text.strip_prefix("closed after ")?;
+        rest.split(" s;").next()?.trim().parse().ok()
+    })
+}
