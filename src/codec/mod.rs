@@ -69,6 +69,7 @@ pub mod error;
 pub mod framing;
 pub mod hex_text;
 pub mod packet;
+pub mod packet_type;
 pub mod properties;
 mod raw;
 mod reader;

@@ -1,7 +1,7 @@
 //! MQTT 5.0 properties: identifiers 0x01–0x2A, their value types, and where each may appear.
 
 use super::bytestr::ByteStr;
-use super::packet::PacketType;
+use super::packet_type::PacketType;
 use bytes::Bytes;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
