@@ -7,17 +7,16 @@
 //!   an error must say something;
 //! - a suite it accepts (its profile typed as it loads) must also give parameter
 //!   values from its examples, the server configuration of device mode
-//!   ([`server_config`]) and a [`Judge`], each either built or refused with a message,
-//!   never a panic.
+//!   ([`server_config`]) and the run's [`Session`] with its judge, each either built or
+//!   refused with a message, never a panic.
 //!
 //! `extends` opens built-in suites or files (relative to the working directory): inputs
 //! naming device or kernel files (`/dev`, `/proc`, `/sys`) are skipped, their reading is the
 //! command line's business, not the loader's; any other file is read like a suite.
 
 use mqtt_conform::emulator::server_config;
-use mqtt_conform::judge::Judge;
+use mqtt_conform::session::Session;
 use mqtt_conform::suite::load_str;
-use mqtt_conform::suite::vars::Vars;
 use std::collections::BTreeMap;
 
 /// Checks one input (see the module documentation).
@@ -46,9 +45,7 @@ pub fn check(data: &[u8]) {
             "a server configuration refused without a message"
         );
     }
-    let mut vars = Vars::new();
-    for (k, v) in &params.values {
-        vars.set(k.clone(), v.clone());
+    if let Ok(session) = Session::new(&suite, &params) {
+        let _ = session.judge(&suite);
     }
-    let _ = Judge::new(&suite, vars, None);
 }
