@@ -526,12 +526,23 @@ fn a_publish_on_a_topic_never_subscribed_to_is_one_finding() {
         "PUBLISH on a topic this connection never subscribed to"
     );
     assert!(message.contains("elsewhere/kept"), "{message}");
+    // Each test judged its own statement without the leaked packet: it passed, or amqtt
+    // closed the connection after the leak (a race of its own, seen in some runs) — never
+    // a failure that names the leaked message.
     for id in tests {
         let case = report
             .cases()
             .find(|c| c.id == id)
             .unwrap_or_else(|| panic!("{id} ran"));
-        verdicts::check_case(case, Pass);
+        match &case.verdict {
+            mqtt_conform::report::Verdict::Passed => {}
+            mqtt_conform::report::Verdict::Failed { message } => assert!(
+                !message.contains("elsewhere/kept")
+                    && message.contains("connection closed by the peer"),
+                "{id}: {message}"
+            ),
+            other => panic!("{id}: {other:?}"),
+        }
     }
 }
 
