@@ -6,6 +6,7 @@ use crate::support::cloud;
 
 use cloud::{Cloud, DEVICE_ID, SECRET, credentials};
 use mqtt_conform::auth::tuya::SignMethod;
+use mqtt_conform::suite::timing::DEVICE_TIMER_TOLERANCE;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -332,10 +333,17 @@ fn device_tests_withhold_pingresp_and_drop_the_connection_with_measured_timings(
         (0.5..10.0).contains(&backoff),
         "mosquitto_sub reconnects after its 1 s delay: {measured}"
     );
+    // A reconnect up to the device timer tolerance early still passes: the device times from
+    // when it sees the close, a network away.
+    let earliest = 1.0 - DEVICE_TIMER_TOLERANCE.as_secs_f64();
     let status = dropped["verdict"]["status"].as_str().unwrap();
     assert_eq!(
         status,
-        if backoff >= 1.0 { "passed" } else { "warning" },
+        if backoff >= earliest {
+            "passed"
+        } else {
+            "warning"
+        },
         "{dropped}"
     );
 
@@ -353,7 +361,7 @@ fn device_tests_withhold_pingresp_and_drop_the_connection_with_measured_timings(
     assert!(measured.contains("window ≤ 7.50 s"), "{measured}");
     let reconnect = seconds_after(measured, "reconnected ");
     let status = no_ping["verdict"]["status"].as_str().unwrap();
-    let expected = if gave_up <= 7.5 && reconnect >= 1.0 {
+    let expected = if gave_up <= 7.5 && reconnect >= earliest {
         "passed"
     } else {
         "warning"
