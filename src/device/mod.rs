@@ -106,8 +106,6 @@ pub async fn run(
     judge.summarise_connections_without_connect();
     let mut logins = Logins::default();
     let tls = config.tls.is_some();
-    // Event timestamps count from the server's start, a moment after this one.
-    let server_epoch = std::time::Instant::now();
     let mut timing = JudgeTiming::default();
     let mut server = Server::bind(opts.listen, config)
         .await
@@ -191,9 +189,11 @@ pub async fn run(
         let findings = judge.observe(&event);
         let judged = std::time::Instant::now();
         timing.observe.record(judged.duration_since(judging));
-        timing
-            .delay
-            .record(judged.duration_since(server_epoch).saturating_sub(event.at));
+        timing.delay.record(
+            Instant::now()
+                .saturating_duration_since(server_start)
+                .saturating_sub(event.at),
+        );
         for finding in findings {
             on_progress(Progress::Finding(&finding));
         }
@@ -487,8 +487,7 @@ pub struct JudgeTiming {
     /// Time `Judge::observe` took per event.
     pub observe: LatencyHistogram,
     /// From the event's timestamp (when the server saw it) to the judge's verdict on it:
-    /// queueing in the event channel plus `observe`. Measured from an instant taken just
-    /// before the server is bound, so it overstates by the (sub-millisecond) bind time.
+    /// queueing in the event channel plus `observe`, on the server's clock.
     pub delay: LatencyHistogram,
     /// Events the server dropped because the event channel was full (never judged).
     pub events_dropped: u64,
