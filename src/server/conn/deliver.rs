@@ -26,12 +26,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     }
 
     /// The PUBLISH for one delivery.
-    pub(super) fn publish_packet(
-        &self,
-        d: &Delivery,
-        packet_id: Option<u16>,
-        dup: bool,
-    ) -> Publish {
+    fn publish_packet(&self, d: &Delivery, packet_id: Option<u16>, dup: bool) -> Publish {
         let mut properties = Properties::new();
         if self.version.is_v5() {
             properties = d.msg.properties.clone();
@@ -63,7 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
     }
 
-    pub(super) fn deliver(&mut self, d: Delivery) {
+    fn deliver(&mut self, d: Delivery) {
         if d.msg.expired(Instant::now()) {
             return;
         }
