@@ -72,7 +72,10 @@ pub(crate) fn flow_hash(src: SocketAddr, dst: SocketAddr) -> u64 {
 /// | read alone (no hashing) | 0.31–0.46 | 0.34–0.48 |
 ///
 /// No difference stands out of that noise: the read stage, which hashes nothing, varied
-/// by up to 48 % between runs.
+/// by up to 48 % between runs. `cargo bench --bench capture_throughput -- flows` (one
+/// connection, reassembly and framing alone, three alternating runs of each at load
+/// average 6.9): 1400-byte payloads 4.59–4.73 GB/s before, 4.62–4.73 GB/s after; 90-byte
+/// payloads 16 to a segment 1.31–1.32 GB/s before, 1.27–1.32 GB/s after.
 fn hash_state() -> &'static foldhash::fast::RandomState {
     static STATE: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
     STATE.get_or_init(foldhash::fast::RandomState::default)
