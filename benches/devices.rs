@@ -80,6 +80,7 @@ fn main() {
 
 #[cfg(target_os = "linux")]
 mod linux {
+    use libc::c_int;
     use mqtt_conform::auth::tuya::{Params, SignMethod};
     use mqtt_conform::codec::{
         Connect, Disconnect, Framer, Packet, PacketReader, ProtocolVersion, Publish, QoS,
@@ -90,7 +91,6 @@ mod linux {
     use std::collections::VecDeque;
     use std::io::{BufRead, BufReader};
     use std::net::SocketAddr;
-    use std::os::raw::{c_int, c_long};
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,87 +105,51 @@ mod linux {
     const DEVICE_ID: &str = "6c828cba434ff40c074wF2";
     const DEVICE_SECRET: &str = "ffad8eb66ae8c717";
 
-    // ----- libc, declared here (no libc dependency) ---------------------------------------
-
-    /// `struct rlimit` (`rlim_t` is 64 bits on 64-bit Linux).
-    #[repr(C)]
-    struct Rlimit {
-        cur: u64,
-        max: u64,
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct Timeval {
-        sec: c_long,
-        usec: c_long,
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct Rusage {
-        utime: Timeval,
-        stime: Timeval,
-        maxrss: c_long,
-        rest: [c_long; 13],
-    }
-
-    const RLIMIT_NOFILE: c_int = 7;
-    const RLIMIT_AS: c_int = 9;
-    const WNOHANG: c_int = 1;
-    const SIGINT: c_int = 2;
-    const SIGKILL: c_int = 9;
-    const SC_CLK_TCK: c_int = 2;
-
-    unsafe extern "C" {
-        fn getrlimit(resource: c_int, rlim: *mut Rlimit) -> c_int;
-        fn setrlimit(resource: c_int, rlim: *const Rlimit) -> c_int;
-        fn wait4(pid: c_int, status: *mut c_int, options: c_int, rusage: *mut Rusage) -> c_int;
-        fn kill(pid: c_int, sig: c_int) -> c_int;
-        fn sysconf(name: c_int) -> c_long;
-    }
-
     /// Raises the soft limit on open files to the hard one; returns the soft limit now.
     fn raise_nofile() -> u64 {
-        let mut r = Rlimit { cur: 0, max: 0 };
-        // SAFETY: plain libc calls on a properly laid out struct.
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain libc calls on libc's own struct.
         unsafe {
-            if getrlimit(RLIMIT_NOFILE, &mut r) != 0 {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
                 return 0;
             }
-            if r.cur < r.max {
-                let want = Rlimit {
-                    cur: r.max,
-                    max: r.max,
+            if r.rlim_cur < r.rlim_max {
+                let want = libc::rlimit {
+                    rlim_cur: r.rlim_max,
+                    rlim_max: r.rlim_max,
                 };
-                if setrlimit(RLIMIT_NOFILE, &want) == 0 {
-                    r.cur = r.max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                    r.rlim_cur = r.rlim_max;
                 }
             }
         }
-        r.cur
+        r.rlim_cur
     }
 
     fn clock_ticks() -> f64 {
         // SAFETY: sysconf has no preconditions.
-        let t = unsafe { sysconf(SC_CLK_TCK) };
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         if t > 0 { t as f64 } else { 100.0 }
     }
 
     fn signal(pid: u32, sig: c_int) {
         // SAFETY: signalling our own child by its id.
         unsafe {
-            kill(pid as c_int, sig);
+            libc::kill(pid as libc::pid_t, sig);
         }
     }
 
     /// Reaps the child if it has exited: its exit code and resource usage.
-    fn try_reap(pid: u32) -> Option<(i32, Rusage)> {
+    fn try_reap(pid: u32) -> Option<(i32, libc::rusage)> {
         let mut status: c_int = 0;
-        let mut usage = Rusage::default();
+        // SAFETY: an all-zero `rusage` is a valid value (integers and timevals only).
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: `pid` is our child; the pointers are valid for the call.
-        let r = unsafe { wait4(pid as c_int, &mut status, WNOHANG, &mut usage) };
-        (r == pid as c_int).then(|| {
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut usage) };
+        (r == pid as libc::pid_t).then(|| {
             let code = if status & 0x7f == 0 {
                 (status >> 8) & 0xff
             } else {
@@ -396,8 +360,11 @@ mod linux {
             // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                    let r = Rlimit { cur: cap, max: cap };
-                    setrlimit(RLIMIT_AS, &r);
+                    let r = libc::rlimit {
+                        rlim_cur: cap,
+                        rlim_max: cap,
+                    };
+                    libc::setrlimit(libc::RLIMIT_AS, &r);
                     Ok(())
                 });
             }
@@ -846,12 +813,12 @@ mod linux {
             let waited = closed_at.elapsed();
             if !interrupted && loop_ended.is_none() && waited > Duration::from_secs(15) {
                 eprintln!("  the server is still running 15 s after the last close: SIGINT");
-                signal(pid, SIGINT);
+                signal(pid, libc::SIGINT);
                 interrupted = true;
             }
             if !killed && waited > Duration::from_secs(315) {
                 eprintln!("  the server is still running: SIGKILL");
-                signal(pid, SIGKILL);
+                signal(pid, libc::SIGKILL);
                 killed = true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -880,9 +847,9 @@ mod linux {
         let cpu_window = (r.end.cpu - r.ready.cpu) / window;
         let cpu_connect = (r.ready.cpu - r.start.cpu) / r.connect_time.as_secs_f64().max(1e-3);
         let own_cpu = (r.end.own_cpu - r.ready.own_cpu) / window;
-        let total_cpu = (usage.utime.sec + usage.stime.sec) as f64
-            + (usage.utime.usec + usage.stime.usec) as f64 / 1e6;
-        let peak_rss_total = usage.maxrss.max(0) as u64 * 1024;
+        let total_cpu = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) as f64
+            + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) as f64 / 1e6;
+        let peak_rss_total = usage.ru_maxrss.max(0) as u64 * 1024;
         let rows: Vec<(String, String)> = vec![
             (
                 "connections established".into(),

@@ -32,7 +32,6 @@ pub mod codec;
 pub mod device;
 pub mod emulator;
 pub mod event;
-pub(crate) mod fasthash;
 pub mod interrupt;
 pub mod judge;
 pub(crate) mod prefetch;

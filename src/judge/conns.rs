@@ -6,7 +6,6 @@
 //! of pointers — eight bytes per id, no hashing, and a position the judge can prefetch
 //! before it reads the pointer. Any other id goes to a map.
 
-use crate::fasthash::FastState;
 use std::collections::HashMap;
 
 /// Ids below this are kept in the vector (at most 8 MiB of it, however many connections
@@ -17,7 +16,8 @@ const DENSE_IDS: u64 = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct ConnTable<T> {
     dense: Vec<Option<Box<T>>>,
-    sparse: HashMap<u64, Box<T>, FastState>,
+    /// Ids from [`DENSE_IDS`] up, in a map keyed at random per table (foldhash).
+    sparse: HashMap<u64, Box<T>, foldhash::fast::RandomState>,
 }
 
 impl<T> Default for ConnTable<T> {

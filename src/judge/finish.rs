@@ -396,7 +396,7 @@ pub(super) struct FinishedConn {
 }
 
 /// Marks the rules with a check `concerned` inconclusive for `why`, unless already violated.
-pub(super) fn mark_inconclusive(
+fn mark_inconclusive(
     rules: &[RuleDef],
     state: &mut ConnState,
     concerned: impl Fn(&Check) -> bool,
@@ -411,7 +411,7 @@ pub(super) fn mark_inconclusive(
     }
 }
 
-pub(super) fn severity(v: &Verdict) -> u8 {
+fn severity(v: &Verdict) -> u8 {
     match v {
         Verdict::Skipped { .. } => 0,
         Verdict::Passed => 1,
@@ -423,7 +423,7 @@ pub(super) fn severity(v: &Verdict) -> u8 {
     }
 }
 
-pub(super) fn rule_verdict(rule: &RuleDef, rs: &RuleState) -> Verdict {
+fn rule_verdict(rule: &RuleDef, rs: &RuleState) -> Verdict {
     if let Some(v) = &rs.violation {
         let more = if rs.violations > 1 {
             format!(" (and {} more)", rs.violations - 1)

@@ -21,7 +21,7 @@ impl std::fmt::Display for Evidence<'_> {
 }
 
 /// One event in words.
-pub(super) fn event_text(event: &Event, version: ProtocolVersion) -> String {
+fn event_text(event: &Event, version: ProtocolVersion) -> String {
     match &event.kind {
         EventKind::Opened(None) => "connection opened".to_owned(),
         EventKind::Opened(Some(e)) => format!("connection opened: {} → {}", e.client, e.server),
@@ -78,7 +78,7 @@ pub(super) struct Kept {
 }
 
 #[derive(Debug)]
-pub(super) enum KeptWhat {
+enum KeptWhat {
     /// A packet's first `kept` bytes of `len`.
     Packet {
         len: u32,
@@ -90,7 +90,7 @@ pub(super) enum KeptWhat {
 }
 
 impl Kept {
-    pub(super) fn of(event: &Event, version: ProtocolVersion) -> Self {
+    fn of(event: &Event, version: ProtocolVersion) -> Self {
         let what = match &event.kind {
             EventKind::Packet { bytes, packet }
                 if bytes.len() <= KEPT_BYTES || matches!(packet, Ok(Packet::Publish(_))) =>
@@ -114,7 +114,7 @@ impl Kept {
         }
     }
 
-    pub(super) fn line(&self, label: &str) -> TraceLine {
+    fn line(&self, label: &str) -> TraceLine {
         let (direction, text) = match &self.what {
             KeptWhat::Packet { len, kept, bytes } => {
                 let arrow = if self.from == Side::Client {
@@ -207,7 +207,7 @@ impl Trace {
     }
 
     /// The tail, oldest first.
-    pub(super) fn tail_in_order(&self) -> impl Iterator<Item = &Kept> {
+    fn tail_in_order(&self) -> impl Iterator<Item = &Kept> {
         let (newer, older) = self.tail.split_at(self.next);
         older.iter().chain(newer)
     }

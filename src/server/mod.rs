@@ -144,11 +144,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// Decides whether a CONNECT's credentials are accepted.
 pub trait Authenticator: Send + Sync {
@@ -475,6 +476,8 @@ pub(crate) struct Shared {
     pub(crate) auth: Option<Arc<dyn Authenticator>>,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     events: Option<mpsc::Sender<Event>>,
+    /// What event times count from, on tokio's clock (as every server timer and message
+    /// expiry is): a paused clock moves them all alike.
     start: Instant,
     pub(crate) counters: Counters,
     pub(crate) state: Mutex<state::State>,
@@ -727,7 +730,7 @@ impl ServerHandle {
         if let Some(accept) = self.accept.take() {
             let _ = accept.await;
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let notified = self.shared.all_closed.notified();
             if self

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 /// The configuration, compiled once at bind time.
 #[derive(Debug)]
@@ -88,7 +89,7 @@ pub(crate) struct Message {
     pub(crate) payload: Bytes,
     /// The 5.0 properties forwarded to subscribers.
     pub(crate) properties: Properties,
-    /// From a 5.0 Message Expiry Interval.
+    /// From a 5.0 Message Expiry Interval, on tokio's clock like the server's timers.
     pub(crate) expires_at: Option<Instant>,
     /// The RETAIN flag it was published with (for Retain As Published).
     pub(crate) retain: bool,

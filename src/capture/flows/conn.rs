@@ -5,7 +5,7 @@ use super::*;
 
 /// The connection in `slot`, when it is `conn`.
 #[inline]
-pub(super) fn conn_at(conns: &mut [Option<Conn>], slot: usize, conn: u64) -> Option<&mut Conn> {
+fn conn_at(conns: &mut [Option<Conn>], slot: usize, conn: u64) -> Option<&mut Conn> {
     conns
         .get_mut(slot)
         .and_then(Option::as_mut)
@@ -133,28 +133,28 @@ pub(super) fn handle(
 pub(super) struct Conn {
     pub(super) id: u64,
     /// The reassembler's flow slot.
-    pub(super) slot: usize,
-    pub(super) a: SocketAddr,
-    pub(super) b: SocketAddr,
-    pub(super) handshake: bool,
+    slot: usize,
+    a: SocketAddr,
+    b: SocketAddr,
+    handshake: bool,
     pub(super) first_at: Duration,
     pub(super) first_frame: u64,
-    pub(super) port_match: bool,
+    port_match: bool,
     /// The direction the client sends in, once known.
-    pub(super) client: Option<Dir>,
+    client: Option<Dir>,
     pub(super) state: State,
     /// The Closed event was emitted: nothing more is.
-    pub(super) closed: bool,
+    closed: bool,
     /// Stream bytes that arrived after the Closed event (not analysed).
-    pub(super) after_close: u64,
+    after_close: u64,
     /// Stream bytes per direction (for the report).
-    pub(super) dir_bytes: [u64; 2],
+    dir_bytes: [u64; 2],
     /// Last frame that carried data, a loss or an end (for the report).
-    pub(super) last_frame: u64,
+    last_frame: u64,
     /// Its timestamp.
-    pub(super) last_at: Duration,
+    last_at: Duration,
     /// Index of its [`ConnectionInfo`], once recognised.
-    pub(super) info: Option<usize>,
+    info: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -168,23 +168,23 @@ pub(super) enum State {
 
 #[derive(Debug, Default)]
 pub(super) struct Pending {
-    pub(super) held: [Held; 2],
+    held: [Held; 2],
     /// The direction ended (FIN) or lost bytes before deciding.
-    pub(super) ended: [bool; 2],
+    ended: [bool; 2],
 }
 
 /// Stream items held while a connection is being recognised.
 #[derive(Debug, Default)]
-pub(super) struct Held {
-    pub(super) items: Vec<HeldItem>,
+struct Held {
+    items: Vec<HeldItem>,
     /// The first bytes (up to 16), before any gap.
-    pub(super) prefix: Vec<u8>,
-    pub(super) gapped: bool,
-    pub(super) bytes: usize,
+    prefix: Vec<u8>,
+    gapped: bool,
+    bytes: usize,
 }
 
 #[derive(Debug)]
-pub(super) enum HeldItem {
+enum HeldItem {
     Data(Ctx, Vec<u8>),
     Gap(Ctx, u64),
 }
@@ -227,7 +227,7 @@ pub(super) fn look(prefix: &[u8], ended: bool) -> Look {
 
 /// Whether `b` starts like a CONNECT: type 1 with flags 0, a valid Remaining Length, then
 /// the protocol name `MQTT` or `MQIsdp` and a level byte.
-pub(super) fn connect_prefix(b: &[u8]) -> Look {
+fn connect_prefix(b: &[u8]) -> Look {
     let len_bytes = match FixedHeader::parse(b) {
         Ok(Some(h)) => h.length_bytes,
         Ok(None) if b.len() < 5 => return Look::NeedMore,
@@ -252,7 +252,7 @@ pub(super) fn connect_prefix(b: &[u8]) -> Look {
 }
 
 impl Held {
-    pub(super) fn data(&mut self, ctx: Ctx, bytes: &[u8]) {
+    fn data(&mut self, ctx: Ctx, bytes: &[u8]) {
         if !self.gapped && self.prefix.len() < 16 {
             let n = (16 - self.prefix.len()).min(bytes.len());
             self.prefix.extend_from_slice(&bytes[..n]);
@@ -261,13 +261,13 @@ impl Held {
         self.items.push(HeldItem::Data(ctx, bytes.to_vec()));
     }
 
-    pub(super) fn look(&self, ended: bool) -> Look {
+    fn look(&self, ended: bool) -> Look {
         look(&self.prefix, ended || self.gapped)
     }
 }
 
 /// What a pending connection turns out to be.
-pub(super) enum Decision {
+enum Decision {
     Mqtt { client: Dir, connect: bool },
     Tls { client: Dir },
     Other,
@@ -282,7 +282,7 @@ impl Conn {
         }
     }
 
-    pub(super) fn side(&self, dir: Dir) -> Side {
+    fn side(&self, dir: Dir) -> Side {
         if self.client == Some(dir) {
             Side::Client
         } else {
@@ -290,7 +290,7 @@ impl Conn {
         }
     }
 
-    pub(super) fn endpoints(&self) -> Endpoints {
+    fn endpoints(&self) -> Endpoints {
         let (client, server) = if self.client == Some(Dir::FromB) {
             (self.b, self.a)
         } else {
@@ -302,14 +302,14 @@ impl Conn {
     /// Counts stream bytes and the last frame. Kept here rather than in the report,
     /// which is elsewhere in memory (a cache miss per segment): [`Conn::sync_info`]
     /// copies them over when the connection ends.
-    pub(super) fn touch(&mut self, dir: Dir, bytes: usize, ctx: Ctx) {
+    fn touch(&mut self, dir: Dir, bytes: usize, ctx: Ctx) {
         self.last_frame = self.last_frame.max(ctx.frame);
         self.last_at = self.last_at.max(ctx.at);
         self.dir_bytes[dir.index()] += bytes as u64;
     }
 
     /// Brings the report's byte counts and last frame up to date.
-    pub(super) fn sync_info(&self, sh: &mut Shared) {
+    fn sync_info(&self, sh: &mut Shared) {
         let client = self.client.unwrap_or(Dir::FromA);
         let (cb, sb) = (
             self.dir_bytes[client.index()],
@@ -331,14 +331,7 @@ impl Conn {
         }
     }
 
-    pub(super) fn data(
-        &mut self,
-        dir: Dir,
-        bytes: &[u8],
-        ctx: Ctx,
-        sh: &mut Shared,
-        out: &mut Out,
-    ) {
+    fn data(&mut self, dir: Dir, bytes: &[u8], ctx: Ctx, sh: &mut Shared, out: &mut Out) {
         self.touch(dir, bytes.len(), ctx);
         if self.closed {
             self.after_close += bytes.len() as u64;
@@ -357,7 +350,7 @@ impl Conn {
         }
     }
 
-    pub(super) fn gap(&mut self, dir: Dir, bytes: u64, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
+    fn gap(&mut self, dir: Dir, bytes: u64, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
         self.touch(dir, 0, ctx);
         let side = self.side(dir);
         let cref = self.cref();
@@ -376,7 +369,7 @@ impl Conn {
     }
 
     /// A FIN (or, with `reset`, a RST) travelling in `dir`.
-    pub(super) fn fin(&mut self, dir: Dir, reset: bool, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
+    fn fin(&mut self, dir: Dir, reset: bool, ctx: Ctx, sh: &mut Shared, out: &mut Out) {
         if let State::Pending(p) = &mut self.state {
             p.ended[dir.index()] = true;
             if reset {
@@ -475,7 +468,7 @@ impl Conn {
     }
 
     /// Decides what a pending connection is, when its bytes allow (or `force`).
-    pub(super) fn classify(&mut self, force: bool, sh: &mut Shared, out: &mut Out) {
+    fn classify(&mut self, force: bool, sh: &mut Shared, out: &mut Out) {
         let State::Pending(p) = &self.state else {
             return;
         };
@@ -621,7 +614,7 @@ impl Conn {
     }
 
     /// [`Conn::data`] without the report update (for replayed bytes).
-    pub(super) fn data_recognised(
+    fn data_recognised(
         &mut self,
         dir: Dir,
         bytes: &[u8],

@@ -17,14 +17,14 @@ pub(super) struct Proto {
     pub(super) version: ProtocolVersion,
     /// Settled (by a CONNECT, the configuration or inference); otherwise resync tries
     /// both 3.1.1 and 5.0 and infers.
-    pub(super) known: bool,
+    known: bool,
     pub(super) source: VersionSource,
     /// While not settled: packets tried, and how many decode as 3.1.1 and as 5.0.
-    pub(super) tally: (u32, u32, u32),
+    tally: (u32, u32, u32),
     /// While not settled: packets held back (side, bytes, timestamp).
-    pub(super) held: Vec<(Side, Bytes, Duration)>,
+    held: Vec<(Side, Bytes, Duration)>,
     /// Packets that had to be emitted before the version was settled.
-    pub(super) tentative: u32,
+    tentative: u32,
     /// Packets emitted (for the report).
     pub(super) packets: u64,
 }
@@ -32,12 +32,12 @@ pub(super) struct Proto {
 #[derive(Debug)]
 pub(super) struct MqttConn {
     pub(super) proto: Proto,
-    pub(super) dirs: [MqttDir; 2],
+    dirs: [MqttDir; 2],
 }
 
 /// How one direction is being read.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) enum Mode {
+enum Mode {
     /// At a packet boundary (plus the partial packet in `buf`).
     #[default]
     Framing,
@@ -49,33 +49,33 @@ pub(super) enum Mode {
 
 /// A resynchronisation in progress.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Resync {
+struct Resync {
     /// After a gap (rather than at a mid-stream start).
-    pub(super) after_gap: bool,
+    after_gap: bool,
     /// Bytes lost in the gap(s).
-    pub(super) lost: u64,
+    lost: u64,
     /// Bytes of a packet cut by the gap, discarded.
-    pub(super) partial: u64,
+    partial: u64,
     /// Bytes skipped looking for a packet.
-    pub(super) skipped: u64,
+    skipped: u64,
 }
 
 #[derive(Debug, Default)]
-pub(super) struct MqttDir {
-    pub(super) buf: BytesMut,
-    pub(super) mode: Mode,
+struct MqttDir {
+    buf: BytesMut,
+    mode: Mode,
     /// While resynchronising: the buffer length worth scanning again at.
-    pub(super) wait: usize,
+    wait: usize,
     /// While resynchronising: stream offset of `buf[0]` since the resync began.
-    pub(super) rs_pos: u64,
+    rs_pos: u64,
     /// While resynchronising: when bytes arrived (end offset, timestamp).
-    pub(super) marks: Vec<(u64, Duration)>,
+    marks: Vec<(u64, Duration)>,
     /// Bytes that arrived while the direction was unframeable.
-    pub(super) ignored: u64,
+    ignored: u64,
 }
 
 impl MqttDir {
-    pub(super) fn start_resync(&mut self, r: Resync) {
+    fn start_resync(&mut self, r: Resync) {
         self.buf.clear();
         self.marks.clear();
         self.wait = 0;
@@ -84,7 +84,7 @@ impl MqttDir {
     }
 
     /// When the byte ending at resync offset `end` arrived.
-    pub(super) fn mark_at(&self, end: u64) -> Option<Duration> {
+    fn mark_at(&self, end: u64) -> Option<Duration> {
         let i = self.marks.partition_point(|m| m.0 < end);
         self.marks.get(i).or(self.marks.last()).map(|m| m.1)
     }
@@ -291,7 +291,7 @@ impl MqttConn {
 /// accepts settles it, and the packets held are then emitted decoded under it. After
 /// [`INFER_FRAMES`] packets both accept, 3.1.1 it is.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn emit_packet(
+fn emit_packet(
     proto: &mut Proto,
     side: Side,
     bytes: Bytes,
@@ -365,7 +365,7 @@ pub(super) fn emit_packet(
 
 /// Emits the packets held back while the version is unsettled, decoded under the
 /// current version (called before any other event of the connection, to keep order).
-pub(super) fn flush_held(proto: &mut Proto, c: ConnRef, sh: &mut Shared, out: &mut Out) {
+fn flush_held(proto: &mut Proto, c: ConnRef, sh: &mut Shared, out: &mut Out) {
     if !proto.known {
         proto.tentative += proto.held.len() as u32;
     }
@@ -377,7 +377,7 @@ pub(super) fn flush_held(proto: &mut Proto, c: ConnRef, sh: &mut Shared, out: &m
 
 /// Emits a decoded packet (and follows a client's CONNECT).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn send(
+fn send(
     proto: &mut Proto,
     side: Side,
     bytes: Bytes,
@@ -410,7 +410,7 @@ pub(super) fn send(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) fn unframeable(
+fn unframeable(
     d: &mut MqttDir,
     proto: &mut Proto,
     side: Side,
@@ -432,7 +432,7 @@ pub(super) fn unframeable(
 /// Frames bytes arriving at a packet boundary (or completing the partial packet in
 /// `d.buf`). Whole packets in the slice are copied once, straight into their event.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn frame_slice(
+fn frame_slice(
     d: &mut MqttDir,
     proto: &mut Proto,
     side: Side,
@@ -502,7 +502,7 @@ pub(super) fn frame_slice(
 /// Largest packet copied into an arena block; bigger ones get an allocation of their own.
 pub(super) const ARENA_MAX_COPY: usize = 8 * 1024;
 /// Size of an arena block.
-pub(super) const ARENA_BLOCK: usize = 64 * 1024;
+const ARENA_BLOCK: usize = 64 * 1024;
 
 /// Copies of packet bytes for events, carved out of shared blocks.
 ///
@@ -519,7 +519,7 @@ pub(super) const ARENA_BLOCK: usize = 64 * 1024;
 /// rule then protects (a kept event would pin the whole buffer).
 #[derive(Debug, Default)]
 pub(super) struct PacketArena {
-    pub(super) block: BytesMut,
+    block: BytesMut,
     /// The buffer the current segments' payloads lie in, when shared.
     pub(super) payloads: Bytes,
 }
@@ -549,7 +549,7 @@ impl PacketArena {
 /// Looks for a packet boundary in a direction being resynchronised; `at_end` when no
 /// more bytes will come (a candidate at the very end is then taken).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn resync(
+fn resync(
     d: &mut MqttDir,
     proto: &mut Proto,
     side: Side,
@@ -652,7 +652,7 @@ pub(super) fn resync(
 /// Frames the bytes found by a resynchronisation: each packet is timestamped by the
 /// segment that brought its last byte.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn frame_buffered(
+fn frame_buffered(
     d: &mut MqttDir,
     proto: &mut Proto,
     side: Side,
@@ -717,7 +717,7 @@ pub(crate) enum ResyncScan {
 }
 
 /// Whether `side` may send packets of type `t`.
-pub(super) fn sent_by(side: Side, t: PacketType) -> bool {
+fn sent_by(side: Side, t: PacketType) -> bool {
     use PacketType::*;
     match t {
         Publish | PubAck | PubRec | PubRel | PubComp | Disconnect | Auth => true,
@@ -727,7 +727,7 @@ pub(super) fn sent_by(side: Side, t: PacketType) -> bool {
 }
 
 /// Whether `b` can be the first byte of a packet `side` sends under one of `versions`.
-pub(super) fn plausible_first_byte(b: u8, side: Side, versions: &[ProtocolVersion]) -> bool {
+fn plausible_first_byte(b: u8, side: Side, versions: &[ProtocolVersion]) -> bool {
     let Some(t) = PacketType::from_nibble(b >> 4) else {
         return false;
     };
@@ -748,14 +748,14 @@ pub(super) fn plausible_first_byte(b: u8, side: Side, versions: &[ProtocolVersio
 }
 
 /// Candidate verdicts of [`scan_resync`].
-pub(super) enum Candidate {
+enum Candidate {
     Reject,
     NeedMore(usize),
     Accept,
 }
 
 /// Whether a packet plausibly starts at the beginning of `b`.
-pub(super) fn candidate(
+fn candidate(
     b: &Bytes,
     side: Side,
     versions: &[ProtocolVersion],

@@ -7,11 +7,11 @@ use super::*;
 /// decrypted and their plaintext framed as MQTT.
 #[derive(Debug)]
 pub(super) struct TlsConn {
-    pub(super) client: Dir,
+    client: Dir,
     /// Without a key log: the hellos, read here.
-    pub(super) readers: [HelloReader; 2],
-    pub(super) info: TlsInfo,
-    pub(super) emitted: bool,
+    readers: [HelloReader; 2],
+    info: TlsInfo,
+    emitted: bool,
     /// With a key log.
     pub(super) decrypting: Option<Box<Decrypting>>,
 }
@@ -19,14 +19,14 @@ pub(super) struct TlsConn {
 /// A TLS connection being decrypted.
 #[derive(Debug)]
 pub(super) struct Decrypting {
-    pub(super) tls: TlsDecryptor,
+    tls: TlsDecryptor,
     pub(super) mqtt: MqttConn,
     /// Plaintext of the last records, reused.
-    pub(super) plain: Vec<u8>,
+    plain: Vec<u8>,
     /// Directions (by [`Dir::index`]) no longer decrypted, already reported.
-    pub(super) ended: [bool; 2],
+    ended: [bool; 2],
     /// Payload is no longer wanted (both directions ended).
-    pub(super) ignored: bool,
+    ignored: bool,
 }
 
 impl TlsConn {
@@ -57,7 +57,7 @@ impl TlsConn {
         }
     }
 
-    pub(super) fn side(&self, dir: Dir) -> Side {
+    fn side(&self, dir: Dir) -> Side {
         if dir == self.client {
             Side::Client
         } else {
@@ -93,7 +93,7 @@ impl TlsConn {
 
     /// Feeds one direction's ciphertext (`None`: flushes what waited for a hello) and
     /// frames the plaintext that comes out.
-    pub(super) fn decrypt(
+    fn decrypt(
         &mut self,
         dir: Dir,
         bytes: Option<&[u8]>,
@@ -136,14 +136,7 @@ impl TlsConn {
 
     /// Reports a direction that is no longer decrypted (once); stops taking payload once
     /// neither is.
-    pub(super) fn check_ended(
-        &mut self,
-        dir: Dir,
-        ctx: Ctx,
-        c: ConnRef,
-        sh: &mut Shared,
-        out: &mut Out,
-    ) {
+    fn check_ended(&mut self, dir: Dir, ctx: Ctx, c: ConnRef, sh: &mut Shared, out: &mut Out) {
         let side = self.side(dir);
         let Some(d) = self.decrypting.as_deref_mut() else {
             return;

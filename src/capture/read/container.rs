@@ -184,18 +184,18 @@ pub(super) fn describe_start(bytes: &[u8]) -> String {
 
 /// One capture interface: a pcapng IDB, or the classic pcap file header.
 #[derive(Debug, Clone)]
-pub(super) struct Interface {
-    pub(super) link_type: u32,
-    pub(super) snaplen: u32,
-    pub(super) resolution: Resolution,
-    pub(super) offset_secs: i64,
-    pub(super) supported: bool,
+struct Interface {
+    link_type: u32,
+    snaplen: u32,
+    resolution: Resolution,
+    offset_secs: i64,
+    supported: bool,
     /// An `UnsupportedLinkType` notice was given for it.
-    pub(super) reported: bool,
+    reported: bool,
 }
 
 impl Interface {
-    pub(super) fn new(link_type: u32, snaplen: u32, resolution: Resolution) -> Interface {
+    fn new(link_type: u32, snaplen: u32, resolution: Resolution) -> Interface {
         Interface {
             link_type,
             snaplen,
@@ -211,13 +211,13 @@ impl Interface {
 /// the merge can hold one per file.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Meta {
-    pub(super) start: usize,
-    pub(super) len: usize,
-    pub(super) frame: u64,
+    start: usize,
+    len: usize,
+    frame: u64,
     pub(super) at: Duration,
-    pub(super) interface: u32,
-    pub(super) link_type: u32,
-    pub(super) orig_len: u32,
+    interface: u32,
+    link_type: u32,
+    orig_len: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -227,7 +227,7 @@ pub(super) enum Pending {
 }
 
 /// What one container step produced.
-pub(super) enum Step {
+enum Step {
     Record(Meta),
     Notice(Notice),
     /// A block without packets (interface, statistics, ...): read on.
@@ -238,11 +238,11 @@ pub(super) enum Step {
 
 /// Classic pcap parameters.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PcapParams {
-    pub(super) header_len: usize,
-    pub(super) unit_nanos: u64,
+struct PcapParams {
+    header_len: usize,
+    unit_nanos: u64,
     /// Record length above which a record is corrupt.
-    pub(super) cap: usize,
+    cap: usize,
 }
 
 /// Reads one pcap or pcapng file as a stream of [`Entry`]s, through a buffer it owns.
@@ -250,23 +250,23 @@ pub(super) struct PcapParams {
 /// The buffer starts at 256 KiB and grows only to hold a record that does not fit, never
 /// beyond [`MAX_RECORD_LEN`] plus a header. Records borrow it until the next call.
 pub struct CaptureReader<R> {
-    pub(super) reader: R,
-    pub(super) file: usize,
-    pub(super) buf: Vec<u8>,
+    reader: R,
+    file: usize,
+    buf: Vec<u8>,
     /// Unconsumed data is `buf[pos..end]`.
-    pub(super) pos: usize,
-    pub(super) end: usize,
+    pos: usize,
+    end: usize,
     /// File offset of `buf[pos]`.
     pub(super) offset: u64,
-    pub(super) format: Format,
+    format: Format,
     /// Byte order of the file (pcap) or current section (pcapng).
-    pub(super) big: bool,
-    pub(super) pcap: PcapParams,
-    pub(super) interfaces: Vec<Interface>,
+    big: bool,
+    pcap: PcapParams,
+    interfaces: Vec<Interface>,
     /// Packet records seen so far (the last frame number given).
     pub(super) frame: u64,
     pub(super) last_at: Duration,
-    pub(super) done: bool,
+    done: bool,
     pub(super) undecoded: u64,
 }
 
@@ -371,7 +371,7 @@ impl<R: Read> CaptureReader<R> {
 
     /// Validates the first Section Header Block's byte-order magic and length, so that a
     /// file that is not pcapng after all fails here rather than as a notice.
-    pub(super) fn check_first_section(&mut self) -> Result<(), CaptureError> {
+    fn check_first_section(&mut self) -> Result<(), CaptureError> {
         if !self.fill(12)? {
             return Err(CaptureError::HeaderTruncated {
                 detail: format!(
@@ -448,18 +448,18 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    pub(super) fn available(&self) -> &[u8] {
+    fn available(&self) -> &[u8] {
         self.buf.get(self.pos..self.end).unwrap_or(&[])
     }
 
-    pub(super) fn consume(&mut self, n: usize) {
+    fn consume(&mut self, n: usize) {
         self.pos += n;
         self.offset += n as u64;
     }
 
     /// Makes at least `n` unconsumed bytes available (`n` is bounded by the callers);
     /// `false` at end of file with fewer.
-    pub(super) fn fill(&mut self, n: usize) -> Result<bool, CaptureError> {
+    fn fill(&mut self, n: usize) -> Result<bool, CaptureError> {
         if self.end - self.pos >= n {
             return Ok(true);
         }
@@ -489,7 +489,7 @@ impl<R: Read> CaptureReader<R> {
         Ok(true)
     }
 
-    pub(super) fn notice(&self, kind: NoticeKind, frame: Option<u64>, detail: String) -> Notice {
+    fn notice(&self, kind: NoticeKind, frame: Option<u64>, detail: String) -> Notice {
         Notice {
             kind,
             file: self.file,
@@ -500,12 +500,12 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// A notice that ends the file.
-    pub(super) fn fatal(&mut self, kind: NoticeKind, detail: String) -> Step {
+    fn fatal(&mut self, kind: NoticeKind, detail: String) -> Step {
         self.done = true;
         Step::Notice(self.notice(kind, None, detail))
     }
 
-    pub(super) fn truncated(&mut self, what: &str, needed: usize) -> Step {
+    fn truncated(&mut self, what: &str, needed: usize) -> Step {
         let have = self.end - self.pos;
         let at = self.offset;
         let detail = format!(
@@ -562,7 +562,7 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    pub(super) fn pcap_step(&mut self) -> Result<Step, CaptureError> {
+    fn pcap_step(&mut self) -> Result<Step, CaptureError> {
         let hl = self.pcap.header_len;
         if !self.fill(hl)? {
             if self.end == self.pos {
@@ -607,7 +607,7 @@ impl<R: Read> CaptureReader<R> {
         }))
     }
 
-    pub(super) fn ng_step(&mut self) -> Result<Step, CaptureError> {
+    fn ng_step(&mut self) -> Result<Step, CaptureError> {
         if !self.fill(8)? {
             if self.end == self.pos {
                 return Ok(Step::End);
@@ -673,11 +673,11 @@ impl<R: Read> CaptureReader<R> {
         })
     }
 
-    pub(super) fn body(&self, start: usize, len: usize) -> &[u8] {
+    fn body(&self, start: usize, len: usize) -> &[u8] {
         self.buf.get(start..start + len).unwrap_or(&[])
     }
 
-    pub(super) fn section(&mut self, start: usize, len: usize, at: u64) -> Step {
+    fn section(&mut self, start: usize, len: usize, at: u64) -> Step {
         let body = self.body(start, len);
         let major = u16_at(body, 4, self.big);
         if len < 16 || major != 1 {
@@ -692,7 +692,7 @@ impl<R: Read> CaptureReader<R> {
         Step::Skip
     }
 
-    pub(super) fn interface_block(&mut self, start: usize, len: usize, at: u64) -> Step {
+    fn interface_block(&mut self, start: usize, len: usize, at: u64) -> Step {
         let big = self.big;
         let body = self.body(start, len);
         if len < 8 {
@@ -749,13 +749,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// Enhanced (`enhanced`) or obsolete Packet Block.
-    pub(super) fn packet_block(
-        &mut self,
-        start: usize,
-        len: usize,
-        at: u64,
-        enhanced: bool,
-    ) -> Step {
+    fn packet_block(&mut self, start: usize, len: usize, at: u64, enhanced: bool) -> Step {
         let big = self.big;
         self.frame += 1;
         let frame = self.frame;
@@ -798,7 +792,7 @@ impl<R: Read> CaptureReader<R> {
         })
     }
 
-    pub(super) fn simple_packet(&mut self, start: usize, len: usize, at: u64) -> Step {
+    fn simple_packet(&mut self, start: usize, len: usize, at: u64) -> Step {
         self.frame += 1;
         let frame = self.frame;
         let body = self.body(start, len);

@@ -8,17 +8,17 @@ use super::*;
 /// timestamps come out in file order. A notice sorts at its own timestamp or, without
 /// one, right after its file's previous record.
 pub struct MergedReader<R = File> {
-    pub(super) readers: Vec<CaptureReader<R>>,
-    pub(super) paths: Vec<Option<PathBuf>>,
+    readers: Vec<CaptureReader<R>>,
+    paths: Vec<Option<PathBuf>>,
     pub(super) pending: Vec<Option<Pending>>,
-    pub(super) heap: BinaryHeap<Reverse<(Duration, usize)>>,
+    heap: BinaryHeap<Reverse<(Duration, usize)>>,
     /// The file whose entry was handed out last and must be advanced before the next.
-    pub(super) refill: Option<usize>,
-    pub(super) started: bool,
-    pub(super) segments: u64,
-    pub(super) notices: u64,
-    pub(super) other: u64,
-    pub(super) stopped: bool,
+    refill: Option<usize>,
+    started: bool,
+    segments: u64,
+    notices: u64,
+    other: u64,
+    stopped: bool,
 }
 
 impl MergedReader<File> {
@@ -73,7 +73,7 @@ impl<R: Read> MergedReader<R> {
         }
     }
 
-    pub(super) fn load(&mut self, i: usize) -> Result<(), CaptureError> {
+    fn load(&mut self, i: usize) -> Result<(), CaptureError> {
         let Some(reader) = self.readers.get_mut(i) else {
             return Ok(());
         };

@@ -3,8 +3,8 @@
 
 use super::*;
 
-pub(super) const ETHERTYPE_IPV4: u16 = 0x0800;
-pub(super) const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Follows VLAN tags from an EtherType to the IP packet; `None` when it is not IP.
 pub(super) fn ip_from_ethertype(mut ethertype: u16, mut rest: &[u8]) -> Option<&[u8]> {
@@ -23,7 +23,7 @@ pub(super) fn ip_from_ethertype(mut ethertype: u16, mut rest: &[u8]) -> Option<&
 }
 
 /// The IP packet inside a BSD loopback frame with the given address family.
-pub(super) fn ip_from_family(family: u32, rest: &[u8]) -> Option<&[u8]> {
+fn ip_from_family(family: u32, rest: &[u8]) -> Option<&[u8]> {
     // AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD, OpenBSD), 28 (FreeBSD),
     // 30 (macOS), and 10 on Linux.
     matches!(family, 2 | 10 | 24 | 28 | 30).then_some(rest)
@@ -180,7 +180,7 @@ pub(super) fn parse_record_general<'a>(record: &Record<'a>) -> Parsed<'a> {
     })
 }
 
-pub(super) fn record_notice(record: &Record<'_>, kind: NoticeKind, detail: String) -> Notice {
+fn record_notice(record: &Record<'_>, kind: NoticeKind, detail: String) -> Notice {
     Notice {
         kind,
         file: record.file,
@@ -190,7 +190,7 @@ pub(super) fn record_notice(record: &Record<'_>, kind: NoticeKind, detail: Strin
     }
 }
 
-pub(super) fn fragment_notice(
+fn fragment_notice(
     record: &Record<'_>,
     slice: &LaxIpSlice<'_>,
     src: IpAddr,

@@ -11,7 +11,7 @@ pub(super) enum Cipher {
 }
 
 impl Cipher {
-    pub(super) fn algorithm(self) -> &'static aead::Algorithm {
+    fn algorithm(self) -> &'static aead::Algorithm {
         match self {
             Cipher::Aes128Gcm => &aead::AES_128_GCM,
             Cipher::Aes256Gcm => &aead::AES_256_GCM,
@@ -31,14 +31,14 @@ pub(super) enum Hash {
 }
 
 impl Hash {
-    pub(super) fn hkdf(self) -> hkdf::Algorithm {
+    fn hkdf(self) -> hkdf::Algorithm {
         match self {
             Hash::Sha256 => hkdf::HKDF_SHA256,
             Hash::Sha384 => hkdf::HKDF_SHA384,
         }
     }
 
-    pub(super) fn hmac(self) -> hmac::Algorithm {
+    fn hmac(self) -> hmac::Algorithm {
         match self {
             Hash::Sha256 => hmac::HMAC_SHA256,
             Hash::Sha384 => hmac::HMAC_SHA384,
@@ -56,14 +56,14 @@ impl Hash {
 /// A supported cipher suite.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Suite {
-    pub(super) code: u16,
+    code: u16,
     pub(super) name: &'static str,
     pub(super) cipher: Cipher,
     pub(super) hash: Hash,
-    pub(super) tls13: bool,
+    tls13: bool,
 }
 
-pub(super) const fn suite(code: u16, name: &'static str, cipher: Cipher, tls13: bool) -> Suite {
+const fn suite(code: u16, name: &'static str, cipher: Cipher, tls13: bool) -> Suite {
     // Every AEAD suite of TLS 1.2 and 1.3 pairs AES-256 with SHA-384, the others with
     // SHA-256.
     let hash = match cipher {
@@ -82,7 +82,7 @@ pub(super) const fn suite(code: u16, name: &'static str, cipher: Cipher, tls13: 
 use Cipher::{Aes128Gcm as A128, Aes256Gcm as A256, Chacha20Poly1305 as C20};
 
 /// Every cipher suite this module decrypts.
-pub(super) const SUITES: &[Suite] = &[
+const SUITES: &[Suite] = &[
     // TLS 1.3 (RFC 8446).
     suite(0x1301, "TLS_AES_128_GCM_SHA256", A128, true),
     suite(0x1302, "TLS_AES_256_GCM_SHA384", A256, true),
@@ -205,7 +205,7 @@ pub fn cipher_suite_name(code: u16) -> Option<&'static str> {
 }
 
 /// An output length for ring's HKDF.
-pub(super) struct OutLen(usize);
+struct OutLen(usize);
 
 impl hkdf::KeyType for OutLen {
     fn len(&self) -> usize {
@@ -244,11 +244,11 @@ pub(super) fn prf(hash: Hash, secret: &[u8], label: &[u8], seed: [&[u8]; 2], out
 
 /// One direction's record key and its sequence number.
 pub(super) struct RecordKey {
-    pub(super) key: aead::LessSafeKey,
+    key: aead::LessSafeKey,
     /// TLS 1.3 and ChaCha20: the 12-byte IV the sequence number is XORed into.
     /// TLS 1.2 GCM: the 4-byte implicit part, then zeros.
-    pub(super) iv: [u8; 12],
-    pub(super) seq: u64,
+    iv: [u8; 12],
+    seq: u64,
 }
 
 impl RecordKey {
@@ -276,7 +276,7 @@ impl RecordKey {
     }
 
     /// The IV XORed with the sequence number (RFC 8446 5.3, RFC 7905 2).
-    pub(super) fn xor_nonce(&self) -> aead::Nonce {
+    fn xor_nonce(&self) -> aead::Nonce {
         let mut nonce = self.iv;
         for (n, s) in nonce[4..].iter_mut().zip(self.seq.to_be_bytes()) {
             *n ^= s;

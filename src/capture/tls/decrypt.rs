@@ -4,7 +4,7 @@
 use super::*;
 
 /// What a complete handshake message means here.
-pub(super) enum Message {
+enum Message {
     ClientHello(Option<ClientHello>),
     ServerHello(Option<ServerHello>),
     EncryptedExtensions { early_data: bool },
@@ -14,7 +14,7 @@ pub(super) enum Message {
 }
 
 impl Message {
-    pub(super) fn new(ty: u8, body: &[u8]) -> Self {
+    fn new(ty: u8, body: &[u8]) -> Self {
         match ty {
             HS_CLIENT_HELLO => Message::ClientHello(parse_client_hello(body)),
             HS_SERVER_HELLO => Message::ServerHello(parse_server_hello(body)),
@@ -31,36 +31,36 @@ impl Message {
 }
 
 /// Whether a direction goes on.
-pub(super) enum Run {
+enum Run {
     Active,
     Closed(Alert),
     Stopped(StopReason),
 }
 
 /// One direction of the connection.
-pub(super) struct Direction {
+struct Direction {
     /// Where the stream is in its records.
-    pub(super) framer: RecordFramer,
+    framer: RecordFramer,
     /// The current record: header, then as much of the body as has arrived.
-    pub(super) rec: Vec<u8>,
+    rec: Vec<u8>,
     /// Complete records waiting for the other direction's hello, in order.
-    pub(super) backlog: Vec<u8>,
+    backlog: Vec<u8>,
     /// The hello the backlog waits for.
-    pub(super) waiting_for: &'static str,
+    waiting_for: &'static str,
     pub(super) handshake: HandshakeReader,
     pub(super) protection: Option<Protection>,
-    pub(super) run: Run,
+    run: Run,
     /// Protected records tried (the number a DecryptFailed names).
-    pub(super) tried: u64,
-    pub(super) records: u64,
-    pub(super) plaintext: u64,
-    pub(super) key_updates: u32,
-    pub(super) alert: Option<Alert>,
-    pub(super) skipped_early: u64,
+    tried: u64,
+    records: u64,
+    plaintext: u64,
+    key_updates: u32,
+    alert: Option<Alert>,
+    skipped_early: u64,
 }
 
 impl Direction {
-    pub(super) fn new() -> Self {
+    fn new() -> Self {
         Self {
             framer: RecordFramer::default(),
             rec: Vec::new(),
@@ -78,12 +78,12 @@ impl Direction {
         }
     }
 
-    pub(super) fn active(&self) -> bool {
+    fn active(&self) -> bool {
         matches!(self.run, Run::Active)
     }
 
     /// Ends the direction (keeping the first outcome) and frees its buffers.
-    pub(super) fn end(&mut self, run: Run) {
+    fn end(&mut self, run: Run) {
         if self.active() {
             self.run = run;
         }
@@ -94,7 +94,7 @@ impl Direction {
         self.protection = None;
     }
 
-    pub(super) fn status(&self) -> DirStatus {
+    fn status(&self) -> DirStatus {
         let state = match &self.run {
             Run::Closed(alert) => DirState::Closed(*alert),
             Run::Stopped(reason) => DirState::Stopped(reason.clone()),
@@ -114,7 +114,7 @@ impl Direction {
         }
     }
 
-    pub(super) fn application(&self) -> bool {
+    fn application(&self) -> bool {
         matches!(
             self.protection,
             Some(Protection::Tls13 {
@@ -127,11 +127,11 @@ impl Direction {
 
 /// What the hellos established for the whole connection.
 #[derive(Default)]
-pub(super) struct Facts {
-    pub(super) client_hello: Option<ClientHello>,
-    pub(super) server_hello: Option<ServerHello>,
-    pub(super) hello_retry: bool,
-    pub(super) early_accepted: Option<bool>,
+struct Facts {
+    client_hello: Option<ClientHello>,
+    server_hello: Option<ServerHello>,
+    hello_retry: bool,
+    early_accepted: Option<bool>,
 }
 
 /// One TLS connection being decrypted, both directions.
@@ -143,9 +143,9 @@ pub(super) struct Facts {
 /// server's) are held back, up to 64 KiB, and decrypted at that direction's next `feed`
 /// or [`flush`](Self::flush).
 pub struct TlsDecryptor {
-    pub(super) keys: Arc<KeyLog>,
-    pub(super) facts: Facts,
-    pub(super) dirs: [Direction; 2],
+    keys: Arc<KeyLog>,
+    facts: Facts,
+    dirs: [Direction; 2],
 }
 
 impl fmt::Debug for TlsDecryptor {
@@ -246,23 +246,23 @@ impl TlsDecryptor {
         self.facts.server_hello.as_ref()
     }
 
-    pub(super) fn stop(&mut self, d: usize, reason: StopReason) {
+    fn stop(&mut self, d: usize, reason: StopReason) {
         self.dirs[d].end(Run::Stopped(reason));
     }
 
-    pub(super) fn stop_both(&mut self, reason: StopReason) {
+    fn stop_both(&mut self, reason: StopReason) {
         self.stop(CLIENT, reason.clone());
         self.stop(SERVER, reason);
     }
 
     /// The version the server chose (a HelloRetryRequest tells it too).
-    pub(super) fn version(&self) -> Option<u16> {
+    fn version(&self) -> Option<u16> {
         self.facts.server_hello.as_ref().map(|s| s.version)
     }
 
     /// The hello a record of direction `d` and content type `ty` needs from the other
     /// direction before it can be processed, if not seen yet.
-    pub(super) fn missing(&self, d: usize, ty: u8) -> Option<&'static str> {
+    fn missing(&self, d: usize, ty: u8) -> Option<&'static str> {
         if !matches!(ty, CT_CHANGE_CIPHER_SPEC | CT_APPLICATION_DATA) {
             return None;
         }
@@ -279,7 +279,7 @@ impl TlsDecryptor {
     }
 
     /// A complete record of direction `d`: processed now, or held back in order.
-    pub(super) fn record(&mut self, d: usize, rec: &mut [u8], plain: &mut Vec<u8>) {
+    fn record(&mut self, d: usize, rec: &mut [u8], plain: &mut Vec<u8>) {
         let ty = rec[0];
         let missing = self.missing(d, ty);
         if self.dirs[d].backlog.is_empty() && missing.is_none() {
@@ -301,7 +301,7 @@ impl TlsDecryptor {
     }
 
     /// Processes the held-back records the other direction's hello now allows.
-    pub(super) fn drain(&mut self, d: usize, plain: &mut Vec<u8>) {
+    fn drain(&mut self, d: usize, plain: &mut Vec<u8>) {
         if self.dirs[d].backlog.is_empty() {
             return;
         }
@@ -322,7 +322,7 @@ impl TlsDecryptor {
     }
 
     /// A complete record of direction `d` whose turn it is.
-    pub(super) fn process(&mut self, d: usize, rec: &mut [u8], plain: &mut Vec<u8>) {
+    fn process(&mut self, d: usize, rec: &mut [u8], plain: &mut Vec<u8>) {
         let ty = rec[0];
         let protected = self.dirs[d].protection.is_some();
         let body = HEADER..rec.len();
@@ -362,7 +362,7 @@ impl TlsDecryptor {
     }
 
     /// TLS 1.2: this direction's records are encrypted from here on (RFC 5246 7.1).
-    pub(super) fn change_cipher_spec(&mut self, d: usize) {
+    fn change_cipher_spec(&mut self, d: usize) {
         match self.tls12_protection(d) {
             Ok(p) => self.dirs[d].protection = Some(p),
             Err(reason) => self.stop(d, reason),
@@ -413,11 +413,7 @@ impl TlsDecryptor {
 
     /// TLS 1.3 protection of direction `d` under its handshake (or, `application`,
     /// its first application) traffic secret.
-    pub(super) fn tls13_protection(
-        &self,
-        d: usize,
-        application: bool,
-    ) -> Result<Protection, StopReason> {
+    fn tls13_protection(&self, d: usize, application: bool) -> Result<Protection, StopReason> {
         let (Some(ch), Some(sh)) = (&self.facts.client_hello, &self.facts.server_hello) else {
             return Err(StopReason::Malformed(
                 "a protected record before the hellos".into(),
@@ -441,7 +437,7 @@ impl TlsDecryptor {
     }
 
     /// A protected record of direction `d`.
-    pub(super) fn open(&mut self, d: usize, rec: &mut [u8], plain: &mut Vec<u8>) {
+    fn open(&mut self, d: usize, rec: &mut [u8], plain: &mut Vec<u8>) {
         if self.dirs[d].protection.is_none() {
             // TLS 1.3: the first protected record of the direction.
             match self.tls13_protection(d, false) {
@@ -494,7 +490,7 @@ impl TlsDecryptor {
     }
 
     /// Decrypted content of direction `d`.
-    pub(super) fn content(&mut self, d: usize, ty: u8, data: &[u8], plain: &mut Vec<u8>) {
+    fn content(&mut self, d: usize, ty: u8, data: &[u8], plain: &mut Vec<u8>) {
         let tls13 = self.version() == Some(TLS13);
         match ty {
             CT_APPLICATION_DATA if tls13 && !self.dirs[d].application() => self.stop(
@@ -517,7 +513,7 @@ impl TlsDecryptor {
     }
 
     /// Alert messages of direction `d`.
-    pub(super) fn alerts(&mut self, d: usize, data: &[u8]) {
+    fn alerts(&mut self, d: usize, data: &[u8]) {
         let tls13 = self.version() == Some(TLS13);
         if data.is_empty() || data.len() % 2 != 0 {
             let what = format!("an alert record of {} bytes", data.len());
@@ -542,7 +538,7 @@ impl TlsDecryptor {
     }
 
     /// Handshake bytes of direction `d` (one record's worth).
-    pub(super) fn handshake(&mut self, d: usize, mut data: &[u8]) {
+    fn handshake(&mut self, d: usize, mut data: &[u8]) {
         loop {
             let message = match self.dirs[d].handshake.next(&mut data) {
                 Err(reason) => return self.stop(d, reason),
@@ -558,7 +554,7 @@ impl TlsDecryptor {
 
     /// A complete handshake message of direction `d`; `record_end`: nothing follows it
     /// in its record.
-    pub(super) fn message(&mut self, d: usize, message: Message, record_end: bool) {
+    fn message(&mut self, d: usize, message: Message, record_end: bool) {
         let tls13 = self.version() == Some(TLS13);
         let protected = self.dirs[d].protection.is_some();
         match message {
@@ -614,7 +610,7 @@ impl TlsDecryptor {
 
     /// TLS 1.3 key change after a Finished or KeyUpdate of direction `d`, which must end
     /// its record (RFC 8446 5.1).
-    pub(super) fn switch_keys(
+    fn switch_keys(
         &mut self,
         d: usize,
         record_end: bool,
@@ -632,7 +628,7 @@ impl TlsDecryptor {
         }
     }
 
-    pub(super) fn on_server_hello(&mut self, hello: Option<ServerHello>) {
+    fn on_server_hello(&mut self, hello: Option<ServerHello>) {
         let Some(hello) = hello else {
             return self.stop_both(StopReason::Malformed("an unreadable ServerHello".into()));
         };

@@ -36,46 +36,46 @@ pub struct ServerHello {
 }
 
 /// A bounds-checked reader over handshake bytes.
-pub(super) struct Cursor<'a>(&'a [u8]);
+struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
-    pub(super) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (head, rest) = self.0.split_at_checked(n)?;
         self.0 = rest;
         Some(head)
     }
 
-    pub(super) fn u8(&mut self) -> Option<u8> {
+    fn u8(&mut self) -> Option<u8> {
         self.take(1).and_then(|b| b.first().copied())
     }
 
-    pub(super) fn u16(&mut self) -> Option<u16> {
+    fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
 
-    pub(super) fn random(&mut self) -> Option<[u8; 32]> {
+    fn random(&mut self) -> Option<[u8; 32]> {
         self.take(32).and_then(|b| b.try_into().ok())
     }
 
-    pub(super) fn vec8(&mut self) -> Option<&'a [u8]> {
+    fn vec8(&mut self) -> Option<&'a [u8]> {
         let n = self.u8()?;
         self.take(usize::from(n))
     }
 
-    pub(super) fn vec16(&mut self) -> Option<&'a [u8]> {
+    fn vec16(&mut self) -> Option<&'a [u8]> {
         let n = self.u16()?;
         self.take(usize::from(n))
     }
 }
 
 /// GREASE values (RFC 8701) are placeholders, not versions.
-pub(super) fn is_grease(v: u16) -> bool {
+fn is_grease(v: u16) -> bool {
     v & 0x0F0F == 0x0A0A && v >> 8 == v & 0xFF
 }
 
 /// The extensions block of a hello, as (type, data) pairs; stops at the first
 /// malformed one.
-pub(super) fn extensions(block: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+fn extensions(block: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     let mut c = Cursor(block);
     std::iter::from_fn(move || {
         let ty = c.u16()?;

@@ -5,8 +5,8 @@ use super::*;
 /// A secret out of the key log. Never printed: `Debug` shows its length only.
 #[derive(Clone)]
 pub(super) struct Secret {
-    pub(super) bytes: [u8; 48],
-    pub(super) len: u8,
+    bytes: [u8; 48],
+    len: u8,
 }
 
 impl Secret {
@@ -58,7 +58,7 @@ impl Label {
         Label::ServerTraffic0,
     ];
 
-    pub(super) fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Label::ClientRandom => "CLIENT_RANDOM",
             Label::ClientHandshake => "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
@@ -68,15 +68,15 @@ impl Label {
         }
     }
 
-    pub(super) fn index(self) -> usize {
+    fn index(self) -> usize {
         self as usize
     }
 }
 
 /// The secrets of one client random.
 #[derive(Default, Clone)]
-pub(super) struct Entry {
-    pub(super) secrets: [Option<Secret>; 5],
+struct Entry {
+    secrets: [Option<Secret>; 5],
 }
 
 /// Secrets out of an `SSLKEYLOGFILE` (NSS key log format), by client random.
@@ -91,7 +91,7 @@ pub(super) struct Entry {
 /// `Debug` shows counts only, never a secret.
 #[derive(Default, Clone)]
 pub struct KeyLog {
-    pub(super) entries: HashMap<[u8; 32], Entry>,
+    entries: HashMap<[u8; 32], Entry>,
 }
 
 impl fmt::Debug for KeyLog {
@@ -259,7 +259,7 @@ impl KeyLog {
 }
 
 /// The whitespace-separated fields of a line with their byte offsets.
-pub(super) fn split_fields(line: &str) -> impl Iterator<Item = (usize, &str)> {
+fn split_fields(line: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut rest = line;
     let mut base = 0;
     std::iter::from_fn(move || {

@@ -9,10 +9,10 @@ use super::*;
 /// the decryptor frame records with it.
 #[derive(Debug, Default)]
 pub(crate) struct RecordFramer {
-    pub(super) header: [u8; HEADER],
-    pub(super) header_len: usize,
+    header: [u8; HEADER],
+    header_len: usize,
     /// Body bytes of the current record still to come.
-    pub(super) body_left: usize,
+    body_left: usize,
 }
 
 /// A piece of the record stream.
@@ -59,14 +59,14 @@ impl RecordFramer {
 /// the content of those that matter only, skips over the others whatever their size.
 #[derive(Default)]
 pub(super) struct HandshakeReader {
-    pub(super) header: [u8; 4],
-    pub(super) header_len: usize,
+    header: [u8; 4],
+    header_len: usize,
     /// Body bytes of the current message still to come.
-    pub(super) left: usize,
-    pub(super) keep: bool,
-    pub(super) body: Vec<u8>,
+    left: usize,
+    keep: bool,
+    body: Vec<u8>,
     /// The previous call returned a complete message: start afresh.
-    pub(super) complete: bool,
+    complete: bool,
 }
 
 impl HandshakeReader {

@@ -62,7 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     }
 
     /// Hands the session back (or ends it), publishes the Will, releases a take-over.
-    pub(super) fn detach(&mut self, will_goes: bool, waiter: Option<oneshot::Sender<()>>) {
+    fn detach(&mut self, will_goes: bool, waiter: Option<oneshot::Sender<()>>) {
         let Some(s) = self.s.take() else { return };
         if let Some(device) = &s.device {
             let mut devices = self.sh.devices.lock().unwrap_or_else(|e| e.into_inner());
@@ -116,13 +116,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
 }
 
 /// A Will goes only to a topic the device may publish to and within the payload cap.
-pub(super) fn will_allowed(sh: &Shared, will: &Will, vars: ConnVars<'_>) -> bool {
+fn will_allowed(sh: &Shared, will: &Will, vars: ConnVars<'_>) -> bool {
     let profile = &sh.policy.profile;
     sh.policy.acl.may_publish(&will.topic, vars)
         && profile.max_payload.is_none_or(|m| will.payload.len() <= m)
 }
 
-pub(super) fn publish_will(sh: &Shared, st: &mut State, will: Will, key: &str) {
+fn publish_will(sh: &Shared, st: &mut State, will: Will, key: &str) {
     let retain = will.retain && sh.policy.profile.retain == Feature::Supported;
     let (properties, expires_at) = forwarded_properties(&will.properties);
     let msg = Arc::new(Message {
@@ -143,7 +143,7 @@ pub(super) fn publish_will(sh: &Shared, st: &mut State, will: Will, key: &str) {
 }
 
 /// Ends an offline session when its expiry interval passes (unless it was resumed).
-pub(super) fn spawn_expiry(sh: Weak<Shared>, key: Arc<str>, generation: u64, after: Duration) {
+fn spawn_expiry(sh: Weak<Shared>, key: Arc<str>, generation: u64, after: Duration) {
     tokio::spawn(async move {
         tokio::time::sleep(after).await;
         if let Some(sh) = sh.upgrade() {
@@ -153,13 +153,7 @@ pub(super) fn spawn_expiry(sh: Weak<Shared>, key: Arc<str>, generation: u64, aft
 }
 
 /// Publishes a Will after its delay unless a new connection resumed the session first.
-pub(super) fn spawn_will(
-    sh: Weak<Shared>,
-    will: Will,
-    key: Arc<str>,
-    generation: u64,
-    after: Duration,
-) {
+fn spawn_will(sh: Weak<Shared>, will: Will, key: Arc<str>, generation: u64, after: Duration) {
     tokio::spawn(async move {
         tokio::time::sleep(after).await;
         let Some(sh) = sh.upgrade() else { return };

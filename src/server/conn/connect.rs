@@ -42,12 +42,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     }
 
     /// Answers a CONNECT with a refusal and ends the connection.
-    pub(super) fn refuse(
-        &mut self,
-        code: u8,
-        detail: impl Into<String>,
-        why: Option<String>,
-    ) -> Exit {
+    fn refuse(&mut self, code: u8, detail: impl Into<String>, why: Option<String>) -> Exit {
         let mut properties = Properties::new();
         if let (true, Some(why)) = (self.version.is_v5(), why) {
             properties =
@@ -288,7 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     /// Subscribes a device the profile's `auto_subscribe` covers to its filters, as the
     /// platform does (no SUBSCRIBE from the device, no SUBACK from us). Done before the
     /// CONNACK goes out, so that whatever reacts to the CONNACK reaches the device.
-    pub(super) fn auto_subscribe(&self, key: &Arc<str>, vars: ConnVars<'_>) {
+    fn auto_subscribe(&self, key: &Arc<str>, vars: ConnVars<'_>) {
         let policy = &self.sh.policy;
         let Some(auto) = &policy.profile.auto_subscribe else {
             return;
@@ -316,7 +311,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
 
     /// Finds, takes over or creates the session for `client_id`. Returns its key, Session
     /// Present, and the protocol state it carried.
-    pub(super) async fn take_session(
+    async fn take_session(
         &mut self,
         client_id: &str,
         clean: bool,
@@ -378,7 +373,7 @@ pub(super) fn expiry_of(secs: u32) -> Expiry {
 
 /// Attaches connection `conn` to the session `key`, creating it (or, with `clean`,
 /// replacing it). Returns Session Present and the carried protocol state.
-pub(super) fn establish(
+fn establish(
     st: &mut State,
     key: &Arc<str>,
     conn: u64,

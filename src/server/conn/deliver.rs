@@ -26,18 +26,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     }
 
     /// The PUBLISH for one delivery.
-    pub(super) fn publish_packet(
-        &self,
-        d: &Delivery,
-        packet_id: Option<u16>,
-        dup: bool,
-    ) -> Publish {
+    fn publish_packet(&self, d: &Delivery, packet_id: Option<u16>, dup: bool) -> Publish {
         let mut properties = Properties::new();
         if self.version.is_v5() {
             properties = d.msg.properties.clone();
             if let Some(at) = d.msg.expires_at {
                 // MQTT-3.3.2-6: the remaining lifetime.
-                let left = at.saturating_duration_since(std::time::Instant::now());
+                let left = at.saturating_duration_since(Instant::now());
                 let secs = u32::try_from(left.as_secs() + u64::from(left.subsec_nanos() > 0))
                     .unwrap_or(u32::MAX);
                 properties.0.push(crate::codec::Property::new(
@@ -63,8 +58,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
     }
 
-    pub(super) fn deliver(&mut self, d: Delivery) {
-        if d.msg.expired(std::time::Instant::now()) {
+    fn deliver(&mut self, d: Delivery) {
+        if d.msg.expired(Instant::now()) {
             return;
         }
         let pid = (d.qos != QoS::AtMostOnce).then(|| self.sess().next_pid());

@@ -19,7 +19,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     }
 
     /// The first acknowledgement of an inbound PUBLISH at `qos`.
-    pub(super) fn ack(&mut self, qos: QoS, pid: Option<u16>, code: u8) {
+    fn ack(&mut self, qos: QoS, pid: Option<u16>, code: u8) {
         let (Some(packet_id), false) = (pid, self.misbehaves(Misbehaviour::WithholdPuback)) else {
             return;
         };
