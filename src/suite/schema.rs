@@ -244,6 +244,10 @@ pub struct TestDef {
     /// Why the test expects what it expects (shown in failure messages).
     #[serde(default)]
     pub note: Option<String>,
+    /// What goes unchecked on a platform that lacks a capability some steps `need`, by
+    /// capability (reported with the platform's reason whenever such steps are left out).
+    #[serde(default)]
+    pub without: BTreeMap<super::profile::Capability, String>,
     /// The steps, in order.
     #[schemars(with = "Vec<StepSchema>")]
     pub steps: Vec<Spanned<Step>>,
@@ -288,13 +292,48 @@ enum BareStep {
 /// The schema of a step: the bare name or the map.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
+// Never built, so the size of its variants is moot.
+#[allow(dead_code, clippy::large_enum_variant)]
 enum StepSchema {
     Bare(BareStep),
     Map(Step),
 }
 
+/// When a step runs: only with a capability, or only without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// `needs:` the capability.
+    Needs(super::profile::Capability),
+    /// `unless:` the platform offers the capability.
+    Unless(super::profile::Capability),
+}
+
 impl Step {
+    /// The step's `needs:` and `unless:`, as written.
+    pub fn conditions(
+        &self,
+    ) -> (
+        Option<&Spanned<super::profile::Capability>>,
+        Option<&Spanned<super::profile::Capability>>,
+    ) {
+        match self {
+            Step::Open(o) | Step::Close(o) => (o.needs.as_ref(), o.unless.as_ref()),
+            Step::Connect(c) => (c.needs.as_ref(), c.unless.as_ref()),
+            Step::Send(s) => (s.needs.as_ref(), s.unless.as_ref()),
+            Step::Expect(e) => (e.needs.as_ref(), e.unless.as_ref()),
+            Step::Wait(_) => (None, None),
+        }
+    }
+
+    /// The step's condition (validation allows at most one of `needs` and `unless`).
+    pub fn condition(&self) -> Option<Condition> {
+        match self.conditions() {
+            (Some(n), _) => Some(Condition::Needs(n.value)),
+            (None, Some(u)) => Some(Condition::Unless(u.value)),
+            (None, None) => None,
+        }
+    }
+
     /// The step keys.
     const NAMES: &'static [&'static str] = &["open", "connect", "send", "expect", "wait", "close"];
 
@@ -383,6 +422,16 @@ pub struct OpenDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
 }
 
 /// A structured CONNECT.
@@ -393,6 +442,16 @@ pub struct ConnectDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
     /// Protocol version (`3.1`, `3.1.1`, `5`); the suite's when absent.
     #[serde(default)]
     pub protocol: Option<String>,
@@ -457,6 +516,16 @@ pub struct SendDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
     /// Raw bytes: hex text, or a raw-builder description.
     #[serde(default)]
     pub raw: Option<RawDef>,
@@ -664,6 +733,16 @@ pub struct ExpectDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
     /// Latest time the expectation may be met (e.g. `5s`, `1.5x keepalive + 1s`).
     #[serde(default)]
     pub within: Option<Timed<TimeExpr>>,
