@@ -414,6 +414,22 @@ fn present_matcher<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Valu
     ))
 }
 
+/// [`present_matcher`] for `any_of` and `ignore` entries: `{ closed, as: "…" }` and
+/// `{ puback }` are `{ closed: {}, as: "…" }` and `{ puback: {} }`.
+fn alternatives<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<BTreeMap<String, Value>>>, D::Error> {
+    let mut entries = Option::<Vec<BTreeMap<String, Value>>>::deserialize(d)?;
+    for entry in entries.iter_mut().flatten() {
+        for (key, value) in entry.iter_mut() {
+            if value.is_null() && !ALTERNATIVE_OPTIONS.contains(&key.as_str()) {
+                *value = Value::Object(Default::default());
+            }
+        }
+    }
+    Ok(entries)
+}
+
 /// Names a connection; `main` when absent.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -756,7 +772,7 @@ pub struct ExpectDef {
     /// Alternatives: the first event must match one of them; the report names it (`as`);
     /// `ends_test: true` makes the test end there, passed, and `inconclusive: "why"` ends it
     /// inconclusive.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "alternatives")]
     pub any_of: Option<Vec<BTreeMap<String, Value>>>,
     /// The peer closes the connection.
     #[serde(default, deserialize_with = "present_matcher")]
@@ -772,7 +788,7 @@ pub struct ExpectDef {
     /// Packets set aside while waiting, each a one-packet matcher (e.g. the further copies
     /// of a message that overlapping subscriptions may deliver, MQTT-3.3.5-1); the trace
     /// notes them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "alternatives")]
     pub ignore: Option<Vec<BTreeMap<String, Value>>>,
     /// When nothing arrives within the window, the test ends inconclusive with this reason
     /// instead of failing: for a delivery the specification lets the server withhold.

@@ -549,8 +549,8 @@ fn short_spellings_mean_the_long_ones() {
         }
         text
     };
-    let short = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - open: { conn: b }\n      - send: { pingreq }\n      - expect: { pingresp, within: 2s }\n      - send: { conn: b, puback }\n      - send: { disconnect }\n      - expect: { closed }\n      - close\n";
-    let long = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - open: { conn: b }\n      - send: { pingreq: {} }\n      - expect: { pingresp: {}, within: 2s }\n      - send: { conn: b, puback: {} }\n      - send: { disconnect: {} }\n      - expect: { closed: {} }\n      - close: {}\n";
+    let short = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - open: { conn: b }\n      - send: { pingreq }\n      - expect: { pingresp, within: 2s }\n      - send: { conn: b, puback }\n      - send: { disconnect }\n      - expect: { any_of: [ { closed, as: a }, { silence, as: b }, { puback, as: c } ], ignore: [ { pubrec } ] }\n      - expect: { closed }\n      - close\n";
+    let long = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - open: { conn: b }\n      - send: { pingreq: {} }\n      - expect: { pingresp: {}, within: 2s }\n      - send: { conn: b, puback: {} }\n      - send: { disconnect: {} }\n      - expect: { any_of: [ { closed: {}, as: a }, { silence: {}, as: b }, { puback: {}, as: c } ], ignore: [ { pubrec: {} } ] }\n      - expect: { closed: {} }\n      - close: {}\n";
     assert_eq!(steps(short), steps(long));
     assert!(
         steps(short).contains("closed: Some(Object {})"),
