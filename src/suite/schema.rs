@@ -502,6 +502,27 @@ pub struct ConnectDef {
     /// CONNACK expectation: a matcher (default `{code: 0}`), or `false` to expect nothing.
     #[serde(default)]
     pub connack: Option<Value>,
+    /// With `send`: the Protocol Name written instead of the version's (`MQTX`; `MQIsdp`
+    /// beside level 4), for a CONNECT wrong in that field on purpose.
+    #[serde(default)]
+    pub protocol_name: Option<String>,
+    /// With `send`: the Protocol Level byte written instead of the version's.
+    #[serde(default)]
+    pub protocol_level: Option<u8>,
+    /// With `send`: the Connect Flags byte written instead of the one the fields give (a
+    /// reserved bit, a Will QoS without the Will Flag, a User Name Flag without a name, …);
+    /// the payload still holds exactly the fields given.
+    #[serde(default)]
+    pub connect_flags: Option<u8>,
+}
+
+impl ConnectDef {
+    /// Whether the CONNECT overrides a header field the other fields would set.
+    pub fn overrides_header(&self) -> bool {
+        self.protocol_name.is_some()
+            || self.protocol_level.is_some()
+            || self.connect_flags.is_some()
+    }
 }
 
 /// A Will message.

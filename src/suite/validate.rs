@@ -505,6 +505,12 @@ impl Checker<'_> {
                 }
                 Step::Connect(c) => {
                     self.connect(c, loc)?;
+                    if c.overrides_header() {
+                        return Err(self.err(
+                            loc,
+                            "`protocol_name`, `protocol_level` and `connect_flags` go in `send: { connect }`: a CONNECT wrong on purpose awaits no CONNACK",
+                        ));
+                    }
                     open.entry(conn_of(&c.conn).0).or_default().push(condition);
                     None
                 }

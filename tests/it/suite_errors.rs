@@ -677,3 +677,16 @@ fn step_conditions_are_checked() {
     );
     suite::load_str("demo.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// A CONNECT with a header field overridden (name, level, flags) is sent, not connected.
+#[test]
+fn connect_overrides_go_with_send() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: { protocol_level: 3 }\n",
+    );
+    at(&e, 6, 9, "go in `send: { connect }`");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - send: { connect: { connect_flags: 256 } }\n",
+    );
+    assert_eq!(e.line, 6, "{e}");
+}
