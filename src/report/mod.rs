@@ -106,7 +106,8 @@ pub struct CaseReport {
     pub verdict: Verdict,
     /// For tests with alternatives (`any_of`): the branch that matched.
     pub branch: Option<String>,
-    /// What was measured (times against their windows), shown with any verdict — a
+    /// What was measured (times against their windows), and what went unchecked on this
+    /// platform and why (`not checked: …`), shown with any verdict — a
     /// passing timing test says how close it came.
     pub measured: Option<String>,
     /// Wall time the case took.

@@ -216,7 +216,19 @@ pub fn outgoing(def: &SendDef, ctx: &mut BuildContext<'_>) -> Result<Outgoing, S
         })
     };
     let packet = if let Some(c) = &def.connect {
-        Packet::Connect(connect(c, ctx)?.into())
+        let packet = connect(c, ctx)?;
+        if c.overrides_header() {
+            return connect_with_overrides(&packet, c).map(Outgoing::Raw);
+        }
+        // A CONNECT wrong on purpose in its fields (a password without a user name, a
+        // property CONNECT may not carry) goes out as bytes, so the trace shows what the
+        // strict decoder finds wrong with it, as for raw bytes.
+        let packet = Packet::Connect(packet.into());
+        let bytes = encode_to_vec(&packet, ctx.version).map_err(|e| e.to_string())?;
+        if decode_packet(&Bytes::copy_from_slice(&bytes), ctx.version).is_err() {
+            return Ok(Outgoing::Raw(bytes));
+        }
+        packet
     } else if let Some(p) = &def.publish {
         let q = qos(p.qos);
         let payload = if let Some(t) = &p.payload {
@@ -298,6 +310,36 @@ pub fn outgoing(def: &SendDef, ctx: &mut BuildContext<'_>) -> Result<Outgoing, S
     Ok(Outgoing::Packet(packet))
 }
 
+/// `connect` encoded, then its Protocol Name, Protocol Level and Connect Flags replaced by
+/// the step's overrides (the variable header's first fields; the rest stays as encoded).
+fn connect_with_overrides(connect: &Connect, def: &ConnectDef) -> Result<Vec<u8>, String> {
+    let encoded = encode_to_vec(&Packet::Connect(connect.clone().into()), connect.protocol)
+        .map_err(|e| e.to_string())?;
+    // The fixed header: the first byte, then a Remaining Length of 1–4 bytes.
+    let length_bytes = encoded[1..]
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .ok_or("the encoded CONNECT has no Remaining Length")?
+        + 1;
+    let body = &encoded[1 + length_bytes..];
+    // Protocol Name (two-byte length and text), Protocol Level, Connect Flags.
+    let name = connect.protocol.protocol_name();
+    let rest = &body[2 + name.len() + 2..];
+    let name = def.protocol_name.as_deref().unwrap_or(name);
+    let name_length =
+        u16::try_from(name.len()).map_err(|_| "protocol_name is longer than 65,535 bytes")?;
+    let mut new_body = Vec::with_capacity(body.len() + name.len());
+    new_body.extend_from_slice(&name_length.to_be_bytes());
+    new_body.extend_from_slice(name.as_bytes());
+    new_body.push(def.protocol_level.unwrap_or(connect.protocol.level()));
+    new_body.push(
+        def.connect_flags
+            .unwrap_or(body[2 + connect.protocol.protocol_name().len() + 1]),
+    );
+    new_body.extend_from_slice(rest);
+    Ok(RawBuilder::new(0x10).bytes(&new_body).build())
+}
+
 fn raw_bytes(raw: &RawDef, vars: &Vars) -> Result<Vec<u8>, String> {
     match raw {
         RawDef::Hex(h) => expand_hex(h, vars),
@@ -325,5 +367,109 @@ fn raw_bytes(raw: &RawDef, vars: &Vars) -> Result<Vec<u8>, String> {
             }
             Ok(builder.build())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each `send` step of the test, built under fixed variables and no suite credentials.
+    fn sent(suite_text: &str) -> Vec<String> {
+        let suite =
+            crate::suite::load_str("demo.yaml", suite_text).unwrap_or_else(|e| panic!("{e}"));
+        let mut vars = Vars::new();
+        vars.set("run", "r1");
+        vars.set("client_id", "c1");
+        let credentials = DefaultCredentials::default();
+        let mut next = 1;
+        let mut ctx = BuildContext {
+            vars: &vars,
+            version: suite.protocol,
+            default_protocol: suite.protocol,
+            default_keepalive: suite.keepalive,
+            next_packet_id: &mut next,
+            last_received_id: None,
+            credentials: &credentials,
+            auth: None,
+            unique_client_id: "c1",
+        };
+        suite.tests[0]
+            .steps
+            .iter()
+            .filter_map(|step| match &step.value {
+                Step::Send(s) => Some(match outgoing(s, &mut ctx).unwrap() {
+                    Outgoing::Raw(bytes) => hex::encode(bytes),
+                    Outgoing::Packet(p) => hex::encode(encode_to_vec(&p, ctx.version).unwrap()),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A CONNECT wrong in its name, level or flags on purpose is the encoded CONNECT with
+    /// just that byte replaced: each structured step sends what the raw one beside it does.
+    #[test]
+    fn connect_overrides_replace_only_their_field() {
+        let pairs = [
+            (
+                "protocol_level: 3",
+                r#"{ raw: { first_byte: "10", body: "00 04 4d 51 54 54 03 02 00 3c ${str:c1}" } }"#,
+            ),
+            (
+                r#"protocol_name: "MQIsdp""#,
+                r#"{ raw: { first_byte: "10", body: "00 06 4d 51 49 73 64 70 04 02 00 3c ${str:c1}" } }"#,
+            ),
+            (
+                "connect_flags: 0x03",
+                r#"{ raw: { first_byte: "10", body: "00 04 4d 51 54 54 04 03 00 3c ${str:c1}" } }"#,
+            ),
+            (
+                r#"will: { topic: "t", payload: "hi" }, connect_flags: 0x02"#,
+                r#"{ raw: { first_byte: "10", body: "00 04 4d 51 54 54 04 02 00 3c ${str:c1} ${str:t} ${str:hi}" } }"#,
+            ),
+            (
+                r#"username: "u${run}", connect_flags: 0xc2"#,
+                r#"{ raw: { first_byte: "10", body: "00 04 4d 51 54 54 04 c2 00 3c ${str:c1} ${str:ur1}" } }"#,
+            ),
+        ];
+        for (fields, raw) in pairs {
+            let text = format!(
+                "name: demo\nprotocol: \"3.1.1\"\ntests:\n  - id: T1\n    title: t\n    steps:\n      - open\n      - send: {{ connect: {{ {fields}, keepalive: 60, credentials: false }} }}\n      - send: {raw}\n"
+            );
+            let sent = sent(&text);
+            assert_eq!(sent[0], sent[1], "{fields}");
+        }
+        // A CONNECT wrong only in its fields goes out as bytes too, so the trace names what
+        // the strict decoder finds wrong, as for raw bytes; a valid one stays a packet.
+        let def = |fields: &str| -> SendDef {
+            serde_saphyr::from_str(&format!("connect: {{ {fields}, credentials: false }}")).unwrap()
+        };
+        let vars = Vars::new();
+        let credentials = DefaultCredentials::default();
+        let mut next = 1;
+        let mut ctx = BuildContext {
+            vars: &vars,
+            version: ProtocolVersion::V3_1_1,
+            default_protocol: ProtocolVersion::V3_1_1,
+            default_keepalive: 60,
+            next_packet_id: &mut next,
+            last_received_id: None,
+            credentials: &credentials,
+            auth: None,
+            unique_client_id: "c1",
+        };
+        assert!(matches!(
+            outgoing(&def(r#"password: "p""#), &mut ctx),
+            Ok(Outgoing::Raw(_))
+        ));
+        assert!(matches!(
+            outgoing(&def(r#"username: "u", password: "p""#), &mut ctx),
+            Ok(Outgoing::Packet(Packet::Connect(_)))
+        ));
+        // 5.0: the properties stay where the encoder put them.
+        let text = "name: demo\nprotocol: \"5\"\ntests:\n  - id: T1\n    title: t\n    steps:\n      - open\n      - send: { connect: { protocol_level: 6, properties: { receive_maximum: 0 }, keepalive: 60, credentials: false } }\n      - send: { raw: { first_byte: \"10\", body: \"00 04 4d 51 54 54 06 02 00 3c 03 21 00 00 ${str:c1}\" } }\n";
+        let sent = sent(text);
+        assert_eq!(sent[0], sent[1]);
     }
 }

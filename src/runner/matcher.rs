@@ -78,8 +78,29 @@ pub fn check(packet: &Packet, matcher: &Value, vars: &Vars) -> Result<(), String
     Ok(())
 }
 
+/// The variable holding the profile's `max_qos` for the `grant` operator.
+pub const MAX_QOS_VAR: &str = "profile.max_qos";
+
+/// The SUBACK return codes that answer a request at QoS `requested` on a platform granting
+/// at most `max_qos`: any QoS up to both (a server may grant less, MQTT-3.8.4-6), or the
+/// failure code 0x80.
+fn grants(requested: &Value, vars: &Vars) -> Result<Value, String> {
+    let requested = requested
+        .as_u64()
+        .filter(|q| *q <= 2)
+        .ok_or_else(|| format!("grant: {requested} is not a QoS (0, 1 or 2)"))?;
+    let max_qos = vars
+        .get(MAX_QOS_VAR)
+        .and_then(|m| m.parse::<u64>().ok())
+        .unwrap_or(2);
+    let mut codes: Vec<Value> = (0..=requested.min(max_qos)).map(Value::from).collect();
+    codes.push(Value::from(0x80));
+    Ok(serde_json::json!({ "in": codes }))
+}
+
 fn interpolate(v: &Value, vars: &Vars) -> Result<Value, String> {
     Ok(match v {
+        Value::Object(o) if o.len() == 1 && o.contains_key("grant") => grants(&o["grant"], vars)?,
         Value::String(s) => Value::String(vars.interpolate(s)?),
         Value::Array(a) => Value::Array(
             a.iter()
@@ -163,6 +184,34 @@ mod tests {
     use super::*;
     use crate::codec::{ConnAck, Properties, Publish, QoS, SubAck};
     use serde_json::json;
+
+    /// `grant: N` accepts any QoS up to N and the profile's max_qos, or 0x80.
+    #[test]
+    fn a_grant_is_at_most_the_request_and_the_profiles_max_qos() {
+        let suback = |codes: Vec<u8>| {
+            Packet::SubAck(SubAck {
+                packet_id: 1,
+                properties: Properties::new(),
+                return_codes: codes,
+            })
+        };
+        let want = json!({"return_codes": [{"grant": 2}, {"grant": 0}, {"grant": 1}]});
+        let mut up_to_2 = Vars::new();
+        up_to_2.set(MAX_QOS_VAR, "2");
+        let mut up_to_1 = Vars::new();
+        up_to_1.set(MAX_QOS_VAR, "1");
+        for vars in [&up_to_2, &up_to_1] {
+            assert!(check(&suback(vec![1, 0, 1]), &want, vars).is_ok());
+            assert!(check(&suback(vec![0x80, 0x80, 0]), &want, vars).is_ok());
+            assert!(check(&suback(vec![0, 1, 0]), &want, vars).is_err());
+        }
+        assert!(check(&suback(vec![2, 0, 1]), &want, &up_to_2).is_ok());
+        let e = check(&suback(vec![2, 0, 1]), &want, &up_to_1).unwrap_err();
+        assert_eq!(
+            e,
+            r#"return_codes: expected [{"in":[0,1,128]},{"in":[0,128]},{"in":[0,1,128]}], got [2,0,1]"#
+        );
+    }
 
     #[test]
     fn fields_operators_and_payloads() {

@@ -3,6 +3,7 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// What the platform accepts.
 #[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
@@ -67,6 +68,49 @@ pub struct Profile {
     /// Link SDKs, ALI-TOPIC-06); none by default.
     #[serde(default)]
     pub auto_subscribe: Option<AutoSubscribe>,
+    /// What the platform does not offer a test client that the baseline tests' steps may
+    /// need, each with the reason (shown in the report of every test that leaves steps out
+    /// because of it). `qos2` is lacking whenever `max_qos` is below 2.
+    #[serde(default)]
+    pub lacks: BTreeMap<Capability, String>,
+}
+
+/// Something a test step may need from the platform beyond MQTT itself (`needs:` on the
+/// step); a platform's profile lists those it lacks (`lacks:`).
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// A message a test client publishes is delivered to the test's own subscribers.
+    Loopback,
+    /// A second connection may stand beside the first (a subscriber, a Will watcher).
+    SecondClient,
+    /// The client chooses its own client id (rather than the credentials fixing it).
+    ChosenClientId,
+    /// QoS 2 message flows.
+    Qos2,
+}
+
+impl Capability {
+    /// The name as suites write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Loopback => "loopback",
+            Self::SecondClient => "second_client",
+            Self::ChosenClientId => "chosen_client_id",
+            Self::Qos2 => "qos2",
+        }
+    }
+}
+
+impl Profile {
+    /// Why the platform lacks `capability`, or `None` when it offers it.
+    pub fn lacking(&self, capability: Capability) -> Option<String> {
+        if let Some(why) = self.lacks.get(&capability) {
+            return Some(why.clone());
+        }
+        (capability == Capability::Qos2 && self.max_qos < 2)
+            .then(|| format!("the platform grants at most QoS {}", self.max_qos))
+    }
 }
 
 /// Subscriptions the platform makes on a device's behalf when it connects, as if the device
@@ -241,6 +285,7 @@ impl Default for Profile {
             shared_subscriptions: SharedSubscriptions::default(),
             replies: Vec::new(),
             auto_subscribe: None,
+            lacks: BTreeMap::new(),
         }
     }
 }

@@ -244,6 +244,10 @@ pub struct TestDef {
     /// Why the test expects what it expects (shown in failure messages).
     #[serde(default)]
     pub note: Option<String>,
+    /// What goes unchecked on a platform that lacks a capability some steps `need`, by
+    /// capability (reported with the platform's reason whenever such steps are left out).
+    #[serde(default)]
+    pub without: BTreeMap<super::profile::Capability, String>,
     /// The steps, in order.
     #[schemars(with = "Vec<StepSchema>")]
     pub steps: Vec<Spanned<Step>>,
@@ -288,13 +292,48 @@ enum BareStep {
 /// The schema of a step: the bare name or the map.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
+// Never built, so the size of its variants is moot.
+#[allow(dead_code, clippy::large_enum_variant)]
 enum StepSchema {
     Bare(BareStep),
     Map(Step),
 }
 
+/// When a step runs: only with a capability, or only without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// `needs:` the capability.
+    Needs(super::profile::Capability),
+    /// `unless:` the platform offers the capability.
+    Unless(super::profile::Capability),
+}
+
 impl Step {
+    /// The step's `needs:` and `unless:`, as written.
+    pub fn conditions(
+        &self,
+    ) -> (
+        Option<&Spanned<super::profile::Capability>>,
+        Option<&Spanned<super::profile::Capability>>,
+    ) {
+        match self {
+            Step::Open(o) | Step::Close(o) => (o.needs.as_ref(), o.unless.as_ref()),
+            Step::Connect(c) => (c.needs.as_ref(), c.unless.as_ref()),
+            Step::Send(s) => (s.needs.as_ref(), s.unless.as_ref()),
+            Step::Expect(e) => (e.needs.as_ref(), e.unless.as_ref()),
+            Step::Wait(_) => (None, None),
+        }
+    }
+
+    /// The step's condition (validation allows at most one of `needs` and `unless`).
+    pub fn condition(&self) -> Option<Condition> {
+        match self.conditions() {
+            (Some(n), _) => Some(Condition::Needs(n.value)),
+            (None, Some(u)) => Some(Condition::Unless(u.value)),
+            (None, None) => None,
+        }
+    }
+
     /// The step keys.
     const NAMES: &'static [&'static str] = &["open", "connect", "send", "expect", "wait", "close"];
 
@@ -375,6 +414,22 @@ fn present_matcher<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Valu
     ))
 }
 
+/// [`present_matcher`] for `any_of` and `ignore` entries: `{ closed, as: "…" }` and
+/// `{ puback }` are `{ closed: {}, as: "…" }` and `{ puback: {} }`.
+fn alternatives<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<BTreeMap<String, Value>>>, D::Error> {
+    let mut entries = Option::<Vec<BTreeMap<String, Value>>>::deserialize(d)?;
+    for entry in entries.iter_mut().flatten() {
+        for (key, value) in entry.iter_mut() {
+            if value.is_null() && !ALTERNATIVE_OPTIONS.contains(&key.as_str()) {
+                *value = Value::Object(Default::default());
+            }
+        }
+    }
+    Ok(entries)
+}
+
 /// Names a connection; `main` when absent.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -383,6 +438,16 @@ pub struct OpenDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
 }
 
 /// A structured CONNECT.
@@ -393,6 +458,16 @@ pub struct ConnectDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
     /// Protocol version (`3.1`, `3.1.1`, `5`); the suite's when absent.
     #[serde(default)]
     pub protocol: Option<String>,
@@ -427,6 +502,27 @@ pub struct ConnectDef {
     /// CONNACK expectation: a matcher (default `{code: 0}`), or `false` to expect nothing.
     #[serde(default)]
     pub connack: Option<Value>,
+    /// With `send`: the Protocol Name written instead of the version's (`MQTX`; `MQIsdp`
+    /// beside level 4), for a CONNECT wrong in that field on purpose.
+    #[serde(default)]
+    pub protocol_name: Option<String>,
+    /// With `send`: the Protocol Level byte written instead of the version's.
+    #[serde(default)]
+    pub protocol_level: Option<u8>,
+    /// With `send`: the Connect Flags byte written instead of the one the fields give (a
+    /// reserved bit, a Will QoS without the Will Flag, a User Name Flag without a name, …);
+    /// the payload still holds exactly the fields given.
+    #[serde(default)]
+    pub connect_flags: Option<u8>,
+}
+
+impl ConnectDef {
+    /// Whether the CONNECT overrides a header field the other fields would set.
+    pub fn overrides_header(&self) -> bool {
+        self.protocol_name.is_some()
+            || self.protocol_level.is_some()
+            || self.connect_flags.is_some()
+    }
 }
 
 /// A Will message.
@@ -457,6 +553,16 @@ pub struct SendDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
     /// Raw bytes: hex text, or a raw-builder description.
     #[serde(default)]
     pub raw: Option<RawDef>,
@@ -664,6 +770,16 @@ pub struct ExpectDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub conn: Option<Spanned<String>>,
+    /// Run this step only on a platform that offers this capability (the test's
+    /// `without:` says what goes unchecked elsewhere).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub needs: Option<Spanned<super::profile::Capability>>,
+    /// Run this step only on a platform that lacks this capability (the stand-in for the
+    /// steps that need it).
+    #[serde(default)]
+    #[schemars(with = "Option<super::profile::Capability>")]
+    pub unless: Option<Spanned<super::profile::Capability>>,
     /// Latest time the expectation may be met (e.g. `5s`, `1.5x keepalive + 1s`).
     #[serde(default)]
     pub within: Option<Timed<TimeExpr>>,
@@ -677,7 +793,7 @@ pub struct ExpectDef {
     /// Alternatives: the first event must match one of them; the report names it (`as`);
     /// `ends_test: true` makes the test end there, passed, and `inconclusive: "why"` ends it
     /// inconclusive.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "alternatives")]
     pub any_of: Option<Vec<BTreeMap<String, Value>>>,
     /// The peer closes the connection.
     #[serde(default, deserialize_with = "present_matcher")]
@@ -693,7 +809,7 @@ pub struct ExpectDef {
     /// Packets set aside while waiting, each a one-packet matcher (e.g. the further copies
     /// of a message that overlapping subscriptions may deliver, MQTT-3.3.5-1); the trace
     /// notes them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "alternatives")]
     pub ignore: Option<Vec<BTreeMap<String, Value>>>,
     /// When nothing arrives within the window, the test ends inconclusive with this reason
     /// instead of failing: for a delivery the specification lets the server withhold.

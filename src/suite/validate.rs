@@ -1,5 +1,6 @@
 //! Load-time checks: everything a run would trip over is reported with its position first.
 
+use super::profile::Capability;
 use super::schema::*;
 use super::timing::{TimeExpr, TimeValue, Timed, parse_duration};
 use super::vars::{BUILTINS, references};
@@ -11,6 +12,17 @@ use serde_saphyr::{Location, Spanned};
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use std::time::Duration;
+
+/// Whether a connection opened by steps with `openers` conditions is open for a step with
+/// `condition`: an unconditional opener, one with the same condition, or a `needs` and an
+/// `unless` of the same capability (one of the two always runs).
+fn opened_for(openers: &[Option<Condition>], condition: Option<Condition>) -> bool {
+    openers.iter().any(|o| o.is_none() || *o == condition)
+        || openers.iter().any(|o| match o {
+            Some(Condition::Needs(c)) => openers.contains(&Some(Condition::Unless(*c))),
+            _ => false,
+        })
+}
 
 /// The connection a step names when it names none.
 pub const DEFAULT_CONN: &str = "main";
@@ -53,7 +65,7 @@ pub fn matcher_fields(packet: &str) -> Option<&'static [&'static str]> {
 }
 
 /// Operators a matcher value may use instead of a literal.
-pub const MATCH_OPERATORS: &[&str] = &["in", "min", "max", "not"];
+pub const MATCH_OPERATORS: &[&str] = &["in", "min", "max", "not", "grant"];
 
 struct Checker<'a> {
     src: &'a Source,
@@ -175,6 +187,11 @@ impl Checker<'_> {
                     }
                     if let Value::Object(ops) = value {
                         if key != "properties" && key != "will" {
+                            if ops.contains_key("grant") && ops.len() > 1 {
+                                return Err(
+                                    self.err(loc, format!("`{key}: {{grant: …}}` stands alone"))
+                                );
+                            }
                             if let Some(bad) =
                                 ops.keys().find(|k| !MATCH_OPERATORS.contains(&k.as_str()))
                             {
@@ -249,6 +266,14 @@ impl Checker<'_> {
                 loc,
                 format!("`send` needs exactly one packet (found {present})"),
             ));
+        }
+        if let Some(c) = &s.connect {
+            if let Some(at) = c.needs.as_ref().or(c.unless.as_ref()) {
+                return Err(self.err(
+                    &at.referenced,
+                    "`needs` / `unless` belong to the step: write them beside `connect` in `send`",
+                ));
+            }
         }
         if let Some(raw) = &s.raw {
             match raw {
@@ -441,9 +466,32 @@ impl Checker<'_> {
         if let Some(timeout) = &t.timeout {
             self.duration(&timeout.text)?;
         }
-        let mut open: BTreeSet<String> = BTreeSet::new();
+        // Each connection with the conditions of the steps that opened it.
+        let mut open: BTreeMap<String, Vec<Option<Condition>>> = BTreeMap::new();
+        let mut conditioned: BTreeSet<Capability> = BTreeSet::new();
         for step in &t.steps {
             let loc = &step.referenced;
+            let condition = step.value.condition();
+            if let (Some(_), Some(unless)) = step.value.conditions() {
+                return Err(self.err(
+                    &unless.referenced,
+                    "a step has `needs` or `unless`, not both",
+                ));
+            }
+            if let (Some(at), _) | (None, Some(at)) = step.value.conditions() {
+                if !t.without.contains_key(&at.value) {
+                    return Err(self.err(
+                        &at.referenced,
+                        format!(
+                            "test `{}` has steps that depend on `{}` but no `without: {{ {}: \"what goes unchecked\" }}`",
+                            t.id.value,
+                            at.value.name(),
+                            at.value.name()
+                        ),
+                    ));
+                }
+                conditioned.insert(at.value);
+            }
             let conn_of = |c: &Option<Spanned<String>>| -> (String, Location) {
                 match c {
                     Some(s) => (s.value.clone(), s.referenced),
@@ -452,12 +500,18 @@ impl Checker<'_> {
             };
             let used = match &step.value {
                 Step::Open(o) => {
-                    open.insert(conn_of(&o.conn).0);
+                    open.entry(conn_of(&o.conn).0).or_default().push(condition);
                     None
                 }
                 Step::Connect(c) => {
                     self.connect(c, loc)?;
-                    open.insert(conn_of(&c.conn).0);
+                    if c.overrides_header() {
+                        return Err(self.err(
+                            loc,
+                            "`protocol_name`, `protocol_level` and `connect_flags` go in `send: { connect }`: a CONNECT wrong on purpose awaits no CONNACK",
+                        ));
+                    }
+                    open.entry(conn_of(&c.conn).0).or_default().push(condition);
                     None
                 }
                 Step::Send(s) => {
@@ -475,13 +529,24 @@ impl Checker<'_> {
                 Step::Close(o) => Some(conn_of(&o.conn)),
             };
             if let Some((name, at)) = used {
-                if !open.contains(&name) {
+                let openers = open.get(&name).map_or(&[][..], Vec::as_slice);
+                if !opened_for(openers, condition) {
                     return Err(self.err(
                         &at,
-                        format!("connection `{name}` is not opened by an earlier `open` or `connect` step"),
+                        format!("connection `{name}` is not opened by an earlier `open` or `connect` step that runs whenever this one does"),
                     ));
                 }
             }
+        }
+        if let Some(unused) = t.without.keys().find(|c| !conditioned.contains(c)) {
+            return Err(self.err(
+                &t.id.referenced,
+                format!(
+                    "test `{}` says what goes unchecked without `{}`, but no step `needs` it",
+                    t.id.value,
+                    unused.name()
+                ),
+            ));
         }
         Ok(())
     }

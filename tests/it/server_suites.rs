@@ -59,3 +59,61 @@ async fn the_tuya_keep_alive_close_is_measured_without_waiting_for_it() {
         wall.elapsed()
     );
 }
+
+/// A baseline test on a platform that lacks what some of its steps need (Tuya: no loopback,
+/// no second client, a fixed client id, no QoS 2) runs without those steps and says in its
+/// report what went unchecked and why; on the default emulator it runs whole.
+#[tokio::test(start_paused = true)]
+async fn steps_a_platform_cannot_serve_are_left_out_and_reported() {
+    let ids = ["MQTT311-PUB-10", "MQTT311-CID-01", "MQTT311-PKT-04"];
+    let tuya = suite_run::run_on_emulator("tuya", &ids).await;
+    let expected = [
+        (
+            "MQTT311-PUB-10",
+            "not checked: that both messages are delivered",
+            "no loopback: the cloud does not deliver a device's uplinks back to it",
+        ),
+        (
+            "MQTT311-CID-01",
+            "not checked: a client id of the client's choosing",
+            "no chosen_client_id: the client id is tuyalink_ + DeviceID",
+        ),
+        (
+            "MQTT311-PKT-04",
+            "not checked: the PUBREL inside a QoS 2 flow",
+            "no qos2: the platform grants at most QoS 1",
+        ),
+    ];
+    for (id, what, why) in expected {
+        let case = tuya.cases().find(|c| c.id == id).expect("the test ran");
+        assert_eq!(case.verdict, Verdict::Passed, "{id}: {:?}", case.trace);
+        let measured = case.measured.as_deref().unwrap_or_default();
+        assert!(
+            measured.contains(what) && measured.contains(why),
+            "{id}: {measured}"
+        );
+        assert!(
+            case.trace
+                .iter()
+                .any(|l| l.text.contains("left out: it needs")),
+            "{id}: {:?}",
+            case.trace
+        );
+    }
+    let baseline = suite_run::run_on_emulator("mqtt-3.1.1", &ids).await;
+    for id in ids {
+        let case = baseline.cases().find(|c| c.id == id).expect("the test ran");
+        assert_eq!(case.verdict, Verdict::Passed, "{id}: {:?}", case.trace);
+        assert!(
+            !case
+                .measured
+                .as_deref()
+                .unwrap_or_default()
+                .contains("not checked")
+                && !case.trace.iter().any(|l| l.text.contains("left out")),
+            "{id}: {:?} {:?}",
+            case.measured,
+            case.trace
+        );
+    }
+}

@@ -549,8 +549,8 @@ fn short_spellings_mean_the_long_ones() {
         }
         text
     };
-    let short = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - open: { conn: b }\n      - send: { pingreq }\n      - expect: { pingresp, within: 2s }\n      - send: { conn: b, puback }\n      - send: { disconnect }\n      - expect: { closed }\n      - close\n";
-    let long = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - open: { conn: b }\n      - send: { pingreq: {} }\n      - expect: { pingresp: {}, within: 2s }\n      - send: { conn: b, puback: {} }\n      - send: { disconnect: {} }\n      - expect: { closed: {} }\n      - close: {}\n";
+    let short = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect\n      - open: { conn: b }\n      - send: { pingreq }\n      - expect: { pingresp, within: 2s }\n      - send: { conn: b, puback }\n      - send: { disconnect }\n      - expect: { any_of: [ { closed, as: a }, { silence, as: b }, { puback, as: c } ], ignore: [ { pubrec } ] }\n      - expect: { closed }\n      - close\n";
+    let long = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n      - open: { conn: b }\n      - send: { pingreq: {} }\n      - expect: { pingresp: {}, within: 2s }\n      - send: { conn: b, puback: {} }\n      - send: { disconnect: {} }\n      - expect: { any_of: [ { closed: {}, as: a }, { silence: {}, as: b }, { puback: {}, as: c } ], ignore: [ { pubrec: {} } ] }\n      - expect: { closed: {} }\n      - close: {}\n";
     assert_eq!(steps(short), steps(long));
     assert!(
         steps(short).contains("closed: Some(Object {})"),
@@ -610,4 +610,83 @@ fn a_check_without_parameters_is_written_by_name() {
     // A check with a required parameter still needs it.
     let e = error("name: demo\nrules:\n  - id: R1\n    title: r\n    check: topic_length\n");
     assert!(e.message.contains("max"), "{e}");
+}
+
+/// A platform suite runs the baseline's tests unchanged (on its `vars:`, leaving out the
+/// steps that need what its profile lacks) instead of redefining one under the same id.
+#[test]
+fn no_platform_suite_redefines_a_test_it_inherits() {
+    let mut checked = 0;
+    for (name, text) in suite::BUILTIN {
+        let own = yaml_as_json(text);
+        let Some(parent) = own["extends"].as_str() else {
+            continue;
+        };
+        let parent = suite::load(parent).unwrap_or_else(|e| panic!("{e}"));
+        let copies: Vec<&str> = own["tests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["id"].as_str())
+            .filter(|id| parent.test(id).is_some())
+            .collect();
+        assert!(copies.is_empty(), "{name} redefines {copies:?}");
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} suites extend another");
+}
+
+/// `needs` / `unless` on a step: the test says what goes unchecked without the
+/// capability, a step has one of the two, and a connection is used only by steps that run
+/// whenever the steps that opened it do.
+#[test]
+fn step_conditions_are_checked() {
+    let test = |without: &str, steps: &str| {
+        format!("name: demo\ntests:\n  - id: T1\n    title: t\n{without}    steps:\n{steps}")
+    };
+    let without = "    without: { loopback: both messages are delivered }\n";
+    // No `without:` for the capability a step needs.
+    let e = error(&test(
+        "",
+        "      - connect\n      - expect: { pingresp, needs: loopback }\n",
+    ));
+    at(&e, 7, 36, "without: { loopback:");
+    // A `without:` no step needs.
+    let e = error(&test(without, "      - connect\n"));
+    at(&e, 3, 9, "no step `needs` it");
+    // Both `needs` and `unless`.
+    let e = error(&test(
+        without,
+        "      - connect: { needs: loopback, unless: loopback }\n",
+    ));
+    at(&e, 7, 45, "not both");
+    // A connection opened only where the platform has loopback, used everywhere.
+    let e = error(&test(
+        without,
+        "      - connect: { conn: s, needs: loopback }\n      - send: { conn: s, pingreq }\n",
+    ));
+    at(&e, 8, 23, "runs whenever this one does");
+    // An unknown capability.
+    let e = error(&test(without, "      - connect: { needs: telepathy }\n"));
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("telepathy"), "{e}");
+    // A `needs` connection and an `unless` one together open it for every step.
+    let ok = test(
+        "    without: { chosen_client_id: a client id of our own }\n",
+        "      - connect: { client_id: c1, needs: chosen_client_id }\n      - connect: { unless: chosen_client_id }\n      - send: { pingreq }\n",
+    );
+    suite::load_str("demo.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A CONNECT with a header field overridden (name, level, flags) is sent, not connected.
+#[test]
+fn connect_overrides_go_with_send() {
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: { protocol_level: 3 }\n",
+    );
+    at(&e, 6, 9, "go in `send: { connect }`");
+    let e = error(
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - send: { connect: { connect_flags: 256 } }\n",
+    );
+    assert_eq!(e.line, 6, "{e}");
 }

@@ -21,8 +21,9 @@ use crate::codec::{
 use crate::event::{EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::secret::Redactor;
+use crate::suite::profile::Capability;
 use crate::suite::schema::{
-    ALTERNATIVE_OPTIONS, ENDS_TEST, ExpectDef, INCONCLUSIVE, Status, Step, TestDef,
+    ALTERNATIVE_OPTIONS, Condition, ENDS_TEST, ExpectDef, INCONCLUSIVE, Status, Step, TestDef,
 };
 use crate::suite::timing::{TimeExpr, Window, fmt_secs};
 use crate::suite::vars::Vars;
@@ -88,6 +89,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         trace_left_out: 0,
         ended: false,
         measured: Vec::new(),
+        left_out: Default::default(),
         branch: None,
         deadline: started + deadline,
         subscribed: BTreeMap::new(),
@@ -196,8 +198,11 @@ struct TestRun {
     /// An `any_of` alternative that ends the test was taken.
     ended: bool,
     branch: Option<String>,
-    /// Times measured against windows, for the report (passing or not).
+    /// Times measured against windows, and what went unchecked on this platform, for the
+    /// report (passing or not).
     measured: Vec<String>,
+    /// Capabilities the platform lacks whose steps this test left out.
+    left_out: std::collections::BTreeSet<Capability>,
     /// When the test's deadline passes.
     deadline: Instant,
     /// The topic filters subscribed in this test, by the Client Identifier that subscribed
@@ -212,8 +217,14 @@ type StepResult = Result<(), StepFailure>;
 
 impl TestRun {
     async fn steps(&mut self, test: &TestDef) -> StepResult {
-        for (i, step) in test.steps.iter().enumerate() {
-            let n = i + 1;
+        // Steps are numbered among those that run on this platform: a baseline test's
+        // messages read the same wherever its `needs` / `unless` steps are left out.
+        let mut n = 0;
+        for step in &test.steps {
+            if !self.applies(test, &step.value) {
+                continue;
+            }
+            n += 1;
             let prefix = |m: String| format!("step {n} ({}): {m}", step_name(&step.value));
             let r = match &step.value {
                 Step::Open(o) => self.open(&conn_name(&o.conn)).await,
@@ -254,11 +265,44 @@ impl TestRun {
         Ok(())
     }
 
+    /// Whether step `n` runs on this platform. A step that `needs` a capability the
+    /// platform lacks is left out, noted in the trace, and the test's report says once per
+    /// capability what went unchecked and why; an `unless` step runs only then.
+    fn applies(&mut self, test: &TestDef, step: &Step) -> bool {
+        let profile = &self.ctx.suite.profile;
+        match step.condition() {
+            None => true,
+            Some(Condition::Unless(capability)) => profile.lacking(capability).is_some(),
+            Some(Condition::Needs(capability)) => {
+                let Some(why) = profile.lacking(capability) else {
+                    return true;
+                };
+                let name = capability.name();
+                self.note(
+                    "",
+                    "",
+                    &format!("a step ({}) left out: it needs {name}", step_name(step)),
+                );
+                if self.left_out.insert(capability) {
+                    let what = test.without.get(&capability).map_or("", String::as_str);
+                    self.measured
+                        .push(format!("not checked: {what} (no {name}: {why})"));
+                }
+                false
+            }
+        }
+    }
+
     fn vars(&self, conn: &str) -> Vars {
         let mut v = self.ctx.vars.clone();
         v.set("test", self.test_slug.clone());
         v.set("conn", conn.to_owned());
         v.set("client_id", self.unique_client_id(conn));
+        // Read by the `grant` matcher operator (a name no `${…}` can spell).
+        v.set(
+            matcher::MAX_QOS_VAR,
+            self.ctx.suite.profile.max_qos.to_string(),
+        );
         // Timestamps for credentials that sign the current time.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
