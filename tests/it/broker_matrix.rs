@@ -311,7 +311,17 @@ const AEDES_311: &[(&str, Want)] = &[
     ("MQTT311-RET-01", Branch("the server closed")),
     ("MQTT311-RET-02", Pass),
     ("MQTT311-RET-03", Pass),
-    ("MQTT311-RET-04", Pass),
+    // Race: aedes answers the PINGREQ before its retained store holds the QoS 0 message sent
+    // just before it, so a subscriber arriving then may get the previous one (seen with eight
+    // tests at once). No statement orders a PINGRESP after the store, nor one connection's
+    // SUBSCRIBE after another's PUBLISH. The test: a retained QoS 0 PUBLISH replaces the
+    // topic's previous retained message [MQTT-3.3.1-7, MQTT-3.3.1-5].
+    (
+        "MQTT311-RET-04",
+        Racy(
+            "step 10 (expect publish): expected PUBLISH {\"retain\":true,\"qos\":0,\"payload\":\"two\"} within 5.00 s of the step's start; observed PUBLISH topic=\"",
+        ),
+    ),
     ("MQTT311-RET-05", Pass),
     ("MQTT311-FLAG-01", Branch("the server closed")),
     ("MQTT311-FLAG-02", Pass),
