@@ -2,7 +2,7 @@
 
 use super::{ColorChoice, Format, RunArgs, exit};
 use crate::codec::ProtocolVersion;
-use crate::codec::statements::Spec;
+use crate::codec::statements::{Party, Spec, Statement};
 use crate::event::SharedSink;
 use crate::report::console::Console;
 use crate::report::pcapng::CaptureFile;
@@ -688,39 +688,120 @@ fn list_suites() -> i32 {
     exit::OK
 }
 
-/// Every normative statement of the suite's MQTT version, and which tests cite it.
+/// Every normative statement of the suite's MQTT version, and which tests cite it, split by
+/// the party it binds: Client statements (checked on devices by passive rules and device
+/// tests), Server statements (checked on brokers by broker tests), and last the statements no
+/// over-the-wire test can check, with the reason. A statement binding both parties appears
+/// in both sections; the off-the-wire ones count in neither percentage.
 pub fn coverage(suite: &Suite) -> String {
     let spec = match suite.protocol {
         ProtocolVersion::V5 => Spec::V5_0,
         _ => Spec::V3_1_1,
     };
-    let mut citing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut on_devices: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut on_brokers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for t in &suite.tests {
-        for c in &t.cites {
-            if let Some(s) = spec.lookup(c) {
-                citing.entry(s.id).or_default().push(&t.id.value);
-            }
-        }
+        let cites: Vec<&str> = t.cites.iter().map(String::as_str).collect();
+        cite_into(spec, &mut on_brokers, &t.id.value, &cites);
+    }
+    for r in &suite.rules {
+        // A rule named after a statement checks that statement.
+        let mut cites: Vec<&str> = vec![r.id.value.as_str()];
+        cites.extend(r.cites.iter().map(String::as_str));
+        cite_into(spec, &mut on_devices, &r.id.value, &cites);
+    }
+    for d in &suite.device_tests {
+        let cites: Vec<&str> = d.cites.iter().map(String::as_str).collect();
+        cite_into(spec, &mut on_devices, &d.id, &cites);
     }
     let statements = spec.statements();
     let mut out = format!(
-        "Normative statements of MQTT {} and the tests of suite `{}` that cite them\n\n",
+        "Normative statements of MQTT {} and the checks of suite `{}` that cite them\n",
         if spec == Spec::V5_0 { "5.0" } else { "3.1.1" },
         suite.name
     );
+    out.push_str(&side_section(
+        "Client statements (checked on devices: passive rules and device tests)",
+        statements.iter().filter(|s| s.binds.binds_client()),
+        &on_devices,
+        (
+            "cited by broker tests only (they check the server's side)",
+            &on_brokers,
+        ),
+    ));
+    out.push_str(&side_section(
+        "Server statements (checked on brokers: broker tests)",
+        statements.iter().filter(|s| s.binds.binds_server()),
+        &on_brokers,
+        (
+            "cited by device checks only (they check the client's side)",
+            &on_devices,
+        ),
+    ));
+    out.push_str("\nNot testable over the wire (in neither percentage)\n\n");
     for s in statements {
-        let tests = citing.get(s.id);
-        let mark = if tests.is_some() { "x" } else { " " };
-        out.push_str(&format!("[{mark}] {:<16} {}\n", s.id, s.summary));
-        if let Some(tests) = tests {
-            out.push_str(&format!("    tested by: {}\n", tests.join(", ")));
+        if let Party::OffWire(reason) = s.binds {
+            out.push_str(&format!(
+                "[-] {:<16} {}\n    why: {reason}\n",
+                s.id, s.summary
+            ));
         }
     }
-    let covered = citing.len();
+    out
+}
+
+/// Which checks cite each statement, by statement ID.
+type ChecksByStatement<'a> = BTreeMap<&'static str, Vec<&'a str>>;
+
+/// One side's part of `--coverage`: its statements with the checks of that side citing
+/// them (and, for the uncovered ones, the other side's cites, which check the other party),
+/// then its covered fraction.
+fn side_section<'a>(
+    heading: &str,
+    statements: impl Iterator<Item = &'a Statement>,
+    checked_by: &ChecksByStatement,
+    (other_note, other_side): (&str, &ChecksByStatement),
+) -> String {
+    let mut out = format!("\n{heading}\n\n");
+    let mut testable = 0;
+    let mut covered = 0;
+    for s in statements {
+        testable += 1;
+        let checks = checked_by.get(s.id);
+        covered += usize::from(checks.is_some());
+        let mark = if checks.is_some() { "x" } else { " " };
+        out.push_str(&format!("[{mark}] {:<16} {}\n", s.id, s.summary));
+        if let Some(checks) = checks {
+            out.push_str(&format!("    tested by: {}\n", checks.join(", ")));
+        } else if let Some(others) = other_side.get(s.id) {
+            out.push_str(&format!("    {other_note}: {}\n", others.join(", ")));
+        }
+    }
     out.push_str(&format!(
-        "\ncovered: {covered} of {} statements ({:.1} %)\n",
-        statements.len(),
-        100.0 * covered as f64 / statements.len() as f64
+        "\ncovered: {covered} of {testable} wire-testable ({:.1} %)\n",
+        percent(covered, testable)
     ));
     out
+}
+
+/// Records `by` as a check of every statement of `spec` among `cites` (other cites, such
+/// as catalogue rules, are not statements and are left out).
+fn cite_into<'a>(spec: Spec, map: &mut ChecksByStatement<'a>, by: &'a str, cites: &[&str]) {
+    for c in cites {
+        if let Some(s) = spec.lookup(c) {
+            let checks = map.entry(s.id).or_default();
+            if !checks.contains(&by) {
+                checks.push(by);
+            }
+        }
+    }
+}
+
+/// `part` of `whole` in per cent (0 of 0 is 0 %).
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
 }

@@ -567,3 +567,150 @@ fn sigterm_ends_a_capture_read_with_its_report() {
     assert!(message.contains("the read stopped at SIGTERM"), "{xml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One section of the `--coverage` output: the statement IDs listed in it, which of them are
+/// marked covered, and the figures of its closing `covered:` line.
+struct CoverageSection {
+    listed: Vec<String>,
+    covered: Vec<String>,
+    summary: Option<(usize, usize, f64)>,
+}
+
+/// Splits `--coverage` output into its sections by their headings.
+fn coverage_sections(text: &str) -> std::collections::BTreeMap<String, CoverageSection> {
+    let mut sections = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("Client statements")
+            || line.starts_with("Server statements")
+            || line.starts_with("Not testable over the wire")
+        {
+            let name = line.split_whitespace().next().expect("heading").to_owned();
+            let fresh = CoverageSection {
+                listed: Vec::new(),
+                covered: Vec::new(),
+                summary: None,
+            };
+            assert!(
+                sections.insert(name.clone(), fresh).is_none(),
+                "section {name} twice"
+            );
+            current = Some(name);
+            continue;
+        }
+        let Some(section) = current.as_ref().and_then(|n| sections.get_mut(n)) else {
+            continue;
+        };
+        if let Some(rest) = line
+            .strip_prefix("[x] ")
+            .or_else(|| line.strip_prefix("[ ] "))
+            .or_else(|| line.strip_prefix("[-] "))
+        {
+            let id = rest.split_whitespace().next().expect("id").to_owned();
+            if line.starts_with("[x]") {
+                section.covered.push(id.clone());
+            }
+            section.listed.push(id);
+        } else if let Some(rest) = line.strip_prefix("covered: ") {
+            // "covered: N of M wire-testable (P %)"
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let n = words[0].parse().expect("covered count");
+            assert_eq!(words[1], "of", "{line}");
+            let m = words[2].parse().expect("testable count");
+            assert_eq!(words[3], "wire-testable", "{line}");
+            let p = words[4].trim_start_matches('(').parse().expect("percent");
+            section.summary = Some((n, m, p));
+        }
+    }
+    sections
+}
+
+#[test]
+fn coverage_is_split_by_the_party_each_statement_binds() {
+    use mqtt_conform::codec::statements::{Party, Spec};
+    for (suite_name, spec) in [("mqtt-3.1.1", Spec::V3_1_1), ("mqtt-5", Spec::V5_0)] {
+        let out = run_at_most(
+            &["--suite", suite_name, "--coverage"],
+            None,
+            Duration::from_secs(30),
+        );
+        assert!(out.status.success(), "{suite_name}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let sections = coverage_sections(&text);
+        let names: Vec<&str> = sections.keys().map(String::as_str).collect();
+        assert_eq!(names, ["Client", "Not", "Server"], "{suite_name}");
+
+        let suite = mqtt_conform::suite::load(suite_name).expect("builtin suite");
+        let cited = |cites: &mut dyn Iterator<Item = &str>| -> Vec<&'static str> {
+            cites.filter_map(|c| spec.lookup(c).map(|s| s.id)).collect()
+        };
+        let mut by_device_checks: Vec<&str> = Vec::new();
+        for r in &suite.rules {
+            by_device_checks.extend(cited(
+                &mut std::iter::once(r.id.value.as_str()).chain(r.cites.iter().map(String::as_str)),
+            ));
+        }
+        for d in &suite.device_tests {
+            by_device_checks.extend(cited(&mut d.cites.iter().map(String::as_str)));
+        }
+        let mut by_broker_tests: Vec<&str> = Vec::new();
+        for t in &suite.tests {
+            by_broker_tests.extend(cited(&mut t.cites.iter().map(String::as_str)));
+        }
+
+        // Every statement is listed exactly once in each section of a party it binds, and
+        // nowhere else; a section's covered ones are exactly those its side's checks cite.
+        let statements = spec.statements();
+        for (section, belongs, checks) in [
+            (
+                "Client",
+                Party::binds_client as fn(Party) -> bool,
+                &by_device_checks,
+            ),
+            ("Server", Party::binds_server, &by_broker_tests),
+            ("Not", |p| matches!(p, Party::OffWire(_)), &Vec::new()),
+        ] {
+            let listed = &sections[section].listed;
+            for s in statements {
+                let times = listed.iter().filter(|id| *id == s.id).count();
+                let expected = usize::from(belongs(s.binds));
+                assert_eq!(times, expected, "{suite_name}: {} in {section}", s.id);
+            }
+            assert_eq!(
+                listed.len(),
+                statements.iter().filter(|s| belongs(s.binds)).count(),
+                "{suite_name}: {section} lists only statements of the version"
+            );
+            let covered = &sections[section].covered;
+            for id in listed {
+                assert_eq!(
+                    covered.contains(id),
+                    checks.contains(&id.as_str()),
+                    "{suite_name}: {id} covered in {section}"
+                );
+            }
+        }
+        for side in ["Client", "Server"] {
+            let section = &sections[side];
+            let (n, m, p) = section.summary.expect("covered line");
+            assert_eq!(n, section.covered.len(), "{suite_name} {side}");
+            assert_eq!(m, section.listed.len(), "{suite_name} {side}");
+            assert!(m > 0 && n <= m, "{suite_name} {side}");
+            let exact = 100.0 * n as f64 / m as f64;
+            assert!(
+                (p - exact).abs() <= 0.05,
+                "{suite_name} {side}: {p} vs {exact}"
+            );
+        }
+        assert!(
+            sections["Not"].summary.is_none(),
+            "off-wire ones are in no percentage"
+        );
+        // Each off-the-wire statement gives its reason.
+        assert_eq!(
+            text.matches("\n    why: ").count(),
+            sections["Not"].listed.len(),
+            "{suite_name}"
+        );
+    }
+}
