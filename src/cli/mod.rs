@@ -163,7 +163,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Show which normative statements of the suite's MQTT version its tests cite.
+    /// Show which normative statements of the suite's MQTT version its checks cite, client
+    /// and server statements apart.
     #[arg(long)]
     pub coverage: bool,
 

@@ -13,7 +13,8 @@
 //! Size rule in 5.0), so every look-up goes through a [`Spec`].
 //!
 //! The decoder uses these tables to name the statement an input violates, and the
-//! `--coverage` command lists every statement with the tests that cite it.
+//! `--coverage` command lists every statement with the tests that cite it, grouped by the
+//! [`Party`] it binds.
 //!
 //! [MQTT Version 3.1.1]: http://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html
 //! [MQTT Version 5.0]: https://docs.oasis-open.org/mqtt/mqtt/v5.0/os/mqtt-v5.0-os.html
