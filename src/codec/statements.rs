@@ -650,7 +650,7 @@ pub static MQTT_3_1_1: &[Statement] = &[
         id: "MQTT-3.8.3-3",
         section: "3.8.3",
         summary: "The SUBSCRIBE payload must hold at least one Topic Filter/QoS pair; an empty payload is a protocol violation.",
-        binds: Party::Both,
+        binds: Party::Client,
     },
     // Misspelled in the specification (a hyphen after the first "3", in both
     // section 3.8.3 and Appendix B); kept exactly as printed.
@@ -725,7 +725,7 @@ pub static MQTT_3_1_1: &[Statement] = &[
         id: "MQTT-3.10.3-2",
         section: "3.10.3",
         summary: "The UNSUBSCRIBE payload must hold at least one Topic Filter; an empty payload is a protocol violation.",
-        binds: Party::Both,
+        binds: Party::Client,
     },
     Statement {
         id: "MQTT-3.10.4-1",
@@ -1885,7 +1885,7 @@ pub static MQTT_5_0: &[Statement] = &[
         id: "MQTT-3.8.3-4",
         section: "3.8.3.1",
         summary: "Setting No Local on a Shared Subscription is a Protocol Error.",
-        binds: Party::Both,
+        binds: Party::Client,
     },
     Statement {
         id: "MQTT-3.8.3-5",
