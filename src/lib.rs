@@ -19,6 +19,8 @@
 //!    │
 //!   suite   auth                 the compiled plan (tests, rules, checks, profile,
 //!    │                           windows); credential schemes
+//!   conduct                      a client's duties over a connection, kept or broken
+//!    │
 //!   codec   secret               packets of 3.1 / 3.1.1 / 5.0; secret values
 //! ```
 //!
@@ -29,6 +31,7 @@ pub mod auth;
 pub mod capture;
 pub mod cli;
 pub mod codec;
+pub mod conduct;
 pub mod device;
 pub mod emulator;
 pub mod event;

@@ -244,6 +244,9 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
             withhold_suback: args.withhold_suback,
             reject_subscriptions: args.reject_subscriptions,
             close_after: args.drop_after,
+            // Past the window a device is given to close after its DISCONNECT, so that
+            // the judge sees which side closed.
+            await_client_close: Some(crate::conduct::CLOSE_WINDOW + Duration::from_secs(1)),
         },
         capture: args
             .capture

@@ -142,6 +142,10 @@ impl Judge {
         }) else {
             return;
         };
+        if let (None, true) = (closed, at_end) {
+            // Still open when the run ended: what was due is judged by then.
+            self.conduct_end(id, self.last_at, None, &mut findings);
+        }
         if let (Some(since), None, true) = (taken_over, closed, at_end) {
             let open_for = self.last_at.saturating_sub(since);
             if open_for >= TAKEOVER_WINDOW {
@@ -207,7 +211,13 @@ impl Judge {
             mark_inconclusive(
                 &self.rules,
                 &mut state,
-                |c| !matches!(c, Check::WellFormed | Check::PacketTypes { .. }),
+                // Conduct rules speak only of what the packets seen showed.
+                |c| {
+                    !matches!(
+                        c,
+                        Check::WellFormed | Check::PacketTypes { .. } | Check::Conduct(_)
+                    )
+                },
                 &why,
             );
         }

@@ -5,6 +5,7 @@
 //! on each connection ends as one verdict, with the evidence (packets in hex and decoded,
 //! timestamps, windows and measured values) that decided it.
 
+mod conduct;
 mod conns;
 mod finish;
 mod rules;
@@ -13,7 +14,8 @@ mod trace;
 pub use crate::suite::check::{Check, Checks};
 
 use crate::auth::{Identity, Presented, RuleOutcome, Scheme};
-use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, topic};
+use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, Violation, topic};
+use crate::conduct::{Carried, Conduct, Note, Outcome};
 use crate::event::{Event, EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
 use crate::suite::Suite;
@@ -93,6 +95,8 @@ struct ConnState {
     /// Why the connection's CONNECT was refused (it did not decode, or the server answered
     /// with a refusing CONNACK), once it was.
     connect_refused: Option<String>,
+    /// The client's conduct, from its first packet on, when the suite judges it.
+    conduct: Option<Box<Conduct>>,
 }
 
 impl ConnState {
@@ -148,6 +152,11 @@ pub struct Judge {
     summarise_unconnected: bool,
     /// The summary of such connections so far.
     unconnected: Unconnected,
+    /// The rules judging each statement by conduct.
+    conduct_rules: conduct::ConductRules,
+    /// Sessions that persist between connections, by client id: what the client's next
+    /// connection must re-send.
+    sessions: HashMap<String, Carried>,
 }
 
 /// Connections that never sent a CONNECT, summarised: how many, and a few examples.
@@ -179,6 +188,8 @@ impl Judge {
                 .any(|c| matches!(c, Check::PublishRate { .. }))
         });
         Ok(Self {
+            conduct_rules: conduct::index(&suite.rules),
+            sessions: HashMap::new(),
             tracks_rate,
             suite_name: suite.name.clone(),
             rules: suite.rules.clone(),
@@ -223,6 +234,7 @@ impl Judge {
         self.report_unconnected = false;
         self.rules
             .retain(|r| r.check.value.as_slice().iter().all(Check::judges_server));
+        self.conduct_rules = conduct::index(&self.rules);
     }
 
     /// The rules' ids, in suite order.
@@ -280,6 +292,7 @@ impl Judge {
             server_keep_alive: None,
             identity: None,
             connect_refused: None,
+            conduct: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -299,8 +312,15 @@ impl Judge {
                     }
                 }
             }
-            EventKind::Unframeable(_) => {
-                if event.from == Side::Client {
+            EventKind::Unframeable(error) => {
+                if event.from == Side::Client
+                    && !self.conduct_malformed(
+                        event.conn,
+                        error,
+                        &evidence.to_string(),
+                        &mut findings,
+                    )
+                {
                     self.each_rule(event.conn, &mut findings, |check, _| {
                         matches!(check, Check::WellFormed).then(|| Some(evidence.to_string()))
                     });
@@ -320,6 +340,8 @@ impl Judge {
             } => self.server_packet(event, packet, &evidence, &mut findings),
             EventKind::Packet { .. } => {}
             EventKind::Closed { by, .. } => {
+                let client_closed = by.map(|b| b == Side::Client);
+                self.conduct_end(event.conn, event.at, client_closed, &mut findings);
                 self.closed(event, *by, &mut findings);
                 // Judged for good: keep its cases, free its state.
                 self.finalize(event.conn, false);
@@ -358,29 +380,7 @@ impl Judge {
             let Some(outcome) = outcome else {
                 continue;
             };
-            // A rule that holds again changes nothing: known from the connection's own
-            // mask, without touching its rule states (elsewhere in memory, so a cache
-            // miss per packet with thousands of connections).
-            let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
-            if outcome.is_none() && state.applied_mask & bit != 0 {
-                continue;
-            }
-            state.applied_mask |= bit;
-            let rs = &mut state.rules[i];
-            rs.applied = true;
-            if let Some(evidence) = outcome {
-                rs.violations += 1;
-                if rs.violation.is_none() {
-                    rs.violation = Some(evidence.clone());
-                    findings.push(Finding {
-                        conn,
-                        // Cloned only for a finding: this runs for every packet.
-                        client_id: state.connect.as_ref().map(|(_, c)| c.client_id.clone()),
-                        rule_id: rule.id.value.clone(),
-                        message: evidence,
-                    });
-                }
-            }
+            record(state, &self.rules, i, outcome, conn, findings);
         }
     }
 
@@ -413,15 +413,23 @@ impl Judge {
             self.judge_silence(event.conn, gap, ka, &what, findings);
         }
         if let Some(err) = decode_error {
+            let claimed = match &event.kind {
+                EventKind::Packet {
+                    packet: Err(error), ..
+                } => self.conduct_malformed(event.conn, error, &evidence.to_string(), findings),
+                _ => false,
+            };
             let is_connect = matches!(&event.kind, EventKind::Packet { bytes, .. } if bytes.first().is_some_and(|b| b >> 4 == 1));
             if let (true, Some(state)) = (is_connect, self.conns.get_mut(&event.conn)) {
                 if state.connect.is_none() {
                     state.connect_refused = Some(format!("it does not decode: {err}"));
                 }
             }
-            self.each_rule(event.conn, findings, |check, _| {
-                matches!(check, Check::WellFormed).then(|| Some(format!("{evidence} ({err})")))
-            });
+            if !claimed {
+                self.each_rule(event.conn, findings, |check, _| {
+                    matches!(check, Check::WellFormed).then(|| Some(format!("{evidence} ({err})")))
+                });
+            }
             return;
         }
         let Some(packet) = packet else { return };
@@ -447,6 +455,11 @@ impl Judge {
             Packet::Subscribe(s) => self.subscribe(event, s, evidence, findings),
             _ => {}
         }
+        let size = match &event.kind {
+            EventKind::Packet { bytes, .. } => bytes.len(),
+            _ => 0,
+        };
+        self.conduct_client(event, packet, size, evidence, findings);
     }
 
     /// What the server sends: its CONNACK's limits, and the QoS it delivers at.
@@ -457,6 +470,7 @@ impl Judge {
         evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
+        self.conduct_server(event, packet);
         match packet {
             Packet::ConnAck(ack) => {
                 if ack.code != 0 {
@@ -563,6 +577,41 @@ impl Judge {
                     ));
                 }
             }
+        }
+    }
+}
+
+/// Records rule `i`'s outcome on a connection: `None` it held, `Some(evidence)` it was
+/// violated (the first violation becomes a finding).
+fn record(
+    state: &mut ConnState,
+    rules: &[RuleDef],
+    i: usize,
+    outcome: Option<String>,
+    conn: u64,
+    findings: &mut Vec<Finding>,
+) {
+    // A rule that holds again changes nothing: known from the connection's own mask,
+    // without touching its rule states (elsewhere in memory, so a cache miss per packet
+    // with thousands of connections).
+    let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
+    if outcome.is_none() && state.applied_mask & bit != 0 {
+        return;
+    }
+    state.applied_mask |= bit;
+    let rs = &mut state.rules[i];
+    rs.applied = true;
+    if let Some(evidence) = outcome {
+        rs.violations += 1;
+        if rs.violation.is_none() {
+            rs.violation = Some(evidence.clone());
+            findings.push(Finding {
+                conn,
+                // Cloned only for a finding: this runs for every packet.
+                client_id: state.connect.as_ref().map(|(_, c)| c.client_id.clone()),
+                rule_id: rules[i].id.value.clone(),
+                message: evidence,
+            });
         }
     }
 }

@@ -278,6 +278,10 @@ pub struct Behaviour {
     /// Close each connection (no DISCONNECT; the Will is published) this long after its
     /// CONNACK.
     pub close_after: Option<Duration>,
+    /// After a client's DISCONNECT, wait this long for the client to close the connection
+    /// itself (MQTT-3.14.4-1 in 3.1.1, MQTT-3.14.4-2 in 5.0), reporting whatever it still
+    /// sends, before closing it; `None` closes at once.
+    pub await_client_close: Option<Duration>,
 }
 
 /// Resource limits that keep memory bounded whatever a peer does.

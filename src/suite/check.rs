@@ -138,6 +138,12 @@ pub enum Check {
         #[serde(default)]
         max: Option<u8>,
     },
+    /// The client's conduct by the MQTT version given (`3.1.1`, which 3.1 clients are also
+    /// held to, or `5`): the rule's id names the normative statement, and the rule judges
+    /// connections of that version on every duty standing for it — packet identifiers,
+    /// QoS flows and their order, re-sends, the CONNACK's limits, authentication, the close
+    /// after DISCONNECT — and on every malformation the strict decoder names it for.
+    Conduct(String),
     /// PUBLISH payloads on matching topics are JSON of the given shape.
     PayloadJson {
         /// Topic patterns (`${param}`, `+`, `#`) the rule applies to.
@@ -168,12 +174,27 @@ impl Check {
                 }
             }
             Self::PayloadJson { schema, .. } => super::shape::validate_schema(schema),
+            Self::Conduct(version) => version
+                .parse::<crate::codec::ProtocolVersion>()
+                .map(drop)
+                .map_err(|e| format!("conduct: {e}")),
             Self::ReconnectBackoff { min_seconds }
                 if min_seconds.is_nan() || *min_seconds < 0.0 =>
             {
                 Err("min_seconds must be a non-negative number".into())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// For a `conduct` check, whether it judges 5.0 connections (else 3.1.1 and 3.1 ones).
+    pub fn conduct_v5(&self) -> Option<bool> {
+        match self {
+            Self::Conduct(v) => v
+                .parse::<crate::codec::ProtocolVersion>()
+                .ok()
+                .map(|v| v.is_v5()),
+            _ => None,
         }
     }
 

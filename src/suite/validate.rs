@@ -655,6 +655,12 @@ impl Checker<'_> {
                 .value
                 .validate()
                 .map_err(|e| self.err(&r.check.referenced, e))?;
+            for check in r.check.value.as_slice() {
+                if let Some(v5) = check.conduct_v5() {
+                    conduct_statement(&r.id.value, v5)
+                        .map_err(|e| self.err(&r.id.referenced, e))?;
+                }
+            }
         }
         for d in &f.device_tests {
             if let Some(first) = seen.insert(&d.id.value, &d.id.referenced) {
@@ -867,4 +873,23 @@ fn parse_times(src: &Source, file: &mut SuiteFile) -> Result<(), SuiteError> {
         }
     }
     Ok(())
+}
+
+/// A `conduct` rule's id must be a statement binding the client in its version, so that
+/// the rule judges what it names.
+fn conduct_statement(id: &str, v5: bool) -> Result<(), String> {
+    use crate::codec::statements::Spec;
+    let spec = if v5 { Spec::V5_0 } else { Spec::V3_1_1 };
+    let version = if v5 { "5.0" } else { "3.1.1" };
+    match spec.lookup(id) {
+        None => Err(format!(
+            "a `conduct` rule's id names the statement it judges: `{id}` is not a statement of MQTT {version}"
+        )),
+        Some(s) if !s.binds.binds_client() && !crate::conduct::Duty::judges(id, v5) => {
+            Err(format!(
+                "`{id}` binds the server in MQTT {version}: a `conduct` rule judges the client"
+            ))
+        }
+        Some(_) => Ok(()),
+    }
 }

@@ -697,9 +697,11 @@ fn mqtt5_keepalive(server_keep_alive: Option<u16>, gap: f64) -> Vec<(String, Str
     );
     f.close(1, gap + 0.1, Side::Client);
     let groups = f.judge.finish(Grouping::ClientId);
+    // The conduct rules the exchange also puts to the test are tested on their own.
     groups[0]
         .cases
         .iter()
+        .filter(|c| ["MQTT5-WELL-FORMED", "MQTT-3.1.2-20"].contains(&c.id.as_str()))
         .map(|c| (c.id.clone(), c.verdict.label().to_owned()))
         .collect()
 }

@@ -14,6 +14,7 @@ mod broker_tls;
 mod broker_traces;
 mod cli_decode;
 mod cli_run;
+mod client_conduct;
 mod codec_alloc;
 mod codec_props;
 mod codec_vectors;

@@ -623,8 +623,8 @@ async fn a_violating_tls13_client_fails_the_rules_the_same_bytes_fail_in_plain()
         .collect();
     assert_eq!(
         failed,
-        ["MQTT311-WELL-FORMED"],
-        "the wildcard topic fails the strict decoder: {plain:?}"
+        ["MQTT-3.3.2-2"],
+        "the wildcard topic fails the strict decoder, under the statement it names: {plain:?}"
     );
     let tls_report = judge_capture(
         "mqtt-3.1.1",
@@ -637,7 +637,7 @@ async fn a_violating_tls13_client_fails_the_rules_the_same_bytes_fail_in_plain()
     let suite = tls_suite(&tls_report);
     let failure = cases(&suite)
         .into_iter()
-        .find(|c| c["id"] == "MQTT311-WELL-FORMED")
+        .find(|c| c["id"] == "MQTT-3.3.2-2")
         .expect("the rule judged");
     let message = failure["verdict"]["message"].as_str().unwrap_or_default();
     assert!(

@@ -6,7 +6,8 @@ use super::*;
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     pub(super) async fn finish(mut self, exit: Exit) {
         let mut waiter = None;
-        let (by, detail, will, reason) = match exit {
+        let lingers = matches!(exit, Exit::Disconnect { .. });
+        let (mut by, mut detail, will, reason) = match exit {
             Exit::Peer(detail) => (Side::Client, detail, true, None),
             Exit::Disconnect { will } => {
                 (Side::Client, "client sent DISCONNECT".into(), will, None)
@@ -43,6 +44,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             .await;
         }
         self.detach(will, waiter);
+        if let (true, Some(limit)) = (lingers, self.sh.policy.behaviour.await_client_close) {
+            if !self.linger(limit).await {
+                by = Side::Server;
+                detail = format!(
+                    "closed by the server: the client had not closed the connection {:.1} s after its DISCONNECT",
+                    limit.as_secs_f64()
+                );
+                let _ = tokio::time::timeout(CLOSE_FLUSH, self.wr.shutdown()).await;
+            }
+        }
         self.sh
             .links
             .lock()
@@ -59,6 +70,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         self.rbuf = BytesMut::new();
         self.wbuf = BytesMut::new();
         self.account();
+    }
+
+    /// After the client's DISCONNECT: waits up to `limit` for the client to close, reporting
+    /// every packet it still sends (a peer's duty says it sends none); true when it closed.
+    async fn linger(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            loop {
+                match self.next_frame() {
+                    Ok(Some(bytes)) => {
+                        let _ = self.decode(bytes);
+                    }
+                    Ok(None) => break,
+                    // Reported by the framer; nothing after it can be framed.
+                    Err(_) => return false,
+                }
+            }
+            self.prepare_buffers();
+            match tokio::time::timeout_at(deadline, self.rd.read_buf(&mut self.rbuf)).await {
+                Err(_) => return false,
+                Ok(Ok(0) | Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
     }
 
     /// Hands the session back (or ends it), publishes the Will, releases a take-over.

@@ -83,7 +83,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         let mut assigned = None;
         let client_id = if c.client_id.is_empty() {
             if c.protocol == ProtocolVersion::V3_1 || (!v5 && !c.clean_session) {
-                let detail = "empty client id with Clean Session 0 [MQTT-3.1.3-8]";
+                // The client broke MQTT-3.1.3-7; refusing with 0x02 is MQTT-3.1.3-8.
+                let detail =
+                    "empty client id with Clean Session 0 [MQTT-3.1.3-7], refused [MQTT-3.1.3-8]";
                 return Err(self.refuse(v3::IDENTIFIER_REJECTED, detail, None));
             }
             let id = format!("mqtt-conform-{}", self.id);

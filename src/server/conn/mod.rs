@@ -338,7 +338,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 } else {
                     code::MALFORMED_PACKET
                 };
-                let detail = format!("cannot frame the byte stream: {e}");
+                let detail = match e.violation {
+                    // The Maximum Packet Size our CONNACK announced (5.0), which the
+                    // client must not exceed.
+                    Violation::PacketTooLarge { size, max } if self.version.is_v5() => format!(
+                        "a packet of {size} bytes, above the Maximum Packet Size {max} the CONNACK announced [MQTT-3.2.2-15]"
+                    ),
+                    _ => format!("cannot frame the byte stream: {e}"),
+                };
                 self.sh
                     .emit(self.id, Side::Client, EventKind::Unframeable(e));
                 Err(Exit::close(detail, reason))

@@ -1,0 +1,964 @@
+//! A client's conduct over one connection, judged against the duties MQTT 3.1.1 and 5.0
+//! put on a client: packet identifiers, the QoS 1 and QoS 2 flows in both directions and
+//! their order, re-sending on a resumed session, the limits of the server's CONNACK,
+//! enhanced authentication, and what may follow a DISCONNECT.
+//!
+//! It sees packets in the order they crossed the connection and says, per packet, which
+//! duties were put to the test and whether they held ([`Note`]). The judge turns notes
+//! into the verdicts of the rules that cite the duties' statements; the device server's
+//! own protocol checks come from the same duties, so the two never disagree.
+//!
+//! Duties without a deadline in the specification (an acknowledgement, a PUBREL, a close
+//! after DISCONNECT) are judged when the connection ends: kept when the packet came,
+//! broken when the connection stayed open [`ACK_WINDOW`] (or [`CLOSE_WINDOW`]) past the
+//! moment it was due without it, and unjudged when it ended sooner.
+
+pub mod duty;
+
+pub use duty::Duty;
+
+use crate::codec::{Packet, PropertyId, ProtocolVersion, Publish, QoS};
+use std::time::Duration;
+
+/// How long after it became due an acknowledgement (or a PUBREL, a re-sent message) is
+/// waited for before its absence counts: the specification sets no deadline, and a device
+/// on a slow link acknowledges within seconds.
+pub const ACK_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long a client is given to close its connection after a DISCONNECT (its own, or the
+/// server's with an error code).
+pub const CLOSE_WINDOW: Duration = Duration::from_secs(2);
+
+/// What one packet (or the end of the connection) showed about a duty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The duty.
+    pub duty: Duty,
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+/// The outcome of one test of a duty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Put to the test and kept.
+    Kept,
+    /// Broken: what the client did.
+    Broken(String),
+    /// Due, but the conversation ended before it could show either: why.
+    Unjudged(String),
+}
+
+/// Where a QoS>0 flow the client started stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Sent; the PUBACK (QoS 1) or PUBREC (QoS 2), SUBACK or UNSUBACK is awaited.
+    AwaitAck,
+    /// The server's PUBREC came (at that time); the client's PUBREL is due.
+    ReleaseDue(Duration),
+    /// PUBREL sent; PUBCOMP awaited.
+    Released,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Publish(QoS),
+    Subscribe,
+    Unsubscribe,
+}
+
+/// A flow the client started: a QoS>0 PUBLISH, a SUBSCRIBE or an UNSUBSCRIBE.
+#[derive(Debug, Clone, PartialEq)]
+struct OutFlow {
+    pid: u16,
+    kind: Kind,
+    stage: Stage,
+    /// The PUBLISH's topic, to tell a re-delivery from a new message.
+    topic: String,
+}
+
+/// Where a QoS>0 PUBLISH the server delivered stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InStage {
+    /// Delivered (at that time); PUBACK or PUBREC due.
+    AwaitAck(Duration),
+    /// PUBREC sent; the server's PUBREL awaited.
+    Received,
+    /// The server's PUBREL came (at that time); PUBCOMP due.
+    CompleteDue(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct InFlow {
+    pid: u16,
+    qos: QoS,
+    stage: InStage,
+    /// The client's send quota was used up when it arrived (5.0).
+    quota_exhausted: bool,
+}
+
+/// What a session carries to the client's next connection: its unfinished outbound flows,
+/// in the order they began.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Carried {
+    flows: Vec<OutFlow>,
+}
+
+impl Carried {
+    /// True when nothing is carried.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+}
+
+/// The CONNACK's limits on what the client sends (5.0).
+#[derive(Debug, Clone, Default)]
+struct Limits {
+    max_qos: Option<u8>,
+    retain_available: Option<bool>,
+    max_packet: Option<u32>,
+    /// Absent means 0.
+    alias_max: u16,
+    receive_max: Option<u16>,
+}
+
+/// One connection's conduct so far.
+#[derive(Debug, Default)]
+pub struct Conduct {
+    v5: bool,
+    /// Client packets seen.
+    packets: u64,
+    /// The connection was seen from its start (a capture may begin in the middle).
+    from_start: bool,
+    connected: bool,
+    clean_start: bool,
+    /// 3.1.1 Clean Session 0, or 5.0 Session Expiry Interval above 0.
+    session_persists: bool,
+    auth_method: Option<String>,
+    /// The server's CONNACK came: whether it said Session Present.
+    connack: Option<bool>,
+    limits: Limits,
+    /// The server asked to continue authentication and awaits the client's AUTH.
+    auth_reply_due: bool,
+    out: Vec<OutFlow>,
+    /// Identifiers refused by a PUBACK or PUBREC of 0x80 or above (5.0).
+    refused: Vec<u16>,
+    inbound: Vec<InFlow>,
+    /// Flows carried from the previous connection not yet re-sent.
+    resume: Vec<OutFlow>,
+    /// When the CONNACK resumed a session (re-sends fall due from then).
+    resumed_at: Option<Duration>,
+    /// The client's DISCONNECT.
+    disconnected_at: Option<Duration>,
+    /// A CONNACK or DISCONNECT of 0x80 or above from the server, or a Session Present 1
+    /// to a client without a session: when, and which duty it calls on.
+    must_close: Option<(Duration, Duty, String)>,
+    aliases_used: bool,
+}
+
+fn kept(duty: Duty) -> Note {
+    Note {
+        duty,
+        outcome: Outcome::Kept,
+    }
+}
+
+fn broken(duty: Duty, why: String) -> Note {
+    Note {
+        duty,
+        outcome: Outcome::Broken(why),
+    }
+}
+
+fn unjudged(duty: Duty, why: String) -> Note {
+    Note {
+        duty,
+        outcome: Outcome::Unjudged(why),
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+impl Conduct {
+    /// A connection of protocol `version` whose first client packet is about to be seen;
+    /// `from_start` when the source saw the connection open (not a capture's middle).
+    pub fn new(version: ProtocolVersion, from_start: bool) -> Self {
+        Self {
+            v5: version.is_v5(),
+            from_start,
+            ..Self::default()
+        }
+    }
+
+    /// Unacknowledged QoS>0 PUBLISH packets the client has out (its used send quota).
+    fn quota_used(&self) -> usize {
+        self.out
+            .iter()
+            .filter(|f| matches!(f.kind, Kind::Publish(_)))
+            .count()
+    }
+
+    fn quota_exhausted(&self) -> bool {
+        self.limits
+            .receive_max
+            .is_some_and(|m| self.quota_used() >= usize::from(m))
+    }
+
+    /// A packet the client sent at `at`, `size` bytes on the wire.
+    pub fn client(&mut self, at: Duration, packet: &Packet, size: usize, notes: &mut Vec<Note>) {
+        self.packets += 1;
+        let first = self.packets == 1;
+        if first && self.from_start {
+            notes.push(match packet {
+                Packet::Connect(_) => kept(Duty::FirstPacketConnect),
+                other => broken(
+                    Duty::FirstPacketConnect,
+                    format!(
+                        "the first packet on the connection is {}, not CONNECT",
+                        other.packet_type()
+                    ),
+                ),
+            });
+        }
+        if let Some(d) = self.disconnected_at {
+            notes.push(broken(
+                Duty::NothingAfterDisconnect,
+                format!(
+                    "{} sent {:.3} s after the client's DISCONNECT",
+                    packet.packet_type(),
+                    secs(at.saturating_sub(d))
+                ),
+            ));
+        }
+        if let Some((since, duty, why)) = &self.must_close {
+            if !matches!(packet, Packet::Disconnect(_)) {
+                notes.push(broken(
+                    *duty,
+                    format!(
+                        "{} sent {:.3} s after {why}, where the client must close the connection",
+                        packet.packet_type(),
+                        secs(at.saturating_sub(*since))
+                    ),
+                ));
+            }
+        }
+        if let Some(max) = self.limits.max_packet {
+            let max = max as usize;
+            notes.push(if size > max {
+                broken(
+                    Duty::MaximumPacketSize,
+                    format!(
+                        "{} of {size} bytes; the server's Maximum Packet Size is {max}",
+                        packet.packet_type()
+                    ),
+                )
+            } else {
+                kept(Duty::MaximumPacketSize)
+            });
+        }
+        if self.v5 && self.auth_method.is_some() && self.connack.is_none() && self.connected {
+            if !matches!(
+                packet,
+                Packet::Auth(_) | Packet::Disconnect(_) | Packet::Connect(_)
+            ) {
+                notes.push(broken(
+                    Duty::OnlyAuthBeforeConnack,
+                    format!(
+                        "{} sent before the CONNACK while authenticating with {:?}",
+                        packet.packet_type(),
+                        self.auth_method.as_deref().unwrap_or_default()
+                    ),
+                ));
+            } else if !matches!(packet, Packet::Connect(_)) {
+                notes.push(kept(Duty::OnlyAuthBeforeConnack));
+            }
+        }
+        match packet {
+            Packet::Connect(c) => {
+                if self.connected {
+                    notes.push(broken(
+                        Duty::OneConnect,
+                        "a second CONNECT on the connection".to_owned(),
+                    ));
+                    return;
+                }
+                self.connected = true;
+                self.v5 = c.protocol.is_v5();
+                notes.push(kept(Duty::OneConnect));
+                self.clean_start = c.clean_session;
+                self.session_persists = if self.v5 {
+                    c.properties
+                        .get_int(PropertyId::SessionExpiryInterval)
+                        .is_some_and(|s| s > 0)
+                } else {
+                    !c.clean_session
+                };
+                self.auth_method = c
+                    .properties
+                    .get_str(PropertyId::AuthenticationMethod)
+                    .map(str::to_owned);
+                if c.client_id.is_empty() && !self.v5 {
+                    notes.push(if c.clean_session {
+                        kept(Duty::EmptyClientIdClean)
+                    } else {
+                        broken(
+                            Duty::EmptyClientIdClean,
+                            "zero-length client id with Clean Session 0".to_owned(),
+                        )
+                    });
+                }
+                if let Some(w) = c.will.as_ref().filter(|_| self.v5) {
+                    self.response_topic(&w.properties, "the Will", notes);
+                }
+            }
+            Packet::Publish(p) => self.client_publish(p, notes),
+            Packet::Subscribe(s) => {
+                self.start_flow(s.packet_id, Kind::Subscribe, String::new(), notes)
+            }
+            Packet::Unsubscribe(u) => {
+                self.start_flow(u.packet_id, Kind::Unsubscribe, String::new(), notes);
+            }
+            Packet::PubAck(r) => self.client_ack(r.packet_id, QoS::AtLeastOnce, notes),
+            Packet::PubRec(r) => self.client_ack(r.packet_id, QoS::ExactlyOnce, notes),
+            Packet::PubComp(r) => match self.inbound.iter().position(|f| f.pid == r.packet_id) {
+                Some(i) if matches!(self.inbound[i].stage, InStage::CompleteDue(_)) => {
+                    self.inbound.remove(i);
+                    notes.push(kept(Duty::CompleteQos2));
+                    notes.push(kept(Duty::AckMatchesPacketId));
+                }
+                _ if self.knows_all_flows() => notes.push(broken(
+                    Duty::AckMatchesPacketId,
+                    format!(
+                        "PUBCOMP for packet id {}, to which no PUBREL awaits one",
+                        r.packet_id
+                    ),
+                )),
+                _ => {}
+            },
+            Packet::PubRel(r) => self.client_release(r.packet_id, notes),
+            Packet::Disconnect(_) => {
+                self.disconnected_at.get_or_insert(at);
+            }
+            Packet::Auth(a) => {
+                let method = a.properties.get_str(PropertyId::AuthenticationMethod);
+                match (&self.auth_method, method) {
+                    (None, _) => notes.push(broken(
+                        Duty::NoAuthWithoutMethod,
+                        "AUTH sent, but the CONNECT named no Authentication Method".to_owned(),
+                    )),
+                    (Some(ours), Some(m)) if ours == m => notes.push(kept(Duty::SameAuthMethod)),
+                    (Some(ours), m) => notes.push(broken(
+                        Duty::SameAuthMethod,
+                        format!("AUTH names {m:?}; the CONNECT named {ours:?}"),
+                    )),
+                }
+                if std::mem::take(&mut self.auth_reply_due) {
+                    notes.push(if a.reason_code == 0x18 {
+                        kept(Duty::AuthContinue)
+                    } else {
+                        broken(
+                            Duty::AuthContinue,
+                            format!("AUTH answering the server's AUTH carries reason 0x{:02X}, not 0x18", a.reason_code),
+                        )
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// True when every flow of the connection is known: it was seen from its start and
+    /// resumed no session whose flows an earlier connection began unseen.
+    fn knows_all_flows(&self) -> bool {
+        self.from_start
+            && self
+                .connack
+                .is_some_and(|present| !present || self.resumed_at.is_some())
+    }
+
+    fn response_topic(&self, props: &crate::codec::Properties, what: &str, notes: &mut Vec<Note>) {
+        if let Some(t) = props.get_str(PropertyId::ResponseTopic) {
+            notes.push(if t.contains(['+', '#']) {
+                broken(
+                    Duty::ResponseTopicNoWildcard,
+                    format!("{what} has Response Topic {t:?}, with a wildcard"),
+                )
+            } else {
+                kept(Duty::ResponseTopicNoWildcard)
+            });
+        }
+    }
+
+    fn start_flow(&mut self, pid: u16, kind: Kind, topic: String, notes: &mut Vec<Note>) {
+        let per_qos = match kind {
+            Kind::Publish(QoS::AtLeastOnce) => Some(Duty::Qos1FreshPacketId),
+            Kind::Publish(QoS::ExactlyOnce) => Some(Duty::Qos2FreshPacketId),
+            _ => None,
+        };
+        if let Some(f) = self.out.iter().find(|f| f.pid == pid) {
+            let what = match f.kind {
+                Kind::Publish(q) => format!("a QoS {} PUBLISH", q.as_u8()),
+                Kind::Subscribe => "a SUBSCRIBE".to_owned(),
+                Kind::Unsubscribe => "an UNSUBSCRIBE".to_owned(),
+            };
+            let new = match kind {
+                Kind::Publish(_) => "a new PUBLISH",
+                Kind::Subscribe => "a SUBSCRIBE",
+                Kind::Unsubscribe => "an UNSUBSCRIBE",
+            };
+            let why =
+                format!("{new} uses packet id {pid}, still in use by {what} not yet acknowledged");
+            if let Some(d) = per_qos {
+                notes.push(broken(d, why.clone()));
+            }
+            notes.push(broken(Duty::FreshPacketId, why));
+            return;
+        }
+        if let Some(d) = per_qos {
+            notes.push(kept(d));
+        }
+        notes.push(kept(Duty::FreshPacketId));
+        self.out.push(OutFlow {
+            pid,
+            kind,
+            stage: Stage::AwaitAck,
+            topic,
+        });
+    }
+
+    fn client_publish(&mut self, p: &Publish, notes: &mut Vec<Note>) {
+        if self.v5 {
+            if let Some(max) = self.limits.max_qos {
+                notes.push(if p.qos.as_u8() > max {
+                    broken(
+                        Duty::MaximumQos,
+                        format!(
+                            "PUBLISH at QoS {}; the CONNACK's Maximum QoS is {max}",
+                            p.qos.as_u8()
+                        ),
+                    )
+                } else {
+                    kept(Duty::MaximumQos)
+                });
+            }
+            if self.limits.retain_available == Some(false) {
+                notes.push(if p.retain {
+                    broken(
+                        Duty::RetainAvailable,
+                        "PUBLISH with RETAIN 1; the CONNACK says Retain Available 0".to_owned(),
+                    )
+                } else {
+                    kept(Duty::RetainAvailable)
+                });
+            }
+            let alias = p.properties.get_int(PropertyId::TopicAlias);
+            match alias {
+                Some(0) => notes.push(broken(
+                    Duty::TopicAliasNonZero,
+                    "PUBLISH with Topic Alias 0".to_owned(),
+                )),
+                Some(a) => {
+                    self.aliases_used = true;
+                    notes.push(kept(Duty::TopicAliasNonZero));
+                    let max = self.limits.alias_max;
+                    if max == 0 {
+                        notes.push(broken(
+                            Duty::TopicAliasNoneAllowed,
+                            format!(
+                                "PUBLISH with Topic Alias {a}; the CONNACK allows no Topic Alias"
+                            ),
+                        ));
+                    } else if a > u32::from(max) {
+                        notes.push(broken(
+                            Duty::TopicAliasWithinMaximum,
+                            format!("PUBLISH with Topic Alias {a}, above the CONNACK's Topic Alias Maximum {max}"),
+                        ));
+                    } else {
+                        notes.push(kept(Duty::TopicAliasWithinMaximum));
+                    }
+                }
+                None if self.connack.is_some() && self.limits.alias_max == 0 => {
+                    notes.push(kept(Duty::TopicAliasNoneAllowed));
+                }
+                None => {}
+            }
+            notes.push(
+                if p.properties
+                    .get(PropertyId::SubscriptionIdentifier)
+                    .is_some()
+                {
+                    broken(
+                        Duty::NoSubscriptionIdentifier,
+                        "PUBLISH to the server carries a Subscription Identifier".to_owned(),
+                    )
+                } else {
+                    kept(Duty::NoSubscriptionIdentifier)
+                },
+            );
+            self.response_topic(&p.properties, "PUBLISH", notes);
+        }
+        let Some(pid) = p.packet_id else { return };
+        // A re-send of a flow carried over from the previous connection.
+        if let Some(i) = self.resume.iter().position(|f| f.pid == pid) {
+            self.resent(i, "PUBLISH", notes);
+            notes.push(if p.dup {
+                kept(Duty::RedeliveryDup1)
+            } else {
+                broken(
+                    Duty::RedeliveryDup1,
+                    format!("PUBLISH id {pid} re-sent on the resumed session with DUP 0"),
+                )
+            });
+            return;
+        }
+        if let Some(f) = self.out.iter().find(|f| f.pid == pid) {
+            match (f.kind, f.stage) {
+                (Kind::Publish(_), Stage::Released) => {
+                    notes.push(broken(
+                        Duty::NoPublishAfterPubrel,
+                        format!("PUBLISH id {pid} sent again after its PUBREL"),
+                    ));
+                    return;
+                }
+                (Kind::Publish(q), _) if p.dup && q == p.qos => {
+                    // A re-delivery within the connection: DUP set, nothing new.
+                    notes.push(kept(Duty::RedeliveryDup1));
+                    return;
+                }
+                (Kind::Publish(q), _) if q == p.qos && *f.topic == *p.topic => {
+                    notes.push(broken(
+                        Duty::RedeliveryDup1,
+                        format!(
+                            "PUBLISH id {pid} on {:?} sent again while unacknowledged, with DUP 0",
+                            f.topic
+                        ),
+                    ));
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if self.v5 && p.dup && self.refused.contains(&pid) {
+            notes.push(broken(
+                Duty::NoResendAfterRefusal,
+                format!("PUBLISH id {pid} re-sent (DUP 1) after the server refused it with a reason code of 0x80 or above"),
+            ));
+            return;
+        }
+        self.refused.retain(|r| *r != pid);
+        if self.v5 {
+            if let Some(max) = self.limits.receive_max {
+                let used = self.quota_used();
+                notes.push(if used >= usize::from(max) {
+                    broken(
+                        Duty::ReceiveMaximum,
+                        format!("a new QoS {} PUBLISH (id {pid}) with {used} already unacknowledged; the CONNACK's Receive Maximum is {max}", p.qos.as_u8()),
+                    )
+                } else {
+                    kept(Duty::ReceiveMaximum)
+                });
+            }
+        }
+        let first_duty = match p.qos {
+            QoS::ExactlyOnce => Duty::Qos2FirstSendingDup0,
+            _ => Duty::Qos1FirstSendingDup0,
+        };
+        if !p.dup {
+            notes.push(kept(first_duty));
+        } else if self.knows_all_flows() {
+            notes.push(broken(
+                first_duty,
+                format!("PUBLISH id {pid} sent with DUP 1, though no earlier sending of it exists"),
+            ));
+        }
+        self.start_flow(pid, Kind::Publish(p.qos), p.topic.to_string(), notes);
+    }
+
+    /// A carried flow `resume[i]` was re-sent: in order, with its own identifier.
+    fn resent(&mut self, i: usize, what: &str, notes: &mut Vec<Note>) {
+        let flow = self.resume.remove(i);
+        notes.push(kept(Duty::ResendOnResume));
+        notes.push(kept(Duty::ResendSameId));
+        if i > 0 {
+            let skipped: Vec<String> = self.resume[..i].iter().map(|f| f.pid.to_string()).collect();
+            notes.push(broken(
+                Duty::ResendOrder,
+                format!(
+                    "{what} id {} re-sent before id {} begun earlier",
+                    flow.pid,
+                    skipped.join(", ")
+                ),
+            ));
+        } else {
+            notes.push(kept(Duty::ResendOrder));
+        }
+        let mut flow = flow;
+        if what == "PUBREL" {
+            flow.stage = Stage::Released;
+        }
+        self.out.push(flow);
+    }
+
+    fn client_ack(&mut self, pid: u16, ack_qos: QoS, notes: &mut Vec<Note>) {
+        let name = if ack_qos == QoS::AtLeastOnce {
+            "PUBACK"
+        } else {
+            "PUBREC"
+        };
+        let Some(i) = self
+            .inbound
+            .iter()
+            .position(|f| f.pid == pid && matches!(f.stage, InStage::AwaitAck(_)))
+        else {
+            if self.knows_all_flows() {
+                notes.push(broken(
+                    Duty::AckMatchesPacketId,
+                    format!("{name} for packet id {pid}, which no unacknowledged PUBLISH from the server carries"),
+                ));
+            }
+            return;
+        };
+        notes.push(kept(Duty::AckMatchesPacketId));
+        let flow = self.inbound[i].clone();
+        if flow.qos != ack_qos {
+            notes.push(broken(
+                Duty::AckKindPerQos,
+                format!(
+                    "{name} answers the QoS {} PUBLISH id {pid}",
+                    flow.qos.as_u8()
+                ),
+            ));
+        } else {
+            notes.push(kept(Duty::AckKindPerQos));
+        }
+        let (order, acknowledge) = if flow.qos == QoS::AtLeastOnce {
+            (Duty::PubackOrder, Duty::AcknowledgeQos1)
+        } else {
+            (Duty::PubrecOrder, Duty::AcknowledgeQos2)
+        };
+        notes.push(kept(acknowledge));
+        if flow.quota_exhausted {
+            notes.push(kept(Duty::NotHeldBackByQuota));
+        }
+        // Order is put to the test when another PUBLISH of the same QoS is outstanding.
+        let waiting = |f: &InFlow| f.qos == flow.qos && matches!(f.stage, InStage::AwaitAck(_));
+        let earlier: Vec<String> = self.inbound[..i]
+            .iter()
+            .filter(|f| waiting(f))
+            .map(|f| f.pid.to_string())
+            .collect();
+        let later = self.inbound[i + 1..].iter().any(waiting);
+        if !earlier.is_empty() {
+            notes.push(broken(
+                order,
+                format!(
+                    "{name} for id {pid} before the {name} for id {}, delivered earlier",
+                    earlier.join(", ")
+                ),
+            ));
+        } else if later {
+            notes.push(kept(order));
+        }
+        if flow.qos == QoS::ExactlyOnce {
+            self.inbound[i].stage = InStage::Received;
+        } else {
+            self.inbound.remove(i);
+        }
+    }
+
+    fn client_release(&mut self, pid: u16, notes: &mut Vec<Note>) {
+        if let Some(i) = self.resume.iter().position(|f| f.pid == pid) {
+            self.resent(i, "PUBREL", notes);
+            return;
+        }
+        let due: Vec<(usize, u16)> = self
+            .out
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.stage, Stage::ReleaseDue(_)))
+            .map(|(i, f)| (i, f.pid))
+            .collect();
+        let Some(pos) = due.iter().position(|(_, p)| *p == pid) else {
+            if self
+                .out
+                .iter()
+                .any(|f| f.pid == pid && f.stage == Stage::Released)
+            {
+                // A repeated PUBREL: the PUBCOMP is still awaited.
+                return;
+            }
+            if self.knows_all_flows() {
+                notes.push(broken(
+                    Duty::AckMatchesPacketId,
+                    format!("PUBREL for packet id {pid}, which no PUBREC from the server carries"),
+                ));
+            }
+            return;
+        };
+        notes.push(kept(Duty::AckMatchesPacketId));
+        notes.push(kept(Duty::ReleaseAfterPubrec));
+        if pos > 0 {
+            let earlier: Vec<String> = due[..pos].iter().map(|(_, p)| p.to_string()).collect();
+            notes.push(broken(
+                Duty::PubrelOrder,
+                format!(
+                    "PUBREL for id {pid} before the PUBREL for id {}, whose PUBREC came first",
+                    earlier.join(", ")
+                ),
+            ));
+        } else if due.len() > 1 {
+            notes.push(kept(Duty::PubrelOrder));
+        }
+        self.out[due[pos].0].stage = Stage::Released;
+    }
+
+    /// A packet the server sent at `at`.
+    pub fn server(&mut self, at: Duration, packet: &Packet) {
+        match packet {
+            Packet::ConnAck(ack) => {
+                self.connack = Some(ack.session_present);
+                if self.v5 && ack.code >= 0x80 {
+                    self.must_close = Some((
+                        at,
+                        Duty::CloseAfterErrorCode,
+                        format!("the CONNACK with reason 0x{:02X}", ack.code),
+                    ));
+                }
+                if self.v5 && ack.code == 0 && ack.session_present && self.clean_start {
+                    self.must_close = Some((
+                        at,
+                        Duty::CloseOnUnexpectedSession,
+                        "a CONNACK with Session Present 1 to a CONNECT with Clean Start 1"
+                            .to_owned(),
+                    ));
+                }
+                if !ack.session_present {
+                    self.resume.clear();
+                } else if !self.resume.is_empty() {
+                    self.resumed_at = Some(at);
+                }
+                if self.v5 && ack.code == 0 {
+                    let p = &ack.properties;
+                    self.limits = Limits {
+                        max_qos: p.get_int(PropertyId::MaximumQos).map(|q| q.min(2) as u8),
+                        retain_available: p.get_int(PropertyId::RetainAvailable).map(|r| r != 0),
+                        max_packet: p.get_int(PropertyId::MaximumPacketSize),
+                        alias_max: p
+                            .get_int(PropertyId::TopicAliasMaximum)
+                            .map_or(0, |m| u16::try_from(m).unwrap_or(u16::MAX)),
+                        receive_max: p
+                            .get_int(PropertyId::ReceiveMaximum)
+                            .map(|m| u16::try_from(m).unwrap_or(u16::MAX)),
+                    };
+                }
+            }
+            Packet::Publish(p) => {
+                if let Some(pid) = p.packet_id {
+                    let quota_exhausted = self.quota_exhausted();
+                    // A re-delivery of one still unacknowledged replaces it.
+                    self.inbound
+                        .retain(|f| f.pid != pid || !matches!(f.stage, InStage::AwaitAck(_)));
+                    self.inbound.push(InFlow {
+                        pid,
+                        qos: p.qos,
+                        stage: InStage::AwaitAck(at),
+                        quota_exhausted,
+                    });
+                }
+            }
+            Packet::PubRel(r) => {
+                if let Some(f) = self.inbound.iter_mut().find(|f| f.pid == r.packet_id) {
+                    f.stage = InStage::CompleteDue(at);
+                } else {
+                    // A PUBREL re-sent on a resumed session: the PUBCOMP is due all the same.
+                    self.inbound.push(InFlow {
+                        pid: r.packet_id,
+                        qos: QoS::ExactlyOnce,
+                        stage: InStage::CompleteDue(at),
+                        quota_exhausted: false,
+                    });
+                }
+            }
+            Packet::PubAck(r) => {
+                self.finish_out(
+                    r.packet_id,
+                    |k| matches!(k, Kind::Publish(QoS::AtLeastOnce)),
+                    r.reason_code,
+                );
+            }
+            Packet::PubRec(r) => {
+                let v5 = self.v5;
+                if let Some(i) = self.out.iter().position(|f| {
+                    f.pid == r.packet_id
+                        && f.kind == Kind::Publish(QoS::ExactlyOnce)
+                        && f.stage == Stage::AwaitAck
+                }) {
+                    if v5 && r.reason_code >= 0x80 {
+                        self.out.remove(i);
+                        self.refused.push(r.packet_id);
+                    } else {
+                        self.out[i].stage = Stage::ReleaseDue(at);
+                    }
+                }
+            }
+            Packet::PubComp(r) => {
+                self.finish_out(
+                    r.packet_id,
+                    |k| matches!(k, Kind::Publish(QoS::ExactlyOnce)),
+                    0,
+                );
+            }
+            Packet::SubAck(a) => {
+                self.finish_out(a.packet_id, |k| k == Kind::Subscribe, 0);
+            }
+            Packet::UnsubAck(a) => {
+                self.finish_out(a.packet_id, |k| k == Kind::Unsubscribe, 0);
+            }
+            Packet::Disconnect(d) if self.v5 && d.reason_code >= 0x80 => {
+                self.must_close.get_or_insert((
+                    at,
+                    Duty::CloseAfterErrorCode,
+                    format!(
+                        "the server's DISCONNECT with reason 0x{:02X}",
+                        d.reason_code
+                    ),
+                ));
+            }
+            Packet::Auth(a) => self.auth_reply_due = a.reason_code == 0x18,
+            _ => {}
+        }
+    }
+
+    fn finish_out(&mut self, pid: u16, kind: impl Fn(Kind) -> bool, reason: u8) {
+        if let Some(i) = self.out.iter().position(|f| f.pid == pid && kind(f.kind)) {
+            self.out.remove(i);
+            if self.v5 && reason >= 0x80 {
+                self.refused.push(pid);
+            }
+        }
+    }
+
+    /// The Maximum Packet Size of the server's 5.0 CONNACK, once seen.
+    pub fn max_packet_size(&self) -> Option<u32> {
+        self.limits.max_packet
+    }
+
+    /// The session this connection's flows continue: the previous connection's unfinished
+    /// flows, to be re-sent once the CONNACK says the session is present.
+    pub fn resume(&mut self, carried: Carried) {
+        self.resume = carried.flows;
+    }
+
+    /// What the session carries to the next connection, when it persists.
+    pub fn carried(&self) -> Option<Carried> {
+        self.session_persists.then(|| Carried {
+            flows: self
+                .resume
+                .iter()
+                .chain(self.out.iter())
+                .filter(|f| matches!(f.kind, Kind::Publish(_)))
+                .cloned()
+                .collect(),
+        })
+    }
+
+    /// The connection ended at `at`; `client_closed` when the client closed it (its
+    /// FIN or reset came first), `false` when the server did, `None` when unknown.
+    /// Judges what was due and never came.
+    pub fn end(&mut self, at: Duration, client_closed: Option<bool>, notes: &mut Vec<Note>) {
+        let overdue = |since: Duration, window: Duration| at.saturating_sub(since) >= window;
+        let late = |since: Duration| secs(at.saturating_sub(since));
+        for f in &self.inbound {
+            let (duty, since, what) = match f.stage {
+                InStage::AwaitAck(t) if f.qos == QoS::AtLeastOnce => {
+                    (Duty::AcknowledgeQos1, t, "PUBACK")
+                }
+                InStage::AwaitAck(t) => (Duty::AcknowledgeQos2, t, "PUBREC"),
+                InStage::CompleteDue(t) => (Duty::CompleteQos2, t, "PUBCOMP"),
+                InStage::Received => continue,
+            };
+            let duties: &[Duty] = if f.quota_exhausted {
+                &[duty, Duty::NotHeldBackByQuota]
+            } else {
+                &[duty]
+            };
+            for d in duties {
+                notes.push(if overdue(since, ACK_WINDOW) {
+                    broken(
+                        *d,
+                        format!("no {what} for packet id {} in the {:.3} s the connection stayed open after it was due (window {} s)", f.pid, late(since), ACK_WINDOW.as_secs()),
+                    )
+                } else {
+                    unjudged(
+                        *d,
+                        format!("the connection ended {:.3} s after the {what} for packet id {} fell due, inside the {} s it is waited for", late(since), f.pid, ACK_WINDOW.as_secs()),
+                    )
+                });
+            }
+        }
+        for f in &self.out {
+            if let Stage::ReleaseDue(since) = f.stage {
+                notes.push(if overdue(since, ACK_WINDOW) {
+                    broken(
+                        Duty::ReleaseAfterPubrec,
+                        format!("no PUBREL for packet id {} in the {:.3} s the connection stayed open after the server's PUBREC (window {} s)", f.pid, late(since), ACK_WINDOW.as_secs()),
+                    )
+                } else {
+                    unjudged(
+                        Duty::ReleaseAfterPubrec,
+                        format!("the connection ended {:.3} s after the server's PUBREC for packet id {}, inside the {} s a PUBREL is waited for", late(since), f.pid, ACK_WINDOW.as_secs()),
+                    )
+                });
+            }
+        }
+        if let (Some(since), false) = (self.resumed_at, self.resume.is_empty()) {
+            let ids: Vec<String> = self.resume.iter().map(|f| f.pid.to_string()).collect();
+            notes.push(if overdue(since, ACK_WINDOW) {
+                broken(
+                    Duty::ResendOnResume,
+                    format!("packet ids {} of the resumed session never re-sent in the {:.3} s after the CONNACK (window {} s)", ids.join(", "), late(since), ACK_WINDOW.as_secs()),
+                )
+            } else {
+                unjudged(
+                    Duty::ResendOnResume,
+                    format!("the connection ended {:.3} s after the CONNACK resumed the session, inside the {} s re-sends are waited for", late(since), ACK_WINDOW.as_secs()),
+                )
+            });
+        }
+        let closes = [
+            self.disconnected_at
+                .map(|t| (t, Duty::CloseAfterDisconnect, "its DISCONNECT".to_owned())),
+            self.must_close.clone(),
+        ];
+        for (since, duty, what) in closes.into_iter().flatten() {
+            let took = late(since);
+            let window = CLOSE_WINDOW.as_secs();
+            match client_closed {
+                Some(true) => notes.push(kept(duty)),
+                Some(false) if overdue(since, CLOSE_WINDOW) => notes.push(broken(
+                    duty,
+                    format!("the client kept the connection open {took:.3} s after {what}, until the server closed it (window {window} s)"),
+                )),
+                // The server closed first, inside the window: the connection is closed
+                // and nothing was left for the client to do.
+                Some(false) => {}
+                None if overdue(since, CLOSE_WINDOW) => notes.push(broken(
+                    duty,
+                    format!("the connection was still open {took:.3} s after {what} (window {window} s)"),
+                )),
+                None => notes.push(unjudged(
+                    duty,
+                    format!("the conversation ended {took:.3} s after {what}, before the client's close was due (window {window} s)"),
+                )),
+            }
+        }
+        if self.disconnected_at.is_some() && client_closed.is_some() {
+            notes.push(kept(Duty::NothingAfterDisconnect));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

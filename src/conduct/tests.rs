@@ -1,0 +1,340 @@
+use super::*;
+use crate::codec::{
+    ConnAck, Connect, Properties, PropertyValue, PubResponse, Subscribe, Subscription,
+};
+
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+const V5: ProtocolVersion = ProtocolVersion::V5;
+
+fn t(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn publish(qos: QoS, pid: Option<u16>, dup: bool) -> Packet {
+    let mut p = Publish::new("t/1", "x");
+    p.qos = qos;
+    p.packet_id = pid;
+    p.dup = dup;
+    Packet::Publish(p)
+}
+
+fn ack(code: u8, props: Properties, present: bool) -> Packet {
+    Packet::ConnAck(ConnAck {
+        session_present: present,
+        code,
+        properties: props,
+    })
+}
+
+/// A connected client: CONNECT (with `clean`) and the server's CONNACK.
+fn connected(version: ProtocolVersion, clean: bool, props: Properties) -> (Conduct, Vec<Note>) {
+    let mut c = Conduct::new(version, true);
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(version, "dev");
+    connect.clean_session = clean;
+    c.client(t(0), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+    c.server(t(1), &ack(0, props, false));
+    (c, notes)
+}
+
+fn broken_duties(notes: &[Note]) -> Vec<Duty> {
+    notes
+        .iter()
+        .filter(|n| matches!(n.outcome, Outcome::Broken(_)))
+        .map(|n| n.duty)
+        .collect()
+}
+
+fn kept_duties(notes: &[Note]) -> Vec<Duty> {
+    notes
+        .iter()
+        .filter(|n| n.outcome == Outcome::Kept)
+        .map(|n| n.duty)
+        .collect()
+}
+
+#[test]
+fn a_conforming_qos1_exchange_breaks_nothing() {
+    let (mut c, mut notes) = connected(V311, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    c.server(t(3), &Packet::PubAck(PubResponse::new(1)));
+    c.server(t(4), &publish(QoS::AtLeastOnce, Some(7), false));
+    c.client(t(5), &Packet::PubAck(PubResponse::new(7)), 4, &mut notes);
+    c.client(t(6), &Packet::Disconnect(Default::default()), 2, &mut notes);
+    c.end(t(7), Some(true), &mut notes);
+    assert_eq!(broken_duties(&notes), vec![]);
+    let k = kept_duties(&notes);
+    for d in [
+        Duty::FirstPacketConnect,
+        Duty::OneConnect,
+        Duty::FreshPacketId,
+        Duty::AcknowledgeQos1,
+        Duty::AckKindPerQos,
+        Duty::CloseAfterDisconnect,
+        Duty::NothingAfterDisconnect,
+    ] {
+        assert!(k.contains(&d), "{d:?} not kept in {k:?}");
+    }
+}
+
+#[test]
+fn an_identifier_in_use_a_second_connect_and_a_packet_after_disconnect_are_each_broken() {
+    let (mut c, mut notes) = connected(V311, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    let mut sub = Subscribe {
+        packet_id: 1,
+        properties: Properties::new(),
+        subscriptions: vec![Subscription::new("a", QoS::AtMostOnce)],
+    };
+    c.client(t(3), &Packet::Subscribe(sub.clone()), 8, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::FreshPacketId]);
+    notes.clear();
+    c.client(
+        t(4),
+        &Packet::Connect(Box::new(Connect::new(V311, "dev"))),
+        20,
+        &mut notes,
+    );
+    assert_eq!(broken_duties(&notes), vec![Duty::OneConnect]);
+    notes.clear();
+    c.client(t(5), &Packet::Disconnect(Default::default()), 2, &mut notes);
+    sub.packet_id = 2;
+    c.client(t(6), &Packet::Subscribe(sub), 8, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::NothingAfterDisconnect]);
+}
+
+#[test]
+fn acknowledgements_out_of_order_and_of_the_wrong_kind_are_broken() {
+    let (mut c, mut notes) = connected(V311, true, Properties::new());
+    c.server(t(2), &publish(QoS::AtLeastOnce, Some(1), false));
+    c.server(t(3), &publish(QoS::AtLeastOnce, Some(2), false));
+    c.client(t(4), &Packet::PubAck(PubResponse::new(2)), 4, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::PubackOrder]);
+    notes.clear();
+    c.client(t(5), &Packet::PubRec(PubResponse::new(1)), 4, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::AckKindPerQos]);
+    notes.clear();
+    c.client(t(6), &Packet::PubAck(PubResponse::new(9)), 4, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::AckMatchesPacketId]);
+}
+
+#[test]
+fn a_missing_acknowledgement_is_broken_only_past_its_window() {
+    let (mut c, mut notes) = connected(V311, true, Properties::new());
+    c.server(t(2), &publish(QoS::ExactlyOnce, Some(3), false));
+    c.end(t(2) + ACK_WINDOW - t(1), Some(false), &mut notes);
+    assert!(broken_duties(&notes).is_empty());
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.duty == Duty::AcknowledgeQos2 && matches!(n.outcome, Outcome::Unjudged(_)))
+    );
+    notes.clear();
+    c.end(t(2) + ACK_WINDOW, Some(false), &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::AcknowledgeQos2]);
+    let Outcome::Broken(why) = &notes[0].outcome else {
+        unreachable!()
+    };
+    assert!(
+        why.contains("PUBREC for packet id 3") && why.contains("window 10 s"),
+        "{why}"
+    );
+}
+
+#[test]
+fn the_qos2_sender_releases_in_order_and_never_republishes_after_pubrel() {
+    let (mut c, mut notes) = connected(V311, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    c.client(
+        t(3),
+        &publish(QoS::ExactlyOnce, Some(2), false),
+        10,
+        &mut notes,
+    );
+    c.server(t(4), &Packet::PubRec(PubResponse::new(1)));
+    c.server(t(5), &Packet::PubRec(PubResponse::new(2)));
+    c.client(t(6), &Packet::PubRel(PubResponse::new(2)), 4, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::PubrelOrder]);
+    notes.clear();
+    c.client(
+        t(7),
+        &publish(QoS::ExactlyOnce, Some(2), true),
+        10,
+        &mut notes,
+    );
+    assert_eq!(broken_duties(&notes), vec![Duty::NoPublishAfterPubrel]);
+    notes.clear();
+    c.end(t(7) + ACK_WINDOW, Some(true), &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::ReleaseAfterPubrec]);
+}
+
+#[test]
+fn a_resumed_session_is_judged_on_its_resends() {
+    let (mut c, mut notes) = connected(V311, false, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(4), false),
+        10,
+        &mut notes,
+    );
+    c.client(
+        t(3),
+        &publish(QoS::AtLeastOnce, Some(5), false),
+        10,
+        &mut notes,
+    );
+    c.end(t(4), Some(false), &mut notes);
+    let carried = c.carried().expect("Clean Session 0 persists");
+    assert!(!carried.is_empty());
+
+    let mut next = Conduct::new(V311, true);
+    next.resume(carried);
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V311, "dev");
+    connect.clean_session = false;
+    next.client(t(10), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+    next.server(t(11), &ack(0, Properties::new(), true));
+    next.client(
+        t(12),
+        &publish(QoS::AtLeastOnce, Some(5), false),
+        10,
+        &mut notes,
+    );
+    assert_eq!(
+        broken_duties(&notes),
+        vec![Duty::ResendOrder, Duty::RedeliveryDup1]
+    );
+    notes.clear();
+    next.end(t(11) + ACK_WINDOW, Some(true), &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::ResendOnResume]);
+}
+
+#[test]
+fn a_v5_client_is_held_to_the_connack_limits() {
+    let mut props = Properties::new();
+    props = props.with(PropertyId::MaximumQos, PropertyValue::Byte(0));
+    props = props.with(PropertyId::RetainAvailable, PropertyValue::Byte(0));
+    props = props.with(
+        PropertyId::MaximumPacketSize,
+        PropertyValue::FourByteInteger(64),
+    );
+    props = props.with(
+        PropertyId::TopicAliasMaximum,
+        PropertyValue::TwoByteInteger(2),
+    );
+    let (mut c, mut notes) = connected(V5, true, props);
+    let mut p = Publish::new("t", "x");
+    p.retain = true;
+    p.properties = std::mem::take(&mut p.properties)
+        .with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(3));
+    c.client(t(2), &Packet::Publish(p), 100, &mut notes);
+    let mut b = broken_duties(&notes);
+    b.sort_by_key(|d| format!("{d:?}"));
+    assert_eq!(
+        b,
+        vec![
+            Duty::MaximumPacketSize,
+            Duty::RetainAvailable,
+            Duty::TopicAliasWithinMaximum
+        ]
+    );
+    notes.clear();
+    c.client(
+        t(3),
+        &publish(QoS::AtLeastOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    assert_eq!(broken_duties(&notes), vec![Duty::MaximumQos]);
+}
+
+#[test]
+fn a_v5_client_respects_receive_maximum_and_still_acknowledges() {
+    let mut props = Properties::new();
+    props = props.with(PropertyId::ReceiveMaximum, PropertyValue::TwoByteInteger(1));
+    let (mut c, mut notes) = connected(V5, true, props);
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    c.server(t(3), &publish(QoS::AtLeastOnce, Some(9), false));
+    c.client(t(4), &Packet::PubAck(PubResponse::new(9)), 4, &mut notes);
+    assert!(kept_duties(&notes).contains(&Duty::NotHeldBackByQuota));
+    c.client(
+        t(5),
+        &publish(QoS::AtLeastOnce, Some(2), false),
+        10,
+        &mut notes,
+    );
+    assert_eq!(broken_duties(&notes), vec![Duty::ReceiveMaximum]);
+}
+
+#[test]
+fn a_v5_client_closes_after_an_error_code_and_does_not_use_auth_unasked() {
+    let mut c = Conduct::new(V5, true);
+    let mut notes = Vec::new();
+    c.client(
+        t(0),
+        &Packet::Connect(Box::new(Connect::new(V5, "dev"))),
+        20,
+        &mut notes,
+    );
+    c.server(t(1), &ack(0x87, Properties::new(), false));
+    c.client(t(2), &Packet::PingReq, 2, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::CloseAfterErrorCode]);
+    notes.clear();
+    c.client(
+        t(3),
+        &Packet::Auth(crate::codec::Auth {
+            reason_code: 0x19,
+            properties: Properties::new(),
+        }),
+        4,
+        &mut notes,
+    );
+    assert_eq!(
+        broken_duties(&notes),
+        vec![Duty::CloseAfterErrorCode, Duty::NoAuthWithoutMethod]
+    );
+}
+
+#[test]
+fn a_capture_joined_midway_does_not_judge_what_came_before() {
+    let mut c = Conduct::new(V311, false);
+    let mut notes = Vec::new();
+    c.client(t(0), &Packet::PubAck(PubResponse::new(3)), 4, &mut notes);
+    c.client(
+        t(1),
+        &publish(QoS::AtLeastOnce, Some(3), true),
+        10,
+        &mut notes,
+    );
+    assert_eq!(broken_duties(&notes), vec![]);
+}
+
+#[test]
+fn a_zero_length_client_id_needs_clean_session_in_3_1_1() {
+    let mut c = Conduct::new(V311, true);
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V311, "");
+    connect.clean_session = false;
+    c.client(t(0), &Packet::Connect(Box::new(connect)), 14, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::EmptyClientIdClean]);
+}

@@ -1,0 +1,205 @@
+//! The client's conduct in the judge: each connection's duties, kept or broken, become
+//! the verdicts of the `conduct` rules whose ids are the duties' statements; a session
+//! that persists carries its unfinished flows to the client's next connection.
+
+use super::*;
+use crate::codec::DecodeError;
+
+/// The rules judging each statement by conduct: for 3.1.1 (and 3.1) at index 0, for 5.0
+/// at index 1, by statement.
+pub(super) type ConductRules = [HashMap<String, Vec<usize>>; 2];
+
+/// Indexes the `conduct` rules among `rules`.
+pub(super) fn index(rules: &[RuleDef]) -> ConductRules {
+    let mut index = ConductRules::default();
+    for (i, r) in rules.iter().enumerate() {
+        for v5 in r
+            .check
+            .value
+            .as_slice()
+            .iter()
+            .filter_map(Check::conduct_v5)
+        {
+            index[usize::from(v5)]
+                .entry(r.id.value.clone())
+                .or_default()
+                .push(i);
+        }
+    }
+    index
+}
+
+impl Judge {
+    /// A client packet: its conduct judged, from the connection's first packet on.
+    pub(super) fn conduct_client(
+        &mut self,
+        event: &Event,
+        packet: &Packet,
+        size: usize,
+        evidence: &Evidence<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
+        if self.conduct_rules.iter().all(HashMap::is_empty) {
+            return;
+        }
+        let live = self.summarise_unconnected;
+        let Some(state) = self.conns.get_mut(&event.conn) else {
+            return;
+        };
+        let conduct = state.conduct.get_or_insert_with(|| {
+            let from_start = live || matches!(packet, Packet::Connect(_));
+            Box::new(Conduct::new(state.version, from_start))
+        });
+        if let Packet::Connect(c) = packet {
+            if c.clean_session {
+                self.sessions.remove(&c.client_id);
+            } else if let Some(carried) = self.sessions.remove(&c.client_id) {
+                conduct.resume(carried);
+            }
+        }
+        let mut notes = Vec::new();
+        conduct.client(event.at, packet, size, &mut notes);
+        self.apply_notes(event.conn, &notes, &evidence.to_string(), findings);
+    }
+
+    /// A server packet: what the client must answer, and the CONNACK's limits.
+    pub(super) fn conduct_server(&mut self, event: &Event, packet: &Packet) {
+        if let Some(conduct) = self
+            .conns
+            .get_mut(&event.conn)
+            .and_then(|s| s.conduct.as_mut())
+        {
+            conduct.server(event.at, packet);
+        }
+    }
+
+    /// The connection ended at `at` (`client_closed`: whether the client closed it, when
+    /// known): what was due and never came is judged, and a persisting session is kept
+    /// for the client's next connection.
+    pub(super) fn conduct_end(
+        &mut self,
+        conn: u64,
+        at: Duration,
+        client_closed: Option<bool>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(mut conduct) = state.conduct.take() else {
+            return;
+        };
+        let mut notes = Vec::new();
+        conduct.end(at, client_closed, &mut notes);
+        let client_id = state.connect.as_ref().map(|(_, c)| c.client_id.clone());
+        if let (Some(id), Some(carried)) = (client_id, conduct.carried()) {
+            if !id.is_empty() && !carried.is_empty() {
+                self.sessions.insert(id, carried);
+            }
+        }
+        self.apply_notes(
+            conn,
+            &notes,
+            &format!("at {:.3} s, the connection's end", at.as_secs_f64()),
+            findings,
+        );
+    }
+
+    /// A client packet the strict decoder refused: when a `conduct` rule judges the
+    /// statement the refusal names, the malformation is that rule's (true), not the
+    /// catch-all well-formedness rule's.
+    pub(super) fn conduct_malformed(
+        &mut self,
+        conn: u64,
+        error: &DecodeError,
+        evidence: &str,
+        findings: &mut Vec<Finding>,
+    ) -> bool {
+        let Some(state) = self.conns.get(&conn) else {
+            return false;
+        };
+        let v5 = state.version.is_v5();
+        // In 5.0 a packet above the Maximum Packet Size the server announced breaks the
+        // client's duty to it (the decoder knows only its own limit's section).
+        let too_large_for_connack = v5
+            && matches!(error.violation, Violation::PacketTooLarge { .. })
+            && state
+                .conduct
+                .as_ref()
+                .is_some_and(|c| c.max_packet_size().is_some());
+        let statement = if too_large_for_connack {
+            Some("MQTT-3.2.2-15")
+        } else {
+            error.statement()
+        };
+        let Some(rules) = statement.and_then(|s| self.conduct_rules[usize::from(v5)].get(s)) else {
+            return false;
+        };
+        let rules = rules.clone();
+        let state = self.conns.get_mut(&conn).expect("looked up above");
+        for i in rules {
+            record(
+                state,
+                &self.rules,
+                i,
+                Some(format!("{evidence} ({error})")),
+                conn,
+                findings,
+            );
+        }
+        true
+    }
+
+    fn apply_notes(
+        &mut self,
+        conn: u64,
+        notes: &[Note],
+        evidence: &str,
+        findings: &mut Vec<Finding>,
+    ) {
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        // Before a CONNECT the version is unknown: the rules of both judge.
+        let versions: &[bool] = match (&state.connect, state.version.is_v5()) {
+            (None, _) => &[false, true],
+            (Some(_), v5) => {
+                if v5 {
+                    &[true]
+                } else {
+                    &[false]
+                }
+            }
+        };
+        for note in notes {
+            let statements = versions
+                .iter()
+                .flat_map(|v5| note.duty.statements(*v5).iter().map(move |s| (*v5, *s)));
+            for (v5, statement) in statements {
+                let Some(rules) = self.conduct_rules[usize::from(v5)].get(statement) else {
+                    continue;
+                };
+                for &i in rules {
+                    match &note.outcome {
+                        Outcome::Kept => record(state, &self.rules, i, None, conn, findings),
+                        Outcome::Broken(why) => record(
+                            state,
+                            &self.rules,
+                            i,
+                            Some(format!("{evidence}: {why}")),
+                            conn,
+                            findings,
+                        ),
+                        Outcome::Unjudged(why) => {
+                            let rs = &mut state.rules[i];
+                            if !rs.applied && rs.violation.is_none() {
+                                rs.applied = true;
+                                rs.inconclusive = Some(why.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
