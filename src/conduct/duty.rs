@@ -2,6 +2,8 @@
 //! normative statements it stands for in MQTT 3.1.1 (and 3.1, checked against 3.1.1's
 //! statements) and in MQTT 5.0.
 
+use crate::codec::PacketType;
+
 /// One obligation of a client, as the conversation shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Duty {
@@ -50,6 +52,9 @@ pub enum Duty {
     ResendOnResume,
     /// Re-sent with their original packet identifiers (3.1.1 names it on its own).
     ResendSameId,
+    /// A client whose session was not resumed (Clean Start, or Session Present 0) re-sends
+    /// nothing of an earlier one.
+    NoStaleSession,
     /// Re-sent in their original order.
     ResendOrder,
     /// A PUBLISH refused by a PUBACK or PUBREC of 0x80 or above is not re-sent (5.0).
@@ -90,6 +95,33 @@ pub enum Duty {
     AuthContinue,
     /// Only AUTH or DISCONNECT before the CONNACK when authenticating (5.0).
     OnlyAuthBeforeConnack,
+    /// A new QoS 1 PUBLISH reusing the identifier of one acknowledged is acknowledged (5.0).
+    ReuseAfterPuback,
+    /// A new QoS 2 PUBLISH reusing the identifier of a completed flow is acknowledged (5.0).
+    ReuseAfterPubcomp,
+    /// A new PUBLISH reusing the identifier of one refused with PUBREC 0x80 or above is
+    /// acknowledged (5.0).
+    ReuseAfterRefusedPubrec,
+    /// A QoS 2 PUBLISH repeated before PUBREL is answered with PUBREC again (5.0).
+    RepeatAcknowledged,
+    /// A QoS 2 flow is completed even for a message that may expire (5.0).
+    CompleteDespiteExpiry,
+    /// A PUBLISH from the server naming its topic by a Topic Alias set on the connection is
+    /// accepted (5.0).
+    AcceptTopicAlias,
+    /// A Topic Alias not set on this connection is not taken from an earlier one: such a
+    /// PUBLISH is a protocol error, the client closes (5.0).
+    NoAliasCarriedOver,
+    /// A Reason String is added to an acknowledgement, DISCONNECT or AUTH only within the
+    /// server's Maximum Packet Size (5.0).
+    ReasonStringFits(PacketType),
+    /// User Properties likewise (5.0).
+    UserPropertiesFit(PacketType),
+    /// A malformed packet or protocol violation from the server makes the client close
+    /// (3.1.1).
+    CloseOnViolation,
+    /// So do invalid fixed-header flags (3.1.1 names them on their own).
+    CloseOnInvalidFlags,
 }
 
 impl Duty {
@@ -118,7 +150,9 @@ impl Duty {
                 D::PubackOrder => &["MQTT-4.6.0-2"],
                 D::PubrecOrder => &["MQTT-4.6.0-3"],
                 D::PubrelOrder => &["MQTT-4.6.0-4"],
-                D::ResendOnResume | D::ResendSameId => &["MQTT-4.4.0-1"],
+                D::ResendOnResume => &["MQTT-4.4.0-1", "MQTT-3.1.2-23"],
+                D::ResendSameId => &["MQTT-4.4.0-1"],
+                D::NoStaleSession => &["MQTT-3.1.2-4", "MQTT-3.2.2-5"],
                 D::ResendOrder => &["MQTT-4.6.0-1"],
                 D::NoResendAfterRefusal => &["MQTT-4.4.0-2"],
                 D::NothingAfterDisconnect => &["MQTT-3.14.4-1"],
@@ -139,6 +173,32 @@ impl Duty {
                 D::SameAuthMethod => &["MQTT-4.12.0-5", "MQTT-4.12.1-1"],
                 D::AuthContinue => &["MQTT-4.12.0-3"],
                 D::OnlyAuthBeforeConnack => &["MQTT-3.1.2-30"],
+                D::CloseOnViolation | D::CloseOnInvalidFlags => &[],
+                D::ReuseAfterPuback => &["MQTT-4.3.2-5"],
+                D::ReuseAfterPubcomp => &["MQTT-4.3.3-12"],
+                D::ReuseAfterRefusedPubrec => &["MQTT-4.3.3-9"],
+                D::RepeatAcknowledged => &["MQTT-4.3.3-10"],
+                D::CompleteDespiteExpiry => &["MQTT-4.3.3-13"],
+                D::AcceptTopicAlias => &["MQTT-3.3.2-10"],
+                D::NoAliasCarriedOver => &["MQTT-3.3.2-7"],
+                D::ReasonStringFits(p) => match p {
+                    PacketType::PubAck => &["MQTT-3.4.2-2"],
+                    PacketType::PubRec => &["MQTT-3.5.2-2"],
+                    PacketType::PubRel => &["MQTT-3.6.2-2"],
+                    PacketType::PubComp => &["MQTT-3.7.2-2"],
+                    PacketType::Disconnect => &["MQTT-3.14.2-3"],
+                    PacketType::Auth => &["MQTT-3.15.2-2"],
+                    _ => &[],
+                },
+                D::UserPropertiesFit(p) => match p {
+                    PacketType::PubAck => &["MQTT-3.4.2-3"],
+                    PacketType::PubRec => &["MQTT-3.5.2-3"],
+                    PacketType::PubRel => &["MQTT-3.6.2-3"],
+                    PacketType::PubComp => &["MQTT-3.7.2-3"],
+                    PacketType::Disconnect => &["MQTT-3.14.2-4"],
+                    PacketType::Auth => &["MQTT-3.15.2-3"],
+                    _ => &[],
+                },
             }
         } else {
             match self {
@@ -160,18 +220,21 @@ impl Duty {
                 D::PubackOrder => &["MQTT-4.6.0-2"],
                 D::PubrecOrder => &["MQTT-4.6.0-3"],
                 D::PubrelOrder => &["MQTT-4.6.0-4"],
-                D::ResendOnResume => &["MQTT-4.4.0-1"],
+                D::ResendOnResume => &["MQTT-4.4.0-1", "MQTT-3.1.2-4"],
                 D::ResendSameId => &["MQTT-2.3.1-3"],
+                D::NoStaleSession => &["MQTT-3.1.2-6"],
                 D::ResendOrder => &["MQTT-4.6.0-1"],
                 D::NothingAfterDisconnect => &["MQTT-3.14.4-2"],
                 D::CloseAfterDisconnect => &["MQTT-3.14.4-1"],
+                D::CloseOnViolation => &["MQTT-4.8.0-1"],
+                D::CloseOnInvalidFlags => &["MQTT-4.8.0-1", "MQTT-2.2.2-2"],
                 _ => &[],
             }
         }
     }
 
     /// Every duty, for tables and load-time checks.
-    pub const ALL: [Duty; 41] = [
+    pub const ALL: [Duty; 63] = [
         Duty::FirstPacketConnect,
         Duty::OneConnect,
         Duty::EmptyClientIdClean,
@@ -193,6 +256,7 @@ impl Duty {
         Duty::PubrelOrder,
         Duty::ResendOnResume,
         Duty::ResendSameId,
+        Duty::NoStaleSession,
         Duty::ResendOrder,
         Duty::NoResendAfterRefusal,
         Duty::NothingAfterDisconnect,
@@ -213,6 +277,27 @@ impl Duty {
         Duty::SameAuthMethod,
         Duty::AuthContinue,
         Duty::OnlyAuthBeforeConnack,
+        Duty::ReuseAfterPuback,
+        Duty::ReuseAfterPubcomp,
+        Duty::ReuseAfterRefusedPubrec,
+        Duty::RepeatAcknowledged,
+        Duty::CompleteDespiteExpiry,
+        Duty::AcceptTopicAlias,
+        Duty::NoAliasCarriedOver,
+        Duty::ReasonStringFits(PacketType::PubAck),
+        Duty::ReasonStringFits(PacketType::PubRec),
+        Duty::ReasonStringFits(PacketType::PubRel),
+        Duty::ReasonStringFits(PacketType::PubComp),
+        Duty::ReasonStringFits(PacketType::Disconnect),
+        Duty::ReasonStringFits(PacketType::Auth),
+        Duty::UserPropertiesFit(PacketType::PubAck),
+        Duty::UserPropertiesFit(PacketType::PubRec),
+        Duty::UserPropertiesFit(PacketType::PubRel),
+        Duty::UserPropertiesFit(PacketType::PubComp),
+        Duty::UserPropertiesFit(PacketType::Disconnect),
+        Duty::UserPropertiesFit(PacketType::Auth),
+        Duty::CloseOnViolation,
+        Duty::CloseOnInvalidFlags,
     ];
 
     /// True when some duty stands for `statement` in the given version.

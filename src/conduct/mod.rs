@@ -14,6 +14,7 @@
 //! moment it was due without it, and unjudged when it ended sooner.
 
 pub mod duty;
+pub mod malformed;
 
 pub use duty::Duty;
 
@@ -95,6 +96,9 @@ struct InFlow {
     stage: InStage,
     /// The client's send quota was used up when it arrived (5.0).
     quota_exhausted: bool,
+    /// Further duties its acknowledgement keeps: the identifier reused after a finished
+    /// flow, a repeat before PUBREL, a Topic Alias, an expiring message.
+    also: Vec<Duty>,
 }
 
 /// What a session carries to the client's next connection: its unfinished outbound flows,
@@ -154,6 +158,11 @@ pub struct Conduct {
     /// to a client without a session: when, and which duty it calls on.
     must_close: Option<(Duration, Duty, String)>,
     aliases_used: bool,
+    /// Topic Aliases the server set on this connection.
+    server_aliases: Vec<u32>,
+    /// Identifiers of flows from the server the client finished, with the duty a new
+    /// PUBLISH reusing one puts to the test.
+    finished_in: std::collections::HashMap<u16, Duty>,
 }
 
 fn kept(duty: Duty) -> Note {
@@ -174,6 +183,19 @@ fn unjudged(duty: Duty, why: String) -> Note {
     Note {
         duty,
         outcome: Outcome::Unjudged(why),
+    }
+}
+
+/// The properties of a packet that may carry a Reason String the receiver's Maximum Packet
+/// Size bounds.
+fn reason_properties(packet: &Packet) -> Option<&crate::codec::Properties> {
+    match packet {
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+            Some(&r.properties)
+        }
+        Packet::Disconnect(d) => Some(&d.properties),
+        Packet::Auth(a) => Some(&a.properties),
+        _ => None,
     }
 }
 
@@ -258,6 +280,31 @@ impl Conduct {
                 kept(Duty::MaximumPacketSize)
             });
         }
+        if let (Some(max), Some(props)) = (self.limits.max_packet, reason_properties(packet)) {
+            let fits = size <= max as usize;
+            let kind = packet.packet_type();
+            let why = |what: &str| {
+                format!(
+                    "{kind} of {size} bytes with {what}; the server's Maximum Packet Size is {max}"
+                )
+            };
+            if props.get(PropertyId::ReasonString).is_some() {
+                let d = Duty::ReasonStringFits(kind);
+                notes.push(if fits {
+                    kept(d)
+                } else {
+                    broken(d, why("a Reason String"))
+                });
+            }
+            if props.user_properties().next().is_some() {
+                let d = Duty::UserPropertiesFit(kind);
+                notes.push(if fits {
+                    kept(d)
+                } else {
+                    broken(d, why("User Properties"))
+                });
+            }
+        }
         if self.v5 && self.auth_method.is_some() && self.connack.is_none() && self.connected {
             if !matches!(
                 packet,
@@ -320,11 +367,20 @@ impl Conduct {
             Packet::Unsubscribe(u) => {
                 self.start_flow(u.packet_id, Kind::Unsubscribe, String::new(), notes);
             }
-            Packet::PubAck(r) => self.client_ack(r.packet_id, QoS::AtLeastOnce, notes),
-            Packet::PubRec(r) => self.client_ack(r.packet_id, QoS::ExactlyOnce, notes),
+            Packet::PubAck(r) => {
+                self.client_ack(r.packet_id, QoS::AtLeastOnce, r.reason_code, notes);
+            }
+            Packet::PubRec(r) => {
+                self.client_ack(r.packet_id, QoS::ExactlyOnce, r.reason_code, notes);
+            }
             Packet::PubComp(r) => match self.inbound.iter().position(|f| f.pid == r.packet_id) {
                 Some(i) if matches!(self.inbound[i].stage, InStage::CompleteDue(_)) => {
-                    self.inbound.remove(i);
+                    let flow = self.inbound.remove(i);
+                    for d in flow.also {
+                        notes.push(kept(d));
+                    }
+                    self.finished_in
+                        .insert(r.packet_id, Duty::ReuseAfterPubcomp);
                     notes.push(kept(Duty::CompleteQos2));
                     notes.push(kept(Duty::AckMatchesPacketId));
                 }
@@ -513,6 +569,24 @@ impl Conduct {
             });
             return;
         }
+        // The same message re-sent under another identifier.
+        if p.dup {
+            if let Some(i) = self
+                .resume
+                .iter()
+                .position(|f| f.kind == Kind::Publish(p.qos) && *f.topic == *p.topic)
+            {
+                let was = self.resume.remove(i).pid;
+                notes.push(broken(
+                    Duty::ResendSameId,
+                    format!(
+                        "the unacknowledged PUBLISH id {was} on {:?} re-sent with packet id {pid}",
+                        p.topic.to_string()
+                    ),
+                ));
+                return;
+            }
+        }
         if let Some(f) = self.out.iter().find(|f| f.pid == pid) {
             match (f.kind, f.stage) {
                 (Kind::Publish(_), Stage::Released) => {
@@ -565,13 +639,23 @@ impl Conduct {
             QoS::ExactlyOnce => Duty::Qos2FirstSendingDup0,
             _ => Duty::Qos1FirstSendingDup0,
         };
+        // Without a resumed session, nothing sent before this connection can be re-sent.
+        let fresh_session = self.connack == Some(false);
         if !p.dup {
             notes.push(kept(first_duty));
+            if fresh_session && self.out.is_empty() {
+                notes.push(kept(Duty::NoStaleSession));
+            }
         } else if self.knows_all_flows() {
-            notes.push(broken(
-                first_duty,
-                format!("PUBLISH id {pid} sent with DUP 1, though no earlier sending of it exists"),
-            ));
+            let why =
+                format!("PUBLISH id {pid} sent with DUP 1, though no earlier sending of it exists");
+            if fresh_session {
+                notes.push(broken(
+                    Duty::NoStaleSession,
+                    format!("{why} on this connection, whose CONNACK resumed no session"),
+                ));
+            }
+            notes.push(broken(first_duty, why));
         }
         self.start_flow(pid, Kind::Publish(p.qos), p.topic.to_string(), notes);
     }
@@ -601,7 +685,7 @@ impl Conduct {
         self.out.push(flow);
     }
 
-    fn client_ack(&mut self, pid: u16, ack_qos: QoS, notes: &mut Vec<Note>) {
+    fn client_ack(&mut self, pid: u16, ack_qos: QoS, reason: u8, notes: &mut Vec<Note>) {
         let name = if ack_qos == QoS::AtLeastOnce {
             "PUBACK"
         } else {
@@ -661,10 +745,26 @@ impl Conduct {
         } else if later {
             notes.push(kept(order));
         }
-        if flow.qos == QoS::ExactlyOnce {
+        for d in flow
+            .also
+            .iter()
+            .filter(|d| **d != Duty::CompleteDespiteExpiry)
+        {
+            notes.push(kept(*d));
+        }
+        if flow.qos == QoS::ExactlyOnce && !(self.v5 && reason >= 0x80) {
             self.inbound[i].stage = InStage::Received;
+            self.inbound[i]
+                .also
+                .retain(|d| *d == Duty::CompleteDespiteExpiry);
         } else {
             self.inbound.remove(i);
+            let reuse = if flow.qos == QoS::ExactlyOnce {
+                Duty::ReuseAfterRefusedPubrec
+            } else {
+                Duty::ReuseAfterPuback
+            };
+            self.finished_in.insert(pid, reuse);
         }
     }
 
@@ -755,7 +855,43 @@ impl Conduct {
                 }
             }
             Packet::Publish(p) => {
+                let alias = p.properties.get_int(PropertyId::TopicAlias);
+                let mut also = Vec::new();
+                match alias {
+                    Some(a) if !p.topic.is_empty() => self.server_aliases.push(a),
+                    Some(a) if self.server_aliases.contains(&a) => {
+                        also.push(Duty::AcceptTopicAlias)
+                    }
+                    Some(a) => {
+                        self.must_close.get_or_insert((
+                            at,
+                            Duty::NoAliasCarriedOver,
+                            format!("a PUBLISH naming its topic by Topic Alias {a}, never set on this connection"),
+                        ));
+                    }
+                    None => {}
+                }
                 if let Some(pid) = p.packet_id {
+                    if let Some(d) = self.finished_in.remove(&pid).filter(|_| !p.dup) {
+                        also.push(d);
+                    }
+                    if p.qos == QoS::ExactlyOnce
+                        && p.properties
+                            .get(PropertyId::MessageExpiryInterval)
+                            .is_some()
+                    {
+                        also.push(Duty::CompleteDespiteExpiry);
+                    }
+                    // A repeat of a QoS 2 PUBLISH already received: PUBREC again.
+                    if let Some(f) = self
+                        .inbound
+                        .iter_mut()
+                        .find(|f| f.pid == pid && f.stage == InStage::Received)
+                    {
+                        f.stage = InStage::AwaitAck(at);
+                        f.also.push(Duty::RepeatAcknowledged);
+                        return;
+                    }
                     let quota_exhausted = self.quota_exhausted();
                     // A re-delivery of one still unacknowledged replaces it.
                     self.inbound
@@ -765,6 +901,7 @@ impl Conduct {
                         qos: p.qos,
                         stage: InStage::AwaitAck(at),
                         quota_exhausted,
+                        also,
                     });
                 }
             }
@@ -778,6 +915,7 @@ impl Conduct {
                         qos: QoS::ExactlyOnce,
                         stage: InStage::CompleteDue(at),
                         quota_exhausted: false,
+                        also: Vec::new(),
                     });
                 }
             }
@@ -831,6 +969,21 @@ impl Conduct {
         }
     }
 
+    /// A packet from the server at `at` that is malformed (`what` says how; `flags` when
+    /// its fixed-header flags are invalid): the client must close the connection.
+    pub fn server_malformed(&mut self, at: Duration, flags: bool, what: String) {
+        let duty = if flags {
+            Duty::CloseOnInvalidFlags
+        } else {
+            Duty::CloseOnViolation
+        };
+        self.must_close.get_or_insert((
+            at,
+            duty,
+            format!("the server's malformed packet ({what})"),
+        ));
+    }
+
     fn finish_out(&mut self, pid: u16, kind: impl Fn(Kind) -> bool, reason: u8) {
         if let Some(i) = self.out.iter().position(|f| f.pid == pid && kind(f.kind)) {
             self.out.remove(i);
@@ -879,12 +1032,12 @@ impl Conduct {
                 InStage::CompleteDue(t) => (Duty::CompleteQos2, t, "PUBCOMP"),
                 InStage::Received => continue,
             };
-            let duties: &[Duty] = if f.quota_exhausted {
-                &[duty, Duty::NotHeldBackByQuota]
-            } else {
-                &[duty]
-            };
-            for d in duties {
+            let mut duties = vec![duty];
+            if f.quota_exhausted {
+                duties.push(Duty::NotHeldBackByQuota);
+            }
+            duties.extend(f.also.iter().copied());
+            for d in &duties {
                 notes.push(if overdue(since, ACK_WINDOW) {
                     broken(
                         *d,

@@ -338,3 +338,42 @@ fn a_zero_length_client_id_needs_clean_session_in_3_1_1() {
     c.client(t(0), &Packet::Connect(Box::new(connect)), 14, &mut notes);
     assert_eq!(broken_duties(&notes), vec![Duty::EmptyClientIdClean]);
 }
+
+#[test]
+fn a_reused_identifier_is_a_new_message_to_acknowledge() {
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.server(t(2), &publish(QoS::AtLeastOnce, Some(4), false));
+    c.client(t(3), &Packet::PubAck(PubResponse::new(4)), 4, &mut notes);
+    c.server(t(4), &publish(QoS::AtLeastOnce, Some(4), false));
+    notes.clear();
+    c.end(t(4) + ACK_WINDOW, Some(false), &mut notes);
+    let mut b = broken_duties(&notes);
+    b.sort_by_key(|d| format!("{d:?}"));
+    assert_eq!(b, vec![Duty::AcknowledgeQos1, Duty::ReuseAfterPuback]);
+}
+
+#[test]
+fn a_topic_alias_the_connection_never_set_calls_for_a_close() {
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    let mut p = Publish::new("", "x");
+    p.qos = QoS::AtLeastOnce;
+    p.packet_id = Some(1);
+    p.properties = p
+        .properties
+        .with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(3));
+    c.server(t(2), &Packet::Publish(p));
+    c.client(t(3), &Packet::PubAck(PubResponse::new(1)), 4, &mut notes);
+    assert!(broken_duties(&notes).contains(&Duty::NoAliasCarriedOver));
+}
+
+#[test]
+fn a_malformed_server_packet_calls_for_a_close_in_3_1_1() {
+    let (mut c, mut notes) = connected(V311, true, Properties::new());
+    c.server_malformed(t(2), true, "flags".into());
+    c.client(t(3), &Packet::PingReq, 2, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::CloseOnInvalidFlags]);
+    assert_eq!(
+        Duty::CloseOnInvalidFlags.statements(false),
+        ["MQTT-4.8.0-1", "MQTT-2.2.2-2"]
+    );
+}

@@ -3,7 +3,7 @@
 //! that persists carries its unfinished flows to the client's next connection.
 
 use super::*;
-use crate::codec::DecodeError;
+use crate::codec::{DecodeError, PacketType};
 
 /// The rules judging each statement by conduct: for 3.1.1 (and 3.1) at index 0, for 5.0
 /// at index 1, by statement.
@@ -73,6 +73,18 @@ impl Judge {
         }
     }
 
+    /// A server packet that does not decode: the client must close.
+    pub(super) fn conduct_server_malformed(&mut self, event: &Event, error: &DecodeError) {
+        if let Some(conduct) = self
+            .conns
+            .get_mut(&event.conn)
+            .and_then(|s| s.conduct.as_mut())
+        {
+            let flags = matches!(error.violation, Violation::InvalidFlags { .. });
+            conduct.server_malformed(event.at, flags, error.to_string());
+        }
+    }
+
     /// The connection ended at `at` (`client_closed`: whether the client closed it, when
     /// known): what was due and never came is judged, and a persisting session is kept
     /// for the client's next connection.
@@ -112,6 +124,7 @@ impl Judge {
         &mut self,
         conn: u64,
         error: &DecodeError,
+        packet: Option<PacketType>,
         evidence: &str,
         findings: &mut Vec<Finding>,
     ) -> bool {
@@ -132,10 +145,20 @@ impl Judge {
         } else {
             error.statement()
         };
-        let Some(rules) = statement.and_then(|s| self.conduct_rules[usize::from(v5)].get(s)) else {
+        let fields = packet.map_or(&[][..], |p| {
+            crate::conduct::malformed::field_statements(&error.violation, p, v5)
+        });
+        let index = &self.conduct_rules[usize::from(v5)];
+        let rules: Vec<usize> = statement
+            .into_iter()
+            .chain(fields.iter().copied())
+            .filter_map(|s| index.get(s))
+            .flatten()
+            .copied()
+            .collect();
+        if rules.is_empty() {
             return false;
-        };
-        let rules = rules.clone();
+        }
         let state = self.conns.get_mut(&conn).expect("looked up above");
         for i in rules {
             record(

@@ -14,7 +14,7 @@ mod trace;
 pub use crate::suite::check::{Check, Checks};
 
 use crate::auth::{Identity, Presented, RuleOutcome, Scheme};
-use crate::codec::{Connect, Packet, PropertyId, ProtocolVersion, Violation, topic};
+use crate::codec::{Connect, Packet, PacketType, PropertyId, ProtocolVersion, Violation, topic};
 use crate::conduct::{Carried, Conduct, Note, Outcome};
 use crate::event::{Event, EventKind, Side, describe, hex_preview};
 use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
@@ -317,6 +317,7 @@ impl Judge {
                     && !self.conduct_malformed(
                         event.conn,
                         error,
+                        None,
                         &evidence.to_string(),
                         &mut findings,
                     )
@@ -338,7 +339,9 @@ impl Judge {
             EventKind::Packet {
                 packet: Ok(packet), ..
             } => self.server_packet(event, packet, &evidence, &mut findings),
-            EventKind::Packet { .. } => {}
+            EventKind::Packet {
+                packet: Err(error), ..
+            } => self.conduct_server_malformed(event, error),
             EventKind::Closed { by, .. } => {
                 let client_closed = by.map(|b| b == Side::Client);
                 self.conduct_end(event.conn, event.at, client_closed, &mut findings);
@@ -415,8 +418,18 @@ impl Judge {
         if let Some(err) = decode_error {
             let claimed = match &event.kind {
                 EventKind::Packet {
-                    packet: Err(error), ..
-                } => self.conduct_malformed(event.conn, error, &evidence.to_string(), findings),
+                    bytes,
+                    packet: Err(error),
+                } => {
+                    let packet_type = bytes.first().and_then(|b| PacketType::from_nibble(b >> 4));
+                    self.conduct_malformed(
+                        event.conn,
+                        error,
+                        packet_type,
+                        &evidence.to_string(),
+                        findings,
+                    )
+                }
                 _ => false,
             };
             let is_connect = matches!(&event.kind, EventKind::Packet { bytes, .. } if bytes.first().is_some_and(|b| b >> 4 == 1));
