@@ -15,6 +15,7 @@ mod broker_traces;
 mod cli_decode;
 mod cli_run;
 mod client_conduct;
+mod client_matrix;
 mod codec_alloc;
 mod codec_props;
 mod codec_vectors;
