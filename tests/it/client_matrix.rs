@@ -5,11 +5,14 @@
 //! their kind and order, the QoS 2 handshakes, DISCONNECT and the close). The `conduct`
 //! rules judge them; every failed or inconclusive rule of each client is pinned below with
 //! what its message must hold, a set of rules each must have passed is asserted, and
-//! `client_matrix::write_the_client_matrix` (ignored) writes docs/client-matrix.md.
+//! `client_matrix::write_the_client_matrix` (ignored) writes docs/client-matrix.md. Each
+//! session is also captured (`--capture`) and the capture judged offline (`--pcap`): the
+//! verdicts must be the live ones.
 //!
 //! Needs: python3 with paho-mqtt 2, node with `npm ci --prefix tests/js` done, mosquitto_pub
 //! and mosquitto_sub, the Paho C samples (`paho_c_pub`, `paho_c_sub`).
 
+use crate::support::capture_cli::judge_capture;
 use crate::support::cloud::Cloud;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -181,18 +184,30 @@ fn rank(status: &str) -> u8 {
 /// Runs `row`'s exchange against its suite's device mode; the verdict of every rule its
 /// clients were judged on, or why the exchange could not run.
 fn run(row: Row) -> RowOutcome {
+    let capture = capture_file(row);
+    let capture_arg = capture.display().to_string();
     let cloud = Cloud::start_suite_for(
         row.suite(),
         &row.id(),
         row.program.connections(),
         PROGRAM_LIMIT + Duration::from_secs(20),
-        &[],
+        &["--capture", &capture_arg],
     );
     let played = play(row, cloud.port);
     let groups = cloud.groups();
     played.map_err(|e| format!("{} ({}): {e}", row.program.name(), row.suite()))?;
+    Ok(worst(groups.iter().flat_map(|(_, cases)| cases)))
+}
+
+/// Where `row`'s device-mode run writes its capture.
+fn capture_file(row: Row) -> PathBuf {
+    std::env::temp_dir().join(format!("{}-{}.pcapng", row.id(), std::process::id()))
+}
+
+/// The verdict of every rule over `cases`: the worst, with its message.
+fn worst<'a>(cases: impl IntoIterator<Item = &'a serde_json::Value>) -> BTreeMap<String, Seen> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    for case in groups.iter().flat_map(|(_, cases)| cases) {
+    for case in cases {
         let id = case["id"].as_str().unwrap_or_default().to_owned();
         let status = case["verdict"]["status"]
             .as_str()
@@ -209,7 +224,23 @@ fn run(row: Row) -> RowOutcome {
             seen.insert(id, Seen { status, message });
         }
     }
-    Ok(seen)
+    seen
+}
+
+/// The verdicts of `row`'s capture judged offline (`--pcap`), by rule.
+fn judged_capture(row: Row) -> BTreeMap<String, String> {
+    let file = capture_file(row);
+    let report = judge_capture(row.suite(), &[&file], &[], &[]);
+    let _ = std::fs::remove_file(&file);
+    let cases = report["suites"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|suite| suite["cases"].as_array().into_iter().flatten());
+    worst(cases)
+        .into_iter()
+        .map(|(id, s)| (id, s.status))
+        .collect()
 }
 
 fn repo_file(path: &str) -> PathBuf {
@@ -574,11 +605,24 @@ fn real_clients_keep_their_duties_as_pinned() {
     let mut problems = Vec::new();
     for (row, outcome) in run_all() {
         match outcome {
-            Ok(seen) => problems.extend(
-                check(row, &seen)
-                    .into_iter()
-                    .map(|p| format!("{} × {}: {p}", row.program.name(), row.suite())),
-            ),
+            Ok(seen) => {
+                problems.extend(
+                    check(row, &seen)
+                        .into_iter()
+                        .map(|p| format!("{} × {}: {p}", row.program.name(), row.suite())),
+                );
+                // The same session captured live and judged offline: the same verdicts.
+                let live: BTreeMap<String, String> =
+                    seen.into_iter().map(|(id, s)| (id, s.status)).collect();
+                let offline = judged_capture(row);
+                if offline != live {
+                    problems.push(format!(
+                        "{} × {}: the capture judged offline gives {offline:?}, live {live:?}",
+                        row.program.name(),
+                        row.suite()
+                    ));
+                }
+            }
             Err(e) => problems.push(e),
         }
     }
