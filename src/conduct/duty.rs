@@ -120,6 +120,11 @@ pub enum Duty {
     /// A malformed packet or protocol violation from the server makes the client close
     /// (3.1.1).
     CloseOnViolation,
+    /// A failed re-authentication (the server's DISCONNECT of 0x80 or above after the
+    /// client's AUTH) makes the client close (5.0).
+    CloseOnFailedReauthentication,
+    /// A QoS 2 sender releases an expiring message all the same (5.0).
+    ReleaseDespiteExpiry,
     /// So do invalid fixed-header flags (3.1.1 names them on their own).
     CloseOnInvalidFlags,
 }
@@ -141,7 +146,7 @@ impl Duty {
                 D::Qos1FirstSendingDup0 => &["MQTT-4.3.2-2"],
                 D::Qos2FirstSendingDup0 => &["MQTT-4.3.3-2"],
                 D::RedeliveryDup1 => &["MQTT-3.3.1-1"],
-                D::ReleaseAfterPubrec => &["MQTT-4.3.3-4"],
+                D::ReleaseAfterPubrec => &["MQTT-4.3.3-4", "MQTT-4.1.0-1"],
                 D::NoPublishAfterPubrel => &["MQTT-4.3.3-6"],
                 D::AcknowledgeQos1 => &["MQTT-4.5.0-2", "MQTT-4.3.2-4"],
                 D::AcknowledgeQos2 => &["MQTT-4.5.0-2", "MQTT-4.3.3-8"],
@@ -150,7 +155,7 @@ impl Duty {
                 D::PubackOrder => &["MQTT-4.6.0-2"],
                 D::PubrecOrder => &["MQTT-4.6.0-3"],
                 D::PubrelOrder => &["MQTT-4.6.0-4"],
-                D::ResendOnResume => &["MQTT-4.4.0-1", "MQTT-3.1.2-23"],
+                D::ResendOnResume => &["MQTT-4.4.0-1", "MQTT-3.1.2-23", "MQTT-3.1.3-2"],
                 D::ResendSameId => &["MQTT-4.4.0-1"],
                 D::NoStaleSession => &["MQTT-3.1.2-4", "MQTT-3.2.2-5"],
                 D::ResendOrder => &["MQTT-4.6.0-1"],
@@ -174,6 +179,8 @@ impl Duty {
                 D::AuthContinue => &["MQTT-4.12.0-3"],
                 D::OnlyAuthBeforeConnack => &["MQTT-3.1.2-30"],
                 D::CloseOnViolation | D::CloseOnInvalidFlags => &[],
+                D::CloseOnFailedReauthentication => &["MQTT-4.12.1-2", "MQTT-4.13.2-1"],
+                D::ReleaseDespiteExpiry => &["MQTT-4.3.3-7"],
                 D::ReuseAfterPuback => &["MQTT-4.3.2-5"],
                 D::ReuseAfterPubcomp => &["MQTT-4.3.3-12"],
                 D::ReuseAfterRefusedPubrec => &["MQTT-4.3.3-9"],
@@ -210,9 +217,10 @@ impl Duty {
                 D::Qos2FreshPacketId => &["MQTT-4.3.3-1"],
                 D::AckMatchesPacketId => &["MQTT-2.3.1-6"],
                 D::Qos1FirstSendingDup0 => &["MQTT-4.3.2-1"],
-                D::Qos2FirstSendingDup0 | D::ReleaseAfterPubrec | D::NoPublishAfterPubrel => {
-                    &["MQTT-4.3.3-1"]
-                }
+                D::Qos2FirstSendingDup0 | D::NoPublishAfterPubrel => &["MQTT-4.3.3-1"],
+                // A flow carried through to its end shows the session state kept while
+                // the connection lasts.
+                D::ReleaseAfterPubrec => &["MQTT-4.3.3-1", "MQTT-4.1.0-1", "MQTT-4.1.0-2"],
                 D::RedeliveryDup1 => &["MQTT-3.3.1-1"],
                 D::AcknowledgeQos1 => &["MQTT-4.5.0-2", "MQTT-4.3.2-2"],
                 D::AcknowledgeQos2 | D::CompleteQos2 => &["MQTT-4.5.0-2", "MQTT-4.3.3-2"],
@@ -220,7 +228,7 @@ impl Duty {
                 D::PubackOrder => &["MQTT-4.6.0-2"],
                 D::PubrecOrder => &["MQTT-4.6.0-3"],
                 D::PubrelOrder => &["MQTT-4.6.0-4"],
-                D::ResendOnResume => &["MQTT-4.4.0-1", "MQTT-3.1.2-4"],
+                D::ResendOnResume => &["MQTT-4.4.0-1", "MQTT-3.1.2-4", "MQTT-3.1.3-2"],
                 D::ResendSameId => &["MQTT-2.3.1-3"],
                 D::NoStaleSession => &["MQTT-3.1.2-6"],
                 D::ResendOrder => &["MQTT-4.6.0-1"],
@@ -234,7 +242,7 @@ impl Duty {
     }
 
     /// Every duty, for tables and load-time checks.
-    pub const ALL: [Duty; 63] = [
+    pub const ALL: [Duty; 65] = [
         Duty::FirstPacketConnect,
         Duty::OneConnect,
         Duty::EmptyClientIdClean,
@@ -298,6 +306,8 @@ impl Duty {
         Duty::UserPropertiesFit(PacketType::Auth),
         Duty::CloseOnViolation,
         Duty::CloseOnInvalidFlags,
+        Duty::CloseOnFailedReauthentication,
+        Duty::ReleaseDespiteExpiry,
     ];
 
     /// True when some duty stands for `statement` in the given version.

@@ -6,11 +6,12 @@
 use crate::codec::{PacketType, Violation};
 
 /// The field-specific statements `violation`, found in a client packet of type `packet`,
-/// breaks in MQTT 5.0 (`v5`) or 3.1.1.
+/// breaks in MQTT 5.0 (`v5`) or 3.1.1; `flags`: a CONNECT's flags byte, when read.
 pub fn field_statements(
     violation: &Violation,
     packet: PacketType,
     v5: bool,
+    flags: Option<u8>,
 ) -> &'static [&'static str] {
     use PacketType as P;
     use Violation as V;
@@ -47,6 +48,15 @@ pub fn field_statements(
         V::Truncated {
             field: "Property Length",
         } if v5 => &["MQTT-2.2.2-1"],
+        // Bytes after the last field the flags announce: a User Name the User Name Flag
+        // does not announce, or else a Password the Password Flag does not.
+        V::TrailingBytes { .. } if packet == P::Connect => match (flags, v5) {
+            (Some(f), false) if f & 0x80 == 0 => &["MQTT-3.1.2-18"],
+            (Some(f), false) if f & 0x40 == 0 => &["MQTT-3.1.2-20"],
+            (Some(f), true) if f & 0x80 == 0 => &["MQTT-3.1.2-16"],
+            (Some(f), true) if f & 0x40 == 0 => &["MQTT-3.1.2-18"],
+            _ => &[],
+        },
         V::Truncated { field } if packet == P::Connect => match (*field, v5) {
             ("Client Identifier", _) => &["MQTT-3.1.3-3"],
             ("Will Topic" | "Will Payload", _) => &["MQTT-3.1.2-9"],
@@ -58,6 +68,18 @@ pub fn field_statements(
         },
         _ => &[],
     }
+}
+
+/// The flags byte of a CONNECT's bytes, when they reach it.
+pub fn connect_flags(bytes: &[u8]) -> Option<u8> {
+    // The fixed header: the type byte and a Remaining Length of up to four bytes.
+    let header = 1 + bytes.iter().skip(1).take(4).position(|b| b & 0x80 == 0)? + 1;
+    let name_len = usize::from(u16::from_be_bytes([
+        *bytes.get(header)?,
+        *bytes.get(header + 1)?,
+    ]));
+    // The name, then the protocol level, then the flags.
+    bytes.get(header + 2 + name_len + 1).copied()
 }
 
 #[cfg(test)]
@@ -95,7 +117,7 @@ mod tests {
                         Violation::WildcardInTopicName,
                         Violation::DupWithQos0,
                     ] {
-                        for id in field_statements(&v, packet, v5) {
+                        for id in field_statements(&v, packet, v5, Some(0)) {
                             let s = spec
                                 .lookup(id)
                                 .unwrap_or_else(|| panic!("{id} is not in {spec:?}"));
@@ -113,21 +135,29 @@ mod tests {
             field: "Topic Filter",
         };
         assert_eq!(
-            field_statements(&v, PacketType::Subscribe, true),
+            field_statements(&v, PacketType::Subscribe, true, None),
             ["MQTT-3.8.3-1"]
         );
         assert_eq!(
-            field_statements(&v, PacketType::Unsubscribe, false),
+            field_statements(&v, PacketType::Unsubscribe, false, None),
             ["MQTT-3.10.3-1"]
         );
         let missing = Violation::Truncated { field: "Password" };
         assert_eq!(
-            field_statements(&missing, PacketType::Connect, false),
+            field_statements(&missing, PacketType::Connect, false, None),
             ["MQTT-3.1.2-21"]
         );
         assert_eq!(
-            field_statements(&missing, PacketType::Connect, true),
+            field_statements(&missing, PacketType::Connect, true, None),
             ["MQTT-3.1.2-19"]
+        );
+        // A password after a user name, without the Password Flag.
+        let extra = Violation::TrailingBytes { count: 4 };
+        let connect = [0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x82];
+        assert_eq!(connect_flags(&connect), Some(0x82));
+        assert_eq!(
+            field_statements(&extra, PacketType::Connect, false, connect_flags(&connect)),
+            ["MQTT-3.1.2-20"]
         );
     }
 }

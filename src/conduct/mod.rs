@@ -76,6 +76,8 @@ struct OutFlow {
     stage: Stage,
     /// The PUBLISH's topic, to tell a re-delivery from a new message.
     topic: String,
+    /// A QoS 2 PUBLISH with a Message Expiry Interval (5.0).
+    expiring: bool,
 }
 
 /// Where a QoS>0 PUBLISH the server delivered stands.
@@ -158,6 +160,8 @@ pub struct Conduct {
     /// to a client without a session: when, and which duty it calls on.
     must_close: Option<(Duration, Duty, String)>,
     aliases_used: bool,
+    /// The client started a re-authentication (AUTH 0x19) not yet ended.
+    reauthenticating: bool,
     /// Topic Aliases the server set on this connection.
     server_aliases: Vec<u32>,
     /// Identifiers of flows from the server the client finished, with the duty a new
@@ -410,6 +414,9 @@ impl Conduct {
                         format!("AUTH names {m:?}; the CONNECT named {ours:?}"),
                     )),
                 }
+                if a.reason_code == 0x19 && self.connack.is_some() {
+                    self.reauthenticating = true;
+                }
                 if std::mem::take(&mut self.auth_reply_due) {
                     notes.push(if a.reason_code == 0x18 {
                         kept(Duty::AuthContinue)
@@ -481,6 +488,7 @@ impl Conduct {
             kind,
             stage: Stage::AwaitAck,
             topic,
+            expiring: false,
         });
     }
 
@@ -658,6 +666,12 @@ impl Conduct {
             notes.push(broken(first_duty, why));
         }
         self.start_flow(pid, Kind::Publish(p.qos), p.topic.to_string(), notes);
+        if let Some(f) = self.out.last_mut().filter(|f| f.pid == pid) {
+            f.expiring = p.qos == QoS::ExactlyOnce
+                && p.properties
+                    .get(PropertyId::MessageExpiryInterval)
+                    .is_some();
+        }
     }
 
     /// A carried flow `resume[i]` was re-sent: in order, with its own identifier.
@@ -799,6 +813,9 @@ impl Conduct {
         };
         notes.push(kept(Duty::AckMatchesPacketId));
         notes.push(kept(Duty::ReleaseAfterPubrec));
+        if self.out[due[pos].0].expiring {
+            notes.push(kept(Duty::ReleaseDespiteExpiry));
+        }
         if pos > 0 {
             let earlier: Vec<String> = due[..pos].iter().map(|(_, p)| p.to_string()).collect();
             notes.push(broken(
@@ -955,16 +972,26 @@ impl Conduct {
                 self.finish_out(a.packet_id, |k| k == Kind::Unsubscribe, 0);
             }
             Packet::Disconnect(d) if self.v5 && d.reason_code >= 0x80 => {
+                let duty = if self.reauthenticating {
+                    Duty::CloseOnFailedReauthentication
+                } else {
+                    Duty::CloseAfterErrorCode
+                };
                 self.must_close.get_or_insert((
                     at,
-                    Duty::CloseAfterErrorCode,
+                    duty,
                     format!(
                         "the server's DISCONNECT with reason 0x{:02X}",
                         d.reason_code
                     ),
                 ));
             }
-            Packet::Auth(a) => self.auth_reply_due = a.reason_code == 0x18,
+            Packet::Auth(a) => {
+                self.auth_reply_due = a.reason_code == 0x18;
+                if a.reason_code == 0x00 {
+                    self.reauthenticating = false;
+                }
+            }
             _ => {}
         }
     }
@@ -1053,17 +1080,24 @@ impl Conduct {
         }
         for f in &self.out {
             if let Stage::ReleaseDue(since) = f.stage {
-                notes.push(if overdue(since, ACK_WINDOW) {
-                    broken(
-                        Duty::ReleaseAfterPubrec,
-                        format!("no PUBREL for packet id {} in the {:.3} s the connection stayed open after the server's PUBREC (window {} s)", f.pid, late(since), ACK_WINDOW.as_secs()),
-                    )
+                let duties: &[Duty] = if f.expiring {
+                    &[Duty::ReleaseAfterPubrec, Duty::ReleaseDespiteExpiry]
                 } else {
-                    unjudged(
-                        Duty::ReleaseAfterPubrec,
-                        format!("the connection ended {:.3} s after the server's PUBREC for packet id {}, inside the {} s a PUBREL is waited for", late(since), f.pid, ACK_WINDOW.as_secs()),
-                    )
-                });
+                    &[Duty::ReleaseAfterPubrec]
+                };
+                for d in duties {
+                    notes.push(if overdue(since, ACK_WINDOW) {
+                        broken(
+                            *d,
+                            format!("no PUBREL for packet id {} in the {:.3} s the connection stayed open after the server's PUBREC (window {} s)", f.pid, late(since), ACK_WINDOW.as_secs()),
+                        )
+                    } else {
+                        unjudged(
+                            *d,
+                            format!("the connection ended {:.3} s after the server's PUBREC for packet id {}, inside the {} s a PUBREL is waited for", late(since), f.pid, ACK_WINDOW.as_secs()),
+                        )
+                    });
+                }
             }
         }
         if let (Some(since), false) = (self.resumed_at, self.resume.is_empty()) {

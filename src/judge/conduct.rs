@@ -124,7 +124,7 @@ impl Judge {
         &mut self,
         conn: u64,
         error: &DecodeError,
-        packet: Option<PacketType>,
+        packet: Option<(PacketType, &[u8])>,
         evidence: &str,
         findings: &mut Vec<Finding>,
     ) -> bool {
@@ -145,8 +145,9 @@ impl Judge {
         } else {
             error.statement()
         };
-        let fields = packet.map_or(&[][..], |p| {
-            crate::conduct::malformed::field_statements(&error.violation, p, v5)
+        let fields = packet.map_or(&[][..], |(p, bytes)| {
+            let flags = crate::conduct::malformed::connect_flags(bytes);
+            crate::conduct::malformed::field_statements(&error.violation, p, v5, flags)
         });
         let index = &self.conduct_rules[usize::from(v5)];
         let rules: Vec<usize> = statement

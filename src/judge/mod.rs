@@ -421,7 +421,10 @@ impl Judge {
                     bytes,
                     packet: Err(error),
                 } => {
-                    let packet_type = bytes.first().and_then(|b| PacketType::from_nibble(b >> 4));
+                    let packet_type = bytes
+                        .first()
+                        .and_then(|b| PacketType::from_nibble(b >> 4))
+                        .map(|t| (t, &bytes[..]));
                     self.conduct_malformed(
                         event.conn,
                         error,
