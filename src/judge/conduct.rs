@@ -57,9 +57,12 @@ impl Judge {
                 conduct.resume(carried);
             }
         }
-        let mut notes = Vec::new();
+        // A buffer kept between packets: most packets only keep duties.
+        let mut notes = std::mem::take(&mut self.conduct_notes);
+        notes.clear();
         conduct.client(event.at, packet, size, &mut notes);
-        self.apply_notes(event.conn, &notes, &evidence.to_string(), findings);
+        self.apply_notes(event.conn, &notes, &|| evidence.to_string(), findings);
+        self.conduct_notes = notes;
     }
 
     /// A server packet: what the client must answer, and the CONNACK's limits.
@@ -112,7 +115,7 @@ impl Judge {
         self.apply_notes(
             conn,
             &notes,
-            &format!("at {:.3} s, the connection's end", at.as_secs_f64()),
+            &|| format!("at {:.3} s, the connection's end", at.as_secs_f64()),
             findings,
         );
     }
@@ -178,9 +181,12 @@ impl Judge {
         &mut self,
         conn: u64,
         notes: &[Note],
-        evidence: &str,
+        evidence: &dyn Fn() -> String,
         findings: &mut Vec<Finding>,
     ) {
+        // The evidence is written out only for a broken duty (formatting it is the
+        // costliest part of a packet's judging).
+        let mut evidence_text: Option<String> = None;
         let Some(state) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -206,14 +212,17 @@ impl Judge {
                 for &i in rules {
                     match &note.outcome {
                         Outcome::Kept => record(state, &self.rules, i, None, conn, findings),
-                        Outcome::Broken(why) => record(
-                            state,
-                            &self.rules,
-                            i,
-                            Some(format!("{evidence}: {why}")),
-                            conn,
-                            findings,
-                        ),
+                        Outcome::Broken(why) => {
+                            let evidence = evidence_text.get_or_insert_with(evidence);
+                            record(
+                                state,
+                                &self.rules,
+                                i,
+                                Some(format!("{evidence}: {why}")),
+                                conn,
+                                findings,
+                            );
+                        }
                         Outcome::Unjudged(why) => {
                             let rs = &mut state.rules[i];
                             if !rs.applied && rs.violation.is_none() {

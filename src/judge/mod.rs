@@ -157,6 +157,8 @@ pub struct Judge {
     /// Sessions that persist between connections, by client id: what the client's next
     /// connection must re-send.
     sessions: HashMap<String, Carried>,
+    /// The notes of the packet being judged (a buffer kept between packets).
+    conduct_notes: Vec<Note>,
 }
 
 /// Connections that never sent a CONNECT, summarised: how many, and a few examples.
@@ -190,6 +192,7 @@ impl Judge {
         Ok(Self {
             conduct_rules: conduct::index(&suite.rules),
             sessions: HashMap::new(),
+            conduct_notes: Vec::new(),
             tracks_rate,
             suite_name: suite.name.clone(),
             rules: suite.rules.clone(),

@@ -66,7 +66,9 @@ fn a_conforming_mosquitto_pub_passes_every_rule() {
     // The Tuya suite extends mqtt-3.1.1: the device is judged on MQTT's client duties too.
     for inherited in ["MQTT-3.1.0-1", "MQTT-2.3.1-2", "MQTT-3.14.4-1"] {
         assert!(
-            verdicts.iter().any(|(id, status)| id == inherited && status == "passed"),
+            verdicts
+                .iter()
+                .any(|(id, status)| id == inherited && status == "passed"),
             "{inherited} judged: {verdicts:?}"
         );
     }
