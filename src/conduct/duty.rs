@@ -125,6 +125,12 @@ pub enum Duty {
     CloseOnFailedReauthentication,
     /// A QoS 2 sender releases an expiring message all the same (5.0).
     ReleaseDespiteExpiry,
+    /// Only packets a client may send: no CONNACK, SUBACK, UNSUBACK or PINGRESP. No
+    /// numbered statement: the packet tables (3.1.1 §2.2.1, 5.0 §2.1.2).
+    OnlyClientPackets,
+    /// A DISCONNECT does not set a Session Expiry Interval where the CONNECT's was 0. No
+    /// numbered statement: §3.14.2.2.2 of 5.0 calls it a Protocol Error.
+    NoExpiryRaisedOnDisconnect,
     /// So do invalid fixed-header flags (3.1.1 names them on their own).
     CloseOnInvalidFlags,
 }
@@ -181,6 +187,7 @@ impl Duty {
                 D::CloseOnViolation | D::CloseOnInvalidFlags => &[],
                 D::CloseOnFailedReauthentication => &["MQTT-4.12.1-2", "MQTT-4.13.2-1"],
                 D::ReleaseDespiteExpiry => &["MQTT-4.3.3-7"],
+                D::OnlyClientPackets | D::NoExpiryRaisedOnDisconnect => &[],
                 D::ReuseAfterPuback => &["MQTT-4.3.2-5"],
                 D::ReuseAfterPubcomp => &["MQTT-4.3.3-12"],
                 D::ReuseAfterRefusedPubrec => &["MQTT-4.3.3-9"],
@@ -241,8 +248,17 @@ impl Duty {
         }
     }
 
+    /// True for a duty the specification states without a numbered statement (a table, or
+    /// a sentence calling something a Protocol Error): judged by `protocol_errors` rules.
+    pub fn unnumbered(self) -> bool {
+        matches!(
+            self,
+            Duty::OnlyClientPackets | Duty::NoExpiryRaisedOnDisconnect
+        )
+    }
+
     /// Every duty, for tables and load-time checks.
-    pub const ALL: [Duty; 65] = [
+    pub const ALL: [Duty; 67] = [
         Duty::FirstPacketConnect,
         Duty::OneConnect,
         Duty::EmptyClientIdClean,
@@ -308,6 +324,8 @@ impl Duty {
         Duty::CloseOnInvalidFlags,
         Duty::CloseOnFailedReauthentication,
         Duty::ReleaseDespiteExpiry,
+        Duty::OnlyClientPackets,
+        Duty::NoExpiryRaisedOnDisconnect,
     ];
 
     /// True when some duty stands for `statement` in the given version.

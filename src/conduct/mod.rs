@@ -398,8 +398,21 @@ impl Conduct {
                 _ => {}
             },
             Packet::PubRel(r) => self.client_release(r.packet_id, notes),
-            Packet::Disconnect(_) => {
+            Packet::Disconnect(d) => {
                 self.disconnected_at.get_or_insert(at);
+                if self.v5 && self.connected {
+                    let raised = d
+                        .properties
+                        .get_int(PropertyId::SessionExpiryInterval)
+                        .filter(|secs| *secs != 0 && !self.session_persists);
+                    notes.push(match raised {
+                        Some(secs) => broken(
+                            Duty::NoExpiryRaisedOnDisconnect,
+                            format!("DISCONNECT sets a Session Expiry Interval of {secs} s where the CONNECT's was 0"),
+                        ),
+                        None => kept(Duty::NoExpiryRaisedOnDisconnect),
+                    });
+                }
             }
             Packet::Auth(a) => {
                 let method = a.properties.get_str(PropertyId::AuthenticationMethod);
@@ -428,7 +441,19 @@ impl Conduct {
                     });
                 }
             }
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                notes.push(broken(
+                    Duty::OnlyClientPackets,
+                    format!("{} is a packet only a server sends", packet.packet_type()),
+                ));
+            }
             _ => {}
+        }
+        if !matches!(
+            packet,
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp
+        ) {
+            notes.push(kept(Duty::OnlyClientPackets));
         }
     }
 

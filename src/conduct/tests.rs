@@ -377,3 +377,23 @@ fn a_malformed_server_packet_calls_for_a_close_in_3_1_1() {
         ["MQTT-4.8.0-1", "MQTT-2.2.2-2"]
     );
 }
+
+#[test]
+fn protocol_errors_without_a_statement_number_are_duties_too() {
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(t(2), &Packet::PingResp, 2, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::OnlyClientPackets]);
+    notes.clear();
+    let mut d = crate::codec::Disconnect::default();
+    d.properties = d.properties.with(
+        PropertyId::SessionExpiryInterval,
+        PropertyValue::FourByteInteger(60),
+    );
+    c.client(t(3), &Packet::Disconnect(d), 9, &mut notes);
+    assert_eq!(
+        broken_duties(&notes),
+        vec![Duty::NoExpiryRaisedOnDisconnect]
+    );
+    assert!(Duty::NoExpiryRaisedOnDisconnect.unnumbered());
+    assert!(Duty::NoExpiryRaisedOnDisconnect.statements(true).is_empty());
+}

@@ -5,25 +5,48 @@
 use super::*;
 use crate::codec::{DecodeError, PacketType};
 
-/// The rules judging each statement by conduct: for 3.1.1 (and 3.1) at index 0, for 5.0
-/// at index 1, by statement.
-pub(super) type ConductRules = [HashMap<String, Vec<usize>>; 2];
+/// The `conduct` rules by statement, and the `protocol_errors` rules; for 3.1.1 (and 3.1)
+/// at index 0, for 5.0 at index 1.
+#[derive(Debug, Default)]
+pub(super) struct ConductRules {
+    by_statement: [HashMap<String, Vec<usize>>; 2],
+    unnumbered: [Vec<usize>; 2],
+}
 
-/// Indexes the `conduct` rules among `rules`.
+impl ConductRules {
+    fn is_empty(&self) -> bool {
+        self.by_statement.iter().all(HashMap::is_empty) && self.unnumbered.iter().all(Vec::is_empty)
+    }
+
+    /// Calls `f` with every rule judging `duty` for the version `v5`.
+    fn for_duty(&self, duty: crate::conduct::Duty, v5: bool, mut f: impl FnMut(usize)) {
+        let v = usize::from(v5);
+        if duty.unnumbered() {
+            self.unnumbered[v].iter().copied().for_each(f);
+            return;
+        }
+        for statement in duty.statements(v5) {
+            if let Some(rules) = self.by_statement[v].get(*statement) {
+                rules.iter().copied().for_each(&mut f);
+            }
+        }
+    }
+}
+
+/// Indexes the `conduct` and `protocol_errors` rules among `rules`.
 pub(super) fn index(rules: &[RuleDef]) -> ConductRules {
     let mut index = ConductRules::default();
     for (i, r) in rules.iter().enumerate() {
-        for v5 in r
-            .check
-            .value
-            .as_slice()
-            .iter()
-            .filter_map(Check::conduct_v5)
-        {
-            index[usize::from(v5)]
-                .entry(r.id.value.clone())
-                .or_default()
-                .push(i);
+        for check in r.check.value.as_slice() {
+            if let Some(v5) = check.conduct_v5() {
+                index.by_statement[usize::from(v5)]
+                    .entry(r.id.value.clone())
+                    .or_default()
+                    .push(i);
+            }
+            if let Some(v5) = check.protocol_errors_v5() {
+                index.unnumbered[usize::from(v5)].push(i);
+            }
         }
     }
     index
@@ -39,7 +62,7 @@ impl Judge {
         evidence: &Evidence<'_>,
         findings: &mut Vec<Finding>,
     ) {
-        if self.conduct_rules.iter().all(HashMap::is_empty) {
+        if self.conduct_rules.is_empty() {
             return;
         }
         let live = self.summarise_unconnected;
@@ -152,7 +175,7 @@ impl Judge {
             let flags = crate::conduct::malformed::connect_flags(bytes);
             crate::conduct::malformed::field_statements(&error.violation, p, v5, flags)
         });
-        let index = &self.conduct_rules[usize::from(v5)];
+        let index = &self.conduct_rules.by_statement[usize::from(v5)];
         let rules: Vec<usize> = statement
             .into_iter()
             .chain(fields.iter().copied())
@@ -201,37 +224,24 @@ impl Judge {
                 }
             }
         };
+        let (rules, index) = (&self.rules, &self.conduct_rules);
         for note in notes {
-            let statements = versions
-                .iter()
-                .flat_map(|v5| note.duty.statements(*v5).iter().map(move |s| (*v5, *s)));
-            for (v5, statement) in statements {
-                let Some(rules) = self.conduct_rules[usize::from(v5)].get(statement) else {
-                    continue;
-                };
-                for &i in rules {
-                    match &note.outcome {
-                        Outcome::Kept => record(state, &self.rules, i, None, conn, findings),
-                        Outcome::Broken(why) => {
-                            let evidence = evidence_text.get_or_insert_with(evidence);
-                            record(
-                                state,
-                                &self.rules,
-                                i,
-                                Some(format!("{evidence}: {why}")),
-                                conn,
-                                findings,
-                            );
-                        }
-                        Outcome::Unjudged(why) => {
-                            let rs = &mut state.rules[i];
-                            if !rs.applied && rs.violation.is_none() {
-                                rs.applied = true;
-                                rs.inconclusive = Some(why.clone());
-                            }
+            for &v5 in versions {
+                index.for_duty(note.duty, v5, |i| match &note.outcome {
+                    Outcome::Kept => record(state, rules, i, None, conn, findings),
+                    Outcome::Broken(why) => {
+                        let evidence = evidence_text.get_or_insert_with(evidence);
+                        let text = format!("{evidence}: {why}");
+                        record(state, rules, i, Some(text), conn, findings);
+                    }
+                    Outcome::Unjudged(why) => {
+                        let rs = &mut state.rules[i];
+                        if !rs.applied && rs.violation.is_none() {
+                            rs.applied = true;
+                            rs.inconclusive = Some(why.clone());
                         }
                     }
-                }
+                });
             }
         }
     }

@@ -215,7 +215,10 @@ impl Judge {
                 |c| {
                     !matches!(
                         c,
-                        Check::WellFormed | Check::PacketTypes { .. } | Check::Conduct(_)
+                        Check::WellFormed
+                            | Check::PacketTypes { .. }
+                            | Check::Conduct(_)
+                            | Check::ProtocolErrors(_)
                     )
                 },
                 &why,

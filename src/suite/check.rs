@@ -144,6 +144,11 @@ pub enum Check {
     /// QoS flows and their order, re-sends, the CONNACK's limits, authentication, the close
     /// after DISCONNECT — and on every malformation the strict decoder names it for.
     Conduct(String),
+    /// The client's protocol errors the specification states without a numbered statement,
+    /// by the MQTT version given (`3.1.1` or `5`): a packet only a server sends (the packet
+    /// tables: 3.1.1 §2.2.1, 5.0 §2.1.2), a DISCONNECT raising a Session Expiry Interval of 0 (5.0
+    /// §3.14.2.2.2).
+    ProtocolErrors(String),
     /// PUBLISH payloads on matching topics are JSON of the given shape.
     PayloadJson {
         /// Topic patterns (`${param}`, `+`, `#`) the rule applies to.
@@ -174,7 +179,7 @@ impl Check {
                 }
             }
             Self::PayloadJson { schema, .. } => super::shape::validate_schema(schema),
-            Self::Conduct(version) => version
+            Self::Conduct(version) | Self::ProtocolErrors(version) => version
                 .parse::<crate::codec::ProtocolVersion>()
                 .map(drop)
                 .map_err(|e| format!("conduct: {e}")),
@@ -191,6 +196,17 @@ impl Check {
     pub fn conduct_v5(&self) -> Option<bool> {
         match self {
             Self::Conduct(v) => v
+                .parse::<crate::codec::ProtocolVersion>()
+                .ok()
+                .map(|v| v.is_v5()),
+            _ => None,
+        }
+    }
+
+    /// For a `protocol_errors` check, whether it judges 5.0 connections.
+    pub fn protocol_errors_v5(&self) -> Option<bool> {
+        match self {
+            Self::ProtocolErrors(v) => v
                 .parse::<crate::codec::ProtocolVersion>()
                 .ok()
                 .map(|v| v.is_v5()),

@@ -728,3 +728,45 @@ fn the_mqtt_3_1_1_cloud_refuses_a_5_0_connect() {
         run.junit
     );
 }
+
+/// A device that sends a packet only a server sends (a PINGRESP) is flagged by the suite's
+/// protocol-errors rule, the one that judges what the specification calls a protocol error
+/// without a statement number; the cloud closes, and the rule names the packet.
+#[test]
+fn a_server_packet_from_a_device_is_a_protocol_error_of_its_own_rule() {
+    use crate::support::raw_device::RawDevice;
+    use mqtt_conform::codec::{Packet, Properties, ProtocolVersion};
+    for (version, suite, rule) in [
+        (
+            ProtocolVersion::V3_1_1,
+            "mqtt-3.1.1",
+            "MQTT311-PROTOCOL-ERRORS",
+        ),
+        (ProtocolVersion::V5, "mqtt-5", "MQTT5-PROTOCOL-ERRORS"),
+    ] {
+        let cloud = Cloud::start_suite(suite, "server-packet", 1, &[]);
+        let (mut device, _) =
+            RawDevice::login(&cloud, version, "server-packet", true, Properties::new());
+        device.send(&Packet::PingResp);
+        assert!(
+            device.closed_by_cloud(),
+            "the cloud closes on a protocol error"
+        );
+        let cases = cloud.cases();
+        let failed: Vec<&str> = cases
+            .iter()
+            .filter(|c| c["verdict"]["status"] == "failed")
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        assert_eq!(failed, [rule], "MQTT {version}");
+        let message = cases
+            .iter()
+            .find(|c| c["id"] == rule)
+            .and_then(|c| c["verdict"]["message"].as_str())
+            .unwrap_or_default();
+        assert!(
+            message.contains("PINGRESP is a packet only a server sends"),
+            "{message}"
+        );
+    }
+}

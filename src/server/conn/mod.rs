@@ -567,7 +567,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     let s = self.sess();
                     if s.expiry_was_zero && secs != 0 {
                         return Err(Exit::close(
-                            "DISCONNECT raises a Session Expiry Interval of 0 [MQTT-3.14.2-2]",
+                            "DISCONNECT raises a Session Expiry Interval of 0, a Protocol Error (§3.14.2.2.2)",
                             code::PROTOCOL_ERROR,
                         ));
                     }
