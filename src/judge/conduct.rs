@@ -236,9 +236,9 @@ impl Judge {
                     }
                     Outcome::Unjudged(why) => {
                         let rs = &mut state.rules[i];
-                        if !rs.applied && rs.violation.is_none() {
+                        if !rs.applied && rs.violation().is_none() {
                             rs.applied = true;
-                            rs.inconclusive = Some(why.clone());
+                            rs.detail_mut().inconclusive = Some(why.clone());
                         }
                     }
                 });

@@ -122,7 +122,7 @@ impl Judge {
                     at.saturating_sub(since).as_secs_f64()
                 );
                 if let Some(state) = self.conns.get_mut(&event.conn) {
-                    state.rules[i].notes.push(note);
+                    state.rules[i].detail_mut().notes.push(note);
                 }
             }
         }
@@ -182,7 +182,7 @@ impl Judge {
         if !has_connect
             && self.summarise_unconnected
             && state.connect_refused.is_none()
-            && state.rules.iter().all(|r| r.violation.is_none())
+            && state.rules.iter().all(|r| r.violation().is_none())
         {
             // Nothing to judge and nothing wrong: counted, and its state freed.
             self.unconnected.count += 1;
@@ -242,7 +242,7 @@ impl Judge {
         let mut trace = None;
         for (i, rule) in self.rules.iter().enumerate() {
             let rs = &state.rules[i];
-            if !rs.applied && rs.warning.is_none() {
+            if !rs.applied && rs.warning().is_none() {
                 continue;
             }
             let verdict = rule_verdict(rule, rs);
@@ -417,9 +417,9 @@ fn mark_inconclusive(
 ) {
     for (i, rule) in rules.iter().enumerate() {
         let rs = &mut state.rules[i];
-        if rule.check.value.as_slice().iter().any(&concerned) && rs.violation.is_none() {
+        if rule.check.value.as_slice().iter().any(&concerned) && rs.violation().is_none() {
             rs.applied = true;
-            rs.inconclusive = Some(why.to_owned());
+            rs.detail_mut().inconclusive = Some(why.to_owned());
         }
     }
 }
@@ -437,7 +437,7 @@ fn severity(v: &Verdict) -> u8 {
 }
 
 fn rule_verdict(rule: &RuleDef, rs: &RuleState) -> Verdict {
-    if let Some(v) = &rs.violation {
+    if let Some(v) = rs.violation() {
         let more = if rs.violations > 1 {
             format!(" (and {} more)", rs.violations - 1)
         } else {
@@ -446,13 +446,13 @@ fn rule_verdict(rule: &RuleDef, rs: &RuleState) -> Verdict {
         let message = format!("{}: {v}{more}", rule.title);
         return rule.status.unwrap_or(Status::Doc).missed(message);
     }
-    if let Some(w) = &rs.warning {
+    if let Some(w) = rs.warning() {
         return Verdict::Warning { message: w.clone() };
     }
-    if let Some(i) = &rs.inconclusive {
+    if let Some(i) = rs.inconclusive() {
         return Verdict::Inconclusive { message: i.clone() };
     }
     rule.status
         .unwrap_or(Status::Doc)
-        .met(|| (!rs.notes.is_empty()).then(|| rs.notes.join("; ")))
+        .met(|| (!rs.notes().is_empty()).then(|| rs.notes().join("; ")))
 }

@@ -55,14 +55,44 @@ pub enum Grouping {
     All,
 }
 
+/// A rule's state on one connection: kept small (most rules on most connections never
+/// hold any text), the text boxed once there is some.
 #[derive(Debug, Default, Clone)]
 struct RuleState {
     applied: bool,
-    violation: Option<String>,
     violations: u32,
+    detail: Option<Box<RuleDetail>>,
+}
+
+/// What a rule saw on a connection, in words.
+#[derive(Debug, Default, Clone)]
+struct RuleDetail {
+    violation: Option<String>,
     warning: Option<String>,
     notes: Vec<String>,
     inconclusive: Option<String>,
+}
+
+impl RuleState {
+    fn violation(&self) -> Option<&String> {
+        self.detail.as_ref()?.violation.as_ref()
+    }
+
+    fn warning(&self) -> Option<&String> {
+        self.detail.as_ref()?.warning.as_ref()
+    }
+
+    fn inconclusive(&self) -> Option<&String> {
+        self.detail.as_ref()?.inconclusive.as_ref()
+    }
+
+    fn notes(&self) -> &[String] {
+        self.detail.as_ref().map_or(&[], |d| &d.notes)
+    }
+
+    fn detail_mut(&mut self) -> &mut RuleDetail {
+        self.detail.get_or_insert_with(Box::default)
+    }
 }
 
 #[derive(Debug)]
@@ -154,6 +184,9 @@ pub struct Judge {
     unconnected: Unconnected,
     /// The rules judging each statement by conduct.
     conduct_rules: conduct::ConductRules,
+    /// The rules with a check other than the conduct ones, which every packet's checks
+    /// visit (conduct rules are reached through `conduct_rules` instead).
+    packet_rules: Vec<usize>,
     /// Sessions that persist between connections, by client id: what the client's next
     /// connection must re-send.
     sessions: HashMap<String, Carried>,
@@ -191,6 +224,7 @@ impl Judge {
         });
         Ok(Self {
             conduct_rules: conduct::index(&suite.rules),
+            packet_rules: packet_rules(&suite.rules),
             sessions: HashMap::new(),
             conduct_notes: Vec::new(),
             tracks_rate,
@@ -238,6 +272,7 @@ impl Judge {
         self.rules
             .retain(|r| r.check.value.as_slice().iter().all(Check::judges_server));
         self.conduct_rules = conduct::index(&self.rules);
+        self.packet_rules = packet_rules(&self.rules);
     }
 
     /// The rules' ids, in suite order.
@@ -367,7 +402,8 @@ impl Judge {
         let Some(state) = self.conns.get_mut(&conn) else {
             return;
         };
-        for (i, rule) in self.rules.iter().enumerate() {
+        for &i in &self.packet_rules {
+            let rule = &self.rules[i];
             // A rule applies when any of its checks does; the first check that finds
             // something decides the evidence.
             let mut outcome: Option<Option<String>> = None;
@@ -589,8 +625,8 @@ impl Judge {
                     .as_slice()
                     .iter()
                     .any(|c| matches!(c, Check::ClientSilence));
-                if silence && state.rules[i].warning.is_none() {
-                    state.rules[i].warning = Some(format!(
+                if silence && state.rules[i].warning().is_none() {
+                    state.rules[i].detail_mut().warning = Some(format!(
                         "{}: {text}; late beyond the tolerance, but before a server may drop the client",
                         rule.title
                     ));
@@ -598,6 +634,23 @@ impl Judge {
             }
         }
     }
+}
+
+/// The indices of the rules with a check judged packet by packet (not `conduct` nor
+/// `protocol_errors`).
+fn packet_rules(rules: &[RuleDef]) -> Vec<usize> {
+    rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.check
+                .value
+                .as_slice()
+                .iter()
+                .any(|c| !matches!(c, Check::Conduct(_) | Check::ProtocolErrors(_)))
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Records rule `i`'s outcome on a connection: `None` it held, `Some(evidence)` it was
@@ -622,8 +675,8 @@ fn record(
     rs.applied = true;
     if let Some(evidence) = outcome {
         rs.violations += 1;
-        if rs.violation.is_none() {
-            rs.violation = Some(evidence.clone());
+        if rs.violation().is_none() {
+            rs.detail_mut().violation = Some(evidence.clone());
             findings.push(Finding {
                 conn,
                 // Cloned only for a finding: this runs for every packet.

@@ -146,9 +146,9 @@ impl Judge {
         for (i, rule) in self.rules.iter().enumerate() {
             if let Some(RuleOutcome::Unchecked(why)) = credentials.get(rule.id.value.as_str()) {
                 let rs = &mut state.rules[i];
-                if rs.violation.is_none() {
+                if rs.violation().is_none() {
                     rs.applied = true;
-                    rs.inconclusive = Some(format!("{evidence}: {why}"));
+                    rs.detail_mut().inconclusive = Some(format!("{evidence}: {why}"));
                 }
             }
         }
@@ -158,8 +158,8 @@ impl Judge {
                     continue;
                 };
                 if let Some(w) = warn_below.or(profile.keepalive.warn_below) {
-                    if c.keep_alive < w && state.rules[i].violation.is_none() {
-                        state.rules[i].warning = Some(format!(
+                    if c.keep_alive < w && state.rules[i].violation().is_none() {
+                        state.rules[i].detail_mut().warning = Some(format!(
                             "{evidence}: keepalive {} s is below the recommended {w} s",
                             c.keep_alive
                         ));
