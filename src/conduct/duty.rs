@@ -370,4 +370,142 @@ mod tests {
         assert!(Duty::judges("MQTT-3.1.3-7", false));
         assert!(!Duty::judges("MQTT-3.1.3-7", true));
     }
+
+    /// Every variant is in [`Duty::ALL`] (the judge reaches rules through it): the match
+    /// below is exhaustive, so a new duty cannot be added without this test naming it.
+    #[test]
+    fn every_duty_is_listed() {
+        let listed = |d: Duty| match d {
+            Duty::FirstPacketConnect
+            | Duty::OneConnect
+            | Duty::EmptyClientIdClean
+            | Duty::FreshPacketId
+            | Duty::Qos1FreshPacketId
+            | Duty::Qos2FreshPacketId
+            | Duty::AckMatchesPacketId
+            | Duty::Qos1FirstSendingDup0
+            | Duty::Qos2FirstSendingDup0
+            | Duty::RedeliveryDup1
+            | Duty::ReleaseAfterPubrec
+            | Duty::NoPublishAfterPubrel
+            | Duty::AcknowledgeQos1
+            | Duty::AcknowledgeQos2
+            | Duty::CompleteQos2
+            | Duty::AckKindPerQos
+            | Duty::PubackOrder
+            | Duty::PubrecOrder
+            | Duty::PubrelOrder
+            | Duty::ResendOnResume
+            | Duty::ResendSameId
+            | Duty::NoStaleSession
+            | Duty::ResendOrder
+            | Duty::NoResendAfterRefusal
+            | Duty::NothingAfterDisconnect
+            | Duty::CloseAfterDisconnect
+            | Duty::CloseAfterErrorCode
+            | Duty::CloseOnUnexpectedSession
+            | Duty::MaximumQos
+            | Duty::RetainAvailable
+            | Duty::MaximumPacketSize
+            | Duty::TopicAliasNonZero
+            | Duty::TopicAliasWithinMaximum
+            | Duty::TopicAliasNoneAllowed
+            | Duty::NoSubscriptionIdentifier
+            | Duty::ResponseTopicNoWildcard
+            | Duty::ReceiveMaximum
+            | Duty::NotHeldBackByQuota
+            | Duty::NoAuthWithoutMethod
+            | Duty::SameAuthMethod
+            | Duty::AuthContinue
+            | Duty::OnlyAuthBeforeConnack
+            | Duty::ReuseAfterPuback
+            | Duty::ReuseAfterPubcomp
+            | Duty::ReuseAfterRefusedPubrec
+            | Duty::RepeatAcknowledged
+            | Duty::CompleteDespiteExpiry
+            | Duty::AcceptTopicAlias
+            | Duty::NoAliasCarriedOver
+            | Duty::CloseOnViolation
+            | Duty::CloseOnFailedReauthentication
+            | Duty::ReleaseDespiteExpiry
+            | Duty::OnlyClientPackets
+            | Duty::NoExpiryRaisedOnDisconnect
+            | Duty::CloseOnInvalidFlags => Duty::ALL.contains(&d),
+            Duty::ReasonStringFits(p) | Duty::UserPropertiesFit(p) => {
+                [
+                    PacketType::PubAck,
+                    PacketType::PubRec,
+                    PacketType::PubRel,
+                    PacketType::PubComp,
+                    PacketType::Disconnect,
+                    PacketType::Auth,
+                ]
+                .contains(&p)
+                    && Duty::ALL.contains(&d)
+            }
+        };
+        for d in Duty::ALL {
+            assert!(listed(d), "{d:?}");
+        }
+        let every_kind = [
+            Duty::FirstPacketConnect,
+            Duty::OneConnect,
+            Duty::EmptyClientIdClean,
+            Duty::FreshPacketId,
+            Duty::Qos1FreshPacketId,
+            Duty::Qos2FreshPacketId,
+            Duty::AckMatchesPacketId,
+            Duty::Qos1FirstSendingDup0,
+            Duty::Qos2FirstSendingDup0,
+            Duty::RedeliveryDup1,
+            Duty::ReleaseAfterPubrec,
+            Duty::NoPublishAfterPubrel,
+            Duty::AcknowledgeQos1,
+            Duty::AcknowledgeQos2,
+            Duty::CompleteQos2,
+            Duty::AckKindPerQos,
+            Duty::PubackOrder,
+            Duty::PubrecOrder,
+            Duty::PubrelOrder,
+            Duty::ResendOnResume,
+            Duty::ResendSameId,
+            Duty::NoStaleSession,
+            Duty::ResendOrder,
+            Duty::NoResendAfterRefusal,
+            Duty::NothingAfterDisconnect,
+            Duty::CloseAfterDisconnect,
+            Duty::CloseAfterErrorCode,
+            Duty::CloseOnUnexpectedSession,
+            Duty::MaximumQos,
+            Duty::RetainAvailable,
+            Duty::MaximumPacketSize,
+            Duty::TopicAliasNonZero,
+            Duty::TopicAliasWithinMaximum,
+            Duty::TopicAliasNoneAllowed,
+            Duty::NoSubscriptionIdentifier,
+            Duty::ResponseTopicNoWildcard,
+            Duty::ReceiveMaximum,
+            Duty::NotHeldBackByQuota,
+            Duty::NoAuthWithoutMethod,
+            Duty::SameAuthMethod,
+            Duty::AuthContinue,
+            Duty::OnlyAuthBeforeConnack,
+            Duty::ReuseAfterPuback,
+            Duty::ReuseAfterPubcomp,
+            Duty::ReuseAfterRefusedPubrec,
+            Duty::RepeatAcknowledged,
+            Duty::CompleteDespiteExpiry,
+            Duty::AcceptTopicAlias,
+            Duty::NoAliasCarriedOver,
+            Duty::CloseOnViolation,
+            Duty::CloseOnFailedReauthentication,
+            Duty::ReleaseDespiteExpiry,
+            Duty::OnlyClientPackets,
+            Duty::NoExpiryRaisedOnDisconnect,
+            Duty::CloseOnInvalidFlags,
+        ];
+        for d in every_kind {
+            assert!(listed(d), "{d:?} is not in Duty::ALL");
+        }
+    }
 }

@@ -11,6 +11,8 @@ use crate::codec::{DecodeError, PacketType};
 pub(super) struct ConductRules {
     by_statement: [HashMap<String, Vec<usize>>; 2],
     unnumbered: [Vec<usize>; 2],
+    /// The rules each duty reaches, by duty (looked up for every note of every packet).
+    by_duty: [HashMap<crate::conduct::Duty, Vec<usize>, foldhash::fast::RandomState>; 2],
 }
 
 impl ConductRules {
@@ -19,16 +21,9 @@ impl ConductRules {
     }
 
     /// Calls `f` with every rule judging `duty` for the version `v5`.
-    fn for_duty(&self, duty: crate::conduct::Duty, v5: bool, mut f: impl FnMut(usize)) {
-        let v = usize::from(v5);
-        if duty.unnumbered() {
-            self.unnumbered[v].iter().copied().for_each(f);
-            return;
-        }
-        for statement in duty.statements(v5) {
-            if let Some(rules) = self.by_statement[v].get(*statement) {
-                rules.iter().copied().for_each(&mut f);
-            }
+    fn for_duty(&self, duty: crate::conduct::Duty, v5: bool, f: impl FnMut(usize)) {
+        if let Some(rules) = self.by_duty[usize::from(v5)].get(&duty) {
+            rules.iter().copied().for_each(f);
         }
     }
 }
@@ -46,6 +41,24 @@ pub(super) fn index(rules: &[RuleDef]) -> ConductRules {
             }
             if let Some(v5) = check.protocol_errors_v5() {
                 index.unnumbered[usize::from(v5)].push(i);
+            }
+        }
+    }
+    for v5 in [false, true] {
+        let v = usize::from(v5);
+        for duty in crate::conduct::Duty::ALL {
+            let rules: Vec<usize> = if duty.unnumbered() {
+                index.unnumbered[v].clone()
+            } else {
+                duty.statements(v5)
+                    .iter()
+                    .filter_map(|s| index.by_statement[v].get(*s))
+                    .flatten()
+                    .copied()
+                    .collect()
+            };
+            if !rules.is_empty() {
+                index.by_duty[v].insert(duty, rules);
             }
         }
     }
