@@ -79,6 +79,9 @@ pub struct Conn {
     /// What a 5.0 CONNACK announced the client may not send: its Maximum QoS, and whether
     /// retained messages are unavailable.
     pub server_limits: ServerLimits,
+    /// The Maximum Packet Size our 5.0 CONNECT announced: a larger packet from the server
+    /// is a failure of its own (MQTT-3.1.2-24).
+    pub max_packet_size: Option<u32>,
 }
 
 /// Limits a 5.0 server announces in its CONNACK, which bind the client.
@@ -121,6 +124,7 @@ impl Conn {
             last_received_id: None,
             client_id: None,
             server_limits: ServerLimits::default(),
+            max_packet_size: None,
         })
     }
 

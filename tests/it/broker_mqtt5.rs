@@ -65,6 +65,8 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-CAP-09", Pass),
     ("MQTT5-CAP-10", Pass),
     ("MQTT5-CAP-11", Pass),
+    ("MQTT5-CAP-12", Pass),
+    ("MQTT5-CAP-13", Branch("DISCONNECT")),
     ("MQTT5-SESS-01", Pass),
     ("MQTT5-SESS-02", Pass),
     ("MQTT5-SESS-03", Pass),
@@ -181,6 +183,7 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-TOPIC-01", Pass),
     ("MQTT5-TOPIC-02", Pass),
     ("MQTT5-TOPIC-03", Pass),
+    ("MQTT5-TOPIC-04", Pass),
     ("MQTT5-RET-01", Pass),
     ("MQTT5-RET-02", Pass),
 ];
@@ -510,4 +513,64 @@ fn a_delivery_is_acknowledged_with_the_packet_id_the_server_chose() {
     let url = format!("mqtt://127.0.0.1:{}", peer.port);
     let report = suite_run::run_selected("mqtt-5", &url, &["MQTT5-FLOW-02"], &[]);
     verdicts::check_report(report.cases(), &[("MQTT5-FLOW-02", Pass)]);
+}
+
+/// A peer that answers CONNECT with a CONNACK carrying a 100-character Reason String,
+/// whatever Maximum Packet Size the client announced (MQTT-3.1.2-24 forbids it), and
+/// PINGREQ with PINGRESP.
+fn oversized_connack_peer() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
+    let port = listener.local_addr().expect("an address").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use mqtt_conform::codec::{
+                    ConnAck, Packet, Properties, PropertyId, PropertyValue, ProtocolVersion,
+                    encode_to_vec,
+                };
+                use std::io::Write;
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                while let Some(frame) = peer::read_frame(&mut stream) {
+                    let answer =
+                        match mqtt_conform::codec::decode_packet(&frame, ProtocolVersion::V5) {
+                            Ok(Packet::Connect(_)) => encode_to_vec(
+                                &Packet::ConnAck(ConnAck {
+                                    session_present: false,
+                                    code: 0,
+                                    properties: Properties::new().with(
+                                        PropertyId::ReasonString,
+                                        PropertyValue::String("r".repeat(100).into()),
+                                    ),
+                                }),
+                                ProtocolVersion::V5,
+                            )
+                            .expect("CONNACK encodes"),
+                            Ok(Packet::PingReq) => vec![0xD0, 0x00],
+                            _ => return,
+                        };
+                    if stream.write_all(&answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A CONNACK larger than the Maximum Packet Size the client announced fails MQTT5-CAP-11,
+/// naming both sizes: the runner holds every packet of a connection to the limit its
+/// CONNECT announced.
+#[test]
+fn a_connack_above_the_announced_maximum_packet_size_fails() {
+    let port = oversized_connack_peer();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let report = suite_run::run_selected("mqtt-5", &url, &["MQTT5-CAP-11"], &[]);
+    verdicts::check_report(
+        report.cases(),
+        &[(
+            "MQTT5-CAP-11",
+            Fail("packet of 108 bytes exceeds the maximum of 64 bytes"),
+        )],
+    );
 }

@@ -512,7 +512,24 @@ impl TestRun {
                 if version.is_v5() && bytes.len() == 4 && bytes[0] == 0x20 && bytes[1] == 2 {
                     version = ProtocolVersion::V3_1_1;
                 }
-                let decoded = decode_packet(&bytes, version);
+                let limit = self
+                    .conns
+                    .get(name)
+                    .and_then(|c| c.max_packet_size)
+                    .map(|m| m as usize);
+                let decoded = match limit {
+                    // Larger than the Maximum Packet Size our CONNECT announced: the server
+                    // must not send it (MQTT-3.1.2-24), whatever it holds.
+                    Some(max) if bytes.len() > max => Err(crate::codec::DecodeError::new(
+                        crate::codec::Violation::PacketTooLarge {
+                            size: bytes.len(),
+                            max,
+                        },
+                        0,
+                        version,
+                    )),
+                    _ => decode_packet(&bytes, version),
+                };
                 if let Ok(Packet::Publish(p)) = &decoded {
                     if let Some(c) = self.conns.get_mut(name) {
                         c.last_received_id = p.packet_id.or(c.last_received_id);

@@ -358,6 +358,9 @@ impl TestRun {
             Packet::Connect(c) => {
                 if let Some(conn) = self.conns.get_mut(name) {
                     conn.client_id = Some(c.client_id.clone());
+                    conn.max_packet_size = c
+                        .properties
+                        .get_int(crate::codec::PropertyId::MaximumPacketSize);
                 }
             }
             Packet::Subscribe(s) => {
