@@ -1335,6 +1335,20 @@ const RUMQTTD_5: &[(&str, Want)] = &[
         ),
     ),
     ("MQTT5-SESS-09", Pass),
+    // rumqttd: re-sends the unacknowledged QoS 2 delivery with DUP 0, where a re-delivery carries DUP 1 [MQTT-3.3.1-1, MQTT-4.4.0-1].
+    (
+        "MQTT5-SESS-10",
+        Fail(
+            "step 12 (expect publish): expected PUBLISH {\"qos\":2,\"dup\":true,\"payload\":\"unreceived\"} within 5.00 s of the step's start; observed PUBLISH",
+        ),
+    ),
+    // rumqttd: nothing re-sent on resumption, where the PUBREL of a flow past the client's PUBREC is re-sent [MQTT-4.4.0-1, MQTT-4.3.3-5].
+    (
+        "MQTT5-SESS-11",
+        Fail(
+            "step 14 (expect pubrel): expected PUBREL within 5.00 s of the step's start; nothing arrived",
+        ),
+    ),
     ("MQTT5-KA-01", Pass),
     ("MQTT5-KA-02", Pass),
     ("MQTT5-PUB-01", Pass),

@@ -76,6 +76,8 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-SESS-07", Pass),
     ("MQTT5-SESS-08", Pass),
     ("MQTT5-SESS-09", Pass),
+    ("MQTT5-SESS-10", Pass),
+    ("MQTT5-SESS-11", Pass),
     ("MQTT5-KA-01", KeepAlive),
     ("MQTT5-KA-02", Pass),
     ("MQTT5-PUB-01", Pass),
