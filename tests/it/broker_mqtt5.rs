@@ -40,6 +40,8 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-CONN-13", Branch("close")),
     ("MQTT5-CONN-14", Pass),
     // The same refusal, and nothing after the refused CONNECT is processed (no PINGRESP).
+    // mosquitto supports QoS 2: a Will at QoS 2 is acceptable.
+    ("MQTT5-CONN-16", Inconclusive("observed QoS 2 supported")),
     ("MQTT5-CONN-15", Branch("3.1.1 CONNACK 0x01")),
     ("MQTT5-CID-01", Pass),
     ("MQTT5-CID-02", Pass),
@@ -97,6 +99,11 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-PUB-09", Pass),
     ("MQTT5-PUB-10", Pass),
     ("MQTT5-PUB-11", Pass),
+    ("MQTT5-PUB-12", Pass),
+    // mosquitto does not check a payload's format: the refusal that would free the id
+    // never comes.
+    ("MQTT5-PUB-13", Inconclusive("observed PUBREC accepting")),
+    ("MQTT5-PUB-14", Pass),
     ("MQTT5-PROP-01", Pass),
     ("MQTT5-PROP-02", Pass),
     ("MQTT5-PROP-03", Pass),
@@ -146,6 +153,7 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-UNSUB-02", Pass),
     ("MQTT5-UNSUB-03", Pass),
     ("MQTT5-UNSUB-04", Pass),
+    ("MQTT5-UNSUB-05", Pass),
     // mosquitto supports shared subscriptions.
     ("MQTT5-SHARE-01", Branch("granted")),
     // An invalid ShareName is answered with DISCONNECT 0x81.
@@ -202,7 +210,8 @@ fn mqtt5_suite_against_mosquitto() {
 /// Runner and emulator over in-memory pipes on a paused clock: the waits of the message
 /// expiry tests (MQTT5-EXP-02/03/04) and the keep-alive closes take no wall time, and the
 /// server's expiry follows the same clock as the runner's waits. Every test passes, with
-/// the same `any_of` branches as over TCP in real time.
+/// the same `any_of` branches as over TCP in real time, but the two whose condition the
+/// emulator does not meet.
 #[tokio::test(start_paused = true)]
 async fn mqtt5_suite_against_the_default_emulator() {
     let report = suite_run::run_on_emulator("mqtt-5", &[]).await;
@@ -210,9 +219,22 @@ async fn mqtt5_suite_against_the_default_emulator() {
         report.cases().count() >= 60,
         "the 5.0 baseline has at least 60 tests"
     );
+    // Conditional tests whose condition the emulator does not meet: it supports QoS 2 (a
+    // Will at QoS 2 is acceptable) and does not check payload formats (no refusal frees an
+    // id). They must say so, inconclusive.
+    let unobservable = [
+        ("MQTT5-CONN-16", "QoS 2 supported"),
+        ("MQTT5-PUB-13", "PUBREC accepting"),
+    ];
     let not_passed: Vec<String> = report
         .cases()
         .filter(|c| c.verdict != Verdict::Passed)
+        .filter(|c| {
+            !unobservable.iter().any(|(id, why)| {
+                c.id == *id
+                    && matches!(&c.verdict, Verdict::Inconclusive { message } if message.contains(why))
+            })
+        })
         .map(|c| format!("{}: {:?}", c.id, c.verdict))
         .collect();
     assert!(
