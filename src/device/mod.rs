@@ -345,10 +345,25 @@ fn carry_out(control: &crate::server::ServerControl, actions: Vec<scenario::Acti
                 topic,
                 payload,
                 qos,
+                topic_alias,
             } => {
                 // A topic that cannot be published was refused when the suite loaded; the
                 // test then reports the command as not delivered.
-                let _ = control.publish(&topic, payload, qos, false);
+                let _ = if topic_alias {
+                    control.publish_aliased(&topic, payload, qos)
+                } else {
+                    control.publish(&topic, payload, qos, false)
+                };
+            }
+            scenario::Action::PlanConnack { device, plan } => {
+                control.plan_connack(&device, plan);
+            }
+            scenario::Action::Disconnect {
+                conn,
+                reason,
+                linger,
+            } => {
+                control.disconnect(conn, reason, linger);
             }
         }
     }

@@ -61,7 +61,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             if let Some(alias) = p.properties.get_int(PropertyId::TopicAlias) {
                 let s = self.sess();
                 let alias = u16::try_from(alias).unwrap_or(0);
-                let max = profile.topic_alias_maximum.unwrap_or(TOPIC_ALIAS_MAX);
+                let max = s.announced.topic_alias_max;
                 if alias == 0 || alias > max {
                     return Err(Exit::close(
                         format!("Topic Alias {alias} above the maximum {max} [MQTT-3.3.2-9]"),
@@ -85,6 +85,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
         let pid = p.packet_id;
         let mut qos = p.qos;
+        let announced = &self.sess().announced;
+        if let Some(max) = announced.max_qos.filter(|m| qos > *m) {
+            return Err(Exit::close(
+                format!(
+                    "PUBLISH QoS {} above the Maximum QoS {} the CONNACK announced [MQTT-3.2.2-11]",
+                    qos.as_u8(),
+                    max.as_u8()
+                ),
+                code::QOS_NOT_SUPPORTED,
+            ));
+        }
+        if p.retain && announced.retain_refused {
+            return Err(Exit::close(
+                "retained PUBLISH after the CONNACK announced Retain Available 0 [MQTT-3.2.2-14]",
+                code::RETAIN_NOT_SUPPORTED,
+            ));
+        }
         if qos > policy.max_qos {
             match profile.on_qos_above_max {
                 QosReaction::Close => {
@@ -171,9 +188,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 self.ack(qos, pid, code::SUCCESS);
                 return Ok(());
             }
-            if s.carried.awaiting_rel.len() >= MAX_AWAITING_REL {
+            let receive_max = s.announced.receive_max;
+            if s.carried.awaiting_rel.len() >= receive_max {
                 return Err(Exit::close(
-                    format!("more than {MAX_AWAITING_REL} QoS 2 messages await PUBREL"),
+                    format!(
+                        "more than the Receive Maximum of {receive_max} QoS 2 messages await PUBREL [MQTT-3.3.4-7]"
+                    ),
                     code::RECEIVE_MAXIMUM_EXCEEDED,
                 ));
             }
@@ -189,6 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             properties,
             expires_at,
             retain,
+            topic_alias: false,
         });
         {
             let key = self.sess().key.clone();
@@ -211,6 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 properties: Properties::new(),
                 expires_at: None,
                 retain: false,
+                topic_alias: false,
             });
             let ctx = RouteCtx {
                 policy,
