@@ -32,6 +32,7 @@ mod real_clients;
 mod report_junit;
 mod secrets;
 mod server_broker;
+mod server_device_tests;
 mod server_events;
 mod server_keepalive;
 mod server_profile;

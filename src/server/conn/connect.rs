@@ -199,7 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         let plan_max_qos = plan.maximum_qos.filter(|q| v5 && *q < policy.max_qos);
         let retain_refused = profile.retain == Feature::Refused;
         let plan_retain_refused = v5 && plan.retain_available == Some(false) && !retain_refused;
-        let receive_max = match plan.receive_maximum.filter(|_| v5) {
+        let our_receive_max = match plan.receive_maximum.filter(|_| v5) {
             Some(r) => usize::from(r).min(MAX_AWAITING_REL),
             None => MAX_AWAITING_REL,
         };
@@ -257,7 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             }
             add(
                 PropertyId::ReceiveMaximum,
-                PropertyValue::TwoByteInteger(u16::try_from(receive_max).unwrap_or(u16::MAX)),
+                PropertyValue::TwoByteInteger(u16::try_from(our_receive_max).unwrap_or(u16::MAX)),
             );
             if let Ok(max) = u32::try_from(max_packet) {
                 add(
@@ -313,7 +313,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             announced: Announced {
                 max_qos: plan_max_qos,
                 retain_refused: plan_retain_refused,
-                receive_max,
+                receive_max: our_receive_max,
                 topic_alias_max,
             },
             aliases: HashMap::new(),
