@@ -177,6 +177,11 @@ struct Active {
     pubrel_resent: Vec<u16>,
     /// PUBCOMPs the device sent for them: packet ids.
     pubcomp_resumed: Vec<u16>,
+    /// What the device sent after a test's CONNACK (`action: none`): count per packet type.
+    sent: BTreeMap<String, usize>,
+    /// The device's last packet then, and the longest silence between its packets.
+    last_sent: Option<Duration>,
+    longest_silence: Duration,
     trace: Vec<TraceLine>,
 }
 
@@ -184,6 +189,8 @@ struct Active {
 #[derive(Debug, Clone, Copy)]
 struct Delivered {
     at: Duration,
+    /// The QoS it reached the device at (the subscription may lower it).
+    qos: QoS,
     pid: Option<u16>,
     /// Sent with the Topic Alias alone (no topic).
     alias_only: bool,
@@ -448,6 +455,12 @@ impl Scenarios {
         }
         let Some(acted) = a.acted else { return };
         let test = &self.tests[a.test];
+        if let (Side::Client, DeviceAction::None) = (event.from, &test.action) {
+            let since = a.last_sent.unwrap_or(acted);
+            a.longest_silence = a.longest_silence.max(at.saturating_sub(since));
+            a.last_sent = Some(at);
+            *a.sent.entry(packet.packet_type().to_string()).or_default() += 1;
+        }
         match (event.from, packet, &test.action) {
             (Side::Server, Packet::Publish(p), DeviceAction::Command { count, .. })
                 if !p.dup && a.deliveries.len() < usize::from(*count) =>
@@ -481,6 +494,7 @@ impl Scenarios {
                     }
                     a.deliveries.push(Delivered {
                         at,
+                        qos: p.qos,
                         pid: p.packet_id,
                         alias_only,
                     });
@@ -758,6 +772,9 @@ fn start_next(
             resume_present: None,
             pubrel_resent: Vec::new(),
             pubcomp_resumed: Vec::new(),
+            sent: BTreeMap::new(),
+            last_sent: None,
+            longest_silence: Duration::ZERO,
             trace: Vec::new(),
         };
         if let Some(plan) = test.connack {
@@ -889,6 +906,15 @@ fn act(
 }
 
 impl Active {
+    /// The highest QoS the command's messages reached the device at.
+    fn delivered_qos(&self) -> QoS {
+        self.deliveries
+            .iter()
+            .map(|d| d.qos)
+            .max()
+            .unwrap_or(QoS::AtMostOnce)
+    }
+
     /// True when `pid` is the packet id of one of the command's PUBLISHes.
     fn delivered_pid(&self, pid: u16) -> bool {
         self.deliveries.iter().any(|d| d.pid == Some(pid))
@@ -907,6 +933,7 @@ impl Active {
         };
         !self.dropped
             && self.closed.is_none()
+            && self.deliveries.iter().all(|d| d.qos == QoS::ExactlyOnce)
             && self.deliveries.len() == usize::from(count)
             && self.acked.len() == self.deliveries.len()
     }
@@ -951,7 +978,6 @@ impl Active {
     fn flows_complete(&self, test: &DeviceTest) -> bool {
         let DeviceAction::Command {
             count,
-            qos,
             withhold_pubrel,
             ..
         } = test.action
@@ -962,7 +988,7 @@ impl Active {
         if self.deliveries.len() < n {
             return false;
         }
-        match (qos, withhold_pubrel) {
+        match (self.delivered_qos(), withhold_pubrel) {
             (QoS::AtMostOnce, _) => true,
             (QoS::AtLeastOnce, _) => self.acked.len() >= n,
             (QoS::ExactlyOnce, false) => self.completed.len() >= n,
@@ -1045,6 +1071,33 @@ impl Active {
         }
     }
 
+    /// What the device sent after the test's CONNACK, in one line: packets per type and
+    /// the longest silence (up to its close or `now`), with the Keep Alive in force.
+    fn sent_summary(&self, now: Duration) -> String {
+        let acted = self.acted.unwrap_or(self.act_at);
+        let end = self.closed.as_ref().map_or(now, |c| c.0);
+        let silence = self
+            .longest_silence
+            .max(end.saturating_sub(self.last_sent.unwrap_or(acted)));
+        let ka = format!("Keep Alive {} s", self.keepalive);
+        if self.sent.is_empty() {
+            return format!(
+                "the device sent nothing in the {} after the CONNACK ({ka})",
+                fmt_secs(end.saturating_sub(acted))
+            );
+        }
+        let counts: Vec<String> = self
+            .sent
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        format!(
+            "the device sent {} after the CONNACK; longest silence {} ({ka})",
+            counts.join(", "),
+            fmt_secs(silence)
+        )
+    }
+
     /// What became of a command burst, in one line: deliveries, acknowledgements and a
     /// withheld flow's resumption.
     fn burst_summary(&self, count: u16, qos: QoS, acted: Duration) -> String {
@@ -1057,9 +1110,15 @@ impl Active {
             ),
             _ => String::new(),
         };
+        let delivered_qos = self.delivered_qos();
+        let lowered = if n > 0 && delivered_qos != qos {
+            format!(" (published at QoS {})", qos.as_u8())
+        } else {
+            String::new()
+        };
         let mut line = format!(
-            "{n} of {count} command(s) delivered at QoS {}{span}",
-            qos.as_u8()
+            "{n} of {count} command(s) delivered at QoS {}{lowered}{span}",
+            delivered_qos.as_u8()
         );
         let alias_only = self.deliveries.iter().filter(|d| d.alias_only).count();
         if let Some(alias) = self.alias {
@@ -1067,7 +1126,7 @@ impl Active {
                 "; the first with the topic and Topic Alias {alias}, {alias_only} with the alias alone"
             ));
         }
-        match qos {
+        match delivered_qos.max(if n == 0 { qos } else { QoS::AtMostOnce }) {
             QoS::AtMostOnce => {}
             QoS::AtLeastOnce => line.push_str(&format!("; {} PUBACK(s)", self.acked.len())),
             QoS::ExactlyOnce => line.push_str(&format!(
@@ -1368,6 +1427,9 @@ impl Outcomes {
                 _ => Outcome::Pending,
             };
             items.push(("stays", outcome));
+        }
+        if let DeviceAction::None = test.action {
+            observed.push(a.sent_summary(now));
         }
         // A test with no expectation records until its deadline, or until its command's
         // flows are complete.
@@ -1963,7 +2025,9 @@ mod tests {
         assert_eq!(case.verdict, Verdict::Passed, "{case:?}");
         assert_eq!(
             case.measured.as_deref(),
-            Some("closed the connection 0.02 s after the CONNACK (window ≤ 5.00 s)")
+            Some(
+                "the device sent nothing in the 0.02 s after the CONNACK (Keep Alive 30 s); closed the connection 0.02 s after the CONNACK (window ≤ 5.00 s)"
+            )
         );
         // A device that stays connected misses the window.
         let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
@@ -2307,5 +2371,40 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{yaml}: {err}");
         }
+    }
+
+    /// A Server Keep Alive test records what the device sent under the CONNACK's Keep
+    /// Alive, and its longest silence, so the record shows whether it adopted the value.
+    #[test]
+    fn a_connack_only_test_records_what_the_device_sent_and_its_longest_silence() {
+        let tests = tests5_of(concat!(
+            "  - id: KA\n    title: ka\n    status: NP\n    connack: { server_keep_alive: 5 }\n",
+            "    action: none\n    timeout: 2x keepalive + 5s\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        let props = Properties::new().with(
+            PropertyId::ServerKeepAlive,
+            crate::codec::PropertyValue::TwoByteInteger(5),
+        );
+        connect5(&mut s, 2, 1_000, true, 0, ack(false, props));
+        for ms in [6_000, 11_000] {
+            s.observe(&packet(2, ms, Side::Client, Packet::PingReq));
+        }
+        s.observe(&packet(
+            2,
+            12_000,
+            Side::Client,
+            delivered(1, "t", QoS::AtLeastOnce, None),
+        ));
+        assert_eq!(s.next_wakeup(), Some(at(16_000)));
+        let (_, updates) = s.tick(at(16_000));
+        assert_eq!(
+            decided(&updates).verdict,
+            Verdict::Recorded {
+                message: "the device sent 2 PINGREQ, 1 PUBLISH after the CONNACK; longest silence 5.00 s (Keep Alive 5 s)".into()
+            }
+        );
     }
 }

@@ -259,3 +259,32 @@ async fn a_withheld_pubrel_is_sent_when_the_session_resumes() {
     c.send(&Packet::PubComp(PubResponse::new(pid))).await;
     assert!(matches!(c.next(support::QUIET).await, Seen::Nothing));
 }
+
+/// PUBACKs a device test withholds leave QoS 1 PUBLISHes unacknowledged: with Receive
+/// Maximum 2 announced, a third new one closes the connection with 0x93, while a re-sent
+/// one (same packet id, DUP 1) is no new message.
+#[tokio::test]
+async fn withheld_pubacks_count_against_the_announced_receive_maximum() {
+    let server = server().await;
+    let control = server.control();
+    control.plan_connack(
+        "rm",
+        Some(ConnackPlan {
+            receive_maximum: Some(2),
+            ..ConnackPlan::default()
+        }),
+    );
+    let mut c = Raw::connected(server.local_addr, V5, "rm").await;
+    assert!(control.misbehave(1, Misbehaviour::WithholdPuback, true));
+    for pid in [1, 2] {
+        c.send(&Packet::Publish(qos_publish("a", QoS::AtLeastOnce, pid)))
+            .await;
+    }
+    let mut again = qos_publish("a", QoS::AtLeastOnce, 2);
+    again.dup = true;
+    c.send(&Packet::Publish(again)).await;
+    c.assert_silent().await;
+    c.send(&Packet::Publish(qos_publish("a", QoS::AtLeastOnce, 3)))
+        .await;
+    assert_eq!(disconnected_with(&mut c).await, 0x93);
+}

@@ -310,6 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             )
             .unwrap_or(u16::MAX),
             out_aliases: HashMap::new(),
+            withheld_acks: std::collections::HashSet::new(),
             announced: Announced {
                 max_qos: plan_max_qos,
                 retain_refused: plan_retain_refused,

@@ -155,6 +155,8 @@ struct Sess {
     out_aliases: HashMap<String, u16>,
     /// What the CONNACK announced and this connection is held to.
     announced: Announced,
+    /// 5.0: inbound QoS 1/2 packet ids whose PUBACK / PUBREC a device test withholds.
+    withheld_acks: std::collections::HashSet<u16>,
     aliases: HashMap<u16, String>,
     /// The session queue may hold messages for us.
     maybe_pending: bool,
