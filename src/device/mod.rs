@@ -174,9 +174,11 @@ pub async fn run(
             sink.event(&event)
                 .map_err(|e| format!("cannot write {e}"))?;
         }
-        // A device still in its device tests is not done when one connection ends.
-        let device_busy = scenarios.busy(event.conn);
+        // A device still in its device tests is not done when one connection ends (a close
+        // that decides its last test leaves it done).
+        let device = scenarios.device_of(event.conn);
         let (actions, updates) = scenarios.observe(&event);
+        let device_busy = device.is_some_and(|d| scenarios.device_busy(&d));
         carry_out(&control, actions);
         for u in &updates {
             on_progress(Progress::DeviceTest(u));

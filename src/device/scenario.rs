@@ -245,12 +245,14 @@ impl Scenarios {
         self
     }
 
-    /// True when connection `conn` belongs to a device that still has device tests to
-    /// run (its connections ending are part of the tests, not the device leaving).
-    pub fn busy(&self, conn: u64) -> bool {
-        let Some(device) = self.conns.get(&conn).and_then(|c| c.device.as_ref()) else {
-            return false;
-        };
+    /// The client id of connection `conn`, once its CONNECT was seen.
+    pub fn device_of(&self, conn: u64) -> Option<String> {
+        self.conns.get(&conn).and_then(|c| c.device.clone())
+    }
+
+    /// True when `device` still has device tests to run (its connections ending are part
+    /// of the tests, not the device leaving).
+    pub fn device_busy(&self, device: &str) -> bool {
         self.devices
             .get(device)
             .is_some_and(|run| run.active.is_some() || run.next < self.tests.len())

@@ -19,6 +19,7 @@ mod codec_props;
 mod codec_vectors;
 mod cross_check_rumqttc;
 mod device_mode;
+mod device_tests_baseline;
 mod fuzz_replay;
 mod judge_rules;
 mod onenet;
