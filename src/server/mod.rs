@@ -109,7 +109,18 @@
 //!   of QoS 1 and QoS 2 (PUBACK, PUBREC); [`Behaviour::withhold_suback`] registers the
 //!   subscriptions but sends no SUBACK; [`Behaviour::reject_subscriptions`] registers
 //!   nothing and answers 0x80 to every filter; [`Behaviour::close_after`] cuts the
-//!   connection (no DISCONNECT, Will published) that long after CONNACK.
+//!   connection (no DISCONNECT, Will published) that long after CONNACK. Device tests
+//!   switch misbehaviours on for one connection ([`ServerControl`]), among them leaving
+//!   outbound QoS 2 flows at the client's PUBREC (the PUBREL goes when the session
+//!   resumes), send a 5.0 DISCONNECT and then nothing more while waiting for the client's
+//!   close, and publish commands with a Topic Alias.
+//! - **Planned CONNACKs** ([`ServerControl::plan_connack`]): a client id's next CONNECTs
+//!   get Session Present 1 and (5.0) the planned Maximum QoS, Retain Available, Server Keep
+//!   Alive, Receive Maximum, Maximum Packet Size and Topic Alias Maximum, and the
+//!   connection is held to them: above the Maximum QoS DISCONNECT 0x9B, RETAIN 0x9A, a
+//!   packet above the size 0x95, an alias above the maximum 0x94, more unacknowledged QoS
+//!   1/2 PUBLISHes than the Receive Maximum (withheld PUBACKs included) 0x93, and the
+//!   Server Keep Alive replaces the client's.
 //! - `max_publish_rate` is not enforced.
 //!
 //! # Events
