@@ -2409,4 +2409,45 @@ mod tests {
             }
         );
     }
+
+    /// A device that ignores the server DISCONNECT fails at the window's end, and the next
+    /// test does not start on the connection the cloud has ended (it waits for the next).
+    #[test]
+    fn no_test_starts_on_a_connection_the_cloud_has_disconnected() {
+        let tests = tests5_of(concat!(
+            "  - id: D\n    title: d\n    action: { disconnect: { reason: 0x89 } }\n",
+            "    expect: { close: { within: 2s } }\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        let actions = connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(
+                &actions[..],
+                [Action::Disconnect {
+                    conn: 1,
+                    reason: 0x89,
+                    ..
+                }]
+            ),
+            "{actions:?}"
+        );
+        let (actions, updates) = s.tick(at(2_000));
+        assert!(
+            matches!(&decided(&updates).verdict, Verdict::Failed { message } if message == "still connected 2.00 s after the DISCONNECT; window ≤ 2.00 s"),
+            "{updates:?}"
+        );
+        assert!(
+            actions.is_empty(),
+            "Z must not act on connection 1: {actions:?}"
+        );
+        assert_eq!(s.next_wakeup(), None);
+        // The server closes it once its linger ends; Z starts on the device's next connection.
+        s.observe(&closed(1, 12_000, Side::Server));
+        let actions = connect5(&mut s, 2, 13_000, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(&actions[..], [Action::Drop { conn: 2, .. }]),
+            "{actions:?}"
+        );
+    }
 }
