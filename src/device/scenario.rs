@@ -177,6 +177,10 @@ struct Active {
     pubrel_resent: Vec<u16>,
     /// PUBCOMPs the device sent for them: packet ids.
     pubcomp_resumed: Vec<u16>,
+    /// QoS 1/2 PUBLISHes the device sent while PUBACK was withheld: distinct packet ids,
+    /// and how many came again with DUP 1.
+    unacked_ids: std::collections::BTreeSet<u16>,
+    dup_resends: usize,
     /// What the device sent after a test's CONNACK (`action: none`): count per packet type.
     sent: BTreeMap<String, usize>,
     /// The device's last packet then, and the longest silence between its packets.
@@ -524,6 +528,9 @@ impl Scenarios {
                 if let (Some(pid), DeviceAction::Misbehave(Misbehaviour::WithholdPuback)) =
                     (p.packet_id, &test.action)
                 {
+                    if at >= acted && !a.unacked_ids.insert(pid) && p.dup {
+                        a.dup_resends += 1;
+                    }
                     match a.unacked {
                         None if at >= acted => {
                             a.unacked = Some((pid, at));
@@ -774,6 +781,8 @@ fn start_next(
             resume_present: None,
             pubrel_resent: Vec::new(),
             pubcomp_resumed: Vec::new(),
+            unacked_ids: std::collections::BTreeSet::new(),
+            dup_resends: 0,
             sent: BTreeMap::new(),
             last_sent: None,
             longest_silence: Duration::ZERO,
@@ -1432,6 +1441,17 @@ impl Outcomes {
         }
         if let DeviceAction::None = test.action {
             observed.push(a.sent_summary(now));
+        }
+        if let (DeviceAction::Misbehave(Misbehaviour::WithholdPuback), None) =
+            (&test.action, e.resend)
+        {
+            // Without a resend expectation: how many the device let go unacknowledged
+            // (what a Receive Maximum bounds).
+            observed.push(format!(
+                "{} QoS 1/2 PUBLISH(es) with distinct packet ids left unacknowledged, {} re-sent with DUP 1",
+                a.unacked_ids.len(),
+                a.dup_resends
+            ));
         }
         // A test with no expectation records until its deadline, or until its command's
         // flows are complete.
@@ -2448,6 +2468,41 @@ mod tests {
         assert!(
             matches!(&actions[..], [Action::Drop { conn: 2, .. }]),
             "{actions:?}"
+        );
+    }
+
+    /// Withheld PUBACKs without a resend expectation: the record counts the distinct
+    /// packet ids left unacknowledged and the DUP re-sends (what a Receive Maximum bounds).
+    #[test]
+    fn withheld_pubacks_are_counted_for_the_record() {
+        let tests = tests5_of(concat!(
+            "  - id: R\n    title: r\n    status: NP\n    connack: { receive_maximum: 1 }\n",
+            "    action: withhold_puback\n    timeout: 5s\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        let actions = connect5(&mut s, 2, 1_000, true, 0, ack(false, Properties::new()));
+        assert_eq!(
+            actions,
+            vec![Action::Misbehave {
+                conn: 2,
+                what: Misbehaviour::WithholdPuback,
+                on: true
+            }]
+        );
+        let mut p = Publish::new("up", "x");
+        p.qos = QoS::AtLeastOnce;
+        p.packet_id = Some(4);
+        s.observe(&packet(2, 1_100, Side::Client, Packet::Publish(p.clone())));
+        p.dup = true;
+        s.observe(&packet(2, 2_100, Side::Client, Packet::Publish(p)));
+        let (_, updates) = s.tick(at(6_000));
+        assert_eq!(
+            decided(&updates).verdict,
+            Verdict::Recorded {
+                message: "1 QoS 1/2 PUBLISH(es) with distinct packet ids left unacknowledged, 1 re-sent with DUP 1".into()
+            }
         );
     }
 }

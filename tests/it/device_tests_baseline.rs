@@ -303,3 +303,55 @@ fn mqtt_js_accepts_commands_with_a_topic_alias_and_libmosquitto_does_not() {
     );
     assert_eq!(printed.matches("alias/cmd alias").count(), 1, "{printed}");
 }
+
+/// Receive Maximum 1 with PUBACKs withheld and five messages waiting: libmosquitto keeps
+/// one QoS 1 PUBLISH in flight and holds the rest back (MQTT-3.3.4-7).
+#[test]
+fn libmosquitto_keeps_to_receive_maximum_1() {
+    use std::io::{BufRead, BufReader, Write};
+    let id = "MQTT5-DEV-RECEIVE-MAX-1";
+    let cloud = Cloud::start_suite(
+        "mqtt-5",
+        "dev-receive-max",
+        1,
+        &["--device-tests", "--exact", id],
+    );
+    // Line-buffered, so that its debug lines arrive as it prints them.
+    let mut device = Command::new("stdbuf")
+        .args(["-oL", "mosquitto_pub"])
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
+        .args([
+            "-V", "mqttv5", "-i", "rm-dev", "-t", "rm/up", "-q", "1", "-l", "-d",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
+    // The messages wait until the client has read the CONNACK of the connection under the
+    // test's (its second: the cloud closes the first to answer the reconnect with it).
+    let debug = BufReader::new(device.stdout.take().expect("stdout"));
+    let (tx, connacks) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in debug.lines().map_while(Result::ok) {
+            if line.contains("received CONNACK") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    for _ in 0..2 {
+        connacks
+            .recv_timeout(Duration::from_secs(20))
+            .expect("mosquitto_pub reads a CONNACK in time");
+    }
+    let mut stdin = device.stdin.take().expect("stdin");
+    for n in 1..=5 {
+        writeln!(stdin, "reading {n}").expect("mosquitto_pub reads stdin");
+    }
+    let (case, _) = decided(cloud, device, id, Duration::from_secs(20));
+    drop(stdin);
+    assert_eq!(
+        recorded(&case),
+        "1 QoS 1/2 PUBLISH(es) with distinct packet ids left unacknowledged, 0 re-sent with DUP 1"
+    );
+}
