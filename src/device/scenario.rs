@@ -126,6 +126,8 @@ struct ConnInfo {
     plan: Option<ConnackPlan>,
     /// The CONNACK's Session Present.
     session_present: bool,
+    /// The CONNACK was sent (accepting or refusing).
+    answered: bool,
     /// The first filter the device subscribed to.
     first_filter: Option<String>,
     /// The cloud has ended this connection (dropped it or sent DISCONNECT): no test
@@ -291,6 +293,7 @@ impl Scenarios {
                         alias_max: 0,
                         plan: None,
                         session_present: false,
+                        answered: false,
                         first_filter: None,
                         ended_by_cloud: false,
                     },
@@ -424,8 +427,33 @@ impl Scenarios {
                 }
             }
             (Side::Server, Packet::ConnAck(c)) => {
+                info.answered = true;
                 info.accepted = c.code == 0;
                 info.session_present = c.session_present;
+                let run = info.device.as_ref().and_then(|d| self.devices.get_mut(d));
+                if let (false, Some(run)) = (info.accepted, run) {
+                    // A CONNECT the test's own CONNACK makes the server refuse (a Will
+                    // above what it announces): the test cannot run on this device.
+                    if let Some((index, _)) = run.awaiting.filter(|(i, _)| {
+                        info.plan.is_some()
+                            && self.tests.get(*i).is_some_and(|t| t.connack == info.plan)
+                    }) {
+                        let why = c
+                            .properties
+                            .get_str(PropertyId::ReasonString)
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default();
+                        run.cases.push(skipped(
+                            &self.tests[index],
+                            format!(
+                                "the cloud refused the device's CONNECT under this test's CONNACK (reason {:#04x}{why}), so the test cannot run on this device",
+                                c.code
+                            ),
+                        ));
+                        run.next = index + 1;
+                        run.awaiting = None;
+                    }
+                }
                 // MQTT-3.2.2-21: the Server Keep Alive is the connection's Keep Alive.
                 if let Some(k) = c.properties.get_int(PropertyId::ServerKeepAlive) {
                     info.keepalive = u16::try_from(k).unwrap_or(u16::MAX);
@@ -716,25 +744,31 @@ fn start_next(
             run.next += 1;
             continue;
         }
-        let Some(conn) = run.conn else { return false };
-        let Some(info) = conns
-            .get_mut(&conn)
-            .filter(|c| c.accepted && c.closed.is_none() && !c.ended_by_cloud)
-        else {
-            return false;
-        };
-        if let Some(reason) = not_applicable(test, info) {
+        let usable = |c: &&ConnInfo| c.accepted && c.closed.is_none() && !c.ended_by_cloud;
+        let current = run.conn.and_then(|c| conns.get(&c)).filter(usable);
+        if let Some(reason) = current.and_then(|info| not_applicable(test, info)) {
             run.cases.push(skipped(test, reason));
             run.next += 1;
             continue;
         }
-        if run.installed != test.connack {
+        // The server looks the plan up while it accepts a CONNECT: a new plan goes in only
+        // when no CONNECT of the device is being answered, so that each connection's plan
+        // is known.
+        let settled = run
+            .conn
+            .and_then(|c| conns.get(&c))
+            .is_none_or(|c| c.answered);
+        if settled && run.installed != test.connack {
             run.installed = test.connack;
             actions.push(Action::PlanConnack {
                 device: device.to_owned(),
                 plan: test.connack,
             });
         }
+        let Some(conn) = run.conn else { return false };
+        let Some(info) = conns.get_mut(&conn).filter(|c| usable(&&**c)) else {
+            return false;
+        };
         if info.plan != test.connack {
             info.ended_by_cloud = true;
             run.awaiting = Some((run.next, conn));
@@ -1986,24 +2020,46 @@ mod tests {
             ),
             "{case:?}"
         );
-        assert!(actions.is_empty(), "{actions:?}");
-        // The reconnect is under the test's CONNACK: the platform's is planned back and the
-        // connection replaced before Z starts.
+        // The device is away: the platform's CONNACK is planned back at once, and Z starts
+        // on the reconnect.
+        assert_eq!(
+            actions,
+            vec![Action::PlanConnack {
+                device: "dev".into(),
+                plan: None
+            }]
+        );
         let actions = connect5(&mut s, 3, 13_000, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(&actions[..], [Action::Drop { conn: 3, detail }] if detail == "device test Z: the cloud drops the connection"),
+            "{actions:?}"
+        );
+        // A device still connected under a test's CONNACK is dropped for the next test, and
+        // one that does not come back leaves that test skipped, saying why.
+        let tests = tests5_of(concat!(
+            "  - id: K\n    title: k\n    connack: { receive_maximum: 1 }\n    action: none\n",
+            "    timeout: 1s\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        connect5(&mut s, 2, 1_000, true, 0, ack(false, Properties::new()));
+        let (actions, _) = s.tick(at(2_000));
         assert!(
             matches!(
                 &actions[..],
                 [
                     Action::PlanConnack { plan: None, .. },
-                    Action::Drop { conn: 3, .. },
+                    Action::Drop { conn: 2, .. },
                 ]
             ),
             "{actions:?}"
         );
-        s.observe(&closed(3, 13_010, Side::Server));
+        s.observe(&closed(2, 2_010, Side::Server));
         let cases = s.finish(at(20_000));
         assert!(
-            matches!(&cases["dev"][1].verdict, Verdict::Skipped { reason } if reason.starts_with("the cloud closed connection 3 so that the device's next CONNECT would get this test's CONNACK (the platform's own), and the device did not connect again")),
+            matches!(&cases["dev"][1].verdict, Verdict::Skipped { reason } if reason.starts_with("the cloud closed connection 2 so that the device's next CONNECT would get this test's CONNACK (the platform's own), and the device did not connect again")),
             "{:?}",
             cases["dev"][1]
         );
@@ -2502,6 +2558,50 @@ mod tests {
             decided(&updates).verdict,
             Verdict::Recorded {
                 message: "1 QoS 1/2 PUBLISH(es) with distinct packet ids left unacknowledged, 1 re-sent with DUP 1".into()
+            }
+        );
+    }
+
+    /// A CONNECT the test's CONNACK makes the server refuse (its Will above the Maximum QoS
+    /// the CONNACK announces): the test is skipped with the refusal, and the next test's
+    /// CONNACK is planned at once so that the device can connect again.
+    #[test]
+    fn a_connect_refused_under_the_test_s_connack_skips_the_test() {
+        let tests = tests5_of(concat!(
+            "  - id: M\n    title: m\n    status: NP\n    connack: { maximum_qos: 0 }\n",
+            "    action: none\n    timeout: 5s\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        let refusal = ConnAck {
+            session_present: false,
+            code: 0x9B,
+            properties: Properties::new().with(
+                PropertyId::ReasonString,
+                crate::codec::PropertyValue::String("Will QoS 1 above the Maximum QoS 0".into()),
+            ),
+        };
+        let actions = connect5(&mut s, 2, 1_000, true, 0, refusal);
+        assert_eq!(
+            actions,
+            vec![Action::PlanConnack {
+                device: "dev".into(),
+                plan: None
+            }]
+        );
+        s.observe(&closed(2, 1_010, Side::Server));
+        let actions = connect5(&mut s, 3, 2_000, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(&actions[..], [Action::Drop { conn: 3, .. }]),
+            "{actions:?}"
+        );
+        let cases = s.finish(at(3_000));
+        assert_eq!(
+            cases["dev"][0].verdict,
+            Verdict::Skipped {
+                reason: "the cloud refused the device's CONNECT under this test's CONNACK (reason 0x9b: Will QoS 1 above the Maximum QoS 0), so the test cannot run on this device".into()
             }
         );
     }

@@ -288,3 +288,40 @@ async fn withheld_pubacks_count_against_the_announced_receive_maximum() {
         .await;
     assert_eq!(disconnected_with(&mut c).await, 0x93);
 }
+
+/// What a planned CONNACK announces binds the CONNECT's Will too: a Will QoS above the
+/// planned Maximum QoS is refused with 0x9B, Will Retain under Retain Available 0 with 0x9A.
+#[tokio::test]
+async fn a_will_beyond_the_planned_connack_is_refused() {
+    let server = server().await;
+    let control = server.control();
+    control.plan_connack(
+        "will",
+        Some(ConnackPlan {
+            maximum_qos: Some(QoS::AtMostOnce),
+            retain_available: Some(false),
+            ..ConnackPlan::default()
+        }),
+    );
+    let will = |qos, retain| {
+        let mut c = Connect::new(V5, "will");
+        c.will = Some(mqtt_conform::codec::Will {
+            topic: "w".into(),
+            payload: "bye".into(),
+            qos,
+            retain,
+            properties: Properties::new(),
+        });
+        c
+    };
+    for (connect, code) in [
+        (will(QoS::AtLeastOnce, false), 0x9B),
+        (will(QoS::AtMostOnce, true), 0x9A),
+    ] {
+        let (mut c, ack) = Raw::connect(server.local_addr, connect).await;
+        assert_eq!(ack.code, code);
+        c.closed(WAIT).await;
+    }
+    let (_c, ack) = Raw::connect(server.local_addr, will(QoS::AtMostOnce, false)).await;
+    assert_eq!(ack.code, 0);
+}

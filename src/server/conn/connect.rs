@@ -103,6 +103,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             .as_ref()
             .filter(|_| profile.one_connection_per_identity)
             .and_then(|auth| auth.device_of(&c));
+        // A device test may shape this CONNACK (3.x: Session Present only).
+        let plan = self
+            .sh
+            .connack_plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&client_id)
+            .copied()
+            .unwrap_or_default();
+        let plan_max_qos = plan.maximum_qos.filter(|q| v5 && *q < policy.max_qos);
+        let retain_refused = profile.retain == Feature::Refused;
+        let plan_retain_refused = v5 && plan.retain_available == Some(false) && !retain_refused;
         if let Some(w) = &c.will {
             if profile.will == Feature::Refused {
                 let detail = "the profile refuses Will messages";
@@ -123,6 +135,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             if v5 && w.qos > policy.max_qos {
                 let detail = format!("Will QoS {} above the maximum", w.qos.as_u8());
                 return Err(self.refuse(code::QOS_NOT_SUPPORTED, detail, None));
+            }
+            // What a device test's CONNACK would announce binds the Will too.
+            if let Some(max) = plan_max_qos.filter(|m| w.qos > *m) {
+                let detail = format!(
+                    "Will QoS {} above the Maximum QoS {} this CONNACK announces [MQTT-3.2.2-12]",
+                    w.qos.as_u8(),
+                    max.as_u8()
+                );
+                return Err(self.refuse(code::QOS_NOT_SUPPORTED, detail.clone(), Some(detail)));
+            }
+            if w.retain && plan_retain_refused {
+                let detail =
+                    "Will Retain, and this CONNACK announces Retain Available 0 [MQTT-3.2.2-13]";
+                return Err(self.refuse(
+                    code::RETAIN_NOT_SUPPORTED,
+                    detail,
+                    Some(detail.to_owned()),
+                ));
             }
         }
         let ka = &profile.keepalive;
@@ -187,18 +217,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             },
         );
 
-        // A device test may shape this CONNACK (3.x: Session Present only).
-        let plan = self
-            .sh
-            .connack_plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&client_id)
-            .copied()
-            .unwrap_or_default();
-        let plan_max_qos = plan.maximum_qos.filter(|q| v5 && *q < policy.max_qos);
-        let retain_refused = profile.retain == Feature::Refused;
-        let plan_retain_refused = v5 && plan.retain_available == Some(false) && !retain_refused;
         let our_receive_max = match plan.receive_maximum.filter(|_| v5) {
             Some(r) => usize::from(r).min(MAX_AWAITING_REL),
             None => MAX_AWAITING_REL,
