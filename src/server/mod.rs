@@ -120,7 +120,8 @@
 //!   connection is held to them: above the Maximum QoS DISCONNECT 0x9B, RETAIN 0x9A, a
 //!   packet above the size 0x95, an alias above the maximum 0x94, more unacknowledged QoS
 //!   1/2 PUBLISHes than the Receive Maximum (withheld PUBACKs included) 0x93, and the
-//!   Server Keep Alive replaces the client's.
+//!   Server Keep Alive replaces the client's. A Will above the planned Maximum QoS, or
+//!   with Will Retain under a planned Retain Available 0, is refused (CONNACK 0x9B / 0x9A).
 //! - `max_publish_rate` is not enforced.
 //!
 //! # Events
