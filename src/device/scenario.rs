@@ -787,6 +787,16 @@ fn start_next(
         if test.start == DeviceStart::Subscribed && !info.subscribed {
             return false;
         }
+        let needs_subscription = matches!(&test.action,
+            DeviceAction::Command { topic, .. } if topic.contains("${subscribed_topic}"));
+        if needs_subscription && info.first_filter.is_none() {
+            run.cases.push(skipped(
+                test,
+                "the device sent no SUBSCRIBE of its own (the platform subscribed it), so no topic of its choosing is known for the command".into(),
+            ));
+            run.next += 1;
+            continue;
+        }
         run.awaiting = None;
         let mut active = Active {
             test: run.next,
@@ -2603,6 +2613,39 @@ mod tests {
             Verdict::Skipped {
                 reason: "the cloud refused the device's CONNECT under this test's CONNACK (reason 0x9b: Will QoS 1 above the Maximum QoS 0), so the test cannot run on this device".into()
             }
+        );
+    }
+
+    /// A command to `${subscribed_topic}` for a device the platform subscribed (no
+    /// SUBSCRIBE of its own) has no topic to go to: skipped, saying why.
+    #[test]
+    fn a_command_to_the_subscribed_topic_skips_a_device_that_never_subscribed() {
+        let tests = tests_of(concat!(
+            "  - id: B\n    title: b\n    status: NP\n    start: subscribed\n",
+            "    action: { command: { topic: \"${subscribed_topic}\", qos: 1 } }\n",
+        ));
+        let auto = crate::suite::profile::AutoSubscribe {
+            client_id_flag: "_ss=1".into(),
+            filters: vec!["cmd/#".into()],
+        };
+        let mut s =
+            Scenarios::new(tests, Vars::new(), Duration::ZERO).with_auto_subscribe(Some(auto));
+        let device = "dev|_ss=1|";
+        let c = Connect::new(ProtocolVersion::V3_1_1, device);
+        s.observe(&ev(1, 0, Side::Client, EventKind::Opened(None)));
+        s.observe(&packet(1, 0, Side::Client, Packet::Connect(c.into())));
+        let (actions, _) = s.observe(&packet(
+            1,
+            0,
+            Side::Server,
+            Packet::ConnAck(ack(false, Properties::new())),
+        ));
+        assert!(actions.is_empty(), "{actions:?}");
+        let cases = s.finish(at(1_000));
+        assert!(
+            matches!(&cases[device][0].verdict, Verdict::Skipped { reason } if reason.starts_with("the device sent no SUBSCRIBE of its own")),
+            "{:?}",
+            cases[device][0]
         );
     }
 }
