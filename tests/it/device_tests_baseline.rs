@@ -304,32 +304,28 @@ fn mqtt_js_accepts_commands_with_a_topic_alias_and_libmosquitto_does_not() {
     assert_eq!(printed.matches("alias/cmd alias").count(), 1, "{printed}");
 }
 
-/// Receive Maximum 1 with PUBACKs withheld and five messages waiting: libmosquitto keeps
-/// one QoS 1 PUBLISH in flight and holds the rest back (MQTT-3.3.4-7).
-#[test]
-fn libmosquitto_keeps_to_receive_maximum_1() {
-    use std::io::{BufRead, BufReader, Write};
-    let id = "MQTT5-DEV-RECEIVE-MAX-1";
-    let cloud = Cloud::start_suite(
-        "mqtt-5",
-        "dev-receive-max",
-        1,
-        &["--device-tests", "--exact", id],
-    );
+/// mosquitto_pub reading its messages from stdin (`-l`) with `args`, once it has read the
+/// CONNACK of its second connection (the cloud closes the first so that the reconnect gets
+/// the test's CONNACK); its stdin, and its stderr collected in the background.
+fn mosquitto_pub_after_second_connack(
+    cloud: &Cloud,
+    args: &[&str],
+) -> (
+    Child,
+    std::process::ChildStdin,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::{BufRead, BufReader};
     // Line-buffered, so that its debug lines arrive as it prints them.
     let mut device = Command::new("stdbuf")
         .args(["-oL", "mosquitto_pub"])
-        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string()])
-        .args([
-            "-V", "mqttv5", "-i", "rm-dev", "-t", "rm/up", "-q", "1", "-l", "-d",
-        ])
+        .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "-l", "-d"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("mosquitto_pub is installed (Debian package mosquitto-clients)");
-    // The messages wait until the client has read the CONNACK of the connection under the
-    // test's (its second: the cloud closes the first to answer the reconnect with it).
     let debug = BufReader::new(device.stdout.take().expect("stdout"));
     let (tx, connacks) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -339,12 +335,38 @@ fn libmosquitto_keeps_to_receive_maximum_1() {
             }
         }
     });
+    let errors = BufReader::new(device.stderr.take().expect("stderr"));
+    let (tx, stderr) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in errors.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     for _ in 0..2 {
         connacks
             .recv_timeout(Duration::from_secs(20))
             .expect("mosquitto_pub reads a CONNACK in time");
     }
-    let mut stdin = device.stdin.take().expect("stdin");
+    let stdin = device.stdin.take().expect("stdin");
+    (device, stdin, stderr)
+}
+
+/// Receive Maximum 1 with PUBACKs withheld and five messages waiting: libmosquitto keeps
+/// one QoS 1 PUBLISH in flight and holds the rest back (MQTT-3.3.4-7).
+#[test]
+fn libmosquitto_keeps_to_receive_maximum_1() {
+    use std::io::Write;
+    let id = "MQTT5-DEV-RECEIVE-MAX-1";
+    let cloud = Cloud::start_suite(
+        "mqtt-5",
+        "dev-receive-max",
+        1,
+        &["--device-tests", "--exact", id],
+    );
+    let (device, mut stdin, _) = mosquitto_pub_after_second_connack(
+        &cloud,
+        &["-V", "mqttv5", "-i", "rm-dev", "-t", "rm/up", "-q", "1"],
+    );
     for n in 1..=5 {
         writeln!(stdin, "reading {n}").expect("mosquitto_pub reads stdin");
     }
@@ -353,5 +375,39 @@ fn libmosquitto_keeps_to_receive_maximum_1() {
     assert_eq!(
         recorded(&case),
         "1 QoS 1/2 PUBLISH(es) with distinct packet ids left unacknowledged, 0 re-sent with DUP 1"
+    );
+}
+
+/// Maximum QoS 0: libmosquitto refuses a QoS 1 message itself and sends nothing
+/// (MQTT-3.2.2-11); mosquitto_pub then gives up, which the record shows.
+#[test]
+fn libmosquitto_sends_nothing_above_maximum_qos_0() {
+    use std::io::Write;
+    let id = "MQTT5-DEV-MAX-QOS-0";
+    // The device leaves in the middle of the test, which records until its deadline
+    // (10 s): the run ends after 20 s.
+    let cloud = Cloud::start_suite_for(
+        "mqtt-5",
+        "dev-max-qos",
+        1,
+        Duration::from_secs(20),
+        &["--device-tests", "--exact", id],
+    );
+    let (device, mut stdin, stderr) = mosquitto_pub_after_second_connack(
+        &cloud,
+        &["-V", "mqttv5", "-i", "mq-dev", "-t", "mq/up", "-q", "1"],
+    );
+    writeln!(stdin, "reading").expect("mosquitto_pub reads stdin");
+    let (case, _) = decided(cloud, device, id, Duration::from_secs(20));
+    let message = recorded(&case);
+    assert!(
+        message.starts_with("connection closed by the device ")
+            && message.contains("the device sent nothing in the "),
+        "{message}"
+    );
+    let errors: Vec<String> = stderr.try_iter().collect();
+    assert!(
+        errors.iter().any(|e| e.contains("QoS not supported")),
+        "{errors:?}"
     );
 }
