@@ -170,7 +170,8 @@ struct Announced {
     max_qos: Option<QoS>,
     /// Retain Available 0 from a device test's CONNACK.
     retain_refused: bool,
-    /// Receive Maximum: inbound QoS 2 messages that may await PUBREL.
+    /// Receive Maximum: inbound QoS 1/2 messages that may stay unacknowledged (5.0: QoS 2
+    /// awaiting PUBREL and QoS 1/2 whose acknowledgement a device test withholds).
     receive_max: usize,
     /// Topic Alias Maximum.
     topic_alias_max: u16,
