@@ -174,9 +174,11 @@ pub async fn run(
             sink.event(&event)
                 .map_err(|e| format!("cannot write {e}"))?;
         }
-        // A device still in its device tests is not done when one connection ends.
-        let device_busy = scenarios.busy(event.conn);
+        // A device still in its device tests is not done when one connection ends (a close
+        // that decides its last test leaves it done).
+        let device = scenarios.device_of(event.conn);
         let (actions, updates) = scenarios.observe(&event);
+        let device_busy = device.is_some_and(|d| scenarios.device_busy(&d));
         carry_out(&control, actions);
         for u in &updates {
             on_progress(Progress::DeviceTest(u));
@@ -345,10 +347,25 @@ fn carry_out(control: &crate::server::ServerControl, actions: Vec<scenario::Acti
                 topic,
                 payload,
                 qos,
+                topic_alias,
             } => {
                 // A topic that cannot be published was refused when the suite loaded; the
                 // test then reports the command as not delivered.
-                let _ = control.publish(&topic, payload, qos, false);
+                let _ = if topic_alias {
+                    control.publish_aliased(&topic, payload, qos)
+                } else {
+                    control.publish(&topic, payload, qos, false)
+                };
+            }
+            scenario::Action::PlanConnack { device, plan } => {
+                control.plan_connack(&device, plan);
+            }
+            scenario::Action::Disconnect {
+                conn,
+                reason,
+                linger,
+            } => {
+                control.disconnect(conn, reason, linger);
             }
         }
     }

@@ -9,12 +9,19 @@
 //! is decided or its deadline passes; the next one then starts on the same connection
 //! while it lasts, or on the device's next connection. Every time a verdict states comes
 //! from event timestamps (the server's clock), never from when this code ran.
+//!
+//! A test may want its own CONNACK (`connack:`), which the server sends before any event
+//! of the connection reaches this engine. So when such a test becomes a device's next
+//! one, the engine has the server answer that client id's next CONNECTs with the test's
+//! CONNACK ([`Action::PlanConnack`]); if the device is connected under another CONNACK,
+//! the engine drops that connection and the test starts on the device's next one. A test
+//! without `connack:` wants the platform's own CONNACK back the same way.
 
-use crate::codec::{Packet, QoS};
+use crate::codec::{Packet, PropertyId, QoS};
 use crate::event::{Event, EventKind, Side};
 use crate::report::{CaseReport, TraceLine, Verdict};
 use crate::suite::device_tests::Misbehaviour;
-use crate::suite::device_tests::{DeviceAction, DeviceStart, DeviceTest};
+use crate::suite::device_tests::{ConnackPlan, DeviceAction, DeviceStart, DeviceTest};
 use crate::suite::profile::AutoSubscribe;
 use crate::suite::timing::Window;
 use crate::suite::timing::{DEVICE_TIMER_TOLERANCE, fmt_secs};
@@ -50,6 +57,24 @@ pub enum Action {
         payload: Bytes,
         /// QoS.
         qos: QoS,
+        /// Sent with a Topic Alias where the client allows one.
+        topic_alias: bool,
+    },
+    /// Answer the device's next CONNECTs with this CONNACK (`None`: the platform's own).
+    PlanConnack {
+        /// The device's client id.
+        device: String,
+        /// The CONNACK.
+        plan: Option<ConnackPlan>,
+    },
+    /// Send a 5.0 DISCONNECT, then wait for the device to close.
+    Disconnect {
+        /// The connection.
+        conn: u64,
+        /// The Reason Code.
+        reason: u8,
+        /// How long the server waits for the close before closing itself.
+        linger: Duration,
     },
 }
 
@@ -91,6 +116,23 @@ struct ConnInfo {
     accepted: bool,
     subscribed: bool,
     closed: Option<(Duration, Option<Side>, String)>,
+    /// The CONNECT was 5.0.
+    v5: bool,
+    /// Clean Session / Clean Start.
+    clean_start: bool,
+    /// The device's Topic Alias Maximum (5.0).
+    alias_max: u16,
+    /// The CONNACK plan the server had for the device when it connected.
+    plan: Option<ConnackPlan>,
+    /// The CONNACK's Session Present.
+    session_present: bool,
+    /// The CONNACK was sent (accepting or refusing).
+    answered: bool,
+    /// The first filter the device subscribed to.
+    first_filter: Option<String>,
+    /// The cloud has ended this connection (dropped it or sent DISCONNECT): no test
+    /// starts on it.
+    ended_by_cloud: bool,
 }
 
 /// A test under way on one device.
@@ -117,7 +159,47 @@ struct Active {
     reply: Option<(Duration, Result<(), String>)>,
     closed: Option<(Duration, Option<Side>, String)>,
     reconnected: Option<Duration>,
+    /// A topic the device's first subscription matches.
+    subscribed_topic: Option<String>,
+    /// The command's PUBLISHes to the device.
+    deliveries: Vec<Delivered>,
+    /// The Topic Alias the command's first PUBLISH set.
+    alias: Option<u16>,
+    /// Deliveries the device acknowledged (PUBACK, or PUBREC at QoS 2): packet ids.
+    acked: Vec<u16>,
+    /// QoS 2 deliveries the device completed with PUBCOMP: packet ids.
+    completed: Vec<u16>,
+    /// The cloud dropped the connection after withholding the PUBRELs.
+    dropped: bool,
+    /// The device's next connection (where a withheld flow resumes).
+    resumed: Option<u64>,
+    /// Session Present of the resumed connection's CONNACK.
+    resume_present: Option<bool>,
+    /// Withheld PUBRELs the cloud sent on the resumed connection: packet ids.
+    pubrel_resent: Vec<u16>,
+    /// PUBCOMPs the device sent for them: packet ids.
+    pubcomp_resumed: Vec<u16>,
+    /// QoS 1/2 PUBLISHes the device sent while PUBACK was withheld: distinct packet ids,
+    /// and how many came again with DUP 1.
+    unacked_ids: std::collections::BTreeSet<u16>,
+    dup_resends: usize,
+    /// What the device sent after a test's CONNACK (`action: none`): count per packet type.
+    sent: BTreeMap<String, usize>,
+    /// The device's last packet then, and the longest silence between its packets.
+    last_sent: Option<Duration>,
+    longest_silence: Duration,
     trace: Vec<TraceLine>,
+}
+
+/// One PUBLISH of a command to the device.
+#[derive(Debug, Clone, Copy)]
+struct Delivered {
+    at: Duration,
+    /// The QoS it reached the device at (the subscription may lower it).
+    qos: QoS,
+    pid: Option<u16>,
+    /// Sent with the Topic Alias alone (no topic).
+    alias_only: bool,
 }
 
 /// One device's progress through the tests.
@@ -128,6 +210,11 @@ struct DeviceRun {
     /// The device's current connection.
     conn: Option<u64>,
     cases: Vec<CaseReport>,
+    /// The CONNACK plan the server holds for the device.
+    installed: Option<ConnackPlan>,
+    /// The test whose CONNACK the device must connect again to get: its index and the
+    /// connection the cloud closed for it.
+    awaiting: Option<(usize, u64)>,
 }
 
 /// The device tests of a run, over every device.
@@ -164,12 +251,14 @@ impl Scenarios {
         self
     }
 
-    /// True when connection `conn` belongs to a device that still has device tests to
-    /// run (its connections ending are part of the tests, not the device leaving).
-    pub fn busy(&self, conn: u64) -> bool {
-        let Some(device) = self.conns.get(&conn).and_then(|c| c.device.as_ref()) else {
-            return false;
-        };
+    /// The client id of connection `conn`, once its CONNECT was seen.
+    pub fn device_of(&self, conn: u64) -> Option<String> {
+        self.conns.get(&conn).and_then(|c| c.device.clone())
+    }
+
+    /// True when `device` still has device tests to run (its connections ending are part
+    /// of the tests, not the device leaving).
+    pub fn device_busy(&self, device: &str) -> bool {
         self.devices
             .get(device)
             .is_some_and(|run| run.active.is_some() || run.next < self.tests.len())
@@ -199,6 +288,14 @@ impl Scenarios {
                         accepted: false,
                         subscribed: false,
                         closed: None,
+                        v5: false,
+                        clean_start: true,
+                        alias_max: 0,
+                        plan: None,
+                        session_present: false,
+                        answered: false,
+                        first_filter: None,
+                        ended_by_cloud: false,
                     },
                 );
             }
@@ -274,13 +371,19 @@ impl Scenarios {
                 run.cases.push(case);
                 run.next = index + 1;
             }
-            for test in &self.tests[run.next.min(self.tests.len())..] {
-                run.cases.push(skipped(
-                    test,
-                    test.skip.clone().unwrap_or_else(|| {
+            for (index, test) in self.tests.iter().enumerate().skip(run.next) {
+                let reason = match (&test.skip, run.awaiting) {
+                    (Some(reason), _) => reason.clone(),
+                    (None, Some((waiting, conn))) if waiting == index => format!(
+                        "the cloud closed connection {conn} so that the device's next CONNECT would get this test's CONNACK ({}), and the device did not connect again before the run ended",
+                        test.connack
+                            .map_or_else(|| "the platform's own".to_owned(), |p| p.describe())
+                    ),
+                    (None, _) => {
                         "the device did not stay for this test (the run ended first)".into()
-                    }),
-                ));
+                    }
+                };
+                run.cases.push(skipped(test, reason));
             }
             out.insert(device, run.cases);
         }
@@ -296,12 +399,21 @@ impl Scenarios {
             (Side::Client, Packet::Connect(c)) => {
                 info.device = Some(c.client_id.clone());
                 info.keepalive = c.keep_alive;
+                info.v5 = c.protocol.is_v5();
+                info.clean_start = c.clean_session;
+                info.alias_max = c
+                    .properties
+                    .get_int(PropertyId::TopicAliasMaximum)
+                    .map_or(0, |m| u16::try_from(m).unwrap_or(u16::MAX));
                 let opened = info.opened;
                 let run = self.devices.entry(c.client_id.clone()).or_default();
+                // The server looks its plan up as it accepts this CONNECT.
+                info.plan = run.installed;
                 run.conn = Some(event.conn);
                 if let Some(a) = run.active.as_mut() {
                     if a.closed.is_some() && a.reconnected.is_none() {
                         a.reconnected = Some(opened);
+                        a.resumed = Some(event.conn);
                         let after = a.closed.as_ref().map(|c| opened.saturating_sub(c.0));
                         a.trace(
                             at,
@@ -315,13 +427,46 @@ impl Scenarios {
                 }
             }
             (Side::Server, Packet::ConnAck(c)) => {
+                info.answered = true;
                 info.accepted = c.code == 0;
+                info.session_present = c.session_present;
+                let run = info.device.as_ref().and_then(|d| self.devices.get_mut(d));
+                if let (false, Some(run)) = (info.accepted, run) {
+                    // A CONNECT the test's own CONNACK makes the server refuse (a Will
+                    // above what it announces): the test cannot run on this device.
+                    if let Some((index, _)) = run.awaiting.filter(|(i, _)| {
+                        info.plan.is_some()
+                            && self.tests.get(*i).is_some_and(|t| t.connack == info.plan)
+                    }) {
+                        let why = c
+                            .properties
+                            .get_str(PropertyId::ReasonString)
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default();
+                        run.cases.push(skipped(
+                            &self.tests[index],
+                            format!(
+                                "the cloud refused the device's CONNECT under this test's CONNACK (reason {:#04x}{why}), so the test cannot run on this device",
+                                c.code
+                            ),
+                        ));
+                        run.next = index + 1;
+                        run.awaiting = None;
+                    }
+                }
+                // MQTT-3.2.2-21: the Server Keep Alive is the connection's Keep Alive.
+                if let Some(k) = c.properties.get_int(PropertyId::ServerKeepAlive) {
+                    info.keepalive = u16::try_from(k).unwrap_or(u16::MAX);
+                }
                 let auto = self.auto_subscribe.as_ref();
                 if info.accepted
                     && auto.is_some_and(|a| info.device.as_ref().is_some_and(|d| a.applies_to(d)))
                 {
                     info.subscribed = true;
                 }
+            }
+            (Side::Client, Packet::Subscribe(s)) if info.first_filter.is_none() => {
+                info.first_filter = s.subscriptions.first().map(|s| s.filter.clone());
             }
             (Side::Server, Packet::SubAck(_)) => info.subscribed = true,
             _ => {}
@@ -332,17 +477,72 @@ impl Scenarios {
         let Some(run) = self.devices.get_mut(&device) else {
             return;
         };
-        let Some(a) = run.active.as_mut().filter(|a| a.conn == event.conn) else {
+        let Some(a) = run.active.as_mut() else {
             return;
         };
+        if a.resumed == Some(event.conn) && a.conn != event.conn {
+            a.on_resumed(at, event.from, packet);
+            return;
+        }
+        if a.conn != event.conn {
+            return;
+        }
         let Some(acted) = a.acted else { return };
         let test = &self.tests[a.test];
+        if let (Side::Client, DeviceAction::None) = (event.from, &test.action) {
+            let since = a.last_sent.unwrap_or(acted);
+            a.longest_silence = a.longest_silence.max(at.saturating_sub(since));
+            a.last_sent = Some(at);
+            *a.sent.entry(packet.packet_type().to_string()).or_default() += 1;
+        }
         match (event.from, packet, &test.action) {
-            (Side::Server, Packet::Publish(p), DeviceAction::Command { .. })
-                if a.delivered.is_none() && a.command_topic.as_deref() == Some(&*p.topic) =>
+            (Side::Server, Packet::Publish(p), DeviceAction::Command { count, .. })
+                if !p.dup && a.deliveries.len() < usize::from(*count) =>
             {
-                a.delivered = Some(at);
-                a.trace(at, format!("command delivered on {}", p.topic));
+                let alias = p
+                    .properties
+                    .get_int(PropertyId::TopicAlias)
+                    .and_then(|v| u16::try_from(v).ok());
+                let alias_only = p.topic.is_empty();
+                let ours = if alias_only {
+                    alias.is_some() && alias == a.alias
+                } else {
+                    a.command_topic.as_deref() == Some(&*p.topic)
+                };
+                if ours {
+                    if a.delivered.is_none() {
+                        a.delivered = Some(at);
+                        a.alias = alias;
+                        let with_alias = alias
+                            .map(|n| format!(" with Topic Alias {n}"))
+                            .unwrap_or_default();
+                        a.trace(at, format!("command delivered on {}{with_alias}", p.topic));
+                    } else if alias_only && !a.deliveries.iter().any(|d| d.alias_only) {
+                        a.trace(
+                            at,
+                            format!(
+                                "command delivered with Topic Alias {} alone",
+                                alias.unwrap_or_default()
+                            ),
+                        );
+                    }
+                    a.deliveries.push(Delivered {
+                        at,
+                        qos: p.qos,
+                        pid: p.packet_id,
+                        alias_only,
+                    });
+                }
+            }
+            (Side::Client, Packet::PubAck(r) | Packet::PubRec(r), DeviceAction::Command { .. })
+                if a.delivered_pid(r.packet_id) && !a.acked.contains(&r.packet_id) =>
+            {
+                a.acked.push(r.packet_id);
+            }
+            (Side::Client, Packet::PubComp(r), DeviceAction::Command { .. })
+                if a.delivered_pid(r.packet_id) && !a.completed.contains(&r.packet_id) =>
+            {
+                a.completed.push(r.packet_id);
             }
             (
                 Side::Client,
@@ -356,6 +556,9 @@ impl Scenarios {
                 if let (Some(pid), DeviceAction::Misbehave(Misbehaviour::WithholdPuback)) =
                     (p.packet_id, &test.action)
                 {
+                    if at >= acted && !a.unacked_ids.insert(pid) && p.dup {
+                        a.dup_resends += 1;
+                    }
                     match a.unacked {
                         None if at >= acted => {
                             a.unacked = Some((pid, at));
@@ -393,7 +596,9 @@ impl Scenarios {
         for (device, run) in self.devices.iter_mut() {
             // Several steps may fall due at once (a decision, then the next start).
             for _ in 0..4 {
-                if run.active.is_none() && !start_next(&self.tests, &self.conns, run, now) {
+                if run.active.is_none()
+                    && !start_next(&self.tests, &mut self.conns, device, run, now, actions)
+                {
                     break;
                 }
                 let Some(a) = run.active.as_mut() else { break };
@@ -409,12 +614,37 @@ impl Scenarios {
                         run.next = test_index;
                         continue;
                     }
-                    let what = act(a, test, &self.vars, self.epoch_unix, actions);
+                    let what = act(a, test, &self.vars, self.epoch_unix, device, actions);
+                    if matches!(test.action, DeviceAction::Disconnect { .. }) {
+                        if let Some(info) = self.conns.get_mut(&a.conn) {
+                            info.ended_by_cloud = true;
+                        }
+                    }
                     updates.push(Update::Acted {
                         device: device.clone(),
                         test: test.id.clone(),
                         what,
                     });
+                }
+                if a.pubrels_withheld(test) {
+                    // Every delivered QoS 2 flow waits for its PUBREL: end the connection
+                    // so that the flows resume on the device's next one.
+                    a.dropped = true;
+                    a.trace(
+                        now,
+                        "cloud drops the connection with the PUBRELs withheld".into(),
+                    );
+                    actions.push(Action::Drop {
+                        conn: a.conn,
+                        detail: format!(
+                            "device test {}: the cloud drops the connection with {} PUBREL(s) withheld",
+                            test.id,
+                            a.acked.len()
+                        ),
+                    });
+                    if let Some(info) = self.conns.get_mut(&a.conn) {
+                        info.ended_by_cloud = true;
+                    }
                 }
                 let last = now >= a.deadline;
                 let outcomes = Outcomes::evaluate(a, test, now, last);
@@ -422,14 +652,20 @@ impl Scenarios {
                     break;
                 }
                 let a = run.active.take().expect("checked above");
-                if let DeviceAction::Misbehave(what) = test.action {
-                    if a.closed.is_none() {
-                        actions.push(Action::Misbehave {
-                            conn: a.conn,
-                            what,
-                            on: false,
-                        });
-                    }
+                let misbehaviour = match test.action {
+                    DeviceAction::Misbehave(what) => Some(what),
+                    DeviceAction::Command {
+                        withhold_pubrel: true,
+                        ..
+                    } => Some(Misbehaviour::WithholdPubrel),
+                    _ => None,
+                };
+                if let (Some(what), None) = (misbehaviour, &a.closed) {
+                    actions.push(Action::Misbehave {
+                        conn: a.conn,
+                        what,
+                        on: false,
+                    });
                 }
                 run.next = a.test + 1;
                 let case = a.case(test, now, outcomes);
@@ -443,53 +679,188 @@ impl Scenarios {
     }
 }
 
+/// Why `test` cannot run on a connection like `info`, if it cannot.
+fn not_applicable(test: &DeviceTest, info: &ConnInfo) -> Option<String> {
+    let plan = test.connack.unwrap_or_default();
+    let needs_v5 = match &test.action {
+        DeviceAction::Disconnect { .. } => Some("a server DISCONNECT"),
+        DeviceAction::Command {
+            topic_alias: true, ..
+        } => Some("a Topic Alias"),
+        _ if plan.needs_v5() => Some("its CONNACK properties"),
+        _ => None,
+    };
+    if let (false, Some(what)) = (info.v5, needs_v5) {
+        return Some(format!(
+            "the device speaks MQTT 3.1.1, and this test needs {what} (MQTT 5.0)"
+        ));
+    }
+    if matches!(
+        test.action,
+        DeviceAction::Command {
+            topic_alias: true,
+            ..
+        }
+    ) && info.alias_max == 0
+    {
+        return Some(
+            "the device's CONNECT allows no Topic Alias (Topic Alias Maximum 0 or absent), so the cloud may send none [MQTT-3.3.2-11]".into(),
+        );
+    }
+    if plan.session_present && !info.clean_start {
+        return Some(
+            "the device asks to resume its session (Clean Start 0): it may hold session state, so Session Present 1 need not make it close".into(),
+        );
+    }
+    None
+}
+
 /// Starts the device's next test when its start condition holds; true when one started.
+/// Tests that cannot run on the device's connection are reported skipped; a test that
+/// wants another CONNACK than the connection got has the server plan it and the
+/// connection dropped.
 fn start_next(
     tests: &[DeviceTest],
-    conns: &HashMap<u64, ConnInfo>,
+    conns: &mut HashMap<u64, ConnInfo>,
+    device: &str,
     run: &mut DeviceRun,
     now: Duration,
+    actions: &mut Vec<Action>,
 ) -> bool {
-    // Tests the suite skips are reported at once.
-    while let Some(test) = tests.get(run.next).filter(|t| t.skip.is_some()) {
-        run.cases
-            .push(skipped(test, test.skip.clone().unwrap_or_default()));
-        run.next += 1;
+    loop {
+        let Some(test) = tests.get(run.next) else {
+            // Every test is done: later connections get the platform's own CONNACK.
+            if run.installed.take().is_some() {
+                actions.push(Action::PlanConnack {
+                    device: device.to_owned(),
+                    plan: None,
+                });
+            }
+            return false;
+        };
+        // Tests the suite skips are reported at once.
+        if let Some(reason) = &test.skip {
+            run.cases.push(skipped(test, reason.clone()));
+            run.next += 1;
+            continue;
+        }
+        let usable = |c: &&ConnInfo| c.accepted && c.closed.is_none() && !c.ended_by_cloud;
+        let current = run.conn.and_then(|c| conns.get(&c)).filter(usable);
+        if let Some(reason) = current.and_then(|info| not_applicable(test, info)) {
+            run.cases.push(skipped(test, reason));
+            run.next += 1;
+            continue;
+        }
+        // The server looks the plan up while it accepts a CONNECT: a new plan goes in only
+        // when no CONNECT of the device is being answered, so that each connection's plan
+        // is known.
+        let settled = run
+            .conn
+            .and_then(|c| conns.get(&c))
+            .is_none_or(|c| c.answered);
+        if settled && run.installed != test.connack {
+            run.installed = test.connack;
+            actions.push(Action::PlanConnack {
+                device: device.to_owned(),
+                plan: test.connack,
+            });
+        }
+        let Some(conn) = run.conn else { return false };
+        let Some(info) = conns.get_mut(&conn).filter(|c| usable(&&**c)) else {
+            return false;
+        };
+        if info.plan != test.connack {
+            info.ended_by_cloud = true;
+            run.awaiting = Some((run.next, conn));
+            let wanted = test
+                .connack
+                .map_or_else(|| "the platform's own".to_owned(), |p| p.describe());
+            actions.push(Action::Drop {
+                conn,
+                detail: format!(
+                    "device test {}: the cloud closes the connection so that the device's next CONNECT gets the test's CONNACK ({wanted})",
+                    test.id
+                ),
+            });
+            return false;
+        }
+        if test.start == DeviceStart::Subscribed && !info.subscribed {
+            return false;
+        }
+        let needs_subscription = matches!(&test.action,
+            DeviceAction::Command { topic, .. } if topic.contains("${subscribed_topic}"));
+        if needs_subscription && info.first_filter.is_none() {
+            run.cases.push(skipped(
+                test,
+                "the device sent no SUBSCRIBE of its own (the platform subscribed it), so no topic of its choosing is known for the command".into(),
+            ));
+            run.next += 1;
+            continue;
+        }
+        run.awaiting = None;
+        let mut active = Active {
+            test: run.next,
+            conn,
+            started: now,
+            act_at: now + test.after.resolve(info.keepalive),
+            deadline: now + test.deadline(info.keepalive),
+            keepalive: info.keepalive,
+            acted: None,
+            command_topic: None,
+            reply_topic: None,
+            delivered: None,
+            ping: None,
+            unacked: None,
+            resent: None,
+            reply: None,
+            closed: None,
+            reconnected: None,
+            subscribed_topic: info.first_filter.as_deref().map(topic_matching),
+            deliveries: Vec::new(),
+            alias: None,
+            acked: Vec::new(),
+            completed: Vec::new(),
+            dropped: false,
+            resumed: None,
+            resume_present: None,
+            pubrel_resent: Vec::new(),
+            pubcomp_resumed: Vec::new(),
+            unacked_ids: std::collections::BTreeSet::new(),
+            dup_resends: 0,
+            sent: BTreeMap::new(),
+            last_sent: None,
+            longest_silence: Duration::ZERO,
+            trace: Vec::new(),
+        };
+        if let Some(plan) = test.connack {
+            active.trace(
+                now,
+                format!(
+                    "connection {conn} accepted with the test's CONNACK: {}",
+                    plan.describe()
+                ),
+            );
+        }
+        run.active = Some(active);
+        return true;
     }
-    let Some(test) = tests.get(run.next) else {
-        return false;
+}
+
+/// A topic name that `filter` matches: each wildcard level becomes `mqtt-conform`, and a
+/// shared subscription's `$share/<group>/` is left out.
+fn topic_matching(filter: &str) -> String {
+    let filter = match crate::codec::topic::shared_subscription(filter) {
+        Some(Ok((_, inner))) => inner,
+        _ => filter,
     };
-    let Some(conn) = run.conn else { return false };
-    let Some(info) = conns
-        .get(&conn)
-        .filter(|c| c.accepted && c.closed.is_none())
-    else {
-        return false;
-    };
-    if test.start == DeviceStart::Subscribed && !info.subscribed {
-        return false;
-    }
-    let act_at = now + test.after.resolve(info.keepalive);
-    run.active = Some(Active {
-        test: run.next,
-        conn,
-        started: now,
-        act_at,
-        deadline: now + test.deadline(info.keepalive),
-        keepalive: info.keepalive,
-        acted: None,
-        command_topic: None,
-        reply_topic: None,
-        delivered: None,
-        ping: None,
-        unacked: None,
-        resent: None,
-        reply: None,
-        closed: None,
-        reconnected: None,
-        trace: Vec::new(),
-    });
-    true
+    filter
+        .split('/')
+        .map(|level| match level {
+            "+" | "#" => "mqtt-conform",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Carries out a test's action; returns what the cloud did, placeholders filled.
@@ -498,20 +869,29 @@ fn act(
     test: &DeviceTest,
     vars: &Vars,
     epoch_unix: Duration,
+    device: &str,
     out: &mut Vec<Action>,
 ) -> String {
     let now = a.act_at;
     a.acted = Some(now);
     match &test.action {
-        DeviceAction::Command { payload, qos, .. } => {
+        DeviceAction::Command {
+            topic,
+            payload,
+            qos,
+            count,
+            topic_alias,
+            withhold_pubrel,
+        } => {
             let mut vars = vars.clone();
             let unix = epoch_unix + now;
             vars.set("now", unix.as_secs().to_string());
             vars.set("now_ms", unix.as_millis().to_string());
             vars.set("test", test.id.clone());
-            let DeviceAction::Command { topic, .. } = &test.action else {
-                unreachable!("matched above")
-            };
+            vars.set("client_id", device.to_owned());
+            if let Some(t) = &a.subscribed_topic {
+                vars.set("subscribed_topic", t.clone());
+            }
             let topic = vars.interpolate(topic).unwrap_or_else(|_| topic.clone());
             a.command_topic = Some(topic.clone());
             a.reply_topic = test.expect.reply.as_ref().map(|r| {
@@ -521,14 +901,33 @@ fn act(
             let payload = vars
                 .interpolate(payload)
                 .unwrap_or_else(|_| payload.clone());
-            a.trace(now, format!("cloud publishes a command on {topic}"));
+            if *withhold_pubrel {
+                a.trace(now, "cloud withholds PUBREL".into());
+                out.push(Action::Misbehave {
+                    conn: a.conn,
+                    what: Misbehaviour::WithholdPubrel,
+                    on: true,
+                });
+            }
+            let what = if *count > 1 {
+                a.trace(now, format!("cloud publishes {count} commands on {topic}"));
+                format!(
+                    "published {count} commands on {topic} at QoS {}",
+                    qos.as_u8()
+                )
+            } else {
+                a.trace(now, format!("cloud publishes a command on {topic}"));
+                format!("published a command on {topic} at QoS {}", qos.as_u8())
+            };
             // Published, not delivered: whether the device gets it shows in the events.
-            let what = format!("published a command on {topic} at QoS {}", qos.as_u8());
-            out.push(Action::Publish {
-                topic,
-                payload: Bytes::from(payload),
-                qos: *qos,
-            });
+            for _ in 0..*count {
+                out.push(Action::Publish {
+                    topic: topic.clone(),
+                    payload: Bytes::from(payload.clone()),
+                    qos: *qos,
+                    topic_alias: *topic_alias,
+                });
+            }
             what
         }
         DeviceAction::Misbehave(what) => {
@@ -548,10 +947,115 @@ fn act(
             });
             test.action.describe()
         }
+        DeviceAction::Disconnect { reason } => {
+            a.trace(now, format!("cloud sends DISCONNECT {reason:#04x}"));
+            out.push(Action::Disconnect {
+                conn: a.conn,
+                reason: *reason,
+                linger: a.deadline.saturating_sub(now),
+            });
+            test.action.describe()
+        }
+        DeviceAction::None => test.action.describe(),
     }
 }
 
 impl Active {
+    /// The highest QoS the command's messages reached the device at.
+    fn delivered_qos(&self) -> QoS {
+        self.deliveries
+            .iter()
+            .map(|d| d.qos)
+            .max()
+            .unwrap_or(QoS::AtMostOnce)
+    }
+
+    /// True when `pid` is the packet id of one of the command's PUBLISHes.
+    fn delivered_pid(&self, pid: u16) -> bool {
+        self.deliveries.iter().any(|d| d.pid == Some(pid))
+    }
+
+    /// True when the cloud should now drop the connection of a `withhold_pubrel` command:
+    /// every message of the burst was delivered and answered with PUBREC.
+    fn pubrels_withheld(&self, test: &DeviceTest) -> bool {
+        let DeviceAction::Command {
+            withhold_pubrel: true,
+            count,
+            ..
+        } = test.action
+        else {
+            return false;
+        };
+        !self.dropped
+            && self.closed.is_none()
+            && self.deliveries.iter().all(|d| d.qos == QoS::ExactlyOnce)
+            && self.deliveries.len() == usize::from(count)
+            && self.acked.len() == self.deliveries.len()
+    }
+
+    /// A packet on the device's next connection, where withheld QoS 2 flows resume.
+    fn on_resumed(&mut self, at: Duration, from: Side, packet: &Packet) {
+        match (from, packet) {
+            (Side::Server, Packet::ConnAck(c)) if self.resume_present.is_none() => {
+                self.resume_present = Some(c.session_present);
+                self.trace(
+                    at,
+                    format!(
+                        "the new connection's CONNACK has Session Present {}",
+                        u8::from(c.session_present)
+                    ),
+                );
+            }
+            (Side::Server, Packet::PubRel(r))
+                if self.acked.contains(&r.packet_id)
+                    && !self.pubrel_resent.contains(&r.packet_id) =>
+            {
+                if self.pubrel_resent.is_empty() {
+                    self.trace(at, format!("cloud re-sends PUBREL {}", r.packet_id));
+                }
+                self.pubrel_resent.push(r.packet_id);
+            }
+            (Side::Client, Packet::PubComp(r))
+                if self.pubrel_resent.contains(&r.packet_id)
+                    && !self.pubcomp_resumed.contains(&r.packet_id) =>
+            {
+                if self.pubcomp_resumed.is_empty() {
+                    self.trace(at, format!("device answers PUBCOMP {}", r.packet_id));
+                }
+                self.pubcomp_resumed.push(r.packet_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// True when a test with no expectation has recorded all it can: every message of
+    /// its command burst has been through its whole QoS flow.
+    fn flows_complete(&self, test: &DeviceTest) -> bool {
+        let DeviceAction::Command {
+            count,
+            withhold_pubrel,
+            ..
+        } = test.action
+        else {
+            return false;
+        };
+        let n = usize::from(count);
+        if self.deliveries.len() < n {
+            return false;
+        }
+        match (self.delivered_qos(), withhold_pubrel) {
+            (QoS::AtMostOnce, _) => true,
+            (QoS::AtLeastOnce, _) => self.acked.len() >= n,
+            (QoS::ExactlyOnce, false) => self.completed.len() >= n,
+            (QoS::ExactlyOnce, true) => {
+                self.resume_present == Some(false)
+                    || !self.pubrel_resent.is_empty()
+                        && self.pubcomp_resumed.len() >= self.pubrel_resent.len()
+                        && self.pubrel_resent.len() >= self.acked.len()
+            }
+        }
+    }
+
     fn trace(&mut self, at: Duration, text: String) {
         self.trace.push(TraceLine {
             at,
@@ -599,6 +1103,109 @@ impl Active {
         }
     }
 
+    /// Why a `withhold_pubrel` command left nothing to judge, if it did.
+    fn unresumed(&self, test: &DeviceTest) -> Option<String> {
+        if !matches!(
+            test.action,
+            DeviceAction::Command {
+                withhold_pubrel: true,
+                ..
+            }
+        ) || !self.dropped
+        {
+            return None;
+        }
+        match (self.resumed, self.resume_present) {
+            (None, _) => Some(
+                "the device did not connect again after the cloud dropped it with its PUBRELs withheld, so no flow resumed".into(),
+            ),
+            (Some(_), Some(false)) => Some(
+                "the device connected again with a new session (Session Present 0): no QoS 2 flow to resume, so its answer to a re-sent PUBREL cannot be judged (the session persists with Clean Session 0 / a Session Expiry Interval above 0)".into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// What the device sent after the test's CONNACK, in one line: packets per type and
+    /// the longest silence (up to its close or `now`), with the Keep Alive in force.
+    fn sent_summary(&self, now: Duration) -> String {
+        let acted = self.acted.unwrap_or(self.act_at);
+        let end = self.closed.as_ref().map_or(now, |c| c.0);
+        let silence = self
+            .longest_silence
+            .max(end.saturating_sub(self.last_sent.unwrap_or(acted)));
+        let ka = format!("Keep Alive {} s", self.keepalive);
+        if self.sent.is_empty() {
+            return format!(
+                "the device sent nothing in the {} after the CONNACK ({ka})",
+                fmt_secs(end.saturating_sub(acted))
+            );
+        }
+        let counts: Vec<String> = self
+            .sent
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        format!(
+            "the device sent {} after the CONNACK; longest silence {} ({ka})",
+            counts.join(", "),
+            fmt_secs(silence)
+        )
+    }
+
+    /// What became of a command burst, in one line: deliveries, acknowledgements and a
+    /// withheld flow's resumption.
+    fn burst_summary(&self, count: u16, qos: QoS, acted: Duration) -> String {
+        let n = self.deliveries.len();
+        let span = match (self.deliveries.first(), self.deliveries.last()) {
+            (Some(first), Some(last)) => format!(
+                " from {} to {} after the cloud published them",
+                fmt_secs(first.at.saturating_sub(acted)),
+                fmt_secs(last.at.saturating_sub(acted))
+            ),
+            _ => String::new(),
+        };
+        let delivered_qos = self.delivered_qos();
+        let lowered = if n > 0 && delivered_qos != qos {
+            format!(" (published at QoS {})", qos.as_u8())
+        } else {
+            String::new()
+        };
+        let mut line = format!(
+            "{n} of {count} command(s) delivered at QoS {}{lowered}{span}",
+            delivered_qos.as_u8()
+        );
+        let alias_only = self.deliveries.iter().filter(|d| d.alias_only).count();
+        if let Some(alias) = self.alias {
+            line.push_str(&format!(
+                "; the first with the topic and Topic Alias {alias}, {alias_only} with the alias alone"
+            ));
+        }
+        match delivered_qos.max(if n == 0 { qos } else { QoS::AtMostOnce }) {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => line.push_str(&format!("; {} PUBACK(s)", self.acked.len())),
+            QoS::ExactlyOnce => line.push_str(&format!(
+                "; {} PUBREC(s), {} PUBCOMP(s)",
+                self.acked.len(),
+                self.completed.len()
+            )),
+        }
+        if self.dropped {
+            line.push_str("; PUBREL withheld and the connection dropped");
+            match (self.resume_present, self.resumed) {
+                (Some(present), Some(_)) => line.push_str(&format!(
+                    "; reconnected with Session Present {}: {} PUBREL(s) re-sent, {} PUBCOMP(s) for them",
+                    u8::from(present),
+                    self.pubrel_resent.len(),
+                    self.pubcomp_resumed.len()
+                )),
+                (None, Some(_)) => line.push_str("; reconnected (not yet accepted)"),
+                _ => line.push_str("; not reconnected"),
+            }
+        }
+        line
+    }
+
     fn case(self, test: &DeviceTest, now: Duration, outcomes: Outcomes) -> CaseReport {
         let measured = outcomes.summary();
         let missed: Vec<&str> = outcomes
@@ -619,7 +1226,10 @@ impl Active {
             (DeviceAction::Command { .. }, Some(_), None) => self.command_topic.as_deref(),
             _ => None,
         };
-        let verdict = if let Some(topic) = undelivered {
+        let unresumed = self.unresumed(test);
+        let verdict = if let Some(why) = unresumed {
+            Verdict::Inconclusive { message: why }
+        } else if let Some(topic) = undelivered {
             // The action did not happen as far as the device is concerned: nothing it did
             // or did not do afterwards is a reaction to it.
             let why = match &self.closed {
@@ -672,6 +1282,8 @@ impl Active {
 struct Outcomes {
     items: Vec<(&'static str, Outcome)>,
     observed: Vec<String>,
+    /// A recording test has seen its command's flows through.
+    complete: bool,
 }
 
 impl Outcomes {
@@ -683,8 +1295,17 @@ impl Outcomes {
         let e = &test.expect;
         let mut items = Vec::new();
         let mut observed = Vec::new();
-        if let DeviceAction::Command { .. } = test.action {
+        if let DeviceAction::Command {
+            count,
+            qos,
+            withhold_pubrel,
+            ..
+        } = test.action
+        {
             match a.delivered {
+                Some(_) if count > 1 || withhold_pubrel => {
+                    observed.push(a.burst_summary(count, qos, acted));
+                }
                 Some(t) => observed.push(format!(
                     "command delivered {} after the cloud published it",
                     fmt_secs(t.saturating_sub(acted))
@@ -862,14 +1483,37 @@ impl Outcomes {
             };
             items.push(("stays", outcome));
         }
-        // A test with no expectation records until its deadline (or a reconnect).
-        Self { items, observed }
+        if let DeviceAction::None = test.action {
+            observed.push(a.sent_summary(now));
+        }
+        if let (DeviceAction::Misbehave(Misbehaviour::WithholdPuback), None) =
+            (&test.action, e.resend)
+        {
+            // Without a resend expectation: how many the device let go unacknowledged
+            // (what a Receive Maximum bounds).
+            observed.push(format!(
+                "{} QoS 1/2 PUBLISH(es) with distinct packet ids left unacknowledged, {} re-sent with DUP 1",
+                a.unacked_ids.len(),
+                a.dup_resends
+            ));
+        }
+        // A test with no expectation records until its deadline, or until its command's
+        // flows are complete.
+        let complete = e.is_empty() && a.flows_complete(test);
+        Self {
+            items,
+            observed,
+            complete,
+        }
     }
 
     /// Every expectation is met or missed. A test with none (it only records) is decided
-    /// by its deadline.
+    /// by its deadline, or once its command's flows are complete.
     fn decided(&self) -> bool {
-        !self.items.is_empty() && !self.items.iter().any(|(_, o)| *o == Outcome::Pending)
+        if self.items.is_empty() {
+            return self.complete;
+        }
+        !self.items.iter().any(|(_, o)| *o == Outcome::Pending)
     }
 
     /// Everything measured, in one line.
@@ -917,6 +1561,8 @@ fn origin_name(test: &DeviceTest) -> &'static str {
     match test.action {
         DeviceAction::Misbehave(Misbehaviour::WithholdPingresp) => "the unanswered PINGREQ",
         DeviceAction::Drop => "the drop",
+        DeviceAction::Disconnect { .. } => "the DISCONNECT",
+        DeviceAction::None => "the CONNACK",
         _ => "the action",
     }
 }
@@ -945,7 +1591,7 @@ fn skipped(test: &DeviceTest, reason: String) -> CaseReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{ConnAck, Connect, Properties, ProtocolVersion, Publish};
+    use crate::codec::{ConnAck, Connect, Properties, ProtocolVersion, PubResponse, Publish};
 
     fn tests_of(yaml_device_tests: &str) -> Vec<DeviceTest> {
         let text = format!("name: t\nprotocol: \"3.1.1\"\ndevice_tests:\n{yaml_device_tests}");
@@ -1235,6 +1881,771 @@ mod tests {
             Verdict::Recorded {
                 message: "connection closed by the device 2.00 s after the action (EOF)".into()
             }
+        );
+    }
+
+    fn tests5_of(yaml_device_tests: &str) -> Vec<DeviceTest> {
+        let text = format!("name: t\nprotocol: \"5\"\ndevice_tests:\n{yaml_device_tests}");
+        crate::suite::load_str("t.yaml", &text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .device_tests
+    }
+
+    /// Opens 5.0 connection `conn` of device `dev` (Clean Start `clean`, Topic Alias
+    /// Maximum `alias_max`), answered with `ack`.
+    fn connect5(
+        s: &mut Scenarios,
+        conn: u64,
+        ms: u64,
+        clean: bool,
+        alias_max: u16,
+        ack: ConnAck,
+    ) -> Vec<Action> {
+        let mut c = Connect::new(ProtocolVersion::V5, "dev");
+        c.keep_alive = 30;
+        c.clean_session = clean;
+        if alias_max > 0 {
+            c.properties = Properties::new().with(
+                PropertyId::TopicAliasMaximum,
+                crate::codec::PropertyValue::TwoByteInteger(alias_max),
+            );
+        }
+        let mut actions = s
+            .observe(&ev(conn, ms, Side::Client, EventKind::Opened(None)))
+            .0;
+        actions.extend(
+            s.observe(&packet(conn, ms, Side::Client, Packet::Connect(c.into())))
+                .0,
+        );
+        actions.extend(
+            s.observe(&packet(conn, ms, Side::Server, Packet::ConnAck(ack)))
+                .0,
+        );
+        actions
+    }
+
+    fn ack(session_present: bool, properties: Properties) -> ConnAck {
+        ConnAck {
+            session_present,
+            code: 0,
+            properties,
+        }
+    }
+
+    fn subscribe(s: &mut Scenarios, conn: u64, ms: u64, filter: &str) -> Vec<Action> {
+        let sub = crate::codec::Subscribe {
+            packet_id: 1,
+            properties: Properties::new(),
+            subscriptions: vec![crate::codec::Subscription {
+                filter: filter.into(),
+                options: Default::default(),
+            }],
+        };
+        let mut actions = s
+            .observe(&packet(conn, ms, Side::Client, Packet::Subscribe(sub)))
+            .0;
+        let suback = crate::codec::SubAck {
+            packet_id: 1,
+            properties: Properties::new(),
+            return_codes: vec![1],
+        };
+        actions.extend(
+            s.observe(&packet(conn, ms, Side::Server, Packet::SubAck(suback)))
+                .0,
+        );
+        actions
+    }
+
+    fn delivered(pid: u16, topic: &str, qos: QoS, alias: Option<u16>) -> Packet {
+        let mut p = Publish::new(topic, "x");
+        p.qos = qos;
+        p.packet_id = Some(pid);
+        if let Some(alias) = alias {
+            p.properties = Properties::new().with(
+                PropertyId::TopicAlias,
+                crate::codec::PropertyValue::TwoByteInteger(alias),
+            );
+        }
+        Packet::Publish(p)
+    }
+
+    fn decided(updates: &[Update]) -> &CaseReport {
+        updates
+            .iter()
+            .find_map(|u| match u {
+                Update::Decided { case, .. } => Some(&**case),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no decision in {updates:?}"))
+    }
+
+    /// A test with its own CONNACK on a device connected under the platform's: the server
+    /// is told to answer the device's next CONNECT with it and the connection is dropped;
+    /// the test starts on the reconnect. The next test, without one, gets the platform's
+    /// CONNACK back the same way.
+    #[test]
+    fn a_test_with_its_own_connack_starts_on_the_connection_that_got_it() {
+        let tests = tests5_of(concat!(
+            "  - id: K\n    title: k\n    connack: { server_keep_alive: 5, receive_maximum: 1 }\n",
+            "    action: withhold_pingresp\n    expect: { close: { within: 1.5x keepalive } }\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        let plan = ConnackPlan {
+            server_keep_alive: Some(5),
+            receive_maximum: Some(1),
+            ..ConnackPlan::default()
+        };
+        let actions = connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(&actions[..], [
+                Action::PlanConnack { device, plan: Some(p) },
+                Action::Drop { conn: 1, detail },
+            ] if device == "dev" && *p == plan && detail.contains("Server Keep Alive 5 s, Receive Maximum 1")),
+            "{actions:?}"
+        );
+        s.observe(&closed(1, 10, Side::Server));
+        let props = Properties::new().with(
+            PropertyId::ServerKeepAlive,
+            crate::codec::PropertyValue::TwoByteInteger(5),
+        );
+        let actions = connect5(&mut s, 2, 1_000, true, 0, ack(false, props));
+        assert_eq!(
+            actions,
+            vec![Action::Misbehave {
+                conn: 2,
+                what: Misbehaviour::WithholdPingresp,
+                on: true
+            }]
+        );
+        // Timed on the Server Keep Alive (5 s), not the device's 30 s.
+        s.observe(&packet(2, 6_000, Side::Client, Packet::PingReq));
+        let (actions, updates) = s.observe(&closed(2, 12_000, Side::Client));
+        let case = decided(&updates);
+        assert_eq!(case.id, "K");
+        assert_eq!(case.verdict, Verdict::Passed, "{case:?}");
+        assert!(
+            case.measured.as_deref().unwrap_or_default().contains(
+                "closed the connection 6.00 s after the unanswered PINGREQ (window ≤ 7.50 s)"
+            ),
+            "{case:?}"
+        );
+        // The device is away: the platform's CONNACK is planned back at once, and Z starts
+        // on the reconnect.
+        assert_eq!(
+            actions,
+            vec![Action::PlanConnack {
+                device: "dev".into(),
+                plan: None
+            }]
+        );
+        let actions = connect5(&mut s, 3, 13_000, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(&actions[..], [Action::Drop { conn: 3, detail }] if detail == "device test Z: the cloud drops the connection"),
+            "{actions:?}"
+        );
+        // A device still connected under a test's CONNACK is dropped for the next test, and
+        // one that does not come back leaves that test skipped, saying why.
+        let tests = tests5_of(concat!(
+            "  - id: K\n    title: k\n    connack: { receive_maximum: 1 }\n    action: none\n",
+            "    timeout: 1s\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        connect5(&mut s, 2, 1_000, true, 0, ack(false, Properties::new()));
+        let (actions, _) = s.tick(at(2_000));
+        assert!(
+            matches!(
+                &actions[..],
+                [
+                    Action::PlanConnack { plan: None, .. },
+                    Action::Drop { conn: 2, .. },
+                ]
+            ),
+            "{actions:?}"
+        );
+        s.observe(&closed(2, 2_010, Side::Server));
+        let cases = s.finish(at(20_000));
+        assert!(
+            matches!(&cases["dev"][1].verdict, Verdict::Skipped { reason } if reason.starts_with("the cloud closed connection 2 so that the device's next CONNECT would get this test's CONNACK (the platform's own), and the device did not connect again")),
+            "{:?}",
+            cases["dev"][1]
+        );
+    }
+
+    /// CONNACK properties need a 5.0 connection: a 3.1.1 device skips the test, saying why,
+    /// and is not disconnected for it.
+    #[test]
+    fn a_3_1_1_device_skips_a_test_that_needs_connack_properties() {
+        let tests = tests_of(concat!(
+            "  - id: M\n    title: m\n    connack: { maximum_qos: 0 }\n    action: none\n",
+            "    timeout: 5s\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        let actions = connect(&mut s, 1, 0, 30);
+        assert!(actions.is_empty(), "{actions:?}");
+        let cases = s.finish(at(1_000));
+        assert_eq!(
+            cases["dev"][0].verdict,
+            Verdict::Skipped {
+                reason: "the device speaks MQTT 3.1.1, and this test needs its CONNACK properties (MQTT 5.0)".into()
+            }
+        );
+    }
+
+    /// Session Present 1 to a Clean Start device: the device must close, timed from the
+    /// CONNACK; a device asking to resume its session is not tested (it may hold a session).
+    #[test]
+    fn session_present_to_a_clean_start_device_expects_it_to_close() {
+        let yaml = concat!(
+            "  - id: SP\n    title: sp\n    connack: { session_present: true }\n    action: none\n",
+            "    expect: { close: { within: 5s } }\n",
+        );
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        let actions = connect5(&mut s, 2, 1_000, true, 0, ack(true, Properties::new()));
+        assert!(actions.is_empty(), "{actions:?}");
+        let (_, updates) = s.observe(&closed(2, 1_020, Side::Client));
+        let case = decided(&updates);
+        assert_eq!(case.verdict, Verdict::Passed, "{case:?}");
+        assert_eq!(
+            case.measured.as_deref(),
+            Some(
+                "the device sent nothing in the 0.02 s after the CONNACK (Keep Alive 30 s); closed the connection 0.02 s after the CONNACK (window ≤ 5.00 s)"
+            )
+        );
+        // A device that stays connected misses the window.
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        connect5(&mut s, 2, 1_000, true, 0, ack(true, Properties::new()));
+        let (_, updates) = s.tick(at(6_000));
+        assert!(
+            matches!(&decided(&updates).verdict, Verdict::Failed { message } if message == "still connected 5.00 s after the CONNACK; window ≤ 5.00 s"),
+            "{updates:?}"
+        );
+        // Clean Start 0: skipped, with the reason, and no connection dropped for it.
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        let actions = connect5(&mut s, 1, 0, false, 0, ack(false, Properties::new()));
+        assert!(actions.is_empty(), "{actions:?}");
+        let cases = s.finish(at(1_000));
+        assert!(
+            matches!(&cases["dev"][0].verdict, Verdict::Skipped { reason } if reason.contains("Clean Start 0")),
+            "{:?}",
+            cases["dev"][0]
+        );
+    }
+
+    /// A server DISCONNECT: the server is told to send it and wait (until the test's
+    /// deadline); the device's close is timed from it, and no later test starts on the
+    /// connection the cloud has ended.
+    #[test]
+    fn a_server_disconnect_is_sent_and_the_device_close_is_timed_from_it() {
+        let tests = tests5_of(concat!(
+            "  - id: D\n    title: d\n    after: 1s\n    action: { disconnect: { reason: 0x89 } }\n",
+            "    expect: { close: { within: 2s } }\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        assert_eq!(tests[0].action, DeviceAction::Disconnect { reason: 0x89 });
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        let (actions, updates) = s.tick(at(1_000));
+        // Deadline: 1 s after + 2 s window + 10 s, from the start at 0.
+        assert_eq!(
+            actions,
+            vec![Action::Disconnect {
+                conn: 1,
+                reason: 0x89,
+                linger: Duration::from_secs(12)
+            }]
+        );
+        assert!(
+            matches!(&updates[..], [Update::Acted { what, .. }] if what == "sent DISCONNECT 0x89"),
+            "{updates:?}"
+        );
+        // A PUBLISH the device still sends starts nothing.
+        let (actions, updates) = s.observe(&packet(
+            1,
+            1_100,
+            Side::Client,
+            delivered(3, "t", QoS::AtLeastOnce, None),
+        ));
+        assert!(actions.is_empty() && updates.is_empty());
+        let (actions, updates) = s.observe(&closed(1, 1_300, Side::Client));
+        assert!(actions.is_empty(), "{actions:?}");
+        let case = decided(&updates);
+        assert_eq!(case.verdict, Verdict::Passed, "{case:?}");
+        assert_eq!(
+            case.measured.as_deref(),
+            Some("closed the connection 0.30 s after the DISCONNECT (window ≤ 2.00 s)")
+        );
+    }
+
+    /// A burst of QoS 1 commands to the topic of the device's subscription: every message
+    /// is published, each delivery and PUBACK is counted, and the recording test is decided
+    /// as soon as every flow is complete.
+    #[test]
+    fn a_qos_1_burst_is_recorded_once_every_message_is_acknowledged() {
+        let tests = tests_of(concat!(
+            "  - id: B\n    title: b\n    status: NP\n    start: subscribed\n",
+            "    action: { command: { topic: \"${subscribed_topic}\", qos: 1, count: 3 } }\n",
+            "    timeout: 10s\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect(&mut s, 1, 0, 30);
+        let actions = subscribe(&mut s, 1, 100, "$share/g/dev/+/cmd/#");
+        assert_eq!(actions.len(), 3, "{actions:?}");
+        for a in &actions {
+            assert_eq!(
+                *a,
+                Action::Publish {
+                    topic: "dev/mqtt-conform/cmd/mqtt-conform".into(),
+                    payload: Bytes::new(),
+                    qos: QoS::AtLeastOnce,
+                    topic_alias: false
+                }
+            );
+        }
+        let topic = "dev/mqtt-conform/cmd/mqtt-conform";
+        for (i, pid) in [1u16, 2, 3].into_iter().enumerate() {
+            let ms = 110 + i as u64 * 10;
+            s.observe(&packet(
+                1,
+                ms,
+                Side::Server,
+                delivered(pid, topic, QoS::AtLeastOnce, None),
+            ));
+        }
+        s.observe(&packet(
+            1,
+            150,
+            Side::Client,
+            Packet::PubAck(PubResponse::new(1)),
+        ));
+        let (_, updates) = s.observe(&packet(
+            1,
+            160,
+            Side::Client,
+            Packet::PubAck(PubResponse::new(2)),
+        ));
+        assert!(updates.is_empty(), "one flow is still open: {updates:?}");
+        let (_, updates) = s.observe(&packet(
+            1,
+            170,
+            Side::Client,
+            Packet::PubAck(PubResponse::new(3)),
+        ));
+        let case = decided(&updates);
+        assert_eq!(
+            case.verdict,
+            Verdict::Recorded {
+                message: "3 of 3 command(s) delivered at QoS 1 from 0.01 s to 0.03 s after the cloud published them; 3 PUBACK(s)".into()
+            }
+        );
+    }
+
+    /// A Topic Alias command: the deliveries that carry the alias alone count as the
+    /// command's; a device that allows no alias skips the test.
+    #[test]
+    fn a_topic_alias_command_counts_the_alias_only_deliveries() {
+        let yaml = concat!(
+            "  - id: TA\n    title: ta\n    status: NP\n    start: subscribed\n",
+            "    action: { command: { topic: \"${subscribed_topic}\", qos: 1, count: 2, topic_alias: true } }\n",
+            "    timeout: 10s\n",
+        );
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 4, ack(false, Properties::new()));
+        let actions = subscribe(&mut s, 1, 100, "a/b");
+        assert!(
+            actions.len() == 2
+                && actions
+                    .iter()
+                    .all(|a| matches!(a, Action::Publish { topic_alias: true, topic, .. } if topic == "a/b")),
+            "{actions:?}"
+        );
+        s.observe(&packet(
+            1,
+            110,
+            Side::Server,
+            delivered(1, "a/b", QoS::AtLeastOnce, Some(1)),
+        ));
+        s.observe(&packet(
+            1,
+            120,
+            Side::Server,
+            delivered(2, "", QoS::AtLeastOnce, Some(1)),
+        ));
+        s.observe(&packet(
+            1,
+            130,
+            Side::Client,
+            Packet::PubAck(PubResponse::new(1)),
+        ));
+        let (_, updates) = s.observe(&packet(
+            1,
+            140,
+            Side::Client,
+            Packet::PubAck(PubResponse::new(2)),
+        ));
+        let case = decided(&updates);
+        assert_eq!(
+            case.verdict,
+            Verdict::Recorded {
+                message: "2 of 2 command(s) delivered at QoS 1 from 0.01 s to 0.02 s after the cloud published them; the first with the topic and Topic Alias 1, 1 with the alias alone; 2 PUBACK(s)".into()
+            }
+        );
+        assert!(
+            case.trace
+                .iter()
+                .any(|t| t.text == "command delivered with Topic Alias 1 alone"),
+            "{:?}",
+            case.trace
+        );
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        assert!(subscribe(&mut s, 1, 100, "a/b").is_empty());
+        let cases = s.finish(at(1_000));
+        assert!(
+            matches!(&cases["dev"][0].verdict, Verdict::Skipped { reason } if reason.contains("Topic Alias Maximum 0 or absent")),
+            "{:?}",
+            cases["dev"][0]
+        );
+    }
+
+    /// QoS 2 with PUBREL withheld: once every delivery has its PUBREC the connection is
+    /// dropped; on the reconnect the PUBRELs re-sent and the device's PUBCOMPs are
+    /// recorded. A device that comes back with a new session leaves nothing to judge.
+    #[test]
+    fn withheld_pubrels_are_resumed_on_the_reconnect() {
+        let yaml = concat!(
+            "  - id: W\n    title: w\n    status: NP\n    start: subscribed\n",
+            "    action: { command: { topic: \"${subscribed_topic}\", qos: 2, count: 2, withhold_pubrel: true } }\n",
+            "    timeout: 20s\n",
+        );
+        for present in [true, false] {
+            let mut s = Scenarios::new(tests_of(yaml), Vars::new(), Duration::ZERO);
+            connect(&mut s, 1, 0, 30);
+            let actions = subscribe(&mut s, 1, 100, "q/2");
+            assert_eq!(
+                actions[0],
+                Action::Misbehave {
+                    conn: 1,
+                    what: Misbehaviour::WithholdPubrel,
+                    on: true
+                }
+            );
+            assert_eq!(actions.len(), 3, "{actions:?}");
+            s.observe(&packet(
+                1,
+                110,
+                Side::Server,
+                delivered(1, "q/2", QoS::ExactlyOnce, None),
+            ));
+            s.observe(&packet(
+                1,
+                120,
+                Side::Server,
+                delivered(2, "q/2", QoS::ExactlyOnce, None),
+            ));
+            let (actions, _) = s.observe(&packet(
+                1,
+                130,
+                Side::Client,
+                Packet::PubRec(PubResponse::new(1)),
+            ));
+            assert!(actions.is_empty(), "{actions:?}");
+            let (actions, _) = s.observe(&packet(
+                1,
+                140,
+                Side::Client,
+                Packet::PubRec(PubResponse::new(2)),
+            ));
+            assert!(
+                matches!(&actions[..], [Action::Drop { conn: 1, .. }]),
+                "{actions:?}"
+            );
+            s.observe(&closed(1, 150, Side::Server));
+            // The reconnect: same client id, the session resumed or not.
+            let mut c = Connect::new(ProtocolVersion::V3_1_1, "dev");
+            c.clean_session = !present;
+            s.observe(&ev(2, 1_000, Side::Client, EventKind::Opened(None)));
+            s.observe(&packet(2, 1_000, Side::Client, Packet::Connect(c.into())));
+            let (_, updates) = s.observe(&packet(
+                2,
+                1_000,
+                Side::Server,
+                Packet::ConnAck(ack(present, Properties::new())),
+            ));
+            if !present {
+                assert!(
+                    matches!(&decided(&updates).verdict, Verdict::Inconclusive { message } if message.starts_with("the device connected again with a new session (Session Present 0)")),
+                    "{updates:?}"
+                );
+                continue;
+            }
+            for pid in [1u16, 2] {
+                s.observe(&packet(
+                    2,
+                    1_001,
+                    Side::Server,
+                    Packet::PubRel(PubResponse::new(pid)),
+                ));
+            }
+            s.observe(&packet(
+                2,
+                1_010,
+                Side::Client,
+                Packet::PubComp(PubResponse::new(1)),
+            ));
+            let (_, updates) = s.observe(&packet(
+                2,
+                1_020,
+                Side::Client,
+                Packet::PubComp(PubResponse::new(2)),
+            ));
+            let case = decided(&updates);
+            assert_eq!(
+                case.verdict,
+                Verdict::Recorded {
+                    message: "2 of 2 command(s) delivered at QoS 2 from 0.01 s to 0.02 s after the cloud published them; 2 PUBREC(s), 0 PUBCOMP(s); PUBREL withheld and the connection dropped; reconnected with Session Present 1: 2 PUBREL(s) re-sent, 2 PUBCOMP(s) for them; connection closed by the cloud 0.05 s after the action (EOF); reconnected 0.85 s after the close".into()
+                },
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn connack_and_action_values_the_protocol_forbids_are_refused_when_the_suite_loads() {
+        for (yaml, want) in [
+            (
+                "connack: { maximum_qos: 2 }\n    action: none\n",
+                "expected 0 or 1",
+            ),
+            (
+                "connack: { receive_maximum: 0 }\n    action: none\n",
+                "protocol error",
+            ),
+            (
+                "action: { disconnect: { reason: 0x04 } }\n",
+                "not a Reason Code a server's DISCONNECT may carry",
+            ),
+            (
+                "action: { disconnect: { reason: 0x01 } }\n",
+                "not a Reason Code",
+            ),
+            ("action: none\n", "`action: none` needs a `connack`"),
+            (
+                "action: { command: { topic: t, qos: 1, withhold_pubrel: true } }\n",
+                "needs a QoS 2 command",
+            ),
+            (
+                "action: { command: { topic: t, count: 0 } }\n",
+                "expected 1 to 1000",
+            ),
+            (
+                "action: { command: { topic: \"${subscribed_topic}\" } }\n",
+                "needs `start: subscribed`",
+            ),
+        ] {
+            let text = format!(
+                "name: t\nprotocol: \"5\"\ndevice_tests:\n  - id: X\n    title: x\n    {yaml}"
+            );
+            let err = crate::suite::load_str("t.yaml", &text)
+                .map(|_| ())
+                .expect_err(yaml)
+                .to_string();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
+    }
+
+    /// A Server Keep Alive test records what the device sent under the CONNACK's Keep
+    /// Alive, and its longest silence, so the record shows whether it adopted the value.
+    #[test]
+    fn a_connack_only_test_records_what_the_device_sent_and_its_longest_silence() {
+        let tests = tests5_of(concat!(
+            "  - id: KA\n    title: ka\n    status: NP\n    connack: { server_keep_alive: 5 }\n",
+            "    action: none\n    timeout: 2x keepalive + 5s\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        let props = Properties::new().with(
+            PropertyId::ServerKeepAlive,
+            crate::codec::PropertyValue::TwoByteInteger(5),
+        );
+        connect5(&mut s, 2, 1_000, true, 0, ack(false, props));
+        for ms in [6_000, 11_000] {
+            s.observe(&packet(2, ms, Side::Client, Packet::PingReq));
+        }
+        s.observe(&packet(
+            2,
+            12_000,
+            Side::Client,
+            delivered(1, "t", QoS::AtLeastOnce, None),
+        ));
+        assert_eq!(s.next_wakeup(), Some(at(16_000)));
+        let (_, updates) = s.tick(at(16_000));
+        assert_eq!(
+            decided(&updates).verdict,
+            Verdict::Recorded {
+                message: "the device sent 2 PINGREQ, 1 PUBLISH after the CONNACK; longest silence 5.00 s (Keep Alive 5 s)".into()
+            }
+        );
+    }
+
+    /// A device that ignores the server DISCONNECT fails at the window's end, and the next
+    /// test does not start on the connection the cloud has ended (it waits for the next).
+    #[test]
+    fn no_test_starts_on_a_connection_the_cloud_has_disconnected() {
+        let tests = tests5_of(concat!(
+            "  - id: D\n    title: d\n    action: { disconnect: { reason: 0x89 } }\n",
+            "    expect: { close: { within: 2s } }\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        let actions = connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(
+                &actions[..],
+                [Action::Disconnect {
+                    conn: 1,
+                    reason: 0x89,
+                    ..
+                }]
+            ),
+            "{actions:?}"
+        );
+        let (actions, updates) = s.tick(at(2_000));
+        assert!(
+            matches!(&decided(&updates).verdict, Verdict::Failed { message } if message == "still connected 2.00 s after the DISCONNECT; window ≤ 2.00 s"),
+            "{updates:?}"
+        );
+        assert!(
+            actions.is_empty(),
+            "Z must not act on connection 1: {actions:?}"
+        );
+        assert_eq!(s.next_wakeup(), None);
+        // The server closes it once its linger ends; Z starts on the device's next connection.
+        s.observe(&closed(1, 12_000, Side::Server));
+        let actions = connect5(&mut s, 2, 13_000, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(&actions[..], [Action::Drop { conn: 2, .. }]),
+            "{actions:?}"
+        );
+    }
+
+    /// Withheld PUBACKs without a resend expectation: the record counts the distinct
+    /// packet ids left unacknowledged and the DUP re-sends (what a Receive Maximum bounds).
+    #[test]
+    fn withheld_pubacks_are_counted_for_the_record() {
+        let tests = tests5_of(concat!(
+            "  - id: R\n    title: r\n    status: NP\n    connack: { receive_maximum: 1 }\n",
+            "    action: withhold_puback\n    timeout: 5s\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        let actions = connect5(&mut s, 2, 1_000, true, 0, ack(false, Properties::new()));
+        assert_eq!(
+            actions,
+            vec![Action::Misbehave {
+                conn: 2,
+                what: Misbehaviour::WithholdPuback,
+                on: true
+            }]
+        );
+        let mut p = Publish::new("up", "x");
+        p.qos = QoS::AtLeastOnce;
+        p.packet_id = Some(4);
+        s.observe(&packet(2, 1_100, Side::Client, Packet::Publish(p.clone())));
+        p.dup = true;
+        s.observe(&packet(2, 2_100, Side::Client, Packet::Publish(p)));
+        let (_, updates) = s.tick(at(6_000));
+        assert_eq!(
+            decided(&updates).verdict,
+            Verdict::Recorded {
+                message: "1 QoS 1/2 PUBLISH(es) with distinct packet ids left unacknowledged, 1 re-sent with DUP 1".into()
+            }
+        );
+    }
+
+    /// A CONNECT the test's CONNACK makes the server refuse (its Will above the Maximum QoS
+    /// the CONNACK announces): the test is skipped with the refusal, and the next test's
+    /// CONNACK is planned at once so that the device can connect again.
+    #[test]
+    fn a_connect_refused_under_the_test_s_connack_skips_the_test() {
+        let tests = tests5_of(concat!(
+            "  - id: M\n    title: m\n    status: NP\n    connack: { maximum_qos: 0 }\n",
+            "    action: none\n    timeout: 5s\n",
+            "  - id: Z\n    title: z\n    action: drop\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+        s.observe(&closed(1, 10, Side::Server));
+        let refusal = ConnAck {
+            session_present: false,
+            code: 0x9B,
+            properties: Properties::new().with(
+                PropertyId::ReasonString,
+                crate::codec::PropertyValue::String("Will QoS 1 above the Maximum QoS 0".into()),
+            ),
+        };
+        let actions = connect5(&mut s, 2, 1_000, true, 0, refusal);
+        assert_eq!(
+            actions,
+            vec![Action::PlanConnack {
+                device: "dev".into(),
+                plan: None
+            }]
+        );
+        s.observe(&closed(2, 1_010, Side::Server));
+        let actions = connect5(&mut s, 3, 2_000, true, 0, ack(false, Properties::new()));
+        assert!(
+            matches!(&actions[..], [Action::Drop { conn: 3, .. }]),
+            "{actions:?}"
+        );
+        let cases = s.finish(at(3_000));
+        assert_eq!(
+            cases["dev"][0].verdict,
+            Verdict::Skipped {
+                reason: "the cloud refused the device's CONNECT under this test's CONNACK (reason 0x9b: Will QoS 1 above the Maximum QoS 0), so the test cannot run on this device".into()
+            }
+        );
+    }
+
+    /// A command to `${subscribed_topic}` for a device the platform subscribed (no
+    /// SUBSCRIBE of its own) has no topic to go to: skipped, saying why.
+    #[test]
+    fn a_command_to_the_subscribed_topic_skips_a_device_that_never_subscribed() {
+        let tests = tests_of(concat!(
+            "  - id: B\n    title: b\n    status: NP\n    start: subscribed\n",
+            "    action: { command: { topic: \"${subscribed_topic}\", qos: 1 } }\n",
+        ));
+        let auto = crate::suite::profile::AutoSubscribe {
+            client_id_flag: "_ss=1".into(),
+            filters: vec!["cmd/#".into()],
+        };
+        let mut s =
+            Scenarios::new(tests, Vars::new(), Duration::ZERO).with_auto_subscribe(Some(auto));
+        let device = "dev|_ss=1|";
+        let c = Connect::new(ProtocolVersion::V3_1_1, device);
+        s.observe(&ev(1, 0, Side::Client, EventKind::Opened(None)));
+        s.observe(&packet(1, 0, Side::Client, Packet::Connect(c.into())));
+        let (actions, _) = s.observe(&packet(
+            1,
+            0,
+            Side::Server,
+            Packet::ConnAck(ack(false, Properties::new())),
+        ));
+        assert!(actions.is_empty(), "{actions:?}");
+        let cases = s.finish(at(1_000));
+        assert!(
+            matches!(&cases[device][0].verdict, Verdict::Skipped { reason } if reason.starts_with("the device sent no SUBSCRIBE of its own")),
+            "{:?}",
+            cases[device][0]
         );
     }
 }

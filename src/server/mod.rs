@@ -109,7 +109,19 @@
 //!   of QoS 1 and QoS 2 (PUBACK, PUBREC); [`Behaviour::withhold_suback`] registers the
 //!   subscriptions but sends no SUBACK; [`Behaviour::reject_subscriptions`] registers
 //!   nothing and answers 0x80 to every filter; [`Behaviour::close_after`] cuts the
-//!   connection (no DISCONNECT, Will published) that long after CONNACK.
+//!   connection (no DISCONNECT, Will published) that long after CONNACK. Device tests
+//!   switch misbehaviours on for one connection ([`ServerControl`]), among them leaving
+//!   outbound QoS 2 flows at the client's PUBREC (the PUBREL goes when the session
+//!   resumes), send a 5.0 DISCONNECT and then nothing more while waiting for the client's
+//!   close, and publish commands with a Topic Alias.
+//! - **Planned CONNACKs** ([`ServerControl::plan_connack`]): a client id's next CONNECTs
+//!   get Session Present 1 and (5.0) the planned Maximum QoS, Retain Available, Server Keep
+//!   Alive, Receive Maximum, Maximum Packet Size and Topic Alias Maximum, and the
+//!   connection is held to them: above the Maximum QoS DISCONNECT 0x9B, RETAIN 0x9A, a
+//!   packet above the size 0x95, an alias above the maximum 0x94, more unacknowledged QoS
+//!   1/2 PUBLISHes than the Receive Maximum (withheld PUBACKs included) 0x93, and the
+//!   Server Keep Alive replaces the client's. A Will above the planned Maximum QoS, or
+//!   with Will Retain under a planned Retain Available 0, is refused (CONNACK 0x9B / 0x9A).
 //! - `max_publish_rate` is not enforced.
 //!
 //! # Events
@@ -128,7 +140,7 @@ mod replies;
 mod state;
 mod subs;
 
-pub use crate::suite::device_tests::Misbehaviour;
+pub use crate::suite::device_tests::{ConnackPlan, Misbehaviour};
 
 use crate::codec::Connect;
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;
@@ -492,6 +504,8 @@ pub(crate) struct Shared {
     /// The connection each logged-in device holds, where the platform holds one connection
     /// per device credential (whatever the client id).
     pub(crate) devices: Mutex<std::collections::HashMap<String, u64>>,
+    /// The CONNACK device tests want for a client id's next CONNECT.
+    pub(crate) connack_plans: Mutex<std::collections::HashMap<String, ConnackPlan>>,
 }
 
 impl Shared {
@@ -565,6 +579,33 @@ impl ServerControl {
         true
     }
 
+    /// Answers the next CONNECTs of `client_id` with `plan` (`None`: the platform's own
+    /// CONNACK again). The server then holds the connection to the limits it announced.
+    pub fn plan_connack(&self, client_id: &str, plan: Option<ConnackPlan>) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut plans = shared
+            .connack_plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match plan {
+            Some(plan) => plans.insert(client_id.to_owned(), plan),
+            None => plans.remove(client_id),
+        };
+    }
+
+    /// Sends connection `conn` a 5.0 DISCONNECT with `reason` (nothing on a 3.x
+    /// connection), then nothing more, and closes it if the client has not after
+    /// `linger`; false when it is not connected.
+    pub fn disconnect(&self, conn: u64, reason: u8, linger: Duration) -> bool {
+        let Some(ctl) = self.link(conn) else {
+            return false;
+        };
+        ctl.kick(state::Kick::Disconnect { reason, linger });
+        true
+    }
+
     /// Publishes a message as the cloud: routed to every matching subscription like any
     /// other, with the profile's downlink QoS. Fails on an invalid topic name or once the
     /// server is gone.
@@ -574,6 +615,28 @@ impl ServerControl {
         payload: bytes::Bytes,
         qos: crate::codec::QoS,
         retain: bool,
+    ) -> Result<(), String> {
+        self.publish_message(topic, payload, qos, retain, false)
+    }
+
+    /// [`ServerControl::publish`] with a Topic Alias for every 5.0 client that allows one
+    /// (the topic with the alias on the first message, the alias alone afterwards).
+    pub fn publish_aliased(
+        &self,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: crate::codec::QoS,
+    ) -> Result<(), String> {
+        self.publish_message(topic, payload, qos, false, true)
+    }
+
+    fn publish_message(
+        &self,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: crate::codec::QoS,
+        retain: bool,
+        topic_alias: bool,
     ) -> Result<(), String> {
         let shared = self
             .shared
@@ -587,6 +650,7 @@ impl ServerControl {
             properties: crate::codec::Properties::new(),
             expires_at: None,
             retain,
+            topic_alias,
         });
         let ctx = state::RouteCtx {
             policy: &shared.policy,
@@ -639,6 +703,7 @@ impl Server {
             all_closed: Notify::new(),
             links: Mutex::new(std::collections::HashMap::new()),
             devices: Mutex::new(std::collections::HashMap::new()),
+            connack_plans: Mutex::new(std::collections::HashMap::new()),
         });
         let (stop, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));

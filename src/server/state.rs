@@ -93,6 +93,9 @@ pub(crate) struct Message {
     pub(crate) expires_at: Option<Instant>,
     /// The RETAIN flag it was published with (for Retain As Published).
     pub(crate) retain: bool,
+    /// Delivered with a Topic Alias where the receiving client allows one (5.0): the
+    /// topic once with the alias, then the alias alone.
+    pub(crate) topic_alias: bool,
 }
 
 impl Message {
@@ -188,6 +191,14 @@ pub(crate) enum Kick {
     TooSlow,
     /// The harness drops it on purpose (a device test): close without DISCONNECT.
     Drop(String),
+    /// The harness sends a 5.0 DISCONNECT with this Reason Code (a device test), then
+    /// sends nothing more and waits up to `linger` for the client to close.
+    Disconnect {
+        /// The Reason Code.
+        reason: u8,
+        /// Longest wait for the client's close.
+        linger: Duration,
+    },
 }
 
 /// How the rest of the server reaches a connection.

@@ -1,6 +1,6 @@
 //! Device tests as the engine uses them: the YAML's `device_tests:` checked and typed.
 
-use super::schema::{DeviceActionDef, DeviceTestDef, Status, WindowDef};
+use super::schema::{ConnackDef, DeviceActionDef, DeviceTestDef, Status, WindowDef};
 use super::timing::{TimeExpr, Window};
 use crate::codec::QoS;
 use serde_json::Value;
@@ -18,6 +18,8 @@ pub enum Misbehaviour {
     WithholdSuback,
     /// Answer every SUBSCRIBE filter with 0x80.
     RejectSubscriptions,
+    /// Leave outbound QoS 2 flows at the client's PUBREC (no PUBREL).
+    WithholdPubrel,
 }
 
 impl Misbehaviour {
@@ -27,6 +29,7 @@ impl Misbehaviour {
             Self::WithholdPuback => 2,
             Self::WithholdSuback => 4,
             Self::RejectSubscriptions => 8,
+            Self::WithholdPubrel => 16,
         }
     }
 }
@@ -51,11 +54,83 @@ pub enum DeviceAction {
         payload: String,
         /// QoS.
         qos: QoS,
+        /// Messages in the burst (at least 1).
+        count: u16,
+        /// 5.0: the topic goes once with a Topic Alias, then the alias alone.
+        topic_alias: bool,
+        /// QoS 2: no PUBREL after the device's PUBREC; the connection is then dropped.
+        withhold_pubrel: bool,
     },
     /// Switch a misbehaviour on for the connection.
     Misbehave(Misbehaviour),
     /// Close the connection without DISCONNECT.
     Drop,
+    /// Send a 5.0 DISCONNECT with this Reason Code and wait for the device to close.
+    Disconnect {
+        /// The Reason Code.
+        reason: u8,
+    },
+    /// Nothing beyond the test's CONNACK.
+    None,
+}
+
+/// The CONNACK a device test wants for its connection: Session Present and the 5.0
+/// properties that bind the client (`None`: the platform's own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ConnackPlan {
+    /// Session Present 1 whatever session the cloud holds.
+    pub session_present: bool,
+    /// Maximum QoS (0 or 1).
+    pub maximum_qos: Option<QoS>,
+    /// Retain Available.
+    pub retain_available: Option<bool>,
+    /// Server Keep Alive (seconds).
+    pub server_keep_alive: Option<u16>,
+    /// Receive Maximum (at least 1).
+    pub receive_maximum: Option<u16>,
+    /// Maximum Packet Size (at least 2).
+    pub maximum_packet_size: Option<u32>,
+    /// Topic Alias Maximum.
+    pub topic_alias_maximum: Option<u16>,
+}
+
+impl ConnackPlan {
+    /// True when it sets a property only a 5.0 CONNACK carries.
+    pub fn needs_v5(&self) -> bool {
+        self.maximum_qos.is_some()
+            || self.retain_available.is_some()
+            || self.server_keep_alive.is_some()
+            || self.receive_maximum.is_some()
+            || self.maximum_packet_size.is_some()
+            || self.topic_alias_maximum.is_some()
+    }
+
+    /// What it sets, for reports (`Session Present 1, Receive Maximum 1`).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.session_present {
+            parts.push("Session Present 1".to_owned());
+        }
+        if let Some(q) = self.maximum_qos {
+            parts.push(format!("Maximum QoS {}", q.as_u8()));
+        }
+        if let Some(r) = self.retain_available {
+            parts.push(format!("Retain Available {}", u8::from(r)));
+        }
+        if let Some(k) = self.server_keep_alive {
+            parts.push(format!("Server Keep Alive {k} s"));
+        }
+        if let Some(r) = self.receive_maximum {
+            parts.push(format!("Receive Maximum {r}"));
+        }
+        if let Some(m) = self.maximum_packet_size {
+            parts.push(format!("Maximum Packet Size {m}"));
+        }
+        if let Some(t) = self.topic_alias_maximum {
+            parts.push(format!("Topic Alias Maximum {t}"));
+        }
+        parts.join(", ")
+    }
 }
 
 impl DeviceAction {
@@ -63,9 +138,18 @@ impl DeviceAction {
     /// and all).
     pub fn describe(&self) -> String {
         match self {
+            Self::Command {
+                topic, qos, count, ..
+            } if *count > 1 => format!(
+                "publishes {count} commands on {topic} at QoS {}",
+                qos.as_u8()
+            ),
             Self::Command { topic, qos, .. } => {
                 format!("publishes a command on {topic} at QoS {}", qos.as_u8())
             }
+            Self::Misbehave(Misbehaviour::WithholdPubrel) => "withheld PUBREL".into(),
+            Self::Disconnect { reason } => format!("sent DISCONNECT {reason:#04x}"),
+            Self::None => "answered with the test's CONNACK".into(),
             Self::Misbehave(Misbehaviour::WithholdPingresp) => "withheld PINGRESP".into(),
             Self::Misbehave(Misbehaviour::WithholdPuback) => "withheld PUBACK".into(),
             Self::Misbehave(Misbehaviour::WithholdSuback) => "withheld SUBACK".into(),
@@ -141,6 +225,8 @@ pub struct DeviceTest {
     pub expect: DeviceExpect,
     /// Longest run once started; `None`: the widest window + 10 s.
     pub timeout: Option<TimeExpr>,
+    /// The CONNACK its connection must have been answered with (`None`: the platform's).
+    pub connack: Option<ConnackPlan>,
 }
 
 impl DeviceTest {
@@ -209,16 +295,56 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
         }
     };
     let action = match &def.action.value {
-        DeviceActionDef::Command(c) => DeviceAction::Command {
-            topic: c.topic.clone(),
-            payload: c.payload.clone().unwrap_or_default(),
-            qos: match c.qos.unwrap_or(0) {
+        DeviceActionDef::Command(c) => {
+            let qos = match c.qos.unwrap_or(0) {
                 0 => QoS::AtMostOnce,
                 1 => QoS::AtLeastOnce,
                 2 => QoS::ExactlyOnce,
                 q => return Err(at(&loc, format!("command QoS {q}: expected 0, 1 or 2"))),
-            },
-        },
+            };
+            let count = c.count.unwrap_or(1);
+            if !(1..=MAX_BURST).contains(&count) {
+                return Err(at(
+                    &loc,
+                    format!("command `count: {count}`: expected 1 to {MAX_BURST}"),
+                ));
+            }
+            if c.withhold_pubrel && qos != QoS::ExactlyOnce {
+                return Err(at(&loc, "`withhold_pubrel` needs a QoS 2 command".into()));
+            }
+            if c.topic.contains("${subscribed_topic}") && start != DeviceStart::Subscribed {
+                return Err(at(
+                    &loc,
+                    "`${subscribed_topic}` needs `start: subscribed` (it is made from the device's first subscription)".into(),
+                ));
+            }
+            DeviceAction::Command {
+                topic: c.topic.clone(),
+                payload: c.payload.clone().unwrap_or_default(),
+                qos,
+                count,
+                topic_alias: c.topic_alias,
+                withhold_pubrel: c.withhold_pubrel,
+            }
+        }
+        DeviceActionDef::Disconnect(d) => {
+            let allowed = crate::codec::reason::reason_code_allowed(
+                crate::codec::packet_type::PacketType::Disconnect,
+                d.reason,
+            );
+            // 0x04 (with Will) is the client's alone.
+            if !allowed || d.reason == crate::codec::reason::code::DISCONNECT_WITH_WILL {
+                return Err(at(
+                    &loc,
+                    format!(
+                        "`disconnect: {{ reason: {:#04x} }}` is not a Reason Code a server's DISCONNECT may carry",
+                        d.reason
+                    ),
+                ));
+            }
+            DeviceAction::Disconnect { reason: d.reason }
+        }
+        DeviceActionDef::None => DeviceAction::None,
         DeviceActionDef::WithholdPingresp => {
             DeviceAction::Misbehave(Misbehaviour::WithholdPingresp)
         }
@@ -278,6 +404,17 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
             .transpose()?,
         stays: e.stays.as_ref().map(time).transpose()?,
     };
+    let connack = def
+        .connack
+        .as_ref()
+        .map(|c| connack_plan(c).map_err(|m| at(&def.id.referenced, m)))
+        .transpose()?;
+    if action == DeviceAction::None && connack.is_none() {
+        return Err(at(
+            &loc,
+            "`action: none` needs a `connack` to react to".into(),
+        ));
+    }
     Ok(DeviceTest {
         id: def.id.value.clone(),
         title: def.title.clone(),
@@ -296,5 +433,38 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
         action,
         expect,
         timeout: def.timeout.as_ref().map(time).transpose()?,
+        connack,
+    })
+}
+
+/// The most messages one command burst may hold (memory and time stay bounded).
+pub const MAX_BURST: u16 = 1000;
+
+/// Types a `connack:` block; values the 5.0 CONNACK cannot carry are refused.
+fn connack_plan(c: &ConnackDef) -> Result<ConnackPlan, String> {
+    let maximum_qos = match c.maximum_qos {
+        None => None,
+        Some(0) => Some(QoS::AtMostOnce),
+        Some(1) => Some(QoS::AtLeastOnce),
+        Some(q) => {
+            return Err(format!(
+                "`connack.maximum_qos: {q}`: expected 0 or 1 (a server supporting QoS 2 sends no Maximum QoS)"
+            ));
+        }
+    };
+    if c.receive_maximum == Some(0) {
+        return Err("`connack.receive_maximum: 0` is a protocol error: expected 1–65535".into());
+    }
+    if c.maximum_packet_size.is_some_and(|m| m < 2) {
+        return Err("`connack.maximum_packet_size`: expected at least 2 bytes".into());
+    }
+    Ok(ConnackPlan {
+        session_present: c.session_present,
+        maximum_qos,
+        retain_available: c.retain_available,
+        server_keep_alive: c.server_keep_alive,
+        receive_maximum: c.receive_maximum,
+        maximum_packet_size: c.maximum_packet_size,
+        topic_alias_maximum: c.topic_alias_maximum,
     })
 }

@@ -959,6 +959,11 @@ pub struct DeviceTestDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub after: Option<Spanned<String>>,
+    /// The CONNACK the cloud answers the device's connection with while this test runs
+    /// (default: the platform's own). The cloud closes a connection accepted under another
+    /// CONNACK and the test starts on the device's next connection.
+    #[serde(default)]
+    pub connack: Option<ConnackDef>,
     /// What the cloud does.
     #[schemars(with = "DeviceActionDef")]
     pub action: Spanned<DeviceActionDef>,
@@ -987,6 +992,47 @@ pub enum DeviceActionDef {
     RejectSubscriptions,
     /// Close the connection without DISCONNECT, as a cloud that loses the device.
     Drop,
+    /// Send a DISCONNECT with this 5.0 Reason Code, then wait for the device to close
+    /// (nothing more is sent on the connection).
+    Disconnect(DisconnectDef),
+    /// Nothing beyond the test's CONNACK, which is what the device reacts to.
+    None,
+}
+
+/// A server DISCONNECT the cloud sends.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectDef {
+    /// The 5.0 Reason Code (e.g. `0x89` Server busy).
+    pub reason: u8,
+}
+
+/// The CONNACK of a device test's connection: Session Present and (5.0) the properties
+/// that bind the client; a property left out is the platform's own.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnackDef {
+    /// Session Present 1, whatever session the cloud holds (both versions).
+    #[serde(default)]
+    pub session_present: bool,
+    /// Maximum QoS (0 or 1).
+    #[serde(default)]
+    pub maximum_qos: Option<u8>,
+    /// Retain Available.
+    #[serde(default)]
+    pub retain_available: Option<bool>,
+    /// Server Keep Alive in seconds; the cloud then times the connection out on it.
+    #[serde(default)]
+    pub server_keep_alive: Option<u16>,
+    /// Receive Maximum (1–65535): QoS 1/2 PUBLISHes the device may have unacknowledged.
+    #[serde(default)]
+    pub receive_maximum: Option<u16>,
+    /// Maximum Packet Size in bytes; the cloud refuses larger packets.
+    #[serde(default)]
+    pub maximum_packet_size: Option<u32>,
+    /// Topic Alias Maximum (0: no Topic Aliases).
+    #[serde(default)]
+    pub topic_alias_maximum: Option<u16>,
 }
 
 /// A message the cloud delivers.
@@ -1001,6 +1047,17 @@ pub struct CommandDef {
     /// QoS (default 0; the profile's downlink QoS wins when it has one).
     #[serde(default)]
     pub qos: Option<u8>,
+    /// How many messages the cloud delivers in one burst (default 1).
+    #[serde(default)]
+    pub count: Option<u16>,
+    /// 5.0: the first PUBLISH carries the topic and a Topic Alias, the later ones the
+    /// alias alone (needs a Topic Alias Maximum of at least 1 from the device).
+    #[serde(default)]
+    pub topic_alias: bool,
+    /// QoS 2: the cloud leaves the flows at the device's PUBREC (no PUBREL), then drops
+    /// the connection, so that it re-sends the PUBRELs when the device's session resumes.
+    #[serde(default)]
+    pub withhold_pubrel: bool,
 }
 
 /// What the device must do in a device test.

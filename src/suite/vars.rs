@@ -2,8 +2,17 @@
 
 use std::collections::BTreeMap;
 
-/// Built-in variables every run defines.
-pub const BUILTINS: &[&str] = &["run", "test", "conn", "client_id", "now", "now_ms"];
+/// Built-in variables every run defines (`subscribed_topic`, a topic the device's first
+/// subscription matches, has a value only in device tests that start `subscribed`).
+pub const BUILTINS: &[&str] = &[
+    "run",
+    "test",
+    "conn",
+    "client_id",
+    "now",
+    "now_ms",
+    "subscribed_topic",
+];
 
 /// Variable values for one interpolation.
 #[derive(Debug, Clone, Default)]

@@ -398,13 +398,20 @@ async fn decrypted_session_is_judged_like_plain(
         &keylog_arg(&tls.keylog),
         &secrets,
     );
-    let expected = worst_by_rule(&plain_report);
+    // Whether the client's close after its DISCONNECT is judged depends on which FIN the
+    // capture sees first (the broker closes at once too, and then nothing is left for the
+    // client to do): a race between two sessions, left out of the comparison.
+    let without_close_race = |mut verdicts: BTreeMap<String, String>| {
+        verdicts.remove("MQTT-3.14.4-1");
+        verdicts
+    };
+    let expected = without_close_race(worst_by_rule(&plain_report));
     assert!(
         expected.values().filter(|s| *s == "passed").count() >= 2,
         "the plain session is judged: {plain_report:#}"
     );
     assert_eq!(
-        worst_by_rule(&tls_report),
+        without_close_race(worst_by_rule(&tls_report)),
         expected,
         "decrypted {version_name} vs plain:\n{tls_report:#}"
     );

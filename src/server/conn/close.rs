@@ -23,6 +23,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 false,
                 Some(code::SERVER_SHUTTING_DOWN),
             ),
+            Exit::Disconnecting { reason, .. } => (
+                Side::Server,
+                format!("DISCONNECT {reason:#04x} sent"),
+                true,
+                None,
+            ),
             Exit::TakenOver(tx) => {
                 waiter = tx;
                 let detail = "session taken over by a new connection".into();
@@ -92,6 +98,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 Err(_) => return false,
                 Ok(Ok(0) | Err(_)) => return true,
                 Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// After a DISCONNECT a device test asked for: nothing more is sent (MQTT-3.14.4-1);
+    /// what the client still sends is reported but not acted on, until it closes or
+    /// `linger` passes.
+    pub(super) async fn linger_after_disconnect(&mut self, reason: u8, linger: Duration) -> Exit {
+        if self.version.is_v5() {
+            self.send(Packet::Disconnect(Disconnect {
+                reason_code: reason,
+                properties: Properties::new(),
+            }));
+        }
+        let deadline = Instant::now() + linger;
+        let ended = |detail: String| Exit::Close {
+            detail,
+            reason: None,
+            will: true,
+        };
+        loop {
+            loop {
+                match self.next_frame() {
+                    Ok(Some(bytes)) => {
+                        let _ = self.decode(bytes);
+                    }
+                    Ok(None) => break,
+                    Err(Exit::Close { detail, .. }) => return ended(detail),
+                    Err(exit) => return exit,
+                }
+            }
+            self.prepare_buffers();
+            let can_write = !self.wbuf.is_empty() || self.need_flush;
+            tokio::select! {
+                _ = stopped(&mut self.stop) => return ended("server shutting down".into()),
+                _ = tokio::time::sleep_until(deadline) => {
+                    return ended(format!(
+                        "the client did not close within {:.3} s of the DISCONNECT {reason:#04x}",
+                        linger.as_secs_f64()
+                    ));
+                }
+                r = write_step(&mut self.wr, &self.wbuf), if can_write => {
+                    if let Err(exit) = self.after_write(r) {
+                        return exit;
+                    }
+                }
+                r = self.rd.read_buf(&mut self.rbuf) => {
+                    if let Err(exit) = self.after_read(r) {
+                        return exit;
+                    }
+                }
             }
         }
     }
@@ -166,6 +223,7 @@ fn publish_will(sh: &Shared, st: &mut State, will: Will, key: &str) {
         properties,
         expires_at,
         retain,
+        topic_alias: false,
     });
     let ctx = RouteCtx {
         policy: &sh.policy,

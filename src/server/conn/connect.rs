@@ -105,6 +105,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             .as_ref()
             .filter(|_| profile.one_connection_per_identity)
             .and_then(|auth| auth.device_of(&c));
+        // A device test may shape this CONNACK (3.x: Session Present only).
+        let plan = self
+            .sh
+            .connack_plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&client_id)
+            .copied()
+            .unwrap_or_default();
+        let plan_max_qos = plan.maximum_qos.filter(|q| v5 && *q < policy.max_qos);
+        let retain_refused = profile.retain == Feature::Refused;
+        let plan_retain_refused = v5 && plan.retain_available == Some(false) && !retain_refused;
         if let Some(w) = &c.will {
             if profile.will == Feature::Refused {
                 let detail = "the profile refuses Will messages";
@@ -125,6 +137,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             if v5 && w.qos > policy.max_qos {
                 let detail = format!("Will QoS {} above the maximum", w.qos.as_u8());
                 return Err(self.refuse(code::QOS_NOT_SUPPORTED, detail, None));
+            }
+            // What a device test's CONNACK would announce binds the Will too.
+            if let Some(max) = plan_max_qos.filter(|m| w.qos > *m) {
+                let detail = format!(
+                    "Will QoS {} above the Maximum QoS {} this CONNACK announces [MQTT-3.2.2-12]",
+                    w.qos.as_u8(),
+                    max.as_u8()
+                );
+                return Err(self.refuse(code::QOS_NOT_SUPPORTED, detail.clone(), Some(detail)));
+            }
+            if w.retain && plan_retain_refused {
+                let detail =
+                    "Will Retain, and this CONNACK announces Retain Available 0 [MQTT-3.2.2-13]";
+                return Err(self.refuse(
+                    code::RETAIN_NOT_SUPPORTED,
+                    detail,
+                    Some(detail.to_owned()),
+                ));
             }
         }
         let ka = &profile.keepalive;
@@ -189,6 +219,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             },
         );
 
+        let our_receive_max = match plan.receive_maximum.filter(|_| v5) {
+            Some(r) => usize::from(r).min(MAX_AWAITING_REL),
+            None => MAX_AWAITING_REL,
+        };
+        let topic_alias_max = match plan.topic_alias_maximum.filter(|_| v5) {
+            Some(t) => t,
+            // Absent means 0: no Topic Aliases (MQTT-3.2.2-17).
+            None => profile.topic_alias_maximum.unwrap_or(TOPIC_ALIAS_MAX),
+        };
+        let max_packet = match plan.maximum_packet_size.filter(|_| v5) {
+            Some(m) => {
+                usize::try_from(m).map_or(policy.max_packet_size, |m| m.min(policy.max_packet_size))
+            }
+            None => policy.max_packet_size,
+        };
+        let server_keep_alive = plan.server_keep_alive.filter(|_| v5);
         let mut properties = Properties::new();
         if v5 {
             let mut add = |id, value| properties.0.push(crate::codec::Property::new(id, value));
@@ -198,14 +244,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     PropertyValue::String(id.clone().into()),
                 );
             }
-            if policy.max_qos < QoS::ExactlyOnce {
-                add(
-                    PropertyId::MaximumQos,
-                    PropertyValue::Byte(policy.max_qos.as_u8()),
-                );
+            let max_qos = plan_max_qos.unwrap_or(policy.max_qos);
+            if max_qos < QoS::ExactlyOnce {
+                add(PropertyId::MaximumQos, PropertyValue::Byte(max_qos.as_u8()));
             }
-            if profile.retain == Feature::Refused {
+            if retain_refused || plan_retain_refused {
                 add(PropertyId::RetainAvailable, PropertyValue::Byte(0));
+            }
+            if let Some(k) = server_keep_alive {
+                add(
+                    PropertyId::ServerKeepAlive,
+                    PropertyValue::TwoByteInteger(k),
+                );
             }
             if profile.topics.no_wildcards {
                 add(
@@ -219,19 +269,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     PropertyValue::Byte(0),
                 );
             }
-            // Absent means 0: no Topic Aliases (MQTT-3.2.2-17).
-            let alias_max = profile.topic_alias_maximum.unwrap_or(TOPIC_ALIAS_MAX);
-            if alias_max > 0 {
+            if topic_alias_max > 0 {
                 add(
                     PropertyId::TopicAliasMaximum,
-                    PropertyValue::TwoByteInteger(alias_max),
+                    PropertyValue::TwoByteInteger(topic_alias_max),
                 );
             }
             add(
                 PropertyId::ReceiveMaximum,
-                PropertyValue::TwoByteInteger(MAX_AWAITING_REL as u16),
+                PropertyValue::TwoByteInteger(u16::try_from(our_receive_max).unwrap_or(u16::MAX)),
             );
-            if let Ok(max) = u32::try_from(policy.max_packet_size) {
+            if let Ok(max) = u32::try_from(max_packet) {
                 add(
                     PropertyId::MaximumPacketSize,
                     PropertyValue::FourByteInteger(max),
@@ -239,10 +287,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             }
         }
         self.send(Packet::ConnAck(ConnAck {
-            session_present: present,
+            session_present: present || plan.session_present,
             code: code::SUCCESS,
             properties,
         }));
+        // The client is held to the Maximum Packet Size it was told.
+        self.framer = Framer::new(max_packet);
 
         let receive_max = c
             .properties
@@ -262,7 +312,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             ctl,
             client_id,
             username: c.username,
-            keep_alive: c.keep_alive,
+            // MQTT-3.2.2-21: a Server Keep Alive replaces the client's value.
+            keep_alive: server_keep_alive.unwrap_or(c.keep_alive),
             will,
             expiry,
             expiry_was_zero: requested_expiry.unwrap_or(0) == 0,
@@ -272,6 +323,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 .properties
                 .get_int(PropertyId::MaximumPacketSize)
                 .map_or(usize::MAX, |v| v as usize),
+            client_alias_max: u16::try_from(
+                c.properties
+                    .get_int(PropertyId::TopicAliasMaximum)
+                    .unwrap_or(0),
+            )
+            .unwrap_or(u16::MAX),
+            out_aliases: HashMap::new(),
+            withheld_acks: std::collections::HashSet::new(),
+            announced: Announced {
+                max_qos: plan_max_qos,
+                retain_refused: plan_retain_refused,
+                receive_max: our_receive_max,
+                topic_alias_max,
+            },
             aliases: HashMap::new(),
             maybe_pending: true,
             window_blocked: false,

@@ -63,7 +63,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             return;
         }
         let pid = (d.qos != QoS::AtMostOnce).then(|| self.sess().next_pid());
-        let publish = self.publish_packet(&d, pid, false);
+        let mut publish = self.publish_packet(&d, pid, false);
+        if d.msg.topic_alias && self.version.is_v5() {
+            self.alias_topic(&mut publish);
+        }
         let mut out = Vec::new();
         if encode(&Packet::Publish(publish.clone()), self.version, &mut out).is_err()
             || out.len() > self.sess().client_max_packet
@@ -88,6 +91,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             });
         }
         self.push(out, Packet::Publish(publish));
+    }
+
+    /// Replaces the topic by a Topic Alias the client allows: the first PUBLISH on a topic
+    /// sets the alias, later ones carry it alone. Never above the client's Topic Alias
+    /// Maximum (MQTT-3.3.2-11); once every alias is taken, the topic goes in full.
+    fn alias_topic(&mut self, publish: &mut Publish) {
+        let s = self.sess();
+        let topic = publish.topic.to_string();
+        let alias = match s.out_aliases.get(&topic) {
+            Some(&alias) => {
+                publish.topic = "".into();
+                alias
+            }
+            None if s.out_aliases.len() < usize::from(s.client_alias_max) => {
+                let alias = u16::try_from(s.out_aliases.len() + 1).unwrap_or(u16::MAX);
+                s.out_aliases.insert(topic, alias);
+                alias
+            }
+            None => return,
+        };
+        publish.properties.0.push(crate::codec::Property::new(
+            PropertyId::TopicAlias,
+            PropertyValue::TwoByteInteger(alias),
+        ));
     }
 
     /// On a resumed session, re-sends what was unacknowledged (MQTT-4.4.0-1).

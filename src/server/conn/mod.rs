@@ -106,6 +106,9 @@ enum Exit {
     Shutdown,
     /// Another connection took the session over.
     TakenOver(Option<oneshot::Sender<()>>),
+    /// A device test has us send DISCONNECT with `reason` and wait up to `linger` for the
+    /// client to close.
+    Disconnecting { reason: u8, linger: Duration },
 }
 
 impl Exit {
@@ -146,11 +149,32 @@ struct Sess {
     window: usize,
     /// The client's Maximum Packet Size (5.0).
     client_max_packet: usize,
+    /// The client's Topic Alias Maximum (5.0): aliases we may send.
+    client_alias_max: u16,
+    /// Topic → alias we set towards the client (at most `client_alias_max`).
+    out_aliases: HashMap<String, u16>,
+    /// What the CONNACK announced and this connection is held to.
+    announced: Announced,
+    /// 5.0: inbound QoS 1/2 packet ids whose PUBACK / PUBREC a device test withholds.
+    withheld_acks: std::collections::HashSet<u16>,
     aliases: HashMap<u16, String>,
     /// The session queue may hold messages for us.
     maybe_pending: bool,
     /// The next queued message waits for the window.
     window_blocked: bool,
+}
+
+/// The limits a CONNACK announced to the client, which the server enforces.
+struct Announced {
+    /// Maximum QoS, where a device test's CONNACK lowered it below the profile's.
+    max_qos: Option<QoS>,
+    /// Retain Available 0 from a device test's CONNACK.
+    retain_refused: bool,
+    /// Receive Maximum: inbound QoS 1/2 messages that may stay unacknowledged (5.0: QoS 2
+    /// awaiting PUBREL and QoS 1/2 whose acknowledgement a device test withholds).
+    receive_max: usize,
+    /// Topic Alias Maximum.
+    topic_alias_max: u16,
 }
 
 impl Sess {
@@ -219,6 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             Misbehaviour::WithholdPuback => b.withhold_puback,
             Misbehaviour::WithholdSuback => b.withhold_suback,
             Misbehaviour::RejectSubscriptions => b.reject_subscriptions,
+            Misbehaviour::WithholdPubrel => false,
         };
         global || self.s.as_ref().is_some_and(|s| s.ctl.misbehaves(m))
     }
@@ -246,7 +271,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     async fn run(mut self) {
         let exit = match self.wait_connect().await {
             Ok(connect) => match self.accept(connect).await {
-                Ok(()) => self.main_loop().await,
+                Ok(()) => match self.main_loop().await {
+                    Exit::Disconnecting { reason, linger } => {
+                        self.linger_after_disconnect(reason, linger).await
+                    }
+                    exit => exit,
+                },
                 Err(exit) => exit,
             },
             Err(exit) => exit,
@@ -503,6 +533,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             }
             Packet::PubRec(r) => {
                 let pid = r.packet_id;
+                let withhold = self.misbehaves(Misbehaviour::WithholdPubrel);
                 let s = self.sess();
                 let found = s
                     .carried
@@ -518,6 +549,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     }
                     Some(i) => {
                         s.carried.inflight[i].stage = Stage::Released;
+                        if withhold {
+                            // Left at PUBREC: the PUBREL goes when the session resumes.
+                            return Ok(());
+                        }
                         code::SUCCESS
                     }
                     None if v5 => code::PACKET_IDENTIFIER_NOT_FOUND,
@@ -612,5 +647,6 @@ fn kicked(ctl: &ConnCtl) -> Option<Exit> {
             reason: None,
             will: true,
         }),
+        Kick::Disconnect { reason, linger } => Some(Exit::Disconnecting { reason, linger }),
     }
 }

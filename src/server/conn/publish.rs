@@ -20,9 +20,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
 
     /// The first acknowledgement of an inbound PUBLISH at `qos`.
     fn ack(&mut self, qos: QoS, pid: Option<u16>, code: u8) {
-        let (Some(packet_id), false) = (pid, self.misbehaves(Misbehaviour::WithholdPuback)) else {
+        let Some(packet_id) = pid else { return };
+        let v5 = self.version.is_v5();
+        if self.misbehaves(Misbehaviour::WithholdPuback) {
+            // 5.0: still unacknowledged, so it counts against our Receive Maximum.
+            if v5 && qos != QoS::AtMostOnce {
+                self.sess().withheld_acks.insert(packet_id);
+            }
             return;
-        };
+        }
+        self.sess().withheld_acks.remove(&packet_id);
         let r = PubResponse {
             packet_id,
             reason_code: if self.version.is_v5() { code } else { 0 },
@@ -61,7 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             if let Some(alias) = p.properties.get_int(PropertyId::TopicAlias) {
                 let s = self.sess();
                 let alias = u16::try_from(alias).unwrap_or(0);
-                let max = profile.topic_alias_maximum.unwrap_or(TOPIC_ALIAS_MAX);
+                let max = s.announced.topic_alias_max;
                 if alias == 0 || alias > max {
                     return Err(Exit::close(
                         format!("Topic Alias {alias} above the maximum {max} [MQTT-3.3.2-9]"),
@@ -85,6 +92,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
         let pid = p.packet_id;
         let mut qos = p.qos;
+        let announced = &self.sess().announced;
+        if let Some(max) = announced.max_qos.filter(|m| qos > *m) {
+            return Err(Exit::close(
+                format!(
+                    "PUBLISH QoS {} above the Maximum QoS {} the CONNACK announced [MQTT-3.2.2-11]",
+                    qos.as_u8(),
+                    max.as_u8()
+                ),
+                code::QOS_NOT_SUPPORTED,
+            ));
+        }
+        if p.retain && announced.retain_refused {
+            return Err(Exit::close(
+                "retained PUBLISH after the CONNACK announced Retain Available 0 [MQTT-3.2.2-14]",
+                code::RETAIN_NOT_SUPPORTED,
+            ));
+        }
         if qos > policy.max_qos {
             match profile.on_qos_above_max {
                 QosReaction::Close => {
@@ -162,6 +186,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 }
             }
         }
+        if v5 && qos != QoS::AtMostOnce {
+            // MQTT-3.3.4-7: no more unacknowledged QoS 1/2 PUBLISHes than we announced
+            // (a re-sent one is no new message).
+            let id = pid.unwrap_or(0);
+            let s = self.sess();
+            let outstanding = s.withheld_acks.len() + s.carried.awaiting_rel.len();
+            let known = s.withheld_acks.contains(&id) || s.carried.awaiting_rel.contains(&id);
+            let receive_max = s.announced.receive_max;
+            if !known && outstanding >= receive_max {
+                return Err(Exit::close(
+                    format!(
+                        "more than the Receive Maximum of {receive_max} QoS 1/2 PUBLISHes unacknowledged [MQTT-3.3.4-7]"
+                    ),
+                    code::RECEIVE_MAXIMUM_EXCEEDED,
+                ));
+            }
+        }
         if qos == QoS::ExactlyOnce {
             // Delivered on receipt ("method B", §4.3.3): remember only the identifier, and
             // do not route a re-sent PUBLISH again before its PUBREL.
@@ -171,6 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 self.ack(qos, pid, code::SUCCESS);
                 return Ok(());
             }
+            // 3.x: the memory bound (5.0 was held to the Receive Maximum above).
             if s.carried.awaiting_rel.len() >= MAX_AWAITING_REL {
                 return Err(Exit::close(
                     format!("more than {MAX_AWAITING_REL} QoS 2 messages await PUBREL"),
@@ -189,6 +231,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             properties,
             expires_at,
             retain,
+            topic_alias: false,
         });
         {
             let key = self.sess().key.clone();
@@ -211,6 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 properties: Properties::new(),
                 expires_at: None,
                 retain: false,
+                topic_alias: false,
             });
             let ctx = RouteCtx {
                 policy,
