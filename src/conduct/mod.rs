@@ -26,6 +26,12 @@ use std::time::Duration;
 /// on a slow link acknowledges within seconds.
 pub const ACK_WINDOW: Duration = Duration::from_secs(10);
 
+/// How long after the CONNACK the client is held to its limits (Maximum QoS, Retain
+/// Available, Maximum Packet Size, Receive Maximum, Topic Alias Maximum): a client may send
+/// packets without waiting for the CONNACK, and those arriving this soon after it may have
+/// left before it arrived, when only the defaults bound the client.
+pub const CONNACK_GRACE: Duration = Duration::from_millis(500);
+
 /// How long a client is given to close its connection after a DISCONNECT (its own, or the
 /// server's with an error code).
 pub const CLOSE_WINDOW: Duration = Duration::from_secs(2);
@@ -160,6 +166,10 @@ pub struct Conduct {
     /// to a client without a session: when, and which duty it calls on.
     must_close: Option<(Duration, Duty, String)>,
     aliases_used: bool,
+    /// When the server's CONNACK was seen.
+    connack_at: Option<Duration>,
+    /// The CONNACK's limits bind the packet being judged ([`CONNACK_GRACE`] has passed).
+    limits_bound: bool,
     /// The client started a re-authentication (AUTH 0x19) not yet ended.
     reauthenticating: bool,
     /// Topic Aliases the server set on this connection.
@@ -236,6 +246,7 @@ impl Conduct {
     pub fn client(&mut self, at: Duration, packet: &Packet, size: usize, notes: &mut Vec<Note>) {
         self.packets += 1;
         let first = self.packets == 1;
+        self.limits_bound = self.connack_at.is_some_and(|t| at >= t + CONNACK_GRACE);
         if first && self.from_start {
             notes.push(match packet {
                 Packet::Connect(_) => kept(Duty::FirstPacketConnect),
@@ -270,7 +281,7 @@ impl Conduct {
                 ));
             }
         }
-        if let Some(max) = self.limits.max_packet {
+        if let (Some(max), true) = (self.limits.max_packet, self.limits_bound) {
             let max = max as usize;
             notes.push(if size > max {
                 broken(
@@ -284,7 +295,11 @@ impl Conduct {
                 kept(Duty::MaximumPacketSize)
             });
         }
-        if let (Some(max), Some(props)) = (self.limits.max_packet, reason_properties(packet)) {
+        if let (Some(max), Some(props), true) = (
+            self.limits.max_packet,
+            reason_properties(packet),
+            self.limits_bound,
+        ) {
             let fits = size <= max as usize;
             let kind = packet.packet_type();
             let why = |what: &str| {
@@ -518,8 +533,9 @@ impl Conduct {
     }
 
     fn client_publish(&mut self, p: &Publish, notes: &mut Vec<Note>) {
+        let bound = self.limits_bound;
         if self.v5 {
-            if let Some(max) = self.limits.max_qos {
+            if let (Some(max), true) = (self.limits.max_qos, bound) {
                 notes.push(if p.qos.as_u8() > max {
                     broken(
                         Duty::MaximumQos,
@@ -532,7 +548,7 @@ impl Conduct {
                     kept(Duty::MaximumQos)
                 });
             }
-            if self.limits.retain_available == Some(false) {
+            if self.limits.retain_available == Some(false) && bound {
                 notes.push(if p.retain {
                     broken(
                         Duty::RetainAvailable,
@@ -548,7 +564,7 @@ impl Conduct {
                     Duty::TopicAliasNonZero,
                     "PUBLISH with Topic Alias 0".to_owned(),
                 )),
-                Some(a) => {
+                Some(a) if bound => {
                     self.aliases_used = true;
                     notes.push(kept(Duty::TopicAliasNonZero));
                     let max = self.limits.alias_max;
@@ -568,7 +584,8 @@ impl Conduct {
                         notes.push(kept(Duty::TopicAliasWithinMaximum));
                     }
                 }
-                None if self.connack.is_some() && self.limits.alias_max == 0 => {
+                Some(_) => {}
+                None if bound && self.limits.alias_max == 0 => {
                     notes.push(kept(Duty::TopicAliasNoneAllowed));
                 }
                 None => {}
@@ -656,7 +673,7 @@ impl Conduct {
         }
         self.refused.retain(|r| *r != pid);
         if self.v5 {
-            if let Some(max) = self.limits.receive_max {
+            if let (Some(max), true) = (self.limits.receive_max, bound) {
                 let used = self.quota_used();
                 notes.push(if used >= usize::from(max) {
                     broken(
@@ -861,6 +878,7 @@ impl Conduct {
         match packet {
             Packet::ConnAck(ack) => {
                 self.connack = Some(ack.session_present);
+                self.connack_at = Some(at);
                 if self.v5 && ack.code >= 0x80 {
                     self.must_close = Some((
                         at,
@@ -1045,9 +1063,11 @@ impl Conduct {
         }
     }
 
-    /// The Maximum Packet Size of the server's 5.0 CONNACK, once seen.
-    pub fn max_packet_size(&self) -> Option<u32> {
-        self.limits.max_packet
+    /// The Maximum Packet Size of the server's 5.0 CONNACK, when it binds a packet arriving
+    /// at `at` ([`CONNACK_GRACE`] after the CONNACK).
+    pub fn max_packet_size(&self, at: Duration) -> Option<u32> {
+        let bound = self.connack_at.is_some_and(|t| at >= t + CONNACK_GRACE);
+        self.limits.max_packet.filter(|_| bound)
     }
 
     /// The session this connection's flows continue: the previous connection's unfinished

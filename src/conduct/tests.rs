@@ -242,7 +242,11 @@ fn a_v5_client_is_held_to_the_connack_limits() {
     p.retain = true;
     p.properties = std::mem::take(&mut p.properties)
         .with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(3));
-    c.client(t(2), &Packet::Publish(p), 100, &mut notes);
+    // Sent before the CONNACK could have reached the client: only the defaults bound it.
+    c.client(t(2), &Packet::Publish(p.clone()), 100, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![]);
+    let bound = t(1) + CONNACK_GRACE;
+    c.client(bound, &Packet::Publish(p), 100, &mut notes);
     let mut b = broken_duties(&notes);
     b.sort_by_key(|d| format!("{d:?}"));
     assert_eq!(
@@ -255,7 +259,7 @@ fn a_v5_client_is_held_to_the_connack_limits() {
     );
     notes.clear();
     c.client(
-        t(3),
+        bound + t(1),
         &publish(QoS::AtLeastOnce, Some(1), false),
         10,
         &mut notes,
@@ -269,16 +273,16 @@ fn a_v5_client_respects_receive_maximum_and_still_acknowledges() {
     props = props.with(PropertyId::ReceiveMaximum, PropertyValue::TwoByteInteger(1));
     let (mut c, mut notes) = connected(V5, true, props);
     c.client(
-        t(2),
+        t(1001),
         &publish(QoS::AtLeastOnce, Some(1), false),
         10,
         &mut notes,
     );
-    c.server(t(3), &publish(QoS::AtLeastOnce, Some(9), false));
-    c.client(t(4), &Packet::PubAck(PubResponse::new(9)), 4, &mut notes);
+    c.server(t(1002), &publish(QoS::AtLeastOnce, Some(9), false));
+    c.client(t(1003), &Packet::PubAck(PubResponse::new(9)), 4, &mut notes);
     assert!(kept_duties(&notes).contains(&Duty::NotHeldBackByQuota));
     c.client(
-        t(5),
+        t(1004),
         &publish(QoS::AtLeastOnce, Some(2), false),
         10,
         &mut notes,

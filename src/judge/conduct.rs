@@ -162,6 +162,7 @@ impl Judge {
     pub(super) fn conduct_malformed(
         &mut self,
         conn: u64,
+        at: Duration,
         error: &DecodeError,
         packet: Option<(PacketType, &[u8])>,
         evidence: &str,
@@ -178,7 +179,7 @@ impl Judge {
             && state
                 .conduct
                 .as_ref()
-                .is_some_and(|c| c.max_packet_size().is_some());
+                .is_some_and(|c| c.max_packet_size(at).is_some());
         let statement = if too_large_for_connack {
             Some("MQTT-3.2.2-15")
         } else {

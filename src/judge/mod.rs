@@ -354,6 +354,7 @@ impl Judge {
                 if event.from == Side::Client
                     && !self.conduct_malformed(
                         event.conn,
+                        event.at,
                         error,
                         None,
                         &evidence.to_string(),
@@ -466,6 +467,7 @@ impl Judge {
                         .map(|t| (t, &bytes[..]));
                     self.conduct_malformed(
                         event.conn,
+                        event.at,
                         error,
                         packet_type,
                         &evidence.to_string(),

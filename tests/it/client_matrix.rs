@@ -629,6 +629,10 @@ fn real_clients_keep_their_duties_as_pinned() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// What the device tests showed of real clients, as `tests/it/device_tests_baseline.rs`
+/// pins it (those tests run the cloud's scenarios and assert each verdict).
+const DEVICE_TESTS_SECTION: &str = "## Device tests with real clients\n\nThe cloud shapes the connection (its CONNACK) or acts, and the client is judged; each row is pinned by a test in `tests/it/device_tests_baseline.rs`.\n\n| device test | client | verdict | what the client did |\n|---|---|---|---|\n| MQTT5-DEV-SESSION-PRESENT | libmosquitto 2.0.11 (`mosquitto_sub -V 5`) | failed | stays connected after a CONNACK with Session Present 1 to its Clean Start, where it must close (MQTT-3.2.2-4) |\n| MQTT5-DEV-TOPIC-ALIAS | MQTT.js 5 | passed | resolves the Topic Alias and acknowledges all three commands |\n| MQTT5-DEV-TOPIC-ALIAS | libmosquitto 2.0.11 | failed | announces a Topic Alias Maximum of 5, then drops the connection at the first PUBLISH carrying alias 1 alone (MQTT-3.3.2-10) |\n| MQTT5-DEV-DISCONNECT-REASON | libmosquitto 2.0.11 | passed | closes at once after DISCONNECT 0x89 (MQTT-4.13.2-1) |\n| MQTT5-DEV-SERVER-KEEP-ALIVE | libmosquitto 2.0.11 | passed | pings on the 5 s Server Keep Alive instead of its own 60 s (MQTT-3.2.2-21) |\n| MQTT5-DEV-RECEIVE-MAX-1 | libmosquitto 2.0.11 (`mosquitto_pub -V 5 -l`) | passed | keeps one QoS 1 PUBLISH in flight with five waiting (MQTT-3.3.4-7) |\n| MQTT5-DEV-QOS2-BURST, MQTT311-DEV-QOS1-BURST | libmosquitto 2.0.11 | passed | completes ten flows sent at once, in order |\n| MQTT5-DEV-QOS2-PUBREL-RESUMED | libmosquitto 2.0.11 (Clean Session 0) | passed | reconnects, gets the withheld PUBRELs again and completes both flows |\n\n";
+
 /// Writes docs/client-matrix.md from a fresh run.
 #[test]
 #[ignore = "writes docs/client-matrix.md; run on purpose"]
@@ -636,7 +640,8 @@ fn write_the_client_matrix() {
     let mut doc = String::from(
         "# Client conformance matrix\n\nReal MQTT clients as devices of the baseline suites (`mqtt-3.1.1`, `mqtt-5`) in device mode, judged by the suites' `conduct` rules. Written by `cargo test --test it -- --ignored --exact client_matrix::write_the_client_matrix`; the verdicts are pinned in `tests/it/client_matrix.rs`.\n\nThe exchange: each client subscribes at QoS 2 and publishes 3 messages at QoS 1 and 3 at QoS 2 that the cloud delivers back, so flows run in both directions at once, waits until every flow has ended, then disconnects. mosquitto and the Paho C samples play it with three programs (one subscriber, a publisher per QoS; the Paho C publishers one message each), each its own connection. A rule a client's conversation did not put to the test (an order rule needs two acknowledgements due at once) is not listed for it, so the counts vary a little from run to run. Verdicts: the worst over the row's connections.\n\nDeviations seen:\n\n- rumqttc writes the DISCONNECT and goes on reading until the server closes the connection (MQTT-3.14.4-1 in 3.1.1, MQTT-3.14.4-2 in 5.0 require the client to close it). An application that polls the event loop to its end, as the crate's examples do, keeps the connection open until the server gives up (device mode waits 3 s); one that drops the event loop once the DISCONNECT is out conforms.\n- Outside the protocol: `paho_c_pub` 1.3.11 reading messages from its standard input does not stop at the end of the input; it goes on publishing messages of 0xFF bytes until killed (46,000 in 2 s to a local mosquitto), so the matrix gives it its message with `-m`.\n\n",
     );
-    doc.push_str("| client | suite | rules judged | passed | failed | inconclusive |\n|---|---|---|---|---|---|\n");
+    doc.push_str(DEVICE_TESTS_SECTION);
+    doc.push_str("## The QoS exchange\n\n| client | suite | rules judged | passed | failed | inconclusive |\n|---|---|---|---|---|---|\n");
     let results = run_all();
     for (row, outcome) in &results {
         match outcome {

@@ -8,6 +8,7 @@ use mqtt_conform::codec::{
     Connect, Packet, Properties, PropertyId, PropertyValue, ProtocolVersion, PubResponse, Publish,
     QoS,
 };
+use mqtt_conform::conduct::CONNACK_GRACE;
 use mqtt_conform::server::{ConnackPlan, Misbehaviour, ServerConfig};
 use mqtt_conform::suite::profile::Profile;
 use std::time::{Duration, Instant};
@@ -106,6 +107,8 @@ async fn a_planned_connack_is_announced_and_its_limits_are_enforced() {
     ];
     for (what, publish, reason) in violations {
         let (mut c, _) = Raw::connect(addr, Connect::new(V5, "planned")).await;
+        // Past the time a packet could have left before the CONNACK arrived.
+        tokio::time::sleep(CONNACK_GRACE).await;
         c.send(&Packet::Publish(publish)).await;
         assert_eq!(disconnected_with(&mut c).await, reason, "{what}");
     }
@@ -130,6 +133,7 @@ async fn a_planned_connack_is_announced_and_its_limits_are_enforced() {
     c.send(&Packet::Publish(qos_publish("a", QoS::ExactlyOnce, 1)))
         .await;
     assert!(matches!(c.recv().await, Packet::PubRec(_)));
+    tokio::time::sleep(CONNACK_GRACE).await;
     c.send(&Packet::Publish(qos_publish("a", QoS::ExactlyOnce, 2)))
         .await;
     assert_eq!(disconnected_with(&mut c).await, 0x93);
@@ -276,6 +280,7 @@ async fn withheld_pubacks_count_against_the_announced_receive_maximum() {
     );
     let mut c = Raw::connected(server.local_addr, V5, "rm").await;
     assert!(control.misbehave(1, Misbehaviour::WithholdPuback, true));
+    tokio::time::sleep(CONNACK_GRACE).await;
     for pid in [1, 2] {
         c.send(&Packet::Publish(qos_publish("a", QoS::AtLeastOnce, pid)))
             .await;
@@ -324,4 +329,26 @@ async fn a_will_beyond_the_planned_connack_is_refused() {
     }
     let (_c, ack) = Raw::connect(server.local_addr, will(QoS::AtMostOnce, false)).await;
     assert_eq!(ack.code, 0);
+}
+
+/// A client need not wait for the CONNACK: what arrives within CONNACK_GRACE of it may have
+/// left before the client knew the limits, and is not held to them (a QoS 2 PUBLISH above
+/// the announced Maximum QoS 1 is taken, not answered with DISCONNECT 0x9B). The judge
+/// applies the same grace, so the two never disagree.
+#[tokio::test]
+async fn packets_arriving_right_after_the_connack_are_not_held_to_its_limits() {
+    let server = server().await;
+    let control = server.control();
+    control.plan_connack(
+        "early",
+        Some(ConnackPlan {
+            maximum_qos: Some(QoS::AtLeastOnce),
+            ..ConnackPlan::default()
+        }),
+    );
+    let (mut c, ack) = Raw::connect(server.local_addr, Connect::new(V5, "early")).await;
+    assert_eq!(ack.properties.get_int(PropertyId::MaximumQos), Some(1));
+    c.send(&Packet::Publish(qos_publish("a", QoS::ExactlyOnce, 1)))
+        .await;
+    assert!(matches!(c.recv().await, Packet::PubRec(_)));
 }

@@ -336,6 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 retain_refused: plan_retain_refused,
                 receive_max: our_receive_max,
                 topic_alias_max,
+                binding_from: Instant::now() + crate::conduct::CONNACK_GRACE,
             },
             aliases: HashMap::new(),
             maybe_pending: true,

@@ -175,6 +175,16 @@ struct Announced {
     receive_max: usize,
     /// Topic Alias Maximum.
     topic_alias_max: u16,
+    /// From when the client is held to these: packets arriving sooner may have left it
+    /// before the CONNACK arrived (the judge's rule, [`crate::conduct::CONNACK_GRACE`]).
+    binding_from: Instant,
+}
+
+impl Announced {
+    /// Whether a packet arriving now is held to the announced limits.
+    fn binds(&self) -> bool {
+        Instant::now() >= self.binding_from
+    }
 }
 
 impl Sess {

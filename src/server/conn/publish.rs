@@ -69,6 +69,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 let s = self.sess();
                 let alias = u16::try_from(alias).unwrap_or(0);
                 let max = s.announced.topic_alias_max;
+                // Before the CONNACK could arrive the client knew no maximum: an alias is
+                // kept as far as the table holds (the alias maximum we take at most).
+                let max = if s.announced.binds() {
+                    max
+                } else {
+                    max.max(TOPIC_ALIAS_MAX)
+                };
                 if alias == 0 || alias > max {
                     return Err(Exit::close(
                         format!("Topic Alias {alias} above the maximum {max} [MQTT-3.3.2-9]"),
@@ -93,7 +100,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         let pid = p.packet_id;
         let mut qos = p.qos;
         let announced = &self.sess().announced;
-        if let Some(max) = announced.max_qos.filter(|m| qos > *m) {
+        let binds = announced.binds();
+        if let Some(max) = announced.max_qos.filter(|m| qos > *m && binds) {
             return Err(Exit::close(
                 format!(
                     "PUBLISH QoS {} above the Maximum QoS {} the CONNACK announced [MQTT-3.2.2-11]",
@@ -103,7 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 code::QOS_NOT_SUPPORTED,
             ));
         }
-        if p.retain && announced.retain_refused {
+        if p.retain && announced.retain_refused && binds {
             return Err(Exit::close(
                 "retained PUBLISH after the CONNACK announced Retain Available 0 [MQTT-3.2.2-14]",
                 code::RETAIN_NOT_SUPPORTED,
@@ -194,7 +202,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             let outstanding = s.withheld_acks.len() + s.carried.awaiting_rel.len();
             let known = s.withheld_acks.contains(&id) || s.carried.awaiting_rel.contains(&id);
             let receive_max = s.announced.receive_max;
-            if !known && outstanding >= receive_max {
+            if !known && outstanding >= receive_max && s.announced.binds() {
                 return Err(Exit::close(
                     format!(
                         "more than the Receive Maximum of {receive_max} QoS 1/2 PUBLISHes unacknowledged [MQTT-3.3.4-7]"
