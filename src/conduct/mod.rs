@@ -377,6 +377,8 @@ impl Conduct {
             Packet::PubRec(r) => {
                 self.client_ack(r.packet_id, QoS::ExactlyOnce, r.reason_code, notes);
             }
+            // 3.1.1's identifier statement (MQTT-2.3.1-6) names PUBACK, PUBREC and PUBREL
+            // only; 5.0's names PUBCOMP too.
             Packet::PubComp(r) => match self.inbound.iter().position(|f| f.pid == r.packet_id) {
                 Some(i) if matches!(self.inbound[i].stage, InStage::CompleteDue(_)) => {
                     let flow = self.inbound.remove(i);
@@ -386,9 +388,11 @@ impl Conduct {
                     self.finished_in
                         .insert(r.packet_id, Duty::ReuseAfterPubcomp);
                     notes.push(kept(Duty::CompleteQos2));
-                    notes.push(kept(Duty::AckMatchesPacketId));
+                    if self.v5 {
+                        notes.push(kept(Duty::AckMatchesPacketId));
+                    }
                 }
-                _ if self.knows_all_flows() => notes.push(broken(
+                _ if self.v5 && self.knows_all_flows() => notes.push(broken(
                     Duty::AckMatchesPacketId,
                     format!(
                         "PUBCOMP for packet id {}, to which no PUBREL awaits one",
@@ -565,8 +569,22 @@ impl Conduct {
         }
         let Some(pid) = p.packet_id else { return };
         // A re-send of a flow carried over from the previous connection.
-        if let Some(i) = self.resume.iter().position(|f| f.pid == pid) {
-            self.resent(i, "PUBLISH", notes);
+        let carried = self.resume.iter().position(|f| f.pid == pid).or_else(|| {
+            // A carried message re-sent under another identifier: same topic and QoS, DUP 1.
+            self.resume
+                .iter()
+                .position(|f| p.dup && f.kind == Kind::Publish(p.qos) && *f.topic == *p.topic)
+        });
+        if let Some(i) = carried {
+            if self.resume[i].stage == Stage::Released {
+                // Its PUBREL went out: the PUBREL is what a resumed session re-sends.
+                notes.push(broken(
+                    Duty::NoPublishAfterPubrel,
+                    format!("PUBLISH id {pid} re-sent on the resumed session after its PUBREL"),
+                ));
+                return;
+            }
+            self.resent(i, pid, "PUBLISH", notes);
             notes.push(if p.dup {
                 kept(Duty::RedeliveryDup1)
             } else {
@@ -674,11 +692,22 @@ impl Conduct {
         }
     }
 
-    /// A carried flow `resume[i]` was re-sent: in order, with its own identifier.
-    fn resent(&mut self, i: usize, what: &str, notes: &mut Vec<Note>) {
+    /// A carried flow `resume[i]` was re-sent with packet id `pid`: in order, with its own
+    /// identifier.
+    fn resent(&mut self, i: usize, pid: u16, what: &str, notes: &mut Vec<Note>) {
         let flow = self.resume.remove(i);
         notes.push(kept(Duty::ResendOnResume));
-        notes.push(kept(Duty::ResendSameId));
+        notes.push(if pid == flow.pid {
+            kept(Duty::ResendSameId)
+        } else {
+            broken(
+                Duty::ResendSameId,
+                format!(
+                    "{what} first sent with packet id {} re-sent on the resumed session with id {pid}",
+                    flow.pid
+                ),
+            )
+        });
         if i > 0 {
             let skipped: Vec<String> = self.resume[..i].iter().map(|f| f.pid.to_string()).collect();
             notes.push(broken(
@@ -693,6 +722,7 @@ impl Conduct {
             notes.push(kept(Duty::ResendOrder));
         }
         let mut flow = flow;
+        flow.pid = pid;
         if what == "PUBREL" {
             flow.stage = Stage::Released;
         }
@@ -784,7 +814,7 @@ impl Conduct {
 
     fn client_release(&mut self, pid: u16, notes: &mut Vec<Note>) {
         if let Some(i) = self.resume.iter().position(|f| f.pid == pid) {
-            self.resent(i, "PUBREL", notes);
+            self.resent(i, pid, "PUBREL", notes);
             return;
         }
         let due: Vec<(usize, u16)> = self

@@ -225,6 +225,34 @@ fn a_resumed_session_is_judged_on_its_resends() {
 }
 
 #[test]
+fn a_resumed_message_re_sent_under_another_id_breaks_only_the_same_id_duty() {
+    let (mut c, mut notes) = connected(V311, false, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(4), false),
+        10,
+        &mut notes,
+    );
+    c.end(t(3), Some(false), &mut notes);
+    let mut next = Conduct::new(V311, true);
+    next.resume(c.carried().expect("Clean Session 0 persists"));
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V311, "dev");
+    connect.clean_session = false;
+    next.client(t(10), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+    next.server(t(11), &ack(0, Properties::new(), true));
+    next.client(
+        t(12),
+        &publish(QoS::AtLeastOnce, Some(9), true),
+        10,
+        &mut notes,
+    );
+    next.end(t(11) + ACK_WINDOW, Some(true), &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::ResendSameId]);
+    assert!(kept_duties(&notes).contains(&Duty::ResendOnResume));
+}
+
+#[test]
 fn a_v5_client_is_held_to_the_connack_limits() {
     let mut props = Properties::new();
     props = props.with(PropertyId::MaximumQos, PropertyValue::Byte(0));
@@ -376,4 +404,46 @@ fn a_malformed_server_packet_calls_for_a_close_in_3_1_1() {
         Duty::CloseOnInvalidFlags.statements(false),
         ["MQTT-4.8.0-1", "MQTT-2.2.2-2"]
     );
+}
+
+#[test]
+fn a_stray_pubcomp_breaks_the_identifier_duty_in_5_0_only() {
+    for (version, broken) in [(V311, vec![]), (V5, vec![Duty::AckMatchesPacketId])] {
+        let (mut c, mut notes) = connected(version, true, Properties::new());
+        c.client(t(2), &Packet::PubComp(PubResponse::new(7)), 4, &mut notes);
+        assert_eq!(broken_duties(&notes), broken, "MQTT {version}");
+    }
+}
+
+#[test]
+fn a_resumed_session_re_sends_the_pubrel_not_the_released_publish() {
+    let (mut c, mut notes) = connected(V5, false, Properties::new());
+    c.session_persists = true;
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(3), false),
+        10,
+        &mut notes,
+    );
+    c.server(t(3), &Packet::PubRec(PubResponse::new(3)));
+    c.client(t(4), &Packet::PubRel(PubResponse::new(3)), 4, &mut notes);
+    c.end(t(5), Some(true), &mut notes);
+    let mut next = Conduct::new(V5, true);
+    next.resume(c.carried().expect("the session persists"));
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V5, "dev");
+    connect.clean_session = false;
+    next.client(t(10), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+    next.server(t(11), &ack(0, Properties::new(), true));
+    next.client(
+        t(12),
+        &publish(QoS::ExactlyOnce, Some(3), true),
+        10,
+        &mut notes,
+    );
+    assert_eq!(broken_duties(&notes), vec![Duty::NoPublishAfterPubrel]);
+    notes.clear();
+    next.client(t(13), &Packet::PubRel(PubResponse::new(3)), 4, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![]);
+    assert!(kept_duties(&notes).contains(&Duty::ResendOnResume));
 }

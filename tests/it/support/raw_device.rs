@@ -26,9 +26,27 @@ impl RawDevice {
     /// Opens a connection to `cloud` for a client of `version` (nothing sent yet).
     pub fn open(cloud: &Cloud, version: ProtocolVersion) -> Self {
         let stream = TcpStream::connect(("127.0.0.1", cloud.port)).expect("device mode listens");
+        Self::over(stream, version)
+    }
+
+    /// Opens a connection to `addr` (a relay, a raw server) for a client of `version`.
+    pub fn connect_to(addr: std::net::SocketAddr, version: ProtocolVersion) -> Self {
+        let stream = TcpStream::connect(addr).expect("the peer listens");
+        Self::over(stream, version)
+    }
+
+    /// Speaks `version` over a connection already open — the server's end of an accepted
+    /// one too: a raw peer reads and writes packets alike on either side.
+    pub fn over(stream: TcpStream, version: ProtocolVersion) -> Self {
         stream.set_read_timeout(Some(READ_LIMIT)).unwrap();
         stream.set_nodelay(true).unwrap();
         Self { stream, version }
+    }
+
+    /// Reads (and answers nothing) until the other side closes, `limit` at most; true
+    /// when it closed.
+    pub fn read_until_closed(&mut self, limit: Duration) -> bool {
+        !self.hold_open(limit)
     }
 
     /// Opens a connection and logs in as `client_id` (Clean Session / Clean Start as
@@ -50,6 +68,11 @@ impl RawDevice {
             Some(Packet::ConnAck(ack)) => (device, ack),
             other => panic!("expected CONNACK, got {other:?}"),
         }
+    }
+
+    /// The protocol version it speaks.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
     }
 
     /// Sends a well-formed packet.
