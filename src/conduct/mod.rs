@@ -475,16 +475,36 @@ impl Conduct {
                 Kind::Subscribe => "a SUBSCRIBE",
                 Kind::Unsubscribe => "an UNSUBSCRIBE",
             };
+            // The earlier flow's sender statement names the stage it is in.
+            let (in_use, until) = match (f.kind, f.stage) {
+                (Kind::Publish(QoS::AtLeastOnce), _) => (Some(Duty::InUseUntilPuback), "PUBACK"),
+                (Kind::Publish(_), Stage::Released) => (Some(Duty::InUseUntilPubcomp), "PUBCOMP"),
+                (Kind::Publish(_), Stage::AwaitAck) => (Some(Duty::InUseUntilPubrec), "PUBREC"),
+                (Kind::Publish(_), Stage::ReleaseDue(_)) => (None, "PUBREL"),
+                (Kind::Subscribe, _) => (None, "SUBACK"),
+                (Kind::Unsubscribe, _) => (None, "UNSUBACK"),
+            };
             let why =
-                format!("{new} uses packet id {pid}, still in use by {what} not yet acknowledged");
-            if let Some(d) = per_qos {
+                format!("{new} uses packet id {pid}, still in use by {what} awaiting its {until}");
+            // A SUBSCRIBE or UNSUBSCRIBE on the id breaks the general statement only.
+            for d in per_qos
+                .into_iter()
+                .chain(in_use.filter(|_| per_qos.is_some()))
+            {
                 notes.push(broken(d, why.clone()));
             }
             notes.push(broken(Duty::FreshPacketId, why));
             return;
         }
-        if let Some(d) = per_qos {
-            notes.push(kept(d));
+        // What a fresh identifier keeps: the new message's duty and the one its sender
+        // keeps until the acknowledgement.
+        let in_use: &[Duty] = match kind {
+            Kind::Publish(QoS::AtLeastOnce) => &[Duty::InUseUntilPuback],
+            Kind::Publish(QoS::ExactlyOnce) => &[Duty::InUseUntilPubrec, Duty::InUseUntilPubcomp],
+            _ => &[],
+        };
+        for d in per_qos.iter().chain(in_use) {
+            notes.push(kept(*d));
         }
         notes.push(kept(Duty::FreshPacketId));
         self.out.push(OutFlow {
@@ -615,7 +635,9 @@ impl Conduct {
         }
         if let Some(f) = self.out.iter().find(|f| f.pid == pid) {
             match (f.kind, f.stage) {
-                (Kind::Publish(_), Stage::Released) => {
+                // The same message (or one marked a re-sending) after its PUBREL; another
+                // message on the identifier is a new flow while the id is in use.
+                (Kind::Publish(_), Stage::Released) if p.dup || *f.topic == *p.topic => {
                     notes.push(broken(
                         Duty::NoPublishAfterPubrel,
                         format!("PUBLISH id {pid} sent again after its PUBREL"),
@@ -665,19 +687,25 @@ impl Conduct {
             QoS::ExactlyOnce => Duty::Qos2FirstSendingDup0,
             _ => Duty::Qos1FirstSendingDup0,
         };
-        // Without a resumed session, nothing sent before this connection can be re-sent.
+        // Without a resumed session, nothing sent before this connection can be re-sent:
+        // a new session's statement, or (Clean Start 0) the one on a session not present.
         let fresh_session = self.connack == Some(false);
+        let session_duty = if self.clean_start {
+            Duty::NoStaleSession
+        } else {
+            Duty::DiscardAbsentSession
+        };
         if !p.dup {
             notes.push(kept(first_duty));
             if fresh_session && self.out.is_empty() {
-                notes.push(kept(Duty::NoStaleSession));
+                notes.push(kept(session_duty));
             }
         } else if self.knows_all_flows() {
             let why =
                 format!("PUBLISH id {pid} sent with DUP 1, though no earlier sending of it exists");
             if fresh_session {
                 notes.push(broken(
-                    Duty::NoStaleSession,
+                    session_duty,
                     format!("{why} on this connection, whose CONNACK resumed no session"),
                 ));
             }

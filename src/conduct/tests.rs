@@ -447,3 +447,97 @@ fn a_resumed_session_re_sends_the_pubrel_not_the_released_publish() {
     assert_eq!(broken_duties(&notes), vec![]);
     assert!(kept_duties(&notes).contains(&Duty::ResendOnResume));
 }
+
+/// The statements the broken notes stand for in `version`, sorted.
+fn broken_statements(notes: &[Note], version: ProtocolVersion) -> Vec<&'static str> {
+    let mut s: Vec<&'static str> = broken_duties(notes)
+        .iter()
+        .flat_map(|d| d.statements(version.is_v5()).iter().copied())
+        .collect();
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+#[test]
+fn a_reused_qos2_identifier_breaks_the_statement_of_the_stage_its_flow_is_in() {
+    // Another message on the same identifier (another topic: not a re-sending).
+    let other = || {
+        let mut p = Publish::new("t/2", "y");
+        p.qos = QoS::ExactlyOnce;
+        p.packet_id = Some(1);
+        Packet::Publish(p)
+    };
+    // Awaiting the PUBREC: the PUBLISH is unacknowledged, no PUBREL was sent yet.
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    notes.clear();
+    c.client(t(3), &other(), 10, &mut notes);
+    assert_eq!(
+        broken_statements(&notes, V5),
+        ["MQTT-2.2.1-3", "MQTT-4.3.3-1", "MQTT-4.3.3-3"]
+    );
+    // Released, awaiting the PUBCOMP: the PUBREL is the unacknowledged packet.
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+    c.client(t(4), &Packet::PubRel(PubResponse::new(1)), 4, &mut notes);
+    notes.clear();
+    c.client(t(5), &other(), 10, &mut notes);
+    assert_eq!(
+        broken_statements(&notes, V5),
+        ["MQTT-2.2.1-3", "MQTT-4.3.3-1", "MQTT-4.3.3-5"]
+    );
+    // A QoS 2 message on the id of a QoS 1 one awaiting its PUBACK.
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    notes.clear();
+    c.client(t(3), &other(), 10, &mut notes);
+    assert_eq!(
+        broken_statements(&notes, V5),
+        ["MQTT-2.2.1-3", "MQTT-4.3.2-3", "MQTT-4.3.3-1"]
+    );
+}
+
+#[test]
+fn a_first_sending_with_dup_names_the_new_session_only_after_clean_start() {
+    for (version, clean, statements) in [
+        (V311, true, &["MQTT-3.1.2-6", "MQTT-4.3.2-1"][..]),
+        (V311, false, &["MQTT-4.3.2-1"][..]),
+        (
+            V5,
+            true,
+            &["MQTT-3.1.2-4", "MQTT-3.2.2-5", "MQTT-4.3.2-2"][..],
+        ),
+        (V5, false, &["MQTT-3.2.2-5", "MQTT-4.3.2-2"][..]),
+    ] {
+        let (mut c, mut notes) = connected(version, clean, Properties::new());
+        notes.clear();
+        c.client(
+            t(2),
+            &publish(QoS::AtLeastOnce, Some(1), true),
+            10,
+            &mut notes,
+        );
+        assert_eq!(
+            broken_statements(&notes, version),
+            statements,
+            "MQTT {version}, clean {clean}"
+        );
+    }
+}
