@@ -284,6 +284,37 @@ fn raw_unsubscribe(version: ProtocolVersion, first: u8, filter: Option<&str>) ->
     b.build()
 }
 
+/// Bytes that are no well-formed UTF-8 ("a", then a lead byte without its continuation).
+const ILL_FORMED: &[u8] = &[b'a', 0xC3, 0x28];
+
+/// A CONNECT of `version` built raw: the `flags` byte, then `payload` as it is.
+fn raw_connect_payload(version: ProtocolVersion, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let level = if version.is_v5() { 5 } else { 4 };
+    let mut b = RawBuilder::new(0x10)
+        .string("MQTT")
+        .byte(level)
+        .byte(flags)
+        .u16(60);
+    if version.is_v5() {
+        b = b.byte(0);
+    }
+    b.bytes(payload).build()
+}
+
+/// Fields as a payload carries them, each after its two-byte length; `will_properties`
+/// (5.0: an empty Will Properties) goes after the first, the client id.
+fn payload(fields: &[&[u8]], will_properties: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        out.extend_from_slice(&(f.len() as u16).to_be_bytes());
+        out.extend_from_slice(f);
+        if i == 0 && will_properties {
+            out.push(0);
+        }
+    }
+    out
+}
+
 fn publish(topic: &str, qos: QoS, pid: Option<u16>, dup: bool, properties: Properties) -> Packet {
     let mut p = Publish::new(topic.to_owned(), b"x".to_vec());
     p.qos = qos;
@@ -704,7 +735,8 @@ fn cases() -> Vec<Case> {
     for v in [V311, V5] {
         t.push(
             capture(
-                &["MQTT-3.3.1-2"],
+                // The DUP flag's statement and the QoS 0 sender's (DUP 0).
+                &["MQTT-3.3.1-2", "MQTT-4.3.1-1"],
                 "QoS 0 PUBLISH with DUP 1",
                 |s, _| answer_connect(s, 0, false, Properties::new()),
                 |c, _| {
@@ -737,13 +769,15 @@ fn cases() -> Vec<Case> {
     let v = V311;
     t.push(after_login(
         v,
-        &["MQTT-1.5.3-1"],
+        // UTF-8 in general, and the Topic Name's "a UTF-8 encoded string".
+        &["MQTT-1.5.3-1", "MQTT-3.3.2-1"],
         "ill-formed UTF-8 in a topic",
         raw_publish(v, 0x30, &[b'a', 0xC3, 0x28], None, &[]),
     ));
     t.push(after_login(
         v,
-        &["MQTT-1.5.3-2"],
+        // U+0000 in any string, in the Topic Name, and in topics in particular.
+        &["MQTT-1.5.3-2", "MQTT-3.3.2-1", "MQTT-4.7.3-2"],
         "U+0000 in a topic",
         raw_publish(v, 0x30, b"a\0b", None, &[]),
     ));
@@ -807,7 +841,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(first_bytes(
         v,
-        &["MQTT-3.1.2-13"],
+        // Will QoS on its own, and Will QoS and Will Retain together without the Will Flag.
+        &["MQTT-3.1.2-11", "MQTT-3.1.2-13"],
         "Will QoS 1 without the Will Flag",
         raw_connect(v, 0x0A, "raw", false, false),
     ));
@@ -819,7 +854,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(first_bytes(
         v,
-        &["MQTT-3.1.2-15"],
+        // Will Retain on its own, and Will QoS and Will Retain together without the Will Flag.
+        &["MQTT-3.1.2-11", "MQTT-3.1.2-15"],
         "Will Retain without the Will Flag",
         raw_connect(v, 0x22, "raw", false, false),
     ));
@@ -837,7 +873,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(after_login(
         v,
-        &["MQTT-3.3.1-2"],
+        // The DUP flag's statement and the QoS 0 sender's (DUP 0).
+        &["MQTT-3.3.1-2", "MQTT-4.3.1-1"],
         "QoS 0 PUBLISH with DUP 1",
         raw_publish(v, 0x38, b"t", None, &[]),
     ));
@@ -849,7 +886,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(after_login(
         v,
-        &["MQTT-3.3.2-2"],
+        // The Topic Name's statement and the wildcards' (never within a Topic Name).
+        &["MQTT-3.3.2-2", "MQTT-4.7.1-1"],
         "a wildcard in a topic name",
         raw_publish(v, 0x30, b"a/+", None, &[]),
     ));
@@ -898,7 +936,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(device(
         v,
-        &["MQTT-4.3.2-1"],
+        // DUP 1 on a clean session's first sending re-sends from a session Clean Session 1 dropped.
+        &["MQTT-3.1.2-6", "MQTT-4.3.2-1"],
         "a first QoS 1 sending with DUP 1",
         &[],
         |cloud, v| {
@@ -922,7 +961,8 @@ fn cases() -> Vec<Case> {
     );
     t.push(device(
         v,
-        &["MQTT-4.3.3-1"],
+        // DUP 1 on a clean session's first sending re-sends from a session Clean Session 1 dropped.
+        &["MQTT-3.1.2-6", "MQTT-4.3.3-1"],
         "a first QoS 2 sending with DUP 1",
         &[],
         first_qos2_with_dup,
@@ -950,7 +990,8 @@ fn cases() -> Vec<Case> {
     t.push(
         device(
             v,
-            &["MQTT-4.4.0-1"],
+            // The re-send missing shows the session Clean Session 0 keeps under the client id lost.
+            &["MQTT-3.1.2-4", "MQTT-3.1.3-2", "MQTT-4.4.0-1"],
             "a resumed session's PUBLISHes never re-sent",
             &["--withhold-puback"],
             no_resend,
@@ -993,7 +1034,8 @@ fn cases() -> Vec<Case> {
     t.push(
         device(
             v,
-            &["MQTT-4.3.3-1"],
+            // A flow left half done shows the session state not kept while the connection lasts.
+            &["MQTT-4.1.0-1", "MQTT-4.1.0-2", "MQTT-4.3.3-1"],
             "a PUBREC never answered with PUBREL",
             &[],
             no_pubrel,
@@ -1044,13 +1086,15 @@ fn cases() -> Vec<Case> {
     let v = V5;
     t.push(after_login(
         v,
-        &["MQTT-1.5.4-1"],
+        // UTF-8 in general, and the Topic Name's "a UTF-8 Encoded String".
+        &["MQTT-1.5.4-1", "MQTT-3.3.2-1"],
         "ill-formed UTF-8 in a topic",
         raw_publish(v, 0x30, &[b'a', 0xC3, 0x28], None, &[]),
     ));
     t.push(after_login(
         v,
-        &["MQTT-1.5.4-2"],
+        // U+0000 in any string, in the Topic Name, and in topics in particular.
+        &["MQTT-1.5.4-2", "MQTT-3.3.2-1", "MQTT-4.7.3-2"],
         "U+0000 in a topic",
         raw_publish(v, 0x30, b"a\0b", None, &[]),
     ));
@@ -1117,7 +1161,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(after_login(
         v,
-        &["MQTT-3.3.1-2"],
+        // The DUP flag's statement and the QoS 0 sender's (DUP 0).
+        &["MQTT-3.3.1-2", "MQTT-4.3.1-1"],
         "QoS 0 PUBLISH with DUP 1",
         raw_publish(v, 0x38, b"t", None, &[]),
     ));
@@ -1129,7 +1174,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(after_login(
         v,
-        &["MQTT-3.3.2-2"],
+        // The Topic Name's statement and the wildcards' (never within a Topic Name).
+        &["MQTT-3.3.2-2", "MQTT-4.7.0-1"],
         "a wildcard in a topic name",
         raw_publish(v, 0x30, b"a/+", None, &[]),
     ));
@@ -1251,7 +1297,8 @@ fn cases() -> Vec<Case> {
     // The general statement on identifiers in use and the QoS 1 (QoS 2) sender's both name it.
     t.push(device(
         v,
-        &["MQTT-2.2.1-3", "MQTT-4.3.2-1"],
+        // The earlier PUBLISH is unacknowledged until its PUBACK (MQTT-4.3.2-3).
+        &["MQTT-2.2.1-3", "MQTT-4.3.2-1", "MQTT-4.3.2-3"],
         "a QoS 1 PUBLISH reusing an unacknowledged one's id",
         &["--withhold-puback"],
         |cloud, v| {
@@ -1263,7 +1310,8 @@ fn cases() -> Vec<Case> {
     ));
     t.push(device(
         v,
-        &["MQTT-2.2.1-3", "MQTT-4.3.3-1"],
+        // The earlier PUBLISH is unacknowledged until its PUBREC (MQTT-4.3.3-3).
+        &["MQTT-2.2.1-3", "MQTT-4.3.3-1", "MQTT-4.3.3-3"],
         "a QoS 2 PUBLISH reusing an unreceived one's id",
         &["--withhold-puback"],
         |cloud, v| {
@@ -1275,7 +1323,9 @@ fn cases() -> Vec<Case> {
     ));
     t.push(device(
         v,
-        &["MQTT-4.3.2-2"],
+        // DUP 1 on a Clean Start's first sending re-sends from a session it had to discard
+        // and the CONNACK said was not present.
+        &["MQTT-3.1.2-4", "MQTT-3.2.2-5", "MQTT-4.3.2-2"],
         "a first QoS 1 sending with DUP 1",
         &[],
         |cloud, v| {
@@ -1297,7 +1347,9 @@ fn cases() -> Vec<Case> {
     );
     t.push(device(
         v,
-        &["MQTT-4.3.3-2"],
+        // DUP 1 on a Clean Start's first sending re-sends from a session it had to discard
+        // and the CONNACK said was not present.
+        &["MQTT-3.1.2-4", "MQTT-3.2.2-5", "MQTT-4.3.3-2"],
         "a first QoS 2 sending with DUP 1",
         &[],
         first_qos2_with_dup,
@@ -1305,7 +1357,8 @@ fn cases() -> Vec<Case> {
     t.push(
         device(
             v,
-            &["MQTT-4.3.3-4"],
+            // A flow left half done shows the session state not kept while the connection lasts.
+            &["MQTT-4.1.0-1", "MQTT-4.3.3-4"],
             "a PUBREC never answered with PUBREL",
             &[],
             |cloud, v| {
@@ -1341,7 +1394,8 @@ fn cases() -> Vec<Case> {
     t.push(
         device(
             v,
-            &["MQTT-4.4.0-1"],
+            // The re-send missing shows the session a Session Expiry keeps under the client id lost.
+            &["MQTT-3.1.2-23", "MQTT-3.1.3-2", "MQTT-4.4.0-1"],
             "a resumed session's PUBLISHes never re-sent",
             &["--withhold-puback"],
             no_resend,
@@ -1742,7 +1796,684 @@ fn cases() -> Vec<Case> {
             c.send(&Packet::PingReq);
         },
     ));
+
+    // ---- Malformed fields, both versions in device mode: the field's own statement, and
+    // the general one on UTF-8 where the string is ill-formed.
+    for v in [V311, V5] {
+        let v5 = v.is_v5();
+        t.push(first_bytes(
+            v,
+            &["MQTT-3.1.2-9"],
+            "the Will Flag without a Will Topic",
+            raw_connect_payload(v, 0x06, &payload(&[b"raw"], v5)),
+        ));
+        t.push(first_bytes(
+            v,
+            if v5 {
+                &["MQTT-3.1.2-16"]
+            } else {
+                &["MQTT-3.1.2-18"]
+            },
+            "a User Name the flags do not announce",
+            raw_connect_payload(v, 0x02, &payload(&[b"raw", b"u"], false)),
+        ));
+        t.push(first_bytes(
+            v,
+            if v5 {
+                &["MQTT-3.1.2-17"]
+            } else {
+                &["MQTT-3.1.2-19"]
+            },
+            "the User Name Flag without a User Name",
+            raw_connect_payload(v, 0x82, &payload(&[b"raw"], false)),
+        ));
+        t.push(first_bytes(
+            v,
+            if v5 {
+                &["MQTT-3.1.2-18"]
+            } else {
+                &["MQTT-3.1.2-20"]
+            },
+            "a Password the flags do not announce",
+            raw_connect_payload(v, 0x82, &payload(&[b"raw", b"u", b"pw"], false)),
+        ));
+        t.push(first_bytes(
+            v,
+            if v5 {
+                &["MQTT-3.1.2-19"]
+            } else {
+                &["MQTT-3.1.2-21"]
+            },
+            "the Password Flag without a Password",
+            raw_connect_payload(v, 0xC2, &payload(&[b"raw", b"u"], false)),
+        ));
+        t.push(first_bytes(
+            v,
+            &["MQTT-3.1.3-3"],
+            "no Client Identifier",
+            raw_connect_payload(v, 0x02, &[]),
+        ));
+        t.push(first_bytes(
+            v,
+            if v5 {
+                &["MQTT-1.5.4-1", "MQTT-3.1.3-4"]
+            } else {
+                &["MQTT-1.5.3-1", "MQTT-3.1.3-4"]
+            },
+            "ill-formed UTF-8 in the Client Identifier",
+            raw_connect_payload(v, 0x02, &payload(&[ILL_FORMED], false)),
+        ));
+        t.push(first_bytes(
+            v,
+            if v5 {
+                &["MQTT-1.5.4-1", "MQTT-3.1.3-11"]
+            } else {
+                &["MQTT-1.5.3-1", "MQTT-3.1.3-10"]
+            },
+            "ill-formed UTF-8 in the Will Topic",
+            raw_connect_payload(v, 0x06, &payload(&[b"raw", ILL_FORMED, b"bye"], v5)),
+        ));
+        t.push(first_bytes(
+            v,
+            if v5 {
+                &["MQTT-1.5.4-1", "MQTT-3.1.3-12"]
+            } else {
+                &["MQTT-1.5.3-1", "MQTT-3.1.3-11"]
+            },
+            "ill-formed UTF-8 in the User Name",
+            raw_connect_payload(v, 0x82, &payload(&[b"raw", ILL_FORMED], false)),
+        ));
+        let props: &[u8] = if v5 { &[0] } else { &[] };
+        t.push(after_login(
+            v,
+            if v5 {
+                &["MQTT-1.5.4-1", "MQTT-3.8.3-1"]
+            } else {
+                &["MQTT-1.5.3-1", "MQTT-3.8.3-1"]
+            },
+            "ill-formed UTF-8 in a SUBSCRIBE's filter",
+            RawBuilder::new(0x82)
+                .u16(1)
+                .bytes(props)
+                .field(ILL_FORMED)
+                .byte(0)
+                .build(),
+        ));
+        t.push(after_login(
+            v,
+            if v5 {
+                &["MQTT-1.5.4-1", "MQTT-3.10.3-1"]
+            } else {
+                &["MQTT-1.5.3-1", "MQTT-3.10.3-1"]
+            },
+            "ill-formed UTF-8 in an UNSUBSCRIBE's filter",
+            RawBuilder::new(0xA2)
+                .u16(1)
+                .bytes(props)
+                .field(ILL_FORMED)
+                .build(),
+        ));
+    }
+
+    // ---- MQTT 3.1.1 in capture mode: a malformed packet from the server.
+    t.push(
+        capture(
+            &["MQTT-2.2.2-2", "MQTT-4.8.0-1"],
+            "PINGREQ after the server's PINGRESP with flags 0001",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send_bytes(&[0xD1, 0x00]);
+            },
+            pingreq_after_malformed,
+        )
+        .on(V311),
+    );
+    t.push(
+        capture(
+            &["MQTT-4.8.0-1"],
+            "PINGREQ after the server's PUBACK cut short",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send_bytes(&[0x40, 0x01, 0x00]);
+            },
+            pingreq_after_malformed,
+        )
+        .on(V311),
+    );
+
+    // ---- MQTT 5.0: malformed properties, in device mode.
+    let v = V5;
+    t.push(after_login(
+        v,
+        &["MQTT-1.5.4-1", "MQTT-1.5.7-1"],
+        "ill-formed UTF-8 in a User Property",
+        raw_publish(
+            v,
+            0x30,
+            b"t",
+            None,
+            &[0x26, 0x00, 0x03, b'a', 0xC3, 0x28, 0x00, 0x01, b'v'],
+        ),
+    ));
+    t.push(after_login(
+        v,
+        &["MQTT-1.5.4-1", "MQTT-3.3.2-13"],
+        "ill-formed UTF-8 in a Response Topic",
+        raw_publish(v, 0x30, b"t", None, &[0x08, 0x00, 0x03, b'a', 0xC3, 0x28]),
+    ));
+    t.push(after_login(
+        v,
+        &["MQTT-1.5.4-1", "MQTT-3.3.2-19"],
+        "ill-formed UTF-8 in a Content Type",
+        raw_publish(v, 0x30, b"t", None, &[0x03, 0x00, 0x03, b'a', 0xC3, 0x28]),
+    ));
+    t.push(after_login(
+        v,
+        &["MQTT-2.2.2-1"],
+        "a PUBLISH without a Property Length",
+        RawBuilder::new(0x30).string("t").build(),
+    ));
+    // Clean Start 0: only the statement on a session the CONNACK says is not present.
+    t.push(device(
+        v,
+        &["MQTT-3.2.2-5", "MQTT-4.3.2-2"],
+        "a first QoS 1 sending with DUP 1 after Session Present 0 to Clean Start 0",
+        &[],
+        |cloud, v| {
+            let (mut d, present) = login_persistent(cloud, v);
+            assert!(!present, "no session to resume");
+            d.publish("f/1", "x", QoS::AtLeastOnce, Some(1), true);
+            d.recv_until("the PUBACK", |p| matches!(p, Packet::PubAck(_)));
+            d.send(&disconnect());
+        },
+    ));
+
+    // ---- MQTT 5.0 in capture mode: identifiers, repeats and expiring messages.
+    // The PUBREL is unacknowledged until its PUBCOMP (MQTT-4.3.3-5).
+    t.push(capture(
+        &["MQTT-2.2.1-3", "MQTT-4.3.3-1", "MQTT-4.3.3-5"],
+        "a QoS 2 PUBLISH reusing the id of a PUBREL awaiting its PUBCOMP",
+        republish_server,
+        |c, _| {
+            client_login(c);
+            c.send(&publish(
+                "t",
+                QoS::ExactlyOnce,
+                Some(1),
+                false,
+                Properties::new(),
+            ));
+            c.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+            c.ack(1, Packet::PubRel);
+            c.send(&publish(
+                "u",
+                QoS::ExactlyOnce,
+                Some(1),
+                false,
+                Properties::new(),
+            ));
+            c.send(&disconnect());
+        },
+    ));
+    // The release is owed all the same; a flow left half done shows the session state not
+    // kept while the connection lasts.
+    t.push(
+        capture(
+            &["MQTT-4.1.0-1", "MQTT-4.3.3-4", "MQTT-4.3.3-7"],
+            "an expiring QoS 2 PUBLISH never released",
+            republish_server,
+            |c, _| {
+                client_login(c);
+                c.send(&publish("t", QoS::ExactlyOnce, Some(1), false, expiry()));
+                c.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
+    t.push(
+        capture(
+            &["MQTT-4.3.3-11", "MQTT-4.3.3-13"],
+            "an expiring QoS 2 delivery never completed",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send(&publish("in", QoS::ExactlyOnce, Some(9), false, expiry()));
+                s.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+                s.ack(9, Packet::PubRel);
+            },
+            |c, _| {
+                client_login(c);
+                c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+                c.ack(9, Packet::PubRec);
+                c.recv_until("the PUBREL", |p| matches!(p, Packet::PubRel(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
+    // A new message on a finished flow's identifier is owed its acknowledgement like any.
+    t.push(
+        capture(
+            &["MQTT-4.3.2-4", "MQTT-4.3.2-5", "MQTT-4.5.0-2"],
+            "a new QoS 1 delivery on an acknowledged one's id left unacknowledged",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send(&publish(
+                    "in",
+                    QoS::AtLeastOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+                s.recv_until("the PUBACK", |p| matches!(p, Packet::PubAck(_)));
+                s.send(&publish(
+                    "in2",
+                    QoS::AtLeastOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+            },
+            |c, _| {
+                client_login(c);
+                c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+                c.ack(9, Packet::PubAck);
+                c.recv_until("the second delivery", |p| matches!(p, Packet::Publish(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
+    t.push(
+        capture(
+            &["MQTT-4.3.3-8", "MQTT-4.3.3-12", "MQTT-4.5.0-2"],
+            "a new QoS 2 delivery on a completed one's id left unanswered",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send(&publish(
+                    "in",
+                    QoS::ExactlyOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+                s.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+                s.ack(9, Packet::PubRel);
+                s.recv_until("the PUBCOMP", |p| matches!(p, Packet::PubComp(_)));
+                s.send(&publish(
+                    "in2",
+                    QoS::ExactlyOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+            },
+            |c, _| {
+                client_login(c);
+                c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+                c.ack(9, Packet::PubRec);
+                c.recv_until("the PUBREL", |p| matches!(p, Packet::PubRel(_)));
+                c.ack(9, Packet::PubComp);
+                c.recv_until("the second delivery", |p| matches!(p, Packet::Publish(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
+    t.push(
+        capture(
+            &["MQTT-4.3.3-8", "MQTT-4.3.3-9", "MQTT-4.5.0-2"],
+            "a new QoS 2 delivery on the id of one refused with PUBREC 0x80 left unanswered",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send(&publish(
+                    "in",
+                    QoS::ExactlyOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+                s.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+                s.send(&publish(
+                    "in2",
+                    QoS::ExactlyOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+            },
+            |c, _| {
+                client_login(c);
+                c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+                let mut refusal = PubResponse::new(9);
+                refusal.reason_code = 0x80;
+                c.send(&Packet::PubRec(refusal));
+                c.recv_until("the second delivery", |p| matches!(p, Packet::Publish(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
+    t.push(
+        capture(
+            &["MQTT-4.3.3-8", "MQTT-4.3.3-10", "MQTT-4.5.0-2"],
+            "a QoS 2 delivery repeated before its PUBREL left unanswered",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send(&publish(
+                    "in",
+                    QoS::ExactlyOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+                s.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+                s.send(&publish(
+                    "in",
+                    QoS::ExactlyOnce,
+                    Some(9),
+                    true,
+                    Properties::new(),
+                ));
+            },
+            |c, _| {
+                client_login(c);
+                c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+                c.ack(9, Packet::PubRec);
+                c.recv_until("the repeat", |p| matches!(p, Packet::Publish(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
+
+    // ---- MQTT 5.0 in capture mode: Topic Aliases from the server, re-authentication.
+    // A topic named by its alias is not taken, so the PUBLISH goes unacknowledged.
+    t.push(
+        capture(
+            &["MQTT-3.3.2-10", "MQTT-4.3.2-4", "MQTT-4.5.0-2"],
+            "a delivery naming its topic by a Topic Alias set earlier left unacknowledged",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send(&publish("in", QoS::AtLeastOnce, Some(8), false, alias(1)));
+                s.recv_until("the PUBACK", |p| matches!(p, Packet::PubAck(_)));
+                s.send(&publish("", QoS::AtLeastOnce, Some(9), false, alias(1)));
+            },
+            |c, _| {
+                client_login(c);
+                c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+                c.ack(8, Packet::PubAck);
+                c.recv_until("the aliased delivery", |p| matches!(p, Packet::Publish(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
+    t.push(capture(
+        &["MQTT-3.3.2-7"],
+        "PINGREQ after a PUBLISH naming a Topic Alias never set",
+        |s, _| {
+            answer_connect(s, 0, false, Properties::new());
+            s.send(&publish("", QoS::AtMostOnce, None, false, alias(3)));
+        },
+        |c, _| {
+            client_login(c);
+            c.recv_until("the aliased delivery", |p| matches!(p, Packet::Publish(_)));
+            c.send(&Packet::PingReq);
+            c.send(&disconnect());
+        },
+    ));
+    // One close, two statements: after a failed re-authentication and after any
+    // DISCONNECT of 0x80 or above.
+    t.push(capture(
+        &["MQTT-4.12.1-2", "MQTT-4.13.2-1"],
+        "PINGREQ after a failed re-authentication",
+        |s, _| {
+            s.recv_until("the CONNECT", |p| matches!(p, Packet::Connect(_)));
+            s.send(&Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+                properties: Properties::new().with(
+                    PropertyId::AuthenticationMethod,
+                    PropertyValue::String("m".to_owned().into()),
+                ),
+            }));
+            s.recv_until("the AUTH", |p| matches!(p, Packet::Auth(_)));
+            s.send(&Packet::Disconnect(Disconnect {
+                reason_code: 0x87,
+                properties: Properties::new(),
+            }));
+        },
+        |c, _| {
+            c.send(&connect_authenticating());
+            c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
+            c.send(&auth(0x19, "m"));
+            c.recv_until("the DISCONNECT", |p| matches!(p, Packet::Disconnect(_)));
+            c.send(&Packet::PingReq);
+        },
+    ));
+
+    // ---- MQTT 5.0 in capture mode: a Reason String or User Properties that take a
+    // packet past the server's Maximum Packet Size (which the packet breaks as well).
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.4.2-2"],
+        "a PUBACK's Reason String past the Maximum Packet Size",
+        oversized_server::<4>,
+        oversized_client::<4, false>,
+    ));
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.4.2-3"],
+        "a PUBACK's User Property past the Maximum Packet Size",
+        oversized_server::<4>,
+        oversized_client::<4, true>,
+    ));
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.5.2-2"],
+        "a PUBREC's Reason String past the Maximum Packet Size",
+        oversized_server::<5>,
+        oversized_client::<5, false>,
+    ));
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.5.2-3"],
+        "a PUBREC's User Property past the Maximum Packet Size",
+        oversized_server::<5>,
+        oversized_client::<5, true>,
+    ));
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.6.2-2"],
+        "a PUBREL's Reason String past the Maximum Packet Size",
+        oversized_server::<6>,
+        oversized_client::<6, false>,
+    ));
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.6.2-3"],
+        "a PUBREL's User Property past the Maximum Packet Size",
+        oversized_server::<6>,
+        oversized_client::<6, true>,
+    ));
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.7.2-2"],
+        "a PUBCOMP's Reason String past the Maximum Packet Size",
+        oversized_server::<7>,
+        oversized_client::<7, false>,
+    ));
+    t.push(capture(
+        &["MQTT-3.2.2-15", "MQTT-3.7.2-3"],
+        "a PUBCOMP's User Property past the Maximum Packet Size",
+        oversized_server::<7>,
+        oversized_client::<7, true>,
+    ));
+    t.push(capture(
+        &["MQTT-3.14.2-3", "MQTT-3.2.2-15"],
+        "a DISCONNECT's Reason String past the Maximum Packet Size",
+        oversized_server::<14>,
+        oversized_client::<14, false>,
+    ));
+    t.push(capture(
+        &["MQTT-3.14.2-4", "MQTT-3.2.2-15"],
+        "a DISCONNECT's User Property past the Maximum Packet Size",
+        oversized_server::<14>,
+        oversized_client::<14, true>,
+    ));
+    t.push(capture(
+        &["MQTT-3.15.2-2", "MQTT-3.2.2-15"],
+        "an AUTH's Reason String past the Maximum Packet Size",
+        oversized_server::<15>,
+        oversized_client::<15, false>,
+    ));
+    t.push(capture(
+        &["MQTT-3.15.2-3", "MQTT-3.2.2-15"],
+        "an AUTH's User Property past the Maximum Packet Size",
+        oversized_server::<15>,
+        oversized_client::<15, true>,
+    ));
     t
+}
+
+/// 5.0: a Message Expiry Interval of a minute.
+fn expiry() -> Properties {
+    Properties::new().with(
+        PropertyId::MessageExpiryInterval,
+        PropertyValue::FourByteInteger(60),
+    )
+}
+
+/// 5.0: Topic Alias `n`.
+fn alias(n: u16) -> Properties {
+    Properties::new().with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(n))
+}
+
+/// A 3.1.1 client that logs in, waits for the server's malformed packet and sends a
+/// PINGREQ where it must close.
+fn pingreq_after_malformed(c: &mut RawDevice, _: usize) {
+    c.send(&connect(V311, "raw", true, Properties::new()));
+    c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
+    assert!(c.recv_frame().is_some(), "the malformed packet came");
+    c.send(&Packet::PingReq);
+}
+
+/// The Maximum Packet Size the oversized cases' server allows.
+const SMALL_MAXIMUM_PACKET_SIZE: u32 = 30;
+
+/// A raw server with a Maximum Packet Size of 30 that sets up what a client answers with
+/// a packet of type `KIND` (4 PUBACK, 5 PUBREC, 6 PUBREL, 7 PUBCOMP; 14 DISCONNECT and
+/// 15 AUTH need nothing).
+fn oversized_server<const KIND: u8>(s: &mut RawDevice, _: usize) {
+    answer_connect(
+        s,
+        0,
+        false,
+        connack_with(
+            PropertyId::MaximumPacketSize,
+            PropertyValue::FourByteInteger(SMALL_MAXIMUM_PACKET_SIZE),
+        ),
+    );
+    match KIND {
+        4 => s.send(&publish(
+            "in",
+            QoS::AtLeastOnce,
+            Some(9),
+            false,
+            Properties::new(),
+        )),
+        5 => s.send(&publish(
+            "in",
+            QoS::ExactlyOnce,
+            Some(9),
+            false,
+            Properties::new(),
+        )),
+        6 => {
+            s.recv_until("the PUBLISH", |p| matches!(p, Packet::Publish(_)));
+            s.ack(1, Packet::PubRec);
+        }
+        7 => {
+            s.send(&publish(
+                "in",
+                QoS::ExactlyOnce,
+                Some(9),
+                false,
+                Properties::new(),
+            ));
+            s.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+            s.ack(9, Packet::PubRel);
+        }
+        _ => {}
+    }
+}
+
+/// The client's side of [`oversized_server`]: its packet of type `KIND` carries a Reason
+/// String (`USER` false) or a User Property (`USER` true) 40 bytes long.
+fn oversized_client<const KIND: u8, const USER: bool>(c: &mut RawDevice, _: usize) {
+    let long = "r".repeat(40);
+    let props = if USER {
+        Properties::new().with(
+            PropertyId::UserProperty,
+            PropertyValue::Pair(long.into(), "v".to_owned().into()),
+        )
+    } else {
+        Properties::new().with(PropertyId::ReasonString, PropertyValue::String(long.into()))
+    };
+    let response = |pid: u16| {
+        let mut r = PubResponse::new(pid);
+        r.properties = props.clone();
+        r
+    };
+    if KIND == 15 {
+        c.send(&connect_authenticating());
+        c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
+    } else {
+        client_login(c);
+    }
+    match KIND {
+        4 => {
+            c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+            c.send(&Packet::PubAck(response(9)));
+        }
+        5 => {
+            c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+            c.send(&Packet::PubRec(response(9)));
+        }
+        6 => {
+            c.send(&publish(
+                "t",
+                QoS::ExactlyOnce,
+                Some(1),
+                false,
+                Properties::new(),
+            ));
+            c.recv_until("the PUBREC", |p| matches!(p, Packet::PubRec(_)));
+            c.send(&Packet::PubRel(response(1)));
+        }
+        7 => {
+            c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+            c.ack(9, Packet::PubRec);
+            c.recv_until("the PUBREL", |p| matches!(p, Packet::PubRel(_)));
+            c.send(&Packet::PubComp(response(9)));
+        }
+        14 => {
+            c.send(&Packet::Disconnect(Disconnect {
+                reason_code: 0,
+                properties: props,
+            }));
+            return;
+        }
+        _ => {
+            let mut a = auth(0x19, "m");
+            if let Packet::Auth(a) = &mut a {
+                a.properties.0.extend(props.0);
+            }
+            c.send(&a);
+        }
+    }
+    c.send(&disconnect());
 }
 
 fn stays_after_disconnect(cloud: &Cloud, v: ProtocolVersion) {

@@ -92,6 +92,12 @@ impl RawDevice {
         Some(decode_packet(&frame, self.version).expect("the cloud's packets decode"))
     }
 
+    /// The peer's next frame as it came, undecoded (a packet malformed on purpose), or
+    /// `None` once it closed (or sent nothing for 5 s).
+    pub fn recv_frame(&mut self) -> Option<Vec<u8>> {
+        read_frame(&mut self.stream).map(|f| f.to_vec())
+    }
+
     /// Reads until a packet `wanted` matches and returns it; panics if the cloud closes
     /// or is silent for 5 s first.
     pub fn recv_until(&mut self, what: &str, wanted: impl Fn(&Packet) -> bool) -> Packet {
@@ -172,10 +178,10 @@ impl RawDevice {
     }
 
     /// Closes the connection (after the cloud has read what was sent: a close racing the
-    /// last bytes could reset them away).
+    /// last bytes could reset them away). What still comes is drained undecoded.
     pub fn close(mut self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        while self.recv().is_some() {}
+        while self.recv_frame().is_some() {}
     }
 
     /// Waits until the cloud closes the connection (5 s at most); true when it did.
