@@ -164,6 +164,9 @@ pub struct Conduct {
     reauthenticating: bool,
     /// Topic Aliases the server set on this connection.
     server_aliases: Vec<u32>,
+    /// The Topic Alias Maximum of the client's CONNECT (absent means 0): the aliases it
+    /// must accept from the server.
+    client_alias_max: u32,
     /// Identifiers of flows from the server the client finished, with the duty a new
     /// PUBLISH reusing one puts to the test.
     finished_in: std::collections::HashMap<u16, Duty>,
@@ -346,6 +349,10 @@ impl Conduct {
                 } else {
                     !c.clean_session
                 };
+                self.client_alias_max = c
+                    .properties
+                    .get_int(PropertyId::TopicAliasMaximum)
+                    .unwrap_or(0);
                 self.auth_method = c
                     .properties
                     .get_str(PropertyId::AuthenticationMethod)
@@ -934,9 +941,11 @@ impl Conduct {
                 let mut also = Vec::new();
                 match alias {
                     Some(a) if !p.topic.is_empty() => self.server_aliases.push(a),
-                    Some(a) if self.server_aliases.contains(&a) => {
+                    Some(a) if self.server_aliases.contains(&a) && a <= self.client_alias_max => {
                         also.push(Duty::AcceptTopicAlias)
                     }
+                    // One above what the client announced is the server's error.
+                    Some(a) if self.server_aliases.contains(&a) => {}
                     Some(a) => {
                         self.must_close.get_or_insert((
                             at,

@@ -541,3 +541,43 @@ fn a_first_sending_with_dup_names_the_new_session_only_after_clean_start() {
         );
     }
 }
+
+#[test]
+fn only_a_topic_alias_within_the_clients_maximum_must_be_accepted() {
+    for (alias_max, broken) in [
+        (None, vec!["MQTT-4.3.2-4", "MQTT-4.5.0-2"]),
+        (
+            Some(5),
+            vec!["MQTT-3.3.2-10", "MQTT-4.3.2-4", "MQTT-4.5.0-2"],
+        ),
+    ] {
+        let mut c = Conduct::new(V5, true);
+        let mut notes = Vec::new();
+        let mut connect = Connect::new(V5, "dev");
+        if let Some(m) = alias_max {
+            connect.properties = Properties::new().with(
+                PropertyId::TopicAliasMaximum,
+                PropertyValue::TwoByteInteger(m),
+            );
+        }
+        c.client(t(0), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+        c.server(t(1), &ack(0, Properties::new(), false));
+        let aliased = |topic: &str, pid: u16| {
+            let mut p = Publish::new(topic, "x");
+            p.qos = QoS::AtLeastOnce;
+            p.packet_id = Some(pid);
+            p.properties =
+                Properties::new().with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(1));
+            Packet::Publish(p)
+        };
+        c.server(t(2), &aliased("in", 1));
+        c.client(t(3), &Packet::PubAck(PubResponse::new(1)), 4, &mut notes);
+        c.server(t(4), &aliased("", 2));
+        c.end(t(4) + ACK_WINDOW, Some(false), &mut notes);
+        assert_eq!(
+            broken_statements(&notes, V5),
+            broken,
+            "Topic Alias Maximum {alias_max:?}"
+        );
+    }
+}

@@ -2194,7 +2194,8 @@ fn cases() -> Vec<Case> {
     );
 
     // ---- MQTT 5.0 in capture mode: Topic Aliases from the server, re-authentication.
-    // A topic named by its alias is not taken, so the PUBLISH goes unacknowledged.
+    // A topic named by an alias within the client's Topic Alias Maximum is not taken, so
+    // the PUBLISH goes unacknowledged.
     t.push(
         capture(
             &["MQTT-3.3.2-10", "MQTT-4.3.2-4", "MQTT-4.5.0-2"],
@@ -2206,7 +2207,12 @@ fn cases() -> Vec<Case> {
                 s.send(&publish("", QoS::AtLeastOnce, Some(9), false, alias(1)));
             },
             |c, _| {
-                client_login(c);
+                let aliases = Properties::new().with(
+                    PropertyId::TopicAliasMaximum,
+                    PropertyValue::TwoByteInteger(5),
+                );
+                c.send(&connect(V5, "raw", true, aliases));
+                c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
                 c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
                 c.ack(8, Packet::PubAck);
                 c.recv_until("the aliased delivery", |p| matches!(p, Packet::Publish(_)));
