@@ -76,8 +76,9 @@ struct OutFlow {
     stage: Stage,
     /// The PUBLISH's topic, to tell a re-delivery from a new message.
     topic: String,
-    /// A QoS 2 PUBLISH with a Message Expiry Interval (5.0).
-    expiring: bool,
+    /// A QoS 2 PUBLISH with a Message Expiry Interval (5.0): when the interval runs out.
+    /// Only past it does keeping the flow going show expiry not applied.
+    expires_at: Option<Duration>,
 }
 
 /// Where a QoS>0 PUBLISH the server delivered stands.
@@ -101,6 +102,30 @@ struct InFlow {
     /// Further duties its acknowledgement keeps: the identifier reused after a finished
     /// flow, a repeat before PUBREL, a Topic Alias, an expiring message.
     also: Vec<Duty>,
+    /// A QoS 2 PUBLISH with a Message Expiry Interval: when the interval runs out (the
+    /// expiry duty is put to the test only past it).
+    expires_at: Option<Duration>,
+}
+
+impl InFlow {
+    /// The duties its answer keeps at `at`: the expiry duty only once the message expired.
+    fn also_at(&self, at: Duration) -> impl Iterator<Item = Duty> + '_ {
+        let expired = self.expires_at.is_some_and(|e| at >= e);
+        self.also
+            .iter()
+            .copied()
+            .filter(move |d| *d != Duty::CompleteDespiteExpiry || expired)
+    }
+}
+
+/// When the Message Expiry Interval of a QoS 2 PUBLISH sent at `at` runs out.
+fn qos2_expiry(p: &Publish, at: Duration) -> Option<Duration> {
+    if p.qos != QoS::ExactlyOnce {
+        return None;
+    }
+    p.properties
+        .get_int(PropertyId::MessageExpiryInterval)
+        .map(|s| at + Duration::from_secs(u64::from(s)))
 }
 
 /// What a session carries to the client's next connection: its unfinished outbound flows,
@@ -371,7 +396,7 @@ impl Conduct {
                     self.response_topic(&w.properties, "the Will", notes);
                 }
             }
-            Packet::Publish(p) => self.client_publish(p, notes),
+            Packet::Publish(p) => self.client_publish(at, p, notes),
             Packet::Subscribe(s) => {
                 self.start_flow(s.packet_id, Kind::Subscribe, String::new(), notes)
             }
@@ -389,7 +414,7 @@ impl Conduct {
             Packet::PubComp(r) => match self.inbound.iter().position(|f| f.pid == r.packet_id) {
                 Some(i) if matches!(self.inbound[i].stage, InStage::CompleteDue(_)) => {
                     let flow = self.inbound.remove(i);
-                    for d in flow.also {
+                    for d in flow.also_at(at) {
                         notes.push(kept(d));
                     }
                     self.finished_in
@@ -408,7 +433,7 @@ impl Conduct {
                 )),
                 _ => {}
             },
-            Packet::PubRel(r) => self.client_release(r.packet_id, notes),
+            Packet::PubRel(r) => self.client_release(at, r.packet_id, notes),
             Packet::Disconnect(_) => {
                 self.disconnected_at.get_or_insert(at);
             }
@@ -519,11 +544,11 @@ impl Conduct {
             kind,
             stage: Stage::AwaitAck,
             topic,
-            expiring: false,
+            expires_at: None,
         });
     }
 
-    fn client_publish(&mut self, p: &Publish, notes: &mut Vec<Note>) {
+    fn client_publish(&mut self, at: Duration, p: &Publish, notes: &mut Vec<Note>) {
         if self.v5 {
             if let Some(max) = self.limits.max_qos {
                 notes.push(if p.qos.as_u8() > max {
@@ -720,10 +745,7 @@ impl Conduct {
         }
         self.start_flow(pid, Kind::Publish(p.qos), p.topic.to_string(), notes);
         if let Some(f) = self.out.last_mut().filter(|f| f.pid == pid) {
-            f.expiring = p.qos == QoS::ExactlyOnce
-                && p.properties
-                    .get(PropertyId::MessageExpiryInterval)
-                    .is_some();
+            f.expires_at = qos2_expiry(p, at);
         }
     }
 
@@ -847,7 +869,7 @@ impl Conduct {
         }
     }
 
-    fn client_release(&mut self, pid: u16, notes: &mut Vec<Note>) {
+    fn client_release(&mut self, at: Duration, pid: u16, notes: &mut Vec<Note>) {
         if let Some(i) = self.resume.iter().position(|f| f.pid == pid) {
             self.resent(i, pid, "PUBREL", notes);
             return;
@@ -878,7 +900,7 @@ impl Conduct {
         };
         notes.push(kept(Duty::AckMatchesPacketId));
         notes.push(kept(Duty::ReleaseAfterPubrec));
-        if self.out[due[pos].0].expiring {
+        if self.out[due[pos].0].expires_at.is_some_and(|e| at >= e) {
             notes.push(kept(Duty::ReleaseDespiteExpiry));
         }
         if pos > 0 {
@@ -959,11 +981,8 @@ impl Conduct {
                     if let Some(d) = self.finished_in.remove(&pid).filter(|_| !p.dup) {
                         also.push(d);
                     }
-                    if p.qos == QoS::ExactlyOnce
-                        && p.properties
-                            .get(PropertyId::MessageExpiryInterval)
-                            .is_some()
-                    {
+                    let expires_at = qos2_expiry(p, at);
+                    if expires_at.is_some() {
                         also.push(Duty::CompleteDespiteExpiry);
                     }
                     // A repeat of a QoS 2 PUBLISH already received: PUBREC again.
@@ -986,6 +1005,7 @@ impl Conduct {
                         stage: InStage::AwaitAck(at),
                         quota_exhausted,
                         also,
+                        expires_at,
                     });
                 }
             }
@@ -1000,6 +1020,7 @@ impl Conduct {
                         stage: InStage::CompleteDue(at),
                         quota_exhausted: false,
                         also: Vec::new(),
+                        expires_at: None,
                     });
                 }
             }
@@ -1130,7 +1151,7 @@ impl Conduct {
             if f.quota_exhausted {
                 duties.push(Duty::NotHeldBackByQuota);
             }
-            duties.extend(f.also.iter().copied());
+            duties.extend(f.also_at(at));
             for d in &duties {
                 notes.push(if overdue(since, ACK_WINDOW) {
                     broken(
@@ -1147,7 +1168,7 @@ impl Conduct {
         }
         for f in &self.out {
             if let Stage::ReleaseDue(since) = f.stage {
-                let duties: &[Duty] = if f.expiring {
+                let duties: &[Duty] = if f.expires_at.is_some_and(|e| at >= e) {
                     &[Duty::ReleaseAfterPubrec, Duty::ReleaseDespiteExpiry]
                 } else {
                     &[Duty::ReleaseAfterPubrec]

@@ -581,3 +581,62 @@ fn only_a_topic_alias_within_the_clients_maximum_must_be_accepted() {
         );
     }
 }
+
+/// A QoS 2 PUBLISH (id `pid`) with a Message Expiry Interval of `secs`.
+fn expiring_qos2(pid: u16, secs: u32) -> Packet {
+    let mut p = Publish::new("t/1", "x");
+    p.qos = QoS::ExactlyOnce;
+    p.packet_id = Some(pid);
+    p.properties = Properties::new().with(
+        PropertyId::MessageExpiryInterval,
+        PropertyValue::FourByteInteger(secs),
+    );
+    Packet::Publish(p)
+}
+
+#[test]
+fn an_expiring_qos2_flow_tests_the_expiry_duties_only_once_the_message_expired() {
+    // The sender: a PUBREL never sent breaks the expiry duty only past the expiry.
+    for (secs, broken) in [
+        (60, vec!["MQTT-4.1.0-1", "MQTT-4.3.3-4"]),
+        (1, vec!["MQTT-4.1.0-1", "MQTT-4.3.3-4", "MQTT-4.3.3-7"]),
+    ] {
+        let (mut c, mut notes) = connected(V5, true, Properties::new());
+        c.client(t(2), &expiring_qos2(1, secs), 12, &mut notes);
+        c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+        notes.clear();
+        c.end(t(3) + ACK_WINDOW, Some(false), &mut notes);
+        assert_eq!(broken_statements(&notes, V5), broken, "expiry {secs} s");
+    }
+    // A PUBREL before the expiry shows nothing about it; one after it keeps it.
+    for (released, kept) in [(t(500), false), (t(1500), true)] {
+        let (mut c, mut notes) = connected(V5, true, Properties::new());
+        c.client(t(2), &expiring_qos2(1, 1), 12, &mut notes);
+        c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+        notes.clear();
+        c.client(
+            released,
+            &Packet::PubRel(PubResponse::new(1)),
+            4,
+            &mut notes,
+        );
+        assert_eq!(
+            kept_duties(&notes).contains(&Duty::ReleaseDespiteExpiry),
+            kept,
+            "PUBREL at {released:?}"
+        );
+    }
+    // The receiver: a PUBCOMP never sent likewise.
+    for (secs, broken) in [
+        (60, vec!["MQTT-4.3.3-11"]),
+        (1, vec!["MQTT-4.3.3-11", "MQTT-4.3.3-13"]),
+    ] {
+        let (mut c, mut notes) = connected(V5, true, Properties::new());
+        c.server(t(2), &expiring_qos2(9, secs));
+        c.client(t(3), &Packet::PubRec(PubResponse::new(9)), 4, &mut notes);
+        c.server(t(4), &Packet::PubRel(PubResponse::new(9)));
+        notes.clear();
+        c.end(t(4) + ACK_WINDOW, Some(false), &mut notes);
+        assert_eq!(broken_statements(&notes, V5), broken, "expiry {secs} s");
+    }
+}
