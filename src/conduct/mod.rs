@@ -978,7 +978,8 @@ impl Conduct {
                     None => {}
                 }
                 if let Some(pid) = p.packet_id {
-                    if let Some(d) = self.finished_in.remove(&pid).filter(|_| !p.dup) {
+                    // A new message whatever its DUP flag: the earlier flow is over.
+                    if let Some(d) = self.finished_in.remove(&pid) {
                         also.push(d);
                     }
                     let expires_at = qos2_expiry(p, at);

@@ -640,3 +640,17 @@ fn an_expiring_qos2_flow_tests_the_expiry_duties_only_once_the_message_expired()
         assert_eq!(broken_statements(&notes, V5), broken, "expiry {secs} s");
     }
 }
+
+#[test]
+fn a_publish_reusing_an_acknowledged_identifier_is_new_whatever_its_dup_flag() {
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.server(t(2), &publish(QoS::AtLeastOnce, Some(4), false));
+    c.client(t(3), &Packet::PubAck(PubResponse::new(4)), 4, &mut notes);
+    c.server(t(4), &publish(QoS::AtLeastOnce, Some(4), true));
+    notes.clear();
+    c.client(t(5), &Packet::PubAck(PubResponse::new(4)), 4, &mut notes);
+    assert!(
+        kept_duties(&notes).contains(&Duty::ReuseAfterPuback),
+        "{notes:?}"
+    );
+}

@@ -2087,6 +2087,40 @@ fn cases() -> Vec<Case> {
         )
         .slow(),
     );
+    // DUP 1 changes nothing: the PUBACK ended the earlier flow.
+    t.push(
+        capture(
+            &["MQTT-4.3.2-4", "MQTT-4.3.2-5", "MQTT-4.5.0-2"],
+            "a QoS 1 delivery sent again with DUP 1 after its PUBACK left unacknowledged",
+            |s, _| {
+                answer_connect(s, 0, false, Properties::new());
+                s.send(&publish(
+                    "in",
+                    QoS::AtLeastOnce,
+                    Some(9),
+                    false,
+                    Properties::new(),
+                ));
+                s.recv_until("the PUBACK", |p| matches!(p, Packet::PubAck(_)));
+                s.send(&publish(
+                    "in",
+                    QoS::AtLeastOnce,
+                    Some(9),
+                    true,
+                    Properties::new(),
+                ));
+            },
+            |c, _| {
+                client_login(c);
+                c.recv_until("the delivery", |p| matches!(p, Packet::Publish(_)));
+                c.ack(9, Packet::PubAck);
+                c.recv_until("the second delivery", |p| matches!(p, Packet::Publish(_)));
+                c.hold_open(PAST_ACK_WINDOW);
+                c.send(&disconnect());
+            },
+        )
+        .slow(),
+    );
     t.push(
         capture(
             &["MQTT-4.3.3-8", "MQTT-4.3.3-12", "MQTT-4.5.0-2"],
