@@ -81,6 +81,22 @@ struct OutFlow {
     expires_at: Option<Duration>,
 }
 
+impl OutFlow {
+    /// The statement of the QoS 1 or QoS 2 sender that keeps this flow's identifier in use
+    /// at its stage (none for a SUBSCRIBE, an UNSUBSCRIBE or a PUBREL still owed), and the
+    /// packet that frees it.
+    fn in_use(&self) -> (Option<Duty>, &'static str) {
+        match (self.kind, self.stage) {
+            (Kind::Publish(QoS::AtLeastOnce), _) => (Some(Duty::InUseUntilPuback), "PUBACK"),
+            (Kind::Publish(_), Stage::Released) => (Some(Duty::InUseUntilPubcomp), "PUBCOMP"),
+            (Kind::Publish(_), Stage::AwaitAck) => (Some(Duty::InUseUntilPubrec), "PUBREC"),
+            (Kind::Publish(_), Stage::ReleaseDue(_)) => (None, "PUBREL"),
+            (Kind::Subscribe, _) => (None, "SUBACK"),
+            (Kind::Unsubscribe, _) => (None, "UNSUBACK"),
+        }
+    }
+}
+
 /// Where a QoS>0 PUBLISH the server delivered stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum InStage {
@@ -507,15 +523,7 @@ impl Conduct {
                 Kind::Subscribe => "a SUBSCRIBE",
                 Kind::Unsubscribe => "an UNSUBSCRIBE",
             };
-            // The earlier flow's sender statement names the stage it is in.
-            let (in_use, until) = match (f.kind, f.stage) {
-                (Kind::Publish(QoS::AtLeastOnce), _) => (Some(Duty::InUseUntilPuback), "PUBACK"),
-                (Kind::Publish(_), Stage::Released) => (Some(Duty::InUseUntilPubcomp), "PUBCOMP"),
-                (Kind::Publish(_), Stage::AwaitAck) => (Some(Duty::InUseUntilPubrec), "PUBREC"),
-                (Kind::Publish(_), Stage::ReleaseDue(_)) => (None, "PUBREL"),
-                (Kind::Subscribe, _) => (None, "SUBACK"),
-                (Kind::Unsubscribe, _) => (None, "UNSUBACK"),
-            };
+            let (in_use, until) = f.in_use();
             let why =
                 format!("{new} uses packet id {pid}, still in use by {what} awaiting its {until}");
             // A SUBSCRIBE or UNSUBSCRIBE on the id breaks the general statement only.
@@ -528,15 +536,18 @@ impl Conduct {
             notes.push(broken(Duty::FreshPacketId, why));
             return;
         }
-        // What a fresh identifier keeps: the new message's duty and the one its sender
-        // keeps until the acknowledgement.
-        let in_use: &[Duty] = match kind {
-            Kind::Publish(QoS::AtLeastOnce) => &[Duty::InUseUntilPuback],
-            Kind::Publish(QoS::ExactlyOnce) => &[Duty::InUseUntilPubrec, Duty::InUseUntilPubcomp],
-            _ => &[],
-        };
-        for d in per_qos.iter().chain(in_use) {
-            notes.push(kept(*d));
+        // A new message on a fresh identifier while others are in flight keeps theirs in
+        // use: each one's sender statement is put to the test.
+        let mut in_use: Vec<Duty> = Vec::new();
+        if per_qos.is_some() {
+            for d in self.out.iter().filter_map(|f| f.in_use().0) {
+                if !in_use.contains(&d) {
+                    in_use.push(d);
+                }
+            }
+        }
+        for d in per_qos.into_iter().chain(in_use) {
+            notes.push(kept(d));
         }
         notes.push(kept(Duty::FreshPacketId));
         self.out.push(OutFlow {

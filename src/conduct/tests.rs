@@ -654,3 +654,45 @@ fn a_publish_reusing_an_acknowledged_identifier_is_new_whatever_its_dup_flag() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn an_identifier_is_shown_kept_in_use_only_by_a_new_message_while_it_is_in_flight() {
+    let in_use = |notes: &[Note]| -> Vec<Duty> {
+        kept_duties(notes)
+            .into_iter()
+            .filter(|d| {
+                matches!(
+                    d,
+                    Duty::InUseUntilPuback | Duty::InUseUntilPubrec | Duty::InUseUntilPubcomp
+                )
+            })
+            .collect()
+    };
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    assert_eq!(in_use(&notes), vec![], "nothing else in flight");
+    c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+    c.client(t(4), &Packet::PubRel(PubResponse::new(1)), 4, &mut notes);
+    c.client(
+        t(5),
+        &publish(QoS::AtLeastOnce, Some(2), false),
+        10,
+        &mut notes,
+    );
+    notes.clear();
+    c.client(
+        t(6),
+        &publish(QoS::ExactlyOnce, Some(3), false),
+        10,
+        &mut notes,
+    );
+    assert_eq!(
+        in_use(&notes),
+        vec![Duty::InUseUntilPubcomp, Duty::InUseUntilPuback]
+    );
+}
