@@ -15,12 +15,16 @@ pub enum Duty {
     EmptyClientIdClean,
     /// A new SUBSCRIBE, UNSUBSCRIBE or QoS>0 PUBLISH uses a packet identifier not in use.
     FreshPacketId,
-    /// A new QoS 1 message gets an identifier not in use (its earlier one is in use until
-    /// the PUBACK).
+    /// A new QoS 1 message gets an identifier not in use.
     Qos1FreshPacketId,
-    /// A new QoS 2 message gets an identifier not in use (its earlier one is in use until
-    /// the PUBREC, and past it until the PUBCOMP).
+    /// A new QoS 2 message gets an identifier not in use.
     Qos2FreshPacketId,
+    /// A QoS 1 PUBLISH sent keeps its identifier in use until the PUBACK.
+    InUseUntilPuback,
+    /// A QoS 2 PUBLISH sent keeps its identifier in use until the PUBREC.
+    InUseUntilPubrec,
+    /// A PUBREL sent keeps its identifier in use until the PUBCOMP.
+    InUseUntilPubcomp,
     /// An acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP) carries the identifier of the
     /// flow it belongs to.
     AckMatchesPacketId,
@@ -52,9 +56,12 @@ pub enum Duty {
     ResendOnResume,
     /// Re-sent with their original packet identifiers (3.1.1 names it on its own).
     ResendSameId,
-    /// A client whose session was not resumed (Clean Start, or Session Present 0) re-sends
+    /// A client that started a new session (Clean Session / Clean Start 1) re-sends
     /// nothing of an earlier one.
     NoStaleSession,
+    /// A client with a session the CONNACK says is not present (Session Present 0 to Clean
+    /// Start 0) discards it: it re-sends nothing of it.
+    DiscardAbsentSession,
     /// Re-sent in their original order.
     ResendOrder,
     /// A PUBLISH refused by a PUBACK or PUBREC of 0x80 or above is not re-sent (5.0).
@@ -146,8 +153,11 @@ impl Duty {
                 D::OneConnect => &["MQTT-3.1.0-2"],
                 D::EmptyClientIdClean => &[],
                 D::FreshPacketId => &["MQTT-2.2.1-3"],
-                D::Qos1FreshPacketId => &["MQTT-4.3.2-1", "MQTT-4.3.2-3"],
-                D::Qos2FreshPacketId => &["MQTT-4.3.3-1", "MQTT-4.3.3-3", "MQTT-4.3.3-5"],
+                D::Qos1FreshPacketId => &["MQTT-4.3.2-1"],
+                D::Qos2FreshPacketId => &["MQTT-4.3.3-1"],
+                D::InUseUntilPuback => &["MQTT-4.3.2-3"],
+                D::InUseUntilPubrec => &["MQTT-4.3.3-3"],
+                D::InUseUntilPubcomp => &["MQTT-4.3.3-5"],
                 D::AckMatchesPacketId => &["MQTT-2.2.1-5"],
                 D::Qos1FirstSendingDup0 => &["MQTT-4.3.2-2"],
                 D::Qos2FirstSendingDup0 => &["MQTT-4.3.3-2"],
@@ -164,6 +174,7 @@ impl Duty {
                 D::ResendOnResume => &["MQTT-4.4.0-1", "MQTT-3.1.2-23", "MQTT-3.1.3-2"],
                 D::ResendSameId => &["MQTT-4.4.0-1"],
                 D::NoStaleSession => &["MQTT-3.1.2-4", "MQTT-3.2.2-5"],
+                D::DiscardAbsentSession => &["MQTT-3.2.2-5"],
                 D::ResendOrder => &["MQTT-4.6.0-1"],
                 D::NoResendAfterRefusal => &["MQTT-4.4.0-2"],
                 D::NothingAfterDisconnect => &["MQTT-3.14.4-1"],
@@ -220,8 +231,12 @@ impl Duty {
                 D::OneConnect => &["MQTT-3.1.0-2"],
                 D::EmptyClientIdClean => &["MQTT-3.1.3-7"],
                 D::FreshPacketId => &["MQTT-2.3.1-2"],
-                D::Qos1FreshPacketId => &["MQTT-4.3.2-1"],
-                D::Qos2FreshPacketId => &["MQTT-4.3.3-1"],
+                // 3.1.1 says "unused identifier" and "unacknowledged until" in one statement
+                // per QoS.
+                D::Qos1FreshPacketId | D::InUseUntilPuback => &["MQTT-4.3.2-1"],
+                D::Qos2FreshPacketId | D::InUseUntilPubrec | D::InUseUntilPubcomp => {
+                    &["MQTT-4.3.3-1"]
+                }
                 D::AckMatchesPacketId => &["MQTT-2.3.1-6"],
                 D::Qos1FirstSendingDup0 => &["MQTT-4.3.2-1"],
                 D::Qos2FirstSendingDup0 | D::NoPublishAfterPubrel => &["MQTT-4.3.3-1"],
@@ -258,13 +273,16 @@ impl Duty {
     }
 
     /// Every duty, for tables and load-time checks.
-    pub const ALL: [Duty; 67] = [
+    pub const ALL: [Duty; 71] = [
         Duty::FirstPacketConnect,
         Duty::OneConnect,
         Duty::EmptyClientIdClean,
         Duty::FreshPacketId,
         Duty::Qos1FreshPacketId,
         Duty::Qos2FreshPacketId,
+        Duty::InUseUntilPuback,
+        Duty::InUseUntilPubrec,
+        Duty::InUseUntilPubcomp,
         Duty::AckMatchesPacketId,
         Duty::Qos1FirstSendingDup0,
         Duty::Qos2FirstSendingDup0,
@@ -281,6 +299,7 @@ impl Duty {
         Duty::ResendOnResume,
         Duty::ResendSameId,
         Duty::NoStaleSession,
+        Duty::DiscardAbsentSession,
         Duty::ResendOrder,
         Duty::NoResendAfterRefusal,
         Duty::NothingAfterDisconnect,
@@ -430,7 +449,11 @@ mod tests {
             | Duty::ReleaseDespiteExpiry
             | Duty::OnlyClientPackets
             | Duty::NoExpiryRaisedOnDisconnect
-            | Duty::CloseOnInvalidFlags => Duty::ALL.contains(&d),
+            | Duty::CloseOnInvalidFlags
+            | Duty::InUseUntilPuback
+            | Duty::InUseUntilPubrec
+            | Duty::InUseUntilPubcomp
+            | Duty::DiscardAbsentSession => Duty::ALL.contains(&d),
             Duty::ReasonStringFits(p) | Duty::UserPropertiesFit(p) => {
                 [
                     PacketType::PubAck,
@@ -503,6 +526,10 @@ mod tests {
             Duty::OnlyClientPackets,
             Duty::NoExpiryRaisedOnDisconnect,
             Duty::CloseOnInvalidFlags,
+            Duty::InUseUntilPuback,
+            Duty::InUseUntilPubrec,
+            Duty::InUseUntilPubcomp,
+            Duty::DiscardAbsentSession,
         ];
         for d in every_kind {
             assert!(listed(d), "{d:?} is not in Duty::ALL");

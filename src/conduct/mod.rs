@@ -26,10 +26,11 @@ use std::time::Duration;
 /// on a slow link acknowledges within seconds.
 pub const ACK_WINDOW: Duration = Duration::from_secs(10);
 
-/// How long after the CONNACK the client is held to its limits (Maximum QoS, Retain
-/// Available, Maximum Packet Size, Receive Maximum, Topic Alias Maximum): a client may send
+/// How long after the CONNACK the client is held to the limits whose defaults are no limit
+/// (Maximum QoS, Retain Available, Maximum Packet Size, Receive Maximum): a client may send
 /// packets without waiting for the CONNACK, and those arriving this soon after it may have
-/// left before it arrived, when only the defaults bound the client.
+/// left before it arrived, when only the defaults bound the client. The Topic Alias
+/// Maximum binds at once: its default is 0.
 pub const CONNACK_GRACE: Duration = Duration::from_millis(500);
 
 /// How long a client is given to close its connection after a DISCONNECT (its own, or the
@@ -82,8 +83,25 @@ struct OutFlow {
     stage: Stage,
     /// The PUBLISH's topic, to tell a re-delivery from a new message.
     topic: String,
-    /// A QoS 2 PUBLISH with a Message Expiry Interval (5.0).
-    expiring: bool,
+    /// A QoS 2 PUBLISH with a Message Expiry Interval (5.0): when the interval runs out.
+    /// Only past it does keeping the flow going show expiry not applied.
+    expires_at: Option<Duration>,
+}
+
+impl OutFlow {
+    /// The statement of the QoS 1 or QoS 2 sender that keeps this flow's identifier in use
+    /// at its stage (none for a SUBSCRIBE, an UNSUBSCRIBE or a PUBREL still owed), and the
+    /// packet that frees it.
+    fn in_use(&self) -> (Option<Duty>, &'static str) {
+        match (self.kind, self.stage) {
+            (Kind::Publish(QoS::AtLeastOnce), _) => (Some(Duty::InUseUntilPuback), "PUBACK"),
+            (Kind::Publish(_), Stage::Released) => (Some(Duty::InUseUntilPubcomp), "PUBCOMP"),
+            (Kind::Publish(_), Stage::AwaitAck) => (Some(Duty::InUseUntilPubrec), "PUBREC"),
+            (Kind::Publish(_), Stage::ReleaseDue(_)) => (None, "PUBREL"),
+            (Kind::Subscribe, _) => (None, "SUBACK"),
+            (Kind::Unsubscribe, _) => (None, "UNSUBACK"),
+        }
+    }
 }
 
 /// Where a QoS>0 PUBLISH the server delivered stands.
@@ -107,6 +125,30 @@ struct InFlow {
     /// Further duties its acknowledgement keeps: the identifier reused after a finished
     /// flow, a repeat before PUBREL, a Topic Alias, an expiring message.
     also: Vec<Duty>,
+    /// A QoS 2 PUBLISH with a Message Expiry Interval: when the interval runs out (the
+    /// expiry duty is put to the test only past it).
+    expires_at: Option<Duration>,
+}
+
+impl InFlow {
+    /// The duties its answer keeps at `at`: the expiry duty only once the message expired.
+    fn also_at(&self, at: Duration) -> impl Iterator<Item = Duty> + '_ {
+        let expired = self.expires_at.is_some_and(|e| at >= e);
+        self.also
+            .iter()
+            .copied()
+            .filter(move |d| *d != Duty::CompleteDespiteExpiry || expired)
+    }
+}
+
+/// When the Message Expiry Interval of a QoS 2 PUBLISH sent at `at` runs out.
+fn qos2_expiry(p: &Publish, at: Duration) -> Option<Duration> {
+    if p.qos != QoS::ExactlyOnce {
+        return None;
+    }
+    p.properties
+        .get_int(PropertyId::MessageExpiryInterval)
+        .map(|s| at + Duration::from_secs(u64::from(s)))
 }
 
 /// What a session carries to the client's next connection: its unfinished outbound flows,
@@ -174,6 +216,9 @@ pub struct Conduct {
     reauthenticating: bool,
     /// Topic Aliases the server set on this connection.
     server_aliases: Vec<u32>,
+    /// The Topic Alias Maximum of the client's CONNECT (absent means 0): the aliases it
+    /// must accept from the server.
+    client_alias_max: u32,
     /// Identifiers of flows from the server the client finished, with the duty a new
     /// PUBLISH reusing one puts to the test.
     finished_in: std::collections::HashMap<u16, Duty>,
@@ -361,6 +406,10 @@ impl Conduct {
                 } else {
                     !c.clean_session
                 };
+                self.client_alias_max = c
+                    .properties
+                    .get_int(PropertyId::TopicAliasMaximum)
+                    .unwrap_or(0);
                 self.auth_method = c
                     .properties
                     .get_str(PropertyId::AuthenticationMethod)
@@ -379,7 +428,7 @@ impl Conduct {
                     self.response_topic(&w.properties, "the Will", notes);
                 }
             }
-            Packet::Publish(p) => self.client_publish(p, notes),
+            Packet::Publish(p) => self.client_publish(at, p, notes),
             Packet::Subscribe(s) => {
                 self.start_flow(s.packet_id, Kind::Subscribe, String::new(), notes)
             }
@@ -392,18 +441,22 @@ impl Conduct {
             Packet::PubRec(r) => {
                 self.client_ack(r.packet_id, QoS::ExactlyOnce, r.reason_code, notes);
             }
+            // 3.1.1's identifier statement (MQTT-2.3.1-6) names PUBACK, PUBREC and PUBREL
+            // only; 5.0's names PUBCOMP too.
             Packet::PubComp(r) => match self.inbound.iter().position(|f| f.pid == r.packet_id) {
                 Some(i) if matches!(self.inbound[i].stage, InStage::CompleteDue(_)) => {
                     let flow = self.inbound.remove(i);
-                    for d in flow.also {
+                    for d in flow.also_at(at) {
                         notes.push(kept(d));
                     }
                     self.finished_in
                         .insert(r.packet_id, Duty::ReuseAfterPubcomp);
                     notes.push(kept(Duty::CompleteQos2));
-                    notes.push(kept(Duty::AckMatchesPacketId));
+                    if self.v5 {
+                        notes.push(kept(Duty::AckMatchesPacketId));
+                    }
                 }
-                _ if self.knows_all_flows() => notes.push(broken(
+                _ if self.v5 && self.knows_all_flows() => notes.push(broken(
                     Duty::AckMatchesPacketId,
                     format!(
                         "PUBCOMP for packet id {}, to which no PUBREL awaits one",
@@ -412,7 +465,7 @@ impl Conduct {
                 )),
                 _ => {}
             },
-            Packet::PubRel(r) => self.client_release(r.packet_id, notes),
+            Packet::PubRel(r) => self.client_release(at, r.packet_id, notes),
             Packet::Disconnect(d) => {
                 self.disconnected_at.get_or_insert(at);
                 if self.v5 && self.connected {
@@ -511,15 +564,30 @@ impl Conduct {
                 Kind::Subscribe => "a SUBSCRIBE",
                 Kind::Unsubscribe => "an UNSUBSCRIBE",
             };
+            let (in_use, until) = f.in_use();
             let why =
-                format!("{new} uses packet id {pid}, still in use by {what} not yet acknowledged");
-            if let Some(d) = per_qos {
+                format!("{new} uses packet id {pid}, still in use by {what} awaiting its {until}");
+            // A SUBSCRIBE or UNSUBSCRIBE on the id breaks the general statement only.
+            for d in per_qos
+                .into_iter()
+                .chain(in_use.filter(|_| per_qos.is_some()))
+            {
                 notes.push(broken(d, why.clone()));
             }
             notes.push(broken(Duty::FreshPacketId, why));
             return;
         }
-        if let Some(d) = per_qos {
+        // A new message on a fresh identifier while others are in flight keeps theirs in
+        // use: each one's sender statement is put to the test.
+        let mut in_use: Vec<Duty> = Vec::new();
+        if per_qos.is_some() {
+            for d in self.out.iter().filter_map(|f| f.in_use().0) {
+                if !in_use.contains(&d) {
+                    in_use.push(d);
+                }
+            }
+        }
+        for d in per_qos.into_iter().chain(in_use) {
             notes.push(kept(d));
         }
         notes.push(kept(Duty::FreshPacketId));
@@ -528,11 +596,11 @@ impl Conduct {
             kind,
             stage: Stage::AwaitAck,
             topic,
-            expiring: false,
+            expires_at: None,
         });
     }
 
-    fn client_publish(&mut self, p: &Publish, notes: &mut Vec<Note>) {
+    fn client_publish(&mut self, at: Duration, p: &Publish, notes: &mut Vec<Note>) {
         let bound = self.limits_bound;
         if self.v5 {
             if let (Some(max), true) = (self.limits.max_qos, bound) {
@@ -564,7 +632,9 @@ impl Conduct {
                     Duty::TopicAliasNonZero,
                     "PUBLISH with Topic Alias 0".to_owned(),
                 )),
-                Some(a) if bound => {
+                // No grace for aliases: before the CONNACK the maximum is 0 (absent), so an
+                // alias above the announced maximum breaks a limit either way.
+                Some(a) => {
                     self.aliases_used = true;
                     notes.push(kept(Duty::TopicAliasNonZero));
                     let max = self.limits.alias_max;
@@ -584,8 +654,7 @@ impl Conduct {
                         notes.push(kept(Duty::TopicAliasWithinMaximum));
                     }
                 }
-                Some(_) => {}
-                None if bound && self.limits.alias_max == 0 => {
+                None if self.connack.is_some() && self.limits.alias_max == 0 => {
                     notes.push(kept(Duty::TopicAliasNoneAllowed));
                 }
                 None => {}
@@ -607,8 +676,22 @@ impl Conduct {
         }
         let Some(pid) = p.packet_id else { return };
         // A re-send of a flow carried over from the previous connection.
-        if let Some(i) = self.resume.iter().position(|f| f.pid == pid) {
-            self.resent(i, "PUBLISH", notes);
+        let carried = self.resume.iter().position(|f| f.pid == pid).or_else(|| {
+            // A carried message re-sent under another identifier: same topic and QoS, DUP 1.
+            self.resume
+                .iter()
+                .position(|f| p.dup && f.kind == Kind::Publish(p.qos) && *f.topic == *p.topic)
+        });
+        if let Some(i) = carried {
+            if self.resume[i].stage == Stage::Released {
+                // Its PUBREL went out: the PUBREL is what a resumed session re-sends.
+                notes.push(broken(
+                    Duty::NoPublishAfterPubrel,
+                    format!("PUBLISH id {pid} re-sent on the resumed session after its PUBREL"),
+                ));
+                return;
+            }
+            self.resent(i, pid, "PUBLISH", notes);
             notes.push(if p.dup {
                 kept(Duty::RedeliveryDup1)
             } else {
@@ -639,7 +722,9 @@ impl Conduct {
         }
         if let Some(f) = self.out.iter().find(|f| f.pid == pid) {
             match (f.kind, f.stage) {
-                (Kind::Publish(_), Stage::Released) => {
+                // The same message (or one marked a re-sending) after its PUBREL; another
+                // message on the identifier is a new flow while the id is in use.
+                (Kind::Publish(_), Stage::Released) if p.dup || *f.topic == *p.topic => {
                     notes.push(broken(
                         Duty::NoPublishAfterPubrel,
                         format!("PUBLISH id {pid} sent again after its PUBREL"),
@@ -689,19 +774,25 @@ impl Conduct {
             QoS::ExactlyOnce => Duty::Qos2FirstSendingDup0,
             _ => Duty::Qos1FirstSendingDup0,
         };
-        // Without a resumed session, nothing sent before this connection can be re-sent.
+        // Without a resumed session, nothing sent before this connection can be re-sent:
+        // a new session's statement, or (Clean Start 0) the one on a session not present.
         let fresh_session = self.connack == Some(false);
+        let session_duty = if self.clean_start {
+            Duty::NoStaleSession
+        } else {
+            Duty::DiscardAbsentSession
+        };
         if !p.dup {
             notes.push(kept(first_duty));
             if fresh_session && self.out.is_empty() {
-                notes.push(kept(Duty::NoStaleSession));
+                notes.push(kept(session_duty));
             }
         } else if self.knows_all_flows() {
             let why =
                 format!("PUBLISH id {pid} sent with DUP 1, though no earlier sending of it exists");
             if fresh_session {
                 notes.push(broken(
-                    Duty::NoStaleSession,
+                    session_duty,
                     format!("{why} on this connection, whose CONNACK resumed no session"),
                 ));
             }
@@ -709,18 +800,26 @@ impl Conduct {
         }
         self.start_flow(pid, Kind::Publish(p.qos), p.topic.to_string(), notes);
         if let Some(f) = self.out.last_mut().filter(|f| f.pid == pid) {
-            f.expiring = p.qos == QoS::ExactlyOnce
-                && p.properties
-                    .get(PropertyId::MessageExpiryInterval)
-                    .is_some();
+            f.expires_at = qos2_expiry(p, at);
         }
     }
 
-    /// A carried flow `resume[i]` was re-sent: in order, with its own identifier.
-    fn resent(&mut self, i: usize, what: &str, notes: &mut Vec<Note>) {
+    /// A carried flow `resume[i]` was re-sent with packet id `pid`: in order, with its own
+    /// identifier.
+    fn resent(&mut self, i: usize, pid: u16, what: &str, notes: &mut Vec<Note>) {
         let flow = self.resume.remove(i);
         notes.push(kept(Duty::ResendOnResume));
-        notes.push(kept(Duty::ResendSameId));
+        notes.push(if pid == flow.pid {
+            kept(Duty::ResendSameId)
+        } else {
+            broken(
+                Duty::ResendSameId,
+                format!(
+                    "{what} first sent with packet id {} re-sent on the resumed session with id {pid}",
+                    flow.pid
+                ),
+            )
+        });
         if i > 0 {
             let skipped: Vec<String> = self.resume[..i].iter().map(|f| f.pid.to_string()).collect();
             notes.push(broken(
@@ -735,6 +834,7 @@ impl Conduct {
             notes.push(kept(Duty::ResendOrder));
         }
         let mut flow = flow;
+        flow.pid = pid;
         if what == "PUBREL" {
             flow.stage = Stage::Released;
         }
@@ -824,9 +924,9 @@ impl Conduct {
         }
     }
 
-    fn client_release(&mut self, pid: u16, notes: &mut Vec<Note>) {
+    fn client_release(&mut self, at: Duration, pid: u16, notes: &mut Vec<Note>) {
         if let Some(i) = self.resume.iter().position(|f| f.pid == pid) {
-            self.resent(i, "PUBREL", notes);
+            self.resent(i, pid, "PUBREL", notes);
             return;
         }
         let due: Vec<(usize, u16)> = self
@@ -855,7 +955,7 @@ impl Conduct {
         };
         notes.push(kept(Duty::AckMatchesPacketId));
         notes.push(kept(Duty::ReleaseAfterPubrec));
-        if self.out[due[pos].0].expiring {
+        if self.out[due[pos].0].expires_at.is_some_and(|e| at >= e) {
             notes.push(kept(Duty::ReleaseDespiteExpiry));
         }
         if pos > 0 {
@@ -919,9 +1019,11 @@ impl Conduct {
                 let mut also = Vec::new();
                 match alias {
                     Some(a) if !p.topic.is_empty() => self.server_aliases.push(a),
-                    Some(a) if self.server_aliases.contains(&a) => {
+                    Some(a) if self.server_aliases.contains(&a) && a <= self.client_alias_max => {
                         also.push(Duty::AcceptTopicAlias)
                     }
+                    // One above what the client announced is the server's error.
+                    Some(a) if self.server_aliases.contains(&a) => {}
                     Some(a) => {
                         self.must_close.get_or_insert((
                             at,
@@ -932,14 +1034,12 @@ impl Conduct {
                     None => {}
                 }
                 if let Some(pid) = p.packet_id {
-                    if let Some(d) = self.finished_in.remove(&pid).filter(|_| !p.dup) {
+                    // A new message whatever its DUP flag: the earlier flow is over.
+                    if let Some(d) = self.finished_in.remove(&pid) {
                         also.push(d);
                     }
-                    if p.qos == QoS::ExactlyOnce
-                        && p.properties
-                            .get(PropertyId::MessageExpiryInterval)
-                            .is_some()
-                    {
+                    let expires_at = qos2_expiry(p, at);
+                    if expires_at.is_some() {
                         also.push(Duty::CompleteDespiteExpiry);
                     }
                     // A repeat of a QoS 2 PUBLISH already received: PUBREC again.
@@ -962,6 +1062,7 @@ impl Conduct {
                         stage: InStage::AwaitAck(at),
                         quota_exhausted,
                         also,
+                        expires_at,
                     });
                 }
             }
@@ -976,6 +1077,7 @@ impl Conduct {
                         stage: InStage::CompleteDue(at),
                         quota_exhausted: false,
                         also: Vec::new(),
+                        expires_at: None,
                     });
                 }
             }
@@ -1108,7 +1210,7 @@ impl Conduct {
             if f.quota_exhausted {
                 duties.push(Duty::NotHeldBackByQuota);
             }
-            duties.extend(f.also.iter().copied());
+            duties.extend(f.also_at(at));
             for d in &duties {
                 notes.push(if overdue(since, ACK_WINDOW) {
                     broken(
@@ -1125,7 +1227,7 @@ impl Conduct {
         }
         for f in &self.out {
             if let Stage::ReleaseDue(since) = f.stage {
-                let duties: &[Duty] = if f.expiring {
+                let duties: &[Duty] = if f.expires_at.is_some_and(|e| at >= e) {
                     &[Duty::ReleaseAfterPubrec, Duty::ReleaseDespiteExpiry]
                 } else {
                     &[Duty::ReleaseAfterPubrec]

@@ -225,6 +225,34 @@ fn a_resumed_session_is_judged_on_its_resends() {
 }
 
 #[test]
+fn a_resumed_message_re_sent_under_another_id_breaks_only_the_same_id_duty() {
+    let (mut c, mut notes) = connected(V311, false, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(4), false),
+        10,
+        &mut notes,
+    );
+    c.end(t(3), Some(false), &mut notes);
+    let mut next = Conduct::new(V311, true);
+    next.resume(c.carried().expect("Clean Session 0 persists"));
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V311, "dev");
+    connect.clean_session = false;
+    next.client(t(10), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+    next.server(t(11), &ack(0, Properties::new(), true));
+    next.client(
+        t(12),
+        &publish(QoS::AtLeastOnce, Some(9), true),
+        10,
+        &mut notes,
+    );
+    next.end(t(11) + ACK_WINDOW, Some(true), &mut notes);
+    assert_eq!(broken_duties(&notes), vec![Duty::ResendSameId]);
+    assert!(kept_duties(&notes).contains(&Duty::ResendOnResume));
+}
+
+#[test]
 fn a_v5_client_is_held_to_the_connack_limits() {
     let mut props = Properties::new();
     props = props.with(PropertyId::MaximumQos, PropertyValue::Byte(0));
@@ -242,9 +270,11 @@ fn a_v5_client_is_held_to_the_connack_limits() {
     p.retain = true;
     p.properties = std::mem::take(&mut p.properties)
         .with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(3));
-    // Sent before the CONNACK could have reached the client: only the defaults bound it.
+    // Sent before the CONNACK could have reached the client: only the defaults bound it,
+    // which allow the retained message and the size, but no Topic Alias at all.
     c.client(t(2), &Packet::Publish(p.clone()), 100, &mut notes);
-    assert_eq!(broken_duties(&notes), vec![]);
+    assert_eq!(broken_duties(&notes), vec![Duty::TopicAliasWithinMaximum]);
+    notes.clear();
     let bound = t(1) + CONNACK_GRACE;
     c.client(bound, &Packet::Publish(p), 100, &mut notes);
     let mut b = broken_duties(&notes);
@@ -400,4 +430,295 @@ fn protocol_errors_without_a_statement_number_are_duties_too() {
     );
     assert!(Duty::NoExpiryRaisedOnDisconnect.unnumbered());
     assert!(Duty::NoExpiryRaisedOnDisconnect.statements(true).is_empty());
+}
+
+#[test]
+fn a_stray_pubcomp_breaks_the_identifier_duty_in_5_0_only() {
+    for (version, broken) in [(V311, vec![]), (V5, vec![Duty::AckMatchesPacketId])] {
+        let (mut c, mut notes) = connected(version, true, Properties::new());
+        c.client(t(2), &Packet::PubComp(PubResponse::new(7)), 4, &mut notes);
+        assert_eq!(broken_duties(&notes), broken, "MQTT {version}");
+    }
+}
+
+#[test]
+fn a_resumed_session_re_sends_the_pubrel_not_the_released_publish() {
+    let (mut c, mut notes) = connected(V5, false, Properties::new());
+    c.session_persists = true;
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(3), false),
+        10,
+        &mut notes,
+    );
+    c.server(t(3), &Packet::PubRec(PubResponse::new(3)));
+    c.client(t(4), &Packet::PubRel(PubResponse::new(3)), 4, &mut notes);
+    c.end(t(5), Some(true), &mut notes);
+    let mut next = Conduct::new(V5, true);
+    next.resume(c.carried().expect("the session persists"));
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V5, "dev");
+    connect.clean_session = false;
+    next.client(t(10), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+    next.server(t(11), &ack(0, Properties::new(), true));
+    next.client(
+        t(12),
+        &publish(QoS::ExactlyOnce, Some(3), true),
+        10,
+        &mut notes,
+    );
+    assert_eq!(broken_duties(&notes), vec![Duty::NoPublishAfterPubrel]);
+    notes.clear();
+    next.client(t(13), &Packet::PubRel(PubResponse::new(3)), 4, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![]);
+    assert!(kept_duties(&notes).contains(&Duty::ResendOnResume));
+}
+
+/// The statements the broken notes stand for in `version`, sorted.
+fn broken_statements(notes: &[Note], version: ProtocolVersion) -> Vec<&'static str> {
+    let mut s: Vec<&'static str> = broken_duties(notes)
+        .iter()
+        .flat_map(|d| d.statements(version.is_v5()).iter().copied())
+        .collect();
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+#[test]
+fn a_reused_qos2_identifier_breaks_the_statement_of_the_stage_its_flow_is_in() {
+    // Another message on the same identifier (another topic: not a re-sending).
+    let other = || {
+        let mut p = Publish::new("t/2", "y");
+        p.qos = QoS::ExactlyOnce;
+        p.packet_id = Some(1);
+        Packet::Publish(p)
+    };
+    // Awaiting the PUBREC: the PUBLISH is unacknowledged, no PUBREL was sent yet.
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    notes.clear();
+    c.client(t(3), &other(), 10, &mut notes);
+    assert_eq!(
+        broken_statements(&notes, V5),
+        ["MQTT-2.2.1-3", "MQTT-4.3.3-1", "MQTT-4.3.3-3"]
+    );
+    // Released, awaiting the PUBCOMP: the PUBREL is the unacknowledged packet.
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+    c.client(t(4), &Packet::PubRel(PubResponse::new(1)), 4, &mut notes);
+    notes.clear();
+    c.client(t(5), &other(), 10, &mut notes);
+    assert_eq!(
+        broken_statements(&notes, V5),
+        ["MQTT-2.2.1-3", "MQTT-4.3.3-1", "MQTT-4.3.3-5"]
+    );
+    // A QoS 2 message on the id of a QoS 1 one awaiting its PUBACK.
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::AtLeastOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    notes.clear();
+    c.client(t(3), &other(), 10, &mut notes);
+    assert_eq!(
+        broken_statements(&notes, V5),
+        ["MQTT-2.2.1-3", "MQTT-4.3.2-3", "MQTT-4.3.3-1"]
+    );
+}
+
+#[test]
+fn a_first_sending_with_dup_names_the_new_session_only_after_clean_start() {
+    for (version, clean, statements) in [
+        (V311, true, &["MQTT-3.1.2-6", "MQTT-4.3.2-1"][..]),
+        (V311, false, &["MQTT-4.3.2-1"][..]),
+        (
+            V5,
+            true,
+            &["MQTT-3.1.2-4", "MQTT-3.2.2-5", "MQTT-4.3.2-2"][..],
+        ),
+        (V5, false, &["MQTT-3.2.2-5", "MQTT-4.3.2-2"][..]),
+    ] {
+        let (mut c, mut notes) = connected(version, clean, Properties::new());
+        notes.clear();
+        c.client(
+            t(2),
+            &publish(QoS::AtLeastOnce, Some(1), true),
+            10,
+            &mut notes,
+        );
+        assert_eq!(
+            broken_statements(&notes, version),
+            statements,
+            "MQTT {version}, clean {clean}"
+        );
+    }
+}
+
+#[test]
+fn only_a_topic_alias_within_the_clients_maximum_must_be_accepted() {
+    for (alias_max, broken) in [
+        (None, vec!["MQTT-4.3.2-4", "MQTT-4.5.0-2"]),
+        (
+            Some(5),
+            vec!["MQTT-3.3.2-10", "MQTT-4.3.2-4", "MQTT-4.5.0-2"],
+        ),
+    ] {
+        let mut c = Conduct::new(V5, true);
+        let mut notes = Vec::new();
+        let mut connect = Connect::new(V5, "dev");
+        if let Some(m) = alias_max {
+            connect.properties = Properties::new().with(
+                PropertyId::TopicAliasMaximum,
+                PropertyValue::TwoByteInteger(m),
+            );
+        }
+        c.client(t(0), &Packet::Connect(Box::new(connect)), 20, &mut notes);
+        c.server(t(1), &ack(0, Properties::new(), false));
+        let aliased = |topic: &str, pid: u16| {
+            let mut p = Publish::new(topic, "x");
+            p.qos = QoS::AtLeastOnce;
+            p.packet_id = Some(pid);
+            p.properties =
+                Properties::new().with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(1));
+            Packet::Publish(p)
+        };
+        c.server(t(2), &aliased("in", 1));
+        c.client(t(3), &Packet::PubAck(PubResponse::new(1)), 4, &mut notes);
+        c.server(t(4), &aliased("", 2));
+        c.end(t(4) + ACK_WINDOW, Some(false), &mut notes);
+        assert_eq!(
+            broken_statements(&notes, V5),
+            broken,
+            "Topic Alias Maximum {alias_max:?}"
+        );
+    }
+}
+
+/// A QoS 2 PUBLISH (id `pid`) with a Message Expiry Interval of `secs`.
+fn expiring_qos2(pid: u16, secs: u32) -> Packet {
+    let mut p = Publish::new("t/1", "x");
+    p.qos = QoS::ExactlyOnce;
+    p.packet_id = Some(pid);
+    p.properties = Properties::new().with(
+        PropertyId::MessageExpiryInterval,
+        PropertyValue::FourByteInteger(secs),
+    );
+    Packet::Publish(p)
+}
+
+#[test]
+fn an_expiring_qos2_flow_tests_the_expiry_duties_only_once_the_message_expired() {
+    // The sender: a PUBREL never sent breaks the expiry duty only past the expiry.
+    for (secs, broken) in [
+        (60, vec!["MQTT-4.1.0-1", "MQTT-4.3.3-4"]),
+        (1, vec!["MQTT-4.1.0-1", "MQTT-4.3.3-4", "MQTT-4.3.3-7"]),
+    ] {
+        let (mut c, mut notes) = connected(V5, true, Properties::new());
+        c.client(t(2), &expiring_qos2(1, secs), 12, &mut notes);
+        c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+        notes.clear();
+        c.end(t(3) + ACK_WINDOW, Some(false), &mut notes);
+        assert_eq!(broken_statements(&notes, V5), broken, "expiry {secs} s");
+    }
+    // A PUBREL before the expiry shows nothing about it; one after it keeps it.
+    for (released, kept) in [(t(500), false), (t(1500), true)] {
+        let (mut c, mut notes) = connected(V5, true, Properties::new());
+        c.client(t(2), &expiring_qos2(1, 1), 12, &mut notes);
+        c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+        notes.clear();
+        c.client(
+            released,
+            &Packet::PubRel(PubResponse::new(1)),
+            4,
+            &mut notes,
+        );
+        assert_eq!(
+            kept_duties(&notes).contains(&Duty::ReleaseDespiteExpiry),
+            kept,
+            "PUBREL at {released:?}"
+        );
+    }
+    // The receiver: a PUBCOMP never sent likewise.
+    for (secs, broken) in [
+        (60, vec!["MQTT-4.3.3-11"]),
+        (1, vec!["MQTT-4.3.3-11", "MQTT-4.3.3-13"]),
+    ] {
+        let (mut c, mut notes) = connected(V5, true, Properties::new());
+        c.server(t(2), &expiring_qos2(9, secs));
+        c.client(t(3), &Packet::PubRec(PubResponse::new(9)), 4, &mut notes);
+        c.server(t(4), &Packet::PubRel(PubResponse::new(9)));
+        notes.clear();
+        c.end(t(4) + ACK_WINDOW, Some(false), &mut notes);
+        assert_eq!(broken_statements(&notes, V5), broken, "expiry {secs} s");
+    }
+}
+
+#[test]
+fn a_publish_reusing_an_acknowledged_identifier_is_new_whatever_its_dup_flag() {
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.server(t(2), &publish(QoS::AtLeastOnce, Some(4), false));
+    c.client(t(3), &Packet::PubAck(PubResponse::new(4)), 4, &mut notes);
+    c.server(t(4), &publish(QoS::AtLeastOnce, Some(4), true));
+    notes.clear();
+    c.client(t(5), &Packet::PubAck(PubResponse::new(4)), 4, &mut notes);
+    assert!(
+        kept_duties(&notes).contains(&Duty::ReuseAfterPuback),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn an_identifier_is_shown_kept_in_use_only_by_a_new_message_while_it_is_in_flight() {
+    let in_use = |notes: &[Note]| -> Vec<Duty> {
+        kept_duties(notes)
+            .into_iter()
+            .filter(|d| {
+                matches!(
+                    d,
+                    Duty::InUseUntilPuback | Duty::InUseUntilPubrec | Duty::InUseUntilPubcomp
+                )
+            })
+            .collect()
+    };
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.client(
+        t(2),
+        &publish(QoS::ExactlyOnce, Some(1), false),
+        10,
+        &mut notes,
+    );
+    assert_eq!(in_use(&notes), vec![], "nothing else in flight");
+    c.server(t(3), &Packet::PubRec(PubResponse::new(1)));
+    c.client(t(4), &Packet::PubRel(PubResponse::new(1)), 4, &mut notes);
+    c.client(
+        t(5),
+        &publish(QoS::AtLeastOnce, Some(2), false),
+        10,
+        &mut notes,
+    );
+    notes.clear();
+    c.client(
+        t(6),
+        &publish(QoS::ExactlyOnce, Some(3), false),
+        10,
+        &mut notes,
+    );
+    assert_eq!(
+        in_use(&notes),
+        vec![Duty::InUseUntilPubcomp, Duty::InUseUntilPuback]
+    );
 }

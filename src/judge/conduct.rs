@@ -171,7 +171,9 @@ impl Judge {
         let Some(state) = self.conns.get(&conn) else {
             return false;
         };
-        let v5 = state.version.is_v5();
+        // The version the bytes were judged under: before a CONNECT is accepted the
+        // connection's own is not known yet, and a malformed CONNECT names its level.
+        let v5 = error.version.is_v5();
         // In 5.0 a packet above the Maximum Packet Size the server announced breaks the
         // client's duty to it (the decoder knows only its own limit's section).
         let too_large_for_connack = v5

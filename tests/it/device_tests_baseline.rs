@@ -61,9 +61,12 @@ fn libmosquitto_stays_connected_after_session_present_1_to_a_clean_start() {
     );
     let (case, _) = decided(cloud, device, id, Duration::from_secs(20));
     assert_eq!(status(&case), "failed", "{case}");
-    assert_eq!(
-        case["verdict"]["message"],
-        "still connected 10.00 s after the CONNACK; window ≤ 10.00 s (a device that asked for a clean session holds no session state; the specification sets no time, the cloud waits 10 s)"
+    // The measured time is at the window's end, give or take the machine's load.
+    let message = case["verdict"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("still connected 10.")
+            && message.contains(" s after the CONNACK; window ≤ 10.00 s (a device that asked for a clean session holds no session state; the specification sets no time, the cloud waits 10 s)"),
+        "{message}"
     );
     let trace = case["trace"].to_string();
     assert!(

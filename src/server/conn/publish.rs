@@ -68,14 +68,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             if let Some(alias) = p.properties.get_int(PropertyId::TopicAlias) {
                 let s = self.sess();
                 let alias = u16::try_from(alias).unwrap_or(0);
+                // No grace here: before the CONNACK the client's maximum is 0 (absent), so an
+                // alias above the announced one breaks a limit either way.
                 let max = s.announced.topic_alias_max;
-                // Before the CONNACK could arrive the client knew no maximum: an alias is
-                // kept as far as the table holds (the alias maximum we take at most).
-                let max = if s.announced.binds() {
-                    max
-                } else {
-                    max.max(TOPIC_ALIAS_MAX)
-                };
                 if alias == 0 || alias > max {
                     return Err(Exit::close(
                         format!("Topic Alias {alias} above the maximum {max} [MQTT-3.3.2-9]"),

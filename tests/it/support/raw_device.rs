@@ -26,9 +26,27 @@ impl RawDevice {
     /// Opens a connection to `cloud` for a client of `version` (nothing sent yet).
     pub fn open(cloud: &Cloud, version: ProtocolVersion) -> Self {
         let stream = TcpStream::connect(("127.0.0.1", cloud.port)).expect("device mode listens");
+        Self::over(stream, version)
+    }
+
+    /// Opens a connection to `addr` (a relay, a raw server) for a client of `version`.
+    pub fn connect_to(addr: std::net::SocketAddr, version: ProtocolVersion) -> Self {
+        let stream = TcpStream::connect(addr).expect("the peer listens");
+        Self::over(stream, version)
+    }
+
+    /// Speaks `version` over a connection already open — the server's end of an accepted
+    /// one too: a raw peer reads and writes packets alike on either side.
+    pub fn over(stream: TcpStream, version: ProtocolVersion) -> Self {
         stream.set_read_timeout(Some(READ_LIMIT)).unwrap();
         stream.set_nodelay(true).unwrap();
         Self { stream, version }
+    }
+
+    /// Reads (and answers nothing) until the other side closes, `limit` at most; true
+    /// when it closed.
+    pub fn read_until_closed(&mut self, limit: Duration) -> bool {
+        !self.hold_open(limit)
     }
 
     /// Opens a connection and logs in as `client_id` (Clean Session / Clean Start as
@@ -52,6 +70,11 @@ impl RawDevice {
         }
     }
 
+    /// The protocol version it speaks.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
     /// Sends a well-formed packet.
     pub fn send(&mut self, packet: &Packet) {
         let bytes = encode_to_vec(packet, self.version).expect("the packet encodes");
@@ -67,6 +90,12 @@ impl RawDevice {
     pub fn recv(&mut self) -> Option<Packet> {
         let frame = read_frame(&mut self.stream)?;
         Some(decode_packet(&frame, self.version).expect("the cloud's packets decode"))
+    }
+
+    /// The peer's next frame as it came, undecoded (a packet malformed on purpose), or
+    /// `None` once it closed (or sent nothing for 5 s).
+    pub fn recv_frame(&mut self) -> Option<Vec<u8>> {
+        read_frame(&mut self.stream).map(|f| f.to_vec())
     }
 
     /// Reads until a packet `wanted` matches and returns it; panics if the cloud closes
@@ -149,10 +178,10 @@ impl RawDevice {
     }
 
     /// Closes the connection (after the cloud has read what was sent: a close racing the
-    /// last bytes could reset them away).
+    /// last bytes could reset them away). What still comes is drained undecoded.
     pub fn close(mut self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        while self.recv().is_some() {}
+        while self.recv_frame().is_some() {}
     }
 
     /// Waits until the cloud closes the connection (5 s at most); true when it did.
