@@ -1267,6 +1267,7 @@ const RUMQTTD_5: &[(&str, Want)] = &[
     ("MQTT5-CONN-15", Branch("close")),
     // rumqttd supports QoS 2: a Will at QoS 2 is acceptable.
     ("MQTT5-CONN-16", Inconclusive("observed QoS 2 supported")),
+    ("MQTT5-CONN-17", Branch("close without CONNACK")),
     ("MQTT5-CID-01", Pass),
     ("MQTT5-CID-02", Pass),
     ("MQTT5-CID-03", Pass),
@@ -1499,6 +1500,8 @@ const RUMQTTD_5: &[(&str, Want)] = &[
         ),
     ),
     ("MQTT5-SUB-17", Pass),
+    // rumqttd supports QoS 2: the statement's condition does not arise.
+    ("MQTT5-SUB-19", Inconclusive("observed QoS 2 supported")),
     ("MQTT5-SUB-18", Pass),
     // rumqttd: observed UNSUBACK codes [0x00 (Success)] (reason_codes: expected [17,0], got), where UNSUBACK holds one Reason Code per filter, in order — 0x00 for a subscription, 0x11 for none [MQTT-3.10.4-4, MQTT-3.10.4-5, MQTT-3.10.4-6, MQTT-3.11.3-1, MQTT-3.11.3-2, MQTT-3.10.4-1].
     (
@@ -1546,6 +1549,20 @@ const RUMQTTD_5: &[(&str, Want)] = &[
         ),
     ),
     ("MQTT5-SHARE-05", Branch("delivered at QoS 0")),
+    // rumqttd: grants the shared subscription at QoS 2 but delivers nothing to it, where a shared QoS 2 delivery cut off by the connection's end is completed on the reconnect [MQTT-4.8.2-4].
+    (
+        "MQTT5-SHARE-06",
+        Fail(
+            "step 9 (expect publish): expected PUBLISH {\"qos\":2,\"payload\":\"cut off\"} within 5.00 s of the step's start; nothing arrived",
+        ),
+    ),
+    // rumqttd: grants the shared subscription but delivers nothing to it, where a shared delivery refused with PUBACK 0x80 is discarded [MQTT-4.8.2-6].
+    (
+        "MQTT5-SHARE-07",
+        Fail(
+            "step 7 (expect publish): expected PUBLISH {\"qos\":1,\"payload\":\"refused\"} within 5.00 s of the step's start; nothing arrived",
+        ),
+    ),
     // rumqttd: observed PUBLISH topic="t/…/mqtt5-flow-01" qos=1 retain=false dup=false payload=2 bytes, where with the client's Receive Maximum 1 the server sends the next QoS 1 message only after the PUBACK [MQTT-3.3.4-9, MQTT-4.9.0-1, MQTT-4.9.0-2].
     (
         "MQTT5-FLOW-01",
