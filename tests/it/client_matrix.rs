@@ -14,6 +14,7 @@
 
 use crate::support::capture_cli::judge_capture;
 use crate::support::cloud::Cloud;
+use crate::support::program::wait_for;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -415,30 +416,6 @@ fn await_line(
             Ok(_) => {}
             Err(_) => return Err(format!("no {what} within {PROGRAM_LIMIT:?}")),
         }
-    }
-}
-
-/// Waits for `child` to end with success within `limit`; kills it after.
-fn wait_for(mut child: Child, limit: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(format!("exited with {status}: {}", stderr.trim()))
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("still running after {limit:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -14,6 +14,7 @@
 //! mosquitto_pub / mosquitto_sub.
 
 use crate::support::cloud;
+use crate::support::program::wait_for;
 
 use cloud::Cloud;
 use mqtt_conform::auth::tuya::SignMethod as TuyaSign;
@@ -25,10 +26,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one step of a client (CONNACK, SUBACK, PUBACK, the end of its connection) may take.
 const STEP_DEADLINE: Duration = Duration::from_secs(10);
@@ -376,30 +377,6 @@ fn run_program(
         .spawn()
         .unwrap_or_else(|e| panic!("{what} is installed: {e}"));
     wait_for(child, device.idle() + 4 * STEP_DEADLINE)
-}
-
-/// Waits for `child` to end with success within `limit`; kills it after.
-fn wait_for(mut child: Child, limit: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(format!("exited with {status}: {}", stderr.trim()))
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("still running after {limit:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The mosquitto clients' connection arguments for `device`.

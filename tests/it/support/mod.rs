@@ -10,6 +10,7 @@ pub mod cloud;
 pub mod mosquitto;
 pub mod peer;
 pub mod pki;
+pub mod program;
 pub mod raw_device;
 pub mod relay;
 pub mod server;
