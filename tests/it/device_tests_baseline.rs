@@ -3,10 +3,12 @@
 //! the devices. Each test pins what the client really does under the cloud's CONNACK,
 //! DISCONNECT, command burst, Topic Alias or withheld PUBREL.
 
+use crate::support::capture_cli::judge_capture;
 use crate::support::cloud;
 
 use cloud::Cloud;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -21,12 +23,79 @@ fn mosquitto_sub(cloud: &Cloud, args: &[&str]) -> Child {
         .expect("mosquitto_sub is installed (Debian package mosquitto-clients)")
 }
 
-/// Waits for `id`'s verdict, stops the device, and returns the case.
-fn decided(cloud: Cloud, mut device: Child, id: &str, limit: Duration) -> (Value, String) {
+/// Where the run of device test `id` writes its capture.
+fn capture_file(id: &str) -> String {
+    std::env::temp_dir()
+        .join(format!("{id}-{}.pcapng", std::process::id()))
+        .display()
+        .to_string()
+}
+
+/// The command line of a run of device test `id` that captures to `capture`.
+fn device_test_args<'a>(id: &'a str, capture: &'a str) -> [&'a str; 5] {
+    ["--device-tests", "--exact", id, "--capture", capture]
+}
+
+/// The verdict of every case of `cases` that a capture can give too (the rules: not the
+/// device tests, which only a live run plays, nor the run's login summary).
+fn rule_verdicts<'a>(cases: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, String> {
+    let mut worst = BTreeMap::new();
+    for case in cases {
+        let id = case["id"].as_str().unwrap_or_default();
+        if id.contains("-DEV-") || id == "DEVICE-LOGIN" || id == "CONNECTIONS-WITHOUT-CONNECT" {
+            continue;
+        }
+        let s = status(case).to_owned();
+        let rank = |s: &str| {
+            ["passed", "skipped", "inconclusive", "warning"]
+                .iter()
+                .position(|x| *x == s)
+                .unwrap_or(4)
+        };
+        let entry = worst.entry(id.to_owned()).or_insert_with(|| s.clone());
+        if rank(&s) > rank(entry) {
+            *entry = s;
+        }
+    }
+    worst
+}
+
+/// Waits for `id`'s verdict, stops the device, and returns the case. The session's
+/// capture, judged offline (`--pcap`), must give the live verdicts of every rule.
+fn decided(
+    cloud: Cloud,
+    mut device: Child,
+    id: &str,
+    limit: Duration,
+    capture: &str,
+) -> (Value, String) {
     cloud.wait_for_line(&format!("{id} ..."), limit);
     let _ = device.kill();
     let output = device.wait_with_output().expect("the device ends");
     let cases = cloud.cases();
+    let suite = if id.starts_with("MQTT5-") {
+        "mqtt-5"
+    } else {
+        "mqtt-3.1.1"
+    };
+    let report = judge_capture(suite, &[std::path::Path::new(capture)], &[], &[]);
+    let _ = std::fs::remove_file(capture);
+    let offline = rule_verdicts(
+        report["suites"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s["cases"].as_array().into_iter().flatten()),
+    );
+    let live = rule_verdicts(&cases);
+    assert!(
+        live.len() >= 3,
+        "{id}: the session put rules to the test: {live:?}"
+    );
+    assert_eq!(
+        offline, live,
+        "{id}: the capture judged offline against the live verdicts"
+    );
     let case = cases
         .into_iter()
         .find(|c| c["id"] == id)
@@ -49,17 +118,18 @@ fn recorded(case: &Value) -> &str {
 #[test]
 fn libmosquitto_stays_connected_after_session_present_1_to_a_clean_start() {
     let id = "MQTT5-DEV-SESSION-PRESENT";
+    let capture = capture_file(id);
     let cloud = Cloud::start_suite(
         "mqtt-5",
         "dev-session-present",
         1,
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let device = mosquitto_sub(
         &cloud,
         &["-V", "mqttv5", "-i", "sp-dev", "-t", "sp/cmd", "-k", "60"],
     );
-    let (case, _) = decided(cloud, device, id, Duration::from_secs(20));
+    let (case, _) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     assert_eq!(status(&case), "failed", "{case}");
     // The measured time is at the window's end, give or take the machine's load.
     let message = case["verdict"]["message"].as_str().unwrap_or_default();
@@ -80,12 +150,13 @@ fn libmosquitto_stays_connected_after_session_present_1_to_a_clean_start() {
 #[test]
 fn libmosquitto_closes_on_a_server_disconnect() {
     let id = "MQTT5-DEV-DISCONNECT-REASON";
+    let capture = capture_file(id);
     let started = std::time::Instant::now();
     let cloud = Cloud::start_suite(
         "mqtt-5",
         "dev-disconnect",
         1,
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let mut device = mosquitto_sub(
         &cloud,
@@ -115,17 +186,18 @@ fn libmosquitto_closes_on_a_server_disconnect() {
 #[test]
 fn libmosquitto_keeps_alive_on_the_server_keep_alive() {
     let id = "MQTT5-DEV-SERVER-KEEP-ALIVE";
+    let capture = capture_file(id);
     let cloud = Cloud::start_suite(
         "mqtt-5",
         "dev-server-keep-alive",
         1,
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let device = mosquitto_sub(
         &cloud,
         &["-V", "mqttv5", "-i", "ka-dev", "-t", "ka/cmd", "-k", "60"],
     );
-    let (case, _) = decided(cloud, device, id, Duration::from_secs(40));
+    let (case, _) = decided(cloud, device, id, Duration::from_secs(40), &capture);
     let message = recorded(&case);
     assert!(message.contains(" PINGREQ"), "{message}");
     assert!(message.ends_with("(Keep Alive 5 s)"), "{message}");
@@ -143,11 +215,12 @@ fn libmosquitto_keeps_alive_on_the_server_keep_alive() {
 #[test]
 fn libmosquitto_completes_a_burst_of_commands() {
     let id = "MQTT5-DEV-QOS2-BURST";
+    let capture = capture_file(id);
     let cloud = Cloud::start_suite(
         "mqtt-5",
         "dev-qos2-burst",
         1,
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let device = mosquitto_sub(
         &cloud,
@@ -155,7 +228,7 @@ fn libmosquitto_completes_a_burst_of_commands() {
             "-V", "mqttv5", "-i", "b2-dev", "-t", "b2/cmd", "-q", "2", "-v",
         ],
     );
-    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20));
+    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     let message = recorded(&case);
     assert!(
         message.starts_with("10 of 10 command(s) delivered at QoS 2 from "),
@@ -172,11 +245,12 @@ fn libmosquitto_completes_a_burst_of_commands() {
     );
 
     let id = "MQTT311-DEV-QOS1-BURST";
+    let capture = capture_file(id);
     let cloud = Cloud::start_suite(
         "mqtt-3.1.1",
         "dev-qos1-burst",
         1,
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let device = mosquitto_sub(
         &cloud,
@@ -184,7 +258,7 @@ fn libmosquitto_completes_a_burst_of_commands() {
             "-V", "mqttv311", "-i", "b1-dev", "-t", "b1/+", "-q", "1", "-v",
         ],
     );
-    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20));
+    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     let message = recorded(&case);
     assert!(
         message.starts_with("10 of 10 command(s) delivered at QoS 1 from "),
@@ -203,11 +277,12 @@ fn libmosquitto_completes_a_burst_of_commands() {
 #[test]
 fn libmosquitto_completes_withheld_qos_2_flows_on_its_resumed_session() {
     let id = "MQTT311-DEV-QOS2-PUBREL-RESUMED";
+    let capture = capture_file(id);
     let cloud = Cloud::start_suite(
         "mqtt-3.1.1",
         "dev-pubrel",
         1,
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let device = mosquitto_sub(
         &cloud,
@@ -215,7 +290,7 @@ fn libmosquitto_completes_withheld_qos_2_flows_on_its_resumed_session() {
             "-V", "mqttv311", "-i", "rel-dev", "-c", "-t", "rel/cmd", "-q", "2", "-v",
         ],
     );
-    let (case, printed) = decided(cloud, device, id, Duration::from_secs(40));
+    let (case, printed) = decided(cloud, device, id, Duration::from_secs(40), &capture);
     let message = recorded(&case);
     assert!(
         message.contains("2 PUBREC(s), 0 PUBCOMP(s); PUBREL withheld and the connection dropped; reconnected with Session Present 1: 2 PUBREL(s) re-sent, 2 PUBCOMP(s) for them"),
@@ -235,12 +310,8 @@ fn libmosquitto_completes_withheld_qos_2_flows_on_its_resumed_session() {
 #[test]
 fn mqtt_js_accepts_commands_with_a_topic_alias_and_libmosquitto_does_not() {
     let id = "MQTT5-DEV-TOPIC-ALIAS";
-    let cloud = Cloud::start_suite(
-        "mqtt-5",
-        "dev-alias-js",
-        1,
-        &["--device-tests", "--exact", id],
-    );
+    let capture = capture_file(id);
+    let cloud = Cloud::start_suite("mqtt-5", "dev-alias-js", 1, &device_test_args(id, &capture));
     let script = format!(
         "const c = require('mqtt').connect({{host: '127.0.0.1', port: {}, protocolVersion: 5, \
          clientId: 'alias-js', properties: {{topicAliasMaximum: 5}}}});\n\
@@ -256,7 +327,7 @@ fn mqtt_js_accepts_commands_with_a_topic_alias_and_libmosquitto_does_not() {
         .stderr(Stdio::null())
         .spawn()
         .expect("node is installed");
-    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20));
+    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     let message = recorded(&case);
     assert!(
         message.contains(
@@ -277,7 +348,7 @@ fn mqtt_js_accepts_commands_with_a_topic_alias_and_libmosquitto_does_not() {
         "dev-alias-mosquitto",
         1,
         Duration::from_secs(20),
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let device = mosquitto_sub(
         &cloud,
@@ -297,7 +368,7 @@ fn mqtt_js_accepts_commands_with_a_topic_alias_and_libmosquitto_does_not() {
             "5",
         ],
     );
-    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20));
+    let (case, printed) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     let message = recorded(&case);
     assert!(
         message.contains("3 of 3 command(s) delivered at QoS 1")
@@ -360,11 +431,12 @@ fn mosquitto_pub_after_second_connack(
 fn libmosquitto_keeps_to_receive_maximum_1() {
     use std::io::Write;
     let id = "MQTT5-DEV-RECEIVE-MAX-1";
+    let capture = capture_file(id);
     let cloud = Cloud::start_suite(
         "mqtt-5",
         "dev-receive-max",
         1,
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let (device, mut stdin, _) = mosquitto_pub_after_second_connack(
         &cloud,
@@ -373,7 +445,7 @@ fn libmosquitto_keeps_to_receive_maximum_1() {
     for n in 1..=5 {
         writeln!(stdin, "reading {n}").expect("mosquitto_pub reads stdin");
     }
-    let (case, _) = decided(cloud, device, id, Duration::from_secs(20));
+    let (case, _) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     drop(stdin);
     assert_eq!(
         recorded(&case),
@@ -387,6 +459,7 @@ fn libmosquitto_keeps_to_receive_maximum_1() {
 fn libmosquitto_sends_nothing_above_maximum_qos_0() {
     use std::io::Write;
     let id = "MQTT5-DEV-MAX-QOS-0";
+    let capture = capture_file(id);
     // The device leaves in the middle of the test, which records until its deadline
     // (10 s): the run ends after 20 s.
     let cloud = Cloud::start_suite_for(
@@ -394,14 +467,14 @@ fn libmosquitto_sends_nothing_above_maximum_qos_0() {
         "dev-max-qos",
         1,
         Duration::from_secs(20),
-        &["--device-tests", "--exact", id],
+        &device_test_args(id, &capture),
     );
     let (device, mut stdin, stderr) = mosquitto_pub_after_second_connack(
         &cloud,
         &["-V", "mqttv5", "-i", "mq-dev", "-t", "mq/up", "-q", "1"],
     );
     writeln!(stdin, "reading").expect("mosquitto_pub reads stdin");
-    let (case, _) = decided(cloud, device, id, Duration::from_secs(20));
+    let (case, _) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     let message = recorded(&case);
     assert!(
         message.starts_with("connection closed by the device ")
