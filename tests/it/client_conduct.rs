@@ -10,7 +10,7 @@
 //! server through the recording relay, and the capture is judged with `--pcap`.
 
 use crate::support::capture_cli::judge_capture;
-use crate::support::cloud::Cloud;
+use crate::support::cloud::{Cloud, id_and_status};
 use crate::support::raw_device::{RawDevice, failed};
 use crate::support::relay::Relay;
 use mqtt_conform::codec::{
@@ -88,15 +88,7 @@ fn flagged_first_bytes(version: ProtocolVersion, bytes: &[u8]) -> Vec<String> {
         .groups
         .iter()
         .flat_map(|(_, cases)| cases)
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap_or_default().to_owned(),
-                c["verdict"]["status"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
+        .map(id_and_status)
         .filter(|(id, _)| id != "DEVICE-LOGIN")
         .collect();
     failed(&verdicts)

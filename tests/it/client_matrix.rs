@@ -12,7 +12,7 @@
 //! Needs: python3 with paho-mqtt 2, node with `npm ci --prefix tests/js` done, mosquitto_pub
 //! and mosquitto_sub, the Paho C samples (`paho_c_pub`, `paho_c_sub`).
 
-use crate::support::capture_cli::judge_capture;
+use crate::support::capture_cli::{judge_capture, rank};
 use crate::support::cloud::Cloud;
 use crate::support::program::wait_for;
 use std::collections::BTreeMap;
@@ -170,16 +170,6 @@ fn must_pass(row: Row) -> Vec<&'static str> {
 struct Seen {
     status: String,
     message: String,
-}
-
-fn rank(status: &str) -> u8 {
-    match status {
-        "passed" => 0,
-        "skipped" => 1,
-        "inconclusive" => 2,
-        "warning" => 3,
-        _ => 4,
-    }
 }
 
 /// Runs `row`'s exchange against its suite's device mode; the verdict of every rule its

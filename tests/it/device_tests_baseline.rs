@@ -3,7 +3,7 @@
 //! the devices. Each test pins what the client really does under the cloud's CONNACK,
 //! DISCONNECT, command burst, Topic Alias or withheld PUBREL.
 
-use crate::support::capture_cli::judge_capture;
+use crate::support::capture_cli::{judge_capture, worst};
 use crate::support::cloud;
 
 use cloud::Cloud;
@@ -39,25 +39,11 @@ fn device_test_args<'a>(id: &'a str, capture: &'a str) -> [&'a str; 5] {
 /// The verdict of every case of `cases` that a capture can give too (the rules: not the
 /// device tests, which only a live run plays, nor the run's login summary).
 fn rule_verdicts<'a>(cases: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, String> {
-    let mut worst = BTreeMap::new();
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or_default();
-        if id.contains("-DEV-") || id == "DEVICE-LOGIN" || id == "CONNECTIONS-WITHOUT-CONNECT" {
-            continue;
-        }
-        let s = status(case).to_owned();
-        let rank = |s: &str| {
-            ["passed", "skipped", "inconclusive", "warning"]
-                .iter()
-                .position(|x| *x == s)
-                .unwrap_or(4)
-        };
-        let entry = worst.entry(id.to_owned()).or_insert_with(|| s.clone());
-        if rank(&s) > rank(entry) {
-            *entry = s;
-        }
-    }
-    worst
+    let mut verdicts = worst(cases);
+    verdicts.retain(|id, _| {
+        !id.contains("-DEV-") && id != "DEVICE-LOGIN" && id != "CONNECTIONS-WITHOUT-CONNECT"
+    });
+    verdicts
 }
 
 /// Waits for `id`'s verdict, stops the device, and returns the case. The session's

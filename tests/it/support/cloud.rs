@@ -270,7 +270,8 @@ pub fn credentials(sign: SignMethod, secret: &str) -> (String, String, String) {
 }
 
 /// A JSON report case as (rule id, verdict status).
-fn id_and_status(case: &Value) -> (String, String) {
+/// A JSON report case's id and verdict status.
+pub fn id_and_status(case: &Value) -> (String, String) {
     (
         case["id"].as_str().unwrap_or_default().to_owned(),
         case["verdict"]["status"]
