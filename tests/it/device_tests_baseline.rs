@@ -356,8 +356,11 @@ fn mqtt_js_accepts_commands_with_a_topic_alias_and_libmosquitto_does_not() {
     );
     let (case, printed) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     let message = recorded(&case);
+    // The close races the cloud's third write: whether that one still went out depends on
+    // when libmosquitto's close reaches the cloud, so 2 or 3 were delivered.
     assert!(
-        message.contains("3 of 3 command(s) delivered at QoS 1")
+        (message.starts_with("2 of 3 command(s) delivered at QoS 1")
+            || message.starts_with("3 of 3 command(s) delivered at QoS 1"))
             && message.contains("; 1 PUBACK(s); connection closed by the device"),
         "{message}"
     );
