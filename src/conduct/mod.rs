@@ -55,6 +55,10 @@ pub enum Outcome {
     Broken(String),
     /// Due, but the conversation ended before it could show either: why.
     Unjudged(String),
+    /// Perhaps broken, but whether the duty bound the packet cannot be told (it arrived
+    /// within [`CONNACK_GRACE`] of the CONNACK whose limit it exceeds): what it was. The
+    /// duty's verdict cannot be a pass.
+    Doubtful(String),
 }
 
 /// Where a QoS>0 flow the client started stands.
@@ -212,6 +216,8 @@ pub struct Conduct {
     connack_at: Option<Duration>,
     /// The CONNACK's limits bind the packet being judged ([`CONNACK_GRACE`] has passed).
     limits_bound: bool,
+    /// How long after the CONNACK the packet being judged arrived.
+    since_connack: Option<Duration>,
     /// The client started a re-authentication (AUTH 0x19) not yet ended.
     reauthenticating: bool,
     /// Topic Aliases the server set on this connection.
@@ -235,6 +241,13 @@ fn broken(duty: Duty, why: String) -> Note {
     Note {
         duty,
         outcome: Outcome::Broken(why),
+    }
+}
+
+fn doubtful(duty: Duty, why: String) -> Note {
+    Note {
+        duty,
+        outcome: Outcome::Doubtful(why),
     }
 }
 
@@ -292,6 +305,7 @@ impl Conduct {
         self.packets += 1;
         let first = self.packets == 1;
         self.limits_bound = self.connack_at.is_some_and(|t| at >= t + CONNACK_GRACE);
+        self.since_connack = self.connack_at.map(|t| at.saturating_sub(t));
         if first && self.from_start {
             notes.push(match packet {
                 Packet::Connect(_) => kept(Duty::FirstPacketConnect),
@@ -326,19 +340,20 @@ impl Conduct {
                 ));
             }
         }
-        if let (Some(max), true) = (self.limits.max_packet, self.limits_bound) {
+        if let Some(max) = self.limits.max_packet {
             let max = max as usize;
-            notes.push(if size > max {
-                broken(
-                    Duty::MaximumPacketSize,
-                    format!(
-                        "{} of {size} bytes; the server's Maximum Packet Size is {max}",
-                        packet.packet_type()
-                    ),
+            let what = || {
+                format!(
+                    "{} of {size} bytes; the server's Maximum Packet Size is {max}",
+                    packet.packet_type()
                 )
-            } else {
-                kept(Duty::MaximumPacketSize)
-            });
+            };
+            match (self.limits_bound, size > max) {
+                (true, true) => notes.push(broken(Duty::MaximumPacketSize, what())),
+                (true, false) => notes.push(kept(Duty::MaximumPacketSize)),
+                (false, true) => notes.push(self.in_grace(Duty::MaximumPacketSize, what())),
+                (false, false) => {}
+            }
         }
         if let (Some(max), Some(props), true) = (
             self.limits.max_packet,
@@ -603,28 +618,30 @@ impl Conduct {
     fn client_publish(&mut self, at: Duration, p: &Publish, notes: &mut Vec<Note>) {
         let bound = self.limits_bound;
         if self.v5 {
-            if let (Some(max), true) = (self.limits.max_qos, bound) {
-                notes.push(if p.qos.as_u8() > max {
-                    broken(
-                        Duty::MaximumQos,
-                        format!(
-                            "PUBLISH at QoS {}; the CONNACK's Maximum QoS is {max}",
-                            p.qos.as_u8()
-                        ),
+            if let Some(max) = self.limits.max_qos {
+                let what = || {
+                    format!(
+                        "PUBLISH at QoS {}; the CONNACK's Maximum QoS is {max}",
+                        p.qos.as_u8()
                     )
-                } else {
-                    kept(Duty::MaximumQos)
-                });
+                };
+                match (bound, p.qos.as_u8() > max) {
+                    (true, true) => notes.push(broken(Duty::MaximumQos, what())),
+                    (true, false) => notes.push(kept(Duty::MaximumQos)),
+                    (false, true) => notes.push(self.in_grace(Duty::MaximumQos, what())),
+                    (false, false) => {}
+                }
             }
-            if self.limits.retain_available == Some(false) && bound {
-                notes.push(if p.retain {
-                    broken(
-                        Duty::RetainAvailable,
-                        "PUBLISH with RETAIN 1; the CONNACK says Retain Available 0".to_owned(),
-                    )
-                } else {
-                    kept(Duty::RetainAvailable)
-                });
+            if self.limits.retain_available == Some(false) {
+                let what = "PUBLISH with RETAIN 1; the CONNACK says Retain Available 0";
+                match (bound, p.retain) {
+                    (true, true) => notes.push(broken(Duty::RetainAvailable, what.to_owned())),
+                    (true, false) => notes.push(kept(Duty::RetainAvailable)),
+                    (false, true) => {
+                        notes.push(self.in_grace(Duty::RetainAvailable, what.to_owned()))
+                    }
+                    (false, false) => {}
+                }
             }
             let alias = p.properties.get_int(PropertyId::TopicAlias);
             match alias {
@@ -758,16 +775,20 @@ impl Conduct {
         }
         self.refused.retain(|r| *r != pid);
         if self.v5 {
-            if let (Some(max), true) = (self.limits.receive_max, bound) {
+            if let Some(max) = self.limits.receive_max {
                 let used = self.quota_used();
-                notes.push(if used >= usize::from(max) {
-                    broken(
-                        Duty::ReceiveMaximum,
-                        format!("a new QoS {} PUBLISH (id {pid}) with {used} already unacknowledged; the CONNACK's Receive Maximum is {max}", p.qos.as_u8()),
+                let what = || {
+                    format!(
+                        "a new QoS {} PUBLISH (id {pid}) with {used} already unacknowledged; the CONNACK's Receive Maximum is {max}",
+                        p.qos.as_u8()
                     )
-                } else {
-                    kept(Duty::ReceiveMaximum)
-                });
+                };
+                match (bound, used >= usize::from(max)) {
+                    (true, true) => notes.push(broken(Duty::ReceiveMaximum, what())),
+                    (true, false) => notes.push(kept(Duty::ReceiveMaximum)),
+                    (false, true) => notes.push(self.in_grace(Duty::ReceiveMaximum, what())),
+                    (false, false) => {}
+                }
             }
         }
         let first_duty = match p.qos {
@@ -1163,6 +1184,20 @@ impl Conduct {
                 self.refused.push(pid);
             }
         }
+    }
+
+    /// A packet beyond a CONNACK limit that arrived within [`CONNACK_GRACE`] of it
+    /// (`what` it was): it may have left the client before the CONNACK arrived.
+    fn in_grace(&self, duty: Duty, what: String) -> Note {
+        let after = self.since_connack.unwrap_or_default();
+        doubtful(
+            duty,
+            format!(
+                "{what}, {:.3} s after the CONNACK: inside the {:.1} s after it in which a packet may have left the client before the CONNACK reached it, so whether the limit bound it cannot be told",
+                secs(after),
+                secs(CONNACK_GRACE)
+            ),
+        )
     }
 
     /// The Maximum Packet Size of the server's 5.0 CONNACK, when it binds a packet arriving

@@ -274,6 +274,24 @@ fn a_v5_client_is_held_to_the_connack_limits() {
     // which allow the retained message and the size, but no Topic Alias at all.
     c.client(t(2), &Packet::Publish(p.clone()), 100, &mut notes);
     assert_eq!(broken_duties(&notes), vec![Duty::TopicAliasWithinMaximum]);
+    // Beyond the limits it may not have known: doubtful, never kept.
+    let mut doubtful: Vec<(Duty, String)> = notes
+        .iter()
+        .filter_map(|n| match &n.outcome {
+            Outcome::Doubtful(why) => Some((n.duty, why.clone())),
+            _ => None,
+        })
+        .collect();
+    doubtful.sort_by_key(|(d, _)| format!("{d:?}"));
+    assert_eq!(
+        doubtful.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        vec![Duty::MaximumPacketSize, Duty::RetainAvailable]
+    );
+    assert_eq!(
+        doubtful[0].1,
+        "PUBLISH of 100 bytes; the server's Maximum Packet Size is 64, 0.001 s after the CONNACK: inside the 0.5 s after it in which a packet may have left the client before the CONNACK reached it, so whether the limit bound it cannot be told"
+    );
+    assert!(!kept_duties(&notes).contains(&Duty::RetainAvailable));
     notes.clear();
     let bound = t(1) + CONNACK_GRACE;
     c.client(bound, &Packet::Publish(p), 100, &mut notes);

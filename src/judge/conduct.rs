@@ -250,6 +250,14 @@ impl Judge {
                         let text = format!("{evidence}: {why}");
                         record(state, rules, i, Some(text), conn, findings);
                     }
+                    // Perhaps broken: no pass, whatever else the connection showed.
+                    Outcome::Doubtful(why) => {
+                        let rs = &mut state.rules[i];
+                        if rs.violation().is_none() && rs.inconclusive().is_none() {
+                            rs.applied = true;
+                            rs.detail_mut().inconclusive = Some(why.clone());
+                        }
+                    }
                     Outcome::Unjudged(why) => {
                         let rs = &mut state.rules[i];
                         if !rs.applied && rs.violation().is_none() {

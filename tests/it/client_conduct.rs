@@ -115,6 +115,27 @@ fn flagged_in_capture(
     server: fn(&mut RawDevice, usize),
     client: fn(&mut RawDevice, usize),
 ) -> Vec<String> {
+    let report = captured_report(version, connections, server, client);
+    let verdicts: Vec<(String, String)> = report["suites"]
+        .as_array()
+        .expect("suites")
+        .iter()
+        .flat_map(|s| s["cases"].as_array().cloned().unwrap_or_default())
+        .map(|c| id_and_status(&c))
+        .collect();
+    let mut flagged = failed(&verdicts);
+    flagged.dedup();
+    flagged
+}
+
+/// `connections` conversations of a raw client and a raw server through the recording
+/// relay, the capture judged offline: the JSON report.
+fn captured_report(
+    version: ProtocolVersion,
+    connections: usize,
+    server: fn(&mut RawDevice, usize),
+    client: fn(&mut RawDevice, usize),
+) -> serde_json::Value {
     let listener = TcpListener::bind("127.0.0.1:0").expect("the raw server listens");
     listener.set_nonblocking(true).unwrap();
     let relay = Relay::start(listener.local_addr().unwrap());
@@ -151,24 +172,7 @@ fn flagged_in_capture(
     relay.write_pcapng(&path, 1883);
     let report = judge_capture(suite_of(version), &[&path], &[], &[]);
     let _ = std::fs::remove_file(&path);
-    let verdicts: Vec<(String, String)> = report["suites"]
-        .as_array()
-        .expect("suites")
-        .iter()
-        .flat_map(|s| s["cases"].as_array().cloned().unwrap_or_default())
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap_or_default().to_owned(),
-                c["verdict"]["status"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
-        .collect();
-    let mut flagged = failed(&verdicts);
-    flagged.dedup();
-    flagged
+    report
 }
 
 fn ids(list: &[&str]) -> Vec<String> {
@@ -2740,4 +2744,49 @@ fn a_device_keeping_every_duty_is_flagged_with_nothing() {
         });
         assert_eq!(flagged, Vec::<String>::new(), "MQTT {version}");
     }
+}
+
+/// PUBLISH packets beyond the CONNACK's Receive Maximum that arrive within the grace after
+/// it may have left before the client read it: the rule is inconclusive and says so, even
+/// though the client then keeps the quota for as long as the connection lasts — never a
+/// pass.
+#[test]
+fn a_quota_exceeded_within_the_connack_grace_is_inconclusive_not_passed() {
+    let report = captured_report(
+        V5,
+        1,
+        |s, _| {
+            answer_connect(
+                s,
+                0,
+                false,
+                connack_with(PropertyId::ReceiveMaximum, PropertyValue::TwoByteInteger(1)),
+            );
+        },
+        |c, _| {
+            c.send(&connect(V5, "raw", true, Properties::new()));
+            c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
+            for pid in [1, 2] {
+                let p = publish("t", QoS::AtLeastOnce, Some(pid), false, Properties::new());
+                c.send(&p);
+            }
+            // Past the grace, the quota used up: nothing more is sent.
+            std::thread::sleep(CONNACK_GRACE * 2);
+            c.send(&disconnect());
+        },
+    );
+    let case = report["suites"]
+        .as_array()
+        .expect("suites")
+        .iter()
+        .flat_map(|s| s["cases"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["id"] == "MQTT-3.3.4-7")
+        .expect("MQTT-3.3.4-7 is reported");
+    assert_eq!(case["verdict"]["status"], "inconclusive", "{case}");
+    let message = case["verdict"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("a new QoS 1 PUBLISH (id 2) with 1 already unacknowledged; the CONNACK's Receive Maximum is 1, 0.0")
+            && message.ends_with(" s after the CONNACK: inside the 0.5 s after it in which a packet may have left the client before the CONNACK reached it, so whether the limit bound it cannot be told"),
+        "{message}"
+    );
 }

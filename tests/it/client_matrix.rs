@@ -12,7 +12,7 @@
 //! Needs: python3 with paho-mqtt 2, node with `npm ci --prefix tests/js` done, mosquitto_pub
 //! and mosquitto_sub, the Paho C samples (`paho_c_pub`, `paho_c_sub`).
 
-use crate::support::capture_cli::{judge_capture, rank};
+use crate::support::capture_cli::{judge_capture, worst_cases};
 use crate::support::cloud::Cloud;
 use crate::support::program::wait_for;
 use std::collections::BTreeMap;
@@ -197,25 +197,22 @@ fn capture_file(row: Row) -> PathBuf {
 
 /// The verdict of every rule over `cases`: the worst, with its message.
 fn worst<'a>(cases: impl IntoIterator<Item = &'a serde_json::Value>) -> BTreeMap<String, Seen> {
-    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or_default().to_owned();
-        let status = case["verdict"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let message = case["verdict"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let worse = seen
-            .get(&id)
-            .is_none_or(|s| rank(&status) > rank(&s.status));
-        if worse {
-            seen.insert(id, Seen { status, message });
-        }
-    }
-    seen
+    worst_cases(cases)
+        .into_iter()
+        .map(|(id, case)| {
+            let text = |field: &str| {
+                case["verdict"][field]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let seen = Seen {
+                status: text("status"),
+                message: text("message"),
+            };
+            (id, seen)
+        })
+        .collect()
 }
 
 /// The verdicts of `row`'s capture judged offline (`--pcap`), by rule.

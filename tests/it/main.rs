@@ -21,6 +21,7 @@ mod codec_props;
 mod codec_vectors;
 mod cross_check_rumqttc;
 mod device_mode;
+mod device_test_matrix;
 mod device_tests_baseline;
 mod fuzz_replay;
 mod judge_rules;

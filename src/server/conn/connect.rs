@@ -291,8 +291,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             code: code::SUCCESS,
             properties,
         }));
-        // The client is held to the Maximum Packet Size it was told.
-        self.framer = Framer::new(max_packet);
 
         let receive_max = c
             .properties
@@ -336,6 +334,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 retain_refused: plan_retain_refused,
                 receive_max: our_receive_max,
                 topic_alias_max,
+                // The client is held to the Maximum Packet Size it was told, after the
+                // grace.
+                max_packet,
                 binding_from: Instant::now() + crate::conduct::CONNACK_GRACE,
             },
             aliases: HashMap::new(),

@@ -175,6 +175,10 @@ struct Announced {
     receive_max: usize,
     /// Topic Alias Maximum.
     topic_alias_max: u16,
+    /// Maximum Packet Size. The framer holds packets to the policy's own limit (which
+    /// bounds memory); a packet above the announced one is read whole, reported and then
+    /// refused, so that the judge and a capture see what the client sent.
+    max_packet: usize,
     /// From when the client is held to these: packets arriving sooner may have left it
     /// before the CONNACK arrived (the judge's rule, [`crate::conduct::CONNACK_GRACE`]).
     binding_from: Instant,
@@ -520,8 +524,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         let mut any = false;
         while let Some(bytes) = self.next_frame()? {
             any = true;
+            let size = bytes.len();
             match self.decode(bytes) {
-                Ok(packet) => self.on_packet(packet)?,
+                Ok(packet) => {
+                    self.refuse_above_announced_size(size)?;
+                    self.on_packet(packet)?
+                }
                 Err(e) => {
                     return Err(Exit::close(
                         format!("malformed packet: {e}"),
@@ -531,6 +539,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             }
         }
         Ok(any)
+    }
+
+    /// A packet of `size` bytes above the Maximum Packet Size the CONNACK announced, once
+    /// that binds, ends the connection with 0x95.
+    fn refuse_above_announced_size(&self, size: usize) -> Result<(), Exit> {
+        match self.s.as_ref().map(|s| &s.announced) {
+            Some(a) if size > a.max_packet && a.binds() => Err(Exit::close(
+                format!(
+                    "a packet of {size} bytes, above the Maximum Packet Size {} the CONNACK announced [MQTT-3.2.2-15]",
+                    a.max_packet
+                ),
+                code::PACKET_TOO_LARGE,
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn on_packet(&mut self, packet: Packet) -> Result<(), Exit> {

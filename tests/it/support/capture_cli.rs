@@ -63,16 +63,30 @@ pub fn rank(status: &str) -> u8 {
     }
 }
 
-/// Rule id → the worst verdict status over `cases` (JSON report cases).
-pub fn worst<'a>(cases: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
+/// Rule id → the case with the worst verdict over `cases` (JSON report cases); of cases
+/// equally bad, the first.
+pub fn worst_cases<'a>(cases: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, &'a Value> {
+    let mut out: BTreeMap<String, &Value> = BTreeMap::new();
     for case in cases {
         let id = case["id"].as_str().unwrap_or_default();
-        let status = case["verdict"]["status"].as_str().unwrap_or_default();
-        let slot = out.entry(id.to_owned()).or_default();
-        if rank(status) > rank(slot) {
-            *slot = status.to_owned();
+        let status = |c: &Value| rank(c["verdict"]["status"].as_str().unwrap_or_default());
+        match out.get(id) {
+            Some(kept) if status(kept) >= status(case) => {}
+            _ => {
+                out.insert(id.to_owned(), case);
+            }
         }
     }
     out
+}
+
+/// Rule id → the worst verdict status over `cases` (JSON report cases).
+pub fn worst<'a>(cases: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, String> {
+    worst_cases(cases)
+        .into_iter()
+        .map(|(id, case)| {
+            let status = case["verdict"]["status"].as_str().unwrap_or_default();
+            (id, status.to_owned())
+        })
+        .collect()
 }

@@ -135,6 +135,21 @@ impl Cloud {
         }
     }
 
+    /// Waits until the cloud has printed, for each of `needles`, a line containing it, or
+    /// until `limit` has passed; returns the needles no line contained.
+    pub fn wait_for_each(&self, needles: &[String], limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut missing: Vec<String> = needles.to_vec();
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.console.recv_timeout(left) {
+                Ok(line) => missing.retain(|needle| !line.contains(needle.as_str())),
+                Err(_) => break,
+            }
+        }
+        missing
+    }
+
     /// Waits for the run to end; returns rule id → verdict status for the device.
     pub fn verdicts(self) -> Vec<(String, String)> {
         self.cases().iter().map(id_and_status).collect()

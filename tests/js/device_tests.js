@@ -1,0 +1,47 @@
+// A device written the normal way with MQTT.js, for the device tests of the client matrix.
+//
+// Connects (keep alive 10 s; a persistent session unless DT_CLEAN=1; in 5.0 a Session Expiry
+// Interval of 300 s and a Topic Alias Maximum of 5), subscribes to DT_FILTER at QoS 2 on every
+// CONNACK, prints every message it receives, and publishes a retained 200-byte QoS 1 message to
+// DT_TOPIC every second. MQTT.js reconnects on its own 1 s after the connection ends. Runs
+// until it is killed.
+//
+// Environment: DT_HOST, DT_PORT, DT_PROTOCOL (3.1.1 | 5), DT_CLIENT_ID, DT_FILTER, DT_TOPIC,
+// DT_CLEAN (0 | 1).
+'use strict';
+
+const mqtt = require('mqtt');
+
+function env(name) {
+  const value = process.env[name];
+  if (value === undefined) {
+    process.stderr.write(`MQTT.js device: ${name} is not set\n`);
+    process.exit(1);
+  }
+  return value;
+}
+
+const v5 = env('DT_PROTOCOL') === '5';
+const clean = env('DT_CLEAN') === '1';
+const filter = env('DT_FILTER');
+const topic = env('DT_TOPIC');
+const options = {
+  host: env('DT_HOST'),
+  port: Number(env('DT_PORT')),
+  protocolVersion: v5 ? 5 : 4,
+  clientId: env('DT_CLIENT_ID'),
+  keepalive: 10,
+  clean,
+  reconnectPeriod: 1000,
+  resubscribe: false,
+};
+if (v5) {
+  options.properties = { topicAliasMaximum: 5 };
+  if (!clean) options.properties.sessionExpiryInterval = 300;
+}
+const client = mqtt.connect(options);
+client.on('connect', () => client.subscribe(filter, { qos: 2 }));
+client.on('message', (t, payload) => console.log(`${t} ${payload}`));
+client.on('error', () => {});
+const payload = Buffer.alloc(200, 'r');
+setInterval(() => client.publish(topic, payload, { qos: 1, retain: true }), 1000);
