@@ -754,7 +754,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .counters
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
-    shared.emit(id, Side::Client, EventKind::Opened(endpoints));
+    shared.emit(id, Side::Client, EventKind::opened(endpoints));
     conn::serve(&shared, stream, id, stop).await;
     if shared
         .counters
