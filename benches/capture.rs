@@ -406,7 +406,7 @@ impl Gen {
                     conn: self.devices[dev].conn,
                     at: Duration::from_nanos(now),
                     from: Side::Client,
-                    kind: EventKind::Opened(Some(endpoints)),
+                    kind: EventKind::opened(Some(endpoints)),
                 })?;
                 let mut connect =
                     Connect::new(ProtocolVersion::V3_1_1, self.devices[dev].client_id.clone());

@@ -61,9 +61,16 @@ pub fn tls_version_name(v: u16) -> String {
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
-    /// The transport connection was established (or, in a capture, first seen); the
-    /// addresses when the source knows them.
-    Opened(Option<Endpoints>),
+    /// The transport connection was established (or, in a capture, first seen).
+    Opened {
+        /// The addresses, when the source knows them.
+        endpoints: Option<Endpoints>,
+        /// The source saw the connection from its start, so the first packet its events
+        /// show from each side is the first that side sent: always for a live source;
+        /// for a capture, when it holds the connection's TCP handshake (or, for TLS, its
+        /// ClientHello). False for a connection a capture joined midway.
+        from_start: bool,
+    },
     /// The connection is TLS: what its handshake showed (its MQTT content is opaque).
     Tls(TlsInfo),
     /// Bytes of the stream were lost (a capture gap): `bytes` were skipped and framing
@@ -88,6 +95,16 @@ pub enum EventKind {
         /// How (EOF, reset, …).
         detail: String,
     },
+}
+
+impl EventKind {
+    /// A connection the source saw open (a live source's every connection).
+    pub fn opened(endpoints: Option<Endpoints>) -> Self {
+        Self::Opened {
+            endpoints,
+            from_start: true,
+        }
+    }
 }
 
 /// One event on one connection.

@@ -62,10 +62,10 @@ impl Order {
     fn check(&mut self, e: &Event) {
         let closed = self.0.get(&e.conn).copied();
         match (&e.kind, closed) {
-            (EventKind::Opened(_), None) => {
+            (EventKind::Opened { .. }, None) => {
                 self.0.insert(e.conn, false);
             }
-            (EventKind::Opened(_), Some(_)) => panic!("connection {} opened twice", e.conn),
+            (EventKind::Opened { .. }, Some(_)) => panic!("connection {} opened twice", e.conn),
             (kind, None) => panic!("connection {}: {kind:?} before Opened", e.conn),
             (kind, Some(true)) => panic!("connection {}: {kind:?} after Closed", e.conn),
             (EventKind::Closed { .. }, Some(false)) => {

@@ -87,7 +87,7 @@ impl Order {
     fn check(&mut self, e: &Event) {
         assert!(!self.closed, "{:?} after Closed", e.kind);
         match &e.kind {
-            EventKind::Opened(_) => {
+            EventKind::Opened { .. } => {
                 assert!(!self.opened, "opened twice");
                 self.opened = true;
             }

@@ -37,6 +37,18 @@ pub const CONNACK_GRACE: Duration = Duration::from_millis(500);
 /// server's with an error code).
 pub const CLOSE_WINDOW: Duration = Duration::from_secs(2);
 
+/// How much of a connection's start its source saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// All of it: the first client packet seen is the first the client sent.
+    #[default]
+    Seen,
+    /// None of it: a capture that began after the connection opened.
+    JoinedMidway,
+    /// The connection opened in view, but the client's first bytes were lost.
+    FirstBytesLost,
+}
+
 /// What one packet (or the end of the connection) showed about a duty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
@@ -186,8 +198,11 @@ pub struct Conduct {
     v5: bool,
     /// Client packets seen.
     packets: u64,
-    /// The connection was seen from its start (a capture may begin in the middle).
-    from_start: bool,
+    /// How much of the connection's start was seen (a capture may begin in the middle).
+    start: Start,
+    /// Every flow of the connection was seen from its beginning: its start was seen, or
+    /// the first client packet seen is a CONNECT (flows begin only after one).
+    flows_from_start: bool,
     connected: bool,
     clean_start: bool,
     /// 3.1.1 Clean Session 0, or 5.0 Session Expiry Interval above 0.
@@ -277,11 +292,11 @@ fn secs(d: Duration) -> f64 {
 
 impl Conduct {
     /// A connection of protocol `version` whose first client packet is about to be seen;
-    /// `from_start` when the source saw the connection open (not a capture's middle).
-    pub fn new(version: ProtocolVersion, from_start: bool) -> Self {
+    /// `start`: how much of the connection's start the source saw.
+    pub fn new(version: ProtocolVersion, start: Start) -> Self {
         Self {
             v5: version.is_v5(),
-            from_start,
+            start,
             ..Self::default()
         }
     }
@@ -306,15 +321,25 @@ impl Conduct {
         let first = self.packets == 1;
         self.limits_bound = self.connack_at.is_some_and(|t| at >= t + CONNACK_GRACE);
         self.since_connack = self.connack_at.map(|t| at.saturating_sub(t));
-        if first && self.from_start {
-            notes.push(match packet {
-                Packet::Connect(_) => kept(Duty::FirstPacketConnect),
-                other => broken(
+        if first {
+            let connect = matches!(packet, Packet::Connect(_));
+            self.flows_from_start = self.start == Start::Seen || connect;
+            notes.push(match self.start {
+                Start::Seen if connect => kept(Duty::FirstPacketConnect),
+                Start::Seen => broken(
                     Duty::FirstPacketConnect,
                     format!(
                         "the first packet on the connection is {}, not CONNECT",
-                        other.packet_type()
+                        packet.packet_type()
                     ),
+                ),
+                Start::JoinedMidway => unjudged(
+                    Duty::FirstPacketConnect,
+                    "the capture began after the connection opened (its TCP handshake is not in it): the client's first packet is not in the capture".into(),
+                ),
+                Start::FirstBytesLost => unjudged(
+                    Duty::FirstPacketConnect,
+                    "the capture lost the client's first bytes: its first packet is not in the capture".into(),
                 ),
             });
         }
@@ -543,7 +568,7 @@ impl Conduct {
     /// True when every flow of the connection is known: it was seen from its start and
     /// resumed no session whose flows an earlier connection began unseen.
     fn knows_all_flows(&self) -> bool {
-        self.from_start
+        self.flows_from_start
             && self
                 .connack
                 .is_some_and(|present| !present || self.resumed_at.is_some())

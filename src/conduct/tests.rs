@@ -28,7 +28,7 @@ fn ack(code: u8, props: Properties, present: bool) -> Packet {
 
 /// A connected client: CONNECT (with `clean`) and the server's CONNACK.
 fn connected(version: ProtocolVersion, clean: bool, props: Properties) -> (Conduct, Vec<Note>) {
-    let mut c = Conduct::new(version, true);
+    let mut c = Conduct::new(version, Start::Seen);
     let mut notes = Vec::new();
     let mut connect = Connect::new(version, "dev");
     connect.clean_session = clean;
@@ -202,7 +202,7 @@ fn a_resumed_session_is_judged_on_its_resends() {
     let carried = c.carried().expect("Clean Session 0 persists");
     assert!(!carried.is_empty());
 
-    let mut next = Conduct::new(V311, true);
+    let mut next = Conduct::new(V311, Start::Seen);
     next.resume(carried);
     let mut notes = Vec::new();
     let mut connect = Connect::new(V311, "dev");
@@ -234,7 +234,7 @@ fn a_resumed_message_re_sent_under_another_id_breaks_only_the_same_id_duty() {
         &mut notes,
     );
     c.end(t(3), Some(false), &mut notes);
-    let mut next = Conduct::new(V311, true);
+    let mut next = Conduct::new(V311, Start::Seen);
     next.resume(c.carried().expect("Clean Session 0 persists"));
     let mut notes = Vec::new();
     let mut connect = Connect::new(V311, "dev");
@@ -340,7 +340,7 @@ fn a_v5_client_respects_receive_maximum_and_still_acknowledges() {
 
 #[test]
 fn a_v5_client_closes_after_an_error_code_and_does_not_use_auth_unasked() {
-    let mut c = Conduct::new(V5, true);
+    let mut c = Conduct::new(V5, Start::Seen);
     let mut notes = Vec::new();
     c.client(
         t(0),
@@ -369,7 +369,7 @@ fn a_v5_client_closes_after_an_error_code_and_does_not_use_auth_unasked() {
 
 #[test]
 fn a_capture_joined_midway_does_not_judge_what_came_before() {
-    let mut c = Conduct::new(V311, false);
+    let mut c = Conduct::new(V311, Start::JoinedMidway);
     let mut notes = Vec::new();
     c.client(t(0), &Packet::PubAck(PubResponse::new(3)), 4, &mut notes);
     c.client(
@@ -383,7 +383,7 @@ fn a_capture_joined_midway_does_not_judge_what_came_before() {
 
 #[test]
 fn a_zero_length_client_id_needs_clean_session_in_3_1_1() {
-    let mut c = Conduct::new(V311, true);
+    let mut c = Conduct::new(V311, Start::Seen);
     let mut notes = Vec::new();
     let mut connect = Connect::new(V311, "");
     connect.clean_session = false;
@@ -472,7 +472,7 @@ fn a_resumed_session_re_sends_the_pubrel_not_the_released_publish() {
     c.server(t(3), &Packet::PubRec(PubResponse::new(3)));
     c.client(t(4), &Packet::PubRel(PubResponse::new(3)), 4, &mut notes);
     c.end(t(5), Some(true), &mut notes);
-    let mut next = Conduct::new(V5, true);
+    let mut next = Conduct::new(V5, Start::Seen);
     next.resume(c.carried().expect("the session persists"));
     let mut notes = Vec::new();
     let mut connect = Connect::new(V5, "dev");
@@ -595,7 +595,7 @@ fn only_a_topic_alias_within_the_clients_maximum_must_be_accepted() {
             vec!["MQTT-3.3.2-10", "MQTT-4.3.2-4", "MQTT-4.5.0-2"],
         ),
     ] {
-        let mut c = Conduct::new(V5, true);
+        let mut c = Conduct::new(V5, Start::Seen);
         let mut notes = Vec::new();
         let mut connect = Connect::new(V5, "dev");
         if let Some(m) = alias_max {

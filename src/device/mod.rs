@@ -183,7 +183,10 @@ pub async fn run(
         for u in &updates {
             on_progress(Progress::DeviceTest(u));
         }
-        if matches!(event.kind, EventKind::Opened(_) | EventKind::Closed { .. }) {
+        if matches!(
+            event.kind,
+            EventKind::Opened { .. } | EventKind::Closed { .. }
+        ) {
             on_progress(Progress::Connection { event: &event });
         }
         logins.observe(&event);
@@ -270,7 +273,7 @@ struct Logins {
 impl Logins {
     fn observe(&mut self, event: &Event) {
         match &event.kind {
-            EventKind::Opened(_) => self.opened += 1,
+            EventKind::Opened { .. } => self.opened += 1,
             EventKind::Packet {
                 packet: Ok(crate::codec::Packet::ConnAck(ack)),
                 ..
@@ -396,7 +399,7 @@ pub fn describe_update(update: &scenario::Update) -> String {
 /// A one-line description of a connection event for the live console.
 pub fn describe_connection(event: &Event) -> String {
     match &event.kind {
-        EventKind::Opened(endpoints) => format!(
+        EventKind::Opened { endpoints, .. } => format!(
             "[{:>8.3} s] connection {} opened{}",
             event.at.as_secs_f64(),
             event.conn,

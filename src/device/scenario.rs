@@ -278,7 +278,7 @@ impl Scenarios {
         }
         let at = event.at;
         match &event.kind {
-            EventKind::Opened(_) => {
+            EventKind::Opened { .. } => {
                 self.conns.insert(
                     event.conn,
                     ConnInfo {
@@ -1630,7 +1630,7 @@ mod tests {
         let mut c = Connect::new(ProtocolVersion::V3_1_1, "dev");
         c.keep_alive = ka;
         let mut actions = s
-            .observe(&ev(conn, ms, Side::Client, EventKind::Opened(None)))
+            .observe(&ev(conn, ms, Side::Client, EventKind::opened(None)))
             .0;
         actions.extend(
             s.observe(&packet(conn, ms, Side::Client, Packet::Connect(c.into())))
@@ -1911,7 +1911,7 @@ mod tests {
             );
         }
         let mut actions = s
-            .observe(&ev(conn, ms, Side::Client, EventKind::Opened(None)))
+            .observe(&ev(conn, ms, Side::Client, EventKind::opened(None)))
             .0;
         actions.extend(
             s.observe(&packet(conn, ms, Side::Client, Packet::Connect(c.into())))
@@ -2371,7 +2371,7 @@ mod tests {
             // The reconnect: same client id, the session resumed or not.
             let mut c = Connect::new(ProtocolVersion::V3_1_1, "dev");
             c.clean_session = !present;
-            s.observe(&ev(2, 1_000, Side::Client, EventKind::Opened(None)));
+            s.observe(&ev(2, 1_000, Side::Client, EventKind::opened(None)));
             s.observe(&packet(2, 1_000, Side::Client, Packet::Connect(c.into())));
             let (_, updates) = s.observe(&packet(
                 2,
@@ -2632,7 +2632,7 @@ mod tests {
             Scenarios::new(tests, Vars::new(), Duration::ZERO).with_auto_subscribe(Some(auto));
         let device = "dev|_ss=1|";
         let c = Connect::new(ProtocolVersion::V3_1_1, device);
-        s.observe(&ev(1, 0, Side::Client, EventKind::Opened(None)));
+        s.observe(&ev(1, 0, Side::Client, EventKind::opened(None)));
         s.observe(&packet(1, 0, Side::Client, Packet::Connect(c.into())));
         let (actions, _) = s.observe(&packet(
             1,

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::codec::{DecodeError, PacketType};
+use crate::conduct::Start;
 
 /// The `conduct` rules by statement, and the `protocol_errors` rules; for 3.1.1 (and 3.1)
 /// at index 0, for 5.0 at index 1.
@@ -83,8 +84,14 @@ impl Judge {
             return;
         };
         let conduct = state.conduct.get_or_insert_with(|| {
-            let from_start = live || matches!(packet, Packet::Connect(_));
-            Box::new(Conduct::new(state.version, from_start))
+            // A source that did not report the opening: a live one saw it, a capture
+            // cannot tell.
+            let start = state.start.unwrap_or(if live {
+                Start::Seen
+            } else {
+                Start::JoinedMidway
+            });
+            Box::new(Conduct::new(state.version, start))
         });
         if let Packet::Connect(c) = packet {
             if c.clean_session {

@@ -127,6 +127,9 @@ struct ConnState {
     connect_refused: Option<String>,
     /// The client's conduct, from its first packet on, when the suite judges it.
     conduct: Option<Box<Conduct>>,
+    /// How much of the connection's start its source saw, once its opening was reported
+    /// (and before the client's first packet, whether its first bytes were lost).
+    start: Option<crate::conduct::Start>,
 }
 
 impl ConnState {
@@ -331,6 +334,7 @@ impl Judge {
             identity: None,
             connect_refused: None,
             conduct: None,
+            start: None,
         });
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
@@ -340,13 +344,28 @@ impl Judge {
         };
 
         match &event.kind {
-            EventKind::Opened(_) | EventKind::Tls(_) => {}
+            EventKind::Opened { from_start, .. } => {
+                if let Some(state) = self.conns.get_mut(&event.conn) {
+                    state.start = Some(if *from_start {
+                        crate::conduct::Start::Seen
+                    } else {
+                        crate::conduct::Start::JoinedMidway
+                    });
+                }
+            }
+            EventKind::Tls(_) => {}
             // Lost client bytes were sent at an unknown time: the silence up to the next
             // packet is not measured.
             EventKind::Gap { .. } => {
                 if event.from == Side::Client {
                     if let Some(state) = self.conns.get_mut(&event.conn) {
                         state.last_client = None;
+                        // Lost before its first packet: that packet may not be the first.
+                        if state.conduct.is_none()
+                            && state.start == Some(crate::conduct::Start::Seen)
+                        {
+                            state.start = Some(crate::conduct::Start::FirstBytesLost);
+                        }
                     }
                 }
             }

@@ -23,8 +23,20 @@ impl std::fmt::Display for Evidence<'_> {
 /// One event in words.
 fn event_text(event: &Event, version: ProtocolVersion) -> String {
     match &event.kind {
-        EventKind::Opened(None) => "connection opened".to_owned(),
-        EventKind::Opened(Some(e)) => format!("connection opened: {} → {}", e.client, e.server),
+        EventKind::Opened {
+            endpoints,
+            from_start,
+        } => {
+            let what = if *from_start {
+                "connection opened"
+            } else {
+                "connection first seen, already open (the capture began after it opened)"
+            };
+            match endpoints {
+                Some(e) => format!("{what}: {} → {}", e.client, e.server),
+                None => what.to_owned(),
+            }
+        }
         EventKind::Tls(tls) => format!(
             "TLS: SNI {}, offered {}, negotiated {}",
             tls.sni.as_deref().unwrap_or("(none)"),

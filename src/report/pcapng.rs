@@ -184,15 +184,21 @@ impl<W: Write> CaptureWriter<W> {
             flow.delayed_acks(&mut self.sink, ts)?;
         }
         match &event.kind {
-            EventKind::Opened(endpoints) => {
+            EventKind::Opened {
+                endpoints,
+                from_start,
+            } => {
                 if !self.flows.contains_key(&conn) {
-                    let comment = match endpoints {
+                    let mut comment = match endpoints {
                         Some(_) => format!("mqtt-conform conn {conn}"),
                         None => format!(
                             "mqtt-conform conn {conn} (addresses unknown: synthetic ones shown)"
                         ),
                     };
-                    self.open(conn, *endpoints, ts, &comment)?;
+                    if !from_start {
+                        comment.push_str(" (joined midway: no handshake)");
+                    }
+                    self.open(conn, *endpoints, ts, &comment, *from_start)?;
                 }
                 Ok(())
             }
@@ -305,16 +311,19 @@ impl<W: Write> CaptureWriter<W> {
         }
         let comment =
             format!("mqtt-conform conn {conn} (its opening was not seen: handshake synthesised)");
-        self.open(conn, None, ts, &comment)
+        self.open(conn, None, ts, &comment, true)
     }
 
-    /// Starts tracking `conn` and writes its handshake.
+    /// Starts tracking `conn` and writes its handshake (`with_handshake`), or only
+    /// `comment` for a connection its source joined midway: read back, the capture shows
+    /// it joined midway as well.
     fn open(
         &mut self,
         conn: u64,
         endpoints: Option<Endpoints>,
         ts: u64,
         comment: &str,
+        with_handshake: bool,
     ) -> io::Result<()> {
         let (client, server) = match endpoints {
             Some(e) => addresses(e),
@@ -331,7 +340,11 @@ impl<W: Write> CaptureWriter<W> {
             unacked: [0; 2],
             last_data: [0; 2],
         };
-        flow.handshake(&mut self.sink, ts, comment)?;
+        if with_handshake {
+            flow.handshake(&mut self.sink, ts, comment)?;
+        } else {
+            self.sink.note(ts, Side::Client, comment)?;
+        }
         self.flows.insert(conn, flow);
         Ok(())
     }
@@ -909,7 +922,7 @@ mod tests {
             conn: 1,
             at: Duration::from_millis(5),
             from: Side::Client,
-            kind: EventKind::Opened(None),
+            kind: EventKind::opened(None),
         };
         assert!(sink.event(&opened).is_err(), "an event before the start");
         assert!(!path.exists());

@@ -53,6 +53,17 @@
 //!   (5.0: unless its reason is 0x04) and not at server shutdown. A Will whose topic the
 //!   profile does not let the device publish to, or whose payload is over `max_payload`,
 //!   is dropped. 5.0 Will Delay Interval is honoured.
+//! - **A client's Maximum Packet Size** (5.0) binds the CONNACK too (MQTT-3.1.2-24). One
+//!   too large for it leaves out, in turn and only as far as needed, the properties that
+//!   state their own default, a Reason String and User Properties (MQTT-3.2.2-19, -20), and
+//!   the Topic Alias Maximum (its absence means 0; no alias is then accepted). The limits
+//!   the client is held to (Maximum QoS, Retain Available, Receive Maximum, the server's
+//!   Maximum Packet Size, a Server Keep Alive, the availability flags, an Assigned Client
+//!   Identifier) are never left out: their absence would promise more than the server
+//!   keeps. When even that CONNACK does not fit, the specification has no answer beyond
+//!   "do not send it" (MQTT-3.1.2-25); the CONNECT is refused as valid but not accepted
+//!   (MQTT-3.1.4-2) with the bare CONNACK 0x83 (5 bytes), or closed without a CONNACK
+//!   when not even that fits.
 //! - **Client identifiers**: empty with Clean Session 1 (3.1.1) or in any 5.0 CONNECT is
 //!   assigned `mqtt-conform-<conn>` (5.0: Assigned Client Identifier); empty with Clean
 //!   Session 0 (3.1.1) or in 3.1 answers 0x02.
@@ -754,7 +765,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .counters
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
-    shared.emit(id, Side::Client, EventKind::Opened(endpoints));
+    shared.emit(id, Side::Client, EventKind::opened(endpoints));
     conn::serve(&shared, stream, id, stop).await;
     if shared
         .counters

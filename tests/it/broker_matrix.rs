@@ -1299,6 +1299,8 @@ const RUMQTTD_5: &[(&str, Want)] = &[
     // rumqttd: no UNSUBACK for a filter never subscribed, where the server answers every UNSUBSCRIBE (the acknowledgements before it all fit the 24 bytes announced) [MQTT-3.10.4-4].
     ("MQTT5-CAP-12", Fail("step 20 (expect unsuback)")),
     ("MQTT5-CAP-13", Branch("DISCONNECT")),
+    // rumqttd's CONNACK (a Topic Alias Maximum only, 8 bytes) fits in 16.
+    ("MQTT5-CAP-14", Branch("CONNACK")),
     ("MQTT5-SESS-01", Branch("the server closed")),
     // rumqttd: observed CONNACK code 0x00 (Success) session_present=true (session_present: expected false, got true), where without a Session Expiry Interval the session ends with the connection (Session Present 0 on return) [MQTT-4.1.0-2, MQTT-3.2.2-3].
     (

@@ -71,6 +71,8 @@ const EXPECTED: &[(&str, Want)] = &[
     ("MQTT5-CAP-11", Pass),
     ("MQTT5-CAP-12", Pass),
     ("MQTT5-CAP-13", Branch("DISCONNECT")),
+    // mosquitto's CONNACK (Topic Alias Maximum and Receive Maximum, 11 bytes) fits in 16.
+    ("MQTT5-CAP-14", Branch("CONNACK")),
     ("MQTT5-SESS-01", Pass),
     ("MQTT5-SESS-02", Pass),
     ("MQTT5-SESS-03", Pass),

@@ -128,14 +128,15 @@ fn flagged_in_capture(
     flagged
 }
 
-/// `connections` conversations of a raw client and a raw server through the recording
-/// relay, the capture judged offline: the JSON report.
-fn captured_report(
+/// The relay that recorded a raw `client` and a raw `server` of `version` over
+/// `connections` connections, one after the other (as [`flagged_in_capture`] plays them),
+/// once every connection closed.
+fn relayed(
     version: ProtocolVersion,
     connections: usize,
     server: fn(&mut RawDevice, usize),
     client: fn(&mut RawDevice, usize),
-) -> serde_json::Value {
+) -> Relay {
     let listener = TcpListener::bind("127.0.0.1:0").expect("the raw server listens");
     listener.set_nonblocking(true).unwrap();
     let relay = Relay::start(listener.local_addr().unwrap());
@@ -168,6 +169,18 @@ fn captured_report(
     }
     server_side.join().expect("the raw server played its part");
     relay.wait_closed(connections as u64, Duration::from_secs(10));
+    relay
+}
+
+/// `connections` conversations of a raw client and a raw server through the recording
+/// relay ([`relayed`]), the capture judged offline: the JSON report.
+fn captured_report(
+    version: ProtocolVersion,
+    connections: usize,
+    server: fn(&mut RawDevice, usize),
+    client: fn(&mut RawDevice, usize),
+) -> serde_json::Value {
+    let relay = relayed(version, connections, server, client);
     let path = capture_path();
     relay.write_pcapng(&path, 1883);
     let report = judge_capture(suite_of(version), &[&path], &[], &[]);
@@ -733,9 +746,16 @@ fn cases() -> Vec<Case> {
         ));
     }
     // ---- Both versions alike, in capture mode: what a capture shows is judged alike.
-    // (MQTT-3.1.0-1 is not among them: a capture's connection whose first packet is not
-    // CONNECT counts as joined midway, even when the capture holds its TCP handshake.)
     for v in [V311, V5] {
+        t.push(
+            capture(
+                &["MQTT-3.1.0-1"],
+                "PINGREQ first, in a capture that holds the TCP handshake",
+                |_, _| {},
+                |c, _| c.send_bytes(&[0xC0, 0x00]),
+            )
+            .on(v),
+        );
         t.push(
             capture(
                 // The DUP flag's statement and the QoS 0 sender's (DUP 0).
@@ -2789,4 +2809,112 @@ fn a_quota_exceeded_within_the_connack_grace_is_inconclusive_not_passed() {
             && message.ends_with(" s after the CONNACK: inside the 0.5 s after it in which a packet may have left the client before the CONNACK reached it, so whether the limit bound it cannot be told"),
         "{message}"
     );
+}
+
+/// MQTT-3.1.0-1's verdict on each connection of the capture at `path` judged with
+/// `--pcap`, by the connection's group (its client id and addresses): status and message.
+fn first_packet_verdicts(
+    version: ProtocolVersion,
+    path: &std::path::Path,
+) -> Vec<(String, String, String)> {
+    let report = judge_capture(suite_of(version), &[path], &[], &[]);
+    let mut verdicts: Vec<(String, String, String)> = report["suites"]
+        .as_array()
+        .expect("suites")
+        .iter()
+        .flat_map(|s| {
+            let group = s["name"].as_str().unwrap_or_default().to_owned();
+            s["cases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["id"] == "MQTT-3.1.0-1")
+                .map(move |c| {
+                    (
+                        group.clone(),
+                        c["verdict"]["status"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        c["verdict"]["message"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+        })
+        .collect();
+    verdicts.sort();
+    verdicts
+}
+
+/// A capture that holds a connection's TCP handshake shows its first packet: MQTT-3.1.0-1
+/// gets the live verdict (passed for a CONNECT first, failed for a PINGREQ first). The
+/// same connections in a capture that began after they opened stay inconclusive, and say
+/// why.
+#[test]
+fn the_first_packet_is_judged_in_a_capture_only_when_it_holds_the_connections_start() {
+    fn server(s: &mut RawDevice, _: usize) {
+        answer_connect(s, 0, false, Properties::new());
+    }
+    fn client(c: &mut RawDevice, k: usize) {
+        let v = c.version();
+        let id = if k == 0 {
+            "connect-first"
+        } else {
+            c.send_bytes(&[0xC0, 0x00]);
+            "pingreq-first"
+        };
+        c.send(&connect(v, id, true, Properties::new()));
+        c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
+        c.send(&disconnect());
+    }
+    for v in [V311, V5] {
+        let relay = relayed(v, 2, server, client);
+        let whole = capture_path();
+        relay.write_pcapng(&whole, 1883);
+        let midway = capture_path();
+        relay.write_pcapng_joined_midway(&midway, 1883);
+        let seen_whole = first_packet_verdicts(v, &whole);
+        let seen_midway = first_packet_verdicts(v, &midway);
+        let _ = std::fs::remove_file(&whole);
+        let _ = std::fs::remove_file(&midway);
+
+        let statuses = |seen: &[(String, String, String)]| -> Vec<(String, String)> {
+            seen.iter()
+                .map(|(group, status, _)| {
+                    let id = group.split(' ').next().unwrap_or_default().to_owned();
+                    (id, status.clone())
+                })
+                .collect()
+        };
+        assert_eq!(
+            statuses(&seen_whole),
+            [
+                ("connect-first".to_owned(), "passed".to_owned()),
+                ("pingreq-first".to_owned(), "failed".to_owned())
+            ],
+            "MQTT {v}, with the handshakes: {seen_whole:#?}"
+        );
+        assert!(
+            seen_whole[1]
+                .2
+                .contains("the first packet on the connection is PINGREQ, not CONNECT"),
+            "MQTT {v}: {seen_whole:#?}"
+        );
+        assert_eq!(
+            statuses(&seen_midway),
+            [
+                ("connect-first".to_owned(), "inconclusive".to_owned()),
+                ("pingreq-first".to_owned(), "inconclusive".to_owned())
+            ],
+            "MQTT {v}, joined midway: {seen_midway:#?}"
+        );
+        for (group, _, message) in &seen_midway {
+            assert!(
+                message.contains("the capture began after the connection opened"),
+                "MQTT {v}, {group}: {message}"
+            );
+        }
+    }
 }

@@ -883,3 +883,61 @@ fn a_refused_login_takes_nothing_over() {
     f.packet(1, 10.0, Side::Client, Packet::PingReq);
     assert_eq!(one_connection_verdicts(f), Vec::<Verdict>::new());
 }
+
+/// MQTT-3.1.0-1 (the first packet is CONNECT) on a connection whose opening the source
+/// reported as `from_start`, after `lost` bytes of the client's stream were lost, then a
+/// PINGREQ: the verdict's label and message.
+fn first_packet_verdict(from_start: bool, lost: Option<u64>) -> (String, String) {
+    let suite = mqtt_conform::suite::load("mqtt-3.1.1").expect("the built-in suite loads");
+    let mut judge = Judge::new(&suite, Vars::new(), None).expect("judge");
+    let event = |ms: u64, from: Side, kind: EventKind| Event {
+        conn: 1,
+        at: Duration::from_millis(ms),
+        from,
+        kind,
+    };
+    judge.observe(&event(
+        0,
+        Side::Client,
+        EventKind::Opened {
+            endpoints: None,
+            from_start,
+        },
+    ));
+    if let Some(bytes) = lost {
+        judge.observe(&event(1, Side::Client, EventKind::Gap { bytes }));
+    }
+    let bytes = Bytes::from_static(&[0xC0, 0x00]);
+    judge.observe(&event(
+        2,
+        Side::Client,
+        EventKind::Packet {
+            packet: decode_packet(&bytes, ProtocolVersion::V3_1_1),
+            bytes,
+        },
+    ));
+    let groups = judge.finish(Grouping::Connection);
+    let case = groups
+        .iter()
+        .flat_map(|g| &g.cases)
+        .find(|c| c.id == "MQTT-3.1.0-1")
+        .expect("MQTT-3.1.0-1 reported");
+    let message = case.verdict.message().unwrap_or_default().to_owned();
+    (case.verdict.label().to_owned(), message)
+}
+
+#[test]
+fn the_first_packet_is_judged_only_when_the_connections_start_was_seen() {
+    let (label, message) = first_packet_verdict(true, None);
+    assert_eq!(label, "FAILED", "{message}");
+    assert!(message.contains("the first packet on the connection is PINGREQ, not CONNECT"));
+
+    let (label, message) = first_packet_verdict(false, None);
+    assert_eq!(label, "inconclusive", "{message}");
+    assert!(message.contains("the capture began after the connection opened"));
+
+    // Opened in view, but the client's first bytes lost: its first packet is unknown.
+    let (label, message) = first_packet_verdict(true, Some(20));
+    assert_eq!(label, "inconclusive", "{message}");
+    assert!(message.contains("the capture lost the client's first bytes"));
+}

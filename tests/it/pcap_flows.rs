@@ -230,7 +230,7 @@ impl Run {
         self.events
             .iter()
             .map(|e| match &e.kind {
-                EventKind::Opened(_) => "opened",
+                EventKind::Opened { .. } => "opened",
                 EventKind::Tls(_) => "tls",
                 EventKind::Gap { .. } => "gap",
                 EventKind::Packet { .. } => "packet",
@@ -288,7 +288,7 @@ fn a_whole_session_gives_opened_packets_and_closed() {
     assert_eq!(opened.at, Duration::ZERO);
     assert_eq!(
         opened.kind,
-        EventKind::Opened(Some(Endpoints {
+        EventKind::opened(Some(Endpoints {
             client: t.client,
             server: t.server
         }))
@@ -602,6 +602,14 @@ fn a_mid_stream_start_infers_the_version() {
     let (segs, p, ack) = mid_stream_v5();
     let r = run(&segs);
     assert_eq!(r.kinds()[0], "opened");
+    // Joined midway: the judge must not take its first packet for the connection's first.
+    assert!(matches!(
+        r.events[0].kind,
+        EventKind::Opened {
+            from_start: false,
+            ..
+        }
+    ));
     let client = r.packets(Side::Client);
     assert_eq!(client[0].0.to_vec(), p);
     assert_eq!(client.len(), 2);
@@ -671,7 +679,10 @@ fn ipv6_connections_are_followed() {
     segs.push(t.rst(false));
     let r = run(&segs);
     match &r.events[0].kind {
-        EventKind::Opened(Some(e)) => {
+        EventKind::Opened {
+            endpoints: Some(e),
+            from_start: true,
+        } => {
             assert_eq!(e.client, "[2001:db8::20]:50123".parse().unwrap());
             assert_eq!(e.server, "[2001:db8::1]:8883".parse().unwrap());
         }
@@ -904,7 +915,7 @@ fn a_new_syn_on_the_same_addresses_is_a_new_connection() {
     let opened: Vec<u64> = r
         .events
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::Opened(_)))
+        .filter(|e| matches!(e.kind, EventKind::Opened { .. }))
         .map(|e| e.conn)
         .collect();
     assert_eq!(opened, [1, 2]);
@@ -923,7 +934,7 @@ fn a_new_syn_on_the_same_addresses_is_a_new_connection() {
     assert!(
         r.events
             .iter()
-            .any(|e| e.conn == 2 && matches!(e.kind, EventKind::Opened(_)))
+            .any(|e| e.conn == 2 && matches!(e.kind, EventKind::Opened { .. }))
     );
 }
 

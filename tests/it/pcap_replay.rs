@@ -57,7 +57,7 @@ impl Session {
             conn,
         };
         let endpoints = s.conn.endpoints;
-        s.push(Instant::now(), Side::Client, EventKind::Opened(endpoints));
+        s.push(Instant::now(), Side::Client, EventKind::opened(endpoints));
         s
     }
 
@@ -678,7 +678,7 @@ async fn connections_that_cannot_be_replayed_are_inconclusive() {
         conn,
         at: Duration::from_millis(ms),
         from: Side::Client,
-        kind: EventKind::Opened(None),
+        kind: EventKind::opened(None),
     };
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let mut w = CaptureWriter::new(Vec::new(), start).unwrap();

@@ -306,7 +306,10 @@ async fn a_live_session_opens_in_tshark_as_the_same_mqtt_packets() {
     let client_ports: HashMap<u16, u64> = events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::Opened(Some(ep)) => Some((ep.client.port(), e.conn)),
+            EventKind::Opened {
+                endpoints: Some(ep),
+                ..
+            } => Some((ep.client.port(), e.conn)),
             _ => None,
         })
         .collect();
@@ -388,8 +391,8 @@ fn mixed_session() -> Vec<Event> {
     };
     let unframeable = decode_slice(&[0x00, 0x00], V4).expect_err("type 0 is reserved");
     vec![
-        ev(1, 0, C, EventKind::Opened(Some(v6))),
-        ev(2, 1, C, EventKind::Opened(None)),
+        ev(1, 0, C, EventKind::opened(Some(v6))),
+        ev(2, 1, C, EventKind::opened(None)),
         ev(1, 2, C, connect("six")),
         ev(2, 3, C, connect("anon")),
         ev(1, 4, S, connack()),
@@ -418,7 +421,7 @@ fn mixed_session() -> Vec<Event> {
         ev(3, 101, C, EventKind::Unframeable(unframeable)),
         ev(2, 102, C, EventKind::Gap { bytes: 17 }),
         ev(3, 103, S, closed(Some(S), "cannot frame the byte stream")),
-        ev(4, 104, C, EventKind::Opened(None)),
+        ev(4, 104, C, EventKind::opened(None)),
         ev(
             4,
             105,
@@ -613,7 +616,7 @@ fn interleaved_ipv6_synthetic_and_mid_stream_connections_are_clean_tcp() {
 fn timestamps_are_the_start_plus_at_and_never_go_back() {
     let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let events = vec![
-        ev(1, 1500, Side::Client, EventKind::Opened(None)),
+        ev(1, 1500, Side::Client, EventKind::opened(None)),
         ev(1, 2000, Side::Client, connect("t")),
         // Stamped earlier than the frame before: written at that frame's time.
         ev(1, 1900, Side::Server, connack()),
@@ -686,7 +689,7 @@ fn the_file_is_well_formed_pcapng_byte_for_byte() {
     };
     let mut capture = CaptureWriter::new(Vec::new(), start).unwrap();
     for e in [
-        ev(1, 250, Side::Client, EventKind::Opened(Some(endpoints))),
+        ev(1, 250, Side::Client, EventKind::opened(Some(endpoints))),
         ev(
             1,
             500,
@@ -822,7 +825,7 @@ fn many_connections_leave_no_state_behind() {
     for conn in 1..=2000u64 {
         let from = Side::Client;
         capture
-            .event(&ev(conn, conn, from, EventKind::Opened(None)))
+            .event(&ev(conn, conn, from, EventKind::opened(None)))
             .unwrap();
         capture.event(&ev(conn, conn, from, connect("m"))).unwrap();
         if conn % 100 == 0 {
@@ -858,7 +861,7 @@ fn addresses_are_reported_as_given() {
         server: "198.51.100.1:8883".parse::<SocketAddr>().unwrap(),
     };
     let events = vec![
-        ev(7, 0, Side::Client, EventKind::Opened(Some(ep))),
+        ev(7, 0, Side::Client, EventKind::opened(Some(ep))),
         ev(7, 1, Side::Client, connect("tls")),
         ev(7, 2, Side::Server, connack()),
         ev(7, 3, Side::Client, closed(Some(Side::Client), "EOF")),
@@ -894,7 +897,7 @@ fn undecodable_packets_keep_their_bytes_and_say_why() {
     let bytes = [0x82, 0x04, 0x00, 0x01, 0x00, 0x00];
     let error = decode_slice(&bytes, V4).expect_err("a SUBSCRIBE without a filter");
     let events = vec![
-        ev(1, 0, Side::Client, EventKind::Opened(None)),
+        ev(1, 0, Side::Client, EventKind::opened(None)),
         ev(1, 1, Side::Client, connect("bad")),
         ev(1, 2, Side::Server, connack()),
         ev(
@@ -962,7 +965,7 @@ fn stream_bytes_are_read_back_in_order_by_the_reader_and_the_reassembler() {
             conn: 7,
             at: at(0),
             from: Side::Client,
-            kind: EventKind::Opened(Some(endpoints)),
+            kind: EventKind::opened(Some(endpoints)),
         })
         .unwrap();
     for (i, (side, bytes)) in chunks.iter().enumerate() {

@@ -352,3 +352,95 @@ async fn packets_arriving_right_after_the_connack_are_not_held_to_its_limits() {
         .await;
     assert!(matches!(c.recv().await, Packet::PubRec(_)));
 }
+
+/// A 5.0 CONNECT of `id` announcing Maximum Packet Size `max`, with `will_qos` a Will.
+fn connect_with_max(id: &str, max: u32, will_qos: Option<QoS>) -> Connect {
+    let mut c = Connect::new(V5, id);
+    c.properties = Properties::new().with(
+        PropertyId::MaximumPacketSize,
+        PropertyValue::FourByteInteger(max),
+    );
+    if let Some(qos) = will_qos {
+        c.will = Some(mqtt_conform::codec::Will {
+            topic: "w".into(),
+            payload: b"bye".to_vec().into(),
+            qos,
+            retain: false,
+            properties: Properties::new(),
+        });
+    }
+    c
+}
+
+/// The CONNACK never exceeds the client's Maximum Packet Size (MQTT-3.1.2-24): a planned
+/// CONNACK of 25 bytes leaves out its Topic Alias Maximum for a client announcing 22 (its
+/// absence means 0, and an alias is then refused); a client with room for no CONNACK that
+/// states its limits is refused with the bare 0x83 (MQTT-3.1.4-2), one with room for
+/// not even that gets a close; a refusal leaves out a Reason String it has no room for
+/// (MQTT-3.2.2-19).
+#[tokio::test]
+async fn the_connack_fits_the_clients_maximum_packet_size() {
+    let server = server().await;
+    let addr = server.local_addr;
+    let plan = ConnackPlan {
+        maximum_qos: Some(QoS::AtLeastOnce),
+        retain_available: Some(false),
+        server_keep_alive: Some(30),
+        receive_maximum: Some(5),
+        maximum_packet_size: Some(64),
+        topic_alias_maximum: Some(2),
+        ..ConnackPlan::default()
+    };
+    server.control().plan_connack("small", Some(plan));
+    let (_c, whole) = Raw::connect(addr, Connect::new(V5, "small")).await;
+    let size = |ack: &mqtt_conform::codec::ConnAck| {
+        mqtt_conform::codec::encode_to_vec(&Packet::ConnAck(ack.clone()), V5)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(size(&whole), 25, "{whole:?}");
+
+    // Room for all but the Topic Alias Maximum (the reader holds the CONNACK to 22 bytes).
+    let (mut c, ack) = Raw::connect(addr, connect_with_max("small", 22, None)).await;
+    assert_eq!(ack.code, 0);
+    let p = &ack.properties;
+    assert_eq!(p.get_int(PropertyId::TopicAliasMaximum), None);
+    assert_eq!(p.get_int(PropertyId::MaximumQos), Some(1));
+    assert_eq!(p.get_int(PropertyId::RetainAvailable), Some(0));
+    assert_eq!(p.get_int(PropertyId::ServerKeepAlive), Some(30));
+    assert_eq!(p.get_int(PropertyId::ReceiveMaximum), Some(5));
+    assert_eq!(p.get_int(PropertyId::MaximumPacketSize), Some(64));
+    tokio::time::sleep(CONNACK_GRACE).await;
+    let mut aliased = qos_publish("a", QoS::AtLeastOnce, 1);
+    aliased.properties =
+        Properties::new().with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(1));
+    c.send(&Packet::Publish(aliased)).await;
+    assert_eq!(
+        disconnected_with(&mut c).await,
+        0x94,
+        "Topic Alias 1 above 0"
+    );
+
+    // One byte short: the limits cannot be stated, the CONNECT is refused.
+    let (mut c, ack) = Raw::connect(addr, connect_with_max("small", 21, None)).await;
+    assert_eq!((ack.code, ack.properties.0.len()), (0x83, 0), "{ack:?}");
+    assert_eq!(c.closed(WAIT).await, Vec::<Packet>::new());
+
+    // No room for any CONNACK (5 bytes at least): closed without one.
+    let mut c = Raw::open(addr, V5).await;
+    c.send(&Packet::Connect(connect_with_max("small", 4, None).into()))
+        .await;
+    assert_eq!(c.closed(WAIT).await, Vec::<Packet>::new());
+
+    // A refusal explains itself in a Reason String only where it fits.
+    let will_qos_2 = |max| connect_with_max("small", max, Some(QoS::ExactlyOnce));
+    let (_c, roomy) = Raw::connect(addr, will_qos_2(1024)).await;
+    assert_eq!(roomy.code, 0x9B);
+    assert!(roomy.properties.get(PropertyId::ReasonString).is_some());
+    let (_c, tight) = Raw::connect(addr, will_qos_2(16)).await;
+    assert_eq!(
+        (tight.code, tight.properties.0.len()),
+        (0x9B, 0),
+        "{tight:?}"
+    );
+}

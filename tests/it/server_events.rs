@@ -73,7 +73,10 @@ async fn events_cover_both_directions_and_the_close_initiator() {
         Event {
             conn: 1,
             from: Side::Client,
-            kind: EventKind::Opened(Some(_)),
+            kind: EventKind::Opened {
+                endpoints: Some(_),
+                from_start: true,
+            },
             ..
         }
     ));

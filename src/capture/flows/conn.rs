@@ -586,11 +586,19 @@ impl Conn {
         }
         sh.infos.push(info);
         self.info = Some(sh.infos.len() - 1);
+        // A TLS connection's MQTT is read only by decrypting it, which starts at its
+        // ClientHello: its plaintext starts at the stream's start even when the capture
+        // missed the TCP handshake.
+        let client_hello = kind == ConnectionKind::Tls
+            && p.held[client.index()].prefix.first() == Some(&crate::capture::tls::CT_HANDSHAKE);
         let opened = sh.event(
             self.id,
             first.at,
             Side::Client,
-            EventKind::Opened(Some(self.endpoints())),
+            EventKind::Opened {
+                endpoints: Some(self.endpoints()),
+                from_start: !mid_stream || client_hello,
+            },
         );
         out(opened);
         // Replay what was held, the client's stream first (its CONNECT comes first).

@@ -78,7 +78,8 @@ const TAG: usize = 16;
 
 const CT_CHANGE_CIPHER_SPEC: u8 = 20;
 const CT_ALERT: u8 = 21;
-const CT_HANDSHAKE: u8 = 22;
+/// The content type of a TLS record carrying handshake messages (a ClientHello first).
+pub(crate) const CT_HANDSHAKE: u8 = 22;
 const CT_APPLICATION_DATA: u8 = 23;
 const CT_HEARTBEAT: u8 = 24;
 

@@ -491,7 +491,7 @@ impl TestRun {
                 id,
                 Instant::now(),
                 Side::Client,
-                EventKind::Opened(conn.endpoints),
+                EventKind::opened(conn.endpoints),
             );
         }
         self.conns.insert(name.to_owned(), conn);

@@ -41,19 +41,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
     }
 
-    /// Answers a CONNECT with a refusal and ends the connection.
+    /// Answers a CONNECT with a refusal and ends the connection. The Reason String `why`
+    /// is left out where the client's Maximum Packet Size has no room for it
+    /// (MQTT-3.2.2-19), and the CONNACK itself where it has no room even for a bare one.
     fn refuse(&mut self, code: u8, detail: impl Into<String>, why: Option<String>) -> Exit {
         let mut properties = Properties::new();
         if let (true, Some(why)) = (self.version.is_v5(), why) {
             properties =
                 properties.with(PropertyId::ReasonString, PropertyValue::String(why.into()));
         }
-        self.send(Packet::ConnAck(ConnAck {
+        let mut ack = ConnAck {
             session_present: false,
             code,
             properties,
-        }));
-        Exit::refused(format!("CONNACK {code:#04x}: {}", detail.into()))
+        };
+        match fit_connack(&mut ack, self.version, self.client_max_packet) {
+            Ok(()) => {
+                self.send(Packet::ConnAck(ack));
+                Exit::refused(format!("CONNACK {code:#04x}: {}", detail.into()))
+            }
+            Err(smallest) => Exit::refused(format!(
+                "{}: closed without CONNACK {code:#04x}, whose {smallest} bytes exceed the client's Maximum Packet Size of {} bytes [MQTT-3.1.2-24]",
+                detail.into(),
+                self.client_max_packet
+            )),
+        }
     }
 
     pub(super) async fn accept(&mut self, c: Connect) -> Result<(), Exit> {
@@ -63,6 +75,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         self.version = c.protocol;
         let v5 = c.protocol.is_v5();
         let pick = |v3: u8, v5c: u8| if v5 { v5c } else { v3 };
+        self.client_max_packet = c
+            .properties
+            .get_int(PropertyId::MaximumPacketSize)
+            .filter(|_| v5)
+            .map_or(usize::MAX, |v| v as usize);
 
         if !policy.protocols.is_empty() && !policy.protocols.contains(&c.protocol) {
             // Answered the way a server without that version would (MQTT-3.1.2-2): a
@@ -174,51 +191,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             )));
         }
 
-        // Session: Clean Session / Clean Start and (5.0) Session Expiry Interval.
-        let required_clean = profile.clean_session_required;
-        let clean = c.clean_session || required_clean;
-        let requested_expiry = c.properties.get_int(PropertyId::SessionExpiryInterval);
-        let expiry = if required_clean {
-            Expiry::AtClose
-        } else if v5 {
-            expiry_of(requested_expiry.unwrap_or(0))
-        } else if clean {
-            Expiry::AtClose
-        } else {
-            Expiry::Never
-        };
-        let ctl = Arc::new(ConnCtl::default());
-        let (key, present, carried) = self.take_session(&client_id, clean, expiry, &ctl).await;
-        self.sh
-            .links
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(self.id, ctl.clone());
-        // One connection per device credential: the device's older connection under
-        // another client id is taken over too.
-        if let Some(device) = &device {
-            let older = self
-                .sh
-                .devices
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(device.clone(), self.id);
-            let older_link = older.filter(|o| *o != self.id).and_then(|o| {
-                let links = self.sh.links.lock().unwrap_or_else(|e| e.into_inner());
-                links.get(&o).cloned()
-            });
-            if let Some(link) = older_link {
-                link.kick(Kick::TakenOver(None));
-            }
-        }
-        self.auto_subscribe(
-            &key,
-            ConnVars {
-                client_id: &client_id,
-                username: c.username.as_deref(),
-            },
-        );
-
         let our_receive_max = match plan.receive_maximum.filter(|_| v5) {
             Some(r) => usize::from(r).min(MAX_AWAITING_REL),
             None => MAX_AWAITING_REL,
@@ -286,11 +258,75 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 );
             }
         }
-        self.send(Packet::ConnAck(ConnAck {
-            session_present: present || plan.session_present,
+        // Session Present takes no room: the CONNACK's size is known before the session.
+        let mut ack = ConnAck {
+            session_present: false,
             code: code::SUCCESS,
             properties,
-        }));
+        };
+        if let Err(smallest) = fit_connack(&mut ack, self.version, self.client_max_packet) {
+            // MQTT-3.1.2-24 forbids sending it and the limits it states cannot be left
+            // out: the CONNECT is valid but not accepted (MQTT-3.1.4-2).
+            let detail = format!(
+                "the CONNACK stating the limits the client would be held to takes {smallest} bytes, above its Maximum Packet Size of {} bytes [MQTT-3.1.2-24]",
+                self.client_max_packet
+            );
+            return Err(self.refuse(code::IMPLEMENTATION_SPECIFIC_ERROR, detail, None));
+        }
+        // Left out for want of room, a Topic Alias Maximum is 0: no alias is accepted.
+        let topic_alias_max = if ack.properties.get(PropertyId::TopicAliasMaximum).is_some() {
+            topic_alias_max
+        } else {
+            0
+        };
+
+        // Session: Clean Session / Clean Start and (5.0) Session Expiry Interval.
+        let required_clean = profile.clean_session_required;
+        let clean = c.clean_session || required_clean;
+        let requested_expiry = c.properties.get_int(PropertyId::SessionExpiryInterval);
+        let expiry = if required_clean {
+            Expiry::AtClose
+        } else if v5 {
+            expiry_of(requested_expiry.unwrap_or(0))
+        } else if clean {
+            Expiry::AtClose
+        } else {
+            Expiry::Never
+        };
+        let ctl = Arc::new(ConnCtl::default());
+        let (key, present, carried) = self.take_session(&client_id, clean, expiry, &ctl).await;
+        self.sh
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, ctl.clone());
+        // One connection per device credential: the device's older connection under
+        // another client id is taken over too.
+        if let Some(device) = &device {
+            let older = self
+                .sh
+                .devices
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(device.clone(), self.id);
+            let older_link = older.filter(|o| *o != self.id).and_then(|o| {
+                let links = self.sh.links.lock().unwrap_or_else(|e| e.into_inner());
+                links.get(&o).cloned()
+            });
+            if let Some(link) = older_link {
+                link.kick(Kick::TakenOver(None));
+            }
+        }
+        self.auto_subscribe(
+            &key,
+            ConnVars {
+                client_id: &client_id,
+                username: c.username.as_deref(),
+            },
+        );
+
+        ack.session_present = present || plan.session_present;
+        self.send(Packet::ConnAck(ack));
 
         let receive_max = c
             .properties
@@ -317,10 +353,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             expiry_was_zero: requested_expiry.unwrap_or(0) == 0,
             carried,
             window: usize::from(policy.limits.inflight_window.max(1)).min(receive_max),
-            client_max_packet: c
-                .properties
-                .get_int(PropertyId::MaximumPacketSize)
-                .map_or(usize::MAX, |v| v as usize),
             client_alias_max: u16::try_from(
                 c.properties
                     .get_int(PropertyId::TopicAliasMaximum)
@@ -429,6 +461,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     }
 
     // ----- the connected loop -----------------------------------------------------------
+}
+
+/// Leaves out of `ack` what the client's Maximum Packet Size `max` has no room for, where
+/// leaving it out changes nothing the client is held to: first properties that state
+/// their own default, then the Reason String and User Properties (MQTT-3.2.2-19, -20),
+/// then the Topic Alias Maximum (absent, it is 0: the server accepts fewer aliases, never
+/// more). Err with the smallest size the CONNACK can have when even that does not fit.
+fn fit_connack(ack: &mut ConnAck, version: ProtocolVersion, max: usize) -> Result<(), usize> {
+    let size = |ack: &ConnAck| {
+        let mut out = Vec::new();
+        encode(&Packet::ConnAck(ack.clone()), version, &mut out).map_or(usize::MAX, |()| out.len())
+    };
+    let droppable: [fn(&crate::codec::Property) -> bool; 4] = [
+        states_its_default,
+        |p| p.id == PropertyId::ReasonString,
+        |p| p.id == PropertyId::UserProperty,
+        |p| p.id == PropertyId::TopicAliasMaximum,
+    ];
+    let mut current = size(ack);
+    for drop in droppable {
+        if current <= max {
+            return Ok(());
+        }
+        ack.properties.0.retain(|p| !drop(p));
+        current = size(ack);
+    }
+    if current <= max { Ok(()) } else { Err(current) }
+}
+
+/// Whether a CONNACK property says only what its absence says.
+fn states_its_default(p: &crate::codec::Property) -> bool {
+    use PropertyId as P;
+    match (p.id, &p.value) {
+        (P::ReceiveMaximum, PropertyValue::TwoByteInteger(v)) => *v == u16::MAX,
+        (P::MaximumPacketSize, PropertyValue::FourByteInteger(v)) => {
+            usize::try_from(*v).is_ok_and(|v| v >= crate::codec::framing::DEFAULT_MAX_PACKET_SIZE)
+        }
+        (P::TopicAliasMaximum, PropertyValue::TwoByteInteger(v)) => *v == 0,
+        (P::MaximumQos, PropertyValue::Byte(v)) => *v == 2,
+        (
+            P::RetainAvailable
+            | P::WildcardSubscriptionAvailable
+            | P::SubscriptionIdentifierAvailable
+            | P::SharedSubscriptionAvailable,
+            PropertyValue::Byte(v),
+        ) => *v == 1,
+        _ => false,
+    }
 }
 
 /// The session expiry a 5.0 Session Expiry Interval asks for.

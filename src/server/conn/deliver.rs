@@ -69,7 +69,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         }
         let mut out = Vec::new();
         if encode(&Packet::Publish(publish.clone()), self.version, &mut out).is_err()
-            || out.len() > self.sess().client_max_packet
+            || out.len() > self.client_max_packet
         {
             // MQTT-3.1.2-25: too big for the client; discarded as if sent.
             self.sh

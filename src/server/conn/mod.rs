@@ -147,8 +147,6 @@ struct Sess {
     carried: Carried,
     /// Unacknowledged outbound QoS 1/2 messages allowed.
     window: usize,
-    /// The client's Maximum Packet Size (5.0).
-    client_max_packet: usize,
     /// The client's Topic Alias Maximum (5.0): aliases we may send.
     client_alias_max: u16,
     /// Topic → alias we set towards the client (at most `client_alias_max`).
@@ -224,6 +222,9 @@ struct Conn<S> {
     version: ProtocolVersion,
     framer: Framer,
     last_packet: Instant,
+    /// The client's Maximum Packet Size (5.0), once its CONNECT is read: no packet we
+    /// send may be larger, the CONNACK included (MQTT-3.1.2-24).
+    client_max_packet: usize,
     s: Option<Sess>,
 }
 
@@ -278,6 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             version: ProtocolVersion::V3_1_1,
             framer,
             last_packet: Instant::now(),
+            client_max_packet: usize::MAX,
             s: None,
         }
     }

@@ -175,6 +175,16 @@ impl Relay {
     /// e.g. 8883 for MQTT over TLS), every chunk as TCP payload at the time it was
     /// forwarded, closed by the side that ended first.
     pub fn write_pcapng(&self, path: &Path, server_port: u16) {
+        self.write_pcapng_from(path, server_port, true);
+    }
+
+    /// [`Relay::write_pcapng`] as a capture that began after every connection opened:
+    /// no TCP handshake is written, so the capture shows each connection joined midway.
+    pub fn write_pcapng_joined_midway(&self, path: &Path, server_port: u16) {
+        self.write_pcapng_from(path, server_port, false);
+    }
+
+    fn write_pcapng_from(&self, path: &Path, server_port: u16, from_start: bool) {
         let log = self.shared.lock();
         let server = SocketAddr::from(([127, 0, 0, 1], server_port));
         let mut writer = CaptureWriter::create(path, self.start).expect("capture file");
@@ -192,10 +202,13 @@ impl Relay {
                 Record::Opened { client } => writer
                     .event(&event(
                         Side::Client,
-                        EventKind::Opened(Some(Endpoints {
-                            client: *client,
-                            server,
-                        })),
+                        EventKind::Opened {
+                            endpoints: Some(Endpoints {
+                                client: *client,
+                                server,
+                            }),
+                            from_start,
+                        },
                     ))
                     .expect("opening written"),
                 Record::Data { from, bytes } => writer

@@ -5,8 +5,8 @@
 
 use mqtt_conform::codec::framing::{Framer, PacketReader, ReadError};
 use mqtt_conform::codec::{
-    ConnAck, Connect, Packet, ProtocolVersion, PubResponse, Publish, QoS, SubAck, Subscribe,
-    Subscription, Will, encode_to_vec,
+    ConnAck, Connect, Packet, PropertyId, ProtocolVersion, PubResponse, Publish, QoS, SubAck,
+    Subscribe, Subscription, Will, encode_to_vec,
 };
 use mqtt_conform::server::{Server, ServerConfig, ServerHandle};
 use mqtt_conform::suite::profile::Profile;
@@ -64,19 +64,30 @@ pub struct Raw {
 impl Raw {
     /// Opens a TCP connection.
     pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
+        Self::open_framed(addr, version, Framer::default()).await
+    }
+
+    /// Opens a TCP connection whose packets `framer` frames.
+    async fn open_framed(addr: SocketAddr, version: ProtocolVersion, framer: Framer) -> Self {
         let tcp = TcpStream::connect(addr).await.expect("TCP connect");
         tcp.set_nodelay(true).unwrap();
         let (r, w) = tcp.into_split();
         Self {
-            reader: PacketReader::new(r, Framer::default(), version),
+            reader: PacketReader::new(r, framer, version),
             writer: w,
             version,
         }
     }
 
-    /// Opens a connection, sends `connect` and returns the CONNACK.
+    /// Opens a connection, sends `connect` and returns the CONNACK. A Maximum Packet Size
+    /// in `connect` binds every packet the server sends, the CONNACK included, as it binds
+    /// a real client's server: a larger one fails the test.
     pub async fn connect(addr: SocketAddr, connect: Connect) -> (Self, ConnAck) {
-        let mut raw = Self::open(addr, connect.protocol).await;
+        let framer = connect
+            .properties
+            .get_int(PropertyId::MaximumPacketSize)
+            .map_or_else(Framer::default, |max| Framer::new(max as usize));
+        let mut raw = Self::open_framed(addr, connect.protocol, framer).await;
         raw.send(&Packet::Connect(connect.into())).await;
         match raw.recv().await {
             Packet::ConnAck(c) => (raw, c),
