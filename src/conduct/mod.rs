@@ -33,8 +33,11 @@ pub const ACK_WINDOW: Duration = Duration::from_secs(10);
 /// Maximum binds at once: its default is 0.
 pub const CONNACK_GRACE: Duration = Duration::from_millis(500);
 
-/// How long a client is given to close its connection after a DISCONNECT (its own, or the
-/// server's with an error code).
+/// How long a client is given to close its connection when it must (after its own
+/// DISCONNECT, the server's with an error code, a CONNACK with an error code or with
+/// Session Present 1 to a clean client …). Packets it sends within it are not held against
+/// it (they may have crossed the server's in flight); one sent after it, or a connection
+/// still open at its end, breaks the duty.
 pub const CLOSE_WINDOW: Duration = Duration::from_secs(2);
 
 /// How much of a connection's start its source saw.
@@ -354,13 +357,18 @@ impl Conduct {
             ));
         }
         if let Some((since, duty, why)) = &self.must_close {
-            if !matches!(packet, Packet::Disconnect(_)) {
+            // The client must close, not fall silent: a packet may cross the server's in
+            // flight, and one sent before the close is allowed. One still coming after
+            // the window shows the connection was not closed.
+            let after = at.saturating_sub(*since);
+            if !matches!(packet, Packet::Disconnect(_)) && after >= CLOSE_WINDOW {
                 notes.push(broken(
                     *duty,
                     format!(
-                        "{} sent {:.3} s after {why}, where the client must close the connection",
+                        "{} sent {:.3} s after {why}: the connection still open past the {} s in which the client must close it",
                         packet.packet_type(),
-                        secs(at.saturating_sub(*since))
+                        secs(after),
+                        CLOSE_WINDOW.as_secs()
                     ),
                 ));
             }
@@ -1330,6 +1338,10 @@ impl Conduct {
             let took = late(since);
             let window = CLOSE_WINDOW.as_secs();
             match client_closed {
+                Some(true) if overdue(since, CLOSE_WINDOW) => notes.push(broken(
+                    duty,
+                    format!("the client closed the connection only {took:.3} s after {what} (window {window} s)"),
+                )),
                 Some(true) => notes.push(kept(duty)),
                 Some(false) if overdue(since, CLOSE_WINDOW) => notes.push(broken(
                     duty,

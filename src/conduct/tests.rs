@@ -349,11 +349,14 @@ fn a_v5_client_closes_after_an_error_code_and_does_not_use_auth_unasked() {
         &mut notes,
     );
     c.server(t(1), &ack(0x87, Properties::new(), false));
+    // Within the close window a packet may have crossed the CONNACK: allowed.
     c.client(t(2), &Packet::PingReq, 2, &mut notes);
+    assert_eq!(broken_duties(&notes), vec![]);
+    c.client(t(1) + CLOSE_WINDOW, &Packet::PingReq, 2, &mut notes);
     assert_eq!(broken_duties(&notes), vec![Duty::CloseAfterErrorCode]);
     notes.clear();
     c.client(
-        t(3),
+        t(3) + CLOSE_WINDOW,
         &Packet::Auth(crate::codec::Auth {
             reason_code: 0x19,
             properties: Properties::new(),
@@ -415,6 +418,8 @@ fn a_topic_alias_the_connection_never_set_calls_for_a_close() {
         .with(PropertyId::TopicAlias, PropertyValue::TwoByteInteger(3));
     c.server(t(2), &Packet::Publish(p));
     c.client(t(3), &Packet::PubAck(PubResponse::new(1)), 4, &mut notes);
+    assert!(!broken_duties(&notes).contains(&Duty::NoAliasCarriedOver));
+    c.client(t(2) + CLOSE_WINDOW, &Packet::PingReq, 2, &mut notes);
     assert!(broken_duties(&notes).contains(&Duty::NoAliasCarriedOver));
 }
 
@@ -422,7 +427,7 @@ fn a_topic_alias_the_connection_never_set_calls_for_a_close() {
 fn a_malformed_server_packet_calls_for_a_close_in_3_1_1() {
     let (mut c, mut notes) = connected(V311, true, Properties::new());
     c.server_malformed(t(2), true, "flags".into());
-    c.client(t(3), &Packet::PingReq, 2, &mut notes);
+    c.client(t(2) + CLOSE_WINDOW, &Packet::PingReq, 2, &mut notes);
     assert_eq!(broken_duties(&notes), vec![Duty::CloseOnInvalidFlags]);
     assert_eq!(
         Duty::CloseOnInvalidFlags.statements(false),
@@ -738,5 +743,38 @@ fn an_identifier_is_shown_kept_in_use_only_by_a_new_message_while_it_is_in_fligh
     assert_eq!(
         in_use(&notes),
         vec![Duty::InUseUntilPubcomp, Duty::InUseUntilPuback]
+    );
+}
+
+#[test]
+fn a_close_owed_counts_only_within_its_window() {
+    let start = |notes: &mut Vec<Note>| {
+        let mut c = Conduct::new(V5, Start::Seen);
+        c.client(
+            t(0),
+            &Packet::Connect(Box::new(Connect::new(V5, "dev"))),
+            20,
+            notes,
+        );
+        c.server(t(1), &ack(0x87, Properties::new(), false));
+        c
+    };
+    let mut notes = Vec::new();
+    start(&mut notes).end(t(1) + CLOSE_WINDOW - t(1), Some(true), &mut notes);
+    assert!(kept_duties(&notes).contains(&Duty::CloseAfterErrorCode));
+    notes.clear();
+    start(&mut notes).end(t(1) + CLOSE_WINDOW, Some(true), &mut notes);
+    let broken: Vec<String> = notes
+        .iter()
+        .filter_map(|n| match &n.outcome {
+            Outcome::Broken(why) if n.duty == Duty::CloseAfterErrorCode => Some(why.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        broken,
+        [
+            "the client closed the connection only 2.000 s after the CONNACK with reason 0x87 (window 2 s)"
+        ]
     );
 }

@@ -1546,7 +1546,7 @@ fn cases() -> Vec<Case> {
         },
         |c, _| {
             client_login(c);
-            c.send(&Packet::PingReq);
+            past_the_close_window(c);
             c.send(&disconnect());
         },
     ));
@@ -1800,7 +1800,7 @@ fn cases() -> Vec<Case> {
         |c, _| {
             c.send(&connect(V5, "raw", true, Properties::new()));
             c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
-            c.send(&Packet::PingReq);
+            past_the_close_window(c);
         },
     ));
     t.push(capture(
@@ -1816,7 +1816,7 @@ fn cases() -> Vec<Case> {
         |c, _| {
             client_login(c);
             c.recv_until("the DISCONNECT", |p| matches!(p, Packet::Disconnect(_)));
-            c.send(&Packet::PingReq);
+            past_the_close_window(c);
         },
     ));
 
@@ -2289,7 +2289,7 @@ fn cases() -> Vec<Case> {
         |c, _| {
             client_login(c);
             c.recv_until("the aliased delivery", |p| matches!(p, Packet::Publish(_)));
-            c.send(&Packet::PingReq);
+            past_the_close_window(c);
             c.send(&disconnect());
         },
     ));
@@ -2319,7 +2319,7 @@ fn cases() -> Vec<Case> {
             c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
             c.send(&auth(0x19, "m"));
             c.recv_until("the DISCONNECT", |p| matches!(p, Packet::Disconnect(_)));
-            c.send(&Packet::PingReq);
+            past_the_close_window(c);
         },
     ));
 
@@ -2420,6 +2420,14 @@ fn pingreq_after_malformed(c: &mut RawDevice, _: usize) {
     c.send(&connect(V311, "raw", true, Properties::new()));
     c.recv_until("the CONNACK", |p| matches!(p, Packet::ConnAck(_)));
     assert!(c.recv_frame().is_some(), "the malformed packet came");
+    past_the_close_window(c);
+}
+
+/// A client that owes a close stays on past the window for it, then sends a PINGREQ: a
+/// packet sent within the window may have crossed the server's, one after it shows the
+/// connection was not closed.
+fn past_the_close_window(c: &mut RawDevice) {
+    std::thread::sleep(CLOSE_WINDOW);
     c.send(&Packet::PingReq);
 }
 
