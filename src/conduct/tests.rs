@@ -778,3 +778,25 @@ fn a_close_owed_counts_only_within_its_window() {
         ]
     );
 }
+
+#[test]
+fn a_close_after_the_clients_own_disconnect_keeps_the_duty_whenever_it_comes() {
+    let mut notes = Vec::new();
+    let mut c = Conduct::new(V5, Start::Seen);
+    c.client(
+        t(0),
+        &Packet::Connect(Box::new(Connect::new(V5, "dev"))),
+        20,
+        &mut notes,
+    );
+    c.server(t(0), &ack(0x00, Properties::new(), false));
+    c.client(t(1), &Packet::Disconnect(Default::default()), 2, &mut notes);
+    c.end(t(1) + CLOSE_WINDOW * 3, Some(true), &mut notes);
+    assert!(kept_duties(&notes).contains(&Duty::CloseAfterDisconnect));
+    assert!(
+        !notes
+            .iter()
+            .any(|n| matches!(n.outcome, Outcome::Broken(_))),
+        "{notes:?}"
+    );
+}
