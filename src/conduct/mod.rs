@@ -97,6 +97,8 @@ enum Kind {
 /// A flow the client started: a QoS>0 PUBLISH, a SUBSCRIBE or an UNSUBSCRIBE.
 #[derive(Debug, Clone, PartialEq)]
 struct OutFlow {
+    /// Where the flow began in its session's order (a re-sending keeps it).
+    begun: u64,
     pid: u16,
     kind: Kind,
     stage: Stage,
@@ -222,6 +224,8 @@ pub struct Conduct {
     inbound: Vec<InFlow>,
     /// Flows carried from the previous connection not yet re-sent.
     resume: Vec<OutFlow>,
+    /// Flows begun in the session so far (carried ones included): the next one's place.
+    flows_begun: u64,
     /// When the CONNACK resumed a session (re-sends fall due from then).
     resumed_at: Option<Duration>,
     /// The client's DISCONNECT.
@@ -639,7 +643,9 @@ impl Conduct {
             notes.push(kept(d));
         }
         notes.push(kept(Duty::FreshPacketId));
+        self.flows_begun += 1;
         self.out.push(OutFlow {
+            begun: self.flows_begun,
             pid,
             kind,
             stage: Stage::AwaitAck,
@@ -741,6 +747,8 @@ impl Conduct {
                 ));
                 return;
             }
+            // A re-sending uses the send quota as a first sending does.
+            self.within_receive_maximum(bound, p, "re-sent", notes);
             self.resent(i, pid, "PUBLISH", notes);
             notes.push(if p.dup {
                 kept(Duty::RedeliveryDup1)
@@ -807,23 +815,7 @@ impl Conduct {
             return;
         }
         self.refused.retain(|r| *r != pid);
-        if self.v5 {
-            if let Some(max) = self.limits.receive_max {
-                let used = self.quota_used();
-                let what = || {
-                    format!(
-                        "a new QoS {} PUBLISH (id {pid}) with {used} already unacknowledged; the CONNACK's Receive Maximum is {max}",
-                        p.qos.as_u8()
-                    )
-                };
-                match (bound, used >= usize::from(max)) {
-                    (true, true) => notes.push(broken(Duty::ReceiveMaximum, what())),
-                    (true, false) => notes.push(kept(Duty::ReceiveMaximum)),
-                    (false, true) => notes.push(self.in_grace(Duty::ReceiveMaximum, what())),
-                    (false, false) => {}
-                }
-            }
-        }
+        self.within_receive_maximum(bound, p, "new", notes);
         let first_duty = match p.qos {
             QoS::ExactlyOnce => Duty::Qos2FirstSendingDup0,
             _ => Duty::Qos1FirstSendingDup0,
@@ -855,6 +847,27 @@ impl Conduct {
         self.start_flow(pid, Kind::Publish(p.qos), p.topic.to_string(), notes);
         if let Some(f) = self.out.last_mut().filter(|f| f.pid == pid) {
             f.expires_at = qos2_expiry(p, at);
+        }
+    }
+
+    /// A QoS>0 PUBLISH (`what`: new or re-sent) against the CONNACK's Receive Maximum
+    /// (5.0): the unacknowledged ones already out must leave room for it.
+    fn within_receive_maximum(&self, bound: bool, p: &Publish, what: &str, notes: &mut Vec<Note>) {
+        let (true, Some(max), Some(pid)) = (self.v5, self.limits.receive_max, p.packet_id) else {
+            return;
+        };
+        let used = self.quota_used();
+        let why = || {
+            format!(
+                "a {what} QoS {} PUBLISH (id {pid}) with {used} already unacknowledged; the CONNACK's Receive Maximum is {max}",
+                p.qos.as_u8()
+            )
+        };
+        match (bound, used >= usize::from(max)) {
+            (true, true) => notes.push(broken(Duty::ReceiveMaximum, why())),
+            (true, false) => notes.push(kept(Duty::ReceiveMaximum)),
+            (false, true) => notes.push(self.in_grace(Duty::ReceiveMaximum, why())),
+            (false, false) => {}
         }
     }
 
@@ -1243,19 +1256,24 @@ impl Conduct {
     /// The session this connection's flows continue: the previous connection's unfinished
     /// flows, to be re-sent once the CONNACK says the session is present.
     pub fn resume(&mut self, carried: Carried) {
+        self.flows_begun = carried.flows.iter().map(|f| f.begun).max().unwrap_or(0);
         self.resume = carried.flows;
     }
 
     /// What the session carries to the next connection, when it persists.
     pub fn carried(&self) -> Option<Carried> {
-        self.session_persists.then(|| Carried {
-            flows: self
+        self.session_persists.then(|| {
+            let mut flows: Vec<OutFlow> = self
                 .resume
                 .iter()
                 .chain(self.out.iter())
                 .filter(|f| matches!(f.kind, Kind::Publish(_)))
                 .cloned()
-                .collect(),
+                .collect();
+            // Re-sent flows sit in `out` after carried ones still waiting: their original
+            // order is the order they began in.
+            flows.sort_by_key(|f| f.begun);
+            Carried { flows }
         })
     }
 
@@ -1315,8 +1333,21 @@ impl Conduct {
                 }
             }
         }
-        if let (Some(since), false) = (self.resumed_at, self.resume.is_empty()) {
-            let ids: Vec<String> = self.resume.iter().map(|f| f.pid.to_string()).collect();
+        // A PUBLISH the used-up send quota holds back is not owed yet (a PUBREL always is).
+        let quota_full = self.quota_exhausted();
+        let (held, owed): (Vec<&OutFlow>, Vec<&OutFlow>) = self
+            .resume
+            .iter()
+            .partition(|f| quota_full && f.stage != Stage::Released);
+        if let (Some(max), false) = (self.limits.receive_max, held.is_empty()) {
+            let ids: Vec<String> = held.iter().map(|f| f.pid.to_string()).collect();
+            notes.push(unjudged(
+                Duty::ResendOnResume,
+                format!("packet ids {} of the resumed session not re-sent while {} PUBLISH(es) stayed unacknowledged, the CONNACK's Receive Maximum of {max}: the send quota held them back", ids.join(", "), self.quota_used()),
+            ));
+        }
+        if let (Some(since), false) = (self.resumed_at, owed.is_empty()) {
+            let ids: Vec<String> = owed.iter().map(|f| f.pid.to_string()).collect();
             notes.push(if overdue(since, ACK_WINDOW) {
                 broken(
                     Duty::ResendOnResume,

@@ -800,3 +800,126 @@ fn a_close_after_the_clients_own_disconnect_keeps_the_duty_whenever_it_comes() {
         "{notes:?}"
     );
 }
+
+/// Three QoS 1 PUBLISHes left unacknowledged, carried to a connection resumed with
+/// Session Present 1 and the CONNACK's `props`.
+fn resumed_with_three_carried(props: Properties) -> (Conduct, Vec<Note>) {
+    let (mut c, mut notes) = connected(V5, false, Properties::new());
+    c.session_persists = true;
+    for pid in 1..=3 {
+        c.client(
+            t(1_000 + u64::from(pid)),
+            &publish(QoS::AtLeastOnce, Some(pid), false),
+            10,
+            &mut notes,
+        );
+    }
+    c.end(t(2_000), Some(false), &mut notes);
+    let mut next = Conduct::new(V5, Start::Seen);
+    next.resume(c.carried().expect("the session persists"));
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V5, "dev");
+    connect.clean_session = false;
+    next.client(
+        t(10_000),
+        &Packet::Connect(Box::new(connect)),
+        20,
+        &mut notes,
+    );
+    next.session_persists = true;
+    next.server(t(10_001), &ack(0, props, true));
+    (next, notes)
+}
+
+#[test]
+fn re_sendings_use_the_send_quota_and_a_full_quota_holds_the_rest_back() {
+    let one =
+        || Properties::new().with(PropertyId::ReceiveMaximum, PropertyValue::TwoByteInteger(1));
+    let after_grace = t(10_001) + CONNACK_GRACE;
+    // One re-sent, the quota of 1 used up until the connection ends: the other two are
+    // not owed yet.
+    let (mut c, mut notes) = resumed_with_three_carried(one());
+    c.client(
+        after_grace,
+        &publish(QoS::AtLeastOnce, Some(1), true),
+        10,
+        &mut notes,
+    );
+    c.end(after_grace + ACK_WINDOW * 2, Some(false), &mut notes);
+    assert_eq!(broken_duties(&notes), vec![]);
+    assert!(
+        notes.iter().any(|n| n.duty == Duty::ResendOnResume
+            && matches!(&n.outcome, Outcome::Unjudged(why) if why.starts_with("packet ids 2, 3 of the resumed session not re-sent while 1 PUBLISH(es) stayed unacknowledged"))),
+        "{notes:?}"
+    );
+    // A second re-sending past the quota breaks the Receive Maximum.
+    let (mut c, mut notes) = resumed_with_three_carried(one());
+    c.client(
+        after_grace,
+        &publish(QoS::AtLeastOnce, Some(1), true),
+        10,
+        &mut notes,
+    );
+    c.client(
+        after_grace,
+        &publish(QoS::AtLeastOnce, Some(2), true),
+        10,
+        &mut notes,
+    );
+    let why: Vec<&str> = notes
+        .iter()
+        .filter_map(|n| match &n.outcome {
+            Outcome::Broken(why) if n.duty == Duty::ReceiveMaximum => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        why,
+        [
+            "a re-sent QoS 1 PUBLISH (id 2) with 1 already unacknowledged; the CONNACK's Receive Maximum is 1"
+        ]
+    );
+}
+
+#[test]
+fn a_flow_re_sent_on_one_connection_keeps_its_place_on_the_next() {
+    let (mut c, mut notes) = resumed_with_three_carried(
+        Properties::new().with(PropertyId::ReceiveMaximum, PropertyValue::TwoByteInteger(1)),
+    );
+    let after_grace = t(10_001) + CONNACK_GRACE;
+    c.client(
+        after_grace,
+        &publish(QoS::AtLeastOnce, Some(1), true),
+        10,
+        &mut notes,
+    );
+    c.end(after_grace + t(100), Some(false), &mut notes);
+    let mut next = Conduct::new(V5, Start::Seen);
+    next.resume(c.carried().expect("the session persists"));
+    let mut notes = Vec::new();
+    let mut connect = Connect::new(V5, "dev");
+    connect.clean_session = false;
+    next.client(
+        t(20_000),
+        &Packet::Connect(Box::new(connect)),
+        20,
+        &mut notes,
+    );
+    next.server(t(20_001), &ack(0, Properties::new(), true));
+    for pid in 1..=3 {
+        next.client(
+            t(20_600),
+            &publish(QoS::AtLeastOnce, Some(pid), true),
+            10,
+            &mut notes,
+        );
+    }
+    assert_eq!(broken_duties(&notes), vec![]);
+    assert_eq!(
+        kept_duties(&notes)
+            .iter()
+            .filter(|d| **d == Duty::ResendOrder)
+            .count(),
+        3
+    );
+}

@@ -179,6 +179,10 @@ struct Active {
     pubrel_resent: Vec<u16>,
     /// PUBCOMPs the device sent for them: packet ids.
     pubcomp_resumed: Vec<u16>,
+    /// When the cloud re-sent the first of them.
+    pubrel_resent_at: Option<Duration>,
+    /// The resumed connection's close: when, and by whom.
+    resumed_closed: Option<(Duration, Option<Side>)>,
     /// QoS 1/2 PUBLISHes the device sent while PUBACK was withheld: distinct packet ids,
     /// and how many came again with DUP 1.
     unacked_ids: std::collections::BTreeSet<u16>,
@@ -310,6 +314,11 @@ impl Scenarios {
                 if let Some(run) = device.and_then(|d| self.devices.get_mut(&d)) {
                     if run.conn == Some(event.conn) {
                         run.conn = None;
+                    }
+                    if let Some(a) = run.active.as_mut() {
+                        if a.resumed == Some(event.conn) && a.resumed_closed.is_none() {
+                            a.resumed_closed = Some((at, *by));
+                        }
                     }
                     if let Some(a) = run.active.as_mut().filter(|a| a.conn == event.conn) {
                         if a.closed.is_none() {
@@ -825,6 +834,8 @@ fn start_next(
             resume_present: None,
             pubrel_resent: Vec::new(),
             pubcomp_resumed: Vec::new(),
+            pubrel_resent_at: None,
+            resumed_closed: None,
             unacked_ids: std::collections::BTreeSet::new(),
             dup_resends: 0,
             sent: BTreeMap::new(),
@@ -1012,6 +1023,7 @@ impl Active {
             {
                 if self.pubrel_resent.is_empty() {
                     self.trace(at, format!("cloud re-sends PUBREL {}", r.packet_id));
+                    self.pubrel_resent_at = Some(at);
                 }
                 self.pubrel_resent.push(r.packet_id);
             }
@@ -1126,6 +1138,28 @@ impl Active {
         }
     }
 
+    /// The device closed the resumed connection with PUBCOMPs still owed for the PUBRELs
+    /// the cloud re-sent there: it ends the session's QoS 2 flows instead of completing
+    /// them (each reconnection meets the same PUBRELs again).
+    fn release_abandoned(&self) -> Option<String> {
+        let (at, by) = self.resumed_closed?;
+        let resent_at = self.pubrel_resent_at?;
+        let owed: Vec<String> = self
+            .pubrel_resent
+            .iter()
+            .filter(|id| !self.pubcomp_resumed.contains(id))
+            .map(u16::to_string)
+            .collect();
+        if by != Some(Side::Client) || owed.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "the device closed the resumed connection {} after the cloud re-sent the PUBREL(s), with no PUBCOMP for packet id(s) {}",
+            fmt_secs(at.saturating_sub(resent_at)),
+            owed.join(", ")
+        ))
+    }
+
     /// What the device sent after the test's CONNACK, in one line: packets per type and
     /// the longest silence (up to its close or `now`), with the Keep Alive in force.
     fn sent_summary(&self, now: Duration) -> String {
@@ -1229,6 +1263,8 @@ impl Active {
         let unresumed = self.unresumed(test);
         let verdict = if let Some(why) = unresumed {
             Verdict::Inconclusive { message: why }
+        } else if let Some(why) = self.release_abandoned() {
+            test.status.missed(why)
         } else if let Some(topic) = undelivered {
             // The action did not happen as far as the device is concerned: nothing it did
             // or did not do afterwards is a reaction to it.
@@ -2317,15 +2353,16 @@ mod tests {
 
     /// QoS 2 with PUBREL withheld: once every delivery has its PUBREC the connection is
     /// dropped; on the reconnect the PUBRELs re-sent and the device's PUBCOMPs are
-    /// recorded. A device that comes back with a new session leaves nothing to judge.
+    /// recorded. A device that comes back with a new session leaves nothing to judge; one
+    /// that closes the resumed connection with a PUBCOMP owed fails.
     #[test]
     fn withheld_pubrels_are_resumed_on_the_reconnect() {
         let yaml = concat!(
-            "  - id: W\n    title: w\n    status: NP\n    start: subscribed\n",
+            "  - id: W\n    title: w\n    status: DOC\n    start: subscribed\n",
             "    action: { command: { topic: \"${subscribed_topic}\", qos: 2, count: 2, withhold_pubrel: true } }\n",
             "    timeout: 20s\n",
         );
-        for present in [true, false] {
+        for (present, completes) in [(true, true), (false, true), (true, false)] {
             let mut s = Scenarios::new(tests_of(yaml), Vars::new(), Duration::ZERO);
             connect(&mut s, 1, 0, 30);
             let actions = subscribe(&mut s, 1, 100, "q/2");
@@ -2400,6 +2437,19 @@ mod tests {
                 Side::Client,
                 Packet::PubComp(PubResponse::new(1)),
             ));
+            if !completes {
+                s.observe(&closed(2, 1_025, Side::Client));
+                let cases = s.finish(at(2_000));
+                assert_eq!(
+                    cases["dev"][0].verdict,
+                    Verdict::Failed {
+                        message: "the device closed the resumed connection 0.02 s after the cloud re-sent the PUBREL(s), with no PUBCOMP for packet id(s) 2".into()
+                    },
+                    "{:?}",
+                    cases["dev"][0]
+                );
+                continue;
+            }
             let (_, updates) = s.observe(&packet(
                 2,
                 1_020,
