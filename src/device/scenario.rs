@@ -1160,6 +1160,42 @@ impl Active {
         ))
     }
 
+    /// The device closed the test's connection with a command's QoS 1/2 PUBLISH still
+    /// unacknowledged: it refused the message instead of accepting it (a Topic Alias it
+    /// allowed, a burst).
+    fn command_abandoned(&self) -> Option<String> {
+        let (at, Some(Side::Client), _) = self.closed.as_ref()? else {
+            return None;
+        };
+        let unacked: Vec<&Delivered> = self
+            .deliveries
+            .iter()
+            .filter(|d| d.qos != QoS::AtMostOnce && d.at <= *at)
+            .filter(|d| d.pid.is_some_and(|pid| !self.acked.contains(&pid)))
+            .collect();
+        let first = unacked.first()?;
+        let ack = if first.qos == QoS::AtLeastOnce {
+            "PUBACK"
+        } else {
+            "PUBREC"
+        };
+        let ids: Vec<String> = unacked
+            .iter()
+            .filter_map(|d| d.pid.map(|p| p.to_string()))
+            .collect();
+        let alias = if first.alias_only {
+            " (the first carrying the Topic Alias alone)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "the device closed the connection {} after the cloud's PUBLISH id {}{alias}, with no {ack} for packet id(s) {}",
+            fmt_secs(at.saturating_sub(first.at)),
+            ids[0],
+            ids.join(", ")
+        ))
+    }
+
     /// What the device sent after the test's CONNACK, in one line: packets per type and
     /// the longest silence (up to its close or `now`), with the Keep Alive in force.
     fn sent_summary(&self, now: Duration) -> String {
@@ -1263,7 +1299,10 @@ impl Active {
         let unresumed = self.unresumed(test);
         let verdict = if let Some(why) = unresumed {
             Verdict::Inconclusive { message: why }
-        } else if let Some(why) = self.release_abandoned() {
+        } else if let Some(why) = self
+            .release_abandoned()
+            .or_else(|| self.command_abandoned())
+        {
             test.status.missed(why)
         } else if let Some(topic) = undelivered {
             // The action did not happen as far as the device is concerned: nothing it did
@@ -2223,6 +2262,42 @@ mod tests {
     /// A burst of QoS 1 commands to the topic of the device's subscription: every message
     /// is published, each delivery and PUBACK is counted, and the recording test is decided
     /// as soon as every flow is complete.
+    #[test]
+    fn a_device_closing_with_a_command_unacknowledged_fails_a_documented_test() {
+        let tests = tests_of(concat!(
+            "  - id: B\n    title: b\n    status: DOC\n    start: subscribed\n",
+            "    action: { command: { topic: \"${subscribed_topic}\", qos: 1, count: 2 } }\n",
+            "    timeout: 10s\n",
+        ));
+        let mut s = Scenarios::new(tests, Vars::new(), Duration::ZERO);
+        connect(&mut s, 1, 0, 30);
+        assert_eq!(subscribe(&mut s, 1, 100, "a/cmd").len(), 2);
+        for (pid, ms) in [(1u16, 110), (2, 120)] {
+            s.observe(&packet(
+                1,
+                ms,
+                Side::Server,
+                delivered(pid, "a/cmd", QoS::AtLeastOnce, None),
+            ));
+        }
+        s.observe(&packet(
+            1,
+            130,
+            Side::Client,
+            Packet::PubAck(PubResponse::new(1)),
+        ));
+        s.observe(&closed(1, 135, Side::Client));
+        let cases = s.finish(at(20_000));
+        assert_eq!(
+            cases["dev"][0].verdict,
+            Verdict::Failed {
+                message: "the device closed the connection 0.01 s after the cloud's PUBLISH id 2, with no PUBACK for packet id(s) 2".into()
+            },
+            "{:?}",
+            cases["dev"][0]
+        );
+    }
+
     #[test]
     fn a_qos_1_burst_is_recorded_once_every_message_is_acknowledged() {
         let tests = tests_of(concat!(
