@@ -18,6 +18,10 @@ pub mod code {
     pub const NO_MATCHING_SUBSCRIBERS: u8 = 0x10;
     /// No subscription existed (UNSUBACK).
     pub const NO_SUBSCRIPTION_EXISTED: u8 = 0x11;
+    /// 0x18 Continue authentication.
+    pub const CONTINUE_AUTHENTICATION: u8 = 0x18;
+    /// 0x19 Re-authenticate.
+    pub const RE_AUTHENTICATE: u8 = 0x19;
     /// Unspecified error.
     pub const UNSPECIFIED_ERROR: u8 = 0x80;
     /// Malformed Packet.

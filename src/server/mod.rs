@@ -152,6 +152,7 @@ mod state;
 mod subs;
 
 pub use crate::suite::device_tests::{ConnackPlan, Misbehaviour};
+pub use conn::ECHO_METHOD;
 
 use crate::codec::Connect;
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;

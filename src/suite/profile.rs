@@ -54,6 +54,12 @@ pub struct Profile {
     /// Topic Alias Maximum the server announces in a 5.0 CONNACK (default 10; 0: none).
     #[serde(default)]
     pub topic_alias_maximum: Option<u16>,
+    /// 5.0 enhanced authentication (§4.12) with the method `mqtt-conform-echo`: the server
+    /// answers a CONNECT naming it, and a re-authentication, with one AUTH 0x18 carrying a
+    /// challenge of 16 random bytes, and accepts the client's AUTH 0x18 that sends them
+    /// back. Any other method is refused (CONNACK 0x8C), as every method is without it.
+    #[serde(default)]
+    pub enhanced_authentication: bool,
     /// Limits on 5.0 PUBLISH properties (Alibaba Enterprise instances).
     #[serde(default)]
     pub properties: PropertyLimits,
@@ -281,6 +287,7 @@ impl Default for Profile {
             downlink_qos: None,
             max_publish_rate: None,
             topic_alias_maximum: None,
+            enhanced_authentication: false,
             properties: PropertyLimits::default(),
             shared_subscriptions: SharedSubscriptions::default(),
             replies: Vec::new(),

@@ -35,6 +35,7 @@ mod pcap_write;
 mod real_clients;
 mod report_junit;
 mod secrets;
+mod server_auth;
 mod server_broker;
 mod server_device_tests;
 mod server_events;

@@ -44,7 +44,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
     /// Answers a CONNECT with a refusal and ends the connection. The Reason String `why`
     /// is left out where the client's Maximum Packet Size has no room for it
     /// (MQTT-3.2.2-19), and the CONNACK itself where it has no room even for a bare one.
-    fn refuse(&mut self, code: u8, detail: impl Into<String>, why: Option<String>) -> Exit {
+    pub(super) fn refuse(
+        &mut self,
+        code: u8,
+        detail: impl Into<String>,
+        why: Option<String>,
+    ) -> Exit {
         let mut properties = Properties::new();
         if let (true, Some(why)) = (self.version.is_v5(), why) {
             properties =
@@ -90,12 +95,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             let detail = format!("protocol {} is not accepted by the profile", c.protocol);
             return Err(self.refuse(v3::UNACCEPTABLE_PROTOCOL_VERSION, detail, None));
         }
-        if v5 && c.properties.get(PropertyId::AuthenticationMethod).is_some() {
-            return Err(self.refuse(
-                code::BAD_AUTHENTICATION_METHOD,
-                "enhanced authentication is not offered",
-                None,
-            ));
+        if let (true, Some(method)) = (v5, c.properties.get_str(PropertyId::AuthenticationMethod)) {
+            if !profile.enhanced_authentication || method != auth::ECHO_METHOD {
+                let detail = format!("Authentication Method {method:?} is not offered");
+                return Err(self.refuse(code::BAD_AUTHENTICATION_METHOD, detail, None));
+            }
+            self.authenticate(method).await?;
         }
         let mut assigned = None;
         let client_id = if c.client_id.is_empty() {
@@ -214,6 +219,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 add(
                     PropertyId::AssignedClientIdentifier,
                     PropertyValue::String(id.clone().into()),
+                );
+            }
+            // MQTT-4.12.0-5: the method again in the successful CONNACK.
+            if let Some(a) = &self.auth {
+                add(
+                    PropertyId::AuthenticationMethod,
+                    PropertyValue::String(a.method.clone().into()),
                 );
             }
             let max_qos = plan_max_qos.unwrap_or(policy.max_qos);

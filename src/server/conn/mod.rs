@@ -2,12 +2,14 @@
 //! session's queued messages, all from one `select!` loop (no second task, no per-
 //! connection channel: idle connections cost a few kilobytes).
 
+mod auth;
 mod close;
 mod connect;
 mod deliver;
 mod publish;
 mod subscribe;
 
+pub use auth::ECHO_METHOD;
 use connect::expiry_of;
 
 use super::Shared;
@@ -225,6 +227,8 @@ struct Conn<S> {
     /// The client's Maximum Packet Size (5.0), once its CONNECT is read: no packet we
     /// send may be larger, the CONNACK included (MQTT-3.1.2-24).
     client_max_packet: usize,
+    /// The enhanced authentication the connection began with (5.0).
+    auth: Option<auth::Authenticated>,
     s: Option<Sess>,
 }
 
@@ -280,6 +284,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             framer,
             last_packet: Instant::now(),
             client_max_packet: usize::MAX,
+            auth: None,
             s: None,
         }
     }
@@ -653,10 +658,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                 "second CONNECT [MQTT-3.1.0-2]".to_owned(),
                 code::PROTOCOL_ERROR,
             )),
-            Packet::Auth(_) => Err(Exit::close(
-                "AUTH without an authentication method".to_owned(),
-                code::PROTOCOL_ERROR,
-            )),
+            Packet::Auth(a) => self.on_auth(&a),
             other => Err(Exit::close(
                 format!(
                     "{} is a server-to-client packet [MQTT-4.8.0-1]",
