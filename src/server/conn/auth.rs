@@ -87,7 +87,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
         let limit = self.sh.policy.limits.connect_timeout;
         let deadline = Instant::now() + limit;
         loop {
-            while let Some(bytes) = self.next_frame()? {
+            if let Some(bytes) = self.next_frame()? {
                 match self.decode(bytes) {
                     Ok(Packet::Auth(a)) => {
                         return match answers(&a, method, &challenge) {
