@@ -133,6 +133,37 @@ struct ConnInfo {
     /// The cloud has ended this connection (dropped it or sent DISCONNECT): no test
     /// starts on it.
     ended_by_cloud: bool,
+    /// Its enhanced authentication before the CONNACK (5.0).
+    auth: AuthSeen,
+}
+
+/// The enhanced authentication that opened a connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct AuthSeen {
+    /// The CONNECT's Authentication Method.
+    method: Option<String>,
+    /// When the cloud's AUTH 0x18 challenge went out.
+    challenged: Option<Duration>,
+    /// The device's first AUTH after it: when, its reason code and its method.
+    answer: Option<(Duration, u8, Option<String>)>,
+}
+
+impl AuthSeen {
+    /// The exchange in one line.
+    fn describe(&self) -> String {
+        let method = self.method.as_deref().unwrap_or_default();
+        match (self.challenged, &self.answer) {
+            (None, _) => format!("the CONNECT named {method:?}; the cloud sent no AUTH challenge"),
+            (Some(_), None) => format!(
+                "the CONNECT named {method:?}; the device never answered the cloud's AUTH 0x18 challenge"
+            ),
+            (Some(c), Some((t, reason, theirs))) => format!(
+                "the CONNECT named {method:?}; the device answered the cloud's AUTH 0x18 challenge {} after it with AUTH {reason:#04x} under {:?}",
+                fmt_secs(t.saturating_sub(c)),
+                theirs.as_deref().unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// A test under way on one device.
@@ -183,6 +214,13 @@ struct Active {
     pubrel_resent_at: Option<Duration>,
     /// The resumed connection's close: when, and by whom.
     resumed_closed: Option<(Duration, Option<Side>)>,
+    /// The enhanced authentication that opened the test's connection.
+    opening: AuthSeen,
+    /// Re-authentications the device started (AUTH 0x19) and the cloud ended with AUTH
+    /// 0x00; why one failed.
+    reauth_started: usize,
+    reauth_done: usize,
+    reauth_failed: Option<String>,
     /// QoS 1/2 PUBLISHes the device sent while PUBACK was withheld: distinct packet ids,
     /// and how many came again with DUP 1.
     unacked_ids: std::collections::BTreeSet<u16>,
@@ -300,6 +338,7 @@ impl Scenarios {
                         answered: false,
                         first_filter: None,
                         ended_by_cloud: false,
+                        auth: AuthSeen::default(),
                     },
                 );
             }
@@ -309,6 +348,15 @@ impl Scenarios {
             EventKind::Closed { by, detail } => {
                 if let Some(info) = self.conns.get_mut(&event.conn) {
                     info.closed = Some((at, *by, detail.clone()));
+                    let run = info.device.as_ref().and_then(|d| self.devices.get_mut(d));
+                    if let (false, Some(_), Some(run)) = (info.answered, info.auth.challenged, run)
+                    {
+                        let what = format!(
+                            "the connection was closed by {} before any CONNACK ({detail})",
+                            who(*by)
+                        );
+                        authentication_failed(&self.tests, run, &info.auth, what);
+                    }
                 }
                 let device = self.conns.get(&event.conn).and_then(|c| c.device.clone());
                 if let Some(run) = device.and_then(|d| self.devices.get_mut(&d)) {
@@ -408,6 +456,11 @@ impl Scenarios {
             (Side::Client, Packet::Connect(c)) => {
                 info.device = Some(c.client_id.clone());
                 info.keepalive = c.keep_alive;
+                info.auth.method = c
+                    .properties
+                    .get_str(PropertyId::AuthenticationMethod)
+                    .filter(|_| c.protocol.is_v5())
+                    .map(str::to_owned);
                 info.v5 = c.protocol.is_v5();
                 info.clean_start = c.clean_session;
                 info.alias_max = c
@@ -435,10 +488,33 @@ impl Scenarios {
                     }
                 }
             }
+            (Side::Server, Packet::Auth(x))
+                if !info.answered && info.auth.challenged.is_none() && x.reason_code == 0x18 =>
+            {
+                info.auth.challenged = Some(at);
+            }
+            (Side::Client, Packet::Auth(x))
+                if !info.answered
+                    && info.auth.challenged.is_some()
+                    && info.auth.answer.is_none() =>
+            {
+                let method = x
+                    .properties
+                    .get_str(PropertyId::AuthenticationMethod)
+                    .map(str::to_owned);
+                info.auth.answer = Some((at, x.reason_code, method));
+            }
             (Side::Server, Packet::ConnAck(c)) => {
                 info.answered = true;
                 info.accepted = c.code == 0;
                 info.session_present = c.session_present;
+                if !info.accepted && info.auth.challenged.is_some() {
+                    let what = format!("the cloud refused it with CONNACK {:#04x}", c.code);
+                    let run = info.device.as_ref().and_then(|d| self.devices.get_mut(d));
+                    if let Some(run) = run {
+                        authentication_failed(&self.tests, run, &info.auth, what);
+                    }
+                }
                 let run = info.device.as_ref().and_then(|d| self.devices.get_mut(d));
                 if let (false, Some(run)) = (info.accepted, run) {
                     // A CONNECT the test's own CONNACK makes the server refuse (a Will
@@ -495,6 +571,20 @@ impl Scenarios {
         }
         if a.conn != event.conn {
             return;
+        }
+        match (event.from, packet) {
+            (Side::Client, Packet::Auth(x)) if x.reason_code == 0x19 => {
+                a.reauth_started += 1;
+                a.trace(at, "device starts a re-authentication (AUTH 0x19)".into());
+            }
+            (Side::Server, Packet::Auth(x)) if x.reason_code == 0x00 => a.reauth_done += 1,
+            (Side::Server, Packet::Disconnect(d)) if a.reauth_started > a.reauth_done => {
+                a.reauth_failed = Some(format!(
+                    "the cloud ended re-authentication {} with DISCONNECT {:#04x}",
+                    a.reauth_started, d.reason_code
+                ));
+            }
+            _ => {}
         }
         let Some(acted) = a.acted else { return };
         let test = &self.tests[a.test];
@@ -699,6 +789,10 @@ fn not_applicable(test: &DeviceTest, info: &ConnInfo) -> Option<String> {
         _ if plan.needs_v5() => Some("its CONNACK properties"),
         _ => None,
     };
+    let needs_v5 = needs_v5.or(test
+        .expect
+        .authenticates
+        .then_some("enhanced authentication"));
     if let (false, Some(what)) = (info.v5, needs_v5) {
         return Some(format!(
             "the device speaks MQTT 3.1.1, and this test needs {what} (MQTT 5.0)"
@@ -714,6 +808,11 @@ fn not_applicable(test: &DeviceTest, info: &ConnInfo) -> Option<String> {
     {
         return Some(
             "the device's CONNECT allows no Topic Alias (Topic Alias Maximum 0 or absent), so the cloud may send none [MQTT-3.3.2-11]".into(),
+        );
+    }
+    if test.expect.authenticates && info.auth.method.is_none() {
+        return Some(
+            "the device's CONNECT names no Authentication Method: it does not use enhanced authentication".into(),
         );
     }
     if plan.session_present && !info.clean_start {
@@ -836,6 +935,10 @@ fn start_next(
             pubcomp_resumed: Vec::new(),
             pubrel_resent_at: None,
             resumed_closed: None,
+            opening: info.auth.clone(),
+            reauth_started: 0,
+            reauth_done: 0,
+            reauth_failed: None,
             unacked_ids: std::collections::BTreeSet::new(),
             dup_resends: 0,
             sent: BTreeMap::new(),
@@ -1543,6 +1646,25 @@ impl Outcomes {
             };
             items.push(("resend", outcome));
         }
+        if e.authenticates {
+            let opening = a.opening.describe();
+            let rounds = match a.reauth_started {
+                0 => "; it started no re-authentication".to_owned(),
+                n => format!(
+                    "; {} of its {n} re-authentication(s) completed",
+                    a.reauth_done
+                ),
+            };
+            let outcome = match (&a.reauth_failed, &a.closed) {
+                (Some(why), _) => Outcome::Missed(format!("{opening}; {why}")),
+                // The connection was accepted: the answer passed; re-authentications are
+                // recorded until the test ends.
+                (None, Some(_)) => Outcome::Met(format!("{opening}{rounds}")),
+                (None, None) if last => Outcome::Met(format!("{opening}{rounds}")),
+                (None, None) => Outcome::Pending,
+            };
+            items.push(("authenticates", outcome));
+        }
         if let Some(stays) = e.stays {
             let need = stays.resolve(ka);
             let outcome = match &a.closed {
@@ -1648,6 +1770,21 @@ fn who(by: Option<Side>) -> &'static str {
         Some(Side::Server) => "the cloud",
         None => "either side",
     }
+}
+
+/// A connection whose enhanced authentication failed before any CONNACK accepted it
+/// (`what` happened): the device's authentication test, when it is the next, fails.
+fn authentication_failed(tests: &[DeviceTest], run: &mut DeviceRun, auth: &AuthSeen, what: String) {
+    let Some(test) = tests.get(run.next).filter(|t| t.expect.authenticates) else {
+        return;
+    };
+    if run.active.is_some() {
+        return;
+    }
+    let mut case = skipped(test, String::new());
+    case.verdict = test.status.missed(format!("{}; {what}", auth.describe()));
+    run.cases.push(case);
+    run.next += 1;
 }
 
 fn skipped(test: &DeviceTest, reason: String) -> CaseReport {
@@ -2538,6 +2675,105 @@ mod tests {
                     message: "2 of 2 command(s) delivered at QoS 2 from 0.01 s to 0.02 s after the cloud published them; 2 PUBREC(s), 0 PUBCOMP(s); PUBREL withheld and the connection dropped; reconnected with Session Present 1: 2 PUBREL(s) re-sent, 2 PUBCOMP(s) for them; connection closed by the cloud 0.05 s after the action (EOF); reconnected 0.85 s after the close".into()
                 },
                 "{case:?}"
+            );
+        }
+    }
+
+    /// Enhanced authentication: a device answering the challenge passes (its
+    /// re-authentications recorded), one naming no method is not tested, one refused or
+    /// closing before any CONNACK fails.
+    #[test]
+    fn the_authentication_test_judges_the_exchange_that_opened_the_connection() {
+        let yaml = concat!(
+            "  - id: A\n    title: a\n    action: none\n    expect: { authenticates: true }\n",
+            "    timeout: 5s\n",
+        );
+        let auth = |reason: u8, method: &str| {
+            Packet::Auth(crate::codec::Auth {
+                reason_code: reason,
+                properties: Properties::new().with(
+                    PropertyId::AuthenticationMethod,
+                    crate::codec::PropertyValue::String(method.to_owned().into()),
+                ),
+            })
+        };
+        let opened_with = |s: &mut Scenarios, method: Option<&str>| {
+            let mut c = Connect::new(ProtocolVersion::V5, "dev");
+            if let Some(m) = method {
+                c.properties = Properties::new().with(
+                    PropertyId::AuthenticationMethod,
+                    crate::codec::PropertyValue::String(m.to_owned().into()),
+                );
+            }
+            s.observe(&ev(1, 0, Side::Client, EventKind::opened(None)));
+            s.observe(&packet(1, 0, Side::Client, Packet::Connect(c.into())));
+            if method.is_some() {
+                s.observe(&packet(1, 1, Side::Server, auth(0x18, "m")));
+            }
+        };
+        // Answered and accepted; one re-authentication completed.
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        opened_with(&mut s, Some("m"));
+        s.observe(&packet(1, 21, Side::Client, auth(0x18, "m")));
+        s.observe(&packet(
+            1,
+            22,
+            Side::Server,
+            Packet::ConnAck(ack(false, Properties::new())),
+        ));
+        s.observe(&packet(1, 1_000, Side::Client, auth(0x19, "m")));
+        s.observe(&packet(1, 1_001, Side::Server, auth(0x18, "m")));
+        s.observe(&packet(1, 1_002, Side::Client, auth(0x18, "m")));
+        s.observe(&packet(1, 1_003, Side::Server, auth(0x00, "m")));
+        let (_, updates) = s.tick(at(6_000));
+        assert_eq!(
+            decided(&updates).verdict,
+            Verdict::Passed,
+            "{:?}",
+            decided(&updates)
+        );
+        let measured = decided(&updates).measured.clone().unwrap_or_default();
+        assert!(
+            measured.ends_with("the CONNECT named \"m\"; the device answered the cloud's AUTH 0x18 challenge 0.02 s after it with AUTH 0x18 under \"m\"; 1 of its 1 re-authentication(s) completed"),
+            "{measured}"
+        );
+        // No method: not tested.
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        opened_with(&mut s, None);
+        s.observe(&packet(
+            1,
+            2,
+            Side::Server,
+            Packet::ConnAck(ack(false, Properties::new())),
+        ));
+        let cases = s.finish(at(100));
+        assert!(
+            matches!(&cases["dev"][0].verdict, Verdict::Skipped { reason } if reason.contains("names no Authentication Method")),
+            "{:?}",
+            cases["dev"][0]
+        );
+        // A wrong answer refused, and a close instead of an answer: failed.
+        for refused in [true, false] {
+            let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+            opened_with(&mut s, Some("m"));
+            if refused {
+                s.observe(&packet(1, 5, Side::Client, auth(0x18, "m")));
+                let mut nack = ack(false, Properties::new());
+                nack.code = 0x87;
+                s.observe(&packet(1, 6, Side::Server, Packet::ConnAck(nack)));
+            }
+            s.observe(&closed(1, 7, Side::Client));
+            let cases = s.finish(at(100));
+            let want = if refused {
+                "the CONNECT named \"m\"; the device answered the cloud's AUTH 0x18 challenge 0.00 s after it with AUTH 0x18 under \"m\"; the cloud refused it with CONNACK 0x87"
+            } else {
+                "the CONNECT named \"m\"; the device never answered the cloud's AUTH 0x18 challenge; the connection was closed by the device before any CONNACK (EOF)"
+            };
+            assert_eq!(
+                cases["dev"][0].verdict,
+                Verdict::Failed {
+                    message: want.into()
+                }
             );
         }
     }

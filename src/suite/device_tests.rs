@@ -185,6 +185,8 @@ pub struct DeviceExpect {
     pub resend: Option<Window>,
     /// Keep the connection open this long.
     pub stays: Option<TimeExpr>,
+    /// Answer the cloud's AUTH challenges (5.0 enhanced authentication).
+    pub authenticates: bool,
 }
 
 impl DeviceExpect {
@@ -195,6 +197,7 @@ impl DeviceExpect {
             && self.reconnect.is_none()
             && self.resend.is_none()
             && self.stays.is_none()
+            && !self.authenticates
     }
 }
 
@@ -403,16 +406,19 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
             .map(|w| window(w, "resend", &loc))
             .transpose()?,
         stays: e.stays.as_ref().map(time).transpose()?,
+        authenticates: e.authenticates,
     };
     let connack = def
         .connack
         .as_ref()
         .map(|c| connack_plan(c).map_err(|m| at(&def.id.referenced, m)))
         .transpose()?;
-    if action == DeviceAction::None && connack.is_none() {
+    // An authentication test reacts to the challenge every CONNECT naming a method gets.
+    if action == DeviceAction::None && connack.is_none() && !expect.authenticates {
         return Err(at(
             &loc,
-            "`action: none` needs a `connack` to react to".into(),
+            "`action: none` needs a `connack` (or `expect: { authenticates: true }`) to react to"
+                .into(),
         ));
     }
     Ok(DeviceTest {

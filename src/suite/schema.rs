@@ -1082,6 +1082,11 @@ pub struct DeviceExpectDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub stays: Option<Spanned<String>>,
+    /// 5.0 enhanced authentication: the device, naming an Authentication Method in its
+    /// CONNECT, answers the cloud's AUTH challenge (the profile's `enhanced_authentication`)
+    /// and each re-authentication it starts; a device naming none is not tested.
+    #[serde(default)]
+    pub authenticates: bool,
 }
 
 /// The reply a command expects.

@@ -25,7 +25,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The device tests of `mqtt-5`, in the order the cloud plays them.
-const V5_TESTS: [&str; 11] = [
+const V5_TESTS: [&str; 12] = [
+    "MQTT5-DEV-ENHANCED-AUTH",
     "MQTT5-DEV-SESSION-PRESENT",
     "MQTT5-DEV-DISCONNECT-REASON",
     "MQTT5-DEV-RECEIVE-MAX-1",
@@ -90,12 +91,14 @@ impl Program {
     }
 }
 
-/// One row: a program speaking one version, asking for a clean session or resuming one.
+/// One row: a program speaking one version, asking for a clean session or resuming one,
+/// and (5.0) naming the cloud's enhanced-authentication method or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Row {
     program: Program,
     v5: bool,
     clean: bool,
+    auth: bool,
 }
 
 impl Row {
@@ -105,17 +108,22 @@ impl Row {
 
     fn id(self) -> String {
         format!(
-            "dt-{}-{}{}",
+            "dt-{}-{}{}{}",
             self.program.tag(),
             if self.v5 { "5" } else { "311" },
-            if self.clean { "-clean" } else { "" }
+            if self.clean { "-clean" } else { "" },
+            if self.auth { "-auth" } else { "" }
         )
     }
 
     /// The device tests the row plays: all of its suite's, but for the rows that ask for a
     /// clean session only to play the one test a resuming device cannot
-    /// (MQTT5-DEV-SESSION-PRESENT).
+    /// (MQTT5-DEV-SESSION-PRESENT), and the enhanced-authentication rows only to play
+    /// MQTT5-DEV-ENHANCED-AUTH.
     fn tests(self) -> Vec<&'static str> {
+        if self.auth {
+            return vec!["MQTT5-DEV-ENHANCED-AUTH"];
+        }
         match (self.v5, self.clean && self.program.resumes()) {
             (true, true) => vec!["MQTT5-DEV-SESSION-PRESENT"],
             (true, false) => V5_TESTS.to_vec(),
@@ -133,10 +141,10 @@ impl Row {
     }
 
     fn label(self) -> String {
-        let session = if self.clean {
-            "clean session"
-        } else {
-            "resumed session"
+        let session = match (self.auth, self.clean) {
+            (true, _) => "enhanced authentication",
+            (false, true) => "clean session",
+            (false, false) => "resumed session",
         };
         format!("{} — `{}`, {session}", self.program.name(), self.suite())
     }
@@ -159,6 +167,7 @@ fn rows(v5: bool) -> Vec<Row> {
             program,
             v5,
             clean: !program.resumes(),
+            auth: false,
         })
         .collect();
     if v5 {
@@ -166,7 +175,19 @@ fn rows(v5: bool) -> Vec<Row> {
             program,
             v5,
             clean: true,
+            auth: false,
         }));
+        // The libraries whose applications can name an Authentication Method.
+        rows.extend(
+            [Program::Paho, Program::MqttJs, Program::Rumqttc]
+                .into_iter()
+                .map(|program| Row {
+                    program,
+                    v5,
+                    clean: false,
+                    auth: true,
+                }),
+        );
     }
     rows
 }
@@ -347,6 +368,7 @@ impl Device {
                 ("DT_FILTER", filter.clone()),
                 ("DT_TOPIC", topic.clone()),
                 ("DT_CLEAN", if row.clean { "1" } else { "0" }.to_owned()),
+                ("DT_AUTH", if row.auth { "1" } else { "0" }.to_owned()),
             ];
             launch
         };
@@ -452,7 +474,7 @@ fn rumqttc_device(
     runtime.block_on(async move {
         let driven = async {
             if row.v5 {
-                rumqttc_v5(&id, port, row.clean, filter, topic).await
+                rumqttc_v5(&id, port, row.clean, row.auth, filter, topic).await
             } else {
                 rumqttc_v4(&id, port, row.clean, filter, topic).await
             }
@@ -492,8 +514,8 @@ async fn rumqttc_v4(id: &str, port: u16, clean: bool, filter: &str, topic: &str)
 }
 
 /// rumqttc speaking 5.0 (a Session Expiry Interval of 300 s unless `clean`, a Topic Alias
-/// Maximum of 5), forever.
-async fn rumqttc_v5(id: &str, port: u16, clean: bool, filter: &str, topic: &str) {
+/// Maximum of 5, with `auth` the cloud's Authentication Method), forever.
+async fn rumqttc_v5(id: &str, port: u16, clean: bool, auth: bool, filter: &str, topic: &str) {
     use rumqttc::v5::mqttbytes::QoS;
     use rumqttc::v5::mqttbytes::v5::Packet;
     use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -504,6 +526,9 @@ async fn rumqttc_v5(id: &str, port: u16, clean: bool, filter: &str, topic: &str)
         .set_topic_alias_max(Some(5));
     if !clean {
         options.set_session_expiry_interval(Some(300));
+    }
+    if auth {
+        options.set_authentication_method(Some("mqtt-conform-echo".to_owned()));
     }
     let (client, mut events) = AsyncClient::new(options, 100);
     let publisher = client.clone();
@@ -594,11 +619,70 @@ const RUMQTTC_QUOTA: &str = "re-sends every unacknowledged PUBLISH at once on re
 const RUMQTTC_PUBREL: &str = "forgets its QoS 2 receive state on reconnect and closes the connection on the re-sent PUBREL (\"unsolicited\") instead of answering PUBCOMP";
 const RUMQTTC_PUBCOMP: &str =
     "closed the connection inside the window a PUBCOMP is waited for (the device test fails it)";
+const NO_METHOD: &str = "names no Authentication Method in this row (its enhanced-authentication row, where it has one, does)";
 const STAYS: &str = "stays connected, sending, after Session Present 1 to its Clean Start";
 
 /// Every verdict that is not a pass, and every device test's verdict, per row. A device
 /// test not listed is `recorded` (its rules judge it); a rule not listed passed.
 const PINS: &[Pin] = &[
+    // Enhanced authentication.
+    pin(
+        "dt-paho-5-auth",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "failed",
+        "the device never answered the cloud's AUTH 0x18 challenge; the connection was closed by the device before any CONNACK",
+        "lets the application name an Authentication Method but handles no AUTH packet: it closes the connection at the server's challenge",
+    ),
+    pin(
+        "dt-mqttjs-5-auth",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "passed",
+        "",
+        "answers the challenge through its `handleAuth` hook (the application sends the data back) and gets the CONNACK",
+    ),
+    pin(
+        "dt-rumqttc-5-auth",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "failed",
+        "the device never answered the cloud's AUTH 0x18 challenge; the connection was closed by the device before any CONNACK",
+        "sends the Authentication Method it is given but handles no AUTH packet: it closes the connection at the server's challenge",
+    ),
+    // Rows whose programs name no Authentication Method.
+    pin(
+        "dt-paho-5",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "skipped",
+        "names no Authentication Method",
+        NO_METHOD,
+    ),
+    pin(
+        "dt-mqttjs-5",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "skipped",
+        "names no Authentication Method",
+        NO_METHOD,
+    ),
+    pin(
+        "dt-rumqttc-5",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "skipped",
+        "names no Authentication Method",
+        NO_METHOD,
+    ),
+    pin(
+        "dt-mosqsub-5",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "skipped",
+        "names no Authentication Method",
+        NO_METHOD,
+    ),
+    pin(
+        "dt-pahocsub-5-clean",
+        "MQTT5-DEV-ENHANCED-AUTH",
+        "skipped",
+        "names no Authentication Method",
+        NO_METHOD,
+    ),
     // MQTT 3.1.1.
     pin(
         "dt-rumqttc-311",
@@ -1069,4 +1153,32 @@ fn the_device_test_doc_is_written_from_the_pins() {
 #[ignore = "writes docs/client-device-tests.md; run on purpose"]
 fn write_the_device_test_doc() {
     std::fs::write(repo_file(DOC), doc()).expect("docs/ is writable");
+}
+
+/// Prints what every row gives, for pinning: each device test's verdict and every rule's
+/// that is not a pass. `DEVICE_TEST_MATRIX_ROW=dt-paho-5` runs only the rows whose id holds
+/// it.
+#[test]
+#[ignore = "prints the device-test verdicts of every real client"]
+fn print_the_device_test_matrix() {
+    let only = std::env::var("DEVICE_TEST_MATRIX_ROW").unwrap_or_default();
+    for v5 in [false, true] {
+        let chosen = rows(v5)
+            .into_iter()
+            .filter(|row| row.id().contains(&only))
+            .collect();
+        for (row, outcome) in run_all(chosen) {
+            println!("== {} ({})", row.label(), row.id());
+            match outcome {
+                Ok(verdicts) => {
+                    for (id, s) in verdicts {
+                        if s.status != "passed" || id.contains("-DEV-") {
+                            println!("  {id}: {} — {}", s.status, s.message);
+                        }
+                    }
+                }
+                Err(e) => println!("  could not run: {e}"),
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@
 // until it is killed.
 //
 // Environment: DT_HOST, DT_PORT, DT_PROTOCOL (3.1.1 | 5), DT_CLIENT_ID, DT_FILTER, DT_TOPIC,
-// DT_CLEAN (0 | 1).
+// DT_CLEAN (0 | 1), DT_AUTH (1: enhanced authentication).
 'use strict';
 
 const mqtt = require('mqtt');
@@ -35,11 +35,26 @@ const options = {
   reconnectPeriod: 1000,
   resubscribe: false,
 };
+// DT_AUTH=1: 5.0 enhanced authentication with the cloud's method, whose challenge the
+// device sends back.
+const method = process.env.DT_AUTH === '1' ? 'mqtt-conform-echo' : undefined;
 if (v5) {
   options.properties = { topicAliasMaximum: 5 };
   if (!clean) options.properties.sessionExpiryInterval = 300;
+  if (method) options.properties.authenticationMethod = method;
 }
 const client = mqtt.connect(options);
+if (method) {
+  client.handleAuth = (packet, callback) =>
+    callback(null, {
+      cmd: 'auth',
+      reasonCode: 0x18,
+      properties: {
+        authenticationMethod: method,
+        authenticationData: packet.properties.authenticationData,
+      },
+    });
+}
 client.on('connect', () => client.subscribe(filter, { qos: 2 }));
 client.on('message', (t, payload) => console.log(`${t} ${payload}`));
 client.on('error', () => {});
