@@ -351,13 +351,16 @@ fn carry_out(control: &crate::server::ServerControl, actions: Vec<scenario::Acti
                 payload,
                 qos,
                 topic_alias,
+                request,
             } => {
                 // A topic that cannot be published was refused when the suite loaded; the
                 // test then reports the command as not delivered.
-                let _ = if topic_alias {
-                    control.publish_aliased(&topic, payload, qos)
-                } else {
-                    control.publish(&topic, payload, qos, false)
+                let _ = match request {
+                    Some((response_topic, correlation)) => {
+                        control.publish_request(&topic, payload, qos, &response_topic, correlation)
+                    }
+                    None if topic_alias => control.publish_aliased(&topic, payload, qos),
+                    None => control.publish(&topic, payload, qos, false),
                 };
             }
             scenario::Action::PlanConnack { device, plan } => {

@@ -59,6 +59,8 @@ pub enum Action {
         qos: QoS,
         /// Sent with a Topic Alias where the client allows one.
         topic_alias: bool,
+        /// 5.0 Request/Response: the Response Topic and Correlation Data it carries.
+        request: Option<(String, Option<Bytes>)>,
     },
     /// Answer the device's next CONNECTs with this CONNACK (`None`: the platform's own).
     PlanConnack {
@@ -216,6 +218,8 @@ struct Active {
     resumed_closed: Option<(Duration, Option<Side>)>,
     /// The enhanced authentication that opened the test's connection.
     opening: AuthSeen,
+    /// The Correlation Data the command carried (5.0 Request/Response).
+    correlation_data: Option<Bytes>,
     /// Re-authentications the device started (AUTH 0x19) and the cloud ended with AUTH
     /// 0x00; why one failed.
     reauth_started: usize,
@@ -681,6 +685,12 @@ impl Scenarios {
                                 .map_err(|e| format!("payload is not JSON: {e}"))
                                 .and_then(|v| crate::suite::shape::check(&v, schema, "$")),
                         };
+                        let shape = shape.and_then(|()| {
+                            if !reply.echoes_correlation_data {
+                                return Ok(());
+                            }
+                            correlation_echoed(a.correlation_data.as_ref(), &p.properties)
+                        });
                         a.reply = Some((at, shape));
                         a.trace(at, format!("reply on {}", p.topic));
                     }
@@ -786,6 +796,9 @@ fn not_applicable(test: &DeviceTest, info: &ConnInfo) -> Option<String> {
         DeviceAction::Command {
             topic_alias: true, ..
         } => Some("a Topic Alias"),
+        DeviceAction::Command {
+            request: Some(_), ..
+        } => Some("a Response Topic (Request/Response)"),
         _ if plan.needs_v5() => Some("its CONNACK properties"),
         _ => None,
     };
@@ -936,6 +949,7 @@ fn start_next(
             pubrel_resent_at: None,
             resumed_closed: None,
             opening: info.auth.clone(),
+            correlation_data: None,
             reauth_started: 0,
             reauth_done: 0,
             reauth_failed: None,
@@ -996,6 +1010,7 @@ fn act(
             count,
             topic_alias,
             withhold_pubrel,
+            request,
         } => {
             let mut vars = vars.clone();
             let unix = epoch_unix + now;
@@ -1015,6 +1030,12 @@ fn act(
             let payload = vars
                 .interpolate(payload)
                 .unwrap_or_else(|_| payload.clone());
+            let fill = |text: &String| vars.interpolate(text).unwrap_or_else(|_| text.clone());
+            let request = request.as_ref().map(|r| {
+                let data = r.correlation_data.as_ref().map(|d| Bytes::from(fill(d)));
+                (fill(&r.response_topic), data)
+            });
+            a.correlation_data = request.as_ref().and_then(|(_, d)| d.clone());
             if *withhold_pubrel {
                 a.trace(now, "cloud withholds PUBREL".into());
                 out.push(Action::Misbehave {
@@ -1040,6 +1061,7 @@ fn act(
                     payload: Bytes::from(payload.clone()),
                     qos: *qos,
                     topic_alias: *topic_alias,
+                    request: request.clone(),
                 });
             }
             what
@@ -1772,6 +1794,31 @@ fn who(by: Option<Side>) -> &'static str {
     }
 }
 
+/// Whether a reply's `properties` carry the request's Correlation Data `sent` unchanged.
+fn correlation_echoed(
+    sent: Option<&Bytes>,
+    properties: &crate::codec::Properties,
+) -> Result<(), String> {
+    let got = match properties.get(PropertyId::CorrelationData) {
+        Some(crate::codec::PropertyValue::Binary(b)) => Some(b),
+        _ => None,
+    };
+    let show = |b: &Bytes| format!("[{}]", crate::event::hex_preview(b));
+    match (sent, got) {
+        (Some(s), Some(g)) if s == g => Ok(()),
+        (Some(s), Some(g)) => Err(format!(
+            "the reply carries Correlation Data {}, not the request's {}",
+            show(g),
+            show(s)
+        )),
+        (Some(s), None) => Err(format!(
+            "the reply carries no Correlation Data (the request's was {})",
+            show(s)
+        )),
+        (None, _) => Ok(()),
+    }
+}
+
 /// A connection whose enhanced authentication failed before any CONNACK accepted it
 /// (`what` happened): the device's authentication test, when it is the next, fails.
 fn authentication_failed(tests: &[DeviceTest], run: &mut DeviceRun, auth: &AuthSeen, what: String) {
@@ -2094,6 +2141,55 @@ mod tests {
                 message: "connection closed by the device 2.00 s after the action (EOF)".into()
             }
         );
+    }
+
+    /// Request/Response: the command carries the Response Topic and Correlation Data
+    /// (placeholders filled); a reply on the Response Topic passes only with the Correlation
+    /// Data unchanged.
+    #[test]
+    fn a_request_is_answered_on_its_response_topic_with_the_correlation_data() {
+        let yaml = concat!(
+            "  - id: Q\n    title: q\n    action:\n      command: { topic: \"t/set\", qos: 1, ",
+            "response_topic: \"${client_id}/resp\", correlation_data: \"c-${test}\" }\n",
+            "    expect: { reply: { topic: \"${client_id}/resp\", within: 5s, echoes_correlation_data: true } }\n",
+        );
+        let reply = |data: &[u8]| {
+            let mut p = Publish::new("dev/resp", "answer");
+            p.properties = Properties::new().with(
+                PropertyId::CorrelationData,
+                crate::codec::PropertyValue::Binary(Bytes::copy_from_slice(data)),
+            );
+            Packet::Publish(p)
+        };
+        for (data, want) in [
+            (&b"c-Q"[..], None),
+            (
+                &b"c-X"[..],
+                Some("the reply carries Correlation Data [63 2d 58], not the request's [63 2d 51]"),
+            ),
+        ] {
+            let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+            let actions = connect5(&mut s, 1, 0, true, 0, ack(false, Properties::new()));
+            assert!(
+                matches!(&actions[..], [Action::Publish { request: Some((topic, Some(c))), .. }] if topic == "dev/resp" && &c[..] == b"c-Q"),
+                "{actions:?}"
+            );
+            s.observe(&packet(
+                1,
+                10,
+                Side::Server,
+                delivered(1, "t/set", QoS::AtLeastOnce, None),
+            ));
+            let (_, updates) = s.observe(&packet(1, 20, Side::Client, reply(data)));
+            let case = decided(&updates);
+            match want {
+                None => assert_eq!(case.verdict, Verdict::Passed, "{case:?}"),
+                Some(why) => assert!(
+                    matches!(&case.verdict, Verdict::Failed { message } if message.contains(why)),
+                    "{case:?}"
+                ),
+            }
+        }
     }
 
     fn tests5_of(yaml_device_tests: &str) -> Vec<DeviceTest> {
@@ -2453,7 +2549,8 @@ mod tests {
                     topic: "dev/mqtt-conform/cmd/mqtt-conform".into(),
                     payload: Bytes::new(),
                     qos: QoS::AtLeastOnce,
-                    topic_alias: false
+                    topic_alias: false,
+                    request: None,
                 }
             );
         }

@@ -154,9 +154,9 @@ mod subs;
 pub use crate::suite::device_tests::{ConnackPlan, Misbehaviour};
 pub use conn::ECHO_METHOD;
 
-use crate::codec::Connect;
 use crate::codec::framing::DEFAULT_MAX_PACKET_SIZE;
 use crate::codec::reason::{code, v3};
+use crate::codec::{Connect, Properties, PropertyId, PropertyValue};
 use crate::event::{Event, EventKind, Side};
 use crate::suite::profile::Profile;
 use crate::suite::vars::Vars;
@@ -628,7 +628,27 @@ impl ServerControl {
         qos: crate::codec::QoS,
         retain: bool,
     ) -> Result<(), String> {
-        self.publish_message(topic, payload, qos, retain, false)
+        self.publish_message(topic, payload, qos, retain, false, Properties::new())
+    }
+
+    /// [`ServerControl::publish`] as a 5.0 request: with `response_topic` and, when given,
+    /// `correlation` as Correlation Data (subscribers on 3.1.1 get the message without them).
+    pub fn publish_request(
+        &self,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: crate::codec::QoS,
+        response_topic: &str,
+        correlation: Option<bytes::Bytes>,
+    ) -> Result<(), String> {
+        let mut properties = Properties::new().with(
+            PropertyId::ResponseTopic,
+            PropertyValue::String(response_topic.to_owned().into()),
+        );
+        if let Some(data) = correlation {
+            properties = properties.with(PropertyId::CorrelationData, PropertyValue::Binary(data));
+        }
+        self.publish_message(topic, payload, qos, false, false, properties)
     }
 
     /// [`ServerControl::publish`] with a Topic Alias for every 5.0 client that allows one
@@ -639,7 +659,7 @@ impl ServerControl {
         payload: bytes::Bytes,
         qos: crate::codec::QoS,
     ) -> Result<(), String> {
-        self.publish_message(topic, payload, qos, false, true)
+        self.publish_message(topic, payload, qos, false, true, Properties::new())
     }
 
     fn publish_message(
@@ -649,6 +669,7 @@ impl ServerControl {
         qos: crate::codec::QoS,
         retain: bool,
         topic_alias: bool,
+        properties: Properties,
     ) -> Result<(), String> {
         let shared = self
             .shared
@@ -659,7 +680,7 @@ impl ServerControl {
         let msg = Arc::new(state::Message {
             topic: topic.to_owned(),
             payload,
-            properties: crate::codec::Properties::new(),
+            properties,
             expires_at: None,
             retain,
             topic_alias,

@@ -43,6 +43,15 @@ pub enum DeviceStart {
     Subscribed,
 }
 
+/// The Request/Response properties of a command (5.0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Response Topic.
+    pub response_topic: String,
+    /// Correlation Data.
+    pub correlation_data: Option<String>,
+}
+
 /// What the emulated cloud does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceAction {
@@ -60,6 +69,9 @@ pub enum DeviceAction {
         topic_alias: bool,
         /// QoS 2: no PUBREL after the device's PUBREC; the connection is then dropped.
         withhold_pubrel: bool,
+        /// 5.0 Request/Response: the Response Topic and Correlation Data it carries
+        /// (placeholders allowed).
+        request: Option<Request>,
     },
     /// Switch a misbehaviour on for the connection.
     Misbehave(Misbehaviour),
@@ -170,6 +182,8 @@ pub struct Reply {
     pub within: TimeExpr,
     /// JSON shape of the payload.
     pub payload_json: Option<Value>,
+    /// The command's Correlation Data comes back unchanged.
+    pub echoes_correlation_data: bool,
 }
 
 /// What the device must do.
@@ -321,6 +335,21 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
                     "`${subscribed_topic}` needs `start: subscribed` (it is made from the device's first subscription)".into(),
                 ));
             }
+            if c.correlation_data.is_some() && c.response_topic.is_none() {
+                return Err(at(
+                    &loc,
+                    "`correlation_data` needs a `response_topic` (Request/Response)".into(),
+                ));
+            }
+            if c.response_topic
+                .as_ref()
+                .is_some_and(|t| t.contains(['+', '#']))
+            {
+                return Err(at(
+                    &loc,
+                    "`response_topic` may not hold the wildcards `+` or `#` [MQTT-3.3.2-14]".into(),
+                ));
+            }
             DeviceAction::Command {
                 topic: c.topic.clone(),
                 payload: c.payload.clone().unwrap_or_default(),
@@ -328,6 +357,10 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
                 count,
                 topic_alias: c.topic_alias,
                 withhold_pubrel: c.withhold_pubrel,
+                request: c.response_topic.clone().map(|response_topic| Request {
+                    response_topic,
+                    correlation_data: c.correlation_data.clone(),
+                }),
             }
         }
         DeviceActionDef::Disconnect(d) => {
@@ -368,10 +401,27 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
                 crate::suite::shape::validate_schema(shape)
                     .map_err(|m| at(&r.within.referenced, format!("`payload_json`: {m}")))?;
             }
+            let correlated = matches!(
+                &action,
+                DeviceAction::Command {
+                    request: Some(Request {
+                        correlation_data: Some(_),
+                        ..
+                    }),
+                    ..
+                }
+            );
+            if r.echoes_correlation_data && !correlated {
+                return Err(at(
+                    &loc,
+                    "`echoes_correlation_data` needs a command with `correlation_data`".into(),
+                ));
+            }
             Some(Reply {
                 topic: r.topic.clone(),
                 within: time(&r.within)?,
                 payload_json: r.payload_json.clone(),
+                echoes_correlation_data: r.echoes_correlation_data,
             })
         }
         None => None,

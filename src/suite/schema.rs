@@ -1058,6 +1058,14 @@ pub struct CommandDef {
     /// the connection, so that it re-sends the PUBRELs when the device's session resumes.
     #[serde(default)]
     pub withhold_pubrel: bool,
+    /// 5.0 Request/Response: the command carries this Response Topic (with placeholders;
+    /// no wildcards, MQTT-3.3.2-14).
+    #[serde(default)]
+    pub response_topic: Option<String>,
+    /// 5.0 Request/Response: the command carries this Correlation Data (text, with
+    /// placeholders; needs `response_topic`).
+    #[serde(default)]
+    pub correlation_data: Option<String>,
 }
 
 /// What the device must do in a device test.
@@ -1101,6 +1109,9 @@ pub struct ReplyDef {
     /// A JSON shape the reply's payload must have (the judge's `payload_json` shapes).
     #[serde(default)]
     pub payload_json: Option<Value>,
+    /// The reply carries the command's Correlation Data unchanged (5.0 Request/Response).
+    #[serde(default)]
+    pub echoes_correlation_data: bool,
 }
 
 /// A time window: no earlier than `after`, no later than `within`.

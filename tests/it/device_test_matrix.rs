@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The device tests of `mqtt-5`, in the order the cloud plays them.
-const V5_TESTS: [&str; 12] = [
+const V5_TESTS: [&str; 13] = [
     "MQTT5-DEV-ENHANCED-AUTH",
     "MQTT5-DEV-SESSION-PRESENT",
     "MQTT5-DEV-DISCONNECT-REASON",
@@ -35,6 +35,7 @@ const V5_TESTS: [&str; 12] = [
     "MQTT5-DEV-MAX-PACKET-SIZE",
     "MQTT5-DEV-SERVER-KEEP-ALIVE",
     "MQTT5-DEV-TOPIC-ALIAS",
+    "MQTT5-DEV-REQUEST-RESPONSE",
     "MQTT5-DEV-QOS1-BURST",
     "MQTT5-DEV-QOS2-BURST",
     "MQTT5-DEV-QOS2-PUBREL-RESUMED",
@@ -136,7 +137,7 @@ impl Row {
         Duration::from_secs(match self.tests().len() {
             1 => 30,
             3 => 60,
-            _ => 150,
+            _ => 180,
         })
     }
 
@@ -517,7 +518,7 @@ async fn rumqttc_v4(id: &str, port: u16, clean: bool, filter: &str, topic: &str)
 /// Maximum of 5, with `auth` the cloud's Authentication Method), forever.
 async fn rumqttc_v5(id: &str, port: u16, clean: bool, auth: bool, filter: &str, topic: &str) {
     use rumqttc::v5::mqttbytes::QoS;
-    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
     use rumqttc::v5::{AsyncClient, Event, MqttOptions};
     let mut options = MqttOptions::new(id, "127.0.0.1", port);
     options
@@ -544,6 +545,26 @@ async fn rumqttc_v5(id: &str, port: u16, clean: bool, auth: bool, filter: &str, 
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 let _ = client.try_subscribe(filter, QoS::ExactlyOnce);
+            }
+            // A request: answered on its Response Topic with its Correlation Data.
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let request = p.properties.as_ref().and_then(|props| {
+                    let topic = props.response_topic.clone()?;
+                    Some((topic, props.correlation_data.clone()))
+                });
+                if let Some((response_topic, correlation_data)) = request {
+                    let reply = PublishProperties {
+                        correlation_data,
+                        ..PublishProperties::default()
+                    };
+                    let _ = client.try_publish_with_properties(
+                        response_topic,
+                        QoS::AtMostOnce,
+                        false,
+                        "response",
+                        reply,
+                    );
+                }
             }
             Ok(_) => {}
             // The next poll reconnects.
@@ -619,12 +640,50 @@ const RUMQTTC_QUOTA: &str = "re-sends every unacknowledged PUBLISH at once on re
 const RUMQTTC_PUBREL: &str = "forgets its QoS 2 receive state on reconnect and closes the connection on the re-sent PUBREL (\"unsolicited\") instead of answering PUBCOMP";
 const RUMQTTC_PUBCOMP: &str =
     "closed the connection inside the window a PUBCOMP is waited for (the device test fails it)";
+const ANSWERS: &str = "the device's application answers on the Response Topic with the Correlation Data (the library passes both through)";
 const NO_METHOD: &str = "names no Authentication Method in this row (its enhanced-authentication row, where it has one, does)";
 const STAYS: &str = "stays connected, sending, after Session Present 1 to its Clean Start";
 
 /// Every verdict that is not a pass, and every device test's verdict, per row. A device
 /// test not listed is `recorded` (its rules judge it); a rule not listed passed.
 const PINS: &[Pin] = &[
+    // Request/Response: the applications of the libraries answer; the command-line
+    // subscribers cannot.
+    pin(
+        "dt-paho-5",
+        "MQTT5-DEV-REQUEST-RESPONSE",
+        "passed",
+        "",
+        ANSWERS,
+    ),
+    pin(
+        "dt-mqttjs-5",
+        "MQTT5-DEV-REQUEST-RESPONSE",
+        "passed",
+        "",
+        ANSWERS,
+    ),
+    pin(
+        "dt-rumqttc-5",
+        "MQTT5-DEV-REQUEST-RESPONSE",
+        "passed",
+        "",
+        ANSWERS,
+    ),
+    pin(
+        "dt-mosqsub-5",
+        "MQTT5-DEV-REQUEST-RESPONSE",
+        "recorded",
+        "no reply on dt-mosqsub-5/response within 5.00 s",
+        "prints the request; a command-line subscriber has no way to answer it",
+    ),
+    pin(
+        "dt-pahocsub-5-clean",
+        "MQTT5-DEV-REQUEST-RESPONSE",
+        "skipped",
+        "",
+        "not connected when the test's turn came",
+    ),
     // Enhanced authentication.
     pin(
         "dt-paho-5-auth",

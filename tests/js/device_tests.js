@@ -2,7 +2,8 @@
 //
 // Connects (keep alive 10 s; a persistent session unless DT_CLEAN=1; in 5.0 a Session Expiry
 // Interval of 300 s and a Topic Alias Maximum of 5), subscribes to DT_FILTER at QoS 2 on every
-// CONNACK, prints every message it receives, and publishes a retained 200-byte QoS 1 message to
+// CONNACK, prints every message it receives (answering a 5.0 request on its Response Topic with
+// its Correlation Data), and publishes a retained 200-byte QoS 1 message to
 // DT_TOPIC every second. MQTT.js reconnects on its own 1 s after the connection ends. Runs
 // until it is killed.
 //
@@ -56,7 +57,15 @@ if (method) {
     });
 }
 client.on('connect', () => client.subscribe(filter, { qos: 2 }));
-client.on('message', (t, payload) => console.log(`${t} ${payload}`));
+client.on('message', (t, payload, packet) => {
+  console.log(`${t} ${payload}`);
+  // A request (5.0): answered on its Response Topic with its Correlation Data.
+  const p = packet.properties || {};
+  if (p.responseTopic) {
+    const properties = p.correlationData ? { correlationData: p.correlationData } : {};
+    client.publish(p.responseTopic, 'response', { qos: 0, properties });
+  }
+});
 client.on('error', () => {});
 const payload = Buffer.alloc(200, 'r');
 setInterval(() => client.publish(topic, payload, { qos: 1, retain: true }), 1000);

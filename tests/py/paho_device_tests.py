@@ -2,7 +2,8 @@
 
 Connects (keep alive 10 s; a persistent session unless DT_CLEAN=1; in 5.0 a Session Expiry
 Interval of 300 s and a Topic Alias Maximum of 5), subscribes to DT_FILTER at QoS 2 on every
-CONNACK, prints every message it receives, and publishes a retained 200-byte QoS 1 message to
+CONNACK, prints every message it receives (answering a 5.0 request on its Response Topic with
+its Correlation Data), and publishes a retained 200-byte QoS 1 message to
 DT_TOPIC every second. paho-mqtt reconnects on its own after 1-2 s whenever the connection
 ends. Runs until it is killed.
 
@@ -66,8 +67,17 @@ def main():
         if not reason_code.is_failure:
             c.subscribe(filter_, qos=2)
 
-    def on_message(_c, _u, message):
+    def on_message(c, _u, message):
         print(f"{message.topic} {message.payload.decode(errors='replace')}", flush=True)
+        # A request (5.0): answered on its Response Topic with its Correlation Data.
+        properties = getattr(message, "properties", None)
+        response_topic = getattr(properties, "ResponseTopic", None)
+        if response_topic:
+            reply = Properties(PacketTypes.PUBLISH)
+            correlation = getattr(properties, "CorrelationData", None)
+            if correlation is not None:
+                reply.CorrelationData = correlation
+            c.publish(response_topic, b"response", qos=0, properties=reply)
 
     client.on_connect = on_connect
     client.on_message = on_message
