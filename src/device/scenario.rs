@@ -137,6 +137,8 @@ struct ConnInfo {
     ended_by_cloud: bool,
     /// Its enhanced authentication before the CONNACK (5.0).
     auth: AuthSeen,
+    /// The CONNACK's Assigned Client Identifier (5.0, for an empty client id).
+    assigned: Option<String>,
 }
 
 /// The enhanced authentication that opened a connection.
@@ -220,6 +222,10 @@ struct Active {
     opening: AuthSeen,
     /// The Correlation Data the command carried (5.0 Request/Response).
     correlation_data: Option<Bytes>,
+    /// The Assigned Client Identifier of the test's connection, and the client id the
+    /// device reconnected with.
+    assigned_id: Option<String>,
+    reconnect_id: Option<String>,
     /// Re-authentications the device started (AUTH 0x19) and the cloud ended with AUTH
     /// 0x00; why one failed.
     reauth_started: usize,
@@ -274,6 +280,9 @@ pub struct Scenarios {
     epoch_unix: Duration,
     /// The platform subscribes the devices it covers at CONNACK.
     auto_subscribe: Option<AutoSubscribe>,
+    /// Client identifiers the cloud assigned (5.0), with the device they were assigned to:
+    /// a CONNECT under one is that device coming back.
+    assigned: HashMap<String, String>,
 }
 
 impl Scenarios {
@@ -287,6 +296,7 @@ impl Scenarios {
             devices: BTreeMap::new(),
             epoch_unix,
             auto_subscribe: None,
+            assigned: HashMap::new(),
         }
     }
 
@@ -343,6 +353,7 @@ impl Scenarios {
                         first_filter: None,
                         ended_by_cloud: false,
                         auth: AuthSeen::default(),
+                        assigned: None,
                     },
                 );
             }
@@ -479,6 +490,7 @@ impl Scenarios {
                 if let Some(a) = run.active.as_mut() {
                     if a.closed.is_some() && a.reconnected.is_none() {
                         a.reconnected = Some(opened);
+                        a.reconnect_id = Some(c.client_id.clone());
                         a.resumed = Some(event.conn);
                         let after = a.closed.as_ref().map(|c| opened.saturating_sub(c.0));
                         a.trace(
@@ -487,6 +499,25 @@ impl Scenarios {
                                 "device connected again (connection {}, opened {} after the close)",
                                 event.conn,
                                 after.map(fmt_secs).unwrap_or_default()
+                            ),
+                        );
+                    }
+                }
+                // A device back under the identifier the cloud assigned it: its test
+                // waiting for the reconnect learns of it (the device keeps its own run
+                // under the new identifier).
+                if let Some(first) = self.assigned.get(&c.client_id) {
+                    let waiting = self.devices.get_mut(first).and_then(|r| r.active.as_mut());
+                    if let Some(a) =
+                        waiting.filter(|a| a.closed.is_some() && a.reconnected.is_none())
+                    {
+                        a.reconnected = Some(opened);
+                        a.reconnect_id = Some(c.client_id.clone());
+                        a.trace(
+                            at,
+                            format!(
+                                "device connected again under its Assigned Client Identifier (connection {})",
+                                event.conn
                             ),
                         );
                     }
@@ -512,6 +543,13 @@ impl Scenarios {
                 info.answered = true;
                 info.accepted = c.code == 0;
                 info.session_present = c.session_present;
+                info.assigned = c
+                    .properties
+                    .get_str(PropertyId::AssignedClientIdentifier)
+                    .map(str::to_owned);
+                if let (Some(id), Some(device)) = (&info.assigned, &info.device) {
+                    self.assigned.insert(id.clone(), device.clone());
+                }
                 if !info.accepted && info.auth.challenged.is_some() {
                     let what = format!("the cloud refused it with CONNACK {:#04x}", c.code);
                     let run = info.device.as_ref().and_then(|d| self.devices.get_mut(d));
@@ -823,6 +861,11 @@ fn not_applicable(test: &DeviceTest, info: &ConnInfo) -> Option<String> {
             "the device's CONNECT allows no Topic Alias (Topic Alias Maximum 0 or absent), so the cloud may send none [MQTT-3.3.2-11]".into(),
         );
     }
+    if test.expect.keeps_assigned_id && info.assigned.is_none() {
+        return Some(
+            "the CONNACK assigned the device no client identifier: it chose its own".into(),
+        );
+    }
     if test.expect.authenticates && info.auth.method.is_none() {
         return Some(
             "the device's CONNECT names no Authentication Method: it does not use enhanced authentication".into(),
@@ -950,6 +993,8 @@ fn start_next(
             resumed_closed: None,
             opening: info.auth.clone(),
             correlation_data: None,
+            assigned_id: info.assigned.clone(),
+            reconnect_id: None,
             reauth_started: 0,
             reauth_done: 0,
             reauth_failed: None,
@@ -1668,6 +1713,33 @@ impl Outcomes {
             };
             items.push(("resend", outcome));
         }
+        if e.keeps_assigned_id {
+            let assigned = a.assigned_id.as_deref().unwrap_or_default();
+            let outcome = match (&a.closed, a.reconnected, a.reconnect_id.as_deref()) {
+                (Some((closed, _, _)), Some(t), Some(id)) => {
+                    let after = fmt_secs(t.saturating_sub(*closed));
+                    if id == assigned {
+                        Outcome::Met(format!(
+                            "reconnected {after} after the close under its Assigned Client Identifier {assigned:?}"
+                        ))
+                    } else if id.is_empty() {
+                        Outcome::Missed(format!(
+                            "reconnected {after} after the close with an empty client id again, not its Assigned Client Identifier {assigned:?}: each connection gets a new identifier, so its session cannot resume"
+                        ))
+                    } else {
+                        Outcome::Missed(format!(
+                            "reconnected {after} after the close as {id:?}, not under its Assigned Client Identifier {assigned:?}"
+                        ))
+                    }
+                }
+                _ if last => Outcome::Missed(format!(
+                    "did not reconnect within {} of the action",
+                    fmt_secs(now.saturating_sub(acted))
+                )),
+                _ => Outcome::Pending,
+            };
+            items.push(("keeps_assigned_id", outcome));
+        }
         if e.authenticates {
             let opening = a.opening.describe();
             let rounds = match a.reauth_started {
@@ -2190,6 +2262,65 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// An empty client id: the test records whether the device comes back under the
+    /// identifier its CONNACK assigned; a device with its own id is not tested.
+    #[test]
+    fn a_device_is_seen_coming_back_under_its_assigned_client_identifier() {
+        let yaml = concat!(
+            "  - id: I\n    title: i\n    status: NP\n    action: drop\n",
+            "    expect: { keeps_assigned_id: true }\n    timeout: 20s\n",
+        );
+        let open = |s: &mut Scenarios, conn: u64, ms: u64, id: &str, assigned: Option<&str>| {
+            s.observe(&ev(conn, ms, Side::Client, EventKind::opened(None)));
+            let c = Connect::new(ProtocolVersion::V5, id);
+            s.observe(&packet(conn, ms, Side::Client, Packet::Connect(c.into())));
+            let mut properties = Properties::new();
+            if let Some(a) = assigned {
+                properties = properties.with(
+                    PropertyId::AssignedClientIdentifier,
+                    crate::codec::PropertyValue::String(a.to_owned().into()),
+                );
+            }
+            s.observe(&packet(
+                conn,
+                ms,
+                Side::Server,
+                Packet::ConnAck(ack(false, properties)),
+            ))
+            .0
+        };
+        for (back_as, want) in [
+            ("srv-1", Verdict::Passed),
+            ("", Verdict::Recorded {
+                message: "reconnected 0.90 s after the close with an empty client id again, not its Assigned Client Identifier \"srv-1\": each connection gets a new identifier, so its session cannot resume".into(),
+            }),
+        ] {
+            let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+            let actions = open(&mut s, 1, 0, "", Some("srv-1"));
+            assert!(matches!(&actions[..], [Action::Drop { conn: 1, .. }]), "{actions:?}");
+            s.observe(&closed(1, 100, Side::Server));
+            open(&mut s, 2, 1_000, back_as, (back_as.is_empty()).then_some("srv-2"));
+            let cases = s.finish(at(2_000));
+            let case = &cases[""][0];
+            match (&want, &case.verdict) {
+                (Verdict::Passed, Verdict::Passed) => {}
+                (Verdict::Recorded { message: w }, Verdict::Recorded { message: got }) => {
+                    assert!(got.starts_with(w.as_str()), "{got}");
+                }
+                _ => panic!("{case:?}"),
+            }
+        }
+        // Its own client id: not tested.
+        let mut s = Scenarios::new(tests5_of(yaml), Vars::new(), Duration::ZERO);
+        open(&mut s, 1, 0, "dev", None);
+        let cases = s.finish(at(100));
+        assert!(
+            matches!(&cases["dev"][0].verdict, Verdict::Skipped { reason } if reason.contains("assigned the device no client identifier")),
+            "{:?}",
+            cases["dev"][0]
+        );
     }
 
     fn tests5_of(yaml_device_tests: &str) -> Vec<DeviceTest> {

@@ -201,6 +201,8 @@ pub struct DeviceExpect {
     pub stays: Option<TimeExpr>,
     /// Answer the cloud's AUTH challenges (5.0 enhanced authentication).
     pub authenticates: bool,
+    /// Reconnect under the Assigned Client Identifier.
+    pub keeps_assigned_id: bool,
 }
 
 impl DeviceExpect {
@@ -212,6 +214,7 @@ impl DeviceExpect {
             && self.resend.is_none()
             && self.stays.is_none()
             && !self.authenticates
+            && !self.keeps_assigned_id
     }
 }
 
@@ -457,6 +460,7 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
             .transpose()?,
         stays: e.stays.as_ref().map(time).transpose()?,
         authenticates: e.authenticates,
+        keeps_assigned_id: e.keeps_assigned_id,
     };
     let connack = def
         .connack

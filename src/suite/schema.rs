@@ -1095,6 +1095,11 @@ pub struct DeviceExpectDef {
     /// and each re-authentication it starts; a device naming none is not tested.
     #[serde(default)]
     pub authenticates: bool,
+    /// A device that connected with an empty client id and got an Assigned Client
+    /// Identifier reconnects under it (timed from the end of the connection, within the
+    /// test's timeout); a device that chose its own id is not tested.
+    #[serde(default)]
+    pub keeps_assigned_id: bool,
 }
 
 /// The reply a command expects.

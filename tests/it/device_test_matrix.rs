@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The device tests of `mqtt-5`, in the order the cloud plays them.
-const V5_TESTS: [&str; 13] = [
+const V5_TESTS: [&str; 14] = [
     "MQTT5-DEV-ENHANCED-AUTH",
     "MQTT5-DEV-SESSION-PRESENT",
     "MQTT5-DEV-DISCONNECT-REASON",
@@ -39,6 +39,7 @@ const V5_TESTS: [&str; 13] = [
     "MQTT5-DEV-QOS1-BURST",
     "MQTT5-DEV-QOS2-BURST",
     "MQTT5-DEV-QOS2-PUBREL-RESUMED",
+    "MQTT5-DEV-ASSIGNED-ID",
 ];
 
 /// The device tests of `mqtt-3.1.1`, in the order the cloud plays them.
@@ -93,13 +94,15 @@ impl Program {
 }
 
 /// One row: a program speaking one version, asking for a clean session or resuming one,
-/// and (5.0) naming the cloud's enhanced-authentication method or not.
+/// and (5.0) naming the cloud's enhanced-authentication method or not, connecting with its
+/// own client id or an empty one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Row {
     program: Program,
     v5: bool,
     clean: bool,
     auth: bool,
+    anon: bool,
 }
 
 impl Row {
@@ -109,11 +112,12 @@ impl Row {
 
     fn id(self) -> String {
         format!(
-            "dt-{}-{}{}{}",
+            "dt-{}-{}{}{}{}",
             self.program.tag(),
             if self.v5 { "5" } else { "311" },
             if self.clean { "-clean" } else { "" },
-            if self.auth { "-auth" } else { "" }
+            if self.auth { "-auth" } else { "" },
+            if self.anon { "-anon" } else { "" }
         )
     }
 
@@ -124,6 +128,9 @@ impl Row {
     fn tests(self) -> Vec<&'static str> {
         if self.auth {
             return vec!["MQTT5-DEV-ENHANCED-AUTH"];
+        }
+        if self.anon {
+            return vec!["MQTT5-DEV-ASSIGNED-ID"];
         }
         match (self.v5, self.clean && self.program.resumes()) {
             (true, true) => vec!["MQTT5-DEV-SESSION-PRESENT"],
@@ -142,10 +149,11 @@ impl Row {
     }
 
     fn label(self) -> String {
-        let session = match (self.auth, self.clean) {
-            (true, _) => "enhanced authentication",
-            (false, true) => "clean session",
-            (false, false) => "resumed session",
+        let session = match (self.auth, self.anon, self.clean) {
+            (true, _, _) => "enhanced authentication",
+            (_, true, _) => "empty client id",
+            (false, false, true) => "clean session",
+            (false, false, false) => "resumed session",
         };
         format!("{} — `{}`, {session}", self.program.name(), self.suite())
     }
@@ -169,6 +177,7 @@ fn rows(v5: bool) -> Vec<Row> {
             v5,
             clean: !program.resumes(),
             auth: false,
+            anon: false,
         })
         .collect();
     if v5 {
@@ -177,6 +186,7 @@ fn rows(v5: bool) -> Vec<Row> {
             v5,
             clean: true,
             auth: false,
+            anon: false,
         }));
         // The libraries whose applications can name an Authentication Method.
         rows.extend(
@@ -187,6 +197,20 @@ fn rows(v5: bool) -> Vec<Row> {
                     v5,
                     clean: false,
                     auth: true,
+                    anon: false,
+                }),
+        );
+        // The libraries that connect with an empty client id when given one (MQTT.js only
+        // with a clean session).
+        rows.extend(
+            [Program::Paho, Program::MqttJs, Program::Rumqttc]
+                .into_iter()
+                .map(|program| Row {
+                    program,
+                    v5,
+                    clean: program == Program::MqttJs,
+                    auth: false,
+                    anon: true,
                 }),
         );
     }
@@ -353,9 +377,14 @@ const RESTART_AFTER: Duration = Duration::from_secs(1);
 impl Device {
     /// Starts `row`'s program against the cloud on `port`.
     fn start(row: Row, port: u16) -> Result<Device, String> {
-        let id = row.id();
-        let filter = format!("{id}/cmd");
-        let topic = format!("{id}/up");
+        let name = row.id();
+        let id = if row.anon {
+            String::new()
+        } else {
+            name.clone()
+        };
+        let filter = format!("{name}/cmd");
+        let topic = format!("{name}/up");
         let version = if row.v5 { "5" } else { "3.1.1" };
         let port_text = port.to_string();
         let script = |interpreter: &str, path: &str| {
@@ -471,7 +500,7 @@ fn rumqttc_device(
         .enable_all()
         .build()
         .expect("a runtime");
-    let id = row.id();
+    let id = if row.anon { String::new() } else { row.id() };
     runtime.block_on(async move {
         let driven = async {
             if row.v5 {
@@ -640,6 +669,8 @@ const RUMQTTC_QUOTA: &str = "re-sends every unacknowledged PUBLISH at once on re
 const RUMQTTC_PUBREL: &str = "forgets its QoS 2 receive state on reconnect and closes the connection on the re-sent PUBREL (\"unsolicited\") instead of answering PUBCOMP";
 const RUMQTTC_PUBCOMP: &str =
     "closed the connection inside the window a PUBCOMP is waited for (the device test fails it)";
+const FORGETS_ID: &str = "reconnects with an empty client id again, not under the Assigned Client Identifier of its CONNACK: a new identifier each time, so its session never resumes";
+const OWN_ID: &str = "connects with its own client id in this row (its empty-client-id row, where it has one, does not)";
 const ANSWERS: &str = "the device's application answers on the Response Topic with the Correlation Data (the library passes both through)";
 const NO_METHOD: &str = "names no Authentication Method in this row (its enhanced-authentication row, where it has one, does)";
 const STAYS: &str = "stays connected, sending, after Session Present 1 to its Clean Start";
@@ -647,6 +678,63 @@ const STAYS: &str = "stays connected, sending, after Session Present 1 to its Cl
 /// Every verdict that is not a pass, and every device test's verdict, per row. A device
 /// test not listed is `recorded` (its rules judge it); a rule not listed passed.
 const PINS: &[Pin] = &[
+    // An empty client id: none of the libraries keeps the Assigned Client Identifier.
+    pin(
+        "dt-paho-5-anon",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "recorded",
+        "with an empty client id again",
+        FORGETS_ID,
+    ),
+    pin(
+        "dt-mqttjs-5-clean-anon",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "recorded",
+        "with an empty client id again",
+        FORGETS_ID,
+    ),
+    pin(
+        "dt-rumqttc-5-anon",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "recorded",
+        "with an empty client id again",
+        FORGETS_ID,
+    ),
+    pin(
+        "dt-paho-5",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "skipped",
+        "assigned the device no client identifier",
+        OWN_ID,
+    ),
+    pin(
+        "dt-mqttjs-5",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "skipped",
+        "assigned the device no client identifier",
+        OWN_ID,
+    ),
+    pin(
+        "dt-rumqttc-5",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "skipped",
+        "assigned the device no client identifier",
+        OWN_ID,
+    ),
+    pin(
+        "dt-mosqsub-5",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "skipped",
+        "assigned the device no client identifier",
+        OWN_ID,
+    ),
+    pin(
+        "dt-pahocsub-5-clean",
+        "MQTT5-DEV-ASSIGNED-ID",
+        "skipped",
+        "",
+        "not connected when the test's turn came",
+    ),
     // Request/Response: the applications of the libraries answer; the command-line
     // subscribers cannot.
     pin(

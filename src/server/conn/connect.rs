@@ -127,13 +127,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             .as_ref()
             .filter(|_| profile.one_connection_per_identity)
             .and_then(|auth| auth.device_of(&c));
-        // A device test may shape this CONNACK (3.x: Session Present only).
+        // A device test may shape this CONNACK (3.x: Session Present only); plans are
+        // made for the client id the device sends, an empty one included.
         let plan = self
             .sh
             .connack_plans
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&client_id)
+            .get(&c.client_id)
             .copied()
             .unwrap_or_default();
         let plan_max_qos = plan.maximum_qos.filter(|q| v5 && *q < policy.max_qos);
