@@ -60,7 +60,23 @@ fn flagged_after(
         extra,
     );
     device(&cloud);
-    failed(&cloud.verdicts())
+    let (verdicts, console) = cloud.verdicts_and_console();
+    let flagged = failed(&verdicts);
+    // The server and the judge agree: every client statement a close of the server's
+    // cites is a rule the judge failed.
+    let rules = conduct_rules(suite_of(version));
+    for line in console
+        .iter()
+        .filter(|l| l.contains("closed by the cloud ("))
+    {
+        for cited in line.split('[').skip(1).filter_map(|t| t.split(']').next()) {
+            assert!(
+                !rules.contains(cited) || flagged.iter().any(|f| f == cited),
+                "the server closed citing {cited}, which the judge did not fail ({flagged:?}): {line}"
+            );
+        }
+    }
+    flagged
 }
 
 /// Device mode for `version`; a connection that sends `bytes` as its first packet and

@@ -187,6 +187,23 @@ impl Cloud {
         run.groups
     }
 
+    /// Waits for the run to end; returns the verdicts (as [`Cloud::verdicts`]) and every
+    /// console line not yet read.
+    pub fn verdicts_and_console(mut self) -> (Vec<(String, String)>, Vec<String>) {
+        let (_, empty) = std::sync::mpsc::channel();
+        let console = std::mem::replace(&mut self.console, empty);
+        let run = self.finish();
+        // The reader thread ends at the process's end of output.
+        let lines = console.iter().collect();
+        let verdicts = run
+            .groups
+            .iter()
+            .flat_map(|(_, cases)| cases)
+            .map(id_and_status)
+            .collect();
+        (verdicts, lines)
+    }
+
     /// Waits for the run to end; returns its exit code, the JSON report's groups and the
     /// JUnit report's text.
     pub fn finish(mut self) -> Finished {
