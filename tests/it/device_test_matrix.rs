@@ -1076,14 +1076,14 @@ const PINS: &[Pin] = &[
         "MQTT5-DEV-SESSION-PRESENT",
         "failed",
         "still connected 10.00 s after the CONNACK",
-        STAYS,
+        "stays connected after Session Present 1 to its Clean Start",
     ),
     pin(
         "dt-pahocsub-5-clean",
         "MQTT-3.2.2-4",
         "failed",
         "after a CONNACK with Session Present 1 to a CONNECT with Clean Start 1",
-        STAYS,
+        "stays connected after Session Present 1 to its Clean Start",
     ),
     pin(
         "dt-pahocsub-5-clean",
@@ -1262,7 +1262,10 @@ fn doc() -> String {
         for row in rows(v5) {
             let id = row.id();
             out.push_str(&format!("## {}\n\n", row.label()));
-            let pins: Vec<&Pin> = PINS.iter().filter(|p| p.row == id).collect();
+            let mut pins: Vec<&Pin> = PINS.iter().filter(|p| p.row == id).collect();
+            // The device tests in the order they are played, then the rules.
+            let tests = row.tests();
+            pins.sort_by_key(|p| tests.iter().position(|t| *t == p.id).unwrap_or(usize::MAX));
             if pins.is_empty() {
                 out.push_str(&format!(
                     "Every device test recorded; every rule passed ({}).\n\n",
