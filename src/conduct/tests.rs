@@ -234,13 +234,7 @@ fn a_resumed_message_re_sent_under_another_id_breaks_only_the_same_id_duty() {
         &mut notes,
     );
     c.end(t(3), Some(false), &mut notes);
-    let mut next = Conduct::new(V311, Start::Seen);
-    next.resume(c.carried().expect("Clean Session 0 persists"));
-    let mut notes = Vec::new();
-    let mut connect = Connect::new(V311, "dev");
-    connect.clean_session = false;
-    next.client(t(10), &Packet::Connect(Box::new(connect)), 20, &mut notes);
-    next.server(t(11), &ack(0, Properties::new(), true));
+    let (mut next, mut notes) = resumed_after(&c, V311, t(10), Properties::new());
     next.client(
         t(12),
         &publish(QoS::AtLeastOnce, Some(9), true),
@@ -477,13 +471,7 @@ fn a_resumed_session_re_sends_the_pubrel_not_the_released_publish() {
     c.server(t(3), &Packet::PubRec(PubResponse::new(3)));
     c.client(t(4), &Packet::PubRel(PubResponse::new(3)), 4, &mut notes);
     c.end(t(5), Some(true), &mut notes);
-    let mut next = Conduct::new(V5, Start::Seen);
-    next.resume(c.carried().expect("the session persists"));
-    let mut notes = Vec::new();
-    let mut connect = Connect::new(V5, "dev");
-    connect.clean_session = false;
-    next.client(t(10), &Packet::Connect(Box::new(connect)), 20, &mut notes);
-    next.server(t(11), &ack(0, Properties::new(), true));
+    let (mut next, mut notes) = resumed_after(&c, V5, t(10), Properties::new());
     next.client(
         t(12),
         &publish(QoS::ExactlyOnce, Some(3), true),
@@ -815,19 +803,25 @@ fn resumed_with_three_carried(props: Properties) -> (Conduct, Vec<Note>) {
         );
     }
     c.end(t(2_000), Some(false), &mut notes);
-    let mut next = Conduct::new(V5, Start::Seen);
-    next.resume(c.carried().expect("the session persists"));
+    resumed_after(&c, V5, t(10_000), props)
+}
+
+/// The session `prev` carries, resumed on a new connection of `version`: a CONNECT with
+/// Clean Start 0 at `at`, and 1 ms later a CONNACK with `props` and Session Present 1.
+fn resumed_after(
+    prev: &Conduct,
+    version: ProtocolVersion,
+    at: Duration,
+    props: Properties,
+) -> (Conduct, Vec<Note>) {
+    let mut next = Conduct::new(version, Start::Seen);
+    next.resume(prev.carried().expect("the session persists"));
     let mut notes = Vec::new();
-    let mut connect = Connect::new(V5, "dev");
+    let mut connect = Connect::new(version, "dev");
     connect.clean_session = false;
-    next.client(
-        t(10_000),
-        &Packet::Connect(Box::new(connect)),
-        20,
-        &mut notes,
-    );
+    next.client(at, &Packet::Connect(Box::new(connect)), 20, &mut notes);
     next.session_persists = true;
-    next.server(t(10_001), &ack(0, props, true));
+    next.server(at + t(1), &ack(0, props, true));
     (next, notes)
 }
 
@@ -894,18 +888,7 @@ fn a_flow_re_sent_on_one_connection_keeps_its_place_on_the_next() {
         &mut notes,
     );
     c.end(after_grace + t(100), Some(false), &mut notes);
-    let mut next = Conduct::new(V5, Start::Seen);
-    next.resume(c.carried().expect("the session persists"));
-    let mut notes = Vec::new();
-    let mut connect = Connect::new(V5, "dev");
-    connect.clean_session = false;
-    next.client(
-        t(20_000),
-        &Packet::Connect(Box::new(connect)),
-        20,
-        &mut notes,
-    );
-    next.server(t(20_001), &ack(0, Properties::new(), true));
+    let (mut next, mut notes) = resumed_after(&c, V5, t(20_000), Properties::new());
     for pid in 1..=3 {
         next.client(
             t(20_600),

@@ -170,49 +170,30 @@ fn rows(v5: bool) -> Vec<Row> {
         Program::MosquittoSub,
         Program::PahoCSub,
     ];
+    let row = |program, clean, auth, anon| Row {
+        program,
+        v5,
+        clean,
+        auth,
+        anon,
+    };
     let mut rows: Vec<Row> = programs
         .iter()
-        .map(|&program| Row {
-            program,
-            v5,
-            clean: !program.resumes(),
-            auth: false,
-            anon: false,
-        })
+        .map(|&p| row(p, !p.resumes(), false, false))
         .collect();
     if v5 {
-        rows.extend(programs.iter().filter(|p| p.resumes()).map(|&program| Row {
-            program,
-            v5,
-            clean: true,
-            auth: false,
-            anon: false,
-        }));
-        // The libraries whose applications can name an Authentication Method.
+        let libraries = [Program::Paho, Program::MqttJs, Program::Rumqttc];
         rows.extend(
-            [Program::Paho, Program::MqttJs, Program::Rumqttc]
-                .into_iter()
-                .map(|program| Row {
-                    program,
-                    v5,
-                    clean: false,
-                    auth: true,
-                    anon: false,
-                }),
+            programs
+                .iter()
+                .filter(|p| p.resumes())
+                .map(|&p| row(p, true, false, false)),
         );
+        // The libraries whose applications can name an Authentication Method.
+        rows.extend(libraries.map(|p| row(p, false, true, false)));
         // The libraries that connect with an empty client id when given one (MQTT.js only
         // with a clean session).
-        rows.extend(
-            [Program::Paho, Program::MqttJs, Program::Rumqttc]
-                .into_iter()
-                .map(|program| Row {
-                    program,
-                    v5,
-                    clean: program == Program::MqttJs,
-                    auth: false,
-                    anon: true,
-                }),
-        );
+        rows.extend(libraries.map(|p| row(p, p == Program::MqttJs, false, true)));
     }
     rows
 }
