@@ -45,3 +45,4 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod suite;
+pub mod websocket;

@@ -1,4 +1,5 @@
-//! Where the target is and how to reach it: TCP or TLS, every step under a deadline.
+//! Where the target is and how to reach it: TCP or TLS, and MQTT over WebSocket on either,
+//! every step under a deadline.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -14,7 +15,8 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// A broker or cloud endpoint: `mqtt://host:port` or `mqtts://host:port`.
+/// A broker or cloud endpoint: `mqtt://host:port`, `mqtts://host:port`, or MQTT over
+/// WebSocket at `ws://host:port/path` / `wss://host:port/path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// Host name or address.
@@ -23,6 +25,8 @@ pub struct Target {
     pub port: u16,
     /// Speak TLS.
     pub tls: bool,
+    /// MQTT over WebSocket, at this path (`/` when the URL names none).
+    pub websocket: Option<String>,
     /// Reach a server of this process through in-memory pipes instead of TCP.
     memory: Option<MemoryDialer>,
 }
@@ -30,10 +34,19 @@ pub struct Target {
 impl Target {
     /// Parses a target URL; `default_port` applies when none is given (else 1883 / 8883).
     pub fn parse(url: &str, default_port: Option<u16>) -> Result<Self, String> {
+        let mut websocket = None;
         let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
             (true, r)
         } else if let Some(r) = url.strip_prefix("mqtt://") {
             (false, r)
+        } else if let Some((tls, r)) = url
+            .strip_prefix("wss://")
+            .map(|r| (true, r))
+            .or_else(|| url.strip_prefix("ws://").map(|r| (false, r)))
+        {
+            let (authority, path) = r.split_once('/').unwrap_or((r, ""));
+            websocket = Some(format!("/{path}"));
+            (tls, authority)
         } else if let Some(r) = url
             .strip_prefix("ssl://")
             .or_else(|| url.strip_prefix("tls://"))
@@ -43,20 +56,33 @@ impl Target {
             (false, r)
         } else {
             return Err(format!(
-                "target `{url}` must start with mqtt:// or mqtts://"
+                "target `{url}` must start with mqtt://, mqtts://, ws:// or wss://"
             ));
         };
         let rest = rest.trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                let port = p
-                    .parse()
-                    .map_err(|_| format!("target `{url}`: `{p}` is not a port"))?;
-                (h, port)
-            }
-            _ => (rest, default_port.unwrap_or(if tls { 8883 } else { 1883 })),
+        // `[v6]`, `[v6]:port`, `host`, `host:port`.
+        let (host, port_text) = match rest.strip_prefix('[') {
+            Some(r) => match r.split_once(']') {
+                Some((h, tail)) => (h, tail.strip_prefix(':')),
+                None => return Err(format!("target `{url}`: `[` without `]`")),
+            },
+            None => match rest.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = match port_text {
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("target `{url}`: `{p}` is not a port"))?,
+            // The suite's port is an MQTT port; WebSocket defaults to HTTP's.
+            None => match (&websocket, tls) {
+                (Some(_), true) => 443,
+                (Some(_), false) => 80,
+                (None, true) => default_port.unwrap_or(8883),
+                (None, false) => default_port.unwrap_or(1883),
+            },
+        };
         if host.is_empty() {
             return Err(format!("target `{url}` has no host"));
         }
@@ -64,6 +90,7 @@ impl Target {
             host: host.to_owned(),
             port,
             tls,
+            websocket,
             memory: None,
         })
     }
@@ -125,11 +152,20 @@ impl Eq for MemoryDialer {}
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        let scheme = match (&self.websocket, self.tls) {
+            (Some(_), true) => "wss",
+            (Some(_), false) => "ws",
+            (None, true) => "mqtts",
+            (None, false) => "mqtt",
+        };
         if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)?;
         } else {
-            write!(f, "{scheme}://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)?;
+        }
+        match &self.websocket {
+            Some(path) => write!(f, "{path}"),
+            None => Ok(()),
         }
     }
 }
@@ -181,6 +217,9 @@ pub enum ConnectError {
         /// Why.
         reason: String,
     },
+    /// The WebSocket opening handshake failed (an HTTP error, no `mqtt` subprotocol).
+    #[error("{0}")]
+    WebSocket(String),
 }
 
 /// A byte stream to the target: plain TCP or TLS, or either over an in-memory pipe.
@@ -194,6 +233,8 @@ pub enum Stream {
     Memory(DuplexStream),
     /// TLS over an in-memory pipe.
     MemoryTls(Box<TlsStream<DuplexStream>>),
+    /// MQTT over WebSocket, over TCP or TLS.
+    WebSocket(Box<crate::websocket::WsBytes<Stream>>),
 }
 
 impl Stream {
@@ -203,6 +244,7 @@ impl Stream {
             Self::Tcp(s) => s,
             Self::Tls(s) => s.get_ref().0,
             Self::Memory(_) | Self::MemoryTls(_) => return None,
+            Self::WebSocket(ws) => return ws.get_ref().endpoints(),
         };
         Some(crate::event::Endpoints {
             client: tcp.local_addr().ok()?,
@@ -222,6 +264,7 @@ impl AsyncRead for Stream {
             Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Self::Memory(s) => Pin::new(s).poll_read(cx, buf),
             Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::WebSocket(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -237,6 +280,7 @@ impl AsyncWrite for Stream {
             Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Self::Memory(s) => Pin::new(s).poll_write(cx, buf),
             Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::WebSocket(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -246,6 +290,7 @@ impl AsyncWrite for Stream {
             Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Self::Memory(s) => Pin::new(s).poll_flush(cx),
             Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::WebSocket(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -255,6 +300,7 @@ impl AsyncWrite for Stream {
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Self::Memory(s) => Pin::new(s).poll_shutdown(cx),
             Self::MemoryTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::WebSocket(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -304,6 +350,28 @@ impl Connector {
     /// Opens one connection (TCP or an in-memory pipe, then TLS when asked), within the
     /// connect deadline.
     pub async fn connect(&self) -> Result<Stream, ConnectError> {
+        let stream = self.connect_transport().await?;
+        let Some(path) = &self.target.websocket else {
+            return Ok(stream);
+        };
+        // The opening handshake under the same deadline as the transport's.
+        let scheme = if self.target.tls { "wss" } else { "ws" };
+        let host = if self.target.host.contains(':') {
+            format!("[{}]", self.target.host)
+        } else {
+            self.target.host.clone()
+        };
+        let url = format!("{scheme}://{host}:{}{path}", self.target.port);
+        let ws = tokio::time::timeout(self.timeout, crate::websocket::connect(stream, &url))
+            .await
+            .map_err(|_| self.timed_out(&url))?
+            .map_err(ConnectError::WebSocket)?;
+        Ok(Stream::WebSocket(Box::new(ws)))
+    }
+
+    /// The transport under MQTT (or under its WebSocket): TCP or a pipe, then TLS when
+    /// asked.
+    async fn connect_transport(&self) -> Result<Stream, ConnectError> {
         let target = self.target.to_string();
         if let Some(dialer) = &self.target.memory {
             let pipe = dialer.dial(&target)?;
@@ -495,6 +563,26 @@ mod tests {
         assert_eq!(v6.to_string(), "mqtt://[::1]:1883");
         assert!(Target::parse("http://x", None).is_err());
         assert!(Target::parse("mqtt://x:port", None).is_err());
+    }
+
+    #[test]
+    fn websocket_target_urls() {
+        let t = Target::parse("ws://127.0.0.1:8080/mqtt", None).unwrap();
+        assert_eq!(
+            (t.port, t.tls, t.websocket.as_deref()),
+            (8080, false, Some("/mqtt"))
+        );
+        assert_eq!(t.to_string(), "ws://127.0.0.1:8080/mqtt");
+        // Without a port: HTTP's, not the suite's MQTT port; without a path: `/`.
+        let t = Target::parse("wss://broker.example", Some(8883)).unwrap();
+        assert_eq!(
+            (t.port, t.tls, t.websocket.as_deref()),
+            (443, true, Some("/"))
+        );
+        assert_eq!(t.to_string(), "wss://broker.example:443/");
+        let t = Target::parse("ws://[::1]/a/b", None).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 80));
+        assert_eq!(t.to_string(), "ws://[::1]:80/a/b");
     }
 
     #[tokio::test]

@@ -5,9 +5,7 @@ use crate::support::pki;
 use crate::support::suite_run;
 
 use mosquitto::{Mosquitto, free_port, temp_dir};
-use mqtt_conform::report::Verdict;
 use mqtt_conform::runner::transport::TlsOptions;
-use std::collections::BTreeMap;
 use std::process::Command;
 
 const CONNECT_SUITE: &str = "name: tls-smoke\ntests:\n  - id: TLS-CONNECT\n    title: CONNECT over the transport is accepted\n    steps:\n      - connect: {}\n      - send: { pingreq: {} }\n      - expect: { pingresp: {} }\n";
@@ -31,11 +29,6 @@ fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A verdict's kind, for comparing two runs.
-fn kind(v: &Verdict) -> &'static str {
-    v.label()
 }
 
 #[test]
@@ -68,32 +61,8 @@ fn the_baseline_suite_gives_the_same_verdicts_over_tls_as_over_tcp() {
         64,
         false,
     );
-    let plain_cases: BTreeMap<&str, _> = plain.cases().map(|c| (c.id.as_str(), c)).collect();
-    let mut compared = 0;
-    for case in tls.cases() {
-        let other = plain_cases
-            .get(case.id.as_str())
-            .expect("same tests in both runs");
-        // Keepalive windows depend on the phase of mosquitto's periodic keepalive sweep, so
-        // the two runs may legitimately differ there; those tests are asserted elsewhere.
-        let timing = |c: &mqtt_conform::report::CaseReport| {
-            c.trace.iter().any(|t| t.text.contains("with keepalive"))
-        };
-        if timing(case) || timing(other) {
-            continue;
-        }
-        assert_eq!(
-            kind(&case.verdict),
-            kind(&other.verdict),
-            "{}: TLS {:?} vs TCP {:?}",
-            case.id,
-            case.verdict,
-            other.verdict
-        );
-        compared += 1;
-    }
+    let compared = suite_run::assert_same_verdicts_but_timing(&tls, &plain, "TLS");
     assert!(compared >= 1, "no test compared");
-    assert_eq!(tls.cases().count(), plain.cases().count());
 }
 
 #[test]

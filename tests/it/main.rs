@@ -12,6 +12,7 @@ mod broker_mosquitto;
 mod broker_mqtt5;
 mod broker_tls;
 mod broker_traces;
+mod broker_websocket;
 mod cli_decode;
 mod cli_run;
 mod client_conduct;

@@ -115,3 +115,33 @@ pub fn closed_after(case: &CaseReport) -> Option<f64> {
         rest.split(" s;").next()?.trim().parse().ok()
     })
 }
+
+/// Asserts that `run` gives every test the verdict `baseline` gives it, but for the
+/// keep-alive timing tests (their windows depend on the phase of the broker's keep-alive
+/// sweep, so two runs may legitimately differ there; they are asserted elsewhere). `what`
+/// names `run`'s transport in the failure. Returns how many tests were compared.
+pub fn assert_same_verdicts_but_timing(run: &RunReport, baseline: &RunReport, what: &str) -> usize {
+    let baseline_cases: BTreeMap<&str, &CaseReport> =
+        baseline.cases().map(|c| (c.id.as_str(), c)).collect();
+    let timing = |c: &CaseReport| c.trace.iter().any(|t| t.text.contains("with keepalive"));
+    let mut compared = 0;
+    for case in run.cases() {
+        let other = baseline_cases
+            .get(case.id.as_str())
+            .expect("same tests in both runs");
+        if timing(case) || timing(other) {
+            continue;
+        }
+        assert_eq!(
+            case.verdict.label(),
+            other.verdict.label(),
+            "{}: {what} {:?} vs TCP {:?}",
+            case.id,
+            case.verdict,
+            other.verdict
+        );
+        compared += 1;
+    }
+    assert_eq!(run.cases().count(), baseline.cases().count());
+    compared
+}

@@ -1,0 +1,156 @@
+//! MQTT over WebSocket (§6 of both specifications): the MQTT byte stream carried in
+//! WebSocket binary messages, with no alignment between packets and frames (MQTT-6.0.0-2).
+//! [`WsBytes`] turns a WebSocket connection into a byte stream, so the rest of the program
+//! reads and writes MQTT over it as over TCP.
+
+use bytes::{Buf, Bytes};
+use futures_util::{Sink, Stream};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// The subprotocol MQTT over WebSocket offers and selects (MQTT-6.0.0-3, MQTT-6.0.0-4).
+pub const SUBPROTOCOL: &str = "mqtt";
+
+/// The largest WebSocket message taken in: an MQTT packet of the largest size the framing
+/// allows, plus its header. A peer claiming more is refused before its bytes are held.
+const MAX_MESSAGE: usize = 256 * 1024 * 1024 + 5;
+
+/// What breaks the byte stream: a text message, where MQTT travels in binary ones only.
+pub const TEXT_FRAME: &str =
+    "a WebSocket text message, where MQTT travels in binary messages only [MQTT-6.0.0-1]";
+
+/// A WebSocket connection read and written as a byte stream: each write goes out as one
+/// binary message; reading yields the bytes of binary messages in order, skips control
+/// messages (tungstenite answers pings), and fails on a text message.
+#[derive(Debug)]
+pub struct WsBytes<S> {
+    ws: WebSocketStream<S>,
+    /// The unread rest of the last binary message.
+    pending: Bytes,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsBytes<S> {
+    /// The transport under the WebSocket.
+    pub fn get_ref(&self) -> &S {
+        self.ws.get_ref()
+    }
+}
+
+fn config() -> WebSocketConfig {
+    // Each message goes to the transport as it is written, as a TCP write would.
+    WebSocketConfig::default()
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
+/// The client's opening handshake on `stream` to `url` (`ws://host:port/path`; the scheme
+/// only shapes the request, TLS is already under `stream` for `wss`), offering the `mqtt`
+/// subprotocol. A server that does not select it is refused by the handshake
+/// (MQTT-6.0.0-4).
+pub async fn connect<S>(stream: S, url: &str) -> Result<WsBytes<S>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("WebSocket request for {url}: {e}"))?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        SUBPROTOCOL.parse().expect("a valid header value"),
+    );
+    let (ws, _response) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config()))
+            .await
+            .map_err(|e| format!("WebSocket handshake with {url} failed: {e}"))?;
+    Ok(WsBytes {
+        ws,
+        pending: Bytes::new(),
+    })
+}
+
+fn io_error(e: tokio_tungstenite::tungstenite::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsBytes<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.pending.is_empty() {
+                let n = this.pending.len().min(buf.remaining());
+                buf.put_slice(&this.pending[..n]);
+                this.pending.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
+                // The end of the stream (after a close handshake or the TCP end): end the
+                // transport on our side too, as a browser does — a server may wait for it
+                // (mosquitto's TLS websockets listener does, for 5 s, before publishing
+                // the Will).
+                None => {
+                    let _ = Pin::new(this.ws.get_mut()).poll_shutdown(cx);
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Ok(Message::Binary(bytes))) => this.pending = bytes,
+                Some(Ok(Message::Text(_))) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        TEXT_FRAME,
+                    )));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                // tungstenite queues the answer to the peer's close: send it now, so the
+                // peer sees the close handshake end rather than waiting for it.
+                Some(Ok(Message::Close(_))) => {
+                    let _ = Pin::new(&mut this.ws).poll_flush(cx);
+                }
+                Some(Err(e)) => {
+                    let _ = Pin::new(this.ws.get_mut()).poll_shutdown(cx);
+                    return Poll::Ready(Err(io_error(e)));
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsBytes<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(io_error)?;
+        Pin::new(&mut this.ws)
+            .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
+            .map_err(io_error)?;
+        // Push it out now; what stays pending goes with the next write or flush.
+        if let Poll::Ready(Err(e)) = Pin::new(&mut this.ws).poll_flush(cx) {
+            return Poll::Ready(Err(io_error(e)));
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().ws)
+            .poll_flush(cx)
+            .map_err(io_error)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().ws)
+            .poll_close(cx)
+            .map_err(io_error)
+    }
+}
