@@ -154,3 +154,101 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsBytes<S> {
             .map_err(io_error)
     }
 }
+
+/// Where device mode listens: an address, and MQTT over WebSocket at a path when the
+/// `--listen` URL is `ws://ADDR[/path]` or `wss://ADDR[/path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// The address to bind.
+    pub addr: std::net::SocketAddr,
+    /// The WebSocket path, for MQTT over WebSocket.
+    pub websocket: Option<String>,
+    /// `wss://`: TLS under the WebSocket, whatever the platform speaks.
+    pub tls: bool,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (tls, rest) = match text.strip_prefix("wss://") {
+            Some(r) => (true, Some(r)),
+            None => (false, text.strip_prefix("ws://")),
+        };
+        let Some(rest) = rest else {
+            let addr = text
+                .parse()
+                .map_err(|_| format!("`{text}` is neither ADDR:PORT nor ws://ADDR:PORT[/path]"))?;
+            return Ok(Listen {
+                addr,
+                websocket: None,
+                tls: false,
+            });
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let addr = authority
+            .parse()
+            .map_err(|_| format!("`{text}`: `{authority}` is not ADDR:PORT"))?;
+        Ok(Listen {
+            addr,
+            websocket: Some(format!("/{path}")),
+            tls,
+        })
+    }
+}
+
+/// The server's opening handshake on `stream`: a request for `path` offering the `mqtt`
+/// subprotocol is answered selecting it (MQTT-6.0.0-4); any other is refused with an HTTP
+/// error, and the error says why (a client must offer `mqtt`, MQTT-6.0.0-3).
+pub async fn accept<S>(stream: S, path: &str) -> Result<WsBytes<S>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+    let mut refusal = None;
+    let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+        let offered = request
+            .headers()
+            .get_all("Sec-WebSocket-Protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == SUBPROTOCOL);
+        let why = if request.uri().path() != path {
+            Some((
+                StatusCode::NOT_FOUND,
+                format!(
+                    "a WebSocket request for {}, not {path}",
+                    request.uri().path()
+                ),
+            ))
+        } else if !offered {
+            Some((
+                StatusCode::BAD_REQUEST,
+                "the client's WebSocket handshake offers no `mqtt` subprotocol [MQTT-6.0.0-3]"
+                    .to_owned(),
+            ))
+        } else {
+            None
+        };
+        if let Some((status, why)) = why {
+            let mut error = ErrorResponse::new(Some(why.clone()));
+            *error.status_mut() = status;
+            refusal = Some(why);
+            return Err(error);
+        }
+        response.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+        Ok(response)
+    };
+    match tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config())).await {
+        Ok(ws) => Ok(WsBytes {
+            ws,
+            pending: Bytes::new(),
+        }),
+        Err(e) => Err(refusal.unwrap_or_else(|| format!("WebSocket handshake failed: {e}"))),
+    }
+}

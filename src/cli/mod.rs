@@ -48,9 +48,10 @@ pub struct RunArgs {
     pub target: Option<String>,
 
     /// Device mode: be the platform's cloud on ADDR (e.g. 0.0.0.0:8883) and judge the
-    /// devices that connect.
+    /// devices that connect; `ws://ADDR[/path]` or `wss://ADDR[/path]` for MQTT over
+    /// WebSocket.
     #[arg(long, value_name = "ADDR", conflicts_with = "target")]
-    pub listen: Option<std::net::SocketAddr>,
+    pub listen: Option<crate::websocket::Listen>,
 
     /// Capture mode: judge the MQTT connections of these pcap / pcapng files (read
     /// together, in timestamp order) against the suite's rules.

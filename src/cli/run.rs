@@ -79,7 +79,7 @@ pub fn run(args: &RunArgs) -> i32 {
         eprintln!("error: {message}");
         return exit::USAGE;
     }
-    if let Some(listen) = args.listen {
+    if let Some(listen) = &args.listen {
         return device_mode(args, &suite, listen);
     }
     if !args.pcap.is_empty() {
@@ -223,7 +223,7 @@ pub fn run(args: &RunArgs) -> i32 {
 }
 
 /// `--listen`: be the cloud, judge the devices that connect.
-fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i32 {
+fn device_mode(args: &RunArgs, suite: &Suite, listen: &crate::websocket::Listen) -> i32 {
     let cli_params: BTreeMap<String, String> = args.params.iter().cloned().collect();
     // A device flashed with the suite's example identity is accepted as it is.
     let params = match suite.resolve_params(&cli_params, true) {
@@ -234,7 +234,9 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
         }
     };
     let opts = crate::device::DeviceOptions {
-        listen,
+        listen: listen.addr,
+        websocket: listen.websocket.clone(),
+        websocket_tls: listen.tls,
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         duration: args.duration,
         devices: args.devices,
@@ -289,12 +291,19 @@ fn device_mode(args: &RunArgs, suite: &Suite, listen: std::net::SocketAddr) -> i
             crate::device::Progress::Listening {
                 addr,
                 tls,
+                websocket,
                 made_certificate,
             } => {
+                let scheme = match (websocket.is_some(), tls) {
+                    (true, true) => "wss://",
+                    (true, false) => "ws://",
+                    (false, true) => "mqtts://",
+                    (false, false) => "mqtt://",
+                };
                 println!(
-                    "device mode: the `{}` cloud listens on {}{addr}{}",
+                    "device mode: the `{}` cloud listens on {scheme}{addr}{}{}",
                     suite.name,
-                    if tls { "mqtts://" } else { "mqtt://" },
+                    websocket.unwrap_or_default(),
                     made_certificate
                         .map(|c| format!(
                             " (TLS certificate made for this run; devices must trust {})",
@@ -530,7 +539,7 @@ enum Mode {
 
 impl Mode {
     fn of(args: &RunArgs) -> Mode {
-        match (args.listen, args.pcap.is_empty(), &args.replay_to) {
+        match (&args.listen, args.pcap.is_empty(), &args.replay_to) {
             (Some(_), _, _) => Mode::Device,
             (None, false, Some(_)) => Mode::Replay,
             (None, false, None) => Mode::Capture,

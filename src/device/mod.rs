@@ -26,6 +26,11 @@ use tokio::time::Instant;
 pub struct DeviceOptions {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// MQTT over WebSocket at this path (none: MQTT straight over TCP or TLS).
+    pub websocket: Option<String>,
+    /// `wss://`: TLS under the WebSocket even where the platform speaks plain MQTT (it then
+    /// needs `tls`).
+    pub websocket_tls: bool,
     /// Server certificate and key (PEM); a certificate is made when TLS is required and
     /// none is given.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -52,6 +57,8 @@ pub enum Progress<'a> {
         addr: SocketAddr,
         /// TLS is spoken.
         tls: bool,
+        /// MQTT over WebSocket at this path.
+        websocket: Option<&'a str>,
         /// A certificate made for this run, which devices must trust.
         made_certificate: Option<&'a std::path::Path>,
     },
@@ -106,6 +113,13 @@ pub async fn run(
     judge.summarise_connections_without_connect();
     let mut logins = Logins::default();
     let tls = config.tls.is_some();
+    if opts.websocket_tls && !tls {
+        return Err(format!(
+            "wss:// needs a certificate: the `{}` platform speaks plain MQTT, so give --tls-cert and --tls-key",
+            suite.name
+        ));
+    }
+    config.websocket = opts.websocket.clone();
     let mut timing = JudgeTiming::default();
     let mut server = Server::bind(opts.listen, config)
         .await
@@ -113,6 +127,7 @@ pub async fn run(
     on_progress(Progress::Listening {
         addr: server.local_addr,
         tls,
+        websocket: opts.websocket.as_deref(),
         made_certificate: made.as_ref().map(|c| c.cert.as_path()),
     });
     let deadline = opts.duration.map(|d| started + d);

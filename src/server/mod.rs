@@ -374,6 +374,8 @@ pub struct ServerConfig {
     pub event_capacity: usize,
     /// Resource limits.
     pub limits: Limits,
+    /// MQTT over WebSocket at this path (after TLS when `tls` is set).
+    pub websocket: Option<String>,
 }
 
 impl ServerConfig {
@@ -397,6 +399,7 @@ impl ServerConfig {
             emit_events: true,
             event_capacity: 4096,
             limits: Limits::default(),
+            websocket: None,
         }
     }
 }
@@ -503,6 +506,8 @@ pub(crate) struct Shared {
     pub(crate) policy: state::Policy,
     pub(crate) auth: Option<Arc<dyn Authenticator>>,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The WebSocket path devices reach MQTT at.
+    pub(crate) websocket: Option<String>,
     events: Option<mpsc::Sender<Event>>,
     /// What event times count from, on tokio's clock (as every server timer and message
     /// expiry is): a paused clock moves them all alike.
@@ -728,6 +733,7 @@ impl Server {
             policy,
             auth: config.auth.clone(),
             tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            websocket: config.websocket.clone(),
             events,
             start: Instant::now(),
             counters: Counters::default(),

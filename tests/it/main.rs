@@ -24,6 +24,7 @@ mod cross_check_rumqttc;
 mod device_mode;
 mod device_test_matrix;
 mod device_tests_baseline;
+mod device_websocket;
 mod fuzz_replay;
 mod judge_rules;
 mod onenet;

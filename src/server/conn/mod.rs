@@ -67,11 +67,11 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stop: watch::Receiver<bool>,
 ) {
     let Some(acceptor) = &shared.tls else {
-        return Conn::new(shared.clone(), id, tcp, stop).run().await;
+        return upgrade_and_run(shared, tcp, id, stop).await;
     };
     let limit = shared.policy.limits.connect_timeout;
     let (by, detail) = match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => return Conn::new(shared.clone(), id, tls, stop).run().await,
+        Ok(Ok(tls)) => return upgrade_and_run(shared, tls, id, stop).await,
         Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => (
             Side::Client,
             format!("closed during the TLS handshake: {e}"),
@@ -87,6 +87,34 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         by,
         EventKind::Closed {
             by: Some(by),
+            detail,
+        },
+    );
+}
+
+/// Runs MQTT on `stream`, after the WebSocket opening handshake when the server speaks
+/// MQTT over WebSocket (within the CONNECT timeout; a refused or failed handshake ends the
+/// connection, saying why).
+async fn upgrade_and_run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: &Arc<Shared>,
+    stream: S,
+    id: u64,
+    stop: watch::Receiver<bool>,
+) {
+    let Some(path) = &shared.websocket else {
+        return Conn::new(shared.clone(), id, stream, stop).run().await;
+    };
+    let limit = shared.policy.limits.connect_timeout;
+    let detail = match tokio::time::timeout(limit, crate::websocket::accept(stream, path)).await {
+        Ok(Ok(ws)) => return Conn::new(shared.clone(), id, ws, stop).run().await,
+        Ok(Err(why)) => why,
+        Err(_) => format!("WebSocket handshake not complete after {limit:?}"),
+    };
+    shared.emit(
+        id,
+        Side::Server,
+        EventKind::Closed {
+            by: Some(Side::Server),
             detail,
         },
     );

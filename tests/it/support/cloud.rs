@@ -61,13 +61,26 @@ impl Cloud {
         duration: Duration,
         extra: &[&str],
     ) -> Self {
+        Self::start_listening(suite, tag, "127.0.0.1:0", devices, duration, extra)
+    }
+
+    /// [`Cloud::start_suite_for`] listening on `listen` (an address, or a `ws://` /
+    /// `wss://` URL for MQTT over WebSocket).
+    pub fn start_listening(
+        suite: &str,
+        tag: &str,
+        listen: &str,
+        devices: usize,
+        duration: Duration,
+        extra: &[&str],
+    ) -> Self {
         let dir = temp_dir(tag);
         let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
             .args([
                 "--suite",
                 suite,
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--devices",
                 &devices.to_string(),
                 "--duration",
