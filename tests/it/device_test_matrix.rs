@@ -659,6 +659,14 @@ const STAYS: &str = "stays connected, sending, after Session Present 1 to its Cl
 /// Every verdict that is not a pass, and every device test's verdict, per row. A device
 /// test not listed is `recorded` (its rules judge it); a rule not listed passed.
 const PINS: &[Pin] = &[
+    // Seen once, in a full `cargo test` run on a loaded machine.
+    pin(
+        "dt-paho-5",
+        "MQTT-4.6.0-1",
+        "passed|failed",
+        "re-sent before id",
+        "once, under load: re-sent packet id 2 before id 3, which it had first sent earlier (a message published while it reconnects may go out after a later one, while it re-sends in packet-id order); the order held in every other run",
+    ),
     // An empty client id: none of the libraries keeps the Assigned Client Identifier.
     pin(
         "dt-paho-5-anon",
@@ -1186,7 +1194,9 @@ fn check(row: Row, verdicts: &BTreeMap<String, Seen>) -> Vec<String> {
             None if name.contains("-DEV-") => ("recorded", ""),
             None => ("passed", ""),
         };
-        if !statuses.split('|').any(|s| s == seen.status) || !seen.message.contains(holds) {
+        // A pass has no message to hold anything.
+        let holds_it = seen.status == "passed" || seen.message.contains(holds);
+        if !statuses.split('|').any(|s| s == seen.status) || !holds_it {
             wrong.push(format!(
                 "{id}: {name} is {} ({}); pinned {statuses} holding {holds:?}",
                 seen.status, seen.message
