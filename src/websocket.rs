@@ -103,7 +103,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsBytes<S> {
                     return Poll::Ready(Ok(()));
                 }
                 Some(Ok(Message::Binary(bytes))) => this.pending = bytes,
+                // MQTT-6.0.0-1: the recipient closes the connection.
                 Some(Ok(Message::Text(_))) => {
+                    let _ = Pin::new(this.ws.get_mut()).poll_shutdown(cx);
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         TEXT_FRAME,
@@ -250,5 +252,101 @@ where
             pending: Bytes::new(),
         }),
         Err(e) => Err(refusal.unwrap_or_else(|| format!("WebSocket handshake failed: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::SinkExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A client [`WsBytes`] and the raw server end of the same WebSocket, over a pipe.
+    async fn pair() -> (
+        WsBytes<tokio::io::DuplexStream>,
+        WebSocketStream<tokio::io::DuplexStream>,
+    ) {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (client, server) = tokio::join!(
+            connect(client, "ws://localhost/mqtt"),
+            accept(server, "/mqtt")
+        );
+        (
+            client.expect("client handshake"),
+            server.expect("server handshake").ws,
+        )
+    }
+
+    #[tokio::test]
+    async fn packets_cross_frame_boundaries_both_ways_and_a_text_message_breaks_the_stream() {
+        let (mut client, mut server) = pair().await;
+        // PINGREQ split over two messages, then PINGRESP and DISCONNECT in one (MQTT-6.0.0-2).
+        server
+            .send(Message::Binary(Bytes::from_static(&[0xc0])))
+            .await
+            .unwrap();
+        server
+            .send(Message::Ping(Bytes::from_static(b"p")))
+            .await
+            .unwrap();
+        server
+            .send(Message::Binary(Bytes::from_static(&[0x00])))
+            .await
+            .unwrap();
+        server
+            .send(Message::Binary(Bytes::from_static(&[
+                0xd0, 0x00, 0xe0, 0x00,
+            ])))
+            .await
+            .unwrap();
+        let mut got = [0u8; 6];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [0xc0, 0x00, 0xd0, 0x00, 0xe0, 0x00]);
+        // Our write goes out as one binary message.
+        client.write_all(&[0xc0, 0x00]).await.unwrap();
+        use futures_util::StreamExt;
+        let mut from_client = Vec::new();
+        while from_client.is_empty() {
+            match server.next().await.expect("a message").unwrap() {
+                Message::Binary(b) => from_client = b.to_vec(),
+                Message::Pong(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(from_client, [0xc0, 0x00]);
+        // A text message ends the byte stream, citing MQTT-6.0.0-1.
+        server.send(Message::text("hello")).await.unwrap();
+        let mut byte = [0u8; 1];
+        let error = client
+            .read(&mut byte)
+            .await
+            .expect_err("a text message is refused");
+        assert_eq!(error.to_string(), TEXT_FRAME);
+    }
+
+    #[tokio::test]
+    async fn a_client_offering_no_mqtt_subprotocol_is_refused_and_told_why() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let plain = async {
+            let request = "ws://localhost/mqtt".into_client_request().unwrap();
+            tokio_tungstenite::client_async(request, client).await
+        };
+        let (client, server) = tokio::join!(plain, accept(server, "/mqtt"));
+        assert!(client.is_err());
+        assert_eq!(
+            server.err().as_deref(),
+            Some("the client's WebSocket handshake offers no `mqtt` subprotocol [MQTT-6.0.0-3]")
+        );
+    }
+
+    #[test]
+    fn listen_addresses() {
+        let plain: Listen = "127.0.0.1:1883".parse().unwrap();
+        assert_eq!((plain.websocket, plain.tls), (None, false));
+        let ws: Listen = "ws://0.0.0.0:8080/mqtt".parse().unwrap();
+        assert_eq!((ws.websocket.as_deref(), ws.tls), (Some("/mqtt"), false));
+        let wss: Listen = "wss://[::1]:8443".parse().unwrap();
+        assert_eq!((wss.websocket.as_deref(), wss.tls), (Some("/"), true));
+        assert!("ws://nowhere/mqtt".parse::<Listen>().is_err());
     }
 }
