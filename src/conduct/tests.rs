@@ -45,6 +45,17 @@ fn broken_duties(notes: &[Note]) -> Vec<Duty> {
         .collect()
 }
 
+/// Why `duty` was broken, for each note breaking it.
+fn broken_reasons(notes: &[Note], duty: Duty) -> Vec<&str> {
+    notes
+        .iter()
+        .filter_map(|n| match &n.outcome {
+            Outcome::Broken(why) if n.duty == duty => Some(why.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn kept_duties(notes: &[Note]) -> Vec<Duty> {
     notes
         .iter()
@@ -752,15 +763,8 @@ fn a_close_owed_counts_only_within_its_window() {
     assert!(kept_duties(&notes).contains(&Duty::CloseAfterErrorCode));
     notes.clear();
     start(&mut notes).end(t(1) + CLOSE_WINDOW, Some(true), &mut notes);
-    let broken: Vec<String> = notes
-        .iter()
-        .filter_map(|n| match &n.outcome {
-            Outcome::Broken(why) if n.duty == Duty::CloseAfterErrorCode => Some(why.clone()),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        broken,
+        broken_reasons(&notes, Duty::CloseAfterErrorCode),
         [
             "the client closed the connection only 2.000 s after the CONNACK with reason 0x87 (window 2 s)"
         ]
@@ -860,15 +864,8 @@ fn re_sendings_use_the_send_quota_and_a_full_quota_holds_the_rest_back() {
         10,
         &mut notes,
     );
-    let why: Vec<&str> = notes
-        .iter()
-        .filter_map(|n| match &n.outcome {
-            Outcome::Broken(why) if n.duty == Duty::ReceiveMaximum => Some(why.as_str()),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        why,
+        broken_reasons(&notes, Duty::ReceiveMaximum),
         [
             "a re-sent QoS 1 PUBLISH (id 2) with 1 already unacknowledged; the CONNACK's Receive Maximum is 1"
         ]
