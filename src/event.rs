@@ -58,6 +58,84 @@ pub fn tls_version_name(v: u16) -> String {
     }
 }
 
+/// What a WebSocket connection showed besides the MQTT bytes its binary messages carried
+/// (MQTT over WebSocket, MQTT-6.0.0-1..4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebSocketEvent {
+    /// The opening handshake (sent by the client; the event's side is the client's).
+    Handshake {
+        /// The request's path (`/mqtt`).
+        path: String,
+        /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
+        offered: Vec<String>,
+        /// The subprotocol the server selected, when it answered 101 with one.
+        selected: Option<String>,
+        /// The server's HTTP status (101 when it switched protocols), when seen.
+        status: Option<u16>,
+    },
+    /// A data message that is not binary (a text message, opcode 1, or a reserved data
+    /// opcode): the event's side sent it. MQTT travels in binary messages only.
+    NonBinary {
+        /// The first frame's opcode.
+        opcode: u8,
+        /// The message's length in bytes.
+        len: u64,
+    },
+    /// A Close frame: the event's side sent it, with its status code when it had one.
+    Close {
+        /// The close status code (1000 normal, 1002 protocol error, …).
+        code: Option<u16>,
+    },
+}
+
+impl WebSocketEvent {
+    /// The name of a WebSocket opcode (for reports).
+    pub fn opcode_name(opcode: u8) -> &'static str {
+        match opcode {
+            0x0 => "continuation",
+            0x1 => "text",
+            0x2 => "binary",
+            0x8 => "close",
+            0x9 => "ping",
+            0xA => "pong",
+            0x3..=0x7 => "reserved data",
+            _ => "reserved control",
+        }
+    }
+}
+
+impl std::fmt::Display for WebSocketEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Handshake {
+                path,
+                offered,
+                selected,
+                status,
+            } => {
+                write!(
+                    f,
+                    "WebSocket handshake for {path}: offered [{}]",
+                    offered.join(", ")
+                )?;
+                match (status, selected) {
+                    (Some(101), Some(s)) => write!(f, ", server selected `{s}`"),
+                    (Some(101), None) => write!(f, ", server selected no subprotocol"),
+                    (Some(code), _) => write!(f, ", server answered HTTP {code}"),
+                    (None, _) => write!(f, ", no server answer seen"),
+                }
+            }
+            Self::NonBinary { opcode, len } => write!(
+                f,
+                "WebSocket {} message ({len} bytes, opcode {opcode:#x})",
+                Self::opcode_name(*opcode)
+            ),
+            Self::Close { code: Some(code) } => write!(f, "WebSocket Close frame (status {code})"),
+            Self::Close { code: None } => write!(f, "WebSocket Close frame (no status)"),
+        }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
@@ -73,6 +151,9 @@ pub enum EventKind {
     },
     /// The connection is TLS: what its handshake showed (its MQTT content is opaque).
     Tls(TlsInfo),
+    /// The connection is MQTT over WebSocket: its handshake, or a frame that is not MQTT's
+    /// binary data.
+    WebSocket(WebSocketEvent),
     /// Bytes of the stream were lost (a capture gap): `bytes` were skipped and framing
     /// resumed at the next plausible packet.
     Gap {

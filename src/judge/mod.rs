@@ -354,6 +354,7 @@ impl Judge {
                 }
             }
             EventKind::Tls(_) => {}
+            EventKind::WebSocket(_) => {}
             // Lost client bytes were sent at an unknown time: the silence up to the next
             // packet is not measured.
             EventKind::Gap { .. } => {

@@ -49,6 +49,7 @@ fn event_text(event: &Event, version: ProtocolVersion) -> String {
                 .map(crate::event::tls_version_name)
                 .unwrap_or_else(|| "(not seen)".into())
         ),
+        EventKind::WebSocket(ws) => ws.to_string(),
         EventKind::Gap { bytes } => format!("{bytes} bytes lost from the stream (capture gap)"),
         EventKind::Packet { bytes, packet } => {
             let version = match packet {

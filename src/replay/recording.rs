@@ -76,7 +76,7 @@ impl Collector {
             ..Partial::default()
         });
         match ev.kind {
-            EventKind::Opened { .. } | EventKind::Tls(_) => {}
+            EventKind::Opened { .. } | EventKind::Tls(_) | EventKind::WebSocket(_) => {}
             EventKind::Gap { bytes } => {
                 p.gaps += 1;
                 p.gap_bytes += bytes;

@@ -222,6 +222,10 @@ impl<W: Write> CaptureWriter<W> {
                 let text = format!("mqtt-conform conn {conn}: TLS{}", tls_text(info));
                 self.sink.note(ts, event.from, &text)
             }
+            EventKind::WebSocket(ws) => {
+                let text = format!("mqtt-conform conn {conn}: {ws}");
+                self.sink.note(ts, event.from, &text)
+            }
             EventKind::Gap { bytes } => {
                 let text = format!(
                     "mqtt-conform conn {conn}: {bytes} bytes of the {}'s stream lost",
