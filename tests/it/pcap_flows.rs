@@ -232,6 +232,7 @@ impl Run {
             .map(|e| match &e.kind {
                 EventKind::Opened { .. } => "opened",
                 EventKind::Tls(_) => "tls",
+                EventKind::WebSocket(_) => "websocket",
                 EventKind::Gap { .. } => "gap",
                 EventKind::Packet { .. } => "packet",
                 EventKind::Unframeable(_) => "unframeable",
