@@ -80,6 +80,8 @@ pub enum WebSocketEvent {
         opcode: u8,
         /// The message's length in bytes.
         len: u64,
+        /// Its first bytes (at most [`WebSocketEvent::HEAD`]), for reports and captures.
+        head: Bytes,
     },
     /// A Close frame: the event's side sent it, with its status code when it had one.
     Close {
@@ -89,6 +91,9 @@ pub enum WebSocketEvent {
 }
 
 impl WebSocketEvent {
+    /// How many of a non-binary message's first bytes its event keeps.
+    pub const HEAD: usize = 125;
+
     /// The name of a WebSocket opcode (for reports).
     pub fn opcode_name(opcode: u8) -> &'static str {
         match opcode {
@@ -125,7 +130,7 @@ impl std::fmt::Display for WebSocketEvent {
                     (None, _) => write!(f, ", no server answer seen"),
                 }
             }
-            Self::NonBinary { opcode, len } => write!(
+            Self::NonBinary { opcode, len, .. } => write!(
                 f,
                 "WebSocket {} message ({len} bytes, opcode {opcode:#x})",
                 Self::opcode_name(*opcode)
