@@ -3,16 +3,21 @@
 //! [`WsBytes`] turns a WebSocket connection into a byte stream, so the rest of the program
 //! reads and writes MQTT over it as over TCP.
 
+use crate::event::WebSocketEvent;
 use bytes::{Buf, Bytes};
 use futures_util::{Sink, Stream};
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// The subprotocol MQTT over WebSocket offers and selects (MQTT-6.0.0-3, MQTT-6.0.0-4).
 pub const SUBPROTOCOL: &str = "mqtt";
@@ -25,20 +30,142 @@ const MAX_MESSAGE: usize = 256 * 1024 * 1024 + 5;
 pub const TEXT_FRAME: &str =
     "a WebSocket text message, where MQTT travels in binary messages only [MQTT-6.0.0-1]";
 
+/// How the next write goes out, when not as one binary message: the ways a test puts a
+/// peer's handling of WebSocket framing to the test (MQTT-6.0.0-1, MQTT-6.0.0-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// One text message (which MQTT-6.0.0-1 forbids: the recipient must close).
+    Text,
+    /// Every byte in a binary message of its own.
+    Split,
+    /// One binary message in one-byte frames (a first frame, then continuation frames),
+    /// with a ping between the first two.
+    Fragmented,
+    /// A ping, then the bytes as one binary message.
+    PingFirst,
+}
+
+/// Where a [`WsBytes`] reports what it sees besides MQTT bytes (a text message, a Close).
+pub type Observer = Arc<dyn Fn(WebSocketEvent) + Send + Sync>;
+
+/// Sets how the next write of a [`WsBytes`] goes out; shared with whoever writes to it
+/// through a split stream.
+#[derive(Debug, Clone, Default)]
+pub struct FramingControl(Arc<Mutex<Option<Framing>>>);
+
+impl FramingControl {
+    /// The next write (only it) goes out framed this way.
+    pub fn next_write(&self, framing: Framing) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(framing);
+    }
+
+    fn take(&self) -> Option<Framing> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// A WebSocket connection read and written as a byte stream: each write goes out as one
-/// binary message; reading yields the bytes of binary messages in order, skips control
-/// messages (tungstenite answers pings), and fails on a text message.
-#[derive(Debug)]
+/// binary message (unless [`FramingControl`] says otherwise); reading yields the bytes of
+/// binary messages in order, skips control messages (tungstenite answers pings), and fails
+/// on a text message.
 pub struct WsBytes<S> {
     ws: WebSocketStream<S>,
     /// The unread rest of the last binary message.
     pending: Bytes,
+    /// The opening handshake as an event.
+    handshake: WebSocketEvent,
+    observer: Option<Observer>,
+    framing: FramingControl,
+    /// Messages and frames of a write framed otherwise, not yet handed to the WebSocket.
+    outbox: VecDeque<Message>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for WsBytes<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsBytes")
+            .field("ws", &self.ws)
+            .field("handshake", &self.handshake)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsBytes<S> {
+    fn new(ws: WebSocketStream<S>, handshake: WebSocketEvent) -> Self {
+        Self {
+            ws,
+            pending: Bytes::new(),
+            handshake,
+            observer: None,
+            framing: FramingControl::default(),
+            outbox: VecDeque::new(),
+        }
+    }
+
     /// The transport under the WebSocket.
     pub fn get_ref(&self) -> &S {
         self.ws.get_ref()
+    }
+
+    /// The opening handshake: path, subprotocols offered and selected.
+    pub fn handshake(&self) -> &WebSocketEvent {
+        &self.handshake
+    }
+
+    /// Reports to `observer` every text message and Close frame the peer sends.
+    pub fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
+    /// The handle that sets how the next write goes out.
+    pub fn framing(&self) -> FramingControl {
+        self.framing.clone()
+    }
+
+    fn report(&self, event: WebSocketEvent) {
+        if let Some(observer) = &self.observer {
+            observer(event);
+        }
+    }
+}
+
+/// The messages and frames that carry `buf` framed as `framing` says.
+fn framed(buf: &[u8], framing: Framing) -> VecDeque<Message> {
+    let bytes = Bytes::copy_from_slice(buf);
+    let binary = OpCode::Data(Data::Binary);
+    match framing {
+        Framing::Text => {
+            // Not UTF-8-checked on the way out: the bytes go as they are.
+            let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+            VecDeque::from([Message::Frame(frame)])
+        }
+        Framing::Split => (0..bytes.len())
+            .map(|i| Message::Binary(bytes.slice(i..=i)))
+            .collect(),
+        Framing::Fragmented => {
+            let mut out = VecDeque::new();
+            for i in 0..bytes.len() {
+                let opcode = if i == 0 {
+                    binary
+                } else {
+                    OpCode::Data(Data::Continue)
+                };
+                let last = i + 1 == bytes.len();
+                out.push_back(Message::Frame(Frame::message(
+                    bytes.slice(i..=i),
+                    opcode,
+                    last,
+                )));
+                if i == 0 && !last {
+                    out.push_back(Message::Ping(Bytes::from_static(b"mqtt-conform")));
+                }
+            }
+            out
+        }
+        Framing::PingFirst => VecDeque::from([
+            Message::Ping(Bytes::from_static(b"mqtt-conform")),
+            Message::Binary(bytes),
+        ]),
     }
 }
 
@@ -65,14 +192,43 @@ where
         "Sec-WebSocket-Protocol",
         SUBPROTOCOL.parse().expect("a valid header value"),
     );
-    let (ws, _response) =
+    let path = request.uri().path().to_owned();
+    let (ws, response) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(config()))
             .await
-            .map_err(|e| format!("WebSocket handshake with {url} failed: {e}"))?;
-    Ok(WsBytes {
-        ws,
-        pending: Bytes::new(),
-    })
+            .map_err(|e| {
+                use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+                // tungstenite refuses an answer without the subprotocol offered.
+                let subprotocol = matches!(
+                    e,
+                    Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(_))
+                );
+                let cite = if subprotocol {
+                    " (the server must select the `mqtt` subprotocol [MQTT-6.0.0-4])"
+                } else {
+                    ""
+                };
+                format!("WebSocket handshake with {url} failed: {e}{cite}")
+            })?;
+    let handshake = WebSocketEvent::Handshake {
+        path,
+        offered: vec![SUBPROTOCOL.to_owned()],
+        selected: subprotocols(response.headers()).into_iter().next(),
+        status: Some(response.status().as_u16()),
+    };
+    Ok(WsBytes::new(ws, handshake))
+}
+
+/// The subprotocols a `Sec-WebSocket-Protocol` header (or several) lists, in order.
+fn subprotocols(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn io_error(e: tokio_tungstenite::tungstenite::Error) -> io::Error {
@@ -104,7 +260,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsBytes<S> {
                 }
                 Some(Ok(Message::Binary(bytes))) => this.pending = bytes,
                 // MQTT-6.0.0-1: the recipient closes the connection.
-                Some(Ok(Message::Text(_))) => {
+                Some(Ok(Message::Text(text))) => {
+                    let bytes = Bytes::from(text);
+                    this.report(WebSocketEvent::NonBinary {
+                        opcode: 1,
+                        len: bytes.len() as u64,
+                        head: bytes.slice(..bytes.len().min(WebSocketEvent::HEAD)),
+                    });
                     let _ = Pin::new(this.ws.get_mut()).poll_shutdown(cx);
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -114,7 +276,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsBytes<S> {
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 // tungstenite queues the answer to the peer's close: send it now, so the
                 // peer sees the close handshake end rather than waiting for it.
-                Some(Ok(Message::Close(_))) => {
+                Some(Ok(Message::Close(frame))) => {
+                    this.report(WebSocketEvent::Close {
+                        code: frame.map(|f| u16::from(f.code)),
+                    });
                     let _ = Pin::new(&mut this.ws).poll_flush(cx);
                 }
                 Some(Err(e)) => {
@@ -133,6 +298,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsBytes<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // A write framed otherwise goes out message by message; a write interrupted part
+        // way is resumed when the caller writes the same bytes again.
+        if this.outbox.is_empty() {
+            if let Some(framing) = this.framing.take() {
+                this.outbox = framed(buf, framing);
+            }
+        }
+        if !this.outbox.is_empty() {
+            while let Some(message) = this.outbox.pop_front() {
+                let ready = Pin::new(&mut this.ws).poll_ready(cx).map_err(io_error)?;
+                if ready.is_pending() {
+                    this.outbox.push_front(message);
+                    return Poll::Pending;
+                }
+                Pin::new(&mut this.ws)
+                    .start_send(message)
+                    .map_err(io_error)?;
+            }
+            if let Poll::Ready(Err(e)) = Pin::new(&mut this.ws).poll_flush(cx) {
+                return Poll::Ready(Err(io_error(e)));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
         ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(io_error)?;
         Pin::new(&mut this.ws)
             .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
@@ -199,33 +387,35 @@ impl std::str::FromStr for Listen {
     }
 }
 
+/// What the server side of an opening handshake came to: the handshake as an event (when
+/// the request was read) and the WebSocket, or why there is none.
+pub struct Accepted<S> {
+    /// The request's path and subprotocols, and our answer.
+    pub handshake: Option<WebSocketEvent>,
+    /// The WebSocket, or why the handshake failed.
+    pub ws: Result<WsBytes<S>, String>,
+}
+
 /// The server's opening handshake on `stream`: a request for `path` offering the `mqtt`
 /// subprotocol is answered selecting it (MQTT-6.0.0-4); any other is refused with an HTTP
 /// error, and the error says why (a client must offer `mqtt`, MQTT-6.0.0-3).
-pub async fn accept<S>(stream: S, path: &str) -> Result<WsBytes<S>, String>
+pub async fn accept<S>(stream: S, path: &str) -> Accepted<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
     let mut refusal = None;
+    let mut handshake = None;
     let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
-        let offered = request
-            .headers()
-            .get_all("Sec-WebSocket-Protocol")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|p| p.trim() == SUBPROTOCOL);
-        let why = if request.uri().path() != path {
+        let offered = subprotocols(request.headers());
+        let asked = request.uri().path().to_owned();
+        let why = if asked != path {
             Some((
                 StatusCode::NOT_FOUND,
-                format!(
-                    "a WebSocket request for {}, not {path}",
-                    request.uri().path()
-                ),
+                format!("a WebSocket request for {asked}, not {path}"),
             ))
-        } else if !offered {
+        } else if !offered.iter().any(|p| p == SUBPROTOCOL) {
             Some((
                 StatusCode::BAD_REQUEST,
                 "the client's WebSocket handshake offers no `mqtt` subprotocol [MQTT-6.0.0-3]"
@@ -234,6 +424,16 @@ where
         } else {
             None
         };
+        let (status, selected) = match &why {
+            Some((status, _)) => (status.as_u16(), None),
+            None => (101, Some(SUBPROTOCOL.to_owned())),
+        };
+        handshake = Some(WebSocketEvent::Handshake {
+            path: asked,
+            offered,
+            selected,
+            status: Some(status),
+        });
         if let Some((status, why)) = why {
             let mut error = ErrorResponse::new(Some(why.clone()));
             *error.status_mut() = status;
@@ -246,13 +446,16 @@ where
         );
         Ok(response)
     };
-    match tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config())).await {
-        Ok(ws) => Ok(WsBytes {
-            ws,
-            pending: Bytes::new(),
-        }),
+    let result =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config())).await;
+    let ws = match result {
+        Ok(ws) => match &handshake {
+            Some(h) => Ok(WsBytes::new(ws, h.clone())),
+            None => Err("WebSocket handshake accepted without a request".to_owned()),
+        },
         Err(e) => Err(refusal.unwrap_or_else(|| format!("WebSocket handshake failed: {e}"))),
-    }
+    };
+    Accepted { handshake, ws }
 }
 
 #[cfg(test)]
@@ -273,7 +476,7 @@ mod tests {
         );
         (
             client.expect("client handshake"),
-            server.expect("server handshake").ws,
+            server.ws.expect("server handshake").ws,
         )
     }
 
@@ -334,8 +537,17 @@ mod tests {
         let (client, server) = tokio::join!(plain, accept(server, "/mqtt"));
         assert!(client.is_err());
         assert_eq!(
-            server.err().as_deref(),
+            server.ws.err().as_deref(),
             Some("the client's WebSocket handshake offers no `mqtt` subprotocol [MQTT-6.0.0-3]")
+        );
+        assert_eq!(
+            server.handshake,
+            Some(WebSocketEvent::Handshake {
+                path: "/mqtt".into(),
+                offered: vec![],
+                selected: None,
+                status: Some(400),
+            })
         );
     }
 

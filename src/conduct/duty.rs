@@ -138,6 +138,12 @@ pub enum Duty {
     /// A DISCONNECT does not set a Session Expiry Interval where the CONNECT's was 0. No
     /// numbered statement: §3.14.2.2.2 of 5.0 calls it a Protocol Error.
     NoExpiryRaisedOnDisconnect,
+    /// Over WebSocket, MQTT goes in binary messages only.
+    BinaryMessagesOnly,
+    /// Over WebSocket, a text message from the server makes the client close.
+    CloseOnNonBinary,
+    /// The WebSocket handshake offers the `mqtt` subprotocol.
+    OfferMqttSubprotocol,
     /// So do invalid fixed-header flags (3.1.1 names them on their own).
     CloseOnInvalidFlags,
 }
@@ -198,6 +204,8 @@ impl Duty {
                 D::CloseOnViolation | D::CloseOnInvalidFlags => &[],
                 D::CloseOnFailedReauthentication => &["MQTT-4.12.1-2", "MQTT-4.13.2-1"],
                 D::ReleaseDespiteExpiry => &["MQTT-4.3.3-7"],
+                D::BinaryMessagesOnly | D::CloseOnNonBinary => &["MQTT-6.0.0-1"],
+                D::OfferMqttSubprotocol => &["MQTT-6.0.0-3"],
                 D::OnlyClientPackets | D::NoExpiryRaisedOnDisconnect => &[],
                 D::ReuseAfterPuback => &["MQTT-4.3.2-5"],
                 D::ReuseAfterPubcomp => &["MQTT-4.3.3-12"],
@@ -258,6 +266,8 @@ impl Duty {
                 D::CloseAfterDisconnect => &["MQTT-3.14.4-1"],
                 D::CloseOnViolation => &["MQTT-4.8.0-1"],
                 D::CloseOnInvalidFlags => &["MQTT-4.8.0-1", "MQTT-2.2.2-2"],
+                D::BinaryMessagesOnly | D::CloseOnNonBinary => &["MQTT-6.0.0-1"],
+                D::OfferMqttSubprotocol => &["MQTT-6.0.0-3"],
                 _ => &[],
             }
         }
@@ -273,7 +283,7 @@ impl Duty {
     }
 
     /// Every duty, for tables and load-time checks.
-    pub const ALL: [Duty; 71] = [
+    pub const ALL: [Duty; 74] = [
         Duty::FirstPacketConnect,
         Duty::OneConnect,
         Duty::EmptyClientIdClean,
@@ -345,6 +355,9 @@ impl Duty {
         Duty::ReleaseDespiteExpiry,
         Duty::OnlyClientPackets,
         Duty::NoExpiryRaisedOnDisconnect,
+        Duty::BinaryMessagesOnly,
+        Duty::CloseOnNonBinary,
+        Duty::OfferMqttSubprotocol,
     ];
 
     /// True when some duty stands for `statement` in the given version.
@@ -453,7 +466,10 @@ mod tests {
             | Duty::InUseUntilPuback
             | Duty::InUseUntilPubrec
             | Duty::InUseUntilPubcomp
-            | Duty::DiscardAbsentSession => Duty::ALL.contains(&d),
+            | Duty::DiscardAbsentSession
+            | Duty::BinaryMessagesOnly
+            | Duty::CloseOnNonBinary
+            | Duty::OfferMqttSubprotocol => Duty::ALL.contains(&d),
             Duty::ReasonStringFits(p) | Duty::UserPropertiesFit(p) => {
                 [
                     PacketType::PubAck,

@@ -250,6 +250,18 @@ pub struct Conduct {
     /// Identifiers of flows from the server the client finished, with the duty a new
     /// PUBLISH reusing one puts to the test.
     finished_in: std::collections::HashMap<u16, Duty>,
+    /// MQTT over WebSocket: the client's binary messages are yet to be credited (once, at
+    /// its first packet) unless it sent another kind first.
+    websocket: Option<WsBinary>,
+}
+
+/// Where a WebSocket client's use of binary messages stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WsBinary {
+    /// No packet yet.
+    Awaited,
+    /// Judged (kept at its first packet, or broken by a text message).
+    Judged,
 }
 
 fn kept(duty: Duty) -> Note {
@@ -322,8 +334,60 @@ impl Conduct {
             .is_some_and(|m| self.quota_used() >= usize::from(m))
     }
 
+    /// What the WebSocket under the connection showed at `at`, sent by `from`: the
+    /// handshake (the client offers `mqtt`, MQTT-6.0.0-3), a message that is not binary
+    /// (MQTT-6.0.0-1: from the client it breaks the duty; from the server the client must
+    /// close within [`CLOSE_WINDOW`]).
+    pub fn websocket(
+        &mut self,
+        at: Duration,
+        from: crate::event::Side,
+        event: &crate::event::WebSocketEvent,
+        notes: &mut Vec<Note>,
+    ) {
+        use crate::event::{Side, WebSocketEvent};
+        match (event, from) {
+            (WebSocketEvent::Handshake { offered, .. }, _) => {
+                self.websocket.get_or_insert(WsBinary::Awaited);
+                notes.push(
+                    if offered.iter().any(|p| p == crate::websocket::SUBPROTOCOL) {
+                        kept(Duty::OfferMqttSubprotocol)
+                    } else {
+                        broken(
+                            Duty::OfferMqttSubprotocol,
+                            format!(
+                                "the client's WebSocket handshake offers [{}], without `mqtt`",
+                                offered.join(", ")
+                            ),
+                        )
+                    },
+                );
+            }
+            (WebSocketEvent::NonBinary { .. }, Side::Client) => {
+                self.websocket = Some(WsBinary::Judged);
+                notes.push(broken(
+                    Duty::BinaryMessagesOnly,
+                    "not a binary message, where MQTT travels in binary messages only".to_owned(),
+                ));
+            }
+            (WebSocketEvent::NonBinary { .. }, Side::Server) => {
+                self.must_close.get_or_insert((
+                    at,
+                    Duty::CloseOnNonBinary,
+                    format!("the server's {event}"),
+                ));
+            }
+            (WebSocketEvent::Close { .. }, _) => {}
+        }
+    }
+
     /// A packet the client sent at `at`, `size` bytes on the wire.
     pub fn client(&mut self, at: Duration, packet: &Packet, size: usize, notes: &mut Vec<Note>) {
+        if self.websocket == Some(WsBinary::Awaited) {
+            // Its packets come out of binary messages: none before was of another kind.
+            self.websocket = Some(WsBinary::Judged);
+            notes.push(kept(Duty::BinaryMessagesOnly));
+        }
         self.packets += 1;
         let first = self.packets == 1;
         self.limits_bound = self.connack_at.is_some_and(|t| at >= t + CONNACK_GRACE);

@@ -903,3 +903,84 @@ fn a_flow_re_sent_on_one_connection_keeps_its_place_on_the_next() {
         3
     );
 }
+
+fn handshake(offered: &[&str]) -> crate::event::WebSocketEvent {
+    crate::event::WebSocketEvent::Handshake {
+        path: "/mqtt".into(),
+        offered: offered.iter().map(|s| s.to_string()).collect(),
+        selected: Some("mqtt".into()),
+        status: Some(101),
+    }
+}
+
+fn text_message() -> crate::event::WebSocketEvent {
+    crate::event::WebSocketEvent::NonBinary {
+        opcode: 1,
+        len: 2,
+        head: bytes::Bytes::from_static(b"hi"),
+    }
+}
+
+#[test]
+fn over_websocket_the_subprotocol_offered_and_binary_messages_are_judged() {
+    use crate::event::Side;
+    // Offered `mqtt`, then packets only: both duties kept (binary once, at the first packet).
+    let mut c = Conduct::new(V311, Start::Seen);
+    let mut notes = Vec::new();
+    c.websocket(
+        t(0),
+        Side::Client,
+        &handshake(&["mqttv3.1", "mqtt"]),
+        &mut notes,
+    );
+    assert_eq!(kept_duties(&notes), [Duty::OfferMqttSubprotocol]);
+    let connect = Packet::Connect(Box::new(Connect::new(V311, "dev")));
+    c.client(t(1), &connect, 20, &mut notes);
+    c.client(t(2), &Packet::PingReq, 2, &mut notes);
+    let binary = notes
+        .iter()
+        .filter(|n| n.duty == Duty::BinaryMessagesOnly)
+        .count();
+    assert_eq!(binary, 1);
+    assert!(broken_duties(&notes).is_empty(), "{notes:?}");
+
+    // No `mqtt` offered, and a text message before any packet.
+    let mut c = Conduct::new(V311, Start::Seen);
+    let mut notes = Vec::new();
+    c.websocket(t(0), Side::Client, &handshake(&["wamp"]), &mut notes);
+    c.websocket(t(1), Side::Client, &text_message(), &mut notes);
+    c.client(t(2), &connect, 20, &mut notes);
+    assert_eq!(
+        broken_duties(&notes),
+        [Duty::OfferMqttSubprotocol, Duty::BinaryMessagesOnly]
+    );
+    assert_eq!(
+        broken_reasons(&notes, Duty::OfferMqttSubprotocol),
+        ["the client's WebSocket handshake offers [wamp], without `mqtt`"]
+    );
+    assert!(!kept_duties(&notes).contains(&Duty::BinaryMessagesOnly));
+    // A TCP connection is never judged by either.
+    let (_, notes) = connected(V311, true, Properties::new());
+    assert!(notes.iter().all(|n| !matches!(
+        n.duty,
+        Duty::BinaryMessagesOnly | Duty::OfferMqttSubprotocol
+    )));
+}
+
+#[test]
+fn a_text_message_from_the_server_must_be_answered_by_a_close() {
+    use crate::event::Side;
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.websocket(t(10), Side::Server, &text_message(), &mut notes);
+    // Still talking 3 s later: the close was owed within the window.
+    c.client(t(3_010), &Packet::PingReq, 2, &mut notes);
+    assert_eq!(broken_duties(&notes), [Duty::CloseOnNonBinary]);
+    // Closed in time: kept.
+    let (mut c, mut notes) = connected(V5, true, Properties::new());
+    c.websocket(t(10), Side::Server, &text_message(), &mut notes);
+    c.end(t(500), Some(true), &mut notes);
+    assert!(
+        kept_duties(&notes).contains(&Duty::CloseOnNonBinary),
+        "{notes:?}"
+    );
+}

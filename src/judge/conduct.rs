@@ -29,6 +29,20 @@ impl ConductRules {
     }
 }
 
+/// The connection's conduct, begun when first needed (`live`: the source is a live one).
+fn conduct_of(state: &mut ConnState, live: bool) -> &mut Conduct {
+    state.conduct.get_or_insert_with(|| {
+        // A source that did not report the opening: a live one saw it, a capture cannot
+        // tell.
+        let start = state.start.unwrap_or(if live {
+            Start::Seen
+        } else {
+            Start::JoinedMidway
+        });
+        Box::new(Conduct::new(state.version, start))
+    })
+}
+
 /// Indexes the `conduct` and `protocol_errors` rules among `rules`.
 pub(super) fn index(rules: &[RuleDef]) -> ConductRules {
     let mut index = ConductRules::default();
@@ -83,16 +97,7 @@ impl Judge {
         let Some(state) = self.conns.get_mut(&event.conn) else {
             return;
         };
-        let conduct = state.conduct.get_or_insert_with(|| {
-            // A source that did not report the opening: a live one saw it, a capture
-            // cannot tell.
-            let start = state.start.unwrap_or(if live {
-                Start::Seen
-            } else {
-                Start::JoinedMidway
-            });
-            Box::new(Conduct::new(state.version, start))
-        });
+        let conduct = conduct_of(state, live);
         if let Packet::Connect(c) = packet {
             if c.clean_session {
                 self.sessions.remove(&c.client_id);
@@ -104,6 +109,28 @@ impl Judge {
         let mut notes = std::mem::take(&mut self.conduct_notes);
         notes.clear();
         conduct.client(event.at, packet, size, &mut notes);
+        self.apply_notes(event.conn, &notes, &|| evidence.to_string(), findings);
+        self.conduct_notes = notes;
+    }
+
+    /// What the WebSocket under the connection showed (its handshake, a text message).
+    pub(super) fn conduct_websocket(
+        &mut self,
+        event: &Event,
+        ws: &crate::event::WebSocketEvent,
+        evidence: &Evidence<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
+        if self.conduct_rules.is_empty() {
+            return;
+        }
+        let live = self.summarise_unconnected;
+        let Some(state) = self.conns.get_mut(&event.conn) else {
+            return;
+        };
+        let mut notes = std::mem::take(&mut self.conduct_notes);
+        notes.clear();
+        conduct_of(state, live).websocket(event.at, event.from, ws, &mut notes);
         self.apply_notes(event.conn, &notes, &|| evidence.to_string(), findings);
         self.conduct_notes = notes;
     }

@@ -354,7 +354,9 @@ impl Judge {
                 }
             }
             EventKind::Tls(_) => {}
-            EventKind::WebSocket(_) => {}
+            EventKind::WebSocket(ws) => {
+                self.conduct_websocket(event, ws, &evidence, &mut findings);
+            }
             // Lost client bytes were sent at an unknown time: the silence up to the next
             // packet is not measured.
             EventKind::Gap { .. } => {

@@ -1,6 +1,8 @@
 //! Device mode over WebSocket (`--listen ws://…`, `wss://…`): real clients — paho-mqtt with
-//! its websockets transport and MQTT.js — get the verdicts they get over TCP; a client that
-//! offers no `mqtt` subprotocol is refused and told why.
+//! its websockets transport and MQTT.js — get the verdicts they get over TCP, and pass the
+//! WebSocket rules (MQTT-6.0.0-1 binary messages only, MQTT-6.0.0-3 `mqtt` offered), which a
+//! TCP device is not judged by; a client that offers no `mqtt` subprotocol is refused and
+//! failed for it; a raw client sending a text message is failed for MQTT-6.0.0-1.
 
 use crate::support::cloud::Cloud;
 use crate::support::pki;
@@ -88,13 +90,37 @@ fn verdicts(
     cloud.verdicts().into_iter().collect()
 }
 
+/// The rules only a WebSocket connection is judged by.
+const WEBSOCKET_RULES: [&str; 2] = ["MQTT-6.0.0-1", "MQTT-6.0.0-3"];
+
+/// Over WebSocket: the WebSocket rules pass, and without them the verdicts are `tcp`'s.
+fn assert_tcp_verdicts_and_websocket_rules_pass(
+    program: &str,
+    mut websocket: BTreeMap<String, String>,
+    tcp: &BTreeMap<String, String>,
+) {
+    for rule in WEBSOCKET_RULES {
+        assert_eq!(
+            tcp.get(rule),
+            None,
+            "{program}: a TCP device is judged by {rule}"
+        );
+        assert_eq!(
+            websocket.remove(rule).as_deref(),
+            Some("passed"),
+            "{program} over WebSocket: {rule}"
+        );
+    }
+    assert_eq!(&websocket, tcp, "{program}: WebSocket vs TCP");
+}
+
 #[test]
 fn real_clients_get_the_same_verdicts_over_websocket_as_over_tcp() {
     for program in ["paho", "mqttjs"] {
         let tcp = verdicts(program, "127.0.0.1:0", &[], None);
         let ws = verdicts(program, "ws://127.0.0.1:0/mqtt", &[], None);
         assert!(tcp.len() >= 8, "{program}: {tcp:?}");
-        assert_eq!(ws, tcp, "{program}: WebSocket vs TCP");
+        assert_tcp_verdicts_and_websocket_rules_pass(program, ws, &tcp);
     }
 }
 
@@ -108,7 +134,7 @@ fn wss_with_a_certificate_made_in_the_test_gives_the_tcp_verdicts() {
     for program in ["paho", "mqttjs"] {
         let tcp = verdicts(program, "127.0.0.1:0", &[], None);
         let wss = verdicts(program, "wss://127.0.0.1:0/mqtt", &tls, Some(&pki.ca));
-        assert_eq!(wss, tcp, "{program}: wss vs TCP");
+        assert_tcp_verdicts_and_websocket_rules_pass(program, wss, &tcp);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -139,4 +165,67 @@ fn a_client_offering_no_mqtt_subprotocol_is_refused() {
         Duration::from_secs(5),
     );
     assert!(line.contains("closed by the cloud"), "{line}");
+    let verdicts: BTreeMap<String, String> = cloud.verdicts().into_iter().collect();
+    assert_eq!(
+        verdicts.get("MQTT-6.0.0-3").map(String::as_str),
+        Some("failed"),
+        "{verdicts:?}"
+    );
+}
+
+/// A raw WebSocket client that sends its CONNECT in a binary message and then a PINGREQ in
+/// a text message: the cloud closes the connection (the recipient must, MQTT-6.0.0-1) and
+/// the device fails MQTT-6.0.0-1, naming the text message.
+#[test]
+fn a_text_message_from_the_device_is_flagged_with_mqtt_6_0_0_1() {
+    use tokio_tungstenite::tungstenite::{self, Message};
+    let cloud = Cloud::start_listening(
+        "mqtt-3.1.1",
+        "dev-ws-text",
+        "ws://127.0.0.1:0/mqtt",
+        1,
+        Duration::from_secs(5),
+        &[],
+    );
+    let tcp = TcpStream::connect(("127.0.0.1", cloud.port)).expect("connects");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout set");
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://127.0.0.1:{}/mqtt",
+        cloud.port
+    ))
+    .expect("request");
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mqtt".parse().expect("header"));
+    let (mut ws, _) = tungstenite::client(request, tcp).expect("handshake");
+    // CONNECT, client id "raw-text", Keep Alive 60.
+    let connect = b"\x10\x14\x00\x04MQTT\x04\x02\x00\x3c\x00\x08raw-text";
+    ws.send(Message::binary(connect.to_vec()))
+        .expect("CONNECT sent");
+    match ws.read().expect("CONNACK") {
+        Message::Binary(b) => assert_eq!(&b[..], &[0x20, 0x02, 0x00, 0x00]),
+        other => panic!("{other:?}"),
+    }
+    ws.send(Message::text("\u{c0}\u{0}")).expect("text sent");
+    // The cloud closes: the read ends (a Close frame, or the connection's end).
+    if let Ok(other) = ws.read() {
+        assert!(
+            matches!(other, Message::Close(_)),
+            "after the text message: {other:?}"
+        );
+    }
+    let cases = cloud.cases();
+    let case = cases
+        .iter()
+        .find(|c| c["id"] == "MQTT-6.0.0-1")
+        .unwrap_or_else(|| panic!("no MQTT-6.0.0-1 case: {cases:?}"));
+    assert_eq!(case["verdict"]["status"], "failed", "{case}");
+    let message = case["verdict"]["message"].to_string();
+    assert!(message.contains("WebSocket text message"), "{message}");
+    let trace = case["trace"].to_string();
+    assert!(
+        trace.contains("closed by the server (closed on a WebSocket text message"),
+        "{trace}"
+    );
 }

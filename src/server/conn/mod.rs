@@ -106,8 +106,22 @@ async fn upgrade_and_run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     };
     let limit = shared.policy.limits.connect_timeout;
     let detail = match tokio::time::timeout(limit, crate::websocket::accept(stream, path)).await {
-        Ok(Ok(ws)) => return Conn::new(shared.clone(), id, ws, stop).run().await,
-        Ok(Err(why)) => why,
+        Ok(accepted) => {
+            if let Some(handshake) = accepted.handshake {
+                shared.emit(id, Side::Client, EventKind::WebSocket(handshake));
+            }
+            match accepted.ws {
+                Ok(mut ws) => {
+                    // What the device sends besides MQTT's binary messages (MQTT-6.0.0-1).
+                    let events = shared.clone();
+                    ws.observe(Arc::new(move |event| {
+                        events.emit(id, Side::Client, EventKind::WebSocket(event));
+                    }));
+                    return Conn::new(shared.clone(), id, ws, stop).run().await;
+                }
+                Err(why) => why,
+            }
+        }
         Err(_) => format!("WebSocket handshake not complete after {limit:?}"),
     };
     shared.emit(
@@ -382,6 +396,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     .bytes_in
                     .fetch_add(n as u64, Ordering::Relaxed);
                 Ok(())
+            }
+            // The WebSocket under us refused a text message and closed (MQTT-6.0.0-1).
+            Err(e) if e.to_string() == crate::websocket::TEXT_FRAME => {
+                // The Will goes, as for any close on a protocol violation.
+                Err(Exit::Close {
+                    detail: format!("closed on {}", crate::websocket::TEXT_FRAME),
+                    reason: None,
+                    will: true,
+                })
             }
             other => Err(Exit::Peer(io_detail(&other))),
         }
