@@ -167,7 +167,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let selected = suite
         .tests
         .iter()
-        .filter(|t| selection.selects(&t.id.value))
+        .filter(|t| selection.selects(&t.id.value) && target.carries(t))
         .count();
     if text {
         let _ = console.start(&suite.name, &target.to_string(), selected);

@@ -82,6 +82,11 @@ pub struct Conn {
     /// The Maximum Packet Size our 5.0 CONNECT announced: a larger packet from the server
     /// is a failure of its own (MQTT-3.1.2-24).
     pub max_packet_size: Option<u32>,
+    /// Over WebSocket: the opening handshake, and the handle framing the next write.
+    pub websocket: Option<(
+        crate::event::WebSocketEvent,
+        crate::websocket::FramingControl,
+    )>,
 }
 
 /// Limits a 5.0 server announces in its CONNACK, which bind the client.
@@ -105,6 +110,10 @@ impl Conn {
     ) -> Result<Self, ConnectError> {
         let stream = connector.connect().await?;
         let endpoints = stream.endpoints();
+        let websocket = match &stream {
+            Stream::WebSocket(ws) => Some((ws.handshake().clone(), ws.framing())),
+            _ => None,
+        };
         let (read, write) = tokio::io::split(stream);
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(CHANNEL_BYTES));
@@ -125,6 +134,7 @@ impl Conn {
             client_id: None,
             server_limits: ServerLimits::default(),
             max_packet_size: None,
+            websocket,
         })
     }
 

@@ -187,7 +187,7 @@ pub async fn run_suite_until(
     let mut set = JoinSet::new();
     let mut results: Vec<Option<CaseReport>> = vec![None; suite.tests.len()];
     for (index, test) in suite.tests.iter().enumerate() {
-        if !opts.selection.selects(&test.id.value) {
+        if !opts.selection.selects(&test.id.value) || !opts.target.carries(test) {
             continue;
         }
         let unset = test
@@ -248,7 +248,10 @@ pub async fn run_suite_until(
     }
     if let Some(reason) = interrupted {
         for (index, test) in suite.tests.iter().enumerate() {
-            if results[index].is_none() && opts.selection.selects(&test.id.value) {
+            if results[index].is_none()
+                && opts.selection.selects(&test.id.value)
+                && opts.target.carries(test)
+            {
                 let case = interrupted_case(test, reason);
                 on_case(&case);
                 results[index] = Some(case);

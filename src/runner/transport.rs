@@ -32,6 +32,15 @@ pub struct Target {
 }
 
 impl Target {
+    /// Whether `test` runs against this target: a `transport: websocket` test only over
+    /// WebSocket (elsewhere it does not apply and is not reported).
+    pub fn carries(&self, test: &crate::suite::schema::TestDef) -> bool {
+        match test.transport {
+            None => true,
+            Some(crate::suite::schema::Transport::Websocket) => self.websocket.is_some(),
+        }
+    }
+
     /// Parses a target URL; `default_port` applies when none is given (else 1883 / 8883).
     pub fn parse(url: &str, default_port: Option<u16>) -> Result<Self, String> {
         let mut websocket = None;

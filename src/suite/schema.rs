@@ -244,6 +244,10 @@ pub struct TestDef {
     /// Why the test expects what it expects (shown in failure messages).
     #[serde(default)]
     pub note: Option<String>,
+    /// The transport the test needs: a `websocket` test (MQTT over WebSocket, §6) runs
+    /// against a `ws://` or `wss://` target only, and is not reported against others.
+    #[serde(default)]
+    pub transport: Option<Transport>,
     /// What goes unchecked on a platform that lacks a capability some steps `need`, by
     /// capability (reported with the platform's reason whenever such steps are left out).
     #[serde(default)]
@@ -254,6 +258,14 @@ pub struct TestDef {
     /// The suite parameters its steps use (filled in when the suite is compiled).
     #[serde(skip)]
     pub params_used: BTreeSet<String>,
+}
+
+/// A transport a test may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// MQTT over WebSocket (over TCP or TLS).
+    Websocket,
 }
 
 /// One step of a test: a map with one key, or (for `open`, `connect` and `close` with
@@ -599,6 +611,11 @@ pub struct SendDef {
     /// AUTH (5.0).
     #[serde(default, deserialize_with = "present")]
     pub auth: Option<ReasonDef>,
+    /// Over WebSocket, how the bytes go out instead of one binary message: `text` (a text
+    /// message), `split` (a binary message per byte), `fragmented` (one message in one-byte
+    /// frames, a ping among them) or `ping_first`. Only in `transport: websocket` tests.
+    #[serde(default)]
+    pub websocket: Option<crate::websocket::Framing>,
 }
 
 /// A packet with no fields.
@@ -801,6 +818,10 @@ pub struct ExpectDef {
     /// Nothing at all arrives (and no close) for this long.
     #[serde(default)]
     pub silence: Option<Timed<TimeExpr>>,
+    /// The WebSocket subprotocol the server selected in the connection's opening handshake
+    /// (met at once, or not at all). Only in `transport: websocket` tests.
+    #[serde(default)]
+    pub subprotocol: Option<String>,
     /// With a `suback` expectation: the least QoS each filter, in order, must be granted for
     /// the rest of the test to observe what it checks. A server may grant less than asked
     /// (MQTT-3.8.4-6) or refuse a filter; the test then ends inconclusive, naming the grant.

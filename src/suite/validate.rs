@@ -378,11 +378,12 @@ impl Checker<'_> {
         let kinds = packets.len()
             + usize::from(e.any_of.is_some())
             + usize::from(e.closed.is_some())
-            + usize::from(e.silence.is_some());
+            + usize::from(e.silence.is_some())
+            + usize::from(e.subprotocol.is_some());
         if kinds != 1 {
             return Err(self.err(
                 loc,
-                format!("`expect` needs exactly one of a packet, `closed`, `silence` or `any_of` (found {kinds})"),
+                format!("`expect` needs exactly one of a packet, `closed`, `silence`, `subprotocol` or `any_of` (found {kinds})"),
             ));
         }
         for (name, m) in packets {
@@ -456,6 +457,20 @@ impl Checker<'_> {
     }
 
     /// Checks a test; connections must be opened (`open` / `connect`) before use.
+    /// `what` (a step of test `t`) means something over WebSocket only.
+    fn websocket_only(&self, t: &TestDef, what: &str, loc: &Location) -> Result<(), SuiteError> {
+        if t.transport == Some(super::schema::Transport::Websocket) {
+            return Ok(());
+        }
+        Err(self.err(
+            loc,
+            format!(
+                "{what} needs a WebSocket connection: give test `{}` `transport: websocket`",
+                t.id.value
+            ),
+        ))
+    }
+
     fn test(&self, t: &TestDef) -> Result<(), SuiteError> {
         if t.steps.is_empty() {
             return Err(self.err(
@@ -516,10 +531,16 @@ impl Checker<'_> {
                 }
                 Step::Send(s) => {
                     self.send(s, loc)?;
+                    if s.websocket.is_some() {
+                        self.websocket_only(t, "`websocket` framing", loc)?;
+                    }
                     Some(conn_of(&s.conn))
                 }
                 Step::Expect(e) => {
                     self.expect(e, loc)?;
+                    if e.subprotocol.is_some() {
+                        self.websocket_only(t, "a `subprotocol` expectation", loc)?;
+                    }
                     Some(conn_of(&e.conn))
                 }
                 Step::Wait(d) => {

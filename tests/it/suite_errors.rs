@@ -690,3 +690,33 @@ fn connect_overrides_go_with_send() {
     );
     assert_eq!(e.line, 6, "{e}");
 }
+
+#[test]
+fn websocket_steps_need_a_websocket_test() {
+    let head = "name: demo\ntests:\n  - id: T1\n    title: t\n    steps:\n      - connect: {}\n";
+    let e = error(&format!(
+        "{head}      - send: {{ pingreq: {{}}, websocket: text }}\n"
+    ));
+    at(&e, 7, 9, "`websocket` framing needs a WebSocket connection");
+    assert!(e.message.contains("`transport: websocket`"), "{e}");
+    let e = error(&format!("{head}      - expect: {{ subprotocol: mqtt }}\n"));
+    at(
+        &e,
+        7,
+        9,
+        "a `subprotocol` expectation needs a WebSocket connection",
+    );
+    let e = error(&format!(
+        "{head}      - send: {{ pingreq: {{}}, websocket: sideways }}\n"
+    ));
+    assert!(e.message.contains("sideways"), "{e}");
+    let ok = suite::load_str(
+        "demo.yaml",
+        "name: demo\ntests:\n  - id: T1\n    title: t\n    transport: websocket\n    steps:\n      - connect: {}\n      - send: { pingreq: {}, websocket: fragmented }\n      - expect: { subprotocol: mqtt }\n",
+    );
+    let suite = ok.expect("a websocket test loads");
+    assert_eq!(
+        suite.test("T1").unwrap().transport,
+        Some(suite::schema::Transport::Websocket)
+    );
+}

@@ -5,6 +5,9 @@ use super::*;
 
 impl TestRun {
     pub(super) async fn expect(&mut self, def: &ExpectDef) -> StepResult {
+        if let Some(wanted) = &def.subprotocol {
+            return self.expect_subprotocol(&conn_name(&def.conn), wanted);
+        }
         let mut held_back = Vec::new();
         let result = self.expect_now(def, &mut held_back).await;
         if !held_back.is_empty() {
@@ -14,6 +17,37 @@ impl TestRun {
             }
         }
         result
+    }
+
+    /// The subprotocol the server selected in connection `name`'s opening handshake is
+    /// `wanted` (MQTT-6.0.0-4).
+    fn expect_subprotocol(&mut self, name: &str, wanted: &str) -> StepResult {
+        let Some((handshake, _)) = &self.conn(name)?.websocket else {
+            return Err(StepFailure::Harness(format!(
+                "connection `{name}` is not a WebSocket connection"
+            )));
+        };
+        let crate::event::WebSocketEvent::Handshake { selected, .. } = handshake else {
+            return Err(StepFailure::Harness(
+                "no WebSocket handshake recorded".into(),
+            ));
+        };
+        match selected.clone() {
+            Some(s) if s == wanted => {
+                self.note(
+                    name,
+                    "",
+                    &format!("the server selected the subprotocol `{s}`"),
+                );
+                Ok(())
+            }
+            Some(s) => Err(StepFailure::Target(format!(
+                "the server selected the subprotocol `{s}`, not `{wanted}`"
+            ))),
+            None => Err(StepFailure::Target(format!(
+                "the server selected no subprotocol, not `{wanted}`"
+            ))),
+        }
     }
 
     /// The next thing seen on connection `name`: a held PUBLISH first, else what arrives

@@ -486,13 +486,13 @@ impl TestRun {
         )
         .await
         .map_err(|e| StepFailure::Harness(e.to_string()))?;
+        let handshake = conn.websocket.as_ref().map(|(h, _)| h.clone());
         if let Some(tap) = &self.ctx.events {
-            tap.emit(
-                id,
-                Instant::now(),
-                Side::Client,
-                EventKind::opened(conn.endpoints),
-            );
+            let now = Instant::now();
+            tap.emit(id, now, Side::Client, EventKind::opened(conn.endpoints));
+            if let Some(h) = &handshake {
+                tap.emit(id, now, Side::Client, EventKind::WebSocket(h.clone()));
+            }
         }
         self.conns.insert(name.to_owned(), conn);
         self.note(
@@ -500,6 +500,9 @@ impl TestRun {
             "",
             &format!("opened to {}", self.ctx.connector.target()),
         );
+        if let Some(h) = handshake {
+            self.note(name, "", &h.to_string());
+        }
         Ok(())
     }
 
@@ -599,6 +602,9 @@ impl TestRun {
         let generated = def.publish.as_ref().and_then(|p| p.payload_size);
         let ctx = self.ctx.clone();
         let _payload = ctx.payloads.reserve(generated.unwrap_or(0)).await;
+        if let Some(framing) = def.websocket {
+            return self.send_framed(&name, def, framing).await;
+        }
         match self.build(&name, |b| build::outgoing(def, b))? {
             Outgoing::Packet(p) => self.send_packet(&name, p).await,
             Outgoing::Raw(bytes) => {
@@ -638,6 +644,72 @@ impl TestRun {
                 Ok(())
             }
         }
+    }
+}
+
+impl TestRun {
+    /// A `send` step with WebSocket `framing`: the bytes go out framed that way. A text
+    /// message is not MQTT's (MQTT-6.0.0-1): it is reported as such, not as a packet.
+    async fn send_framed(
+        &mut self,
+        name: &str,
+        def: &crate::suite::schema::SendDef,
+        framing: crate::websocket::Framing,
+    ) -> StepResult {
+        use crate::websocket::Framing;
+        let bytes = match self.build(name, |b| build::outgoing(def, b))? {
+            Outgoing::Packet(p) => {
+                let version = self.conn(name)?.version;
+                let mut bytes = Vec::new();
+                encode(&p, version, &mut bytes).map_err(|e| StepFailure::Harness(e.to_string()))?;
+                bytes
+            }
+            Outgoing::Raw(bytes) => bytes,
+        };
+        self.tap_room().await;
+        let conn = self.conn(name)?;
+        let (version, id) = (conn.version, conn.id);
+        let Some((_, control)) = &conn.websocket else {
+            return Err(StepFailure::Harness(
+                "`websocket` framing needs a WebSocket connection".into(),
+            ));
+        };
+        control.next_write(framing);
+        let at = conn
+            .send(&bytes)
+            .await
+            .map_err(|e| StepFailure::Target(format!("sending failed: {e}")))?;
+        let decoded = decode_packet(&bytes::Bytes::copy_from_slice(&bytes), version);
+        let how = match framing {
+            Framing::Text => "as a WebSocket text message",
+            Framing::Split => "as one WebSocket binary message per byte",
+            Framing::Fragmented => {
+                "as one WebSocket binary message in one-byte frames, a ping among them"
+            }
+            Framing::PingFirst => "as one WebSocket binary message after a ping",
+        };
+        if framing == Framing::Text {
+            let event = crate::event::WebSocketEvent::NonBinary {
+                opcode: 1,
+                len: bytes.len() as u64,
+                head: bytes::Bytes::copy_from_slice(
+                    &bytes[..bytes.len().min(crate::event::WebSocketEvent::HEAD)],
+                ),
+            };
+            if let Some(tap) = &self.ctx.events {
+                tap.emit(id, at, Side::Client, EventKind::WebSocket(event));
+            }
+            let shown = self.ctx.redactor.packet_bytes(&bytes, &decoded);
+            let text = format!("{how}: {}", describe(&shown, &decoded, version));
+            self.note(name, "→", &text);
+        } else {
+            self.note(name, "", &format!("the next packet goes {how}"));
+            if let Ok(packet) = &decoded {
+                self.sent(name, packet);
+            }
+            self.record(name, "→", at, &bytes, &decoded, version);
+        }
+        Ok(())
     }
 }
 
@@ -686,6 +758,8 @@ fn step_name(step: &Step) -> String {
                 "expect silence".into()
             } else if e.any_of.is_some() {
                 "expect any_of".into()
+            } else if e.subprotocol.is_some() {
+                "expect subprotocol".into()
             } else {
                 format!(
                     "expect {}",
