@@ -109,7 +109,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let text = args.format == Format::Text;
     let mut emulator = None;
     let (target, mut tls) = match &args.target {
-        Some(url) => match Target::parse(url, suite.port) {
+        Some(url) => match Target::parse_with(url, suite.default_ports()) {
             Ok(t) => (t, TlsOptions::default()),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -420,7 +420,7 @@ fn replay_mode(
     text: bool,
     redactor: &crate::secret::Redactor,
 ) -> i32 {
-    let target = match Target::parse(url, suite.port) {
+    let target = match Target::parse_with(url, suite.default_ports()) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

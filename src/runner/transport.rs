@@ -15,6 +15,17 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+/// The ports a target URL without one gets, by kind (a suite's `endpoint`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DefaultPorts {
+    /// `mqtt://` (and `mqtts://`, where the suite's port serves both).
+    pub mqtt: Option<u16>,
+    /// `ws://` (default 80).
+    pub ws: Option<u16>,
+    /// `wss://` (default 443).
+    pub wss: Option<u16>,
+}
+
 /// A broker or cloud endpoint: `mqtt://host:port`, `mqtts://host:port`, or MQTT over
 /// WebSocket at `ws://host:port/path` / `wss://host:port/path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +52,21 @@ impl Target {
         }
     }
 
-    /// Parses a target URL; `default_port` applies when none is given (else 1883 / 8883).
+    /// Parses a target URL; `default_port` applies when none is given (else 1883 / 8883;
+    /// 80 / 443 for WebSocket).
     pub fn parse(url: &str, default_port: Option<u16>) -> Result<Self, String> {
+        Self::parse_with(
+            url,
+            DefaultPorts {
+                mqtt: default_port,
+                ..DefaultPorts::default()
+            },
+        )
+    }
+
+    /// Parses a target URL with a suite's default ports for each kind of target.
+    pub fn parse_with(url: &str, defaults: DefaultPorts) -> Result<Self, String> {
+        let default_port = defaults.mqtt;
         let mut websocket = None;
         let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
             (true, r)
@@ -84,10 +108,11 @@ impl Target {
             Some(p) => p
                 .parse()
                 .map_err(|_| format!("target `{url}`: `{p}` is not a port"))?,
-            // The suite's port is an MQTT port; WebSocket defaults to HTTP's.
+            // The suite's port is an MQTT port; WebSocket defaults to the suite's WebSocket
+            // ports, else HTTP's.
             None => match (&websocket, tls) {
-                (Some(_), true) => 443,
-                (Some(_), false) => 80,
+                (Some(_), true) => defaults.wss.unwrap_or(443),
+                (Some(_), false) => defaults.ws.unwrap_or(80),
                 (None, true) => default_port.unwrap_or(8883),
                 (None, false) => default_port.unwrap_or(1883),
             },
@@ -592,6 +617,50 @@ mod tests {
         let t = Target::parse("ws://[::1]/a/b", None).unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 80));
         assert_eq!(t.to_string(), "ws://[::1]:80/a/b");
+    }
+
+    /// The vendor suites declare their WebSocket ports (the catalogue's endpoint tables):
+    /// a `wss://` or `ws://` target without a port gets them.
+    #[test]
+    fn suites_give_websocket_targets_their_ports() {
+        for (suite, url, port) in [
+            (
+                "aliyun",
+                "wss://pk.iot-as-mqtt.cn-shanghai.aliyuncs.com",
+                443,
+            ),
+            (
+                "watson",
+                "wss://abc123.messaging.internetofthings.ibmcloud.com",
+                443,
+            ),
+            (
+                "watson",
+                "ws://abc123.messaging.internetofthings.ibmcloud.com",
+                80,
+            ),
+            (
+                "watson-quickstart",
+                "ws://quickstart.messaging.internetofthings.ibmcloud.com",
+                80,
+            ),
+        ] {
+            let suite = crate::suite::load(suite).unwrap();
+            let t = Target::parse_with(url, suite.default_ports()).unwrap();
+            assert_eq!((t.port, t.websocket.as_deref()), (port, Some("/")), "{url}");
+        }
+        let ports = DefaultPorts {
+            mqtt: Some(1883),
+            ws: Some(8083),
+            wss: Some(8084),
+        };
+        assert_eq!(Target::parse_with("ws://h", ports).unwrap().port, 8083);
+        assert_eq!(
+            Target::parse_with("wss://h/mqtt", ports).unwrap().port,
+            8084
+        );
+        assert_eq!(Target::parse_with("mqtts://h", ports).unwrap().port, 1883);
+        assert_eq!(Target::parse_with("ws://h:9001", ports).unwrap().port, 9001);
     }
 
     #[tokio::test]

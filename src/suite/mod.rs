@@ -183,6 +183,8 @@ pub struct Suite {
     pub vars: BTreeMap<String, String>,
     /// Default port.
     pub port: Option<u16>,
+    /// Default ports of `ws://` and `wss://` targets (the endpoint's `ws_port`, `wss_port`).
+    pub websocket_ports: (Option<u16>, Option<u16>),
     /// TLS requirements.
     pub tls: Option<TlsRequirements>,
     /// Credential scheme.
@@ -250,6 +252,15 @@ impl fmt::Display for ParamError {
 }
 
 impl Suite {
+    /// The ports a target URL without one gets.
+    pub fn default_ports(&self) -> crate::runner::transport::DefaultPorts {
+        crate::runner::transport::DefaultPorts {
+            mqtt: self.port,
+            ws: self.websocket_ports.0,
+            wss: self.websocket_ports.1,
+        }
+    }
+
     /// Resolves parameter values: `--param`, then the environment, then the file, then the
     /// default, then (with `use_examples`, for the built-in emulator) the example.
     pub fn resolve_params(

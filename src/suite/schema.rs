@@ -120,6 +120,12 @@ pub struct EndpointDef {
     /// Port used when the target gives none.
     #[serde(default)]
     pub port: Option<u16>,
+    /// Port of a `ws://` target that gives none (default 80).
+    #[serde(default)]
+    pub ws_port: Option<u16>,
+    /// Port of a `wss://` target that gives none (default 443).
+    #[serde(default)]
+    pub wss_port: Option<u16>,
     /// TLS requirements.
     #[serde(default)]
     pub tls: Option<TlsDef>,

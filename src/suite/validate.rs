@@ -831,6 +831,10 @@ pub(crate) fn compile(mut chain: Vec<(Source, SuiteFile)>) -> Result<Suite, Suit
             .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect(),
         port: merged.endpoint.as_ref().and_then(|e| e.port),
+        websocket_ports: (
+            merged.endpoint.as_ref().and_then(|e| e.ws_port),
+            merged.endpoint.as_ref().and_then(|e| e.wss_port),
+        ),
         tls,
         auth: merged.auth.clone().map(|mut auth| {
             let identities: Vec<_> = auth.identities.drain(..).map(|i| i.value).collect();

@@ -236,6 +236,7 @@ async fn mqtt5_suite_against_the_default_emulator() {
         ("MQTT5-PUB-13", "PUBREC accepting"),
         ("MQTT5-CONN-17", "accepted"),
         ("MQTT5-SUB-19", "QoS 2 supported"),
+        ("MQTT5-SHARE-05", "no shared delivery"),
         ("MQTT5-SHARE-06", "refused (0x9E)"),
         ("MQTT5-SHARE-07", "refused (0x9E)"),
     ];

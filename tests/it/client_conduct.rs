@@ -7,7 +7,8 @@
 //! server is not — a CONNACK with a Maximum QoS, Retain Available 0, a small Maximum
 //! Packet Size or Receive Maximum, no Topic Alias Maximum, Session Present 1 to a clean
 //! client, a reason code of 0x80 or above, an AUTH — play a raw client against a raw
-//! server through the recording relay, and the capture is judged with `--pcap`.
+//! server through the recording relay, and the capture is judged with `--pcap`. The
+//! WebSocket rules play a raw WebSocket client against device mode listening on `ws://`.
 
 use crate::support::capture_cli::judge_capture;
 use crate::support::cloud::{Cloud, id_and_status};
@@ -62,8 +63,13 @@ fn flagged_after(
     device(&cloud);
     let (verdicts, console) = cloud.verdicts_and_console();
     let flagged = failed(&verdicts);
-    // The server and the judge agree: every client statement a close of the server's
-    // cites is a rule the judge failed.
+    assert_closes_agree(version, &console, &flagged);
+    flagged
+}
+
+/// The server and the judge agree: every client statement a close of the server's cites
+/// is a rule the judge failed.
+fn assert_closes_agree(version: ProtocolVersion, console: &[String], flagged: &[String]) {
     let rules = conduct_rules(suite_of(version));
     for line in console
         .iter()
@@ -76,7 +82,64 @@ fn flagged_after(
             );
         }
     }
+}
+
+/// Device mode for `version` listening on `ws://…/mqtt`; `device` plays one raw WebSocket
+/// connection to the port. Returns the failed rules (DEVICE-LOGIN left out: a device
+/// refused at the handshake never logs in).
+fn flagged_over_websocket(
+    version: ProtocolVersion,
+    device: fn(u16, ProtocolVersion),
+) -> Vec<String> {
+    let cloud = Cloud::start_listening(
+        suite_of(version),
+        "ws-conduct",
+        "ws://127.0.0.1:0/mqtt",
+        1,
+        Duration::from_secs(4),
+        &[],
+    );
+    device(cloud.port, version);
+    let (verdicts, console) = cloud.verdicts_and_console();
+    let verdicts: Vec<(String, String)> = verdicts
+        .into_iter()
+        .filter(|(id, _)| id != "DEVICE-LOGIN")
+        .collect();
+    let flagged = failed(&verdicts);
+    assert_closes_agree(version, &console, &flagged);
     flagged
+}
+
+/// A sync WebSocket client to device mode's `ws://127.0.0.1:port/mqtt`, offering
+/// `subprotocols` (none: no header): the socket, or the handshake's error.
+fn websocket_client(
+    port: u16,
+    subprotocols: Option<&str>,
+) -> Result<
+    tokio_tungstenite::tungstenite::WebSocket<std::net::TcpStream>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite;
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout set");
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://127.0.0.1:{port}/mqtt"
+    ))
+    .expect("request");
+    if let Some(p) = subprotocols {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", p.parse().expect("header"));
+    }
+    tungstenite::client(request, tcp)
+        .map(|(ws, _)| ws)
+        .map_err(|e| match e {
+            tungstenite::HandshakeError::Failure(e) => e,
+            tungstenite::HandshakeError::Interrupted(_) => {
+                tungstenite::Error::Io(std::io::ErrorKind::WouldBlock.into())
+            }
+        })
 }
 
 /// Device mode for `version`; a connection that sends `bytes` as its first packet and
@@ -475,6 +538,8 @@ enum Play {
         flags: &'static [&'static str],
         device: fn(&Cloud, ProtocolVersion),
     },
+    /// A raw WebSocket client playing `device` against device mode on `ws://` at a port.
+    WebSocket(fn(u16, ProtocolVersion)),
     /// Capture mode: a raw `client` against a raw `server` (5.0).
     Capture {
         connections: usize,
@@ -581,7 +646,7 @@ impl Case {
             Play::Device { connections, .. } | Play::Capture { connections, .. } => {
                 *connections = n
             }
-            Play::AfterLogin(_) | Play::FirstBytes(_) => {}
+            Play::AfterLogin(_) | Play::FirstBytes(_) | Play::WebSocket(_) => {}
         }
         self
     }
@@ -605,6 +670,7 @@ impl Case {
                 d.close();
             }),
             Play::FirstBytes(bytes) => flagged_first_bytes(v, bytes),
+            Play::WebSocket(device) => flagged_over_websocket(v, *device),
             Play::Device {
                 connections,
                 flags,
@@ -625,6 +691,36 @@ fn cases() -> Vec<Case> {
     let mut t = Vec::new();
     // ---- Both versions alike, in device mode.
     for v in [V311, V5] {
+        t.push(Case {
+            version: v,
+            rules: &["MQTT-6.0.0-1"],
+            what: "a PINGREQ in a WebSocket text message after logging in",
+            slow: false,
+            play: Play::WebSocket(|port, v| {
+                use tokio_tungstenite::tungstenite::Message;
+                let mut ws = websocket_client(port, Some("mqtt")).expect("handshake");
+                let login = mqtt_conform::codec::encode_to_vec(
+                    &connect(v, "raw", true, Properties::new()),
+                    v,
+                )
+                .expect("CONNECT encodes");
+                ws.send(Message::binary(login)).expect("CONNECT sent");
+                assert!(matches!(ws.read(), Ok(Message::Binary(_))), "a CONNACK");
+                ws.send(Message::text("\u{c0}\u{0}")).expect("text sent");
+                // The cloud closes (MQTT-6.0.0-1: the recipient must).
+                while ws.read().is_ok() {}
+            }),
+        });
+        t.push(Case {
+            version: v,
+            rules: &["MQTT-6.0.0-3"],
+            what: "a WebSocket handshake offering no `mqtt` subprotocol",
+            slow: false,
+            play: Play::WebSocket(|port, _| {
+                let refused = websocket_client(port, Some("wamp")).expect_err("refused");
+                assert!(refused.to_string().contains("400"), "{refused}");
+            }),
+        });
         t.push(first_bytes(
             v,
             &["MQTT-3.1.0-1"],

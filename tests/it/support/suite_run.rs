@@ -19,6 +19,18 @@ pub fn run_builtin(
     jobs: usize,
     examples: bool,
 ) -> RunReport {
+    run_builtin_selected(name, url, tls, jobs, examples, Selection::default())
+}
+
+/// [`run_builtin`] of the tests `selection` selects.
+pub fn run_builtin_selected(
+    name: &str,
+    url: &str,
+    tls: TlsOptions,
+    jobs: usize,
+    examples: bool,
+    selection: Selection,
+) -> RunReport {
     let suite = mqtt_conform::suite::load(name).expect("the built-in suite loads");
     let params = suite
         .resolve_params(&BTreeMap::new(), examples)
@@ -27,7 +39,7 @@ pub fn run_builtin(
         target: Target::parse(url, suite.port).expect("a valid target"),
         tls,
         jobs,
-        selection: Selection::default(),
+        selection,
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 * 1024 * 1024,
         capture: None,
