@@ -26,25 +26,15 @@ pub const SUBPROTOCOL: &str = "mqtt";
 /// allows, plus its header. A peer claiming more is refused before its bytes are held.
 const MAX_MESSAGE: usize = 256 * 1024 * 1024 + 5;
 
+/// How the detail of a close begins when the peer's WebSocket frames made us close (a text
+/// message, a breach of RFC 6455).
+pub const CLOSED_ON_PEER_ERROR: &str = "closed on the device's ";
+
 /// What breaks the byte stream: a text message, where MQTT travels in binary ones only.
 pub const TEXT_FRAME: &str =
-    "a WebSocket text message, where MQTT travels in binary messages only [MQTT-6.0.0-1]";
+    "WebSocket text message, where MQTT travels in binary messages only [MQTT-6.0.0-1]";
 
-/// How the next write goes out, when not as one binary message: the ways a test puts a
-/// peer's handling of WebSocket framing to the test (MQTT-6.0.0-1, MQTT-6.0.0-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Framing {
-    /// One text message (which MQTT-6.0.0-1 forbids: the recipient must close).
-    Text,
-    /// Every byte in a binary message of its own.
-    Split,
-    /// One binary message in one-byte frames (a first frame, then continuation frames),
-    /// with a ping between the first two.
-    Fragmented,
-    /// A ping, then the bytes as one binary message.
-    PingFirst,
-}
+pub use crate::suite::schema::Framing;
 
 /// Where a [`WsBytes`] reports what it sees besides MQTT bytes (a text message, a Close).
 pub type Observer = Arc<dyn Fn(WebSocketEvent) + Send + Sync>;
@@ -231,8 +221,17 @@ fn subprotocols(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Ve
         .collect()
 }
 
+/// A WebSocket error as an I/O error: the peer breaking the WebSocket protocol (RFC 6455:
+/// an unmasked client frame, a bad opcode …) is `InvalidData`, so that the reader knows it
+/// closes the connection for the peer's fault rather than seeing it go.
 fn io_error(e: tokio_tungstenite::tungstenite::Error) -> io::Error {
-    io::Error::other(e.to_string())
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Protocol(_) | Error::Capacity(_) | Error::Utf8(_) => {
+            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+        }
+        other => io::Error::other(other.to_string()),
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsBytes<S> {

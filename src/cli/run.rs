@@ -777,16 +777,10 @@ fn side_section<'a>(
     let mut out = format!("\n{heading}\n\n");
     let mut testable = 0;
     let mut covered = 0;
-    // Statements of the WebSocket transport (§6), which mqtt-conform does not speak yet.
-    let (mut websocket, mut websocket_covered) = (0, 0);
     for s in statements {
         testable += 1;
         let checks = checked_by.get(s.id);
         covered += usize::from(checks.is_some());
-        if s.id.starts_with("MQTT-6.") {
-            websocket += 1;
-            websocket_covered += usize::from(checks.is_some());
-        }
         let mark = if checks.is_some() { "x" } else { " " };
         out.push_str(&format!("[{mark}] {:<16} {}\n", s.id, s.summary));
         if let Some(checks) = checks {
@@ -799,13 +793,6 @@ fn side_section<'a>(
         "\ncovered: {covered} of {testable} wire-testable ({:.1} %)\n",
         percent(covered, testable)
     ));
-    if websocket > 0 {
-        let (n, m) = (covered - websocket_covered, testable - websocket);
-        out.push_str(&format!(
-            "over TCP and TLS, leaving out the {websocket} WebSocket statements (no WebSocket transport yet): {n} of {m} ({:.1} %)\n",
-            percent(n, m)
-        ));
-    }
     out
 }
 

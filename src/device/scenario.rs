@@ -139,6 +139,8 @@ struct ConnInfo {
     auth: AuthSeen,
     /// The CONNACK's Assigned Client Identifier (5.0, for an empty client id).
     assigned: Option<String>,
+    /// The connection is MQTT over WebSocket (its handshake was seen).
+    websocket: bool,
 }
 
 /// The enhanced authentication that opened a connection.
@@ -354,12 +356,18 @@ impl Scenarios {
                         ended_by_cloud: false,
                         auth: AuthSeen::default(),
                         assigned: None,
+                        websocket: false,
                     },
                 );
             }
             EventKind::Packet {
                 packet: Ok(packet), ..
             } => self.packet(event, packet),
+            EventKind::WebSocket(crate::event::WebSocketEvent::Handshake { .. }) => {
+                if let Some(info) = self.conns.get_mut(&event.conn) {
+                    info.websocket = true;
+                }
+            }
             EventKind::Closed { by, detail } => {
                 if let Some(info) = self.conns.get_mut(&event.conn) {
                     info.closed = Some((at, *by, detail.clone()));
@@ -799,20 +807,27 @@ impl Scenarios {
                     break;
                 }
                 let a = run.active.take().expect("checked above");
-                let misbehaviour = match test.action {
-                    DeviceAction::Misbehave(what) => Some(what),
+                // What the test switched on goes off with it.
+                let misbehaviours = match test.action {
+                    DeviceAction::Misbehave(what) => [Some(what), None],
                     DeviceAction::Command {
-                        withhold_pubrel: true,
+                        withhold_pubrel,
+                        websocket,
                         ..
-                    } => Some(Misbehaviour::WithholdPubrel),
-                    _ => None,
+                    } => [
+                        withhold_pubrel.then_some(Misbehaviour::WithholdPubrel),
+                        websocket,
+                    ],
+                    _ => [None, None],
                 };
-                if let (Some(what), None) = (misbehaviour, &a.closed) {
-                    actions.push(Action::Misbehave {
-                        conn: a.conn,
-                        what,
-                        on: false,
-                    });
+                if a.closed.is_none() {
+                    for what in misbehaviours.into_iter().flatten() {
+                        actions.push(Action::Misbehave {
+                            conn: a.conn,
+                            what,
+                            on: false,
+                        });
+                    }
                 }
                 run.next = a.test + 1;
                 let case = a.case(test, now, outcomes);
@@ -859,6 +874,19 @@ fn not_applicable(test: &DeviceTest, info: &ConnInfo) -> Option<String> {
     {
         return Some(
             "the device's CONNECT allows no Topic Alias (Topic Alias Maximum 0 or absent), so the cloud may send none [MQTT-3.3.2-11]".into(),
+        );
+    }
+    if matches!(
+        test.action,
+        DeviceAction::Command {
+            websocket: Some(_),
+            ..
+        }
+    ) && !info.websocket
+    {
+        return Some(
+            "the device connects over TCP: this test frames the cloud's packets over WebSocket"
+                .into(),
         );
     }
     if test.expect.keeps_assigned_id && info.assigned.is_none() {
@@ -1056,6 +1084,7 @@ fn act(
             topic_alias,
             withhold_pubrel,
             request,
+            websocket,
         } => {
             let mut vars = vars.clone();
             let unix = epoch_unix + now;
@@ -1081,6 +1110,22 @@ fn act(
                 (fill(&r.response_topic), data)
             });
             a.correlation_data = request.as_ref().and_then(|(_, d)| d.clone());
+            if let Some(framing) = websocket {
+                a.trace(
+                    now,
+                    format!(
+                        "cloud {} from now on",
+                        DeviceAction::Misbehave(*framing)
+                            .describe()
+                            .replacen("wrote", "writes", 1)
+                    ),
+                );
+                out.push(Action::Misbehave {
+                    conn: a.conn,
+                    what: *framing,
+                    on: true,
+                });
+            }
             if *withhold_pubrel {
                 a.trace(now, "cloud withholds PUBREL".into());
                 out.push(Action::Misbehave {
@@ -1334,8 +1379,14 @@ impl Active {
     /// unacknowledged: it refused the message instead of accepting it (a Topic Alias it
     /// allowed, a burst).
     fn command_abandoned(&self) -> Option<String> {
-        let (at, Some(Side::Client), _) = self.closed.as_ref()? else {
-            return None;
+        // The device closed, or broke the WebSocket under MQTT so that the cloud had to.
+        let (at, by, detail) = self.closed.as_ref()?;
+        let who = match by {
+            Some(Side::Client) => "the device closed the connection".to_owned(),
+            Some(Side::Server) if detail.starts_with(crate::websocket::CLOSED_ON_PEER_ERROR) => {
+                format!("the cloud closed the connection ({detail})")
+            }
+            _ => return None,
         };
         let unacked: Vec<&Delivered> = self
             .deliveries
@@ -1359,7 +1410,7 @@ impl Active {
             ""
         };
         Some(format!(
-            "the device closed the connection {} after the cloud's PUBLISH id {}{alias}, with no {ack} for packet id(s) {}",
+            "{who} {} after the cloud's PUBLISH id {}{alias}, with no {ack} for packet id(s) {}",
             fmt_secs(at.saturating_sub(first.at)),
             ids[0],
             ids.join(", ")

@@ -15,16 +15,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// The ports a target URL without one gets, by kind (a suite's `endpoint`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DefaultPorts {
-    /// `mqtt://` (and `mqtts://`, where the suite's port serves both).
-    pub mqtt: Option<u16>,
-    /// `ws://` (default 80).
-    pub ws: Option<u16>,
-    /// `wss://` (default 443).
-    pub wss: Option<u16>,
-}
+pub use crate::suite::DefaultPorts;
 
 /// A broker or cloud endpoint: `mqtt://host:port`, `mqtts://host:port`, or MQTT over
 /// WebSocket at `ws://host:port/path` / `wss://host:port/path`.

@@ -20,6 +20,10 @@ pub enum Misbehaviour {
     RejectSubscriptions,
     /// Leave outbound QoS 2 flows at the client's PUBREC (no PUBREL).
     WithholdPubrel,
+    /// Over WebSocket, write every byte in a binary message of its own.
+    SplitWebSocketWrites,
+    /// Over WebSocket, write each write as one binary message in one-byte frames.
+    FragmentWebSocketWrites,
 }
 
 impl Misbehaviour {
@@ -30,6 +34,8 @@ impl Misbehaviour {
             Self::WithholdSuback => 4,
             Self::RejectSubscriptions => 8,
             Self::WithholdPubrel => 16,
+            Self::SplitWebSocketWrites => 32,
+            Self::FragmentWebSocketWrites => 64,
         }
     }
 }
@@ -72,6 +78,8 @@ pub enum DeviceAction {
         /// 5.0 Request/Response: the Response Topic and Correlation Data it carries
         /// (placeholders allowed).
         request: Option<Request>,
+        /// Over WebSocket: how the cloud frames its writes from the command on.
+        websocket: Option<Misbehaviour>,
     },
     /// Switch a misbehaviour on for the connection.
     Misbehave(Misbehaviour),
@@ -167,6 +175,12 @@ impl DeviceAction {
             Self::Misbehave(Misbehaviour::WithholdSuback) => "withheld SUBACK".into(),
             Self::Misbehave(Misbehaviour::RejectSubscriptions) => {
                 "answered SUBSCRIBE with 0x80".into()
+            }
+            Self::Misbehave(Misbehaviour::SplitWebSocketWrites) => {
+                "wrote a WebSocket message per byte".into()
+            }
+            Self::Misbehave(Misbehaviour::FragmentWebSocketWrites) => {
+                "wrote WebSocket messages in one-byte frames".into()
             }
             Self::Drop => "dropped the connection".into(),
         }
@@ -353,7 +367,21 @@ pub(crate) fn compile(def: &DeviceTestDef) -> Result<DeviceTest, DeviceTestError
                     "`response_topic` may not hold the wildcards `+` or `#` [MQTT-3.3.2-14]".into(),
                 ));
             }
+            let websocket = match c.websocket {
+                None => None,
+                Some(super::schema::Framing::Split) => Some(Misbehaviour::SplitWebSocketWrites),
+                Some(super::schema::Framing::Fragmented) => {
+                    Some(Misbehaviour::FragmentWebSocketWrites)
+                }
+                Some(_) => {
+                    return Err(at(
+                        &loc,
+                        "a command's `websocket` framing is `split` or `fragmented`".into(),
+                    ));
+                }
+            };
             DeviceAction::Command {
+                websocket,
                 topic: c.topic.clone(),
                 payload: c.payload.clone().unwrap_or_default(),
                 qos,

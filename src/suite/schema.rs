@@ -266,6 +266,22 @@ pub struct TestDef {
     pub params_used: BTreeSet<String>,
 }
 
+/// How the next write goes out, when not as one binary message: the ways a test puts a
+/// peer's handling of WebSocket framing to the test (MQTT-6.0.0-1, MQTT-6.0.0-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// One text message (which MQTT-6.0.0-1 forbids: the recipient must close).
+    Text,
+    /// Every byte in a binary message of its own.
+    Split,
+    /// One binary message in one-byte frames (a first frame, then continuation frames),
+    /// with a ping between the first two.
+    Fragmented,
+    /// A ping, then the bytes as one binary message.
+    PingFirst,
+}
+
 /// A transport a test may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -621,7 +637,7 @@ pub struct SendDef {
     /// message), `split` (a binary message per byte), `fragmented` (one message in one-byte
     /// frames, a ping among them) or `ping_first`. Only in `transport: websocket` tests.
     #[serde(default)]
-    pub websocket: Option<crate::websocket::Framing>,
+    pub websocket: Option<Framing>,
 }
 
 /// A packet with no fields.
@@ -1089,6 +1105,12 @@ pub struct CommandDef {
     /// no wildcards, MQTT-3.3.2-14).
     #[serde(default)]
     pub response_topic: Option<String>,
+    /// Over WebSocket: the cloud's packets go out unaligned with its messages from the
+    /// command on, `split` (a binary message per byte) or `fragmented` (one-byte frames of
+    /// one message, a ping among them), for the rest of the connection (MQTT-6.0.0-2). A
+    /// device connected over TCP skips the test.
+    #[serde(default)]
+    pub websocket: Option<Framing>,
     /// 5.0 Request/Response: the command carries this Correlation Data (text, with
     /// placeholders; needs `response_topic`).
     #[serde(default)]

@@ -117,7 +117,10 @@ async fn upgrade_and_run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     ws.observe(Arc::new(move |event| {
                         events.emit(id, Side::Client, EventKind::WebSocket(event));
                     }));
-                    return Conn::new(shared.clone(), id, ws, stop).run().await;
+                    let framing = ws.framing();
+                    let mut conn = Conn::new(shared.clone(), id, ws, stop);
+                    conn.framing = Some(framing);
+                    return conn.run().await;
                 }
                 Err(why) => why,
             }
@@ -272,6 +275,8 @@ struct Conn<S> {
     /// The enhanced authentication the connection began with (5.0).
     auth: Option<auth::Authenticated>,
     s: Option<Sess>,
+    /// Over WebSocket: the handle framing our next write.
+    framing: Option<crate::websocket::FramingControl>,
 }
 
 async fn write_step<W: AsyncWrite + Unpin>(wr: &mut W, buf: &[u8]) -> io::Result<usize> {
@@ -304,9 +309,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             Misbehaviour::WithholdPuback => b.withhold_puback,
             Misbehaviour::WithholdSuback => b.withhold_suback,
             Misbehaviour::RejectSubscriptions => b.reject_subscriptions,
-            Misbehaviour::WithholdPubrel => false,
+            Misbehaviour::WithholdPubrel
+            | Misbehaviour::SplitWebSocketWrites
+            | Misbehaviour::FragmentWebSocketWrites => false,
         };
         global || self.s.as_ref().is_some_and(|s| s.ctl.misbehaves(m))
+    }
+
+    /// Over WebSocket, a device test may have our writes go out unaligned with the
+    /// messages (MQTT-6.0.0-2): the next write is framed as it says.
+    fn frame_next_write(&self) {
+        let Some(control) = &self.framing else {
+            return;
+        };
+        if self.misbehaves(Misbehaviour::SplitWebSocketWrites) {
+            control.next_write(crate::websocket::Framing::Split);
+        } else if self.misbehaves(Misbehaviour::FragmentWebSocketWrites) {
+            control.next_write(crate::websocket::Framing::Fragmented);
+        }
     }
 
     fn new(sh: Arc<Shared>, id: u64, stream: S, stop: watch::Receiver<bool>) -> Self {
@@ -328,6 +348,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             client_max_packet: usize::MAX,
             auth: None,
             s: None,
+            framing: None,
         }
     }
 
@@ -397,11 +418,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
                     .fetch_add(n as u64, Ordering::Relaxed);
                 Ok(())
             }
-            // The WebSocket under us refused a text message and closed (MQTT-6.0.0-1).
-            Err(e) if e.to_string() == crate::websocket::TEXT_FRAME => {
+            // The WebSocket under us refused what the device sent and closed: a text message
+            // (MQTT-6.0.0-1) or a breach of the WebSocket protocol itself (RFC 6455).
+            Err(e) if self.framing.is_some() && e.kind() == io::ErrorKind::InvalidData => {
                 // The Will goes, as for any close on a protocol violation.
                 Err(Exit::Close {
-                    detail: format!("closed on {}", crate::websocket::TEXT_FRAME),
+                    detail: format!("{}{e}", crate::websocket::CLOSED_ON_PEER_ERROR),
                     reason: None,
                     will: true,
                 })
@@ -522,6 +544,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn<S> {
             // Back-pressure: a client that does not read its answers is not read either.
             let can_read = self.wbuf.len() < high_water;
             let can_write = !self.wbuf.is_empty() || self.need_flush;
+            if !self.wbuf.is_empty() {
+                self.frame_next_write();
+            }
             // Not `biased`: a subscriber fed without pause must not starve its own reads
             // (nor a flooding client its writes); tokio picks the first branch at random.
             tokio::select! {
