@@ -1,0 +1,385 @@
+//! MQTT over WebSocket in capture mode: the pcapng writer's WebSocket frames read by
+//! tshark and by our own reader (round trip), and a real capture of a client talking to
+//! mosquitto over ws:// judged with `--pcap`.
+
+use bytes::Bytes;
+use mqtt_conform::capture::flows::{Analyzer, AnalyzerConfig, ConnectionKind, Detection};
+use mqtt_conform::capture::read::{CaptureReader, Item, MergedReader};
+use mqtt_conform::codec::{
+    ConnAck, Connect, Packet, ProtocolVersion, Publish, QoS, SubAck, Subscribe, Subscription,
+    encode_to_vec,
+};
+use mqtt_conform::event::{Endpoints, Event, EventKind, Side, WebSocketEvent};
+use mqtt_conform::report::pcapng::CaptureWriter;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
+/// How long one tshark run may take.
+const TSHARK_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A temporary file, removed when dropped (kept with `KEEP_PCAP`).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        Self(std::env::temp_dir().join(format!(
+            "mqtt-conform-ws-{name}-{}-{nanos}.pcapng",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_PCAP").is_none() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// `tshark -r file args…`: its standard output; failing, missing or slow fails the test.
+fn tshark(file: &Path, args: &[&str]) -> String {
+    let mut child = match Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("tshark is not installed (apt-get install -y tshark)")
+        }
+        Err(e) => panic!("cannot start tshark: {e}"),
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + TSHARK_DEADLINE;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tshark {args:?} took longer than {TSHARK_DEADLINE:?}");
+            }
+            Err(e) => panic!("waiting for tshark: {e}"),
+        }
+    };
+    let out = out.join().expect("reader").expect("UTF-8");
+    let err = err.join().expect("reader");
+    assert!(
+        status.success(),
+        "tshark {args:?} failed ({status}):\n{err}"
+    );
+    out
+}
+
+/// One row per frame matching `filter`, one column per field (occurrences joined by `,`).
+fn fields(file: &Path, extra: &[&str], filter: &str, names: &[&str]) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend([
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    for n in names {
+        args.extend(["-e", n]);
+    }
+    tshark(file, &args)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect()
+}
+
+/// tshark's `-X` option loading a Lua line that hands WebSocket messages whose
+/// negotiated subprotocol is `mqtt` to the MQTT dissector (Wireshark 4.0 does not; later
+/// versions do, and the line then changes nothing).
+fn ws_mqtt_lua() -> String {
+    let path =
+        std::env::temp_dir().join(format!("mqtt-conform-ws-mqtt-{}.lua", std::process::id()));
+    std::fs::write(
+        &path,
+        "DissectorTable.get(\"ws.protocol\"):add(\"mqtt\", Dissector.get(\"mqtt\"))\n",
+    )
+    .unwrap();
+    format!("lua_script:{}", path.display())
+}
+
+fn packet(p: Packet) -> EventKind {
+    EventKind::Packet {
+        bytes: Bytes::from(encode_to_vec(&p, V4).expect("encodes")),
+        packet: Ok(p),
+    }
+}
+
+fn ev(at_ms: u64, from: Side, kind: EventKind) -> Event {
+    Event {
+        conn: 1,
+        at: Duration::from_millis(at_ms),
+        from,
+        kind,
+    }
+}
+
+fn publish(topic: &str, len: usize) -> EventKind {
+    let mut p = Publish::new(topic, vec![b'x'; len]);
+    if len > 100 {
+        p.qos = QoS::AtLeastOnce;
+        p.packet_id = Some(7);
+    }
+    packet(Packet::Publish(p))
+}
+
+const SERVER_PORT: u16 = 9001;
+
+/// A WebSocket conversation as a live session's events: upgrade, CONNECT/CONNACK,
+/// SUBSCRIBE/SUBACK, PUBLISHes both ways (one over several TCP segments, one over 64 KiB:
+/// a 64-bit frame length), a text message from the server, Close frames, the end.
+fn conversation() -> Vec<Event> {
+    let endpoints = Endpoints {
+        client: "127.0.0.1:53111".parse().unwrap(),
+        server: format!("127.0.0.1:{SERVER_PORT}").parse().unwrap(),
+    };
+    vec![
+        ev(0, Side::Client, EventKind::opened(Some(endpoints))),
+        ev(
+            1,
+            Side::Client,
+            EventKind::WebSocket(WebSocketEvent::Handshake {
+                path: "/mqtt".into(),
+                offered: vec!["mqtt".into(), "mqttv3.1".into()],
+                selected: Some("mqtt".into()),
+                status: Some(101),
+            }),
+        ),
+        ev(
+            2,
+            Side::Client,
+            packet(Packet::Connect(Box::new(Connect::new(V4, "ws-dev")))),
+        ),
+        ev(
+            3,
+            Side::Server,
+            packet(Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+                properties: Default::default(),
+            })),
+        ),
+        ev(
+            4,
+            Side::Client,
+            packet(Packet::Subscribe(Subscribe {
+                packet_id: 1,
+                subscriptions: vec![Subscription::new("a/#", QoS::AtLeastOnce)],
+                properties: Default::default(),
+            })),
+        ),
+        ev(
+            5,
+            Side::Server,
+            packet(Packet::SubAck(SubAck {
+                packet_id: 1,
+                return_codes: vec![1],
+                properties: Default::default(),
+            })),
+        ),
+        ev(6, Side::Client, publish("a/b", 10)),
+        ev(7, Side::Server, publish("a/b", 10)),
+        ev(8, Side::Client, publish("a/big", 3000)),
+        ev(9, Side::Server, publish("a/huge", 70_000)),
+        ev(
+            10,
+            Side::Server,
+            EventKind::WebSocket(WebSocketEvent::NonBinary {
+                opcode: 1,
+                len: 5,
+                head: Bytes::from_static(b"hello"),
+            }),
+        ),
+        ev(
+            11,
+            Side::Client,
+            EventKind::WebSocket(WebSocketEvent::Close { code: Some(1000) }),
+        ),
+        ev(
+            12,
+            Side::Server,
+            EventKind::WebSocket(WebSocketEvent::Close { code: Some(1000) }),
+        ),
+        ev(
+            13,
+            Side::Server,
+            EventKind::Closed {
+                by: Some(Side::Server),
+                detail: "EOF".into(),
+            },
+        ),
+    ]
+}
+
+fn write(events: &[Event], file: &Path) {
+    let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut w = CaptureWriter::create(file, start).unwrap();
+    for e in events {
+        w.event(e).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// (side, what) of the events a reader should agree on: packets by their bytes, the
+/// WebSocket events, the close.
+fn essentials(events: &[Event]) -> Vec<(Side, String)> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let what = match &e.kind {
+                EventKind::Packet { bytes, packet } => {
+                    format!(
+                        "packet {} ok={}",
+                        mqtt_conform::event::hex_preview(bytes),
+                        packet.is_ok()
+                    )
+                }
+                EventKind::WebSocket(ws) => format!("{ws:?}"),
+                EventKind::Closed { by, .. } => format!("closed by {by:?}"),
+                _ => return None,
+            };
+            Some((e.from, what))
+        })
+        .collect()
+}
+
+#[test]
+fn pcap_websocket_frames_written_open_in_tshark_as_mqtt() {
+    let file = TempFile::new("write");
+    let events = conversation();
+    write(&events, &file.0);
+    let lua = ws_mqtt_lua();
+    let decode = format!("tcp.port=={SERVER_PORT},http");
+    let extra = ["-X", lua.as_str(), "-d", decode.as_str()];
+    // The upgrade is HTTP, the rest WebSocket frames, binary ones carrying MQTT.
+    let http = fields(
+        &file.0,
+        &extra,
+        "http",
+        &["http.request.method", "http.response.code", "http.upgrade"],
+    );
+    assert_eq!(http.len(), 2, "{http:?}");
+    assert_eq!(http[0][0], "GET");
+    assert_eq!(http[1][1], "101");
+    let ws = fields(
+        &file.0,
+        &extra,
+        "websocket",
+        &[
+            "tcp.srcport",
+            "websocket.opcode",
+            "websocket.mask",
+            "mqtt.msgtype",
+        ],
+    );
+    let flat: Vec<(bool, String, String, String)> = ws
+        .iter()
+        .flat_map(|row| {
+            let client = row[0] != SERVER_PORT.to_string();
+            let ops: Vec<&str> = row[1].split(',').collect();
+            let masks: Vec<&str> = row[2].split(',').collect();
+            ops.iter()
+                .zip(masks)
+                .map(|(o, m)| (client, o.to_string(), m.to_string(), row[3].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let opcodes: Vec<(bool, &str)> = flat.iter().map(|(c, o, _, _)| (*c, o.as_str())).collect();
+    assert_eq!(
+        opcodes,
+        [
+            (true, "2"),
+            (false, "2"),
+            (true, "2"),
+            (false, "2"),
+            (true, "2"),
+            (false, "2"),
+            (true, "2"),
+            (false, "2"),
+            (false, "1"),
+            (true, "8"),
+            (false, "8"),
+        ],
+        "{ws:?}"
+    );
+    assert!(
+        flat.iter()
+            .all(|(c, _, m, _)| (m == "1" || m == "True") == *c),
+        "{ws:?}"
+    );
+    // (tshark hands text messages to the subprotocol's dissector too: binary ones only.)
+    let mqtt: Vec<String> = fields(
+        &file.0,
+        &extra,
+        "mqtt && websocket.opcode == 2",
+        &["mqtt.msgtype"],
+    )
+    .into_iter()
+    .flat_map(|r| r[0].split(',').map(str::to_owned).collect::<Vec<_>>())
+    .collect();
+    assert_eq!(mqtt, ["1", "2", "8", "9", "3", "3", "3", "3"], "{ws:?}");
+    // Nothing malformed, no TCP analysis flag, no expert warning.
+    let complaints = fields(
+        &file.0,
+        &extra,
+        "_ws.malformed || tcp.analysis.flags || _ws.expert.severity >= warning",
+        &["frame.number", "_ws.col.Info", "_ws.expert.message"],
+    );
+    assert!(complaints.is_empty(), "{complaints:?}");
+
+    // Our own reader: the same packets, the same handshake and WebSocket events.
+    let bytes = std::fs::read(&file.0).unwrap();
+    let mut analyzer = Analyzer::new(AnalyzerConfig::default());
+    let mut read = Vec::new();
+    MergedReader::new(vec![CaptureReader::new(&bytes[..], 0).unwrap()])
+        .for_each_item(|item| match item {
+            Item::Segment(seg) => analyzer.segment(&seg, &mut |e| read.push(e)),
+            Item::Notice(n) => panic!("{n:?}"),
+        })
+        .unwrap();
+    analyzer.finish(&mut |e| read.push(e));
+    let notices = analyzer.notices();
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(essentials(&read), essentials(&events));
+    let info = &analyzer.connections()[0];
+    assert_eq!(
+        (info.kind, info.detection),
+        (ConnectionKind::Mqtt, Detection::Subprotocol)
+    );
+    assert_eq!(analyzer.stats().websocket_flows, 1);
+}
