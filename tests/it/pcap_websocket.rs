@@ -383,3 +383,243 @@ fn pcap_websocket_frames_written_open_in_tshark_as_mqtt() {
     );
     assert_eq!(analyzer.stats().websocket_flows, 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// A real capture
+// ---------------------------------------------------------------------------------------
+
+/// tshark capturing the loopback's traffic on one port into a file.
+struct LoopbackCapture {
+    child: std::process::Child,
+    file: PathBuf,
+    port: u16,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LoopbackCapture {
+    fn start(port: u16, file: PathBuf) -> Self {
+        let mut child = Command::new("tshark")
+            .args([
+                "-i",
+                "lo",
+                "-f",
+                &format!("tcp port {port}"),
+                "-l",
+                "-P",
+                "-w",
+            ])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tshark is installed (Debian package tshark)");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = stderr.clone();
+        let err = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok)
+            {
+                if let Ok(mut s) = keep.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let out = child.stdout.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let capture = Self {
+            child,
+            file,
+            port,
+            lines,
+            stderr,
+        };
+        capture.sync();
+        capture
+    }
+
+    /// Opens (and closes) marker connections until tshark shows one: everything sent
+    /// before is in the capture.
+    fn sync(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the capture showed no marker connection in 30 s (capturing on lo needs root or CAP_NET_RAW); tshark said:\n{}",
+                self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+            );
+            let marker = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+            let shown = format!(
+                "{} → {}",
+                marker.local_addr().expect("address").port(),
+                self.port
+            );
+            drop(marker);
+            let until = Instant::now() + Duration::from_secs(2);
+            while let Ok(line) = self
+                .lines
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                if line.contains(&shown) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for what was sent to be captured, stops tshark (SIGINT: it closes the file).
+    fn stop(mut self) -> PathBuf {
+        self.sync();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "tshark did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.file.clone()
+    }
+}
+
+impl Drop for LoopbackCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two paho-mqtt clients over ws:// (MQTT 3.1.1, path `/mqtt`, subprotocol `mqtt`): a
+/// subscriber to `ws/#` at QoS 2 and a publisher sending QoS 0, 1 and 2 messages that
+/// the subscriber receives; both disconnect.
+const PAHO_CLIENTS: &str = r#"
+import sys, time
+import paho.mqtt.client as mqtt
+port = int(sys.argv[1])
+def client(cid):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, transport="websockets", protocol=mqtt.MQTTv311)
+    c.ws_set_options(path="/mqtt")
+    return c
+got = []
+sub = client("ws-sub")
+sub.on_message = lambda c, u, m: got.append(m.payload)
+sub.connect("127.0.0.1", port, keepalive=30)
+sub.loop_start()
+r, mid = sub.subscribe("ws/#", qos=2)
+time.sleep(0.5)
+pub = client("ws-pub")
+pub.connect("127.0.0.1", port, keepalive=30)
+pub.loop_start()
+for qos in (0, 1, 2):
+    pub.publish("ws/t%d" % qos, b"x" * (10 + 1000 * qos), qos=qos).wait_for_publish(10)
+deadline = time.time() + 10
+while len(got) < 3 and time.time() < deadline:
+    time.sleep(0.05)
+pub.disconnect(); pub.loop_stop()
+sub.disconnect(); sub.loop_stop()
+assert len(got) == 3, got
+"#;
+
+#[test]
+fn pcap_websocket_a_real_capture_of_paho_over_ws_is_judged() {
+    use crate::support::capture_cli::judge_capture;
+    use crate::support::mosquitto::{Mosquitto, free_port, temp_dir};
+
+    let ws_port = free_port();
+    let broker = Mosquitto::start_in(
+        temp_dir("ws-capture"),
+        &format!("allow_anonymous true\nlistener {ws_port} 127.0.0.1\nprotocol websockets"),
+    );
+    // The websockets listener may come up after the TCP one the start waited for.
+    let ready = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", ws_port)).is_err() {
+        assert!(
+            Instant::now() < ready,
+            "mosquitto's websockets listener did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kept = TempFile::new("capture");
+    let wire = LoopbackCapture::start(ws_port, kept.0.clone());
+    let out = Command::new("python3")
+        .args(["-c", PAHO_CLIENTS, &ws_port.to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the paho clients failed (python3-paho-mqtt installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = wire.stop();
+    let port = ws_port.to_string();
+    let doc = judge_capture("mqtt-3.1.1", &[&file], &["--port", &port], &[]);
+    let groups = doc["suites"].as_array().expect("suites");
+    // The two clients' connections are WebSocket ones, named after their client ids.
+    let ws_groups: Vec<&serde_json::Value> = groups
+        .iter()
+        .filter(|g| {
+            g["name"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("(WebSocket ")
+        })
+        .collect();
+    let names: Vec<&str> = ws_groups
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("ws-sub")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("ws-pub")), "{names:?}");
+    for g in &ws_groups {
+        let props = g["properties"].as_array().expect("properties");
+        let ws = props
+            .iter()
+            .find(|p| p[0] == "websocket" || p["name"] == "websocket")
+            .unwrap_or_else(|| panic!("no websocket property: {props:?}"));
+        let text = ws.to_string();
+        assert!(
+            text.contains("path /mqtt, offered [mqtt], selected mqtt"),
+            "{text}"
+        );
+        // Every rule that applies to what the clients did passes: nothing failed, no
+        // error, and the packets were judged (passed verdicts).
+        let statuses: Vec<(&str, &str)> = g["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap_or_default(),
+                    c["verdict"]["status"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let bad: Vec<_> = statuses
+            .iter()
+            .filter(|(_, s)| matches!(*s, "failed" | "error" | "warning"))
+            .collect();
+        assert!(bad.is_empty(), "{}: {bad:?}", g["name"]);
+        assert!(
+            statuses.iter().filter(|(_, s)| *s == "passed").count() >= 5,
+            "{}: {statuses:?}",
+            g["name"]
+        );
+    }
+    // The capture's own notes: no WebSocket protocol error, nothing not analysed.
+    let capture = groups.iter().find(|g| g["name"] == "capture");
+    if let Some(c) = capture {
+        let text = c.to_string();
+        assert!(!text.contains("CAPTURE-WEBSOCKET"), "{text}");
+        assert!(!text.contains("CAPTURE-STREAM-GAP"), "{text}");
+    }
+    drop(broker);
+}
