@@ -261,8 +261,13 @@ impl WsConn {
         out(ev);
         self.waiting_bytes = 0;
         let client = self.client;
-        for (ctx, bytes) in std::mem::take(&mut self.waiting) {
-            self.data(client, &bytes, ctx, c, sh, out);
+        // Timed when they were let through: the events stay in time order.
+        for (held, bytes) in std::mem::take(&mut self.waiting) {
+            let at = Ctx {
+                at: held.at.max(ctx.at),
+                frame: held.frame.max(ctx.frame),
+            };
+            self.data(client, &bytes, at, c, sh, out);
         }
     }
 
@@ -306,6 +311,11 @@ impl WsConn {
                 return;
             }
             let Some(piece) = reader.next(&mut data, scratch) else {
+                // What stays allocated per idle connection does not depend on the
+                // largest segment it carried.
+                if scratch.capacity() > 4096 {
+                    *scratch = Vec::new();
+                }
                 return;
             };
             match piece {

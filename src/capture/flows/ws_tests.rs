@@ -821,3 +821,29 @@ fn a_long_text_message_keeps_its_head() {
         .unwrap();
     assert_eq!(nb, (Side::Server, 1, 1000, WebSocketEvent::HEAD));
 }
+
+#[test]
+fn frames_sent_before_the_answer_come_after_the_handshake() {
+    // The client pipelines its CONNECT with the request.
+    let mut tcp = Tcp::new(8080);
+    let mut segs = tcp.open();
+    segs.push(tcp.send(
+        true,
+        &[request("mqtt"), binary(true, &connect("dev"))].concat(),
+    ));
+    segs.push(tcp.send(
+        false,
+        &[response(101, Some("mqtt")), binary(false, &connack())].concat(),
+    ));
+    segs.push(tcp.fin(true));
+    let r = run(&segs);
+    let k: Vec<String> = kinds(&r.events).into_iter().map(|(_, s)| s).collect();
+    assert!(k[1].starts_with("WebSocket(Handshake"), "{k:?}");
+    assert!(
+        k[2].starts_with("CONNECT") && k[3].starts_with("CONNACK"),
+        "{k:?}"
+    );
+    // The CONNECT is timed by the server's answer, which let it through.
+    let at: Vec<Duration> = r.events.iter().map(|e| e.at).collect();
+    assert_eq!(at[1], at[2]);
+}
