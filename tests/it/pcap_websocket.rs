@@ -623,3 +623,113 @@ fn pcap_websocket_a_real_capture_of_paho_over_ws_is_judged() {
     }
     drop(broker);
 }
+
+/// The same two clients over wss:// (TLS to `localhost`, trusting `ca`), writing their
+/// TLS secrets to a key log.
+const PAHO_TLS_CLIENTS: &str = r#"
+import ssl, sys
+port, ca, keylog = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+import paho.mqtt.client as mqtt
+real = mqtt.Client
+def tls_client(*args, **kwargs):
+    c = real(*args, **kwargs)
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.keylog_filename = keylog
+    c.tls_set_context(ctx)
+    return c
+mqtt.Client = tls_client
+HOST = "localhost"
+"#;
+
+#[test]
+fn pcap_websocket_a_real_wss_capture_is_judged_with_a_key_log() {
+    use crate::support::capture_cli::judge_capture;
+    use crate::support::mosquitto::{Mosquitto, free_port, temp_dir};
+
+    let dir = temp_dir("wss-capture");
+    let pki = crate::support::pki::make(&dir, "good");
+    let wss_port = free_port();
+    let broker = Mosquitto::start_in(
+        dir.clone(),
+        &format!(
+            "allow_anonymous true\nlistener {wss_port} 127.0.0.1\nprotocol websockets\ncafile {}\ncertfile {}\nkeyfile {}",
+            pki.ca.display(),
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+    );
+    let ready = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", wss_port)).is_err() {
+        assert!(
+            Instant::now() < ready,
+            "mosquitto's wss listener did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kept = TempFile::new("wss-capture");
+    let keylog = dir.join("keys.log");
+    let wire = LoopbackCapture::start(wss_port, kept.0.clone());
+    let script = format!(
+        "{PAHO_TLS_CLIENTS}{}",
+        PAHO_CLIENTS.replace("\"127.0.0.1\"", "HOST")
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .arg(wss_port.to_string())
+        .arg(&pki.ca)
+        .arg(&keylog)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the paho clients failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = wire.stop();
+    let port = wss_port.to_string();
+    let keylog_arg = keylog.display().to_string();
+    let doc = judge_capture(
+        "mqtt-3.1.1",
+        &[&file],
+        &["--port", &port, "--tls-keylog", &keylog_arg],
+        &[],
+    );
+    let groups = doc["suites"].as_array().expect("suites");
+    let ws_groups: Vec<&serde_json::Value> = groups
+        .iter()
+        .filter(|g| g.to_string().contains("offered [mqtt]"))
+        .collect();
+    let names: Vec<&str> = ws_groups
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("ws-sub (TLS ")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("ws-pub (TLS ")),
+        "{names:?}"
+    );
+    for g in &ws_groups {
+        let text = g["properties"].to_string();
+        assert!(
+            text.contains("path /mqtt, offered [mqtt], selected mqtt"),
+            "{text}"
+        );
+        let statuses: Vec<&str> = g["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .map(|c| c["verdict"]["status"].as_str().unwrap_or_default())
+            .collect();
+        assert!(
+            statuses.iter().all(|s| *s == "passed") && statuses.len() >= 5,
+            "{}: {statuses:?}",
+            g["name"]
+        );
+    }
+    drop(broker);
+}

@@ -335,7 +335,10 @@ impl Conn {
         let packets = match &self.state {
             State::Mqtt(m) => Some(m.proto.packets),
             State::Ws(w) => Some(w.mqtt.proto.packets),
-            State::Tls(t) => t.decrypting.as_ref().map(|d| d.mqtt.proto.packets),
+            State::Tls(t) => t.decrypting.as_ref().map(|d| match &d.ws {
+                Some(w) => w.mqtt.proto.packets,
+                None => d.mqtt.proto.packets,
+            }),
             _ => None,
         };
         if let Some(info) = sh.info(self.info) {
