@@ -847,3 +847,73 @@ fn frames_sent_before_the_answer_come_after_the_handshake() {
     let at: Vec<Duration> = r.events.iter().map(|e| e.at).collect();
     assert_eq!(at[1], at[2]);
 }
+
+#[test]
+fn arbitrary_frames_keep_the_event_order() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..400 {
+        let mut tcp = Tcp::new(if round % 2 == 0 { 8080 } else { 1883 });
+        let mut segs = tcp.open();
+        segs.push(tcp.send(true, &request(if round % 3 == 0 { "" } else { "mqtt" })));
+        if round % 5 != 0 {
+            segs.push(tcp.send(false, &response(101, Some("mqtt"))));
+        }
+        for _ in 0..(rnd() % 12) {
+            let client = rnd() % 2 == 0;
+            // Frame-like bytes: a real frame, cut, or noise.
+            let mut b = match rnd() % 4 {
+                0 => binary(client, &connect("d")),
+                1 => frame(client, OpCode::Data(Data::Text), rnd() % 2 == 0, b"t"),
+                2 => {
+                    let mut f = binary(client, &publish("t", &[1; 300]));
+                    f.truncate((rnd() % 300) as usize);
+                    f
+                }
+                _ => (0..rnd() % 40).map(|_| rnd() as u8).collect(),
+            };
+            if b.is_empty() {
+                b.push(0x88);
+            }
+            if rnd() % 7 == 0 {
+                // Lose it: a gap.
+                let _ = tcp.send(client, &b);
+            } else {
+                segs.push(tcp.send(client, &b));
+            }
+        }
+        if rnd() % 2 == 0 {
+            segs.push(tcp.fin(rnd() % 2 == 0));
+        }
+        let r = run(&segs);
+        let mut opened = 0;
+        let mut closed = false;
+        for e in &r.events {
+            assert!(
+                !closed,
+                "round {round}: an event after Closed: {:?}",
+                r.events
+            );
+            match &e.kind {
+                EventKind::Opened { .. } => {
+                    assert_eq!(opened, 0);
+                    opened += 1;
+                }
+                EventKind::Closed { .. } => closed = true,
+                EventKind::Packet { bytes, .. } => assert!(!bytes.is_empty()),
+                _ => assert_eq!(opened, 1, "round {round}: {:?}", r.events),
+            }
+        }
+        let times: Vec<Duration> = r.events.iter().map(|e| e.at).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "round {round}: {:?}",
+            r.events
+        );
+    }
+}
