@@ -30,6 +30,19 @@
 //! [`EventKind::Gap`] for the judge and a notice. Other connections produce no events and
 //! are only counted.
 //!
+//! A connection whose client opens with an HTTP request upgrading to WebSocket (on any
+//! port) is MQTT over WebSocket when the client offers the `mqtt` (or `mqttv3.1`)
+//! subprotocol, when a port is an MQTT port, or when its first binary message starts like
+//! a CONNECT ([`Detection::Subprotocol`], [`Detection::Port`], [`Detection::Connect`]);
+//! other HTTP and WebSocket connections are not analysed. Its events are `Opened`, one
+//! WebSocket `Handshake` (when the server's answer is read, or at the end), then the MQTT
+//! packets its binary messages carry, framed as a stream in the clear is; text messages
+//! and Close frames are WebSocket events of their own, frame errors notices
+//! ([`NoticeKind::WebSocket`]). WebSocket framing is not resynchronised: a gap is a
+//! [`EventKind::Gap`] and the end of that direction's analysis. The same unwrapping runs
+//! on the plaintext of a decrypted TLS connection whose client's first bytes are an HTTP
+//! GET (`wss://`).
+//!
 //! # Losses and resynchronisation
 //!
 //! A gap in a direction is an [`EventKind::Gap`] with the bytes lost. Framing then
