@@ -122,7 +122,7 @@ fn fields(file: &Path, extra: &[&str], filter: &str, names: &[&str]) -> Vec<Vec<
 /// tshark's `-X` option loading a Lua line that hands WebSocket messages whose
 /// negotiated subprotocol is `mqtt` to the MQTT dissector (Wireshark 4.0 does not; later
 /// versions do, and the line then changes nothing).
-fn ws_mqtt_lua() -> String {
+fn ws_mqtt_lua() -> TempLua {
     let path =
         std::env::temp_dir().join(format!("mqtt-conform-ws-mqtt-{}.lua", std::process::id()));
     std::fs::write(
@@ -130,7 +130,22 @@ fn ws_mqtt_lua() -> String {
         "DissectorTable.get(\"ws.protocol\"):add(\"mqtt\", Dissector.get(\"mqtt\"))\n",
     )
     .unwrap();
-    format!("lua_script:{}", path.display())
+    TempLua(path)
+}
+
+/// The Lua file, removed when dropped.
+struct TempLua(PathBuf);
+
+impl TempLua {
+    fn display(&self) -> std::path::Display<'_> {
+        self.0.display()
+    }
+}
+
+impl Drop for TempLua {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn packet(p: Packet) -> EventKind {
@@ -283,7 +298,8 @@ fn pcap_websocket_frames_written_open_in_tshark_as_mqtt() {
     let file = TempFile::new("write");
     let events = conversation();
     write(&events, &file.0);
-    let lua = ws_mqtt_lua();
+    let lua_file = ws_mqtt_lua();
+    let lua = format!("lua_script:{}", lua_file.display());
     let decode = format!("tcp.port=={SERVER_PORT},http");
     let extra = ["-X", lua.as_str(), "-d", decode.as_str()];
     // The upgrade is HTTP, the rest WebSocket frames, binary ones carrying MQTT.
