@@ -8,8 +8,14 @@
 //! - **flows**: the back half (TCP reassembly and MQTT framing, a default [`Analyzer`]) fed
 //!   200,000 in-memory segments of one connection, on large PUBLISHes one per segment and on
 //!   small ones many per segment.
+//! - **websocket**: the same back half on 5,000 short connections (100 open at a time,
+//!   their segments interleaved), each a TCP handshake, CONNECT/CONNACK, 20 PUBLISHes from
+//!   the client and 10 from the server, DISCONNECT and the FINs: once as MQTT over plain
+//!   TCP, once as MQTT over WebSocket (the HTTP upgrade first, every packet one binary
+//!   frame, the client's masked). Both throughputs are printed, and their ratio.
 //!
-//! Run in release: `cargo bench --bench capture_throughput` (`-- read` or `-- flows` for one).
+//! Run in release: `cargo bench --bench capture_throughput` (`-- read`, `-- flows` or
+//! `-- websocket` for one).
 
 use mqtt_conform::capture::flows::Analyzer;
 use mqtt_conform::capture::read::{CaptureReader, Entry, Item, read_paths};
@@ -31,6 +37,9 @@ fn main() {
     }
     if wanted("flows") {
         flows();
+    }
+    if wanted("websocket") {
+        websocket();
     }
 }
 
@@ -279,4 +288,168 @@ fn flows() {
             bytes as f64 / secs / 1e9
         );
     }
+}
+
+// --------------------------------------------------------------------------- websocket
+
+/// One WebSocket binary frame; masked (from a client) with `mask`.
+fn ws_binary(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.push(0x82);
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// The segments of one short connection, as plain MQTT or MQTT over WebSocket.
+fn short_connection(i: u32, ws: bool) -> Vec<Seg> {
+    let mut t = Tcp {
+        client: SocketAddr::from(([192, 168, (i >> 14) as u8, 2], 20_000 + (i & 0x3FFF) as u16)),
+        server: SocketAddr::from(([10, 0, 0, 1], if ws { 8080 } else { 1883 })),
+        next: [1000 + i, 5000 + i],
+        frame: 0,
+        ms: 0,
+    };
+    let frame = |client: bool, p: &[u8]| -> Vec<u8> {
+        if !ws {
+            return p.to_vec();
+        }
+        let mask = client.then(|| (i.wrapping_mul(2_654_435_761)).to_be_bytes());
+        ws_binary(p, mask)
+    };
+    let syn = t.raw(true, t.next[0], TcpFlags::SYN, &[]);
+    t.next[0] = t.next[0].wrapping_add(1);
+    let syn_ack = t.raw(false, t.next[1], TcpFlags::SYN | TcpFlags::ACK, &[]);
+    t.next[1] = t.next[1].wrapping_add(1);
+    let ack = t.raw(true, t.next[0], TcpFlags::ACK, &[]);
+    let mut segs = vec![syn, syn_ack, ack];
+    if ws {
+        let request = "GET /mqtt HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nUpgrade: websocket\r\n\
+                       Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+        let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                        Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+                        Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+        segs.push(t.send(true, request.as_bytes()));
+        segs.push(t.send(false, response.as_bytes()));
+    }
+    let enc = |p: Packet| encode_to_vec(&p, V311).expect("encode");
+    let connect = enc(Packet::Connect(Box::new(Connect::new(
+        V311,
+        format!("dev-{i}"),
+    ))));
+    let connack = enc(Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: 0,
+        properties: Default::default(),
+    }));
+    segs.push(t.send(true, &frame(true, &connect)));
+    segs.push(t.send(false, &frame(false, &connack)));
+    for k in 0..20usize {
+        let p = enc(Packet::Publish(Publish::new(
+            "sensors/temperature",
+            vec![b'0' + (k % 10) as u8; 40 + (k * 37) % 300],
+        )));
+        segs.push(t.send(true, &frame(true, &p)));
+        if k % 2 == 1 {
+            let p = enc(Packet::Publish(Publish::new(
+                "commands/device",
+                vec![b'c'; 60],
+            )));
+            segs.push(t.send(false, &frame(false, &p)));
+        }
+    }
+    segs.push(t.send(true, &frame(true, &[0xE0, 0x00])));
+    for client in [true, false] {
+        let i = usize::from(!client);
+        let fin = t.raw(client, t.next[i], TcpFlags::FIN | TcpFlags::ACK, &[]);
+        t.next[i] = t.next[i].wrapping_add(1);
+        segs.push(fin);
+    }
+    segs
+}
+
+fn websocket() {
+    const CONNS: u32 = 5_000;
+    const OPEN: u32 = 100;
+    let mut results = Vec::new();
+    for ws in [false, true] {
+        // 100 connections at a time, their segments round-robin; frame numbers and
+        // times rewritten in capture order.
+        let mut segs: Vec<Seg> = Vec::new();
+        for group in 0..CONNS / OPEN {
+            let mut conns: Vec<std::vec::IntoIter<Seg>> = (0..OPEN)
+                .map(|j| short_connection(group * OPEN + j, ws).into_iter())
+                .collect();
+            loop {
+                let before = segs.len();
+                for c in &mut conns {
+                    segs.extend(c.next());
+                }
+                if segs.len() == before {
+                    break;
+                }
+            }
+        }
+        for (n, s) in segs.iter_mut().enumerate() {
+            s.frame = n as u64 + 1;
+            s.at = Duration::from_secs(T0) + Duration::from_micros(n as u64 * 10);
+        }
+        let bytes: usize = segs.iter().map(|s| s.payload.len()).sum();
+        let borrowed: Vec<Segment<'_>> = segs.iter().map(Seg::as_segment).collect();
+        let mut best = f64::MAX;
+        let mut packets = 0u64;
+        let mut events = 0u64;
+        for _ in 0..5 {
+            let start = Instant::now();
+            let mut a = Analyzer::default();
+            let mut n = 0u64;
+            for s in &borrowed {
+                a.segment(s, &mut |_| n += 1);
+            }
+            a.finish(&mut |_| n += 1);
+            best = best.min(start.elapsed().as_secs_f64());
+            let st = a.stats();
+            assert_eq!(st.mqtt_flows, u64::from(CONNS));
+            assert_eq!(st.websocket_flows, if ws { u64::from(CONNS) } else { 0 });
+            assert_eq!((st.malformed, st.gaps), (0, 0));
+            packets = st.packets;
+            events = n;
+        }
+        let name = if ws { "WebSocket" } else { "plain TCP" };
+        println!(
+            "{name}: {CONNS} connections, {} segments, {:.1} MB, {packets} MQTT packets, {events} events: \
+             {:.3} s, {:.2} M packets/s, {:.0} MB/s, {:.2} M segments/s",
+            segs.len(),
+            bytes as f64 / 1e6,
+            best,
+            packets as f64 / best / 1e6,
+            bytes as f64 / best / 1e6,
+            segs.len() as f64 / best / 1e6,
+        );
+        results.push((best, packets));
+    }
+    let (plain, ws) = (results[0], results[1]);
+    assert_eq!(plain.1, ws.1, "the same MQTT packets either way");
+    println!(
+        "WebSocket takes {:.2}× the time of plain TCP for the same MQTT traffic",
+        ws.0 / plain.0
+    );
 }

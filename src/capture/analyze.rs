@@ -176,7 +176,7 @@ impl CaptureSummary {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mb = self.read.bytes as f64 / 1e6;
         format!(
-            "capture: {} file(s), {} records, {:.1} MB in {:.2} s ({:.0} MB/s); {} TCP connections, {} MQTT, {} TLS; {} MQTT packets ({} malformed); {} gaps ({} bytes lost); {} notices",
+            "capture: {} file(s), {} records, {:.1} MB in {:.2} s ({:.0} MB/s); {} TCP connections, {} MQTT ({} over WebSocket), {} TLS; {} MQTT packets ({} malformed); {} gaps ({} bytes lost); {} notices",
             self.read.files,
             self.read.records,
             mb,
@@ -184,6 +184,7 @@ impl CaptureSummary {
             mb / secs,
             self.stats.flows,
             self.stats.mqtt_flows,
+            self.stats.websocket_flows,
             self.stats.tls_flows,
             self.stats.packets,
             self.stats.malformed,
@@ -429,6 +430,7 @@ pub fn analyze(
     }
     let mut suites = judge.finish(Grouping::Connection);
     explain_tls(&mut suites, &connections, opts.tls_keys.is_some());
+    explain_websocket(&mut suites, &connections);
     let stats = analyzer.stats();
     if let Some(group) = notices_group(suite, &notices, &stats) {
         suites.push(group);
@@ -460,12 +462,31 @@ pub fn analyze(
     ))
 }
 
-/// `10.0.0.2:51515 → 10.0.0.1:1883` (with `TLS` in front for TLS connections).
+/// `10.0.0.2:51515 → 10.0.0.1:1883` (with `TLS` in front for TLS connections,
+/// `WebSocket` for MQTT over WebSocket).
 fn connection_name(c: &ConnectionInfo) -> String {
     let addrs = format!("{} → {}", c.endpoints.client, c.endpoints.server);
     match c.kind {
+        ConnectionKind::Mqtt if c.websocket.is_some() => format!("WebSocket {addrs}"),
         ConnectionKind::Mqtt => addrs,
         ConnectionKind::Tls => format!("TLS {addrs}"),
+    }
+}
+
+/// What the opening handshake of each MQTT-over-WebSocket connection showed, as a
+/// property of its report group.
+fn explain_websocket(suites: &mut [SuiteReport], connections: &[ConnectionInfo]) {
+    for c in connections {
+        let Some(ws) = &c.websocket else {
+            continue;
+        };
+        let name = connection_name(c);
+        for s in suites
+            .iter_mut()
+            .filter(|s| s.name.ends_with(&format!("({name})")))
+        {
+            s.properties.push(("websocket".into(), ws.to_string()));
+        }
     }
 }
 
@@ -592,6 +613,7 @@ fn kind_id(kind: NoticeKind) -> &'static str {
         NoticeKind::NotAnalysed => "CAPTURE-NOT-ANALYSED",
         NoticeKind::Info => "CAPTURE-ASSUMPTIONS",
         NoticeKind::Interrupted => "CAPTURE-INTERRUPTED",
+        NoticeKind::WebSocket => "CAPTURE-WEBSOCKET",
     }
 }
 
@@ -607,6 +629,7 @@ fn kind_title(kind: NoticeKind) -> &'static str {
         NoticeKind::NotAnalysed => "captured bytes that were not analysed",
         NoticeKind::Info => "what the analysis assumed",
         NoticeKind::Interrupted => "the capture was not read to its end",
+        NoticeKind::WebSocket => "WebSocket protocol errors in MQTT-over-WebSocket connections",
     }
 }
 

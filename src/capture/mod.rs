@@ -109,6 +109,9 @@ pub enum NoticeKind {
     Info,
     /// The read was stopped (Ctrl-C, SIGTERM) before the files' end.
     Interrupted,
+    /// A WebSocket protocol error (an unmasked client frame, a fragmented control frame,
+    /// …) in a connection carrying MQTT over WebSocket; its unwrapping went on.
+    WebSocket,
 }
 
 /// Something in a capture that is reported, never silently skipped.

@@ -18,7 +18,18 @@
 //!   and at the latest every 32 KiB so a large packet never fills the 64 KiB window;
 //! - a `Closed` event becomes FIN from the closer (the client when unknown), FIN from
 //!   the other side and the last ACK; the close's detail is the first FIN's comment;
-//! - `Tls`, `Gap` and `Unframeable` carry no bytes: each becomes a small Ethernet frame
+//! - a `WebSocket` `Handshake` (MQTT over WebSocket: it comes right after `Opened`) becomes
+//!   the HTTP upgrade: the client's GET of the path (`Host`, `Upgrade: websocket`,
+//!   `Connection: Upgrade`, a `Sec-WebSocket-Key` derived from the connection number,
+//!   `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Protocol` listing the offered
+//!   subprotocols) and the server's answer (101 with the matching `Sec-WebSocket-Accept`
+//!   and the selected subprotocol, or the status it gave; nothing when it was not seen).
+//!   From then on every `Packet` of the connection is one binary frame (a client's masked
+//!   with a key derived from the connection and the frame's number, a server's unmasked),
+//!   a `NonBinary` message one frame of its opcode carrying the bytes the event kept, a
+//!   `Close` a Close frame with its status code; each also keeps its note frame (below);
+//! - `Tls`, `WebSocket`, `Gap` and `Unframeable` carry no bytes of their own: each becomes
+//!   a small Ethernet frame
 //!   of the IEEE "local experimental" EtherType 0x88B5 whose payload and frame comment
 //!   say what happened. Wireshark lists it in time order as plain data; the TCP stream
 //!   is untouched, so its analysis flags nothing.
@@ -30,14 +41,19 @@
 //!
 //! MQTT over TLS is written as the decrypted MQTT under the real port numbers; Wireshark
 //! expects TLS on port 8883, so open such a capture with "Decode As" (tshark:
-//! `-d tcp.port==8883,mqtt`). Any port other than 1883 needs the same.
+//! `-d tcp.port==8883,mqtt`). Any port other than 1883 needs the same. MQTT over
+//! WebSocket is HTTP to Wireshark on its HTTP ports only (80, 8080, …): elsewhere
+//! `-d tcp.port==PORT,http` (its WebSocket frames then carry MQTT when `mqtt` was
+//! selected).
 //!
 //! Timestamps are the session's start plus each event's `at`, in nanoseconds; they never
 //! go backwards in the file (an event stamped earlier than the frame before it is written
 //! at that frame's time). Memory is bounded: one frame buffer and a few words per open
 //! connection, released when the connection closes.
 
-use crate::event::{Endpoints, Event, EventKind, EventSink, Side, TlsInfo, tls_version_name};
+use crate::event::{
+    Endpoints, Event, EventKind, EventSink, Side, TlsInfo, WebSocketEvent, tls_version_name,
+};
 use etherparse::{IpHeaders, Ipv4Header, Ipv6Header, PacketBuilder, TcpHeader, TcpOptionElement};
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -216,6 +232,10 @@ impl<W: Write> CaptureWriter<W> {
                         side_name(event.from)
                     )
                 });
+                if flow.websocket.is_some() {
+                    let framed = flow.ws_frame(conn, event.from, ws_opcode::BINARY, bytes);
+                    return flow.data(&mut self.sink, ts, event.from, &framed, comment.as_deref());
+                }
                 flow.data(&mut self.sink, ts, event.from, bytes, comment.as_deref())
             }
             EventKind::Tls(info) => {
@@ -224,7 +244,8 @@ impl<W: Write> CaptureWriter<W> {
             }
             EventKind::WebSocket(ws) => {
                 let text = format!("mqtt-conform conn {conn}: {ws}");
-                self.sink.note(ts, event.from, &text)
+                self.sink.note(ts, event.from, &text)?;
+                self.websocket(conn, ts, event.from, ws)
             }
             EventKind::Gap { bytes } => {
                 let text = format!(
@@ -280,6 +301,53 @@ impl<W: Write> CaptureWriter<W> {
             return Err(io::Error::other("connection state missing"));
         };
         flow.data(&mut self.sink, ts, from, bytes, None)
+    }
+
+    /// The bytes a WebSocket event stands for: the HTTP upgrade, a non-binary message,
+    /// a Close frame.
+    fn websocket(&mut self, conn: u64, ts: u64, from: Side, ws: &WebSocketEvent) -> io::Result<()> {
+        self.ensure_open(conn, ts)?;
+        let Some(flow) = self.flows.get_mut(&conn) else {
+            return Err(io::Error::other("connection state missing"));
+        };
+        match ws {
+            WebSocketEvent::Handshake {
+                path,
+                offered,
+                selected,
+                status,
+            } => {
+                let (request, response) = upgrade(
+                    conn,
+                    flow.server,
+                    path,
+                    offered,
+                    selected.as_deref(),
+                    *status,
+                );
+                flow.data(&mut self.sink, ts, Side::Client, &request, None)?;
+                if let Some(response) = response {
+                    flow.data(&mut self.sink, ts, Side::Server, &response, None)?;
+                }
+                // Frames follow unless the server refused (what follows a refusal is
+                // not WebSocket).
+                if status.is_none_or(|s| s == 101) {
+                    flow.websocket = Some(0);
+                }
+                Ok(())
+            }
+            WebSocketEvent::NonBinary { opcode, head, .. } if flow.websocket.is_some() => {
+                let framed = flow.ws_frame(conn, from, *opcode & 0x0F, head);
+                flow.data(&mut self.sink, ts, from, &framed, None)
+            }
+            WebSocketEvent::Close { code } if flow.websocket.is_some() => {
+                let payload = code.map(u16::to_be_bytes);
+                let payload = payload.as_ref().map_or(&[][..], |p| &p[..]);
+                let framed = flow.ws_frame(conn, from, ws_opcode::CLOSE, payload);
+                flow.data(&mut self.sink, ts, from, &framed, None)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Connections open in the capture now (opened or first seen, not yet closed).
@@ -343,6 +411,7 @@ impl<W: Write> CaptureWriter<W> {
             next: [isn as u32, (isn >> 32) as u32],
             unacked: [0; 2],
             last_data: [0; 2],
+            websocket: None,
         };
         if with_handshake {
             flow.handshake(&mut self.sink, ts, comment)?;
@@ -609,9 +678,25 @@ struct Flow {
     unacked: [u32; 2],
     /// Per side: when it last sent data (ns since the epoch).
     last_data: [u64; 2],
+    /// MQTT over WebSocket, once its upgrade was written: frames written so far (each
+    /// client frame's masking key derives from it).
+    websocket: Option<u64>,
 }
 
 impl Flow {
+    /// `payload` as one WebSocket frame (FIN set) from `from`: masked when the client
+    /// sends it, with a key derived from the connection and the frame's number.
+    fn ws_frame(&mut self, conn: u64, from: Side, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let n = self.websocket.get_or_insert(0);
+        *n += 1;
+        let mask = (from == Side::Client).then(|| {
+            let m = mix(conn.rotate_left(32) ^ *n);
+            // The truncation keeps the low 32 bits of the mix.
+            (m as u32).to_be_bytes()
+        });
+        ws_frame(opcode, payload, mask)
+    }
+
     /// SYN, SYN-ACK, ACK; `comment` on the SYN.
     fn handshake<W: Write>(
         &mut self,
@@ -746,6 +831,92 @@ impl Flow {
         self.send(sink, ts, closer.peer(), fin, &[], None)?;
         self.pure_ack(sink, ts, closer)
     }
+}
+
+/// WebSocket opcodes written.
+mod ws_opcode {
+    /// A binary message (MQTT's).
+    pub const BINARY: u8 = 0x2;
+    /// A Close frame.
+    pub const CLOSE: u8 = 0x8;
+}
+
+/// One WebSocket frame (RFC 6455 §5.2) with FIN set: `opcode`, the shortest length
+/// encoding, `payload` masked with `mask` when given.
+fn ws_frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.push(0x80 | (opcode & 0x0F));
+    let masked = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(masked | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(masked | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(masked | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(m) => {
+            out.extend_from_slice(&m);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ m[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// The HTTP upgrade of connection `conn` to `server`: the client's request and, when
+/// the server's answer was seen (`status`), that answer.
+fn upgrade(
+    conn: u64,
+    server: SocketAddr,
+    path: &str,
+    offered: &[String],
+    selected: Option<&str>,
+    status: Option<u16>,
+) -> (Vec<u8>, Option<Vec<u8>>) {
+    use base64::Engine as _;
+    let mut nonce = [0u8; 16];
+    nonce[..8].copy_from_slice(&mix(conn ^ 0x5753).to_be_bytes());
+    nonce[8..].copy_from_slice(&mix(conn ^ 0x4b45).to_be_bytes());
+    let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+    // Request-target and header values cannot hold line breaks.
+    let clean = |s: &str| s.replace(['\r', '\n'], " ");
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else {
+        clean(path).replace(' ', "%20")
+    };
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {server}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if !offered.is_empty() {
+        let list: Vec<String> = offered.iter().map(|p| clean(p)).collect();
+        request.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", list.join(", ")));
+    }
+    request.push_str("\r\n");
+    let response = status.map(|status| {
+        if status == 101 {
+            let accept =
+                tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let mut r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {accept}\r\n"
+            );
+            if let Some(s) = selected {
+                r.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", clean(s)));
+            }
+            r.push_str("\r\n");
+            r.into_bytes()
+        } else {
+            format!("HTTP/1.1 {status} Refused\r\nContent-Length: 0\r\n\r\n").into_bytes()
+        }
+    });
+    (request.into_bytes(), response)
 }
 
 /// Index of a side in the per-side arrays.
@@ -955,6 +1126,58 @@ mod tests {
             "{error}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn websocket_frames_parse_back_with_tungstenite() {
+        use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+        for (len, mask) in [
+            (0, None),
+            (125, Some([1, 2, 3, 4])),
+            (126, None),
+            (65_535, Some([9; 4])),
+            (65_536, Some([7, 0, 7, 0])),
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let framed = ws_frame(ws_opcode::BINARY, &payload, mask);
+            let mut cursor = std::io::Cursor::new(&framed[..]);
+            let (head, n) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert_eq!((n, head.mask, head.is_final), (len as u64, mask, true));
+            let mut body = framed[cursor.position() as usize..].to_vec();
+            if let Some(m) = mask {
+                body.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b ^= m[i % 4]);
+            }
+            assert_eq!(body, payload);
+        }
+        let (request, response) = upgrade(
+            3,
+            "10.0.0.1:80".parse().unwrap(),
+            "/mqtt",
+            &["mqtt".into()],
+            Some("mqtt"),
+            Some(101),
+        );
+        let request = String::from_utf8(request).unwrap();
+        let key = request
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap();
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let response = String::from_utf8(response.unwrap()).unwrap();
+        assert!(
+            response.contains(&format!("Sec-WebSocket-Accept: {accept}\r\n")),
+            "{response}"
+        );
+        assert!(
+            request.starts_with("GET /mqtt HTTP/1.1\r\nHost: 10.0.0.1:80\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.ends_with("Sec-WebSocket-Protocol: mqtt\r\n\r\n"),
+            "{request}"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod pcap_judge;
 mod pcap_read;
 mod pcap_replay;
 mod pcap_tls;
+mod pcap_websocket;
 mod pcap_write;
 mod real_clients;
 mod report_junit;

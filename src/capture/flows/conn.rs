@@ -163,6 +163,7 @@ pub(super) enum State {
     Pending(Box<Pending>),
     Mqtt(Box<MqttConn>),
     Tls(Box<TlsConn>),
+    Ws(Box<WsConn>),
     Other,
 }
 
@@ -177,7 +178,8 @@ pub(super) struct Pending {
 #[derive(Debug, Default)]
 struct Held {
     items: Vec<HeldItem>,
-    /// The first bytes (up to 16), before any gap.
+    /// The first bytes (up to 16, or up to [`ws::DECIDE_HOLD`] for an HTTP request),
+    /// before any gap.
     prefix: Vec<u8>,
     gapped: bool,
     bytes: usize,
@@ -200,6 +202,8 @@ pub(super) enum Look {
     Connect,
     /// A TLS record.
     Tls,
+    /// An HTTP GET request (perhaps a WebSocket upgrade).
+    Http,
     /// Something else.
     Plain,
 }
@@ -216,6 +220,8 @@ pub(super) fn look(prefix: &[u8], ended: bool) -> Look {
             (Some(3), None) | (None, _) => Look::NeedMore,
             _ => Look::Plain,
         },
+        b'G' if prefix.starts_with(b"GET ") => Look::Http,
+        b'G' if b"GET ".starts_with(prefix) => Look::NeedMore,
         _ => Look::Plain,
     };
     if verdict == Look::NeedMore && ended {
@@ -251,10 +257,20 @@ fn connect_prefix(b: &[u8]) -> Look {
     }
 }
 
+impl HeldItem {
+    fn frame(&self) -> u64 {
+        match self {
+            Self::Data(ctx, _) | Self::Gap(ctx, _) => ctx.frame,
+        }
+    }
+}
+
 impl Held {
     fn data(&mut self, ctx: Ctx, bytes: &[u8]) {
-        if !self.gapped && self.prefix.len() < 16 {
-            let n = (16 - self.prefix.len()).min(bytes.len());
+        let http = self.prefix.iter().chain(bytes).take(4).eq(b"GET ".iter());
+        let cap = if http { ws::DECIDE_HOLD } else { 16 };
+        if !self.gapped && self.prefix.len() < cap {
+            let n = (cap - self.prefix.len()).min(bytes.len());
             self.prefix.extend_from_slice(&bytes[..n]);
         }
         self.bytes += bytes.len();
@@ -270,6 +286,7 @@ impl Held {
 enum Decision {
     Mqtt { client: Dir, connect: bool },
     Tls { client: Dir },
+    WebSocket { client: Dir, detection: Detection },
     Other,
 }
 
@@ -317,7 +334,11 @@ impl Conn {
         );
         let packets = match &self.state {
             State::Mqtt(m) => Some(m.proto.packets),
-            State::Tls(t) => t.decrypting.as_ref().map(|d| d.mqtt.proto.packets),
+            State::Ws(w) => Some(w.mqtt.proto.packets),
+            State::Tls(t) => t.decrypting.as_ref().map(|d| match &d.ws {
+                Some(w) => w.mqtt.proto.packets,
+                None => d.mqtt.proto.packets,
+            }),
             _ => None,
         };
         if let Some(info) = sh.info(self.info) {
@@ -346,6 +367,7 @@ impl Conn {
             }
             State::Mqtt(m) => m.data(dir, side, bytes, ctx, cref, sh, out),
             State::Tls(t) => t.data(dir, bytes, ctx, cref, sh, out),
+            State::Ws(w) => w.data(dir, bytes, ctx, cref, sh, out),
             State::Other => {}
         }
     }
@@ -364,6 +386,7 @@ impl Conn {
             }
             State::Mqtt(m) => m.gap(dir, side, bytes, closed, ctx, cref, sh, out),
             State::Tls(t) => t.gap(dir, ctx, cref, sh, out),
+            State::Ws(w) => w.gap(dir, bytes, closed, ctx, cref, sh, out),
             State::Other => {}
         }
     }
@@ -400,6 +423,14 @@ impl Conn {
                 };
                 t.stream_end(dirs, ctx, cref, sh, out);
             }
+            State::Ws(w) => {
+                let dirs: &[Dir] = if reset || !self.closed {
+                    &[Dir::FromA, Dir::FromB]
+                } else {
+                    std::slice::from_ref(&dir)
+                };
+                w.stream_end(dirs, ctx, cref, sh, out);
+            }
             State::Pending(_) | State::Other => return,
         }
         if !self.closed {
@@ -433,6 +464,7 @@ impl Conn {
         match &mut self.state {
             State::Mqtt(m) => m.stream_end(&[Dir::FromA, Dir::FromB], client, ctx, cref, sh, out),
             State::Tls(t) => t.stream_end(&[Dir::FromA, Dir::FromB], ctx, cref, sh, out),
+            State::Ws(w) => w.stream_end(&[Dir::FromA, Dir::FromB], ctx, cref, sh, out),
             State::Pending(_) | State::Other => return,
         }
         // After the last packets were framed.
@@ -472,11 +504,37 @@ impl Conn {
         let State::Pending(p) = &self.state else {
             return;
         };
-        let looks = [
+        let mut looks = [
             p.held[0].look(p.ended[0] || force),
             p.held[1].look(p.ended[1] || force),
         ];
         let dirs = [Dir::FromA, Dir::FromB];
+        // An HTTP request first: MQTT over WebSocket, or not MQTT (or, on an MQTT port
+        // without an upgrade, MQTT that does not frame).
+        let http = dirs
+            .into_iter()
+            .find(|d| looks[d.index()] == Look::Http && self.client.is_none_or(|c| c == *d));
+        if let Some(d) = http {
+            let h = &p.held[d.index()];
+            let ended = force || p.ended[d.index()] || h.gapped;
+            // The server may answer before the client's first frame; not at length.
+            let other = &p.held[d.reverse().index()];
+            let detection = match ws::decide(&h.prefix, ended, self.port_match) {
+                ws::WsLook::NeedMore if other.bytes <= ws::DECIDE_HOLD => return,
+                ws::WsLook::Subprotocol => Some(Detection::Subprotocol),
+                ws::WsLook::Upgrade if self.port_match => Some(Detection::Port),
+                ws::WsLook::Connect => Some(Detection::Connect),
+                _ => None,
+            };
+            if let Some(detection) = detection {
+                let decision = Decision::WebSocket {
+                    client: d,
+                    detection,
+                };
+                return self.decided(decision, sh, out);
+            }
+            looks[d.index()] = Look::Plain;
+        }
         let decision = if self.port_match {
             let decisive = dirs.into_iter().find_map(|d| match looks[d.index()] {
                 Look::Tls => Some(Decision::Tls {
@@ -526,9 +584,15 @@ impl Conn {
         let Some(decision) = decision else {
             return;
         };
+        self.decided(decision, sh, out);
+    }
+
+    /// Makes a pending connection what `decision` says, and replays what was held.
+    fn decided(&mut self, decision: Decision, sh: &mut Shared, out: &mut Out) {
         let State::Pending(p) = std::mem::replace(&mut self.state, State::Other) else {
             return;
         };
+        let mut websocket = None;
         let (kind, client, connect) = match decision {
             Decision::Other => {
                 sh.stats.other_flows += 1;
@@ -537,6 +601,10 @@ impl Conn {
             }
             Decision::Mqtt { client, connect } => (ConnectionKind::Mqtt, client, connect),
             Decision::Tls { client } => (ConnectionKind::Tls, client, false),
+            Decision::WebSocket { client, detection } => {
+                websocket = Some(detection);
+                (ConnectionKind::Mqtt, client, true)
+            }
         };
         self.client = Some(client);
         let mid_stream = !self.handshake;
@@ -547,10 +615,10 @@ impl Conn {
         let mut info = ConnectionInfo {
             id: self.id,
             kind,
-            detection: if self.port_match {
-                Detection::Port
-            } else {
-                Detection::Connect
+            detection: match websocket {
+                Some(d) => d,
+                None if self.port_match => Detection::Port,
+                None => Detection::Connect,
             },
             endpoints: self.endpoints(),
             mid_stream,
@@ -558,6 +626,7 @@ impl Conn {
             version_source: None,
             tls: None,
             decryption: None,
+            websocket: None,
             first_frame: self.first_frame,
             last_frame: self.first_frame,
             first_at: self.first_at,
@@ -569,6 +638,14 @@ impl Conn {
             closed: None,
         };
         match kind {
+            ConnectionKind::Mqtt if websocket.is_some() => {
+                sh.stats.mqtt_flows += 1;
+                sh.stats.websocket_flows += 1;
+                let w = WsConn::new(client, sh.config.protocol);
+                info.version = Some(w.mqtt.proto.version);
+                info.version_source = Some(w.mqtt.proto.source);
+                self.state = State::Ws(Box::new(w));
+            }
             ConnectionKind::Mqtt => {
                 sh.stats.mqtt_flows += 1;
                 // Read from a packet boundary when the stream's start is there.
@@ -597,26 +674,34 @@ impl Conn {
             Side::Client,
             EventKind::Opened {
                 endpoints: Some(self.endpoints()),
-                from_start: !mid_stream || client_hello,
+                // Likewise a WebSocket connection: its request is its stream's start.
+                from_start: !mid_stream || client_hello || websocket.is_some(),
             },
         );
         out(opened);
-        // Replay what was held, the client's stream first (its CONNECT comes first).
+        // Replay what was held, the client's stream first (its CONNECT comes first);
+        // a WebSocket connection's in capture order (request, answer, first frames).
         let [h0, h1] = p.held;
         let held = if client == Dir::FromA {
             [(Dir::FromA, h0), (Dir::FromB, h1)]
         } else {
             [(Dir::FromB, h1), (Dir::FromA, h0)]
         };
-        for (dir, h) in held {
-            for item in h.items {
-                match item {
-                    HeldItem::Data(ctx, bytes) => {
-                        // Counted when they arrived.
-                        self.data_recognised(dir, &bytes, ctx, sh, out);
-                    }
-                    HeldItem::Gap(ctx, n) => self.gap(dir, n, ctx, sh, out),
+        let mut items: Vec<(Dir, HeldItem)> = held
+            .into_iter()
+            .flat_map(|(dir, h)| h.items.into_iter().map(move |i| (dir, i)))
+            .collect();
+        if websocket.is_some() {
+            // Stable: each direction's items keep their order.
+            items.sort_by_key(|(_, i)| i.frame());
+        }
+        for (dir, item) in items {
+            match item {
+                HeldItem::Data(ctx, bytes) => {
+                    // Counted when they arrived.
+                    self.data_recognised(dir, &bytes, ctx, sh, out);
                 }
+                HeldItem::Gap(ctx, n) => self.gap(dir, n, ctx, sh, out),
             }
         }
     }
@@ -635,6 +720,7 @@ impl Conn {
         match &mut self.state {
             State::Mqtt(m) => m.data(dir, side, bytes, ctx, cref, sh, out),
             State::Tls(t) => t.data(dir, bytes, ctx, cref, sh, out),
+            State::Ws(w) => w.data(dir, bytes, ctx, cref, sh, out),
             State::Pending(_) | State::Other => {}
         }
     }

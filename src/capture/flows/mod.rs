@@ -30,6 +30,19 @@
 //! [`EventKind::Gap`] for the judge and a notice. Other connections produce no events and
 //! are only counted.
 //!
+//! A connection whose client opens with an HTTP request upgrading to WebSocket (on any
+//! port) is MQTT over WebSocket when the client offers the `mqtt` (or `mqttv3.1`)
+//! subprotocol, when a port is an MQTT port, or when its first binary message starts like
+//! a CONNECT ([`Detection::Subprotocol`], [`Detection::Port`], [`Detection::Connect`]);
+//! other HTTP and WebSocket connections are not analysed. Its events are `Opened`, one
+//! WebSocket `Handshake` (when the server's answer is read, or at the end), then the MQTT
+//! packets its binary messages carry, framed as a stream in the clear is; text messages
+//! and Close frames are WebSocket events of their own, frame errors notices
+//! ([`NoticeKind::WebSocket`]). WebSocket framing is not resynchronised: a gap is a
+//! [`EventKind::Gap`] and the end of that direction's analysis. The same unwrapping runs
+//! on the plaintext of a decrypted TLS connection whose client's first bytes are an HTTP
+//! GET (`wss://`).
+//!
 //! # Losses and resynchronisation
 //!
 //! A gap in a direction is an [`EventKind::Gap`] with the bytes lost. Framing then
@@ -63,10 +76,15 @@ use std::time::Duration;
 mod conn;
 mod mqtt;
 mod tls_conn;
+mod ws;
+mod ws_conn;
+#[cfg(test)]
+mod ws_tests;
 
 use conn::*;
 use mqtt::*;
 use tls_conn::*;
+use ws_conn::*;
 
 /// The ports taken as MQTT by default: 1883 (plain) and 8883 (TLS).
 pub const DEFAULT_MQTT_PORTS: [u16; 2] = [1883, 8883];
@@ -131,8 +149,41 @@ pub enum ConnectionKind {
 pub enum Detection {
     /// One of its ports is an MQTT port.
     Port,
-    /// Its client's first bytes are a CONNECT.
+    /// Its client's first bytes are a CONNECT (for MQTT over WebSocket: the payload of
+    /// its first binary message).
     Connect,
+    /// A WebSocket upgrade whose client offered MQTT's subprotocol (`mqtt`, `mqttv3.1`).
+    Subprotocol,
+}
+
+/// What the opening handshake of an MQTT-over-WebSocket connection showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebSocketInfo {
+    /// The request's path.
+    pub path: String,
+    /// The subprotocols the client offered, in its order.
+    pub offered: Vec<String>,
+    /// The subprotocol the server selected (when it answered 101 with one).
+    pub selected: Option<String>,
+    /// The server's HTTP status, when its answer was seen.
+    pub status: Option<u16>,
+}
+
+impl std::fmt::Display for WebSocketInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "path {}, offered [{}]",
+            self.path,
+            self.offered.join(", ")
+        )?;
+        match (self.status, &self.selected) {
+            (Some(101), Some(s)) => write!(f, ", selected {s}"),
+            (Some(101), None) => write!(f, ", no subprotocol selected"),
+            (Some(code), _) => write!(f, ", server answered HTTP {code}"),
+            (None, _) => write!(f, ", no server answer seen"),
+        }
+    }
 }
 
 /// Where a connection's protocol version comes from.
@@ -178,6 +229,8 @@ pub struct ConnectionInfo {
     pub tls: Option<TlsInfo>,
     /// How decrypting it went, for TLS connections analysed with a key log.
     pub decryption: Option<TlsDecryption>,
+    /// The WebSocket handshake, for MQTT over WebSocket (once read).
+    pub websocket: Option<WebSocketInfo>,
     /// First frame of the connection.
     pub first_frame: u64,
     /// Last frame that carried data, a loss or an end for it.
@@ -253,8 +306,10 @@ pub struct AnalyzerStats {
     pub segments: u64,
     /// TCP connections seen.
     pub flows: u64,
-    /// Of them, MQTT in the clear.
+    /// Of them, MQTT in the clear (over WebSocket included).
     pub mqtt_flows: u64,
+    /// Of those, MQTT over WebSocket.
+    pub websocket_flows: u64,
     /// Of them, TLS on an MQTT port or with a client speaking TLS on one.
     pub tls_flows: u64,
     /// Of them, neither (no events).
@@ -654,7 +709,10 @@ mod tests {
         assert_eq!(look(&connect[..5], true), Look::Plain);
         assert_eq!(look(b"\x16\x03\x01\x02\x00", false), Look::Tls);
         assert_eq!(look(b"\x16", false), Look::NeedMore);
-        assert_eq!(look(b"GET / HTTP/1.1", false), Look::Plain);
+        assert_eq!(look(b"GET / HTTP/1.1", false), Look::Http);
+        assert_eq!(look(b"GE", false), Look::NeedMore);
+        assert_eq!(look(b"GE", true), Look::Plain);
+        assert_eq!(look(b"GEX", false), Look::Plain);
         assert_eq!(look(b"\x10\x0c\x00\x04HTTP", false), Look::Plain);
         assert_eq!(look(b"", false), Look::Empty);
     }

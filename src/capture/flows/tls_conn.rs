@@ -21,6 +21,12 @@ pub(super) struct TlsConn {
 pub(super) struct Decrypting {
     tls: TlsDecryptor,
     pub(super) mqtt: MqttConn,
+    /// MQTT over WebSocket (`wss://`): the plaintext is unwrapped here instead of going
+    /// straight to `mqtt`.
+    pub(super) ws: Option<Box<WsConn>>,
+    /// The client's first plaintext was looked at (an HTTP upgrade or MQTT).
+    sniffed: bool,
+    protocol: Option<ProtocolVersion>,
     /// Plaintext of the last records, reused.
     plain: Vec<u8>,
     /// Directions (by [`Dir::index`]) no longer decrypted, already reported.
@@ -49,6 +55,9 @@ impl TlsConn {
                     tls: TlsDecryptor::new(keys),
                     // The plaintext starts at its stream's start: a CONNECT comes first.
                     mqtt: MqttConn::new(true, protocol),
+                    ws: None,
+                    sniffed: false,
+                    protocol,
                     plain: Vec::new(),
                     ended: [false; 2],
                     ignored: false,
@@ -128,8 +137,21 @@ impl TlsConn {
             let Some(d) = self.decrypting.as_deref_mut() else {
                 return;
             };
-            let Decrypting { mqtt, plain, .. } = d;
-            mqtt.data(dir, side, plain, ctx, c, sh, out);
+            if !d.sniffed && side == Side::Client {
+                // Its first plaintext tells MQTT over WebSocket (an HTTP GET) from MQTT.
+                d.sniffed = true;
+                if d.plain.starts_with(b"GET ") {
+                    sh.stats.websocket_flows += 1;
+                    d.ws = Some(Box::new(WsConn::new(self.client, d.protocol)));
+                }
+            }
+            let Decrypting {
+                mqtt, plain, ws, ..
+            } = d;
+            match ws {
+                Some(w) => w.data(dir, plain, ctx, c, sh, out),
+                None => mqtt.data(dir, side, plain, ctx, c, sh, out),
+            }
         }
         self.check_ended(dir, ctx, c, sh, out);
     }
@@ -208,7 +230,10 @@ impl TlsConn {
         }
         let client = Some(self.client);
         if let Some(d) = self.decrypting.as_deref_mut() {
-            d.mqtt.stream_end(dirs, client, ctx, c, sh, out);
+            match &mut d.ws {
+                Some(w) => w.stream_end(dirs, ctx, c, sh, out),
+                None => d.mqtt.stream_end(dirs, client, ctx, c, sh, out),
+            }
             let decryption = TlsDecryption::of(&d.tls.status());
             if let Some(info) = sh.info(c.info) {
                 info.decryption = Some(decryption);

@@ -1,0 +1,751 @@
+//! MQTT over WebSocket in capture mode: the pcapng writer's WebSocket frames read by
+//! tshark and by our own reader (round trip), and a real capture of a client talking to
+//! mosquitto over ws:// judged with `--pcap`.
+
+use bytes::Bytes;
+use mqtt_conform::capture::flows::{Analyzer, AnalyzerConfig, ConnectionKind, Detection};
+use mqtt_conform::capture::read::{CaptureReader, Item, MergedReader};
+use mqtt_conform::codec::{
+    ConnAck, Connect, Packet, ProtocolVersion, Publish, QoS, SubAck, Subscribe, Subscription,
+    encode_to_vec,
+};
+use mqtt_conform::event::{Endpoints, Event, EventKind, Side, WebSocketEvent};
+use mqtt_conform::report::pcapng::CaptureWriter;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
+/// How long one tshark run may take.
+const TSHARK_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A temporary file, removed when dropped (kept with `KEEP_PCAP`).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        Self(std::env::temp_dir().join(format!(
+            "mqtt-conform-ws-{name}-{}-{nanos}.pcapng",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_PCAP").is_none() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// `tshark -r file args…`: its standard output; failing, missing or slow fails the test.
+fn tshark(file: &Path, args: &[&str]) -> String {
+    let mut child = match Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("tshark is not installed (apt-get install -y tshark)")
+        }
+        Err(e) => panic!("cannot start tshark: {e}"),
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + TSHARK_DEADLINE;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tshark {args:?} took longer than {TSHARK_DEADLINE:?}");
+            }
+            Err(e) => panic!("waiting for tshark: {e}"),
+        }
+    };
+    let out = out.join().expect("reader").expect("UTF-8");
+    let err = err.join().expect("reader");
+    assert!(
+        status.success(),
+        "tshark {args:?} failed ({status}):\n{err}"
+    );
+    out
+}
+
+/// One row per frame matching `filter`, one column per field (occurrences joined by `,`).
+fn fields(file: &Path, extra: &[&str], filter: &str, names: &[&str]) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend([
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    for n in names {
+        args.extend(["-e", n]);
+    }
+    tshark(file, &args)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect()
+}
+
+/// tshark's `-X` option loading a Lua line that hands WebSocket messages whose
+/// negotiated subprotocol is `mqtt` to the MQTT dissector (Wireshark 4.0 does not; later
+/// versions do, and the line then changes nothing).
+fn ws_mqtt_lua() -> TempLua {
+    let path =
+        std::env::temp_dir().join(format!("mqtt-conform-ws-mqtt-{}.lua", std::process::id()));
+    std::fs::write(
+        &path,
+        "DissectorTable.get(\"ws.protocol\"):add(\"mqtt\", Dissector.get(\"mqtt\"))\n",
+    )
+    .unwrap();
+    TempLua(path)
+}
+
+/// The Lua file, removed when dropped.
+struct TempLua(PathBuf);
+
+impl TempLua {
+    fn display(&self) -> std::path::Display<'_> {
+        self.0.display()
+    }
+}
+
+impl Drop for TempLua {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn packet(p: Packet) -> EventKind {
+    EventKind::Packet {
+        bytes: Bytes::from(encode_to_vec(&p, V4).expect("encodes")),
+        packet: Ok(p),
+    }
+}
+
+fn ev(at_ms: u64, from: Side, kind: EventKind) -> Event {
+    Event {
+        conn: 1,
+        at: Duration::from_millis(at_ms),
+        from,
+        kind,
+    }
+}
+
+fn publish(topic: &str, len: usize) -> EventKind {
+    let mut p = Publish::new(topic, vec![b'x'; len]);
+    if len > 100 {
+        p.qos = QoS::AtLeastOnce;
+        p.packet_id = Some(7);
+    }
+    packet(Packet::Publish(p))
+}
+
+const SERVER_PORT: u16 = 9001;
+
+/// A WebSocket conversation as a live session's events: upgrade, CONNECT/CONNACK,
+/// SUBSCRIBE/SUBACK, PUBLISHes both ways (one over several TCP segments, one over 64 KiB:
+/// a 64-bit frame length), a text message from the server, Close frames, the end.
+fn conversation() -> Vec<Event> {
+    let endpoints = Endpoints {
+        client: "127.0.0.1:53111".parse().unwrap(),
+        server: format!("127.0.0.1:{SERVER_PORT}").parse().unwrap(),
+    };
+    vec![
+        ev(0, Side::Client, EventKind::opened(Some(endpoints))),
+        ev(
+            1,
+            Side::Client,
+            EventKind::WebSocket(WebSocketEvent::Handshake {
+                path: "/mqtt".into(),
+                offered: vec!["mqtt".into(), "mqttv3.1".into()],
+                selected: Some("mqtt".into()),
+                status: Some(101),
+            }),
+        ),
+        ev(
+            2,
+            Side::Client,
+            packet(Packet::Connect(Box::new(Connect::new(V4, "ws-dev")))),
+        ),
+        ev(
+            3,
+            Side::Server,
+            packet(Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: 0,
+                properties: Default::default(),
+            })),
+        ),
+        ev(
+            4,
+            Side::Client,
+            packet(Packet::Subscribe(Subscribe {
+                packet_id: 1,
+                subscriptions: vec![Subscription::new("a/#", QoS::AtLeastOnce)],
+                properties: Default::default(),
+            })),
+        ),
+        ev(
+            5,
+            Side::Server,
+            packet(Packet::SubAck(SubAck {
+                packet_id: 1,
+                return_codes: vec![1],
+                properties: Default::default(),
+            })),
+        ),
+        ev(6, Side::Client, publish("a/b", 10)),
+        ev(7, Side::Server, publish("a/b", 10)),
+        ev(8, Side::Client, publish("a/big", 3000)),
+        ev(9, Side::Server, publish("a/huge", 70_000)),
+        ev(
+            10,
+            Side::Server,
+            EventKind::WebSocket(WebSocketEvent::NonBinary {
+                opcode: 1,
+                len: 5,
+                head: Bytes::from_static(b"hello"),
+            }),
+        ),
+        ev(
+            11,
+            Side::Client,
+            EventKind::WebSocket(WebSocketEvent::Close { code: Some(1000) }),
+        ),
+        ev(
+            12,
+            Side::Server,
+            EventKind::WebSocket(WebSocketEvent::Close { code: Some(1000) }),
+        ),
+        ev(
+            13,
+            Side::Server,
+            EventKind::Closed {
+                by: Some(Side::Server),
+                detail: "EOF".into(),
+            },
+        ),
+    ]
+}
+
+fn write(events: &[Event], file: &Path) {
+    let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut w = CaptureWriter::create(file, start).unwrap();
+    for e in events {
+        w.event(e).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// (side, what) of the events a reader should agree on: packets by their bytes, the
+/// WebSocket events, the close.
+fn essentials(events: &[Event]) -> Vec<(Side, String)> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let what = match &e.kind {
+                EventKind::Packet { bytes, packet } => {
+                    format!(
+                        "packet {} ok={}",
+                        mqtt_conform::event::hex_preview(bytes),
+                        packet.is_ok()
+                    )
+                }
+                EventKind::WebSocket(ws) => format!("{ws:?}"),
+                EventKind::Closed { by, .. } => format!("closed by {by:?}"),
+                _ => return None,
+            };
+            Some((e.from, what))
+        })
+        .collect()
+}
+
+#[test]
+fn pcap_websocket_frames_written_open_in_tshark_as_mqtt() {
+    let file = TempFile::new("write");
+    let events = conversation();
+    write(&events, &file.0);
+    let lua_file = ws_mqtt_lua();
+    let lua = format!("lua_script:{}", lua_file.display());
+    let decode = format!("tcp.port=={SERVER_PORT},http");
+    let extra = ["-X", lua.as_str(), "-d", decode.as_str()];
+    // The upgrade is HTTP, the rest WebSocket frames, binary ones carrying MQTT.
+    let http = fields(
+        &file.0,
+        &extra,
+        "http",
+        &["http.request.method", "http.response.code", "http.upgrade"],
+    );
+    assert_eq!(http.len(), 2, "{http:?}");
+    assert_eq!(http[0][0], "GET");
+    assert_eq!(http[1][1], "101");
+    let ws = fields(
+        &file.0,
+        &extra,
+        "websocket",
+        &[
+            "tcp.srcport",
+            "websocket.opcode",
+            "websocket.mask",
+            "mqtt.msgtype",
+        ],
+    );
+    let flat: Vec<(bool, String, String, String)> = ws
+        .iter()
+        .flat_map(|row| {
+            let client = row[0] != SERVER_PORT.to_string();
+            let ops: Vec<&str> = row[1].split(',').collect();
+            let masks: Vec<&str> = row[2].split(',').collect();
+            ops.iter()
+                .zip(masks)
+                .map(|(o, m)| (client, o.to_string(), m.to_string(), row[3].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let opcodes: Vec<(bool, &str)> = flat.iter().map(|(c, o, _, _)| (*c, o.as_str())).collect();
+    assert_eq!(
+        opcodes,
+        [
+            (true, "2"),
+            (false, "2"),
+            (true, "2"),
+            (false, "2"),
+            (true, "2"),
+            (false, "2"),
+            (true, "2"),
+            (false, "2"),
+            (false, "1"),
+            (true, "8"),
+            (false, "8"),
+        ],
+        "{ws:?}"
+    );
+    assert!(
+        flat.iter()
+            .all(|(c, _, m, _)| (m == "1" || m == "True") == *c),
+        "{ws:?}"
+    );
+    // (tshark hands text messages to the subprotocol's dissector too: binary ones only.)
+    let mqtt: Vec<String> = fields(
+        &file.0,
+        &extra,
+        "mqtt && websocket.opcode == 2",
+        &["mqtt.msgtype"],
+    )
+    .into_iter()
+    .flat_map(|r| r[0].split(',').map(str::to_owned).collect::<Vec<_>>())
+    .collect();
+    assert_eq!(mqtt, ["1", "2", "8", "9", "3", "3", "3", "3"], "{ws:?}");
+    // Nothing malformed, no TCP analysis flag, no expert warning.
+    let complaints = fields(
+        &file.0,
+        &extra,
+        "_ws.malformed || tcp.analysis.flags || _ws.expert.severity >= warning",
+        &["frame.number", "_ws.col.Info", "_ws.expert.message"],
+    );
+    assert!(complaints.is_empty(), "{complaints:?}");
+
+    // Our own reader: the same packets, the same handshake and WebSocket events.
+    let bytes = std::fs::read(&file.0).unwrap();
+    let mut analyzer = Analyzer::new(AnalyzerConfig::default());
+    let mut read = Vec::new();
+    MergedReader::new(vec![CaptureReader::new(&bytes[..], 0).unwrap()])
+        .for_each_item(|item| match item {
+            Item::Segment(seg) => analyzer.segment(&seg, &mut |e| read.push(e)),
+            Item::Notice(n) => panic!("{n:?}"),
+        })
+        .unwrap();
+    analyzer.finish(&mut |e| read.push(e));
+    let notices = analyzer.notices();
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(essentials(&read), essentials(&events));
+    let info = &analyzer.connections()[0];
+    assert_eq!(
+        (info.kind, info.detection),
+        (ConnectionKind::Mqtt, Detection::Subprotocol)
+    );
+    assert_eq!(analyzer.stats().websocket_flows, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// A real capture
+// ---------------------------------------------------------------------------------------
+
+/// tshark capturing the loopback's traffic on one port into a file.
+struct LoopbackCapture {
+    child: std::process::Child,
+    file: PathBuf,
+    port: u16,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LoopbackCapture {
+    fn start(port: u16, file: PathBuf) -> Self {
+        let mut child = Command::new("tshark")
+            .args([
+                "-i",
+                "lo",
+                "-f",
+                &format!("tcp port {port}"),
+                "-l",
+                "-P",
+                "-w",
+            ])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tshark is installed (Debian package tshark)");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = stderr.clone();
+        let err = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok)
+            {
+                if let Ok(mut s) = keep.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let out = child.stdout.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let capture = Self {
+            child,
+            file,
+            port,
+            lines,
+            stderr,
+        };
+        capture.sync();
+        capture
+    }
+
+    /// Opens (and closes) marker connections until tshark shows one: everything sent
+    /// before is in the capture.
+    fn sync(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the capture showed no marker connection in 30 s (capturing on lo needs root or CAP_NET_RAW); tshark said:\n{}",
+                self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+            );
+            let marker = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+            let shown = format!(
+                "{} → {}",
+                marker.local_addr().expect("address").port(),
+                self.port
+            );
+            drop(marker);
+            let until = Instant::now() + Duration::from_secs(2);
+            while let Ok(line) = self
+                .lines
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                if line.contains(&shown) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for what was sent to be captured, stops tshark (SIGINT: it closes the file).
+    fn stop(mut self) -> PathBuf {
+        self.sync();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "tshark did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.file.clone()
+    }
+}
+
+impl Drop for LoopbackCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two paho-mqtt clients over ws:// (MQTT 3.1.1, path `/mqtt`, subprotocol `mqtt`): a
+/// subscriber to `ws/#` at QoS 2 and a publisher sending QoS 0, 1 and 2 messages that
+/// the subscriber receives; both disconnect.
+const PAHO_CLIENTS: &str = r#"
+import sys, time
+import paho.mqtt.client as mqtt
+port = int(sys.argv[1])
+def client(cid):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, transport="websockets", protocol=mqtt.MQTTv311)
+    c.ws_set_options(path="/mqtt")
+    return c
+got = []
+sub = client("ws-sub")
+sub.on_message = lambda c, u, m: got.append(m.payload)
+sub.connect("127.0.0.1", port, keepalive=30)
+sub.loop_start()
+r, mid = sub.subscribe("ws/#", qos=2)
+time.sleep(0.5)
+pub = client("ws-pub")
+pub.connect("127.0.0.1", port, keepalive=30)
+pub.loop_start()
+for qos in (0, 1, 2):
+    pub.publish("ws/t%d" % qos, b"x" * (10 + 1000 * qos), qos=qos).wait_for_publish(10)
+deadline = time.time() + 10
+while len(got) < 3 and time.time() < deadline:
+    time.sleep(0.05)
+pub.disconnect(); pub.loop_stop()
+sub.disconnect(); sub.loop_stop()
+assert len(got) == 3, got
+"#;
+
+#[test]
+fn pcap_websocket_a_real_capture_of_paho_over_ws_is_judged() {
+    use crate::support::capture_cli::judge_capture;
+    use crate::support::mosquitto::{Mosquitto, free_port, temp_dir};
+
+    let ws_port = free_port();
+    let broker = Mosquitto::start_in(
+        temp_dir("ws-capture"),
+        &format!("allow_anonymous true\nlistener {ws_port} 127.0.0.1\nprotocol websockets"),
+    );
+    // The websockets listener may come up after the TCP one the start waited for.
+    let ready = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", ws_port)).is_err() {
+        assert!(
+            Instant::now() < ready,
+            "mosquitto's websockets listener did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kept = TempFile::new("capture");
+    let wire = LoopbackCapture::start(ws_port, kept.0.clone());
+    let out = Command::new("python3")
+        .args(["-c", PAHO_CLIENTS, &ws_port.to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the paho clients failed (python3-paho-mqtt installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = wire.stop();
+    let port = ws_port.to_string();
+    let doc = judge_capture("mqtt-3.1.1", &[&file], &["--port", &port], &[]);
+    let groups = doc["suites"].as_array().expect("suites");
+    // The two clients' connections are WebSocket ones, named after their client ids.
+    let ws_groups: Vec<&serde_json::Value> = groups
+        .iter()
+        .filter(|g| {
+            g["name"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("(WebSocket ")
+        })
+        .collect();
+    let names: Vec<&str> = ws_groups
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("ws-sub")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("ws-pub")), "{names:?}");
+    for g in &ws_groups {
+        let props = g["properties"].as_array().expect("properties");
+        let ws = props
+            .iter()
+            .find(|p| p[0] == "websocket" || p["name"] == "websocket")
+            .unwrap_or_else(|| panic!("no websocket property: {props:?}"));
+        let text = ws.to_string();
+        assert!(
+            text.contains("path /mqtt, offered [mqtt], selected mqtt"),
+            "{text}"
+        );
+        // Every rule that applies to what the clients did passes: nothing failed, no
+        // error, and the packets were judged (passed verdicts).
+        let statuses: Vec<(&str, &str)> = g["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap_or_default(),
+                    c["verdict"]["status"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let bad: Vec<_> = statuses
+            .iter()
+            .filter(|(_, s)| matches!(*s, "failed" | "error" | "warning"))
+            .collect();
+        assert!(bad.is_empty(), "{}: {bad:?}", g["name"]);
+        assert!(
+            statuses.iter().filter(|(_, s)| *s == "passed").count() >= 5,
+            "{}: {statuses:?}",
+            g["name"]
+        );
+    }
+    // The capture's own notes: no WebSocket protocol error, nothing not analysed.
+    let capture = groups.iter().find(|g| g["name"] == "capture");
+    if let Some(c) = capture {
+        let text = c.to_string();
+        assert!(!text.contains("CAPTURE-WEBSOCKET"), "{text}");
+        assert!(!text.contains("CAPTURE-STREAM-GAP"), "{text}");
+    }
+    drop(broker);
+}
+
+/// The same two clients over wss:// (TLS to `localhost`, trusting `ca`), writing their
+/// TLS secrets to a key log.
+const PAHO_TLS_CLIENTS: &str = r#"
+import ssl, sys
+port, ca, keylog = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+import paho.mqtt.client as mqtt
+real = mqtt.Client
+def tls_client(*args, **kwargs):
+    c = real(*args, **kwargs)
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.keylog_filename = keylog
+    c.tls_set_context(ctx)
+    return c
+mqtt.Client = tls_client
+HOST = "localhost"
+"#;
+
+#[test]
+fn pcap_websocket_a_real_wss_capture_is_judged_with_a_key_log() {
+    use crate::support::capture_cli::judge_capture;
+    use crate::support::mosquitto::{Mosquitto, free_port, temp_dir};
+
+    let dir = temp_dir("wss-capture");
+    let pki = crate::support::pki::make(&dir, "good");
+    let wss_port = free_port();
+    let broker = Mosquitto::start_in(
+        dir.clone(),
+        &format!(
+            "allow_anonymous true\nlistener {wss_port} 127.0.0.1\nprotocol websockets\ncafile {}\ncertfile {}\nkeyfile {}",
+            pki.ca.display(),
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+    );
+    let ready = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", wss_port)).is_err() {
+        assert!(
+            Instant::now() < ready,
+            "mosquitto's wss listener did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kept = TempFile::new("wss-capture");
+    let keylog = dir.join("keys.log");
+    let wire = LoopbackCapture::start(wss_port, kept.0.clone());
+    let script = format!(
+        "{PAHO_TLS_CLIENTS}{}",
+        PAHO_CLIENTS.replace("\"127.0.0.1\"", "HOST")
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .arg(wss_port.to_string())
+        .arg(&pki.ca)
+        .arg(&keylog)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the paho clients failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = wire.stop();
+    let port = wss_port.to_string();
+    let keylog_arg = keylog.display().to_string();
+    let doc = judge_capture(
+        "mqtt-3.1.1",
+        &[&file],
+        &["--port", &port, "--tls-keylog", &keylog_arg],
+        &[],
+    );
+    let groups = doc["suites"].as_array().expect("suites");
+    let ws_groups: Vec<&serde_json::Value> = groups
+        .iter()
+        .filter(|g| g.to_string().contains("offered [mqtt]"))
+        .collect();
+    let names: Vec<&str> = ws_groups
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("ws-sub (TLS ")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("ws-pub (TLS ")),
+        "{names:?}"
+    );
+    for g in &ws_groups {
+        let text = g["properties"].to_string();
+        assert!(
+            text.contains("path /mqtt, offered [mqtt], selected mqtt"),
+            "{text}"
+        );
+        let statuses: Vec<&str> = g["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .map(|c| c["verdict"]["status"].as_str().unwrap_or_default())
+            .collect();
+        assert!(
+            statuses.iter().all(|s| *s == "passed") && statuses.len() >= 5,
+            "{}: {statuses:?}",
+            g["name"]
+        );
+    }
+    drop(broker);
+}
