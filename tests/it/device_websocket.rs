@@ -374,3 +374,101 @@ fn real_clients_read_commands_unaligned_with_websocket_messages() {
         "{case}"
     );
 }
+
+/// Device mode over ws:// with paho-mqtt and MQTT.js: the cloud's own `--capture` and a
+/// tshark capture of the loopback, each judged with `--pcap`, give every rule the live
+/// verdict; tshark reads the `--capture` file as an HTTP upgrade and WebSocket frames
+/// (every client frame masked, no server frame) with nothing malformed.
+#[test]
+fn captures_of_websocket_devices_give_the_live_verdicts() {
+    use crate::support::capture_cli::{judge_capture, worst};
+    use crate::support::loopback::LoopbackCapture;
+    for program in ["paho", "mqttjs"] {
+        let dir = crate::support::mosquitto::temp_dir(&format!("dev-ws-capture-{program}"));
+        let ours = dir.join("cloud.pcapng");
+        let ours_arg = ours.display().to_string();
+        let cloud = Cloud::start_listening(
+            "mqtt-3.1.1",
+            "dev-ws-capture",
+            "ws://127.0.0.1:0/mqtt",
+            1,
+            RUN,
+            &["--capture", &ours_arg],
+        );
+        let server = cloud.port.to_string();
+        let wire = LoopbackCapture::start(cloud.port, dir.join("wire.pcapng"));
+        play(program, cloud.port, Some("/mqtt"), None);
+        let wire = wire.stop();
+        let live_cases = cloud.cases();
+        let rules = |verdicts: BTreeMap<String, String>| -> BTreeMap<String, String> {
+            verdicts
+                .into_iter()
+                .filter(|(id, _)| !id.contains("-DEV-") && id != "DEVICE-LOGIN")
+                .collect()
+        };
+        let live = rules(worst(&live_cases));
+        assert_eq!(
+            live.get("MQTT-6.0.0-3").map(String::as_str),
+            Some("passed"),
+            "{program}: {live:?}"
+        );
+        for (what, file, extra) in [
+            ("the cloud's --capture", &ours, vec![]),
+            (
+                "tshark on lo",
+                &wire,
+                vec!["--port".to_owned(), server.clone()],
+            ),
+        ] {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let doc = judge_capture("mqtt-3.1.1", &[file], &extra, &[]);
+            let cases: Vec<serde_json::Value> = doc["suites"]
+                .as_array()
+                .expect("suites")
+                .iter()
+                .flat_map(|g| g["cases"].as_array().cloned().unwrap_or_default())
+                .collect();
+            let judged = rules(worst(&cases));
+            assert_eq!(judged, live, "{program}: {what} judged with --pcap");
+        }
+        let frames = Command::new("tshark")
+            .arg("-r")
+            .arg(&ours)
+            .args(["-d", &format!("tcp.port=={server},http")])
+            .args(["-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"])
+            .args(["-e", "websocket.mask", "-e", "tcp.dstport"])
+            .output()
+            .expect("tshark runs");
+        let text = String::from_utf8_lossy(&frames.stdout);
+        assert!(text.lines().count() >= 6, "{program}: {text}");
+        // Binary frames carrying MQTT, then at most the Close frames of the close handshake.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let from_client = f.get(2) == Some(&server.as_str());
+            let closing = lines[i..].iter().all(|l| l.starts_with("8\t"));
+            assert!(
+                f[0] == "2" || (f[0] == "8" && closing),
+                "{program}: a binary frame, or the closing Close frames: {line}"
+            );
+            assert_eq!(
+                f[1],
+                if from_client { "1" } else { "0" },
+                "{program}: {line}"
+            );
+        }
+        let malformed = Command::new("tshark")
+            .arg("-r")
+            .arg(&ours)
+            .args(["-d", &format!("tcp.port=={server},http")])
+            .args(["-Y", "_ws.malformed || _ws.expert.severity >= warning"])
+            .output()
+            .expect("tshark runs");
+        assert_eq!(
+            String::from_utf8_lossy(&malformed.stdout),
+            "",
+            "{program}: malformed frames"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -2,6 +2,7 @@
 //! tshark and by our own reader (round trip), and a real capture of a client talking to
 //! mosquitto over ws:// judged with `--pcap`.
 
+use crate::support::loopback::LoopbackCapture;
 use bytes::Bytes;
 use mqtt_conform::capture::flows::{Analyzer, AnalyzerConfig, ConnectionKind, Detection};
 use mqtt_conform::capture::read::{CaptureReader, Item, MergedReader};
@@ -250,11 +251,13 @@ fn conversation() -> Vec<Event> {
             Side::Server,
             EventKind::WebSocket(WebSocketEvent::Close { code: Some(1000) }),
         ),
+        // The client's Close frame came first: the client closed (the server's FIN ends TCP,
+        // as RFC 6455 has it).
         ev(
             13,
-            Side::Server,
+            Side::Client,
             EventKind::Closed {
-                by: Some(Side::Server),
+                by: Some(Side::Client),
                 detail: "EOF".into(),
             },
         ),
@@ -403,115 +406,6 @@ fn pcap_websocket_frames_written_open_in_tshark_as_mqtt() {
 // ---------------------------------------------------------------------------------------
 // A real capture
 // ---------------------------------------------------------------------------------------
-
-/// tshark capturing the loopback's traffic on one port into a file.
-struct LoopbackCapture {
-    child: std::process::Child,
-    file: PathBuf,
-    port: u16,
-    lines: std::sync::mpsc::Receiver<String>,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl LoopbackCapture {
-    fn start(port: u16, file: PathBuf) -> Self {
-        let mut child = Command::new("tshark")
-            .args([
-                "-i",
-                "lo",
-                "-f",
-                &format!("tcp port {port}"),
-                "-l",
-                "-P",
-                "-w",
-            ])
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tshark is installed (Debian package tshark)");
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let keep = stderr.clone();
-        let err = child.stderr.take().expect("piped");
-        std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok)
-            {
-                if let Ok(mut s) = keep.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
-        let out = child.stdout.take().expect("piped");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let capture = Self {
-            child,
-            file,
-            port,
-            lines,
-            stderr,
-        };
-        capture.sync();
-        capture
-    }
-
-    /// Opens (and closes) marker connections until tshark shows one: everything sent
-    /// before is in the capture.
-    fn sync(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the capture showed no marker connection in 30 s (capturing on lo needs root or CAP_NET_RAW); tshark said:\n{}",
-                self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-            );
-            let marker = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-            let shown = format!(
-                "{} → {}",
-                marker.local_addr().expect("address").port(),
-                self.port
-            );
-            drop(marker);
-            let until = Instant::now() + Duration::from_secs(2);
-            while let Ok(line) = self
-                .lines
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-            {
-                if line.contains(&shown) {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Waits for what was sent to be captured, stops tshark (SIGINT: it closes the file).
-    fn stop(mut self) -> PathBuf {
-        self.sync();
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "tshark did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.file.clone()
-    }
-}
-
-impl Drop for LoopbackCapture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Two paho-mqtt clients over ws:// (MQTT 3.1.1, path `/mqtt`, subprotocol `mqtt`): a
 /// subscriber to `ws/#` at QoS 2 and a publisher sending QoS 0, 1 and 2 messages that

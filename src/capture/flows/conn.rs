@@ -435,10 +435,22 @@ impl Conn {
         }
         if !self.closed {
             self.closed = true;
-            let by = self.side(dir);
-            let how = if reset { "RST" } else { "FIN" };
+            let mut by = self.side(dir);
+            let mut how = if reset { "RST" } else { "FIN" }.to_owned();
+            let mut closed = format!("{how} by {}", side_name(by));
+            // Over WebSocket the side whose Close frame came first closed the connection.
+            if let State::Ws(w) = &self.state {
+                if let Some(closer) = w.first_close.filter(|s| *s != by) {
+                    how = format!(
+                        "WebSocket Close frame by the {}, then {closed}",
+                        side_name(closer)
+                    );
+                    closed = how.clone();
+                    by = closer;
+                }
+            }
             if let Some(info) = sh.info(self.info) {
-                info.closed = Some(format!("{how} by {}", side_name(by)));
+                info.closed = Some(closed);
             }
             let ev = sh.event(
                 self.id,

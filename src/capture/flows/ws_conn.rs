@@ -30,6 +30,9 @@ pub(super) struct WsConn {
     errors: u32,
     /// The payload is no longer wanted.
     ignored: bool,
+    /// The side that sent the first Close frame: it closed the connection, whichever
+    /// side's FIN comes first (RFC 6455 has the server end TCP first).
+    pub(super) first_close: Option<Side>,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +99,7 @@ impl WsConn {
             waiting_bytes: 0,
             errors: 0,
             ignored: false,
+            first_close: None,
         }
     }
 
@@ -491,6 +495,7 @@ impl WsConn {
                 let payload = std::mem::take(&mut d.control);
                 d.frame = Role::Data;
                 if op == opcode::CLOSE {
+                    self.first_close.get_or_insert(side);
                     let code =
                         (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
                     if payload.len() == 1 {

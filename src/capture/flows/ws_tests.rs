@@ -522,13 +522,14 @@ fn a_websocket_conversation_is_unwrapped() {
                 EventKind::WebSocket(WebSocketEvent::Close { code: None })
             ),
         ),
+        // The client's Close frame came first: it closed, though the server's FIN did.
         (
-            Side::Server,
+            Side::Client,
             format!(
                 "{:?}",
                 EventKind::Closed {
-                    by: Some(Side::Server),
-                    detail: "FIN".into()
+                    by: Some(Side::Client),
+                    detail: "WebSocket Close frame by the client, then FIN by server".into()
                 }
             ),
         ),

@@ -7,6 +7,7 @@ pub mod amqtt;
 pub mod brokers;
 pub mod capture_cli;
 pub mod cloud;
+pub mod loopback;
 pub mod mosquitto;
 pub mod peer;
 pub mod pki;
