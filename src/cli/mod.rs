@@ -182,6 +182,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub report_junit: Option<std::path::PathBuf>,
 
+    /// Also write a Markdown summary to this file (for `$GITHUB_STEP_SUMMARY` or a GitLab
+    /// merge-request note): counts, a table of the failures, warnings and inconclusive cases.
+    #[arg(long, value_name = "FILE")]
+    pub report_markdown: Option<std::path::PathBuf>,
+
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<std::path::PathBuf>,

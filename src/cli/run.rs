@@ -6,7 +6,7 @@ use crate::codec::statements::{Party, Spec, Statement};
 use crate::event::SharedSink;
 use crate::report::console::Console;
 use crate::report::pcapng::CaptureFile;
-use crate::report::{json, junit};
+use crate::report::{RunReport, json, junit, markdown};
 use crate::runner::transport::{Target, TlsOptions};
 use crate::runner::{RunError, RunOptions, Selection, run_suite_until};
 use crate::suite::{self, Suite};
@@ -184,6 +184,7 @@ pub fn run(args: &RunArgs) -> i32 {
         };
         run_suite_until(suite.clone(), &params, &opts, &mut show, stop).await
     });
+    let emulator_target = emulator.as_ref().map(|e| e.target.to_string());
     if let Some(e) = emulator {
         runtime.block_on(e.handle.shutdown());
     }
@@ -208,6 +209,13 @@ pub fn run(args: &RunArgs) -> i32 {
             eprintln!("error: cannot write {}: {e}", path.display());
             return exit::USAGE;
         }
+    }
+    let subject = match &emulator_target {
+        Some(at) => format!("the built-in emulator at {at}"),
+        None => target.to_string(),
+    };
+    if let Err(code) = write_markdown(args, &suite, &report, subject) {
+        return code;
     }
     if text {
         let _ = console.finish(&report);
@@ -497,6 +505,9 @@ fn finish_report(
             return exit::USAGE;
         }
     }
+    if let Err(code) = write_markdown(args, suite, report, subject(args)) {
+        return code;
+    }
     if text {
         let mut console = Console::new(std::io::stdout(), false, args.verbose);
         let grouped = report.suites.len() > 1;
@@ -517,6 +528,55 @@ fn finish_report(
         exit::FAILED
     } else {
         exit::OK
+    }
+}
+
+/// `--report-markdown`: the run's summary for a CI page; on failure, the exit code.
+fn write_markdown(
+    args: &RunArgs,
+    suite: &Suite,
+    report: &RunReport,
+    subject: String,
+) -> Result<(), i32> {
+    let Some(path) = &args.report_markdown else {
+        return Ok(());
+    };
+    let context = markdown::RunContext {
+        suite: suite.name.clone(),
+        mode: Mode::of(args).name().into(),
+        subject,
+    };
+    write_file(path, &markdown::to_markdown(report, &context)).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        exit::USAGE
+    })
+}
+
+/// What a device, capture or replay run tested, in words: the listening address, the
+/// capture files (and the replay's target).
+fn subject(args: &RunArgs) -> String {
+    let files = || {
+        args.pcap
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&args.listen, &args.replay_to) {
+        (Some(listen), _) => {
+            let scheme = match (listen.websocket.is_some(), listen.tls) {
+                (true, true) => "wss://",
+                (true, false) => "ws://",
+                (false, _) => "",
+            };
+            format!(
+                "{scheme}{}{}",
+                listen.addr,
+                listen.websocket.as_deref().unwrap_or_default()
+            )
+        }
+        (None, Some(url)) => format!("{} replayed to {url}", files()),
+        (None, None) => files(),
     }
 }
 

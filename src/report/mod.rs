@@ -190,5 +190,6 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
 pub mod console;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod pcapng;
 mod status;

@@ -37,6 +37,7 @@ mod pcap_websocket;
 mod pcap_write;
 mod real_clients;
 mod report_junit;
+mod report_markdown;
 mod secrets;
 mod server_auth;
 mod server_broker;
