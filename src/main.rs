@@ -1,7 +1,7 @@
 //! The `mqtt-conform` binary: argument parsing and dispatch only.
 
 use clap::Parser;
-use mqtt_conform::cli::{Cli, Command, decode, run};
+use mqtt_conform::cli::{Cli, Command, decode, docs, run};
 
 fn main() {
     // `mqtt-conform --list | head` closes the pipe early: end quietly, as other tools do.
@@ -19,6 +19,8 @@ fn main() {
     let cli = Cli::parse();
     let code = match &cli.command {
         Some(Command::Decode(args)) => decode::run(args),
+        Some(Command::Completions(args)) => docs::completions(args),
+        Some(Command::Man(args)) => docs::man(args),
         None => run::run(&cli.run),
     };
     std::process::exit(code);

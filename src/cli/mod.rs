@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the commands behind them.
 
 pub mod decode;
+pub mod docs;
 pub mod run;
 
 use crate::codec::ProtocolVersion;
@@ -253,6 +254,27 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 pub enum Command {
     /// Decode MQTT packets from hex and report the first violation.
     Decode(DecodeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one per command with --out DIR.
+    Man(ManArgs),
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `mqtt-conform completions bash > /etc/bash_completion.d/mqtt-conform`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write `mqtt-conform.1` and a page for each subcommand into this directory instead
+    /// of the main page to standard output.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// Output format.

@@ -14,6 +14,7 @@ mod broker_tls;
 mod broker_traces;
 mod broker_websocket;
 mod cli_decode;
+mod cli_docs;
 mod cli_run;
 mod client_conduct;
 mod client_matrix;
