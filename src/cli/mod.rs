@@ -2,6 +2,8 @@
 
 pub mod decode;
 pub mod docs;
+pub mod explain;
+pub mod list;
 pub mod run;
 
 use crate::codec::ProtocolVersion;
@@ -153,9 +155,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILTER")]
     pub skip: Vec<String>,
 
-    /// List the suite's tests and exit.
+    /// List the suite's tests, rules and device tests (id, kind, status, title) and exit;
+    /// with `--format json`, as a JSON array.
     #[arg(long)]
     pub list: bool,
+
+    /// Explain one test, rule or device test of the suite and exit: its title, status,
+    /// source, cited statements with their summaries, note, and its steps (a rule: its
+    /// check) as the suite gives them.
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
 
     /// List the built-in suites and exit.
     #[arg(long)]

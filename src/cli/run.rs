@@ -55,21 +55,27 @@ pub fn run(args: &RunArgs) -> i32 {
         return exit::OK;
     }
     if args.list {
-        for t in suite
-            .tests
-            .iter()
-            .filter(|t| selection.selects(&t.id.value))
-        {
-            println!("{}: test", t.id.value);
-        }
-        for t in suite
-            .device_tests
-            .iter()
-            .filter(|t| selection.selects(&t.id))
-        {
-            println!("{}: device test", t.id);
+        let entries = super::list::entries(&suite, &selection);
+        match args.format {
+            Format::Text => print!("{}", super::list::text(&entries)),
+            Format::Json => println!("{}", super::list::json(&entries)),
         }
         return exit::OK;
+    }
+    if let Some(id) = &args.explain {
+        let explained = crate::suite::sources(spec)
+            .map_err(|e| e.to_string())
+            .and_then(|sources| super::explain::explain(&suite, &sources, id));
+        return match explained {
+            Ok(text) => {
+                print!("{text}");
+                exit::OK
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                exit::USAGE
+            }
+        };
     }
     if args.coverage {
         print!("{}", coverage(&suite));

@@ -365,6 +365,18 @@ pub fn load(spec: &str) -> Result<Suite, SuiteError> {
     validate::compile(chain)
 }
 
+/// The texts a suite is made of, by origin (`builtin:NAME` or a path): the suite's own
+/// first, then the suites it extends, nearest first. `--explain` quotes its checks from them.
+pub fn sources(spec: &str) -> Result<Vec<(String, String)>, SuiteError> {
+    let mut chain = Vec::new();
+    parse_chain(open(spec, None)?, &mut chain, 0)?;
+    Ok(chain
+        .into_iter()
+        .rev()
+        .map(|(source, _)| (source.origin, source.text))
+        .collect())
+}
+
 /// Loads a suite from text (for tests and tools); `extends` resolves built-ins and paths
 /// relative to the working directory.
 pub fn load_str(origin: &str, text: &str) -> Result<Suite, SuiteError> {

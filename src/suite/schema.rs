@@ -223,6 +223,21 @@ pub enum Status {
     NotPinned,
 }
 
+impl Status {
+    /// The tag as suites write it: `DOC`, `DOC*`, `SDK`, `2ND`, `OBS`, `INF`, `NP`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Status::Doc => "DOC",
+            Status::DocAmbiguous => "DOC*",
+            Status::Sdk => "SDK",
+            Status::Secondary => "2ND",
+            Status::Observed => "OBS",
+            Status::Inferred => "INF",
+            Status::NotPinned => "NP",
+        }
+    }
+}
+
 /// One active test.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -15,6 +15,7 @@ mod broker_traces;
 mod broker_websocket;
 mod cli_decode;
 mod cli_docs;
+mod cli_list_explain;
 mod cli_run;
 mod client_conduct;
 mod client_matrix;
