@@ -4,7 +4,8 @@
 //! - **read**: a classic pcap file of `MQTT_CONFORM_PCAP_MB` MB (default 500) of
 //!   Ethernet/IPv4/TCP frames with 0–1400-byte payloads, written to the temporary directory
 //!   and removed at the end; timed twice from the page cache: containers only
-//!   ([`CaptureReader`]), then down to TCP payloads ([`read_paths`]).
+//!   ([`CaptureReader`]), then down to TCP payloads ([`read_paths`]); then the same file
+//!   gzipped and zstd-compressed, down to TCP payloads through the decompressor.
 //! - **flows**: the back half (TCP reassembly and MQTT framing, a default [`Analyzer`]) fed
 //!   200,000 in-memory segments of one connection, on large PUBLISHes one per segment and on
 //!   small ones many per segment.
@@ -141,6 +142,52 @@ fn read() {
         mbytes / full.as_secs_f64(),
         payload
     );
+
+    // The same file gzipped and zstd-compressed, read down to TCP payloads through the
+    // decompressor `--pcap` puts in front of a compressed file. MB/s count the capture's
+    // (decompressed) bytes, as above.
+    let plain_rate = mbytes / full.as_secs_f64();
+    for (ext, compress) in [
+        (
+            "gz",
+            (|from: &mut std::fs::File, to: std::fs::File| {
+                let mut enc = flate2::write::GzEncoder::new(
+                    std::io::BufWriter::new(to),
+                    flate2::Compression::default(),
+                );
+                std::io::copy(from, &mut enc).expect("gzip");
+                enc.finish().expect("gzip").flush().expect("flush");
+            }) as fn(&mut std::fs::File, std::fs::File),
+        ),
+        ("zst", |from, to| {
+            zstd::stream::copy_encode(from, std::io::BufWriter::new(to), 3).expect("zstd");
+        }),
+    ] {
+        let packed = TempFile(path.with_extension(format!("pcap.{ext}")));
+        compress(
+            &mut std::fs::File::open(&file.0).expect("open"),
+            std::fs::File::create(&packed.0).expect("create"),
+        );
+        let size = std::fs::metadata(&packed.0).map(|m| m.len()).unwrap_or(0);
+        let _ = std::fs::read(&packed.0).map(|v| v.len());
+        let start = Instant::now();
+        let mut packed_payload = 0u64;
+        let summary = read_paths(&[packed.0.as_path()], |item| {
+            if let Item::Segment(s) = item {
+                packed_payload += s.payload.len() as u64;
+            }
+        })
+        .expect("read");
+        let took = start.elapsed();
+        assert_eq!(packed_payload, payload, ".{ext}: the same payload");
+        let rate = summary.bytes as f64 / 1e6 / took.as_secs_f64();
+        println!(
+            ".pcap.{ext} ({:.1} MB on disk): to TCP payload {rate:.0} MB/s of capture, \
+             {:.2} × the plain file's rate",
+            size as f64 / 1e6,
+            rate / plain_rate
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------- flows

@@ -30,6 +30,7 @@ mod device_websocket;
 mod fuzz_replay;
 mod judge_rules;
 mod onenet;
+mod pcap_compressed;
 mod pcap_flows;
 mod pcap_judge;
 mod pcap_read;

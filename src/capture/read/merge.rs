@@ -7,7 +7,7 @@ use super::*;
 /// merge over each file's next record. Each file is assumed to be (mostly) sorted; equal
 /// timestamps come out in file order. A notice sorts at its own timestamp or, without
 /// one, right after its file's previous record.
-pub struct MergedReader<R = File> {
+pub struct MergedReader<R = Decompressed<File>> {
     readers: Vec<CaptureReader<R>>,
     paths: Vec<Option<PathBuf>>,
     pub(super) pending: Vec<Option<Pending>>,
@@ -21,18 +21,20 @@ pub struct MergedReader<R = File> {
     stopped: bool,
 }
 
-impl MergedReader<File> {
+impl MergedReader<Decompressed<File>> {
     /// Opens every file and reads its header; the files' indices in `paths` become the
-    /// `file` of their notices and records. Fails on the first file that cannot be
+    /// `file` of their notices and records. A gzip- or zstd-compressed file (told by its
+    /// magic bytes) is decompressed as it is read. Fails on the first file that cannot be
     /// opened or is not a capture, naming it.
     pub fn open<P: AsRef<Path>>(paths: &[P]) -> Result<Self, CaptureError> {
         MergedReader::open_with(paths, |file| file)
     }
 }
 
-impl<R: Read> MergedReader<R> {
+impl<R: Read> MergedReader<Decompressed<R>> {
     /// [`open`](MergedReader::open), reading each file through what `wrap` makes of it
-    /// (e.g. to act before a read that may block on a pipe).
+    /// (e.g. to act before a read that may block on a pipe), decompressed when it is
+    /// compressed.
     pub fn open_with<P: AsRef<Path>>(
         paths: &[P],
         mut wrap: impl FnMut(File) -> R,
@@ -44,7 +46,9 @@ impl<R: Read> MergedReader<R> {
                 path: path.to_path_buf(),
                 error,
             })?;
-            readers.push(CaptureReader::new(wrap(file), i).map_err(|e| e.in_file(path))?);
+            let stream = Decompressed::new(wrap(file))
+                .map_err(|error| CaptureError::Io { offset: 0, error }.in_file(path))?;
+            readers.push(CaptureReader::new(stream, i).map_err(|e| e.in_file(path))?);
         }
         let mut me = MergedReader::new(readers);
         me.paths = paths

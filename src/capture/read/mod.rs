@@ -61,10 +61,12 @@ use etherparse::{IpNumber, LaxIpSlice, LenSource, TcpHeaderSlice};
 
 use super::{Notice, NoticeKind, Segment, TcpFlags};
 
+mod compressed;
 mod container;
 mod merge;
 mod packet;
 
+pub use compressed::{Compression, Decompressed};
 pub use container::CaptureReader;
 use container::*;
 pub use merge::{MergedReader, read_paths};
