@@ -4,8 +4,9 @@
 //! - **read**: a classic pcap file of `MQTT_CONFORM_PCAP_MB` MB (default 500) of
 //!   Ethernet/IPv4/TCP frames with 0–1400-byte payloads, written to the temporary directory
 //!   and removed at the end; timed twice from the page cache: containers only
-//!   ([`CaptureReader`]), then down to TCP payloads ([`read_paths`]); then the same file
-//!   gzipped and zstd-compressed, down to TCP payloads through the decompressor.
+//!   ([`CaptureReader`]), then down to TCP payloads ([`read_paths`]); then a capture of the
+//!   same size with fresh telemetry-like payloads in every frame, plain, gzipped and
+//!   zstd-compressed, each down to TCP payloads as `--pcap` reads it.
 //! - **flows**: the back half (TCP reassembly and MQTT framing, a default [`Analyzer`]) fed
 //!   200,000 in-memory segments of one connection, on large PUBLISHes one per segment and on
 //!   small ones many per segment.
@@ -143,10 +144,76 @@ fn read() {
         payload
     );
 
-    // The same file gzipped and zstd-compressed, read down to TCP payloads through the
-    // decompressor `--pcap` puts in front of a compressed file. MB/s count the capture's
-    // (decompressed) bytes, as above.
-    let plain_rate = mbytes / full.as_secs_f64();
+    compressed(&path, mb);
+}
+
+/// Telemetry-like payloads (`{"seq":…,"temp":…,"ts":…}` with random digits, 0–1400 bytes),
+/// fresh for every frame: the 64 repeated frames of `read` would compress far better than
+/// any real capture.
+fn telemetry_frame(i: usize, rng: &mut u64) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(1400);
+    let want = (i * 97) % 1400;
+    while payload.len() < want {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        let r = *rng;
+        let _ = write!(
+            payload,
+            "{{\"seq\":{i},\"temp\":{}.{},\"hum\":{},\"ts\":{}}}",
+            r % 60,
+            (r >> 8) % 10,
+            (r >> 16) % 100,
+            1_704_067_200_000u64 + (r >> 24) % 1_000_000
+        );
+    }
+    payload.truncate(want);
+    eth_tcp(i as u32, 0, &payload)
+}
+
+/// The capture at `path` read down to TCP payloads: (capture bytes, payload bytes, time).
+fn read_to_payload(path: &std::path::Path) -> (u64, u64, Duration) {
+    let _ = std::fs::read(path).map(|v| v.len());
+    let start = Instant::now();
+    let mut payload = 0u64;
+    let summary = read_paths(&[path], |item| {
+        if let Item::Segment(s) = item {
+            payload += s.payload.len() as u64;
+        }
+    })
+    .expect("read");
+    (summary.bytes, payload, start.elapsed())
+}
+
+/// A capture of telemetry-like frames, plain, gzipped (flate2, default level) and
+/// zstd-compressed (level 3), each read down to TCP payloads as `--pcap` reads it; MB/s
+/// count capture (decompressed) bytes.
+fn compressed(plain_path: &std::path::Path, mb: usize) {
+    let path = plain_path.with_extension("telemetry.pcap");
+    let file = TempFile(path.clone());
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+        w.write_all(&pcap_header()).expect("write");
+        let mut written = 24;
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut i = 0usize;
+        while written < mb << 20 {
+            let f = telemetry_frame(i, &mut rng);
+            for v in [1u32, i as u32 % 1_000_000, f.len() as u32, f.len() as u32] {
+                w.write_all(&v.to_le_bytes()).expect("write");
+            }
+            w.write_all(&f).expect("write");
+            written += 16 + f.len();
+            i += 1;
+        }
+        w.flush().expect("flush");
+    }
+    let (bytes, payload, took) = read_to_payload(&file.0);
+    let plain_rate = bytes as f64 / 1e6 / took.as_secs_f64();
+    println!(
+        "telemetry .pcap ({:.0} MB): to TCP payload {plain_rate:.0} MB/s",
+        bytes as f64 / 1e6
+    );
     for (ext, compress) in [
         (
             "gz",
@@ -169,22 +236,18 @@ fn read() {
             std::fs::File::create(&packed.0).expect("create"),
         );
         let size = std::fs::metadata(&packed.0).map(|m| m.len()).unwrap_or(0);
-        let _ = std::fs::read(&packed.0).map(|v| v.len());
-        let start = Instant::now();
-        let mut packed_payload = 0u64;
-        let summary = read_paths(&[packed.0.as_path()], |item| {
-            if let Item::Segment(s) = item {
-                packed_payload += s.payload.len() as u64;
-            }
-        })
-        .expect("read");
-        let took = start.elapsed();
-        assert_eq!(packed_payload, payload, ".{ext}: the same payload");
-        let rate = summary.bytes as f64 / 1e6 / took.as_secs_f64();
+        let (packed_bytes, packed_payload, took) = read_to_payload(&packed.0);
+        assert_eq!(
+            (packed_bytes, packed_payload),
+            (bytes, payload),
+            ".{ext}: the same capture"
+        );
+        let rate = bytes as f64 / 1e6 / took.as_secs_f64();
         println!(
-            ".pcap.{ext} ({:.1} MB on disk): to TCP payload {rate:.0} MB/s of capture, \
-             {:.2} × the plain file's rate",
+            "telemetry .pcap.{ext} ({:.1} MB on disk, {:.1}:1): to TCP payload {rate:.0} MB/s \
+             of capture, {:.2} × the plain file's rate",
             size as f64 / 1e6,
+            bytes as f64 / size.max(1) as f64,
             rate / plain_rate
         );
     }
