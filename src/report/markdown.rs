@@ -123,12 +123,12 @@ pub fn to_markdown(report: &RunReport, context: &RunContext) -> String {
         let grouped = grouped(&picked);
         let mut list = String::new();
         for (group, case) in picked.iter().take(MAX_ROWS) {
-            let who = if grouped {
-                format!("{} ", escape(group))
+            let on = if grouped {
+                format!(" on {}", escape(group))
             } else {
                 String::new()
             };
-            let _ = writeln!(list, "- {who}{}: {}", code(&case.id), escape(&reason(case)));
+            let _ = writeln!(list, "- {}{on}: {}", code(&case.id), escape(&reason(case)));
         }
         fold(&mut out, picked.len(), noun, &list);
         more(&mut out, picked.len());
