@@ -179,19 +179,13 @@ pub fn run(args: &RunArgs) -> i32 {
         .iter()
         .filter(|t| selection.selects(&t.id.value) && target.carries(t))
         .count();
-    // The rules judged over the run's own connections each give a case too.
-    let rules = suite
-        .rules
-        .iter()
-        .filter(|r| crate::judge::judges_the_server(r))
-        .count();
     if text {
-        let _ = console.start(&suite.name, &target.to_string(), selected, rules);
+        let _ = console.start(&suite.name, &target.to_string(), selected);
     } else {
-        println!("{}", json::suite_started(selected, rules));
+        println!("{}", json::suite_started(selected));
     }
     let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-    let progress = super::progress::Progress::new(board, selected + rules, text && terminal);
+    let progress = super::progress::Progress::new(board, selected, text && terminal);
     let suite = Arc::new(suite);
     let result = runtime.block_on(async {
         // Installed before the first test starts: a signal from then on ends the run with
@@ -238,8 +232,22 @@ pub fn run(args: &RunArgs) -> i32 {
             return exit::USAGE;
         }
     }
-    // The cases of the rules over the run's connections come with the report.
-    for case in report.suites.iter().skip(1).flat_map(|g| &g.cases) {
+    // The rules judged over the run's connections come with the report, announced as
+    // they come (how many apply depends on what the tests did).
+    let rule_cases: Vec<&crate::report::CaseReport> = report
+        .suites
+        .iter()
+        .skip(1)
+        .flat_map(|g| &g.cases)
+        .collect();
+    if !rule_cases.is_empty() {
+        if text {
+            let _ = console.rules_start(rule_cases.len());
+        } else {
+            println!("{}", json::rules_started(rule_cases.len()));
+        }
+    }
+    for case in rule_cases {
         if text {
             let _ = console.case(case);
         } else {

@@ -355,34 +355,6 @@ impl Judge {
                 }
             }
         }
-        // The broker runner's rules: one that nothing in the run put to the test is
-        // reported as not checked, so that every rule announced has its line.
-        if grouping == Grouping::All {
-            let key = format!("{} (rules over the run's connections)", self.suite_name);
-            let group = groups.entry(key.clone()).or_insert_with(|| SuiteReport {
-                name: key,
-                classname: self.suite_name.clone(),
-                properties: Vec::new(),
-                cases: Vec::new(),
-                duration: Duration::ZERO,
-            });
-            for rule in &self.rules {
-                if group.cases.iter().all(|c| c.id != rule.id.value) {
-                    group.cases.push(CaseReport {
-                        id: rule.id.value.clone(),
-                        title: rule.title.clone(),
-                        cites: rule.cites.clone(),
-                        verdict: Verdict::Skipped {
-                            reason: "no connection of the run gave it anything to judge (the tests that would were not run or ended first)".into(),
-                        },
-                        branch: None,
-                        measured: None,
-                        duration: Duration::ZERO,
-                        trace: Vec::new(),
-                    });
-                }
-            }
-        }
         groups.into_values().collect()
     }
 }

@@ -44,30 +44,25 @@ impl<W: Write> Console<W> {
         self.out
     }
 
-    /// Announces a suite: `running 64 tests and 1 rule of suite mqtt-3.1.1 against
-    /// mqtt://127.0.0.1:1883` (the rules judged over the run's connections, each a case).
-    pub fn start(
-        &mut self,
-        suite_name: &str,
-        target_desc: &str,
-        tests: usize,
-        rules: usize,
-    ) -> io::Result<()> {
-        let noun =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        let what = match rules {
-            0 => noun(tests, "test", "tests"),
-            r => format!(
-                "{} and {}",
-                noun(tests, "test", "tests"),
-                noun(r, "rule", "rules")
-            ),
-        };
+    /// Announces a suite: `running 64 tests of suite mqtt-3.1.1 against mqtt://127.0.0.1:1883`.
+    pub fn start(&mut self, suite_name: &str, target_desc: &str, count: usize) -> io::Result<()> {
         writeln!(
             self.out,
-            "\nrunning {what} of suite {} against {}",
+            "\nrunning {count} {} of suite {} against {}",
+            plural(count, "test"),
             visible(suite_name),
             visible(target_desc)
+        )?;
+        self.out.flush()
+    }
+
+    /// Announces the cases of the rules judged over a run's connections, which follow:
+    /// `judging 1 rule over the run's connections`.
+    pub fn rules_start(&mut self, count: usize) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "\njudging {count} {} over the run's connections",
+            plural(count, "rule")
         )?;
         self.out.flush()
     }

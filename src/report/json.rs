@@ -74,10 +74,14 @@ pub fn event_line(
     serde_json::Value::Object(line).to_string()
 }
 
-/// The stream's first line: how many tests and rules the run announces.
-pub fn suite_started(tests: usize, rules: usize) -> String {
-    serde_json::json!({"type": "suite", "event": "started", "test_count": tests, "rule_count": rules})
-        .to_string()
+/// The stream's first line: how many tests the run announces.
+pub fn suite_started(tests: usize) -> String {
+    serde_json::json!({"type": "suite", "event": "started", "test_count": tests}).to_string()
+}
+
+/// The line before the cases of the rules judged over the run's connections.
+pub fn rules_started(rules: usize) -> String {
+    serde_json::json!({"type": "rules", "event": "started", "rule_count": rules}).to_string()
 }
 
 /// A case's line as it finishes: its status as the event, with its message and time.

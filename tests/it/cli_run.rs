@@ -718,8 +718,8 @@ fn coverage_is_split_by_the_party_each_statement_binds() {
 /// The first run a newcomer makes, `mqtt-conform --suite tuya` against the built-in
 /// emulator, as a CI log shows it (stdout not a terminal): no line is more than 10 s after
 /// the one before (the keep-alive test waits 2.5 × 30 s for the server's close, and says so
-/// every 5 s in a `SLOW` line), and it announces as many tests and rules as it then prints
-/// case lines for and counts in its summary.
+/// every 5 s in a `SLOW` line), and it announces its tests, then the rules judged over its
+/// connections, and prints a case line for each and counts each in its summary.
 #[test]
 fn the_first_run_is_never_silent_for_long_and_counts_what_it_announced() {
     let dir = temp_dir("first-run");
@@ -773,18 +773,32 @@ fn the_first_run_is_never_silent_for_long_and_counts_what_it_announced() {
         "{}",
         text.join("\n")
     );
-    // "running 117 tests and 2 rules of suite tuya against …"
-    let words: Vec<&str> = text[start].split_whitespace().collect();
-    let tests: usize = words[1].parse().expect("a test count");
-    let rules: usize = if words[3] == "and" {
-        words[4].parse().expect("a rule count")
-    } else {
-        0
-    };
+    // "running 117 tests of suite tuya against …", later "judging 1 rule over the run's
+    // connections": each announced case gets its line.
+    let tests: usize = text[start]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a test count");
+    let rules: usize = text[start..end]
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("judging ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
     let case_lines = text[start..end]
         .iter()
         .filter(|l| l.starts_with("test ") && l.contains(" ... "))
         .count();
+    assert!(
+        rules >= 1,
+        "tuya's one-connection rule is judged: {}",
+        text.join("\n")
+    );
     assert_eq!(case_lines, tests + rules, "{}", text.join("\n"));
     // "test result: ok. 103 passed; 0 failed; 0 warnings; 14 recorded; 0 skipped; …"
     let summary: usize = text[end]

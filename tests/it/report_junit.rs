@@ -284,7 +284,7 @@ fn report_console_has_a_line_per_case_and_the_result_line() {
     let mut console = Console::new(Vec::new(), false, false);
     for suite in &r.suites {
         console
-            .start(&suite.name, "mqtt://127.0.0.1:41234", suite.cases.len(), 0)
+            .start(&suite.name, "mqtt://127.0.0.1:41234", suite.cases.len())
             .unwrap();
         for case in &suite.cases {
             console.case(case).unwrap();
