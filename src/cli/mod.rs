@@ -4,6 +4,7 @@ pub mod decode;
 pub mod docs;
 pub mod explain;
 pub mod list;
+pub mod progress;
 pub mod run;
 
 use crate::codec::ProtocolVersion;
