@@ -127,15 +127,40 @@ impl<R: Read> Read for Decompressed<R> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
             Err(e) => Err(io::Error::new(
                 e.kind(),
-                format!(
-                    "the {} stream is cut off or corrupt after {} decompressed bytes ({e})",
-                    self.compression.name(),
-                    self.out
-                ),
+                DecompressError {
+                    compression: self.compression,
+                    after: self.out,
+                    detail: e.to_string(),
+                },
             )),
         }
     }
 }
+
+/// A compressed capture that cannot be decompressed further: cut off, or corrupt.
+#[derive(Debug, Clone)]
+pub struct DecompressError {
+    /// gzip or zstd.
+    pub compression: Compression,
+    /// Decompressed bytes handed out before it.
+    pub after: u64,
+    /// What the decompressor said.
+    pub detail: String,
+}
+
+impl std::fmt::Display for DecompressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} stream is cut off or corrupt after {} decompressed bytes ({})",
+            self.compression.name(),
+            self.after,
+            self.detail
+        )
+    }
+}
+
+impl std::error::Error for DecompressError {}
 
 #[cfg(test)]
 mod tests {

@@ -479,9 +479,15 @@ impl<R: Read> CaptureReader<R> {
                 Ok(k) => self.end += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
-                    return Err(CaptureError::Io {
-                        offset: self.offset + (self.end - self.pos) as u64,
-                        error,
+                    let compressed = error
+                        .get_ref()
+                        .and_then(|e| e.downcast_ref::<super::DecompressError>());
+                    return Err(match compressed {
+                        Some(e) => CaptureError::Decompress { error: e.clone() },
+                        None => CaptureError::Io {
+                            offset: self.offset + (self.end - self.pos) as u64,
+                            error,
+                        },
                     });
                 }
             }

@@ -66,7 +66,7 @@ mod container;
 mod merge;
 mod packet;
 
-pub use compressed::{Compression, Decompressed};
+pub use compressed::{Compression, DecompressError, Decompressed};
 pub use container::CaptureReader;
 use container::*;
 pub use merge::{MergedReader, read_paths};
@@ -160,6 +160,12 @@ pub enum CaptureError {
     BadHeader {
         /// What is wrong with it.
         detail: String,
+    },
+    /// A gzip or zstd capture ends inside its compressed stream, or the stream is corrupt.
+    #[error("{error}")]
+    Decompress {
+        /// What the decompressor said, and after how many decompressed bytes.
+        error: compressed::DecompressError,
     },
     /// Reading failed (not end of file: that is a `Truncated` notice).
     #[error("read error at byte offset {offset}: {error}")]
