@@ -158,3 +158,67 @@ fn the_markdown_summary_lists_every_failure_of_a_real_run_with_its_reason() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_capture_summary_names_the_connection_of_each_failure() {
+    let dir = mosquitto::temp_dir("markdown-capture");
+    let capture = dir.join("run.pcapng");
+    // The harness breaks client rules on purpose in these tests: the capture judge fails them.
+    let live = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args(["--suite", "mqtt-3.1.1", "--color", "never", "--capture"])
+        .arg(&capture)
+        .arg("--report-junit")
+        .arg(dir.join("live.xml"))
+        .arg("MQTT311-CONN-")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(live.status.code(), Some(0));
+    let md = dir.join("capture.md");
+    let json = dir.join("capture.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-conform"))
+        .args(["--suite", "mqtt-3.1.1", "--pcap"])
+        .arg(&capture)
+        .arg("--report-junit")
+        .arg(dir.join("capture.xml"))
+        .arg("--report-json")
+        .arg(&json)
+        .arg("--report-markdown")
+        .arg(&md)
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1), "the capture has failures");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    for group in report["suites"].as_array().unwrap() {
+        for case in group["cases"].as_array().unwrap() {
+            if case["verdict"]["status"] == "failed" {
+                failed.push((
+                    group["name"].as_str().unwrap().into(),
+                    case["id"].as_str().unwrap().into(),
+                ));
+            }
+        }
+    }
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.starts_with("## mqtt-conform: `mqtt-3.1.1` (capture mode) — FAILED"));
+    let tables = tables(&text);
+    assert_eq!(tables.len(), 1, "{text}");
+    assert_eq!(tables[0][0], ["connection", "id", "title", "reason"]);
+    let mut got: Vec<(String, String)> = tables[0][1..]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.len(), 4, "{r:?}");
+            assert!(!r[3].is_empty(), "a reason: {r:?}");
+            (r[0].clone(), r[1].clone())
+        })
+        .collect();
+    got.sort();
+    failed.sort();
+    assert!(!failed.is_empty());
+    assert_eq!(got, failed);
+    for line in text.lines().filter(|l| l.starts_with('|')) {
+        assert_eq!(raw_cells(line), 4, "{line}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
