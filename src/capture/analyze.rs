@@ -581,6 +581,7 @@ fn notices_group(suite: &Suite, notices: &[Notice], stats: &AnalyzerStats) -> Op
                 _ => Verdict::Recorded { message },
             };
             CaseReport {
+                timing: None,
                 id: id.into(),
                 title: kind_title(kind).into(),
                 cites: Vec::new(),

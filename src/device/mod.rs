@@ -337,6 +337,7 @@ impl Logins {
             classname: suite.to_owned(),
             properties: Vec::new(),
             cases: vec![crate::report::CaseReport {
+                timing: None,
                 id: NO_LOGIN_CASE.into(),
                 title: "a device logs in (CONNECT accepted with CONNACK 0), so there is something to judge".into(),
                 cites: Vec::new(),

@@ -1561,6 +1561,7 @@ impl Active {
             Verdict::Passed
         };
         CaseReport {
+            timing: None,
             id: test.id.clone(),
             title: test.title.clone(),
             cites: test.cites.clone(),
@@ -1959,6 +1960,7 @@ fn authentication_failed(tests: &[DeviceTest], run: &mut DeviceRun, auth: &AuthS
 
 fn skipped(test: &DeviceTest, reason: String) -> CaseReport {
     CaseReport {
+        timing: None,
         id: test.id.clone(),
         title: test.title.clone(),
         cites: test.cites.clone(),

@@ -273,6 +273,7 @@ impl Judge {
                 _ => None,
             };
             cases.push(CaseReport {
+                timing: None,
                 id: rule.id.value.clone(),
                 title: rule.title.clone(),
                 cites: rule.cites.clone(),
@@ -314,6 +315,7 @@ impl Judge {
                     classname: self.suite_name.clone(),
                     properties: Vec::new(),
                     cases: vec![CaseReport {
+                        timing: None,
                         id: NO_CONNECT_CASE.into(),
                         title: "connections that never logged in, summarised".into(),
                         cites: Vec::new(),

@@ -74,6 +74,7 @@ pub(super) fn responses_case(
         Verdict::Failed { message }
     };
     CaseReport {
+        timing: None,
         id: "REPLAY-RESPONSES".into(),
         title: "the live server answers the recorded client's packets as the recorded server did"
             .into(),

@@ -15,6 +15,7 @@ pub(super) fn both(verdict: Verdict) -> Vec<CaseReport> {
     ]
     .into_iter()
     .map(|(id, title)| CaseReport {
+        timing: None,
         id: id.into(),
         title: title.into(),
         cites: Vec::new(),
@@ -74,6 +75,7 @@ pub(super) fn notices_group(notices: &[Notice]) -> Option<SuiteReport> {
         "capture".into(),
         Vec::new(),
         vec![CaseReport {
+            timing: None,
             id: "CAPTURE-NOTICES".into(),
             title: "what the capture files and streams lacked".into(),
             cites: Vec::new(),

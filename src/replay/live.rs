@@ -550,6 +550,7 @@ pub(super) async fn run_connection(
     let mut responses = responses;
     responses.trace = trace;
     let close_case = CaseReport {
+        timing: None,
         id: "REPLAY-CLOSE".into(),
         title: "the live connection ends as the recorded one did".into(),
         cites: Vec::new(),

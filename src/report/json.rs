@@ -71,6 +71,7 @@ mod tests {
                 classname: "s".into(),
                 properties: vec![("target".into(), "mqtt://x".into())],
                 cases: vec![CaseReport {
+                    timing: None,
                     id: "A-01".into(),
                     title: "t".into(),
                     cites: vec![],

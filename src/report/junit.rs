@@ -135,6 +135,7 @@ mod tests {
 
     fn case(verdict: Verdict) -> CaseReport {
         CaseReport {
+            timing: None,
             id: "T-01".into(),
             title: "a title".into(),
             cites: vec!["[MQTT-3.1.0-1]".into(), "[MQTT-3.1.2-2]".into()],

@@ -323,6 +323,7 @@ fn uses_identity(
 /// A test the run was stopped before it finished: not a verdict on the target.
 fn interrupted_case(test: &crate::suite::schema::TestDef, signal: &str) -> CaseReport {
     CaseReport {
+        timing: None,
         id: test.id.value.clone(),
         title: test.title.clone(),
         cites: test.cites.clone(),
@@ -338,6 +339,7 @@ fn interrupted_case(test: &crate::suite::schema::TestDef, signal: &str) -> CaseR
 
 fn skipped(test: &crate::suite::schema::TestDef, reason: &str) -> CaseReport {
     CaseReport {
+        timing: None,
         id: test.id.value.clone(),
         title: test.title.clone(),
         cites: test.cites.clone(),

@@ -114,6 +114,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
     let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
     let trace = runner.finish_trace();
     CaseReport {
+        timing: None,
         id: test.id.value.clone(),
         title: test.title.clone(),
         cites: test.cites.clone(),

@@ -42,6 +42,7 @@ impl UnsubscribedDeliveries {
             }
         );
         Some(CaseReport {
+            timing: None,
             id: UNSUBSCRIBED_PUBLISH.into(),
             title: "PUBLISH on a topic this connection never subscribed to".into(),
             cites: Vec::new(),
