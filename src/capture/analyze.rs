@@ -581,7 +581,6 @@ fn notices_group(suite: &Suite, notices: &[Notice], stats: &AnalyzerStats) -> Op
                 _ => Verdict::Recorded { message },
             };
             CaseReport {
-                timing: None,
                 id: id.into(),
                 title: kind_title(kind).into(),
                 cites: Vec::new(),
@@ -590,6 +589,7 @@ fn notices_group(suite: &Suite, notices: &[Notice], stats: &AnalyzerStats) -> Op
                 measured: None,
                 duration: Duration::ZERO,
                 trace: Vec::new(),
+                timing: None,
             }
         })
         .collect();

@@ -209,6 +209,9 @@ pub fn run(args: &RunArgs) -> i32 {
             return exit::USAGE;
         }
     }
+    if let Err(code) = write_html(args, &suite, &report) {
+        return code;
+    }
     if text {
         let _ = console.finish(&report);
         println!("JUnit report: {}", junit_path.display());
@@ -497,6 +500,9 @@ fn finish_report(
             return exit::USAGE;
         }
     }
+    if let Err(code) = write_html(args, suite, report) {
+        return code;
+    }
     if text {
         let mut console = Console::new(std::io::stdout(), false, args.verbose);
         let grouped = report.suites.len() > 1;
@@ -676,6 +682,22 @@ fn refuse_an_empty_selection(
             chosen.join(" "),
             ids.len()
         )
+    })
+}
+
+/// `--report-html`: the HTML report, titled by suite and mode.
+fn write_html(args: &RunArgs, suite: &Suite, report: &crate::report::RunReport) -> Result<(), i32> {
+    let Some(path) = &args.report_html else {
+        return Ok(());
+    };
+    let title = format!(
+        "mqtt-conform: {} ({} mode)",
+        suite.name,
+        Mode::of(args).name()
+    );
+    write_file(path, &crate::report::html::to_html(report, &title)).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        exit::USAGE
     })
 }
 

@@ -337,7 +337,6 @@ impl Logins {
             classname: suite.to_owned(),
             properties: Vec::new(),
             cases: vec![crate::report::CaseReport {
-                timing: None,
                 id: NO_LOGIN_CASE.into(),
                 title: "a device logs in (CONNECT accepted with CONNACK 0), so there is something to judge".into(),
                 cites: Vec::new(),
@@ -346,6 +345,7 @@ impl Logins {
                 measured: None,
                 duration: Duration::ZERO,
                 trace: Vec::new(),
+                timing: None,
             }],
             duration: Duration::ZERO,
         }

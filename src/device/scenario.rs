@@ -1561,7 +1561,6 @@ impl Active {
             Verdict::Passed
         };
         CaseReport {
-            timing: None,
             id: test.id.clone(),
             title: test.title.clone(),
             cites: test.cites.clone(),
@@ -1570,6 +1569,7 @@ impl Active {
             measured,
             duration: now.saturating_sub(self.started),
             trace: self.trace,
+            timing: None,
         }
     }
 }
@@ -1960,7 +1960,6 @@ fn authentication_failed(tests: &[DeviceTest], run: &mut DeviceRun, auth: &AuthS
 
 fn skipped(test: &DeviceTest, reason: String) -> CaseReport {
     CaseReport {
-        timing: None,
         id: test.id.clone(),
         title: test.title.clone(),
         cites: test.cites.clone(),
@@ -1969,6 +1968,7 @@ fn skipped(test: &DeviceTest, reason: String) -> CaseReport {
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     }
 }
 

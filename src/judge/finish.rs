@@ -273,7 +273,6 @@ impl Judge {
                 _ => None,
             };
             cases.push(CaseReport {
-                timing: None,
                 id: rule.id.value.clone(),
                 title: rule.title.clone(),
                 cites: rule.cites.clone(),
@@ -282,6 +281,7 @@ impl Judge {
                 measured,
                 duration: lifetime,
                 trace: case_trace,
+                timing: None,
             });
         }
         self.finished.push(FinishedConn {
@@ -315,7 +315,6 @@ impl Judge {
                     classname: self.suite_name.clone(),
                     properties: Vec::new(),
                     cases: vec![CaseReport {
-                        timing: None,
                         id: NO_CONNECT_CASE.into(),
                         title: "connections that never logged in, summarised".into(),
                         cites: Vec::new(),
@@ -324,6 +323,7 @@ impl Judge {
                         measured: None,
                         duration: Duration::ZERO,
                         trace: Vec::new(),
+                        timing: None,
                     }],
                     duration: Duration::ZERO,
                 },

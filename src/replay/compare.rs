@@ -74,7 +74,6 @@ pub(super) fn responses_case(
         Verdict::Failed { message }
     };
     CaseReport {
-        timing: None,
         id: "REPLAY-RESPONSES".into(),
         title: "the live server answers the recorded client's packets as the recorded server did"
             .into(),
@@ -84,6 +83,7 @@ pub(super) fn responses_case(
         measured: Some(measured),
         duration,
         trace: Vec::new(),
+        timing: None,
     }
 }
 

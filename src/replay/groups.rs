@@ -15,7 +15,6 @@ pub(super) fn both(verdict: Verdict) -> Vec<CaseReport> {
     ]
     .into_iter()
     .map(|(id, title)| CaseReport {
-        timing: None,
         id: id.into(),
         title: title.into(),
         cites: Vec::new(),
@@ -24,6 +23,7 @@ pub(super) fn both(verdict: Verdict) -> Vec<CaseReport> {
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     })
     .collect()
 }
@@ -75,7 +75,6 @@ pub(super) fn notices_group(notices: &[Notice]) -> Option<SuiteReport> {
         "capture".into(),
         Vec::new(),
         vec![CaseReport {
-            timing: None,
             id: "CAPTURE-NOTICES".into(),
             title: "what the capture files and streams lacked".into(),
             cites: Vec::new(),
@@ -84,6 +83,7 @@ pub(super) fn notices_group(notices: &[Notice]) -> Option<SuiteReport> {
             measured: None,
             duration: Duration::ZERO,
             trace: Vec::new(),
+            timing: None,
         }],
     ))
 }

@@ -550,7 +550,6 @@ pub(super) async fn run_connection(
     let mut responses = responses;
     responses.trace = trace;
     let close_case = CaseReport {
-        timing: None,
         id: "REPLAY-CLOSE".into(),
         title: "the live connection ends as the recorded one did".into(),
         cites: Vec::new(),
@@ -559,6 +558,7 @@ pub(super) async fn run_connection(
         measured: Some(close.1),
         duration,
         trace: Vec::new(),
+        timing: None,
     };
     drop(live);
     SuiteReport {

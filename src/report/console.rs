@@ -268,7 +268,6 @@ mod tests {
 
     fn case(id: &str, verdict: Verdict) -> CaseReport {
         CaseReport {
-            timing: None,
             id: id.into(),
             title: format!("title of {id}"),
             cites: vec!["[MQTT-3.1.0-1]".into()],
@@ -282,6 +281,7 @@ mod tests {
                 direction: "→".into(),
                 text: "CONNECT".into(),
             }],
+            timing: None,
         }
     }
 

@@ -71,7 +71,6 @@ mod tests {
                 classname: "s".into(),
                 properties: vec![("target".into(), "mqtt://x".into())],
                 cases: vec![CaseReport {
-                    timing: None,
                     id: "A-01".into(),
                     title: "t".into(),
                     cites: vec![],
@@ -82,6 +81,7 @@ mod tests {
                     measured: None,
                     duration: Duration::ZERO,
                     trace: vec![],
+                    timing: None,
                 }],
                 duration: Duration::from_millis(1500),
             }],

@@ -135,7 +135,6 @@ mod tests {
 
     fn case(verdict: Verdict) -> CaseReport {
         CaseReport {
-            timing: None,
             id: "T-01".into(),
             title: "a title".into(),
             cites: vec!["[MQTT-3.1.0-1]".into(), "[MQTT-3.1.2-2]".into()],
@@ -149,6 +148,7 @@ mod tests {
                 direction: "→".into(),
                 text: "CONNECT".into(),
             }],
+            timing: None,
         }
     }
 

@@ -166,14 +166,14 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// The index of the last line of `trace` on `conn` (any, when `None`) at exactly
+    /// The index of the first line of `trace` on `conn` (any, when `None`) at exactly
     /// `at`, preferring a packet (a line with a direction) over a note.
     pub fn line_at(trace: &[TraceLine], conn: Option<&str>, at: Duration) -> Option<usize> {
         let on = |l: &TraceLine| l.at == at && conn.is_none_or(|c| l.conn == c);
         trace
             .iter()
-            .rposition(|l| on(l) && !l.direction.is_empty())
-            .or_else(|| trace.iter().rposition(on))
+            .position(|l| on(l) && !l.direction.is_empty())
+            .or_else(|| trace.iter().position(on))
     }
 }
 
@@ -258,6 +258,7 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
 }
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod pcapng;

@@ -323,7 +323,6 @@ fn uses_identity(
 /// A test the run was stopped before it finished: not a verdict on the target.
 fn interrupted_case(test: &crate::suite::schema::TestDef, signal: &str) -> CaseReport {
     CaseReport {
-        timing: None,
         id: test.id.value.clone(),
         title: test.title.clone(),
         cites: test.cites.clone(),
@@ -334,12 +333,12 @@ fn interrupted_case(test: &crate::suite::schema::TestDef, signal: &str) -> CaseR
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     }
 }
 
 fn skipped(test: &crate::suite::schema::TestDef, reason: &str) -> CaseReport {
     CaseReport {
-        timing: None,
         id: test.id.value.clone(),
         title: test.title.clone(),
         cites: test.cites.clone(),
@@ -350,6 +349,7 @@ fn skipped(test: &crate::suite::schema::TestDef, reason: &str) -> CaseReport {
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     }
 }
 

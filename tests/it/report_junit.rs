@@ -36,7 +36,6 @@ fn trace() -> Vec<TraceLine> {
 
 fn case(id: &str, verdict: Verdict, ms: u64) -> CaseReport {
     CaseReport {
-        timing: None,
         id: id.into(),
         title: format!("title of {id} <&>"),
         cites: vec!["[MQTT-3.1.0-1]".into(), "[MQTT-3.2.2-4]".into()],
@@ -45,6 +44,7 @@ fn case(id: &str, verdict: Verdict, ms: u64) -> CaseReport {
         measured: None,
         duration: Duration::from_millis(ms),
         trace: trace(),
+        timing: None,
     }
 }
 

@@ -42,7 +42,6 @@ impl UnsubscribedDeliveries {
             }
         );
         Some(CaseReport {
-            timing: None,
             id: UNSUBSCRIBED_PUBLISH.into(),
             title: "PUBLISH on a topic this connection never subscribed to".into(),
             cites: Vec::new(),
@@ -51,6 +50,7 @@ impl UnsubscribedDeliveries {
             measured: None,
             duration: Duration::ZERO,
             trace: Vec::new(),
+            timing: None,
         })
     }
 }
