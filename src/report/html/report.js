@@ -507,5 +507,7 @@
   // Read by the tests: the script ran to its end.
   var ready = el('div', { id: 'report-ready', hidden: '' });
   ready.setAttribute('data-cases', String(cases.length));
+  // Milliseconds from the start of navigation to a drawn page.
+  ready.setAttribute('data-ms', String(Math.round(performance.now())));
   document.body.appendChild(ready);
 })();
