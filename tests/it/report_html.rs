@@ -84,12 +84,27 @@ fn browser(args: &[String]) -> (String, String) {
 
 /// The DOM Chromium built from `page`, after checking the page's script ended well.
 fn rendered(page: &Path) -> String {
-    let url = format!("file://{}", page.display());
-    let (dom, stderr) = browser(&[
-        "--virtual-time-budget=10000".into(),
-        "--dump-dom".into(),
-        url,
-    ]);
+    rendered_with(page, &["--virtual-time-budget=10000"])
+}
+
+/// [`rendered`] at `fragment` of the page (`#q=…` etc.).
+fn rendered_at(page: &Path, fragment: &str) -> String {
+    rendered_url(
+        &format!("file://{}{fragment}", page.display()),
+        &["--virtual-time-budget=10000"],
+    )
+}
+
+/// [`rendered`] with the browser options `extra`.
+fn rendered_with(page: &Path, extra: &[&str]) -> String {
+    rendered_url(&format!("file://{}", page.display()), extra)
+}
+
+fn rendered_url(url: &str, extra: &[&str]) -> String {
+    let url = url.to_owned();
+    let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    args.extend(["--dump-dom".into(), url]);
+    let (dom, stderr) = browser(&args);
     assert!(
         !stderr.contains("Uncaught"),
         "the report's script threw: {stderr}"
@@ -204,6 +219,13 @@ fn a_broker_run_draws_its_failures_with_the_offending_packet_and_the_window() {
     let passed = case_html(&dom, "MQTT311-CONN-01");
     assert!(passed.contains("data-status=\"passed\""), "{passed}");
     assert!(!passed.contains("<svg"), "{passed}");
+    // Filters from the address: a search, and the status toggles.
+    let searched = rendered_at(&page, "#q=conn-01");
+    assert!(searched.contains("data-id=\"MQTT311-CONN-01\""));
+    assert!(!searched.contains("data-id=\"MQTT311-PKT-05\""));
+    let only_passed = rendered_at(&page, "#status=passed");
+    assert!(only_passed.contains("data-id=\"MQTT311-CONN-01\""));
+    assert!(!only_passed.contains("data-id=\"MQTT311-KA-01\""));
     // The summary counts the statuses.
     let chip = dom
         .split("class=\"chip st-failed\"")
@@ -310,7 +332,8 @@ fn a_report_of_many_cases_stays_small_and_draws_quickly() {
         let page = dir.join("report.html");
         std::fs::write(&page, &html).unwrap();
         let started = Instant::now();
-        let dom = rendered(&page);
+        // Real time (no virtual time budget): the page's own clock says when it was drawn.
+        let dom = rendered_with(&page, &[]);
         let browser_wall = started.elapsed();
         let ms = dom
             .split("data-ms=\"")

@@ -335,44 +335,57 @@
       }
     });
     if (!lanes.length) { lanes.push(''); }
-    var W = 1000, left = 86, serverX = 820;
+    var left = 86, serverX = 820, labelX = serverX + 48;
     var span = serverX - 240 - left;
     var laneX = lanes.map(function (_, i) {
       return lanes.length === 1 ? 250 : left + 60 + (span * i) / (lanes.length - 1);
     });
     function cx(conn) { return laneX[laneOf[conn] !== undefined ? laneOf[conn] : 0]; }
 
-    // Rows: at least a row apart, time gaps add room (on a log scale).
+    // Rows: at least a row apart, time gaps add room (on a log scale); the timing's
+    // instants between rows get room of their own, so a window shows its extent.
     var top = 58, ROW = 26;
-    var ys = [];
-    var y = top;
+    var instants = [];
+    ['anchor', 'from', 'to', 'measured'].forEach(function (k) {
+      if (typeof tm[k] === 'number') instants.push(tm[k]);
+    });
+    instants.sort(function (a, b) { return a - b; });
+    function room(dt) { return Math.min(90, Math.log(1 + Math.max(0, dt) * 1000) / Math.LN10 * 16); }
+    var knots = [], ys = [], y = top, prev = null, mi = 0;
     lines.forEach(function (l, i) {
+      while (mi < instants.length && instants[mi] < l[0]) {
+        var mt = instants[mi++];
+        if (prev === null || mt <= prev) continue;
+        y += room(mt - prev) + 8;
+        knots.push([mt, y]);
+        prev = mt;
+      }
       if (i > 0) {
-        var dt = Math.max(0, l[0] - lines[i - 1][0]);
-        y += ROW + Math.min(90, Math.log(1 + dt * 1000) / Math.LN10 * 16);
+        y += ROW + room(l[0] - prev);
         // Room for the statement the offending line breaks.
         if (i - 1 === off) y += 18;
       }
       ys.push(y);
+      knots.push([l[0], y]);
+      prev = l[0];
     });
-    // Time → y: piecewise linear through the rows, log-scaled room past the last one.
+    // Time → y: piecewise linear through the knots, log-scaled room past the last one.
     function ty(t) {
-      if (!lines.length) return top;
-      if (t <= lines[0][0]) {
-        var before = lines[0][0] - t;
-        return Math.max(top - 30, top - Math.log(1 + before * 1000) / Math.LN10 * 8);
+      if (!knots.length) return top;
+      if (t <= knots[0][0]) {
+        var before = knots[0][0] - t;
+        return Math.max(top - 30, knots[0][1] - Math.log(1 + before * 1000) / Math.LN10 * 8);
       }
-      for (var k = 0; k < lines.length - 1; k++) {
-        var t0 = lines[k][0], t1 = lines[k + 1][0];
+      for (var k = 0; k < knots.length - 1; k++) {
+        var t0 = knots[k][0], t1 = knots[k + 1][0];
         if (t >= t0 && t <= t1) {
-          if (t1 === t0) return ys[k];
-          var y0 = ys[k], y1 = ys[k + 1];
+          if (t1 === t0) return knots[k][1];
+          var y0 = knots[k][1], y1 = knots[k + 1][1];
           return y0 + (y1 - y0) * (t - t0) / (t1 - t0);
         }
       }
-      var last = lines.length - 1;
-      var after = t - lines[last][0];
-      return ys[last] + ROW / 2 + Math.log(1 + after * 1000) / Math.LN10 * 22;
+      var last = knots[knots.length - 1];
+      return last[1] + ROW / 2 + Math.log(1 + (t - last[0]) * 1000) / Math.LN10 * 22;
     }
 
     var bandFrom = null, bandTo = null;
@@ -393,9 +406,23 @@
     }
     var H = Math.ceil(bottom + 16);
     var root = svg('svg', {
-      xmlns: SVGNS, viewBox: '0 0 ' + W + ' ' + H, width: W, height: H,
+      xmlns: SVGNS, viewBox: '0 0 ' + (labelX + 150) + ' ' + H, width: labelX + 150, height: H,
       class: 'sequence', role: 'img', 'aria-label': 'sequence diagram of ' + c.id
     });
+    // Labels in the right margin, moved down past each other.
+    var taken = [];
+    function margin(y, rows) {
+      var h = rows * 13;
+      for (var moved = true; moved;) {
+        moved = false;
+        for (var k = 0; k < taken.length; k++) {
+          if (y + h > taken[k][0] - 4 && y < taken[k][1] + 4) { y = taken[k][1] + 14; moved = true; }
+        }
+      }
+      taken.push([y - 10, y - 10 + h]);
+      return y;
+    }
+    var labels = [];
     var defs = svg('defs');
     ['#44546a', '#c62828'].forEach(function (color, i) {
       var m = svg('marker', {
@@ -415,17 +442,25 @@
       var band = svg('rect', {
         class: 'window', x: x0, y: y0, width: serverX + 40 - x0, height: Math.max(2, y1 - y0)
       });
-      var wtext = 'window ' + (tm.from !== undefined ? secs(tm.from) : 'from ' + secs(bandFrom)) +
-        ' – ' + (bandTo !== null ? secs(bandTo) : 'open-ended') +
-        (tm.what ? ' (' + tm.what + ')' : '');
+      var bounds = (tm.from !== undefined ? secs(tm.from) : 'from ' + secs(bandFrom)) +
+        ' – ' + (bandTo !== null ? secs(bandTo) : 'open-ended');
+      var wtext = 'window ' + bounds + (tm.what ? ' (' + tm.what + ')' : '');
       band.appendChild(svg('title', null, wtext + (tm.conn ? ' on ' + tm.conn : '')));
       root.appendChild(band);
-      root.appendChild(svg('text', { class: 'window-label', x: serverX + 36, y: y0 + 13, 'text-anchor': 'end' }, wtext));
+      // In the right margin, halfway down the band.
+      labels.push(function () {
+        var wy = margin((y0 + y1) / 2, 2);
+        var wl = svg('text', { class: 'window-label', x: labelX, y: wy });
+        wl.appendChild(svg('tspan', { x: labelX }, 'window'));
+        wl.appendChild(svg('tspan', { x: labelX, dy: 13 }, bounds));
+        wl.appendChild(svg('title', null, wtext));
+        root.appendChild(wl);
+      });
     }
     if (tm.anchor !== undefined) {
       var ya = ty(tm.anchor);
       root.appendChild(svg('line', { class: 'anchor', x1: left - 10, x2: serverX + 40, y1: ya, y2: ya }));
-      root.appendChild(svg('text', { class: 't', x: serverX + 44, y: ya + 4 }, 'anchor'));
+      root.appendChild(svg('text', { class: 't', x: labelX, y: margin(ya + 4, 1) }, 'anchor ' + secs(tm.anchor)));
     }
 
     // Lanes.
@@ -444,6 +479,19 @@
       root.appendChild(g);
     });
 
+    // The measured event.
+    if (tm.measured !== undefined) {
+      // The measured event is the offending line when there is one at its time.
+      var ym = off >= 0 && off < lines.length && lines[off][0] === tm.measured ? ys[off] : ty(tm.measured);
+      var outside = (tm.from !== undefined && tm.measured < tm.from) || (tm.to !== undefined && tm.measured > tm.to);
+      var mg = svg('g', { class: 'measured' + (outside ? ' outside' : '') });
+      var mx = tm.conn && tm.conn in laneOf ? cx(tm.conn) : laneX[0];
+      mg.appendChild(svg('line', { x1: left - 10, x2: serverX + 40, y1: ym, y2: ym, 'stroke-dasharray': '6 2' }));
+      mg.appendChild(svg('circle', { cx: mx, cy: ym, r: 5 }));
+      mg.appendChild(svg('text', { x: labelX, y: margin(ym + 4, 1) }, 'measured ' + secs(tm.measured)));
+      mg.appendChild(svg('title', null, (tm.what || 'measured') + ' at ' + secs(tm.measured) + (outside ? ', outside the window' : ', inside the window')));
+      root.appendChild(mg);
+    }
     // Arrows and notes.
     lines.forEach(function (l, i) {
       var yy = ys[i];
@@ -478,30 +526,41 @@
       g.appendChild(svg('title', null, tip));
       root.appendChild(g);
       if (isOff && breaksText) {
-        var bt = svg('text', { class: 'breaks', x: left, y: yy + 24 }, '✗ ' + short(breaksText.replace(/\s+/g, ' '), 120));
+        var bt = svg('text', { class: 'breaks', x: left, y: yy + 24 }, '✗ ' + short(breaksText.replace(/\s+/g, ' '), 100));
         bt.appendChild(svg('title', null, breaksText));
         root.appendChild(bt);
       }
     });
 
-    // The measured event.
-    if (tm.measured !== undefined) {
-      // The measured event is the offending line when there is one at its time.
-      var ym = off >= 0 && off < lines.length && lines[off][0] === tm.measured ? ys[off] : ty(tm.measured);
-      var outside = (tm.from !== undefined && tm.measured < tm.from) || (tm.to !== undefined && tm.measured > tm.to);
-      var mg = svg('g', { class: 'measured' + (outside ? ' outside' : '') });
-      var mx = tm.conn && tm.conn in laneOf ? cx(tm.conn) : laneX[0];
-      mg.appendChild(svg('line', { x1: left - 10, x2: serverX + 40, y1: ym, y2: ym, 'stroke-dasharray': '6 2' }));
-      mg.appendChild(svg('circle', { cx: mx, cy: ym, r: 5 }));
-      mg.appendChild(svg('text', { x: serverX + 44, y: ym + 4 }, 'measured ' + secs(tm.measured)));
-      mg.appendChild(svg('title', null, (tm.what || 'measured') + ' at ' + secs(tm.measured) + (outside ? ', outside the window' : ', inside the window')));
-      root.appendChild(mg);
-    }
+    labels.forEach(function (f) { f(); });
     if (c.tr.length > MAX_LINES) {
       root.appendChild(svg('text', { class: 't', x: left, y: H - 4 }, '… ' + (c.tr.length - MAX_LINES) + ' more lines in the trace below'));
     }
     return root;
   }
+
+  // A link may carry filters: #q=text&status=failed,error&rule=ID.
+  (function fromHash() {
+    var hash = window.location.hash.replace(/^#/, '');
+    if (!hash) return;
+    hash.split('&').forEach(function (kv) {
+      var at = kv.indexOf('=');
+      if (at < 0) return;
+      var k = kv.slice(0, at), v = decodeURIComponent(kv.slice(at + 1));
+      if (k === 'q') {
+        search.value = v;
+        view.query = v.trim().toLowerCase();
+      } else if (k === 'status') {
+        var wanted = v.split(',');
+        STATUSES.forEach(function (s) {
+          view.show[s] = wanted.indexOf(s) >= 0;
+          chips.querySelector('[data-status="' + s + '"]').setAttribute('aria-pressed', String(view.show[s]));
+        });
+      } else if (k === 'rule' && byRule[v]) {
+        setRule(v);
+      }
+    });
+  })();
 
   draw();
   // Read by the tests: the script ran to its end.
