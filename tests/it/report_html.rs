@@ -270,6 +270,49 @@ fn a_device_run_draws_the_malformed_packet_of_its_device() {
     let _ = std::fs::remove_dir_all(&report_dir);
 }
 
+/// Device tests: a device sent a server DISCONNECT must close within 10 s
+/// (MQTT5-DEV-DISCONNECT-REASON); one that stays connected fails, its diagram showing the
+/// window it let pass.
+#[test]
+fn a_device_test_draws_the_window_its_device_let_pass() {
+    let report_dir = temp_dir("html-device-test-report");
+    let page = html_path(&report_dir);
+    let cloud = Cloud::start_suite(
+        "mqtt-5",
+        "html-device-test",
+        1,
+        &[
+            "--device-tests",
+            "--exact",
+            "MQTT5-DEV-DISCONNECT-REASON",
+            "--report-html",
+            page.to_str().unwrap(),
+        ],
+    );
+    let (mut device, _) = RawDevice::login(
+        &cloud,
+        ProtocolVersion::V5,
+        "html-device-test",
+        true,
+        Default::default(),
+    );
+    // The DISCONNECT comes 1 s in; the window ends 10 s later.
+    device.hold_open(Duration::from_secs(13));
+    drop(device);
+    let verdicts = cloud.verdicts();
+    assert!(
+        verdicts
+            .iter()
+            .any(|(id, status)| id == "MQTT5-DEV-DISCONNECT-REASON" && status == "failed"),
+        "{verdicts:?}"
+    );
+    let dom = rendered(&page);
+    let case = case_html(&dom, "MQTT5-DEV-DISCONNECT-REASON");
+    assert!(case.contains("<svg"), "{case}");
+    assert!(case.contains("class=\"window\""), "{case}");
+    let _ = std::fs::remove_dir_all(&report_dir);
+}
+
 /// Capture mode: device mode's own capture (`--capture`) of a device that sends a
 /// malformed PINGREQ, judged again with `--pcap`: the same statement fails on that packet.
 #[test]

@@ -315,9 +315,9 @@
   var MAX_LINES = 400;
   var MAX_CLIENT_LANES = 5;
 
+  // A label: the text without its hex bytes (`[10 0c 00 …]`, in the tooltip), cut to n.
   function short(text, n) {
-    var cut = text.indexOf(' [');
-    var s = cut > 0 ? text.slice(0, cut) : text;
+    var s = text.replace(/ \[[0-9a-f]{2}(?: [0-9a-f]{2})*[^\]]*\]/g, '');
     return s.length > n ? s.slice(0, n - 1) + '…' : s;
   }
 
@@ -401,7 +401,7 @@
     marks.forEach(function (m) { bottom = Math.max(bottom, m + 20); });
     var breaksText = null;
     if (off >= 0 && off < lines.length) {
-      breaksText = (c.c && c.c.length ? 'breaks ' + c.c.join(', ') + ': ' : 'breaks: ') + (c.m || c.t);
+      breaksText = 'breaks ' + (c.c && c.c.length ? c.c.join(', ') : c.id) + ': ' + (c.m || c.t);
       bottom = Math.max(bottom, ys[off] + 34);
     }
     var H = Math.ceil(bottom + 16);
@@ -515,7 +515,7 @@
         var atServer = /^cloud\b/.test(l[3]);
         var x = atServer ? serverX - 8 : cx(l[1]) + 8;
         var text = short(l[3], 80);
-        var w = Math.min(560, text.length * 6.2 + 12);
+        var w = Math.min(600, text.length * 6.7 + 14);
         g = svg('g', { class: 'note' + (isOff ? ' offending' : ''), 'data-line': i });
         g.appendChild(svg('rect', {
           x: atServer ? x - w : x, y: yy - 10, width: w, height: 18, rx: 3,
