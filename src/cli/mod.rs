@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the commands behind them.
 
 pub mod decode;
+pub mod progress;
 pub mod run;
 
 use crate::codec::ProtocolVersion;

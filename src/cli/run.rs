@@ -144,6 +144,15 @@ pub fn run(args: &RunArgs) -> i32 {
     tls.key = args.key.clone();
     tls.sni = args.sni.clone();
     tls.insecure = args.insecure;
+    // Tests say what they do while they run: for the SLOW lines and the bar of a text run,
+    // and the start events `--format json` streams.
+    let board = Arc::new(if text {
+        crate::runner::progress::Board::default()
+    } else {
+        crate::runner::progress::Board::observed(Box::new(|id| {
+            println!("{}", json::event_line("test", "started", id, None));
+        }))
+    });
     let opts = RunOptions {
         target: target.clone(),
         tls,
@@ -155,6 +164,7 @@ pub fn run(args: &RunArgs) -> i32 {
             .capture
             .as_ref()
             .map(|path| SharedSink::new(CaptureFile::new(path))),
+        progress: Some(board.clone()),
     };
     let color = match args.color {
         ColorChoice::Always => true,
@@ -171,7 +181,11 @@ pub fn run(args: &RunArgs) -> i32 {
         .count();
     if text {
         let _ = console.start(&suite.name, &target.to_string(), selected);
+    } else {
+        println!("{}", json::suite_started(selected));
     }
+    let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let progress = super::progress::Progress::new(board, selected, text && terminal);
     let suite = Arc::new(suite);
     let result = runtime.block_on(async {
         // Installed before the first test starts: a signal from then on ends the run with
@@ -179,11 +193,20 @@ pub fn run(args: &RunArgs) -> i32 {
         let stop = crate::interrupt::Interrupt::install().requested();
         let mut show = |case: &crate::report::CaseReport| {
             if text {
-                let _ = console.case(case);
+                progress.case_done(|| {
+                    let _ = console.case(case);
+                });
+            } else {
+                println!("{}", json::case_line(case));
             }
         };
-        run_suite_until(suite.clone(), &params, &opts, &mut show, stop).await
+        let run = run_suite_until(suite.clone(), &params, &opts, &mut show, stop);
+        tokio::select! {
+            r = run => r,
+            () = progress.tick(), if text => unreachable!("the ticker runs until the run ends"),
+        }
     });
+    progress.finish();
     if let Some(e) = emulator {
         runtime.block_on(e.handle.shutdown());
     }
@@ -212,11 +235,33 @@ pub fn run(args: &RunArgs) -> i32 {
     if let Err(code) = write_html(args, &suite, &report) {
         return code;
     }
+    // The rules judged over the run's connections come with the report, announced as
+    // they come (how many apply depends on what the tests did).
+    let rule_cases: Vec<&crate::report::CaseReport> = report
+        .suites
+        .iter()
+        .skip(1)
+        .flat_map(|g| &g.cases)
+        .collect();
+    if !rule_cases.is_empty() {
+        if text {
+            let _ = console.rules_start(rule_cases.len());
+        } else {
+            println!("{}", json::rules_started(rule_cases.len()));
+        }
+    }
+    for case in rule_cases {
+        if text {
+            let _ = console.case(case);
+        } else {
+            println!("{}", json::case_line(case));
+        }
+    }
     if text {
         let _ = console.finish(&report);
         println!("JUnit report: {}", junit_path.display());
     } else {
-        println!("{}", json::to_json(&report));
+        println!("{}", json::report_line(&report));
     }
     if report.failed() {
         exit::FAILED

@@ -55,6 +55,12 @@ pub enum Grouping {
     All,
 }
 
+/// Whether `rule` judges the server, so that the broker runner judges it over its own
+/// connections (see [`Judge::keep_server_rules`]).
+pub fn judges_the_server(rule: &RuleDef) -> bool {
+    rule.check.value.as_slice().iter().all(Check::judges_server)
+}
+
 /// A rule's state on one connection: kept small (most rules on most connections never
 /// hold any text), the text boxed once there is some.
 #[derive(Debug, Default, Clone)]
@@ -278,8 +284,7 @@ impl Judge {
     /// purpose.
     pub fn keep_server_rules(&mut self) {
         self.report_unconnected = false;
-        self.rules
-            .retain(|r| r.check.value.as_slice().iter().all(Check::judges_server));
+        self.rules.retain(judges_the_server);
         self.conduct_rules = conduct::index(&self.rules);
         self.packet_rules = packet_rules(&self.rules);
     }

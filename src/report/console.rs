@@ -46,12 +46,23 @@ impl<W: Write> Console<W> {
 
     /// Announces a suite: `running 64 tests of suite mqtt-3.1.1 against mqtt://127.0.0.1:1883`.
     pub fn start(&mut self, suite_name: &str, target_desc: &str, count: usize) -> io::Result<()> {
-        let noun = if count == 1 { "test" } else { "tests" };
         writeln!(
             self.out,
-            "\nrunning {count} {noun} of suite {} against {}",
+            "\nrunning {count} {} of suite {} against {}",
+            plural(count, "test"),
             visible(suite_name),
             visible(target_desc)
+        )?;
+        self.out.flush()
+    }
+
+    /// Announces the cases of the rules judged over a run's connections, which follow:
+    /// `judging 1 rule over the run's connections`.
+    pub fn rules_start(&mut self, count: usize) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "\njudging {count} {} over the run's connections",
+            plural(count, "rule")
         )?;
         self.out.flush()
     }

@@ -57,6 +57,57 @@ pub fn to_json(report: &RunReport) -> String {
     serde_json::to_string_pretty(&doc).expect("a RunReport always serializes to JSON")
 }
 
+/// One line of the event stream `--format json` prints while a broker run runs (JSON
+/// Lines, after libtest's and nextest's): `{"type":TYPE,"event":EVENT,"name":NAME,…}`,
+/// with `extra`'s fields after them.
+pub fn event_line(
+    kind: &str,
+    event: &str,
+    name: &str,
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
+) -> String {
+    let mut line = serde_json::Map::new();
+    line.insert("type".into(), kind.into());
+    line.insert("event".into(), event.into());
+    line.insert("name".into(), name.into());
+    line.extend(extra.unwrap_or_default());
+    serde_json::Value::Object(line).to_string()
+}
+
+/// The stream's first line: how many tests the run announces.
+pub fn suite_started(tests: usize) -> String {
+    serde_json::json!({"type": "suite", "event": "started", "test_count": tests}).to_string()
+}
+
+/// The line before the cases of the rules judged over the run's connections.
+pub fn rules_started(rules: usize) -> String {
+    serde_json::json!({"type": "rules", "event": "started", "rule_count": rules}).to_string()
+}
+
+/// A case's line as it finishes: its status as the event, with its message and time.
+pub fn case_line(case: &super::CaseReport) -> String {
+    let mut extra = serde_json::Map::new();
+    if let Some(message) = case.verdict.message() {
+        extra.insert("message".into(), message.into());
+    }
+    extra.insert("exec_time".into(), case.duration.as_secs_f64().into());
+    event_line("test", case.verdict.status(), &case.id, Some(extra))
+}
+
+/// The stream's last line: the summary and the whole report (what `--report-json` writes),
+/// on one line.
+pub fn report_line(report: &RunReport) -> String {
+    let doc = JsonReport {
+        summary: Summary::of(report),
+        report,
+    };
+    let mut value = serde_json::to_value(&doc).expect("a RunReport always serializes to JSON");
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("type".into(), "report".into());
+    }
+    value.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,19 @@ impl Verdict {
         }
     }
 
+    /// The status as the JSON report names it: `passed`, `failed`, `warning`, …
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed { .. } => "failed",
+            Self::Warning { .. } => "warning",
+            Self::Recorded { .. } => "recorded",
+            Self::Inconclusive { .. } => "inconclusive",
+            Self::Skipped { .. } => "skipped",
+            Self::Error { .. } => "error",
+        }
+    }
+
     /// The message of a non-passing verdict.
     pub fn message(&self) -> Option<&str> {
         match self {

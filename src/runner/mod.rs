@@ -6,6 +6,7 @@ pub mod build;
 pub mod connection;
 pub mod exec;
 pub mod matcher;
+pub mod progress;
 pub mod transport;
 
 use crate::codec::framing::Framer;
@@ -67,6 +68,8 @@ pub struct RunOptions {
     /// Where every connection of the run also goes (a pcapng file that opens in
     /// Wireshark); started when the run starts.
     pub capture: Option<crate::event::SharedSink>,
+    /// Where running tests say what they do (for progress lines); none: nobody asks.
+    pub progress: Option<Arc<progress::Board>>,
 }
 
 /// Why a run could not start.
@@ -174,6 +177,7 @@ pub async fn run_suite_until(
         next_conn: std::sync::atomic::AtomicU64::new(1),
         unsubscribed: std::sync::Mutex::new(exec::UnsubscribedDeliveries::default()),
         payloads: exec::PayloadBudget::default(),
+        progress: opts.progress.clone(),
     });
     preflight(&ctx).await?;
 

@@ -232,6 +232,7 @@ fn run_selected(url: &str, selection: Selection) -> Vec<CaseReport> {
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 << 20,
         capture: None,
+        progress: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

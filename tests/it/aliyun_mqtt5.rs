@@ -48,6 +48,7 @@ fn run_on(url: &str, filters: &[&str]) -> Vec<CaseReport> {
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 << 20,
         capture: None,
+        progress: None,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

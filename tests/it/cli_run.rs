@@ -714,3 +714,96 @@ fn coverage_is_split_by_the_party_each_statement_binds() {
         );
     }
 }
+
+/// The first run a newcomer makes, `mqtt-conform --suite tuya` against the built-in
+/// emulator, as a CI log shows it (stdout not a terminal): no line is more than 10 s after
+/// the one before (the keep-alive test waits 2.5 × 30 s for the server's close, and says so
+/// every 5 s in a `SLOW` line), and it announces its tests, then the rules judged over its
+/// connections, and prints a case line for each and counts each in its summary.
+#[test]
+fn the_first_run_is_never_silent_for_long_and_counts_what_it_announced() {
+    let dir = temp_dir("first-run");
+    let mut child = harness()
+        .args(["--suite", "tuya"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the harness starts");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send((Instant::now(), line));
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut lines: Vec<(Instant, String)> = Vec::new();
+    while let Ok(item) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        lines.push(item);
+    }
+    let _ = child.kill();
+    let status = child.wait().expect("the harness ends");
+    remove_temp_dir_of(&dir);
+    let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(status.code(), Some(0), "{}", text.join("\n"));
+    let start = text
+        .iter()
+        .position(|l| l.starts_with("running "))
+        .expect("an announcement");
+    let end = text
+        .iter()
+        .position(|l| l.starts_with("test result: "))
+        .expect("a summary");
+    let longest = lines[start..=end]
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0, w[1].1.clone()))
+        .max_by_key(|(gap, _)| *gap)
+        .expect("lines");
+    assert!(
+        longest.0 < Duration::from_secs(10),
+        "{:.1} s of silence before `{}`",
+        longest.0.as_secs_f64(),
+        longest.1
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("    SLOW TUYA-KA-02-TIMEOUT waiting for the server to close: ")),
+        "{}",
+        text.join("\n")
+    );
+    // "running 117 tests of suite tuya against …", later "judging 1 rule over the run's
+    // connections": each announced case gets its line.
+    let tests: usize = text[start]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a test count");
+    let rules: usize = text[start..end]
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("judging ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let case_lines = text[start..end]
+        .iter()
+        .filter(|l| l.starts_with("test ") && l.contains(" ... "))
+        .count();
+    assert!(
+        rules >= 1,
+        "tuya's one-connection rule is judged: {}",
+        text.join("\n")
+    );
+    assert_eq!(case_lines, tests + rules, "{}", text.join("\n"));
+    // "test result: ok. 103 passed; 0 failed; 0 warnings; 14 recorded; 0 skipped; …"
+    let summary: usize = text[end]
+        .split(['.', ';'])
+        .filter_map(|part| part.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(summary, tests + rules, "{}", text[end]);
+}

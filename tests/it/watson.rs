@@ -108,6 +108,7 @@ async fn without_gateway_and_application_parameters_their_tests_are_skipped() {
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 << 20,
         capture: None,
+        progress: None,
     };
     let report = run_suite(suite, &device_only, &opts, &mut |_| {})
         .await

@@ -11,6 +11,9 @@ impl TestRun {
         }
         let mut held_back = Vec::new();
         let result = self.expect_now(def, &mut held_back).await;
+        if let Some(board) = &self.ctx.progress {
+            board.waiting(self.index, None);
+        }
         if !held_back.is_empty() {
             let held = self.held.entry(conn_name(&def.conn)).or_default();
             for seen in held_back.into_iter().rev() {
@@ -119,6 +122,13 @@ impl TestRun {
                 .flatten()
                 .any(|alt| alt.contains_key("silence")),
         };
+        if let Some(board) = &self.ctx.progress {
+            let until = match &def.silence {
+                Some(s) => Instant::now() + s.value.resolve(keepalive),
+                None => anchor + within,
+            };
+            board.waiting(self.index, Some((awaited(def), until)));
+        }
 
         if let Some(silence) = &def.silence {
             let d = silence.value.resolve(keepalive);
@@ -838,4 +848,33 @@ impl Alternative {
     pub(super) fn label(&self) -> String {
         self.label.clone().unwrap_or_else(|| self.describe())
     }
+}
+
+/// What an `expect` step waits for, in words for progress lines.
+fn awaited(def: &ExpectDef) -> String {
+    if def.closed.is_some() {
+        return "the server to close".into();
+    }
+    if def.silence.is_some() {
+        return "silence from the server".into();
+    }
+    let name = |key: &str| match key {
+        "closed" => "a close".to_owned(),
+        "silence" => "silence".to_owned(),
+        other => other.to_uppercase(),
+    };
+    if let Some(alternatives) = &def.any_of {
+        let names: Vec<String> = alternatives
+            .iter()
+            .filter_map(|alt| {
+                alt.keys()
+                    .find(|k| !ALTERNATIVE_OPTIONS.contains(&k.as_str()))
+                    .map(|k| name(k))
+            })
+            .collect();
+        return names.join(" or ");
+    }
+    def.packet_matchers()
+        .first()
+        .map_or_else(|| "a packet".to_owned(), |(k, _)| name(k))
 }

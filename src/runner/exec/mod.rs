@@ -60,6 +60,8 @@ pub struct RunContext {
     pub unsubscribed: std::sync::Mutex<UnsubscribedDeliveries>,
     /// Bounds the generated payloads tests hold at once.
     pub payloads: PayloadBudget,
+    /// Where running tests say what they do.
+    pub progress: Option<Arc<crate::runner::progress::Board>>,
 }
 impl RunContext {
     /// Reports that we closed connection `conn`.
@@ -77,6 +79,9 @@ impl RunContext {
 /// Runs `test` (the `index`-th of the suite) to a verdict.
 pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> CaseReport {
     let started = Instant::now();
+    if let Some(board) = &ctx.progress {
+        board.started(index, &test.id.value);
+    }
     let deadline = test.timeout.as_ref().map_or(ctx.suite.timeout, |t| t.value);
     let mut runner = TestRun {
         ctx: ctx.clone(),
@@ -112,6 +117,9 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
     // Lines are pushed as steps consume them; a packet that waited on one connection
     // while a step used another arrived earlier than the lines before it.
     runner.trace.sort_by_key(|line| line.at);
+    if let Some(board) = &ctx.progress {
+        board.finished(index);
+    }
     let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
     let trace = runner.finish_trace();
     let timing = runner.timing_in(&trace);

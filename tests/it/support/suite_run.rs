@@ -43,6 +43,7 @@ pub fn run_builtin_selected(
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 * 1024 * 1024,
         capture: None,
+        progress: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,6 +76,7 @@ pub fn run_selected(name: &str, url: &str, filters: &[&str], params: &[(&str, &s
         connect_timeout: Duration::from_secs(5),
         max_packet_size: 16 * 1024 * 1024,
         capture: None,
+        progress: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,6 +114,7 @@ pub async fn run_on_emulator(name: &str, filters: &[&str]) -> RunReport {
                 connect_timeout: Duration::from_secs(5),
                 max_packet_size: 16 * 1024 * 1024,
                 capture: None,
+                progress: None,
             };
             run_suite(suite, &params, &opts, &mut |_| {})
                 .await
