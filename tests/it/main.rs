@@ -36,6 +36,7 @@ mod pcap_tls;
 mod pcap_websocket;
 mod pcap_write;
 mod real_clients;
+mod report_html;
 mod report_junit;
 mod secrets;
 mod server_auth;
