@@ -589,6 +589,7 @@ fn notices_group(suite: &Suite, notices: &[Notice], stats: &AnalyzerStats) -> Op
                 measured: None,
                 duration: Duration::ZERO,
                 trace: Vec::new(),
+                timing: None,
             }
         })
         .collect();

@@ -202,6 +202,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<std::path::PathBuf>,
 
+    /// Also write a self-contained HTML report to this file: a summary, filters, and a
+    /// sequence diagram of each case's conversation with its windows.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<std::path::PathBuf>,
+
     /// Extra trusted CA certificate(s), PEM.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,

@@ -239,6 +239,9 @@ pub fn run(args: &RunArgs) -> i32 {
             return exit::USAGE;
         }
     }
+    if let Err(code) = write_html(args, &suite, &report) {
+        return code;
+    }
     // The rules judged over the run's connections come with the report, announced as
     // they come (how many apply depends on what the tests did).
     let rule_cases: Vec<&crate::report::CaseReport> = report
@@ -556,6 +559,9 @@ fn finish_report(
             return exit::USAGE;
         }
     }
+    if let Err(code) = write_html(args, suite, report) {
+        return code;
+    }
     if let Err(code) = write_markdown(args, suite, report, subject(args)) {
         return code;
     }
@@ -787,6 +793,22 @@ fn refuse_an_empty_selection(
             chosen.join(" "),
             ids.len()
         )
+    })
+}
+
+/// `--report-html`: the HTML report, titled by suite and mode.
+fn write_html(args: &RunArgs, suite: &Suite, report: &crate::report::RunReport) -> Result<(), i32> {
+    let Some(path) = &args.report_html else {
+        return Ok(());
+    };
+    let title = format!(
+        "mqtt-conform: {} ({} mode)",
+        suite.name,
+        Mode::of(args).name()
+    );
+    write_file(path, &crate::report::html::to_html(report, &title)).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        exit::USAGE
     })
 }
 

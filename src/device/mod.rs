@@ -345,6 +345,7 @@ impl Logins {
                 measured: None,
                 duration: Duration::ZERO,
                 trace: Vec::new(),
+                timing: None,
             }],
             duration: Duration::ZERO,
         }

@@ -19,7 +19,7 @@
 
 use crate::codec::{Packet, PropertyId, QoS};
 use crate::event::{Event, EventKind, Side};
-use crate::report::{CaseReport, TraceLine, Verdict};
+use crate::report::{CaseReport, Timing, TraceLine, Verdict};
 use crate::suite::device_tests::Misbehaviour;
 use crate::suite::device_tests::{ConnackPlan, DeviceAction, DeviceStart, DeviceTest};
 use crate::suite::profile::AutoSubscribe;
@@ -1499,6 +1499,7 @@ impl Active {
 
     fn case(self, test: &DeviceTest, now: Duration, outcomes: Outcomes) -> CaseReport {
         let measured = outcomes.summary();
+        let timing = outcomes.timed.map(|t| t.timing(&self.trace));
         let missed: Vec<&str> = outcomes
             .items
             .iter()
@@ -1569,6 +1570,7 @@ impl Active {
             measured,
             duration: now.saturating_sub(self.started),
             trace: self.trace,
+            timing,
         }
     }
 }
@@ -1577,6 +1579,8 @@ impl Active {
 #[derive(Debug)]
 struct Outcomes {
     items: Vec<(&'static str, Outcome)>,
+    /// The window of the first expectation missed, else of the last one timed.
+    timed: Option<Timed>,
     observed: Vec<String>,
     /// A recording test has seen its command's flows through.
     complete: bool,
@@ -1591,6 +1595,7 @@ impl Outcomes {
         let e = &test.expect;
         let mut items = Vec::new();
         let mut observed = Vec::new();
+        let mut timed: Option<Timed> = None;
         if let DeviceAction::Command {
             count,
             qos,
@@ -1645,6 +1650,14 @@ impl Outcomes {
                 }
                 None => Outcome::Pending,
             };
+            Timed::keep(
+                &mut timed,
+                &outcome,
+                "reply",
+                origin,
+                (None, Some(within)),
+                a.reply.as_ref().map(|r| r.0),
+            );
             items.push(("reply", outcome));
         }
         if matches!(
@@ -1699,6 +1712,14 @@ impl Outcomes {
                     }),
                     (None, None) => Outcome::Pending,
                 };
+                Timed::keep(
+                    &mut timed,
+                    &outcome,
+                    "close",
+                    close_origin.unwrap_or(acted),
+                    w.resolve(ka),
+                    a.closed.as_ref().map(|c| c.0),
+                );
                 items.push(("close", outcome));
             }
             (None, Some((t, by, detail))) => observed.push(format!(
@@ -1730,6 +1751,16 @@ impl Outcomes {
                 }
                 (None, _) => Outcome::Pending,
             };
+            if let Some((closed, _, _)) = &a.closed {
+                Timed::keep(
+                    &mut timed,
+                    &outcome,
+                    "reconnect",
+                    *closed,
+                    w.resolve(ka),
+                    a.reconnected,
+                );
+            }
             items.push(("reconnect", outcome));
         } else if let (Some((closed, _, _)), Some(t)) = (&a.closed, a.reconnected) {
             observed.push(format!(
@@ -1762,6 +1793,16 @@ impl Outcomes {
                 }
                 (None, _) => Outcome::Pending,
             };
+            if let Some((_, first)) = a.unacked {
+                Timed::keep(
+                    &mut timed,
+                    &outcome,
+                    "resend",
+                    first,
+                    w.resolve(ka),
+                    a.resent,
+                );
+            }
             items.push(("resend", outcome));
         }
         if e.keeps_assigned_id {
@@ -1844,6 +1885,7 @@ impl Outcomes {
         let complete = e.is_empty() && a.flows_complete(test);
         Self {
             items,
+            timed,
             observed,
             complete,
         }
@@ -1867,6 +1909,56 @@ impl Outcomes {
             }
         }
         (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// An expectation's window on the run's clock, for the report's diagram.
+#[derive(Debug, Clone, Copy)]
+struct Timed {
+    missed: bool,
+    what: &'static str,
+    origin: Duration,
+    /// The window's bounds, relative to `origin`.
+    bounds: (Option<Duration>, Option<Duration>),
+    at: Option<Duration>,
+}
+
+impl Timed {
+    /// Keeps this window unless one already kept was missed (the first miss stays).
+    fn keep(
+        kept: &mut Option<Timed>,
+        outcome: &Outcome,
+        what: &'static str,
+        origin: Duration,
+        bounds: (Option<Duration>, Option<Duration>),
+        at: Option<Duration>,
+    ) {
+        if kept.is_some_and(|k| k.missed) || *outcome == Outcome::Pending {
+            return;
+        }
+        *kept = Some(Timed {
+            missed: matches!(outcome, Outcome::Missed(_)),
+            what,
+            origin,
+            bounds,
+            at,
+        });
+    }
+
+    /// The report's timing; the missed event's line is found in `trace`.
+    fn timing(self, trace: &[TraceLine]) -> Timing {
+        Timing {
+            conn: None,
+            anchor: Some(self.origin),
+            from: self.bounds.0.map(|d| self.origin + d),
+            to: self.bounds.1.map(|d| self.origin + d),
+            measured: self.at,
+            what: self.what.to_owned(),
+            offending: match (self.missed, self.at) {
+                (true, Some(at)) => Timing::line_at(trace, None, at),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -1967,6 +2059,7 @@ fn skipped(test: &DeviceTest, reason: String) -> CaseReport {
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     }
 }
 

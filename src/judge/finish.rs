@@ -45,7 +45,7 @@ impl Judge {
                 "the connection was closed at {:.3} s after",
                 at.as_secs_f64()
             );
-            self.judge_silence(event.conn, gap, ka, &what, findings);
+            self.judge_silence(event.conn, (gap, at), ka, &what, findings);
         }
         let profile = self.profile.clone();
         self.each_rule(event.conn, findings, |check, _| match check {
@@ -254,7 +254,7 @@ impl Judge {
                     .get_or_insert_with(|| state.trace.render(&state.label))
                     .clone()
             };
-            let measured = match (state.keep_alive(), state.longest_silence) {
+            let silence = match (state.keep_alive(), state.longest_silence) {
                 (Some(ka), Some(gap))
                     if ka > 0
                         && rule
@@ -264,14 +264,18 @@ impl Judge {
                             .iter()
                             .any(|c| matches!(c, Check::ClientSilence)) =>
                 {
-                    Some(format!(
-                        "longest silence {:.3} s; {}",
-                        gap.as_secs_f64(),
-                        SilenceWindow::new(ka, &self.profile.keepalive).describe()
-                    ))
+                    Some((gap, SilenceWindow::new(ka, &self.profile.keepalive)))
                 }
                 _ => None,
             };
+            let measured = silence.map(|(gap, window)| {
+                format!(
+                    "longest silence {:.3} s; {}",
+                    gap.as_secs_f64(),
+                    window.describe()
+                )
+            });
+            let timing = rule_timing(&state, rs, silence, &case_trace);
             cases.push(CaseReport {
                 id: rule.id.value.clone(),
                 title: rule.title.clone(),
@@ -281,6 +285,7 @@ impl Judge {
                 measured,
                 duration: lifetime,
                 trace: case_trace,
+                timing,
             });
         }
         self.finished.push(FinishedConn {
@@ -322,6 +327,7 @@ impl Judge {
                         measured: None,
                         duration: Duration::ZERO,
                         trace: Vec::new(),
+                        timing: None,
                     }],
                     duration: Duration::ZERO,
                 },
@@ -398,6 +404,50 @@ impl SilenceWindow {
             self.keepalive, self.pass_until, self.tolerance, self.drop_at, self.factor
         )
     }
+}
+
+/// What the report draws of a rule's verdict on a connection: the longest silence of the
+/// client against its keep-alive window (from the last packet before it, passing up to
+/// Keep Alive plus the tolerance) for a silence rule, and the line of the first violation.
+fn rule_timing(
+    state: &ConnState,
+    rs: &RuleState,
+    silence: Option<(Duration, SilenceWindow)>,
+    trace: &[TraceLine],
+) -> Option<Timing> {
+    // Without a conversation (a passing rule keeps none) there is nothing to draw.
+    if trace.is_empty() {
+        return None;
+    }
+    let conn = Some(state.label.as_str());
+    let offending_at = rs.detail.as_ref().and_then(|d| d.violation_at);
+    let mut timing = match (silence, state.longest_silence_end) {
+        (Some((gap, window)), Some(end)) => {
+            let start = end.saturating_sub(gap);
+            Timing {
+                anchor: Some(start),
+                to: Some(start + Duration::from_secs_f64(window.pass_until)),
+                measured: Some(end),
+                what: format!("client silence; fails from {:.2} s", window.drop_at),
+                offending: None,
+                ..Timing::default()
+            }
+        }
+        _ if offending_at.is_some() => Timing::default(),
+        _ => return None,
+    };
+    timing.conn = conn.map(str::to_owned);
+    // The silence's end when it is what broke the rule, else the first violation's event.
+    let at = match (
+        rs.violation().is_some() || rs.warning().is_some(),
+        timing.measured,
+    ) {
+        (true, Some(end)) if offending_at.is_none_or(|v| v == end) => Some(end),
+        (true, _) => offending_at,
+        _ => None,
+    };
+    timing.offending = at.and_then(|at| Timing::line_at(trace, conn, at));
+    Some(timing)
 }
 
 /// A closed connection's cases.

@@ -17,7 +17,7 @@ use crate::auth::{Identity, Presented, RuleOutcome, Scheme};
 use crate::codec::{Connect, Packet, PacketType, PropertyId, ProtocolVersion, Violation, topic};
 use crate::conduct::{Carried, Conduct, Note, Outcome};
 use crate::event::{Event, EventKind, Side, describe, hex_preview};
-use crate::report::{CaseReport, SuiteReport, TraceLine, Verdict};
+use crate::report::{CaseReport, SuiteReport, Timing, TraceLine, Verdict};
 use crate::suite::Suite;
 use crate::suite::profile::{Profile, PropertyLimits};
 use crate::suite::schema::{RuleDef, Status};
@@ -77,6 +77,8 @@ struct RuleDetail {
     warning: Option<String>,
     notes: Vec<String>,
     inconclusive: Option<String>,
+    /// When the first violation was found (the time of its connection's event).
+    violation_at: Option<Duration>,
 }
 
 impl RuleState {
@@ -122,6 +124,10 @@ struct ConnState {
     topic_alias_max: Option<u16>,
     /// The longest silence of the client measured so far (for the keep-alive verdict).
     longest_silence: Option<Duration>,
+    /// When that longest silence ended (the report draws it).
+    longest_silence_end: Option<Duration>,
+    /// The time of the connection's latest event: when a rule found a violation.
+    last_event: Duration,
     /// The Server Keep Alive of the server's 5.0 CONNACK: the client must use it in place
     /// of its own (MQTT-3.1.2-21).
     server_keep_alive: Option<u16>,
@@ -335,12 +341,15 @@ impl Judge {
             disconnected: false,
             topic_alias_max: None,
             longest_silence: None,
+            longest_silence_end: None,
+            last_event: event.at,
             server_keep_alive: None,
             identity: None,
             connect_refused: None,
             conduct: None,
             start: None,
         });
+        conn.last_event = event.at;
         // Kept raw (a shared handle on the frame); rendered only for reports that need it.
         conn.trace.push(event, conn.version);
         let evidence = Evidence {
@@ -480,7 +489,7 @@ impl Judge {
         };
         if let (Some(gap), Some(ka)) = (gap, keepalive) {
             let what = format!("{evidence} came after");
-            self.judge_silence(event.conn, gap, ka, &what, findings);
+            self.judge_silence(event.conn, (gap, at), ka, &what, findings);
         }
         if let Some(err) = decode_error {
             let claimed = match &event.kind {
@@ -624,7 +633,7 @@ impl Judge {
     fn judge_silence(
         &mut self,
         conn: u64,
-        gap: Duration,
+        (gap, end): (Duration, Duration),
         ka: u16,
         what: &str,
         findings: &mut Vec<Finding>,
@@ -645,6 +654,7 @@ impl Judge {
         };
         if state.longest_silence.is_none_or(|l| gap > l) {
             state.longest_silence = Some(gap);
+            state.longest_silence_end = Some(end);
         }
         if g > window.pass_until && !fails {
             for (i, rule) in self.rules.iter().enumerate() {
@@ -700,12 +710,14 @@ fn record(
         return;
     }
     state.applied_mask |= bit;
+    let now = state.last_event;
     let rs = &mut state.rules[i];
     rs.applied = true;
     if let Some(evidence) = outcome {
         rs.violations += 1;
         if rs.violation().is_none() {
             rs.detail_mut().violation = Some(evidence.clone());
+            rs.detail_mut().violation_at = Some(now);
             findings.push(Finding {
                 conn,
                 // Cloned only for a finding: this runs for every packet.

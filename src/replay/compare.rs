@@ -83,6 +83,7 @@ pub(super) fn responses_case(
         measured: Some(measured),
         duration,
         trace: Vec::new(),
+        timing: None,
     }
 }
 

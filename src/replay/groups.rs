@@ -23,6 +23,7 @@ pub(super) fn both(verdict: Verdict) -> Vec<CaseReport> {
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     })
     .collect()
 }
@@ -82,6 +83,7 @@ pub(super) fn notices_group(notices: &[Notice]) -> Option<SuiteReport> {
             measured: None,
             duration: Duration::ZERO,
             trace: Vec::new(),
+            timing: None,
         }],
     ))
 }

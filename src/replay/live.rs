@@ -558,6 +558,7 @@ pub(super) async fn run_connection(
         measured: Some(close.1),
         duration,
         trace: Vec::new(),
+        timing: None,
     };
     drop(live);
     SuiteReport {

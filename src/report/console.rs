@@ -292,6 +292,7 @@ mod tests {
                 direction: "→".into(),
                 text: "CONNECT".into(),
             }],
+            timing: None,
         }
     }
 

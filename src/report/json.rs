@@ -132,6 +132,7 @@ mod tests {
                     measured: None,
                     duration: Duration::ZERO,
                     trace: vec![],
+                    timing: None,
                 }],
                 duration: Duration::from_millis(1500),
             }],

@@ -148,6 +148,7 @@ mod tests {
                 direction: "→".into(),
                 text: "CONNECT".into(),
             }],
+            timing: None,
         }
     }
 

@@ -302,6 +302,7 @@ mod tests {
             measured: None,
             duration: Duration::ZERO,
             trace: vec![],
+            timing: None,
         }
     }
 

@@ -128,6 +128,66 @@ pub struct CaseReport {
     pub duration: Duration,
     /// The conversation, for the JUnit `<system-out>` and the JSON report.
     pub trace: Vec<TraceLine>,
+    /// What was timed, as data on the trace's clock (for the HTML report's diagrams):
+    /// the window, the measured event, the offending trace line. Absent when nothing was
+    /// timed and nothing singled out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// What a verdict timed, on the clock of the case's trace lines (`TraceLine::at`).
+///
+/// Every field is optional: a window without a measured event (nothing arrived), a
+/// measured event without a window, or only the offending trace line (a rule broken by
+/// one packet).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Timing {
+    /// The connection the window watched, as its trace lines name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn: Option<String>,
+    /// What the window's time counts from (a step's start, the last packet sent, the
+    /// close).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_opt_secs"
+    )]
+    pub anchor: Option<Duration>,
+    /// The window's lower bound (absent: it opens at the anchor).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_opt_secs"
+    )]
+    pub from: Option<Duration>,
+    /// The window's upper bound (absent: open-ended).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_opt_secs"
+    )]
+    pub to: Option<Duration>,
+    /// When the measured event happened.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_opt_secs"
+    )]
+    pub measured: Option<Duration>,
+    /// What was measured (`closed`, `reply`, `silence` …).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub what: String,
+    /// The index in the case's trace of the line that broke the expectation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offending: Option<usize>,
+}
+
+impl Timing {
+    /// The index of the first line of `trace` on `conn` (any, when `None`) at exactly
+    /// `at`, preferring a packet (a line with a direction) over a note.
+    pub fn line_at(trace: &[TraceLine], conn: Option<&str>, at: Duration) -> Option<usize> {
+        let on = |l: &TraceLine| l.at == at && conn.is_none_or(|c| l.conn == c);
+        trace
+            .iter()
+            .position(|l| on(l) && !l.direction.is_empty())
+            .or_else(|| trace.iter().position(on))
+    }
 }
 
 /// A group of cases: one suite run against one target, or one device / connection.
@@ -190,9 +250,19 @@ impl RunReport {
                 for line in &mut case.trace {
                     line.text = redact(&line.text);
                 }
+                if let Some(timing) = &mut case.timing {
+                    timing.what = redact(&timing.what);
+                }
             }
         }
         out
+    }
+}
+
+fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => serialize_secs(d, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -201,6 +271,7 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
 }
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;

@@ -337,6 +337,7 @@ fn interrupted_case(test: &crate::suite::schema::TestDef, signal: &str) -> CaseR
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     }
 }
 
@@ -352,6 +353,7 @@ fn skipped(test: &crate::suite::schema::TestDef, reason: &str) -> CaseReport {
         measured: None,
         duration: Duration::ZERO,
         trace: Vec::new(),
+        timing: None,
     }
 }
 

@@ -39,6 +39,7 @@ mod pcap_tls;
 mod pcap_websocket;
 mod pcap_write;
 mod real_clients;
+mod report_html;
 mod report_junit;
 mod report_markdown;
 mod secrets;

@@ -44,6 +44,7 @@ fn case(id: &str, verdict: Verdict, ms: u64) -> CaseReport {
         measured: None,
         duration: Duration::from_millis(ms),
         trace: trace(),
+        timing: None,
     }
 }
 

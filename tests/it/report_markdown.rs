@@ -108,6 +108,7 @@ fn the_markdown_summary_lists_every_failure_of_a_real_run_with_its_reason() {
             measured: None,
             duration: Duration::ZERO,
             trace: vec![],
+            timing: None,
         };
         failed.push((case.id.clone(), case.title.clone(), reason(&case)));
     }

@@ -2,6 +2,7 @@
 //! alternatives, granted QoS, and the timing of what was measured.
 
 use super::*;
+use crate::report::Timing;
 
 impl TestRun {
     pub(super) async fn expect(&mut self, def: &ExpectDef) -> StepResult {
@@ -153,6 +154,16 @@ impl TestRun {
                         continue;
                     }
                 }
+                let silence = OpenWindow {
+                    bounds: Window::default(),
+                    anchor: start,
+                    after: Duration::ZERO,
+                    within: d,
+                    keepalive,
+                    since: "the step's start",
+                    close_optional: false,
+                };
+                self.set_timing(&name, &silence, Some(seen.at), Rank::Failed);
                 return Err(StepFailure::Target(format!(
                     "expected silence for {}; observed {} after {}",
                     fmt_secs(d),
@@ -246,6 +257,7 @@ impl TestRun {
                         window.describe()
                     )));
                 }
+                self.set_timing(&name, &window, None, Rank::Failed);
                 return Err(StepFailure::Target(format!(
                     "expected {expected} within {}; nothing arrived",
                     window.describe()
@@ -273,6 +285,7 @@ impl TestRun {
                         self.taken(alt)?;
                         return Ok(());
                     }
+                    self.set_timing(&name, &window, Some(seen.at), Rank::Failed);
                     return Err(StepFailure::Target(format!(
                         "expected {expected} within {}; observed: {} after {}",
                         window.describe(),
@@ -281,12 +294,14 @@ impl TestRun {
                     )));
                 }
                 Seen::Broken => {
+                    self.set_timing(&name, &window, Some(seen.at), Rank::Failed);
                     return Err(StepFailure::Target(format!(
                         "expected {expected}; observed {}",
                         seen.text
                     )));
                 }
                 Seen::Packet(Err(e)) => {
+                    self.set_timing(&name, &window, Some(seen.at), Rank::Failed);
                     return Err(StepFailure::Target(format!(
                         "expected {expected}; the peer sent a malformed packet: {e} [{}]",
                         hex_preview(&seen.bytes)
@@ -339,6 +354,7 @@ impl TestRun {
                         continue;
                     }
                     let why = mismatch.map(|m| format!(" ({m})")).unwrap_or_default();
+                    self.set_timing(&name, &window, Some(seen.at), Rank::Failed);
                     return Err(StepFailure::Target(format!(
                         "expected {expected} within {}; observed {}{why} after {}",
                         window.describe(),
@@ -387,6 +403,7 @@ impl TestRun {
             break Some(seen);
         };
         let waited = Instant::now().saturating_duration_since(w.anchor);
+        self.set_timing(name, w, item.as_ref().map(|seen| seen.at), Rank::Failed);
         match item {
             None => {
                 let note = format!(
@@ -492,6 +509,17 @@ impl TestRun {
         expected: &str,
     ) -> StepResult {
         let elapsed = at.saturating_duration_since(w.anchor);
+        let rank = if elapsed < w.after || elapsed > w.within {
+            Rank::Failed
+        } else if (what == "closed" && !w.close_optional)
+            || w.after > Duration::ZERO
+            || w.bounds.max.is_some_and(|max| max.uses_keepalive())
+        {
+            Rank::Measured
+        } else {
+            Rank::Met
+        };
+        self.set_timing(conn, w, Some(at), rank);
         if elapsed < w.after {
             let note = format!(
                 "{what} after {}; window {}; early by {}",
@@ -665,6 +693,73 @@ impl TestRun {
                 }
             }
         }
+    }
+}
+
+/// How much a window says about a verdict: a failure's window is kept over a timed pass's,
+/// a timed pass's over that of an expectation merely met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Rank {
+    Met,
+    Measured,
+    Failed,
+}
+
+/// The window a test's verdict rests on, on the test's clock; the offending event is found
+/// in the trace once it is final.
+pub(super) struct Timed {
+    rank: Rank,
+    timing: Timing,
+    /// The event that broke the expectation (its trace line is highlighted).
+    offending: bool,
+}
+
+impl TestRun {
+    /// Keeps window `w` of connection `conn` and the event at `at` as the test's timing,
+    /// unless a window of a higher rank is kept already (the first failure stays).
+    pub(super) fn set_timing(
+        &mut self,
+        conn: &str,
+        w: &OpenWindow,
+        at: Option<Instant>,
+        rank: Rank,
+    ) {
+        if self
+            .timing
+            .as_ref()
+            .is_some_and(|t| t.rank > rank || t.rank == Rank::Failed)
+        {
+            return;
+        }
+        let timing = Timing {
+            conn: Some(conn.to_owned()),
+            anchor: Some(self.at(w.anchor)),
+            from: (w.after > Duration::ZERO).then(|| self.at(w.anchor + w.after)),
+            to: Some(self.at(w.anchor + w.within)),
+            measured: at.map(|at| self.at(at)),
+            what: format!("of {}", w.since),
+            offending: None,
+        };
+        self.timing = Some(Timed {
+            rank,
+            timing,
+            offending: rank == Rank::Failed && at.is_some(),
+        });
+    }
+
+    /// The kept timing, its offending event located in the final `trace`.
+    pub(super) fn timing_in(&mut self, trace: &[TraceLine]) -> Option<Timing> {
+        let Timed {
+            timing, offending, ..
+        } = self.timing.take()?;
+        let offending = match (offending, timing.measured) {
+            (true, Some(at)) => Timing::line_at(trace, timing.conn.as_deref(), at),
+            _ => None,
+        };
+        Some(Timing {
+            offending,
+            ..timing
+        })
     }
 }
 

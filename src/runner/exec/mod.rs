@@ -94,6 +94,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         trace_left_out: 0,
         ended: false,
         measured: Vec::new(),
+        timing: None,
         left_out: Default::default(),
         branch: None,
         deadline: started + deadline,
@@ -121,6 +122,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
     }
     let verdict = verdict(&test, outcome, runner.branch.as_deref(), &ctx.redactor);
     let trace = runner.finish_trace();
+    let timing = runner.timing_in(&trace);
     CaseReport {
         id: test.id.value.clone(),
         title: test.title.clone(),
@@ -130,6 +132,7 @@ pub async fn run_test(ctx: Arc<RunContext>, test: TestDef, index: usize) -> Case
         measured: (!runner.measured.is_empty()).then(|| runner.measured.join("; ")),
         duration: started.elapsed(),
         trace,
+        timing,
     }
 }
 
@@ -209,6 +212,8 @@ struct TestRun {
     /// Times measured against windows, and what went unchecked on this platform, for the
     /// report (passing or not).
     measured: Vec<String>,
+    /// The window the verdict rests on, for the report's diagrams.
+    timing: Option<expect::Timed>,
     /// Capabilities the platform lacks whose steps this test left out.
     left_out: std::collections::BTreeSet<Capability>,
     /// When the test's deadline passes.

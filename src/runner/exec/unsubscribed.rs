@@ -50,6 +50,7 @@ impl UnsubscribedDeliveries {
             measured: None,
             duration: Duration::ZERO,
             trace: Vec::new(),
+            timing: None,
         })
     }
 }
