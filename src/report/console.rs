@@ -170,7 +170,13 @@ impl<W: Write> Console<W> {
                 ),
                 None => format!("{} ({secs:.2} s)", self.paint(GREEN, "ok")),
             },
-            Verdict::Failed { .. } => format!("{} ({secs:.2} s)", self.paint(RED, "FAILED")),
+            // The reason first, its evidence cut short: the whole message and the trace
+            // follow under `failures:`.
+            Verdict::Failed { .. } => format!(
+                "{}: {} ({secs:.2} s)",
+                self.paint(RED, "FAILED"),
+                visible(&super::reason::reason(case))
+            ),
             Verdict::Error { message } => format!(
                 "{}: {} ({secs:.2} s)",
                 self.paint(RED, "ERROR"),
@@ -338,7 +344,15 @@ mod tests {
         };
         assert_eq!(
             c.case_line(&case("X-02", failed)),
-            "test X-02 ... FAILED (0.03 s)"
+            "test X-02 ... FAILED: m (0.03 s)"
+        );
+        // The observation before the expectation, the hex cut to its first 8 bytes.
+        let long = Verdict::Failed {
+            message: "step 3 (expect closed): expected the peer closing the connection within 5.00 s; observed PUBLISH [30 0f 00 03 61 2f 62 78 78 78 78]".into(),
+        };
+        assert_eq!(
+            c.case_line(&case("X-03", long)),
+            "test X-03 ... FAILED: observed PUBLISH [30 0f 00 03 61 2f 62 78 …] — expected the peer closing the connection within 5.00 s (step 3 (expect closed)) (0.03 s)"
         );
         let skipped = Verdict::Skipped { reason: "r".into() };
         assert_eq!(c.case_line(&case("X-03", skipped)), "test X-03 ... skipped");

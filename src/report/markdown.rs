@@ -9,6 +9,7 @@
 //! HTML or link syntax in it is rendered.
 
 use super::json::Summary;
+use super::reason::reason;
 use super::{CaseReport, RunReport, Verdict};
 use std::fmt::Write as _;
 
@@ -27,10 +28,6 @@ pub struct RunContext {
 const FOLD_ABOVE: usize = 10;
 /// At most this many rows per list: a CI summary page has a size limit (GitHub: 1 MiB).
 const MAX_ROWS: usize = 500;
-/// A reason longer than this (in characters) is cut, with `…`.
-const MAX_REASON_CHARS: usize = 300;
-/// Hex evidence (`[20 02 00 00 …]`) longer than this many bytes is cut, with `…`.
-const MAX_HEX_BYTES: usize = 8;
 
 /// Renders the summary of `report`.
 pub fn to_markdown(report: &RunReport, context: &RunContext) -> String {
@@ -159,87 +156,6 @@ fn more(out: &mut String, count: usize) {
     }
 }
 
-/// The reason a case did not pass, for one table cell: what was observed first, then what
-/// was expected and where; hex evidence and the whole cut short; the suite's note left out
-/// (the JUnit report keeps it).
-pub fn reason(case: &CaseReport) -> String {
-    let message = case.verdict.message().unwrap_or_default();
-    let first = message.lines().next().unwrap_or_default();
-    let mut text = match split_expectation(first) {
-        Some((place, expected, observed)) => {
-            let place = if place.is_empty() {
-                String::new()
-            } else {
-                format!(" ({place})")
-            };
-            format!("{observed} — expected {expected}{place}")
-        }
-        None => first.to_owned(),
-    };
-    if let Verdict::Error { .. } = case.verdict {
-        text = format!("harness error: {text}");
-    }
-    cut(&trim_hex(&text), MAX_REASON_CHARS)
-}
-
-/// `step 3 (expect closed): expected X; observed Y` as (`step 3 (expect closed)`, `X`,
-/// `observed Y`); any other shape is `None`.
-fn split_expectation(line: &str) -> Option<(&str, &str, &str)> {
-    let (place, rest) = match line.find("expected ") {
-        Some(0) => ("", line),
-        Some(at) => (line[..at].trim_end().trim_end_matches(':'), &line[at..]),
-        None => return None,
-    };
-    let rest = rest.strip_prefix("expected ")?;
-    let (expected, observed) = rest.split_once("; ")?;
-    Some((place, expected, observed))
-}
-
-/// Hex evidence in brackets (`[62 02 00 01]`) longer than [`MAX_HEX_BYTES`] bytes cut to
-/// its first bytes and `…`.
-fn trim_hex(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find(']') {
-            Some(close) if is_hex_bytes(&after[..close]) => {
-                let bytes: Vec<&str> = after[..close].split(' ').collect();
-                out.push('[');
-                if bytes.len() > MAX_HEX_BYTES {
-                    out.push_str(&bytes[..MAX_HEX_BYTES].join(" "));
-                    out.push_str(" …");
-                } else {
-                    out.push_str(&after[..close]);
-                }
-                out.push(']');
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push('[');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn is_hex_bytes(s: &str) -> bool {
-    !s.is_empty()
-        && s.split(' ')
-            .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()))
-}
-
-/// At most `max` characters of `text`, `…` ending a cut one.
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
 /// `text` safe in a table cell and inert as Markdown: line breaks become `<br>`, control
 /// characters are shown as `\xNN`, and punctuation Markdown or HTML would act on
 /// (pipes, emphasis, links, tags, headings, entities) is escaped.
@@ -290,6 +206,7 @@ fn plural(n: usize, word: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::SuiteReport;
+    use crate::report::reason::MAX_REASON_CHARS;
     use std::time::Duration;
 
     fn case(id: &str, verdict: Verdict) -> CaseReport {

@@ -276,4 +276,5 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod pcapng;
+pub mod reason;
 mod status;

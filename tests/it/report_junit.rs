@@ -303,7 +303,17 @@ fn report_console_has_a_line_per_case_and_the_result_line() {
         .collect();
     assert_eq!(case_lines.len(), 9, "{out}");
     assert!(out.contains("test MQTT311-CONN-01 ... ok (0.03 s)\n"));
-    assert!(out.contains("test MQTT311-CONN-02 ... FAILED (10.04 s)\n"));
+    // A failure's line gives its reason, the observation first.
+    let failed = out
+        .lines()
+        .find(|l| l.starts_with("test MQTT311-CONN-02 ... FAILED: "))
+        .expect("the failure's line");
+    assert!(failed.ends_with(" (10.04 s)"), "{failed}");
+    assert!(failed.contains("expected CONNACK"), "{failed}");
+    assert!(
+        !failed.contains('\x1b'),
+        "control characters shown, not sent: {failed}"
+    );
     assert!(out.contains("test MQTT311-CONN-03 ... warning"));
     assert!(out.contains("test MQTT311-CONN-05 ... recorded: closes"));
     assert!(out.contains("test MQTT311-CONN-07 ... skipped\n"));

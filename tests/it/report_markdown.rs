@@ -5,7 +5,7 @@
 //! number of cells.
 
 use crate::support::mosquitto::{self, Mosquitto};
-use mqtt_conform::report::markdown::reason;
+use mqtt_conform::report::reason::reason;
 use mqtt_conform::report::{CaseReport, Verdict};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use std::process::Command;
