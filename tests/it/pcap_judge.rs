@@ -6,6 +6,7 @@
 
 use crate::support::capture_cli;
 use crate::support::cloud;
+use crate::support::loopback::LoopbackCapture;
 use crate::support::mosquitto;
 
 use capture_cli::{judge_capture, rank};
@@ -14,10 +15,9 @@ use mosquitto::Mosquitto;
 use mqtt_conform::auth::tuya::SignMethod;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REPORT_BODY: &str =
     r#"{"msgId":"1","time":1626197189638,"data":{"c":{"value":1,"time":1626197189638}}}"#;
@@ -169,117 +169,6 @@ fn a_capture_of_a_device_mode_run_gets_the_live_verdicts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A live capture (tshark, which runs dumpcap) on the loopback interface, filtered to one
-/// port. The kernel hands packets to the capture in batches; tshark prints each packet as
-/// it is written, so a marker connection seen in its output means everything before it is
-/// in the file.
-struct WireCapture {
-    child: std::process::Child,
-    file: PathBuf,
-    port: u16,
-    printed: std::sync::mpsc::Receiver<String>,
-    said: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl WireCapture {
-    fn start(port: u16, file: PathBuf) -> Self {
-        let mut child = Command::new("tshark")
-            .args([
-                "-i",
-                "lo",
-                "-f",
-                &format!("tcp port {port}"),
-                "-l",
-                "-P",
-                "-w",
-            ])
-            .arg(&file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tshark is installed (Debian package tshark)");
-        // What tshark says (e.g. no permission to capture) goes into the failure message.
-        let stderr = child.stderr.take().expect("stderr");
-        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let keep = said.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(BufReader::new(stderr)).map_while(Result::ok) {
-                if let Ok(mut s) = keep.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, printed) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(BufReader::new(stdout)).map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let capture = Self {
-            child,
-            file,
-            port,
-            printed,
-            said,
-        };
-        capture.mark();
-        capture
-    }
-
-    /// Opens marker connections until one shows in the capture's output.
-    fn mark(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the capture saw no marker in 30 s (capturing on lo needs root or CAP_NET_RAW); tshark said:\n{}",
-                self.said.lock().map(|s| s.clone()).unwrap_or_default()
-            );
-            let marker = std::net::TcpStream::connect(("127.0.0.1", self.port))
-                .expect("the broker accepts connections");
-            let from = format!(
-                "{} → {}",
-                marker.local_addr().expect("address").port(),
-                self.port
-            );
-            drop(marker);
-            let until = Instant::now() + Duration::from_secs(2);
-            while let Ok(line) = self
-                .printed
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-            {
-                if line.contains(&from) {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Waits for everything sent so far to be in the file, stops, and returns the file.
-    fn stop(mut self) -> PathBuf {
-        self.mark();
-        // SIGINT: tshark closes the file and exits.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "tshark did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.file.clone()
-    }
-}
-
-impl Drop for WireCapture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_real_capture_of_clients_talking_to_mosquitto_gets_the_device_mode_verdicts() {
     let suite = plain_suite();
@@ -297,7 +186,7 @@ fn a_real_capture_of_clients_talking_to_mosquitto_gets_the_device_mode_verdicts(
 
     // The same clients against mosquitto, captured off the wire by dumpcap.
     let broker = Mosquitto::start("capture-mosquitto", "allow_anonymous true");
-    let wire = WireCapture::start(broker.port, broker.dir.join("wire.pcapng"));
+    let wire = LoopbackCapture::start(broker.port, broker.dir.join("wire.pcapng"));
     play_devices(broker.port, None);
     let file = wire.stop();
     let port = broker.port.to_string();
