@@ -3,6 +3,7 @@
 //! mosquitto over ws:// judged with `--pcap`.
 
 use crate::support::loopback::LoopbackCapture;
+use crate::support::tshark::{TempFile, tshark};
 use bytes::Bytes;
 use mqtt_conform::capture::flows::{Analyzer, AnalyzerConfig, ConnectionKind, Detection};
 use mqtt_conform::capture::read::{CaptureReader, Item, MergedReader};
@@ -12,88 +13,11 @@ use mqtt_conform::codec::{
 };
 use mqtt_conform::event::{Endpoints, Event, EventKind, Side, WebSocketEvent};
 use mqtt_conform::report::pcapng::CaptureWriter;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
-/// How long one tshark run may take.
-const TSHARK_DEADLINE: Duration = Duration::from_secs(120);
-
-/// A temporary file, removed when dropped (kept with `KEEP_PCAP`).
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        Self(std::env::temp_dir().join(format!(
-            "mqtt-conform-ws-{name}-{}-{nanos}.pcapng",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if std::env::var_os("KEEP_PCAP").is_none() {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-/// `tshark -r file args…`: its standard output; failing, missing or slow fails the test.
-fn tshark(file: &Path, args: &[&str]) -> String {
-    let mut child = match Command::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("tshark is not installed (apt-get install -y tshark)")
-        }
-        Err(e) => panic!("cannot start tshark: {e}"),
-    };
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).map(|_| s)
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + TSHARK_DEADLINE;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("tshark {args:?} took longer than {TSHARK_DEADLINE:?}");
-            }
-            Err(e) => panic!("waiting for tshark: {e}"),
-        }
-    };
-    let out = out.join().expect("reader").expect("UTF-8");
-    let err = err.join().expect("reader");
-    assert!(
-        status.success(),
-        "tshark {args:?} failed ({status}):\n{err}"
-    );
-    out
-}
 
 /// One row per frame matching `filter`, one column per field (occurrences joined by `,`).
 fn fields(file: &Path, extra: &[&str], filter: &str, names: &[&str]) -> Vec<Vec<String>> {

@@ -4,6 +4,7 @@
 //! either side) checked frame by frame; the file's blocks checked byte by byte.
 
 use crate::support::server as support;
+use crate::support::tshark::{TempFile, tshark};
 
 use bytes::Bytes;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
@@ -16,100 +17,16 @@ use mqtt_conform::report::pcapng::CaptureWriter;
 use mqtt_conform::server::ServerConfig;
 use mqtt_conform::suite::profile::Profile;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::{Raw, WAIT};
 
 const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
-/// How long one tshark run may take before the test fails.
-const TSHARK_DEADLINE: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// A file in the temporary directory, removed when dropped (kept when `KEEP_PCAP` is set,
-/// to open it in Wireshark).
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        Self(std::env::temp_dir().join(format!(
-            "mqtt-conform-{name}-{}-{nanos}.pcapng",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if std::env::var_os("KEEP_PCAP").is_none() {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-/// Runs `tshark -r file args…` and returns its standard output. A missing tshark, a
-/// failing exit status or a run over [`TSHARK_DEADLINE`] fail the test.
-fn tshark(file: &Path, args: &[&str]) -> String {
-    let mut child = match Command::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "tshark is not installed: these tests read the written captures with it. \
-             Install it with `apt-get install -y tshark` (Debian/Ubuntu)."
-        ),
-        Err(e) => panic!("cannot start tshark: {e}"),
-    };
-    let mut stdout = child.stdout.take().expect("stdout piped");
-    let mut stderr = child.stderr.take().expect("stderr piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).map(|_| s)
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + TSHARK_DEADLINE;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("tshark {args:?} did not finish within {TSHARK_DEADLINE:?}");
-            }
-            Err(e) => panic!("waiting for tshark: {e}"),
-        }
-    };
-    let out = out
-        .join()
-        .expect("stdout reader")
-        .expect("tshark output is UTF-8");
-    let err = err.join().expect("stderr reader");
-    assert!(
-        status.success(),
-        "tshark {args:?} failed ({status}):\n{err}"
-    );
-    out
-}
 
 /// tshark's fields output: one row per frame, one column per field (`|`-separated;
 /// several occurrences of a field joined by `,`).

@@ -17,4 +17,5 @@ pub mod relay;
 pub mod server;
 pub mod strategies;
 pub mod suite_run;
+pub mod tshark;
 pub mod verdicts;
