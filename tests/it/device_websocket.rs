@@ -65,16 +65,21 @@ fn play(program: &str, port: u16, websocket: Option<&str>, ca: Option<&std::path
                  c.on('error', e => {{ console.error(e.message); process.exit(1); }});\n\
                  setTimeout(() => process.exit(2), 10000);\n"
             );
-            Command::new("node")
-                .args(["-e", &script])
-                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js"))
-                .status()
+            node(&script)
         }
     };
     assert!(
         status.expect("the client program runs").success(),
         "{program} over {websocket:?} failed"
     );
+}
+
+/// Runs `script` with node where MQTT.js is installed (tests/js).
+fn node(script: &str) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("node")
+        .args(["-e", script])
+        .current_dir(crate::support::brokers::js_dir())
+        .status()
 }
 
 /// The verdicts device mode gives `program` listening on `listen` (extra flags `extra`).
@@ -270,10 +275,7 @@ fn subscribe_and_stay(program: &str, port: u16, topic: &str, wanted: usize) {
                  c.on('error', e => {{ console.error(e.message); process.exit(1); }});\n\
                  setTimeout(() => process.exit(2), 25000);\n"
             );
-            Command::new("node")
-                .args(["-e", &script])
-                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js"))
-                .status()
+            node(&script)
         }
     };
     assert!(
