@@ -3,7 +3,7 @@
 //! mosquitto over ws:// judged with `--pcap`.
 
 use crate::support::loopback::LoopbackCapture;
-use crate::support::tshark::{TempFile, tshark};
+use crate::support::tshark::{TempFile, fields};
 use bytes::Bytes;
 use mqtt_conform::capture::flows::{Analyzer, AnalyzerConfig, ConnectionKind, Detection};
 use mqtt_conform::capture::read::{CaptureReader, Item, MergedReader};
@@ -18,31 +18,6 @@ use std::process::Command;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
-
-/// One row per frame matching `filter`, one column per field (occurrences joined by `,`).
-fn fields(file: &Path, extra: &[&str], filter: &str, names: &[&str]) -> Vec<Vec<String>> {
-    let mut args: Vec<&str> = extra.to_vec();
-    args.extend([
-        "-Y",
-        filter,
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
-    for n in names {
-        args.extend(["-e", n]);
-    }
-    tshark(file, &args)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect()
-}
 
 /// tshark's `-X` option loading a Lua line that hands WebSocket messages whose
 /// negotiated subprotocol is `mqtt` to the MQTT dissector (Wireshark 4.0 does not; later

@@ -4,7 +4,7 @@
 //! either side) checked frame by frame; the file's blocks checked byte by byte.
 
 use crate::support::server as support;
-use crate::support::tshark::{TempFile, tshark};
+use crate::support::tshark::{TempFile, fields};
 
 use bytes::Bytes;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
@@ -27,32 +27,6 @@ const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// tshark's fields output: one row per frame, one column per field (`|`-separated;
-/// several occurrences of a field joined by `,`).
-fn fields(file: &Path, extra: &[&str], filter: &str, names: &[&str]) -> Vec<Vec<String>> {
-    let mut args: Vec<&str> = extra.to_vec();
-    args.extend([
-        "-Y",
-        filter,
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
-    for n in names {
-        args.extend(["-e", n]);
-    }
-    tshark(file, &args)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect()
-}
 
 /// The frames tshark finds anything wrong with: malformed, any TCP analysis flag
 /// (retransmission, out-of-order, lost segment, duplicate ACK, window full, …), or expert

@@ -88,3 +88,29 @@ pub fn tshark(file: &Path, args: &[&str]) -> String {
     );
     out
 }
+
+/// tshark's fields output: one row per frame, one column per field (`|`-separated;
+/// several occurrences of a field joined by `,`).
+pub fn fields(file: &Path, extra: &[&str], filter: &str, names: &[&str]) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend([
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    for n in names {
+        args.extend(["-e", n]);
+    }
+    tshark(file, &args)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect()
+}
