@@ -916,7 +916,7 @@ const PINS: &[Pin] = &[
         "dt-mqttjs-5",
         "MQTT5-DEV-DISCONNECT-REASON",
         "failed",
-        "still connected 10.00 s after the DISCONNECT",
+        "after the DISCONNECT; window ≤ 10.00 s",
         JS_DISCONNECT,
     ),
     pin(
@@ -965,7 +965,7 @@ const PINS: &[Pin] = &[
         "dt-rumqttc-5",
         "MQTT5-DEV-DISCONNECT-REASON",
         "failed",
-        "still connected 10.00 s after the DISCONNECT",
+        "after the DISCONNECT; window ≤ 10.00 s",
         RUMQTTC_DISCONNECT,
     ),
     pin(
