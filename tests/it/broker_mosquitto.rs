@@ -639,7 +639,7 @@ fn large_deliveries_waiting_for_the_test_are_bounded_in_memory() {
          \x20     - send: {{ conn: s, subscribe: {{ filters: [ \"{topic}\" ] }} }}\n\
          \x20     - expect: {{ conn: s, suback: {{ return_codes: [0] }} }}\n\
          \x20     - connect: {{ conn: p }}\n\
-         \x20     - send: {{ conn: p, publish: {{ topic: \"{topic}/ready\", qos: 1, payload: go }} }}\n\
+         \x20     - send: {{ conn: p, publish: {{ topic: \"{topic}/ready\", qos: 1, retain: true, payload: go }} }}\n\
          \x20     - expect: {{ conn: p, puback: {{}} }}\n\
          \x20     - wait: 5s\n\
          \x20     - expect: {{ conn: s, publish: {{ payload_size: {SIZE} }} }}\n"
@@ -670,7 +670,8 @@ fn large_deliveries_waiting_for_the_test_are_bounded_in_memory() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("the binary runs");
-    // The suite's subscriber is in place once its publisher says so.
+    // The suite's subscriber is in place once its publisher says so (retained, so that
+    // mosquitto_sub hears it even when it subscribes after the suite published).
     let said = ready.wait_with_output().expect("mosquitto_sub ends");
     assert_eq!(String::from_utf8_lossy(&said.stdout).trim(), "go");
     for _ in 0..COUNT {
