@@ -542,3 +542,152 @@ fn pcap_websocket_a_real_wss_capture_is_judged_with_a_key_log() {
     }
     drop(broker);
 }
+
+// ---------------------------------------------------------------------------------------
+// permessage-deflate
+// ---------------------------------------------------------------------------------------
+
+/// What one capture of MQTT.js's QoS exchange with aedes over ws:// gives: the packets our
+/// reader found, the WebSocket notices, and every rule's verdict.
+struct Judged {
+    packets: u64,
+    notices: Vec<String>,
+    verdicts: std::collections::BTreeMap<String, String>,
+}
+
+/// MQTT.js (tests/js/qos.js: 5 QoS 1 and 5 QoS 2 messages to itself) talks to aedes over
+/// ws:// with `deflate` (`None`: no compression offered; `takeover` or
+/// `no-context-takeover`: accepted, every message compressed) while tshark captures the
+/// loopback; the capture is judged by our reader and with `--pcap`.
+fn mqttjs_to_aedes_over_ws(deflate: Option<&str>) -> Judged {
+    use crate::support::brokers::Broker;
+    use crate::support::capture_cli::{judge_capture, worst};
+    use crate::support::program::wait_for;
+
+    let broker = Broker::start_aedes_with_websocket(deflate);
+    let port = broker.port_ws.expect("a WebSocket listener");
+    let kept = TempFile::new("deflate");
+    let wire = LoopbackCapture::start(port, kept.0.clone());
+    let client = Command::new("node")
+        .arg(crate::support::brokers::js_dir().join("qos.js"))
+        .envs([
+            ("QX_HOST", "127.0.0.1"),
+            ("QX_PORT", &port.to_string()),
+            ("QX_PROTOCOL", "3.1.1"),
+            ("QX_CLIENT_ID", "ws-deflate"),
+            ("QX_FILTER", "wsd/#"),
+            ("QX_TOPIC", "wsd/t"),
+            ("QX_COUNT", "5"),
+            (
+                "QX_WEBSOCKET",
+                if deflate.is_some() {
+                    "deflate"
+                } else {
+                    "plain"
+                },
+            ),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    wait_for(client, Duration::from_secs(30)).expect("MQTT.js over ws:// to aedes");
+    let file = wire.stop();
+    drop(broker);
+
+    // tshark: the data frames of both sides carry the Per-Message Compressed bit exactly
+    // when compression was accepted.
+    let decode = format!("tcp.port=={port},http");
+    let frames = fields(
+        &file,
+        &["-d", decode.as_str()],
+        "websocket.opcode == 2",
+        &["websocket.pmc", "websocket.mask"],
+    );
+    // A row per TCP segment, its frames' values comma-separated; no `pmc` field at all
+    // where the extension was not negotiated.
+    let seen: std::collections::BTreeSet<(&str, &str)> = frames
+        .iter()
+        .flat_map(|f| {
+            let masks = f[1].split(',');
+            let pmcs = f[0]
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .chain(std::iter::repeat("0"));
+            pmcs.zip(masks)
+        })
+        .collect();
+    let pmc = if deflate.is_some() { "1" } else { "0" };
+    // Server frames unmasked, client frames masked, all compressed or none.
+    assert_eq!(
+        seen,
+        [(pmc, "0"), (pmc, "1")].into_iter().collect(),
+        "(pmc, mask) of the binary frames: {frames:?}"
+    );
+
+    let bytes = std::fs::read(&file).expect("the capture");
+    let mut analyzer = Analyzer::new(AnalyzerConfig {
+        ports: vec![port],
+        ..AnalyzerConfig::default()
+    });
+    MergedReader::new(vec![CaptureReader::new(&bytes[..], 0).expect("a capture")])
+        .for_each_item(|item| match item {
+            Item::Segment(seg) => analyzer.segment(&seg, &mut |_| {}),
+            Item::Notice(n) => panic!("{n:?}"),
+        })
+        .expect("read");
+    analyzer.finish(&mut |_| {});
+    let notices = analyzer.notices().into_iter().map(|n| n.detail).collect();
+    let packets = analyzer.stats().packets;
+    let port = port.to_string();
+    let doc = judge_capture("mqtt-3.1.1", &[&file], &["--port", &port], &[]);
+    let cases: Vec<&serde_json::Value> = doc["suites"]
+        .as_array()
+        .expect("suites")
+        .iter()
+        .filter(|g| {
+            g["name"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("ws-deflate ")
+        })
+        .flat_map(|g| g["cases"].as_array().expect("cases"))
+        .collect();
+    Judged {
+        packets,
+        notices,
+        verdicts: worst(cases),
+    }
+}
+
+#[test]
+fn pcap_websocket_compressed_messages_are_judged_as_the_plain_ones() {
+    // Which ordering rules apply depends on how the flows interleaved in each run; these
+    // apply to every run of the exchange.
+    const ALWAYS: [&str; 8] = [
+        "MQTT311-WELL-FORMED",
+        "MQTT311-PROTOCOL-ERRORS",
+        "MQTT-4.3.2-1",
+        "MQTT-4.3.2-2",
+        "MQTT-4.3.3-1",
+        "MQTT-4.3.3-2",
+        "MQTT-6.0.0-1",
+        "MQTT-6.0.0-3",
+    ];
+    for deflate in [None, Some("takeover"), Some("no-context-takeover")] {
+        let judged = mqttjs_to_aedes_over_ws(deflate);
+        assert!(
+            judged.notices.is_empty(),
+            "{deflate:?}: {:?}",
+            judged.notices
+        );
+        // CONNECT, SUBSCRIBE, 5 QoS 1 and 5 QoS 2 flows each way, DISCONNECT, the acks.
+        assert_eq!(judged.packets, 65, "{deflate:?}");
+        assert!(
+            judged.verdicts.values().all(|s| s == "passed")
+                && ALWAYS.iter().all(|id| judged.verdicts.contains_key(*id)),
+            "{deflate:?}: {:?}",
+            judged.verdicts
+        );
+    }
+}

@@ -6,7 +6,8 @@
 // DISCONNECT. Every wait has a deadline; any failure exits non-zero with a one-line reason.
 //
 // Environment: QX_HOST, QX_PORT, QX_PROTOCOL (3.1.1 | 5), QX_CLIENT_ID, QX_FILTER, QX_TOPIC,
-// QX_COUNT.
+// QX_COUNT; QX_WEBSOCKET=plain connects over ws://QX_HOST:QX_PORT/ instead of TCP, and
+// QX_WEBSOCKET=deflate also offers permessage-deflate for every message (no size threshold).
 'use strict';
 
 const mqtt = require('mqtt');
@@ -32,10 +33,25 @@ function withDeadline(promise, what) {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+// TCP, or WebSocket with or without permessage-deflate.
+function transport() {
+  switch (process.env.QX_WEBSOCKET) {
+    case undefined:
+      return { protocol: 'mqtt' };
+    case 'plain':
+      return { protocol: 'ws', path: '/', wsOptions: { perMessageDeflate: false } };
+    case 'deflate':
+      return { protocol: 'ws', path: '/', wsOptions: { perMessageDeflate: { threshold: 0 } } };
+    default:
+      return fail(`QX_WEBSOCKET is ${process.env.QX_WEBSOCKET}, not plain or deflate`);
+  }
+}
+
 async function main() {
   const count = Number(env('QX_COUNT'));
   const client = await withDeadline(
     mqtt.connectAsync({
+      ...transport(),
       host: env('QX_HOST'),
       port: Number(env('QX_PORT')),
       protocolVersion: env('QX_PROTOCOL') === '5' ? 5 : 4,

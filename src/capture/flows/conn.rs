@@ -355,7 +355,11 @@ impl Conn {
     fn data(&mut self, dir: Dir, bytes: &[u8], ctx: Ctx, sh: &mut Shared, out: &mut Out) {
         self.touch(dir, bytes.len(), ctx);
         if self.closed {
-            self.after_close += bytes.len() as u64;
+            // A WebSocket side answering the other's Close frame after its FIN completes
+            // the closing handshake; that carries no MQTT to leave unanalysed.
+            if !(matches!(self.state, State::Ws(_)) && super::ws::only_control_frames(bytes)) {
+                self.after_close += bytes.len() as u64;
+            }
             return;
         }
         let side = self.side(dir);

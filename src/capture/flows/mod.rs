@@ -78,6 +78,7 @@ mod mqtt;
 mod tls_conn;
 mod ws;
 mod ws_conn;
+mod ws_inflate;
 #[cfg(test)]
 mod ws_tests;
 

@@ -13,6 +13,10 @@ pub(crate) const DECIDE_HOLD: usize = MAX_HEAD + 256;
 /// Largest payload of a control frame (RFC 6455 §5.5).
 pub(crate) const MAX_CONTROL: u64 = 125;
 
+/// The RSV1 bit of [`FrameHead::rsv`]: a compressed message's first frame under
+/// permessage-deflate.
+pub(crate) const RSV1: u8 = 0b100;
+
 /// Opcodes.
 pub(crate) mod opcode {
     pub(crate) const CONTINUATION: u8 = 0x0;
@@ -61,8 +65,10 @@ pub(crate) struct Response {
     pub(crate) status: u16,
     /// The subprotocol selected (`Sec-WebSocket-Protocol`).
     pub(crate) selected: Option<String>,
-    /// The extensions accepted (`Sec-WebSocket-Extensions`), if any.
-    pub(crate) extensions: Option<String>,
+    /// permessage-deflate, when the server accepted it.
+    pub(crate) deflate: Option<super::ws_inflate::Deflate>,
+    /// Other extensions the server accepted (`Sec-WebSocket-Extensions`), by name.
+    pub(crate) other_extensions: Vec<String>,
 }
 
 /// The lines of a head (without the blank line), `\r\n` or `\n` separated.
@@ -127,7 +133,9 @@ pub(crate) fn parse_response(head: &[u8]) -> Response {
         if name.eq_ignore_ascii_case(b"sec-websocket-protocol") {
             resp.selected = tokens(value).next();
         } else if name.eq_ignore_ascii_case(b"sec-websocket-extensions") {
-            resp.extensions = Some(String::from_utf8_lossy(value).into_owned());
+            let (deflate, others) = super::ws_inflate::accepted(&String::from_utf8_lossy(value));
+            resp.deflate = resp.deflate.or(deflate);
+            resp.other_extensions.extend(others);
         }
     }
     resp
@@ -202,6 +210,24 @@ impl FrameHead {
             total,
         ))
     }
+}
+
+/// `bytes` are whole control frames (Close, Ping, Pong), and at least one.
+pub(crate) fn only_control_frames(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let Ok((head, hl)) = FrameHead::parse(rest) else {
+            return false;
+        };
+        let Some(len) = usize::try_from(head.len)
+            .ok()
+            .filter(|l| head.is_control() && hl + l <= rest.len())
+        else {
+            return false;
+        };
+        rest = &rest[hl + len..];
+    }
+    !bytes.is_empty()
 }
 
 /// XORs `data` with `mask`, starting `offset` bytes into the payload.
@@ -383,11 +409,22 @@ pub(crate) fn decide(prefix: &[u8], ended: bool, port_match: bool) -> WsLook {
             .len()
             .min(16)
             .min(usize::try_from(head.len).unwrap_or(usize::MAX));
+        let whole = n as u64 == head.len;
         let mut first = avail[..n].to_vec();
         if let Some(mask) = head.mask {
             unmask(&mut first, mask, 0);
         }
-        let whole = n as u64 == head.len;
+        if head.rsv & RSV1 != 0 {
+            // Compressed (permessage-deflate): its start, inflated, is what is looked at.
+            let n = avail
+                .len()
+                .min(usize::try_from(head.len).unwrap_or(usize::MAX));
+            let mut packed = avail[..n].to_vec();
+            if let Some(mask) = head.mask {
+                unmask(&mut packed, mask, 0);
+            }
+            first = super::ws_inflate::first_bytes(&packed, 16);
+        }
         return match super::conn::look(&first, full || whole) {
             super::conn::Look::Connect => WsLook::Connect,
             super::conn::Look::NeedMore | super::conn::Look::Empty if !full => WsLook::NeedMore,

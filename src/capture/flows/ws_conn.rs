@@ -1,7 +1,8 @@
 //! MQTT over WebSocket: the HTTP upgrade read and reported, the frames of both
 //! directions unwrapped, and the payload of binary messages framed as MQTT.
 
-use super::ws::{self, FrameHead, FrameReader, MAX_CONTROL, MAX_HEAD, Piece, opcode};
+use super::ws::{self, FrameHead, FrameReader, MAX_CONTROL, MAX_HEAD, Piece, RSV1, opcode};
+use super::ws_inflate::Inflater;
 use super::*;
 use crate::event::WebSocketEvent;
 
@@ -50,6 +51,13 @@ struct WsDir {
     control: Vec<u8>,
     /// Bytes not analysed (after the direction stopped).
     skipped: u64,
+    /// permessage-deflate was accepted: whether this side starts every message with an
+    /// empty window.
+    deflate: Option<bool>,
+    /// The message in progress is compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// Made at this side's first compressed message.
+    inflater: Option<Box<Inflater>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -195,15 +203,21 @@ impl WsConn {
         }
         let resp = ws::parse_response(&head[..end]);
         let status = resp.status;
-        if let Some(ext) = &resp.extensions {
+        if !resp.other_extensions.is_empty() {
             sh.notice(
                 NoticeKind::WebSocket,
                 ctx,
                 format!(
-                    "connection {}: the server accepted WebSocket extensions ({ext}); frames they transform are read as they are",
-                    c.id
+                    "connection {}: the server accepted WebSocket extensions ({}); frames they transform are read as they are",
+                    c.id,
+                    resp.other_extensions.join(", ")
                 ),
             );
+        }
+        if let (101, Some(d)) = (status, resp.deflate) {
+            let client = self.client.index();
+            self.dirs[client].deflate = Some(d.client_no_context_takeover);
+            self.dirs[1 - client].deflate = Some(d.server_no_context_takeover);
         }
         let selected = if status == 101 { resp.selected } else { None };
         self.emit_handshake(Some(status), selected, ctx, c, sh, out);
@@ -308,6 +322,9 @@ impl WsConn {
                 frame,
                 control,
                 phase,
+                compressed,
+                inflater,
+                deflate,
                 ..
             } = &mut dirs[dir.index()];
             if !matches!(phase, Phase::Frames) {
@@ -324,16 +341,18 @@ impl WsConn {
             };
             match piece {
                 Piece::Payload(p) => match frame {
-                    Role::Data => match msg {
-                        Msg::Binary => mqtt.data(dir, side, p, ctx, c, sh, out),
-                        Msg::NonBinary { len, head, .. } => {
-                            *len += p.len() as u64;
-                            let n = (WebSocketEvent::HEAD - head.len().min(WebSocketEvent::HEAD))
-                                .min(p.len());
-                            head.extend_from_slice(&p[..n]);
+                    Role::Data if *compressed => {
+                        let inflater = inflater.get_or_insert_with(|| {
+                            Box::new(Inflater::new(deflate.unwrap_or(false)))
+                        });
+                        let fed = inflater.feed(p, &mut |b| {
+                            deliver(msg, mqtt, dir, side, b, ctx, c, sh, out);
+                        });
+                        if let Err(why) = fed {
+                            self.inflate_failed(dir, side, &why, ctx, c, sh, out);
                         }
-                        Msg::None => {}
-                    },
+                    }
+                    Role::Data => deliver(msg, mqtt, dir, side, p, ctx, c, sh, out),
                     Role::Control(_) => {
                         let n = (MAX_CONTROL as usize - control.len().min(MAX_CONTROL as usize))
                             .min(p.len());
@@ -377,13 +396,20 @@ impl WsConn {
             ),
             _ => {}
         }
-        if h.rsv != 0 {
+        // Under permessage-deflate RSV1 marks a compressed message's first frame, and
+        // only that (RFC 7692 §6).
+        let deflate = self.dirs[dir.index()].deflate.is_some();
+        let starts_message = !h.is_control() && h.opcode != opcode::CONTINUATION;
+        let allowed = if deflate && starts_message { RSV1 } else { 0 };
+        if h.rsv & !allowed != 0 {
+            let why = if deflate {
+                "(permessage-deflate sets RSV1 on a data message's first frame only)"
+            } else {
+                "and no extension negotiated"
+            };
             self.error(
                 side,
-                &format!(
-                    "a {name} frame with RSV bits {:#05b} set and no extension negotiated",
-                    h.rsv
-                ),
+                &format!("a {name} frame with RSV bits {:#05b} set {why}", h.rsv),
                 ctx,
                 c,
                 sh,
@@ -457,6 +483,7 @@ impl WsConn {
         }
         let d = &mut self.dirs[dir.index()];
         d.frame = Role::Data;
+        d.compressed = h.rsv & allowed != 0;
         d.msg = if h.opcode == opcode::BINARY {
             Msg::Binary
         } else {
@@ -488,6 +515,9 @@ impl WsConn {
         match d.frame {
             Role::Data | Role::Skip => {
                 if d.fin && matches!(d.frame, Role::Data) {
+                    if d.compressed {
+                        self.inflate_tail(dir, side, ctx, c, sh, out);
+                    }
                     self.message_end(dir, side, ctx, c, sh, out);
                 }
             }
@@ -523,9 +553,13 @@ impl WsConn {
         sh: &mut Shared,
         out: &mut Out,
     ) {
-        if let Msg::NonBinary { opcode, len, head } =
-            std::mem::take(&mut self.dirs[dir.index()].msg)
+        let d = &mut self.dirs[dir.index()];
+        if std::mem::take(&mut d.compressed)
+            && let Some(inflater) = &mut d.inflater
         {
+            inflater.abandon_message();
+        }
+        if let Msg::NonBinary { opcode, len, head } = std::mem::take(&mut d.msg) {
             let ev = sh.event(
                 c.id,
                 ctx.at,
@@ -538,6 +572,62 @@ impl WsConn {
             );
             out(ev);
         }
+    }
+
+    /// A compressed message's last frame ended: the inflater's rest of it is delivered.
+    fn inflate_tail(
+        &mut self,
+        dir: Dir,
+        side: Side,
+        ctx: Ctx,
+        c: ConnRef,
+        sh: &mut Shared,
+        out: &mut Out,
+    ) {
+        let Self { dirs, mqtt, .. } = self;
+        let WsDir { msg, inflater, .. } = &mut dirs[dir.index()];
+        let Some(inflater) = inflater else {
+            return;
+        };
+        let ended = inflater.end_message(&mut |b| {
+            deliver(msg, mqtt, dir, side, b, ctx, c, sh, out);
+        });
+        if let Err(why) = ended {
+            self.inflate_failed(dir, side, &why, ctx, c, sh, out);
+        }
+    }
+
+    /// A compressed message does not inflate: the window that later messages refer to is
+    /// lost, so the direction is not read any further.
+    #[allow(clippy::too_many_arguments)]
+    fn inflate_failed(
+        &mut self,
+        dir: Dir,
+        side: Side,
+        why: &str,
+        ctx: Ctx,
+        c: ConnRef,
+        sh: &mut Shared,
+        out: &mut Out,
+    ) {
+        self.error(side, why, ctx, c, sh);
+        self.mqtt
+            .stream_end(&[dir], Some(self.client), ctx, c, sh, out);
+        let d = &mut self.dirs[dir.index()];
+        d.phase = Phase::Stopped;
+        d.msg = Msg::None;
+        d.compressed = false;
+        d.inflater = None;
+        sh.notice(
+            NoticeKind::NotAnalysed,
+            ctx,
+            format!(
+                "connection {} {}: permessage-deflate cannot be followed past a message that does not inflate; the rest of the direction is not analysed",
+                c.id,
+                side_name(side)
+            ),
+        );
+        self.check_ignored(c, sh);
     }
 
     /// Bytes of a direction were lost: WebSocket framing is not resynchronised, the
@@ -664,5 +754,30 @@ impl WsConn {
         }
         self.mqtt
             .stream_end(dirs, Some(self.client), ctx, c, sh, out);
+    }
+}
+
+/// A data message's payload (inflated if it was compressed): MQTT bytes of a binary
+/// message, the length and start of any other.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    msg: &mut Msg,
+    mqtt: &mut MqttConn,
+    dir: Dir,
+    side: Side,
+    p: &[u8],
+    ctx: Ctx,
+    c: ConnRef,
+    sh: &mut Shared,
+    out: &mut Out,
+) {
+    match msg {
+        Msg::Binary => mqtt.data(dir, side, p, ctx, c, sh, out),
+        Msg::NonBinary { len, head, .. } => {
+            *len += p.len() as u64;
+            let n = (WebSocketEvent::HEAD - head.len().min(WebSocketEvent::HEAD)).min(p.len());
+            head.extend_from_slice(&p[..n]);
+        }
+        Msg::None => {}
     }
 }

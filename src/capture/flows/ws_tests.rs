@@ -54,7 +54,13 @@ fn suback() -> Vec<u8> {
 
 /// A frame as tungstenite writes it; masked for a client.
 fn frame(client: bool, opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    frame_rsv1(client, opcode, fin, false, payload)
+}
+
+/// A frame with RSV1 (a compressed message's first frame) set or not.
+fn frame_rsv1(client: bool, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
     let mut f = Frame::message(payload.to_vec(), opcode, fin);
+    f.header_mut().rsv1 = rsv1;
     if client {
         f.header_mut().mask = Some(MASK);
     }
@@ -915,6 +921,267 @@ fn arbitrary_frames_keep_the_event_order() {
             times.windows(2).all(|w| w[0] <= w[1]),
             "round {round}: {:?}",
             r.events
+        );
+    }
+}
+
+/// A side that compresses its messages (permessage-deflate).
+struct Packer {
+    z: flate2::Compress,
+    client: bool,
+    /// `*_no_context_takeover`: every message starts with an empty window.
+    reset: bool,
+}
+
+impl Packer {
+    fn new(client: bool, reset: bool) -> Self {
+        Self {
+            z: flate2::Compress::new(flate2::Compression::default(), false),
+            client,
+            reset,
+        }
+    }
+
+    fn packed(&mut self, m: &[u8]) -> Vec<u8> {
+        if self.reset {
+            self.z.reset();
+        }
+        super::ws_inflate::deflate_message(&mut self.z, m)
+    }
+
+    /// A compressed message in one frame.
+    fn message(&mut self, opcode: OpCode, m: &[u8]) -> Vec<u8> {
+        let packed = self.packed(m);
+        frame_rsv1(self.client, opcode, true, true, &packed)
+    }
+
+    fn binary(&mut self, m: &[u8]) -> Vec<u8> {
+        self.message(OpCode::Data(Data::Binary), m)
+    }
+}
+
+fn response_deflate(params: &str) -> Vec<u8> {
+    let mut r = response(101, Some("mqtt"));
+    r.truncate(r.len() - 2);
+    r.extend_from_slice(
+        format!("Sec-WebSocket-Extensions: permessage-deflate{params}\r\n\r\n").as_bytes(),
+    );
+    r
+}
+
+/// [`conversation`] with permessage-deflate accepted and every data message compressed
+/// (the fragmented PUBLISH's compressed bytes over two frames, RSV1 on the first only);
+/// `server_reset`: the server keeps no window from message to message.
+fn compressed_conversation(server_reset: bool) -> Vec<(bool, Vec<u8>)> {
+    let mut client = Packer::new(true, false);
+    let mut server = Packer::new(false, server_reset);
+    let params = if server_reset {
+        "; server_no_context_takeover"
+    } else {
+        ""
+    };
+    let mut c1 = client.binary(&subscribe());
+    c1.extend(client.binary(&[publish("a/b", b"1"), publish("a/c", b"2")].concat()));
+    let p = client.packed(&publish("a/b", &[7u8; 200]));
+    let mut c2 = frame_rsv1(
+        true,
+        OpCode::Data(Data::Binary),
+        false,
+        true,
+        &p[..p.len() / 2],
+    );
+    c2.extend(control(true, Frame::ping(b"ping".to_vec())));
+    c2.extend(frame(
+        true,
+        OpCode::Data(Data::Continue),
+        true,
+        &p[p.len() / 2..],
+    ));
+    let ca = connack();
+    vec![
+        (true, request("mqtt")),
+        (false, response_deflate(params)),
+        (true, client.binary(&connect("dev"))),
+        (
+            false,
+            [server.binary(&ca[..1]), server.binary(&ca[1..])].concat(),
+        ),
+        (true, c1),
+        (
+            false,
+            server.binary(&[suback(), publish("a/b", b"1")].concat()),
+        ),
+        (false, control(false, Frame::pong(b"ping".to_vec()))),
+        (true, c2),
+        (true, client.message(OpCode::Data(Data::Text), b"not mqtt")),
+        (
+            true,
+            control(
+                true,
+                Frame::close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "bye".into(),
+                })),
+            ),
+        ),
+        (false, control(false, Frame::close(None))),
+    ]
+}
+
+#[test]
+fn compressed_messages_give_the_events_of_the_plain_ones_at_every_split() {
+    let want = kinds(&run(&segments(&conversation(), None)).events);
+    for server_reset in [false, true] {
+        let msgs = compressed_conversation(server_reset);
+        let r = run(&segments(&msgs, None));
+        assert_eq!(kinds(&r.events), want, "server_reset {server_reset}");
+        assert!(r.notices.is_empty(), "{:?}", r.notices);
+        assert_eq!(r.analyzer.connections()[0].packets, 8);
+        for (m, (_, bytes)) in msgs.iter().enumerate().skip(2) {
+            for k in 1..bytes.len() {
+                let r = run(&segments(&msgs, Some((m, k))));
+                assert_eq!(kinds(&r.events), want, "message {m} split at {k}");
+                assert!(r.notices.is_empty(), "{:?}", r.notices);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_compressed_first_message_is_looked_at_inflated() {
+    // No `mqtt` offered, not an MQTT port: the inflated CONNECT decides.
+    let mut msgs = compressed_conversation(false);
+    msgs[0].1 = request("");
+    let r = run(&segments(&msgs, None));
+    let info = &r.analyzer.connections()[0];
+    assert_eq!(info.detection, Detection::Connect);
+    assert_eq!(info.packets, 8);
+}
+
+#[test]
+fn compression_errors_are_named_and_stop_only_their_direction() {
+    let mut client = Packer::new(true, false);
+    let mut server = Packer::new(false, false);
+    let mut tcp = Tcp::new(8080);
+    let mut segs = tcp.open();
+    segs.push(tcp.send(true, &request("mqtt")));
+    segs.push(tcp.send(false, &response_deflate("")));
+    segs.push(tcp.send(true, &client.binary(&connect("dev"))));
+    segs.push(tcp.send(false, &server.binary(&connack())));
+    // RSV1 on a continuation and on a ping: noticed, the message still read.
+    let p = client.packed(&publish("t", b"one"));
+    segs.push(tcp.send(
+        true,
+        &frame_rsv1(true, OpCode::Data(Data::Binary), false, true, &p[..2]),
+    ));
+    segs.push(tcp.send(
+        true,
+        &frame_rsv1(true, OpCode::Data(Data::Continue), true, true, &p[2..]),
+    ));
+    let mut ping = Frame::ping(b"p".to_vec());
+    ping.header_mut().rsv1 = true;
+    segs.push(tcp.send(true, &control(true, ping)));
+    // Bytes that do not inflate: the client's direction ends there.
+    segs.push(tcp.send(
+        true,
+        &frame_rsv1(true, OpCode::Data(Data::Binary), true, true, &[0xff; 12]),
+    ));
+    segs.push(tcp.send(true, &client.binary(&publish("t", b"lost"))));
+    segs.push(tcp.send(false, &server.binary(&publish("s", b"server"))));
+    segs.push(tcp.fin(true));
+    let r = run(&segs);
+    let k = kinds(&r.events);
+    let publishes: Vec<Side> = k
+        .iter()
+        .filter(|(_, s)| s.starts_with("PUBLISH"))
+        .map(|(side, _)| *side)
+        .collect();
+    assert_eq!(publishes, [Side::Client, Side::Server], "{k:?}");
+    let ws: Vec<&str> = r
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::WebSocket)
+        .map(|n| n.detail.as_str())
+        .collect();
+    assert_eq!(ws.len(), 3, "{ws:?}");
+    assert!(
+        ws[0].contains("continuation frame with RSV bits 0b100 set (permessage-deflate"),
+        "{ws:?}"
+    );
+    assert!(ws[1].contains("ping frame with RSV bits 0b100"), "{ws:?}");
+    assert!(
+        ws[2].contains("client: a compressed message does not inflate"),
+        "{ws:?}"
+    );
+    assert!(
+        r.notices.iter().any(|n| n.kind == NoticeKind::NotAnalysed
+            && n.detail.contains("permessage-deflate cannot be followed")),
+        "{:?}",
+        r.notices
+    );
+    // Without permessage-deflate accepted, RSV1 is an error and the bytes are read as
+    // they are.
+    let mut tcp = Tcp::new(8080);
+    let mut segs = tcp.open();
+    segs.push(tcp.send(true, &request("mqtt")));
+    segs.push(tcp.send(false, &response(101, Some("mqtt"))));
+    segs.push(tcp.send(
+        true,
+        &frame_rsv1(
+            true,
+            OpCode::Data(Data::Binary),
+            true,
+            true,
+            &connect("dev"),
+        ),
+    ));
+    let r = run(&segs);
+    assert!(
+        kinds(&r.events)
+            .iter()
+            .any(|(_, s)| s.starts_with("CONNECT"))
+    );
+    assert!(
+        r.notices.iter().any(|n| n
+            .detail
+            .contains("RSV bits 0b100 set and no extension negotiated")),
+        "{:?}",
+        r.notices
+    );
+}
+
+#[test]
+fn a_close_frame_answering_after_the_fin_is_not_left_unanalysed() {
+    let close = |client| control(client, Frame::close(None));
+    let after = |tail: Vec<u8>| {
+        let mut tcp = Tcp::new(8080);
+        let mut segs = tcp.open();
+        segs.push(tcp.send(true, &request("mqtt")));
+        segs.push(tcp.send(false, &response(101, Some("mqtt"))));
+        segs.push(tcp.send(true, &binary(true, &connect("dev"))));
+        segs.push(tcp.send(false, &binary(false, &connack())));
+        segs.push(tcp.send(false, &close(false)));
+        segs.push(tcp.fin(false));
+        segs.push(tcp.send(true, &tail));
+        segs.push(tcp.fin(true));
+        run(&segs).notices
+    };
+    let notices = after(close(true));
+    assert!(notices.is_empty(), "{notices:?}");
+    // A ping with it is control too; a data frame is not, nor is half a Close frame.
+    let pinged = [control(true, Frame::ping(b"x".to_vec())), close(true)].concat();
+    assert!(after(pinged).is_empty());
+    for tail in [
+        binary(true, &publish("t", b"late")),
+        close(true)[..3].to_vec(),
+    ] {
+        let notices = after(tail.clone());
+        assert!(
+            notices.iter().any(|n| n.detail.contains(&format!(
+                "{} bytes sent after the connection was closed",
+                tail.len()
+            ))),
+            "{notices:?}"
         );
     }
 }

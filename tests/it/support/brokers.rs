@@ -65,6 +65,8 @@ pub struct Broker {
     pub port: u16,
     /// The loopback port of its MQTT 5.0 listener, for brokers that listen for 5.0 apart.
     pub port_v5: Option<u16>,
+    /// The loopback port of its WebSocket listener, when it was started with one.
+    pub port_ws: Option<u16>,
     /// Its working directory (config, log).
     pub dir: PathBuf,
 }
@@ -87,15 +89,33 @@ impl Broker {
     /// Starts `kind` with anonymous logins allowed. Panics with a clear message when the broker
     /// is not installed (.ci/run installs all three).
     pub fn start(kind: Kind) -> Self {
+        Self::start_with(kind, None)
+    }
+
+    /// Starts aedes with a WebSocket listener as well (the `ws` server), accepting
+    /// permessage-deflate as `deflate` says (`takeover`, `no-context-takeover`; `None`:
+    /// not at all).
+    pub fn start_aedes_with_websocket(deflate: Option<&str>) -> Self {
+        Self::start_with(Kind::Aedes, Some(deflate))
+    }
+
+    fn start_with(kind: Kind, websocket: Option<Option<&str>>) -> Self {
         let dir = temp_dir(kind.name());
         let port = free_port();
         let mut port_v5 = None;
+        let port_ws = websocket.map(|_| free_port());
         let mut command = match kind {
             Kind::Aedes => {
                 require_js_packages();
                 let mut c = Command::new("node");
                 c.arg(js_dir().join("aedes-broker.js"))
                     .arg(port.to_string());
+                if let Some(ws) = port_ws {
+                    c.arg(ws.to_string());
+                }
+                if let Some(Some(deflate)) = websocket {
+                    c.arg(deflate);
+                }
                 c
             }
             Kind::Amqtt => {
@@ -142,11 +162,12 @@ impl Broker {
             kind,
             port,
             port_v5,
+            port_ws,
             dir,
         };
         broker.wait_ready(port);
-        if let Some(v5) = port_v5 {
-            broker.wait_ready(v5);
+        for other in port_v5.into_iter().chain(port_ws) {
+            broker.wait_ready(other);
         }
         broker
     }
