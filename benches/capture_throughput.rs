@@ -14,7 +14,9 @@
 //!   their segments interleaved), each a TCP handshake, CONNECT/CONNACK, 20 PUBLISHes from
 //!   the client and 10 from the server, DISCONNECT and the FINs: once as MQTT over plain
 //!   TCP, once as MQTT over WebSocket (the HTTP upgrade first, every packet one binary
-//!   frame, the client's masked). Both throughputs are printed, and their ratio.
+//!   frame, the client's masked), and once more over WebSocket with permessage-deflate (each
+//!   side's messages compressed with its window kept). The throughputs are printed, and the
+//!   ratios to plain TCP.
 //!
 //! Run in release: `cargo bench --bench capture_throughput` (`-- read`, `-- flows` or
 //! `-- websocket` for one).
@@ -402,10 +404,20 @@ fn flows() {
 
 // --------------------------------------------------------------------------- websocket
 
-/// One WebSocket binary frame; masked (from a client) with `mask`.
-fn ws_binary(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+/// How the short connections carry MQTT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Tcp,
+    WebSocket,
+    /// WebSocket with permessage-deflate, windows kept.
+    Deflate,
+}
+
+/// One WebSocket binary frame (a compressed message's when `rsv1`); masked (from a
+/// client) with `mask`.
+fn ws_binary(payload: &[u8], rsv1: bool, mask: Option<[u8; 4]>) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
-    out.push(0x82);
+    out.push(if rsv1 { 0xC2 } else { 0x82 });
     let m = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {
         n @ 0..=125 => out.push(m | n as u8),
@@ -428,8 +440,27 @@ fn ws_binary(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     out
 }
 
+/// One message compressed as a permessage-deflate sender does: a sync flush, the
+/// trailing `00 00 ff ff` removed.
+fn deflate(z: &mut flate2::Compress, m: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(m.len() + 64);
+    let start = z.total_in();
+    loop {
+        let used = (z.total_in() - start) as usize;
+        z.compress_vec(&m[used..], &mut out, flate2::FlushCompress::Sync)
+            .expect("compresses");
+        if (z.total_in() - start) as usize == m.len() && out.ends_with(&[0, 0, 0xff, 0xff]) {
+            break;
+        }
+        out.reserve(out.capacity().max(64));
+    }
+    out.truncate(out.len() - 4);
+    out
+}
+
 /// The segments of one short connection, as plain MQTT or MQTT over WebSocket.
-fn short_connection(i: u32, ws: bool) -> Vec<Seg> {
+fn short_connection(i: u32, wire: Wire) -> Vec<Seg> {
+    let ws = wire != Wire::Tcp;
     let mut t = Tcp {
         client: SocketAddr::from(([192, 168, (i >> 14) as u8, 2], 20_000 + (i & 0x3FFF) as u16)),
         server: SocketAddr::from(([10, 0, 0, 1], if ws { 8080 } else { 1883 })),
@@ -437,12 +468,14 @@ fn short_connection(i: u32, ws: bool) -> Vec<Seg> {
         frame: 0,
         ms: 0,
     };
-    let frame = |client: bool, p: &[u8]| -> Vec<u8> {
-        if !ws {
-            return p.to_vec();
-        }
+    let mut windows = [0, 1].map(|_| flate2::Compress::new(flate2::Compression::fast(), false));
+    let mut frame = |client: bool, p: &[u8]| -> Vec<u8> {
         let mask = client.then(|| (i.wrapping_mul(2_654_435_761)).to_be_bytes());
-        ws_binary(p, mask)
+        match wire {
+            Wire::Tcp => p.to_vec(),
+            Wire::WebSocket => ws_binary(p, false, mask),
+            Wire::Deflate => ws_binary(&deflate(&mut windows[usize::from(!client)], p), true, mask),
+        }
     };
     let syn = t.raw(true, t.next[0], TcpFlags::SYN, &[]);
     t.next[0] = t.next[0].wrapping_add(1);
@@ -456,9 +489,14 @@ fn short_connection(i: u32, ws: bool) -> Vec<Seg> {
                        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                         Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
-                        Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+                        Sec-WebSocket-Protocol: mqtt\r\n";
+        let extensions = if wire == Wire::Deflate {
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+        } else {
+            ""
+        };
         segs.push(t.send(true, request.as_bytes()));
-        segs.push(t.send(false, response.as_bytes()));
+        segs.push(t.send(false, format!("{response}{extensions}\r\n").as_bytes()));
     }
     let enc = |p: Packet| encode_to_vec(&p, V311).expect("encode");
     let connect = enc(Packet::Connect(Box::new(Connect::new(
@@ -500,13 +538,14 @@ fn websocket() {
     const CONNS: u32 = 5_000;
     const OPEN: u32 = 100;
     let mut results = Vec::new();
-    for ws in [false, true] {
+    for wire in [Wire::Tcp, Wire::WebSocket, Wire::Deflate] {
+        let ws = wire != Wire::Tcp;
         // 100 connections at a time, their segments round-robin; frame numbers and
         // times rewritten in capture order.
         let mut segs: Vec<Seg> = Vec::new();
         for group in 0..CONNS / OPEN {
             let mut conns: Vec<std::vec::IntoIter<Seg>> = (0..OPEN)
-                .map(|j| short_connection(group * OPEN + j, ws).into_iter())
+                .map(|j| short_connection(group * OPEN + j, wire).into_iter())
                 .collect();
             loop {
                 let before = segs.len();
@@ -543,7 +582,11 @@ fn websocket() {
             packets = st.packets;
             events = n;
         }
-        let name = if ws { "WebSocket" } else { "plain TCP" };
+        let name = match wire {
+            Wire::Tcp => "plain TCP",
+            Wire::WebSocket => "WebSocket",
+            Wire::Deflate => "WebSocket, permessage-deflate",
+        };
         println!(
             "{name}: {CONNS} connections, {} segments, {:.1} MB, {packets} MQTT packets, {events} events: \
              {:.3} s, {:.2} M packets/s, {:.0} MB/s, {:.2} M segments/s",
@@ -556,10 +599,14 @@ fn websocket() {
         );
         results.push((best, packets));
     }
-    let (plain, ws) = (results[0], results[1]);
-    assert_eq!(plain.1, ws.1, "the same MQTT packets either way");
+    let (plain, ws, deflated) = (results[0], results[1], results[2]);
+    assert!(
+        plain.1 == ws.1 && plain.1 == deflated.1,
+        "the same MQTT packets every way"
+    );
     println!(
-        "WebSocket takes {:.2}× the time of plain TCP for the same MQTT traffic",
-        ws.0 / plain.0
+        "WebSocket takes {:.2}× the time of plain TCP for the same MQTT traffic, with permessage-deflate {:.2}×",
+        ws.0 / plain.0,
+        deflated.0 / plain.0
     );
 }

@@ -231,7 +231,9 @@ impl RecEnd {
             } => format!(
                 "the client sent DISCONNECT and the connection closed {} after it ({detail}{})",
                 secs(*since),
-                by.map(|s| format!(" by the {}", side_name(s)))
+                // A WebSocket close's detail names its sides already.
+                by.filter(|_| !detail.contains(" by "))
+                    .map(|s| format!(" by the {}", side_name(s)))
                     .unwrap_or_default()
             ),
             Self::Client { since, detail, .. } => format!(

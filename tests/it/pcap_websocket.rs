@@ -553,12 +553,16 @@ struct Judged {
     packets: u64,
     notices: Vec<String>,
     verdicts: std::collections::BTreeMap<String, String>,
+    /// The replay of the capture's client to the same broker over TCP: (id, status,
+    /// what was measured) of its cases.
+    replay: Vec<(String, String, String)>,
 }
 
 /// MQTT.js (tests/js/qos.js: 5 QoS 1 and 5 QoS 2 messages to itself) talks to aedes over
 /// ws:// with `deflate` (`None`: no compression offered; `takeover` or
 /// `no-context-takeover`: accepted, every message compressed) while tshark captures the
-/// loopback; the capture is judged by our reader and with `--pcap`.
+/// loopback; the capture is judged by our reader and with `--pcap`, and its client
+/// replayed to the broker's TCP listener with `--replay-to`.
 fn mqttjs_to_aedes_over_ws(deflate: Option<&str>) -> Judged {
     use crate::support::brokers::Broker;
     use crate::support::capture_cli::{judge_capture, worst};
@@ -593,7 +597,6 @@ fn mqttjs_to_aedes_over_ws(deflate: Option<&str>) -> Judged {
         .expect("node runs");
     wait_for(client, Duration::from_secs(30)).expect("MQTT.js over ws:// to aedes");
     let file = wire.stop();
-    drop(broker);
 
     // tshark: the data frames of both sides carry the Per-Message Compressed bit exactly
     // when compression was accepted.
@@ -653,10 +656,39 @@ fn mqttjs_to_aedes_over_ws(deflate: Option<&str>) -> Judged {
         })
         .flat_map(|g| g["cases"].as_array().expect("cases"))
         .collect();
+    let verdicts = worst(cases);
+    let replayed = judge_capture(
+        "mqtt-3.1.1",
+        &[&file],
+        &[
+            "--port",
+            &port,
+            "--replay-to",
+            &broker.url(),
+            "--speed",
+            "0",
+        ],
+        &[],
+    );
+    let replay = replayed["suites"]
+        .as_array()
+        .expect("suites")
+        .iter()
+        .flat_map(|g| g["cases"].as_array().expect("cases"))
+        .map(|c| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                text(&c["id"]),
+                text(&c["verdict"]["status"]),
+                text(&c["measured"]),
+            )
+        })
+        .collect();
     Judged {
         packets,
         notices,
-        verdicts: worst(cases),
+        verdicts,
+        replay,
     }
 }
 
@@ -688,6 +720,33 @@ fn pcap_websocket_compressed_messages_are_judged_as_the_plain_ones() {
                 && ALWAYS.iter().all(|id| judged.verdicts.contains_key(*id)),
             "{deflate:?}: {:?}",
             judged.verdicts
+        );
+        // Replayed over TCP, the broker answers as it did over WebSocket.
+        let replay: Vec<(&str, &str)> = judged
+            .replay
+            .iter()
+            .map(|(id, status, _)| (id.as_str(), status.as_str()))
+            .collect();
+        assert_eq!(
+            replay,
+            [("REPLAY-RESPONSES", "passed"), ("REPLAY-CLOSE", "passed")],
+            "{deflate:?}: {:?}",
+            judged.replay
+        );
+        assert!(
+            judged.replay[0]
+                .2
+                .contains("32/32 recorded server packets matched"),
+            "{:?}",
+            judged.replay
+        );
+        assert!(
+            judged.replay[1]
+                .2
+                .contains("recorded: the client sent DISCONNECT")
+                && !judged.replay[1].2.contains("by server by"),
+            "{:?}",
+            judged.replay
         );
     }
 }
