@@ -23,44 +23,86 @@ fn status_meaning(tag: &str) -> &'static str {
     }
 }
 
+/// One test, rule or device test explained: what `--explain` prints, as text or JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    /// Its id.
+    pub id: String,
+    /// `test`, `passive rule` or `device test`.
+    pub kind: &'static str,
+    /// The suite's name.
+    pub suite: String,
+    /// Its title.
+    pub title: String,
+    /// Its status tag (DOC, SDK, INF, NP, …).
+    pub status: String,
+    /// What the status makes of a miss.
+    pub status_meaning: &'static str,
+    /// Where the rule comes from, when the suite says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Why it is skipped, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+    /// The statements and catalogue rules it cites, each with what it says.
+    pub cites: Vec<Citation>,
+    /// The suite's note on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Its definition as the suite's YAML gives it, when found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub definition: Option<Definition>,
+    /// What the definition holds: `steps`, `check` or `what the cloud does and expects`.
+    #[serde(skip)]
+    definition_holds: &'static str,
+}
+
+/// A cited statement or rule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Citation {
+    /// The statement or rule id.
+    pub id: String,
+    /// What it is: the statement's summary with its specification, or the rule's title.
+    pub what: String,
+}
+
+/// Where an entry is defined and its fields as written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Definition {
+    /// The file (or built-in suite) it is in.
+    pub origin: String,
+    /// The line of its `- id:`.
+    pub line: usize,
+    /// Its other fields, dedented.
+    pub body: Vec<String>,
+}
+
 /// The explanation of `id` in `suite`, whose texts (from [`crate::suite::sources`], nearest
 /// first) give the definition as written; `Err` names near matches of an unknown id.
-pub fn explain(suite: &Suite, sources: &[(String, String)], id: &str) -> Result<String, String> {
+pub fn explain(
+    suite: &Suite,
+    sources: &[(String, String)],
+    id: &str,
+) -> Result<Explanation, String> {
     let entries = list::entries(suite, &Selection::default());
     let Some(entry) = entries.iter().find(|e| e.id == id) else {
         return Err(unknown(suite, &entries, id));
     };
-    let mut out = String::new();
-    let kind = match entry.kind {
-        Kind::Test => "test",
-        Kind::Rule => "passive rule",
-        Kind::DeviceTest => "device test",
+    let (kind, what) = match entry.kind {
+        Kind::Test => ("test", "steps"),
+        Kind::Rule => ("passive rule", "check"),
+        Kind::DeviceTest => ("device test", "what the cloud does and expects"),
     };
-    let _ = writeln!(out, "{} — {kind} of suite `{}`", entry.id, suite.name);
-    let _ = writeln!(out, "title:  {}", entry.title);
-    let _ = writeln!(
-        out,
-        "status: {} ({})",
-        entry.status,
-        status_meaning(entry.status)
-    );
     let (source, note) = source_and_note(suite, entry);
-    if let Some(source) = source {
-        let _ = writeln!(out, "source: {source}");
-    }
-    if let Some(reason) = &entry.skip {
-        let _ = writeln!(out, "skip:   {reason}");
-    }
     // A rule named after a statement checks that statement.
-    let mut cites: Vec<&str> = Vec::new();
+    let mut cited: Vec<&str> = Vec::new();
     if entry.kind == Kind::Rule && statement(suite, &entry.id).is_some() {
-        cites.push(&entry.id);
+        cited.push(&entry.id);
     }
-    cites.extend(entry.cites.iter().map(String::as_str));
-    if !cites.is_empty() {
-        out.push_str("cites:\n");
-        let width = cites.iter().map(|c| c.len()).max().unwrap_or(0);
-        for c in cites {
+    cited.extend(entry.cites.iter().map(String::as_str));
+    let cites = cited
+        .into_iter()
+        .map(|c| {
             let what = match (statement(suite, c), entries.iter().find(|e| e.id == c)) {
                 (Some((spec, summary)), _) => format!("{spec} {summary}"),
                 (None, Some(e)) if e.kind == Kind::Rule => format!("catalogue rule: {}", e.title),
@@ -71,37 +113,78 @@ pub fn explain(suite: &Suite, sources: &[(String, String)], id: &str) -> Result<
                 }
                 (None, None) => "(a rule of the platform's catalogue, no check of its own)".into(),
             };
-            let _ = writeln!(out, "  {c:<width$}  {what}");
+            Citation {
+                id: c.to_owned(),
+                what,
+            }
+        })
+        .collect();
+    Ok(Explanation {
+        id: entry.id.clone(),
+        kind,
+        suite: suite.name.clone(),
+        title: entry.title.clone(),
+        status: entry.status.to_owned(),
+        status_meaning: status_meaning(entry.status),
+        source,
+        skip: entry.skip.clone(),
+        cites,
+        note: note.map(|n| n.trim_end().to_owned()),
+        definition: definition(sources, &entry.id).map(|(origin, line, body)| Definition {
+            origin,
+            line,
+            body,
+        }),
+        definition_holds: what,
+    })
+}
+
+impl Explanation {
+    /// The explanation for a reader.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{} — {} of suite `{}`", self.id, self.kind, self.suite);
+        let _ = writeln!(out, "title:  {}", self.title);
+        let _ = writeln!(out, "status: {} ({})", self.status, self.status_meaning);
+        if let Some(source) = &self.source {
+            let _ = writeln!(out, "source: {source}");
         }
-    }
-    if let Some(note) = note {
-        let _ = writeln!(
-            out,
-            "note:   {}",
-            note.trim_end().replace('\n', "\n        ")
-        );
-    }
-    let what = match entry.kind {
-        Kind::Test => "steps",
-        Kind::Rule => "check",
-        Kind::DeviceTest => "what the cloud does and expects",
-    };
-    match definition(sources, &entry.id) {
-        Some((origin, line, body)) => {
-            let _ = writeln!(out, "{what} ({origin}, line {line}):");
-            for l in body {
-                let _ = writeln!(out, "  {l}");
+        if let Some(reason) = &self.skip {
+            let _ = writeln!(out, "skip:   {reason}");
+        }
+        if !self.cites.is_empty() {
+            out.push_str("cites:\n");
+            let width = self.cites.iter().map(|c| c.id.len()).max().unwrap_or(0);
+            for c in &self.cites {
+                let _ = writeln!(out, "  {:<width$}  {}", c.id, c.what);
             }
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "{what}: not found as a `- id: {}` entry in the suite's files",
-                entry.id
-            );
+        if let Some(note) = &self.note {
+            let _ = writeln!(out, "note:   {}", note.replace('\n', "\n        "));
         }
+        match &self.definition {
+            Some(d) => {
+                let what = self.definition_holds;
+                let _ = writeln!(out, "{what} ({}, line {}):", d.origin, d.line);
+                for l in &d.body {
+                    let _ = writeln!(out, "  {l}");
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{}: not found as a `- id: {}` entry in the suite's files",
+                    self.definition_holds, self.id
+                );
+            }
+        }
+        out
     }
-    Ok(out)
+
+    /// The explanation as one JSON document.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an explanation always serializes")
+    }
 }
 
 /// The statement `id` with its summary, from the suite's MQTT version first.

@@ -67,8 +67,11 @@ pub fn run(args: &RunArgs) -> i32 {
             .map_err(|e| e.to_string())
             .and_then(|sources| super::explain::explain(&suite, &sources, id));
         return match explained {
-            Ok(text) => {
-                print!("{text}");
+            Ok(explanation) => {
+                match args.format {
+                    Format::Text => print!("{}", explanation.text()),
+                    Format::Json => println!("{}", explanation.json()),
+                }
                 exit::OK
             }
             Err(message) => {

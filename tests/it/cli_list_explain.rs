@@ -140,14 +140,57 @@ fn explain_finds_every_check_of_every_built_in_suite_in_its_yaml() {
             .chain(s.rules.iter().map(|r| r.id.value.clone()))
             .chain(s.device_tests.iter().map(|d| d.id.clone()));
         for id in ids {
-            let text = explain(&s, &sources, &id).unwrap_or_else(|e| panic!("{name} {id}: {e}"));
-            assert!(!text.contains("not found as a"), "{name} {id}:\n{text}");
+            let e = explain(&s, &sources, &id).unwrap_or_else(|e| panic!("{name} {id}: {e}"));
+            assert!(e.definition.is_some(), "{name} {id}:\n{}", e.text());
             // Every statement cited is found, with its summary.
             assert!(
-                !text.contains("(not in the statement"),
-                "{name} {id}:\n{text}"
+                e.cites
+                    .iter()
+                    .all(|c| !c.what.starts_with("(not in the statement")),
+                "{name} {id}:\n{}",
+                e.text()
             );
         }
+    }
+}
+
+#[test]
+fn explain_in_json_gives_the_same_fields() {
+    let (code, text, _) = cli(&["--suite", "tuya", "--explain", "TUYA-KA-01"]);
+    assert_eq!(code, Some(0));
+    let (code, json, stderr) = cli(&[
+        "--suite",
+        "tuya",
+        "--explain",
+        "TUYA-KA-01",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    assert_eq!(doc["id"], "TUYA-KA-01");
+    assert_eq!(doc["kind"], "passive rule");
+    assert_eq!(doc["suite"], "tuya");
+    assert!(text.contains(&format!("title:  {}", doc["title"].as_str().unwrap())));
+    assert!(text.contains(&format!("status: {} (", doc["status"].as_str().unwrap())));
+    let definition = &doc["definition"];
+    assert_eq!(definition["origin"], "builtin:tuya");
+    let line = definition["line"].as_u64().expect("a line");
+    assert!(
+        text.contains(&format!("check (builtin:tuya, line {line}):")),
+        "{text}"
+    );
+    let body: Vec<&str> = definition["body"]
+        .as_array()
+        .expect("body lines")
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(body.contains(&"check: keepalive_range"), "{body:?}");
+    for c in doc["cites"].as_array().expect("cites") {
+        assert!(
+            text.contains(c["id"].as_str().unwrap()) && text.contains(c["what"].as_str().unwrap())
+        );
     }
 }
 
