@@ -48,7 +48,9 @@ impl Judge {
             self.judge_silence(event.conn, (gap, at), ka, &what, findings);
         }
         let profile = self.profile.clone();
-        self.each_rule(event.conn, findings, |check, _| match check {
+        // Each server-close rule's window, drawn by the report.
+        let mut close_windows: Vec<(String, [Duration; 4])> = Vec::new();
+        self.each_rule(event.conn, findings, |check, rule| match check {
             Check::ServerClose {
                 factor,
                 min_factor,
@@ -64,6 +66,10 @@ impl Judge {
                 let tol = tolerance.unwrap_or(1.0);
                 let due = factor * f64::from(ka);
                 let g = gap.as_secs_f64();
+                if let Some(last) = last_client {
+                    let after = |secs: f64| last + Duration::from_secs_f64(secs);
+                    close_windows.push((rule.to_owned(), [last, after(earliest), after(due + tol), at]));
+                }
                 Some((g < earliest || g > due + tol).then(|| {
                     format!("the server closed a silent client after {g:.2} s; window {earliest:.2}–{:.2} s (up to {factor}× keepalive {ka} s + {tol} s)", due + tol)
                 }))
@@ -71,6 +77,12 @@ impl Judge {
             Check::OneConnection if by == Some(Side::Server) => taken_over.map(|_| None),
             _ => None,
         });
+        for (rule, window) in close_windows {
+            let index = self.rules.iter().position(|r| r.id.value == rule);
+            if let (Some(i), Some(state)) = (index, self.conns.get_mut(&event.conn)) {
+                state.rules[i].detail_mut().close_window = Some(window);
+            }
+        }
         // Taken over, then ended by the client (or by either side, unseen) rather than by
         // the server: a server that kept it open past the window broke the rule; before
         // that, nothing shows what the server would have done. One that sent DISCONNECT
@@ -406,9 +418,11 @@ impl SilenceWindow {
     }
 }
 
-/// What the report draws of a rule's verdict on a connection: the longest silence of the
-/// client against its keep-alive window (from the last packet before it, passing up to
-/// Keep Alive plus the tolerance) for a silence rule, and the line of the first violation.
+/// What the report draws of a rule's verdict on a connection: for a server-close rule the
+/// close against its window (from the client's last packet); for a silence rule the
+/// longest silence of the client against its keep-alive window (from the last packet
+/// before it, passing up to Keep Alive plus the tolerance); and the line of the first
+/// violation.
 fn rule_timing(
     state: &ConnState,
     rs: &RuleState,
@@ -421,8 +435,17 @@ fn rule_timing(
     }
     let conn = Some(state.label.as_str());
     let offending_at = rs.detail.as_ref().and_then(|d| d.violation_at);
-    let mut timing = match (silence, state.longest_silence_end) {
-        (Some((gap, window)), Some(end)) => {
+    let close_window = rs.detail.as_ref().and_then(|d| d.close_window);
+    let mut timing = match (close_window, silence, state.longest_silence_end) {
+        (Some([last, from, to, closed]), _, _) => Timing {
+            anchor: Some(last),
+            from: Some(from),
+            to: Some(to),
+            measured: Some(closed),
+            what: "server closed the silent client".to_owned(),
+            ..Timing::default()
+        },
+        (None, Some((gap, window)), Some(end)) => {
             let start = end.saturating_sub(gap);
             Timing {
                 anchor: Some(start),

@@ -79,6 +79,9 @@ struct RuleDetail {
     inconclusive: Option<String>,
     /// When the first violation was found (the time of its connection's event).
     violation_at: Option<Duration>,
+    /// A server-close rule's window over a silent client: (the client's last packet, the
+    /// earliest and the latest close passing, the close), for the report to draw.
+    close_window: Option<[Duration; 4]>,
 }
 
 impl RuleState {

@@ -941,3 +941,46 @@ fn the_first_packet_is_judged_only_when_the_connections_start_was_seen() {
     assert_eq!(label, "inconclusive", "{message}");
     assert!(message.contains("the capture lost the client's first bytes"));
 }
+
+/// A server-close rule's failure carries its window for the report to draw: from the
+/// client's last packet, the earliest and latest close allowed, the close measured and
+/// the trace line of that close.
+#[test]
+fn a_late_server_close_carries_its_window_and_the_close() {
+    const DROP_SUITE: &str = r#"
+name: drop-demo
+rules:
+  - { id: R-DROP, title: "silent clients are dropped", check: { server_close: { factor: 2.5, min_factor: 2.0, tolerance: 1 } } }
+tests: []
+"#;
+    let mut f = Feed::of(DROP_SUITE);
+    f.packet(1, 0.0, Side::Client, Packet::Connect(connect(10).into()));
+    f.packet(1, 1.0, Side::Client, Packet::PingReq);
+    assert_eq!(f.close(1, 40.0, Side::Server), ["R-DROP"]);
+    let groups = f.judge.finish(Grouping::ClientId);
+    let case = groups[0]
+        .cases
+        .iter()
+        .find(|c| c.id == "R-DROP")
+        .expect("the rule applied");
+    let Verdict::Failed { message } = &case.verdict else {
+        panic!("expected a failure: {:?}", case.verdict);
+    };
+    assert!(
+        message.contains("after 39.00 s; window 20.00–26.00 s"),
+        "{message}"
+    );
+    let timing = case.timing.as_ref().expect("the window is drawn");
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    assert_eq!(
+        (
+            secs(timing.anchor),
+            secs(timing.from),
+            secs(timing.to),
+            secs(timing.measured)
+        ),
+        (Some(1.0), Some(21.0), Some(27.0), Some(40.0))
+    );
+    let line = &case.trace[timing.offending.expect("the close is marked")];
+    assert_eq!(line.at, Duration::from_secs(40), "{line:?}");
+}
