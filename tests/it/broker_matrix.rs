@@ -1637,6 +1637,58 @@ const JOBS: usize = 64;
 /// `Racy`. The run takes about 100 s.
 const AMQTT_JOBS: usize = 2;
 
+/// The tests that store retained messages, run one at a time against amqtt after the
+/// others. amqtt 0.12 sends every new connection the retained messages of every topic
+/// anyone subscribes to (subscribed or not), iterating its subscriptions across an await:
+/// when another test's connection subscribes or leaves meanwhile, the iteration fails
+/// ("dictionary changed size") and amqtt drops the new connection right after its CONNACK
+/// (MQTT311-RET-02 and FLAG-03 were seen failing so, one run in many). Without a retained
+/// message stored nothing is sent and nothing awaited, so the other tests run two at a time.
+const AMQTT_RETAINED: [&str; 7] = [
+    "MQTT311-SUB-07",
+    "MQTT311-RET-01",
+    "MQTT311-RET-02",
+    "MQTT311-RET-03",
+    "MQTT311-RET-04",
+    "MQTT311-RET-05",
+    "MQTT311-FLAG-03",
+];
+
+/// The mqtt-3.1.1 suite against amqtt: [`AMQTT_JOBS`] at once, then the
+/// [`AMQTT_RETAINED`] tests one at a time; one report of both.
+fn amqtt_311_run(broker: &Broker) -> RunReport {
+    let retained = || AMQTT_RETAINED.iter().map(|s| (*s).to_owned()).collect();
+    let pass = |selection, jobs| {
+        suite_run::run_builtin_selected(
+            "mqtt-3.1.1",
+            &broker.url(),
+            TlsOptions::default(),
+            jobs,
+            false,
+            selection,
+        )
+    };
+    let mut report = pass(
+        Selection {
+            skip: retained(),
+            exact: true,
+            ..Selection::default()
+        },
+        AMQTT_JOBS,
+    );
+    let serial = pass(
+        Selection {
+            filters: retained(),
+            exact: true,
+            ..Selection::default()
+        },
+        1,
+    );
+    report.duration += serial.duration;
+    report.suites.extend(serial.suites);
+    report
+}
+
 #[test]
 fn mqtt311_suite_against_aedes() {
     let broker = Broker::start(Kind::Aedes);
@@ -1646,10 +1698,7 @@ fn mqtt311_suite_against_aedes() {
 #[test]
 fn mqtt311_suite_against_amqtt() {
     let broker = Broker::start(Kind::Amqtt);
-    verdicts::check_report(
-        run("mqtt-3.1.1", &broker.url(), AMQTT_JOBS).cases(),
-        AMQTT_311,
-    );
+    verdicts::check_report(amqtt_311_run(&broker).cases(), AMQTT_311);
 }
 
 #[test]
@@ -1856,15 +1905,10 @@ fn write_the_broker_matrix() {
             } else {
                 broker.url()
             };
-            let jobs = if kind == Kind::Amqtt {
-                AMQTT_JOBS
-            } else {
-                JOBS
-            };
-            let report = if kind == Kind::Rumqttd && suite == "mqtt-5" {
-                rumqttd_5_run(&broker)
-            } else {
-                run(suite, &url, jobs)
+            let report = match kind {
+                Kind::Rumqttd if suite == "mqtt-5" => rumqttd_5_run(&broker),
+                Kind::Amqtt => amqtt_311_run(&broker),
+                _ => run(suite, &url, JOBS),
             };
             cells.push(Cell {
                 broker: format!("{} {}", kind.name(), kind.version()),
