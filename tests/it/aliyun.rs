@@ -426,7 +426,7 @@ fn conforming_devices_pass_every_rule() {
             .args([
                 "-i", &id, "-u", &user, "-P", &pw, "-V", "mqttv311", "-k", "600",
             ])
-            .args(["-q", "1", "-W", "1"])
+            .args(["-q", "1", "-E", "-W", "10"])
             .args([
                 "-t",
                 &format!("/sys/{PRODUCT_KEY}/{DEVICE_NAME}/thing/service/property/set"),

@@ -82,7 +82,8 @@ fn a_conforming_mosquitto_sub_passes_every_rule() {
         .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "--cafile"])
         .arg(&cloud.ca)
         .args([
-            "-i", &id, "-u", &user, "-P", &pw, "-V", "mqttv311", "-k", "60", "-q", "1", "-W", "1",
+            "-i", &id, "-u", &user, "-P", &pw, "-V", "mqttv311", "-k", "60", "-q", "1", "-E", "-W",
+            "10",
         ])
         .args([
             "-t",

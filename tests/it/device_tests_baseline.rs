@@ -117,10 +117,10 @@ fn libmosquitto_stays_connected_after_session_present_1_to_a_clean_start() {
     );
     let (case, _) = decided(cloud, device, id, Duration::from_secs(20), &capture);
     assert_eq!(status(&case), "failed", "{case}");
-    // The measured time is at the window's end, give or take the machine's load.
+    // The measured time is at the window's end or, on a loaded machine, later.
     let message = case["verdict"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.starts_with("still connected 10.")
+        message.starts_with("still connected ")
             && message.contains(" s after the CONNACK; window ≤ 10.00 s (a device that asked for a clean session holds no session state; the specification sets no time, the cloud waits 10 s)"),
         "{message}"
     );

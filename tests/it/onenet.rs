@@ -446,8 +446,9 @@ fn publish(port: u16, extra: &[&str]) {
     mosquitto_client("mosquitto_pub", port, ACCESS_KEY, &args);
 }
 
+/// mosquitto_sub subscribes to `filter` and leaves once the SUBACK came (within 10 s).
 fn subscribe(port: u16, filter: &str, extra: &[&str]) {
-    let mut args = vec!["-k", "60", "-q", "1", "-W", "1", "-t", filter];
+    let mut args = vec!["-k", "60", "-q", "1", "-E", "-W", "10", "-t", filter];
     args.extend_from_slice(extra);
     mosquitto_client("mosquitto_sub", port, ACCESS_KEY, &args);
 }

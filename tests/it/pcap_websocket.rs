@@ -317,13 +317,16 @@ def client(cid):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, transport="websockets", protocol=mqtt.MQTTv311)
     c.ws_set_options(path="/mqtt")
     return c
+import threading
 got = []
+subscribed = threading.Event()
 sub = client("ws-sub")
 sub.on_message = lambda c, u, m: got.append(m.payload)
+sub.on_subscribe = lambda *args: subscribed.set()
 sub.connect("127.0.0.1", port, keepalive=30)
 sub.loop_start()
 r, mid = sub.subscribe("ws/#", qos=2)
-time.sleep(0.5)
+assert subscribed.wait(10), "no SUBACK"
 pub = client("ws-pub")
 pub.connect("127.0.0.1", port, keepalive=30)
 pub.loop_start()

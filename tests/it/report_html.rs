@@ -177,23 +177,39 @@ fn run_cli(args: &[&str], limit: Duration) -> std::process::Output {
     child.wait_with_output().expect("output")
 }
 
+/// A keep-alive window mosquitto never meets: it closes a client silent at Keep Alive 2 s
+/// by its sweep 3–9 s after the client's last packet (MQTT311-KA-01 itself passes or fails
+/// with the sweep's phase), never 10 s or later.
+const EARLY_CLOSE_SUITE: &str = r#"name: html-demo
+extends: mqtt-3.1.1
+tests:
+  - id: HTML-KA-EARLY
+    title: a client silent at Keep Alive 2 s is closed 10–30 s after its last packet
+    timeout: 40s
+    steps:
+      - connect: { keepalive: 2 }
+      - expect: { closed, since: last_sent, after: 10s, within: 30s }
+"#;
+
 /// Broker mode against mosquitto, which answers a malformed PINGREQ (MQTT311-PKT-05) and
-/// closes a silent client later than 1.5 × Keep Alive + 1 s (MQTT311-KA-01): both fail, the
-/// first on a packet, the second on its window.
+/// closes a silent client before the window of HTML-KA-EARLY: both fail, the first on a
+/// packet, the second on its window.
 #[test]
 fn a_broker_run_draws_its_failures_with_the_offending_packet_and_the_window() {
     let broker = Mosquitto::start("html-broker", "allow_anonymous true");
     let dir = temp_dir("html-broker-report");
     let page = html_path(&dir);
+    let suite = dir.join("html-demo.yaml");
+    std::fs::write(&suite, EARLY_CLOSE_SUITE).expect("suite written");
     let out = run_cli(
         &[
             "--suite",
-            "mqtt-3.1.1",
+            suite.to_str().unwrap(),
             "--target",
             &broker.url(),
             "--exact",
             "MQTT311-PKT-05",
-            "MQTT311-KA-01",
+            "HTML-KA-EARLY",
             "MQTT311-CONN-01",
             "--report-junit",
             dir.join("report.xml").to_str().unwrap(),
@@ -210,8 +226,8 @@ fn a_broker_run_draws_its_failures_with_the_offending_packet_and_the_window() {
     );
     let dom = rendered(&page);
     assert_failure_drawn(&dom, "MQTT311-PKT-05", "arrow");
-    // The late close: the window drawn as a band, the close measured outside it.
-    let ka = case_html(&dom, "MQTT311-KA-01");
+    // The early close: the window drawn as a band, the close measured outside it.
+    let ka = case_html(&dom, "HTML-KA-EARLY");
     assert!(ka.contains("class=\"window\""), "{ka}");
     assert!(ka.contains("class=\"measured outside\""), "{ka}");
     assert!(ka.contains("class=\"note offending\""), "{ka}");
@@ -225,7 +241,7 @@ fn a_broker_run_draws_its_failures_with_the_offending_packet_and_the_window() {
     assert!(!searched.contains("data-id=\"MQTT311-PKT-05\""));
     let only_passed = rendered_at(&page, "#status=passed");
     assert!(only_passed.contains("data-id=\"MQTT311-CONN-01\""));
-    assert!(!only_passed.contains("data-id=\"MQTT311-KA-01\""));
+    assert!(!only_passed.contains("data-id=\"HTML-KA-EARLY\""));
     // The summary counts the statuses.
     let chip = dom
         .split("class=\"chip st-failed\"")

@@ -352,7 +352,7 @@ fn a_conforming_mosquitto_sub_passes_every_rule() {
         .args(["-h", "127.0.0.1", "-p", &cloud.port.to_string(), "--cafile"])
         .arg(&cloud.ca)
         .args(refs(&device_login()))
-        .args(["-V", "mqttv311", "-k", "60", "-q", "1", "-W", "1"])
+        .args(["-V", "mqttv311", "-k", "60", "-q", "1", "-E", "-W", "10"])
         .args(["-t", "iot-2/cmd/+/fmt/+", "-t", "iotdm-1/#"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

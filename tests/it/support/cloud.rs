@@ -28,17 +28,9 @@ pub struct Cloud {
     console: std::sync::mpsc::Receiver<String>,
 }
 
+/// A fresh temporary directory for one device-mode run.
 pub fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mqtt-conform-device-{tag}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    super::mosquitto::temp_dir(&format!("device-{tag}"))
 }
 
 impl Cloud {

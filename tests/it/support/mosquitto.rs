@@ -26,14 +26,19 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// A fresh temporary directory for one test.
+/// A fresh temporary directory for one test (unique within the process even for tests
+/// with one tag started in the same nanosecond).
 pub fn temp_dir(tag: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let dir =
-        std::env::temp_dir().join(format!("mqtt-conform-{tag}-{}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "mqtt-conform-{tag}-{}-{nanos}-{n}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     dir
 }
