@@ -376,7 +376,13 @@ fn device_tests_withhold_pingresp_and_drop_the_connection_with_measured_timings(
     } else {
         "warning"
     };
-    assert_eq!(status, expected, "{no_ping}");
+    // The measurement gives times to 10 ms; the verdict was judged on the exact ones.
+    let at_an_edge = (gave_up - 7.5).abs() < 0.01 || (reconnect - earliest).abs() < 0.01;
+    if at_an_edge {
+        assert!(["passed", "warning"].contains(&status), "{no_ping}");
+    } else {
+        assert_eq!(status, expected, "{no_ping}");
+    }
 }
 
 /// The cloud delivers a property set to a subscribed rumqttc device that answers on

@@ -58,47 +58,61 @@ impl Mosquitto {
         Self::start_in(dir, extra)
     }
 
-    /// Starts mosquitto in an existing directory (holding files `extra` refers to).
+    /// Starts mosquitto in an existing directory (holding files `extra` refers to). A port
+    /// taken between being picked and being bound (another program's ephemeral port) is
+    /// replaced by a new one, up to three times.
     pub fn start_in(dir: PathBuf, extra: &str) -> Self {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        let mut f = std::fs::File::create(&conf).expect("config file");
-        writeln!(f, "listener {port} 127.0.0.1\n{extra}").expect("config written");
-        drop(f);
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("mosquitto.log")).expect("log file"),
-            ))
-            .spawn()
-            .expect("mosquitto is installed (Debian package `mosquitto`; .ci/run installs it)");
-        let mut m = Self { child, port, dir };
-        m.wait_ready();
-        m
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+        for attempt in 1..=3 {
+            let port = free_port();
+            let conf = dir.join("mosquitto.conf");
+            let mut f = std::fs::File::create(&conf).expect("config file");
+            writeln!(f, "listener {port} 127.0.0.1\n{extra}").expect("config written");
+            drop(f);
+            let mut child = Command::new("mosquitto")
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(
+                    std::fs::File::create(dir.join("mosquitto.log")).expect("log file"),
+                ))
+                .spawn()
+                .expect("mosquitto is installed (Debian package `mosquitto`; .ci/run installs it)");
+            match wait_ready(&mut child, port, &dir) {
+                Ok(()) => return Self { child, port, dir },
+                Err(log) if attempt < 3 && log.contains("Address already in use") => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                Err(log) => {
+                    let _ = child.kill();
+                    panic!("mosquitto did not start on port {port}: {log}")
+                }
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log =
-                    std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default();
-                panic!("mosquitto exited with {status}: {log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("mosquitto did not listen on port {} within 10 s", self.port);
+        unreachable!("the third attempt returns or panics")
     }
 
     /// `mqtt://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
+}
+
+/// Waits until mosquitto says it runs (every listener bound) and `port` answers; `Err`
+/// with its log when it exits first or takes over 10 s.
+fn wait_ready(child: &mut Child, port: u16, dir: &std::path::Path) -> Result<(), String> {
+    let log = || std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status}: {}", log()));
+        }
+        if log().contains(" running") && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("not running within 10 s: {}", log()))
 }
 
 impl Drop for Mosquitto {

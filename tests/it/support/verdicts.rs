@@ -215,6 +215,10 @@ fn sweep_close(case: &CaseReport, keepalive: f64) -> f64 {
 fn keepalive_in_window(case: &CaseReport) {
     let limit = 1.5 * BASELINE_KEEPALIVE + 1.0;
     let x = sweep_close(case, BASELINE_KEEPALIVE);
+    // The trace gives the close to 10 ms; the verdict was judged on the exact time.
+    if (x - limit).abs() < 0.01 {
+        return;
+    }
     assert_eq!(
         case.verdict == Verdict::Passed,
         x <= limit,
