@@ -65,7 +65,10 @@
 //! Other knobs: `KEEPALIVE` (s, default 30), `QOS` (0 or 1), `IDENTITY` (`distinct`,
 //! `shared`), `CONNECT_CONCURRENCY` (default 200), `SERVER_BIN` (a server binary to use
 //! instead of building `target/release/mqtt-conform`), `BUILD=0` (do not run cargo, use
-//! the binary as it is), `KEEP_DIR=1` (keep the suite and the server's reports). Linux only
+//! the binary as it is), `KEEP_DIR=1` (keep the suite and the server's reports), `HTML=1`
+//! (the server also writes its HTML report; its size is printed, and with `KEEP_DIR=1` the
+//! page is kept to be opened or measured with `REPORT_HTML=… cargo test --test it --
+//! --ignored report_html::a_report_of_many_cases_stays_small_and_draws_quickly`). Linux only
 //! (`/proc`, `wait4`).
 
 #[cfg(target_os = "linux")]
@@ -177,6 +180,8 @@ mod linux {
         connect_concurrency: usize,
         build: bool,
         keep_dir: bool,
+        /// The server also writes `report.html`.
+        html: bool,
         mem_cap_mib: u64,
     }
 
@@ -217,6 +222,7 @@ mod linux {
                 connect_concurrency: env_num("CONNECT_CONCURRENCY", 200usize).max(1),
                 build: std::env::var("BUILD").map_or(true, |v| v != "0"),
                 keep_dir: std::env::var("KEEP_DIR").is_ok_and(|v| v == "1"),
+                html: std::env::var("HTML").is_ok_and(|v| v == "1"),
                 mem_cap_mib: env_num("SERVER_MEM_CAP_MB", 4096u64),
             }
         }
@@ -377,6 +383,12 @@ mod linux {
             .args(["--duration", &format!("{duration}s")])
             .arg("--report-junit")
             .arg(dir.join("report.xml"))
+            .args(
+                cfg.html
+                    .then(|| ["--report-html".into(), dir.join("report.html")])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -828,6 +840,9 @@ mod linux {
         std::thread::sleep(Duration::from_millis(200));
         let stderr = server.stderr.lock().expect("stderr").join("\n");
         let report_size = std::fs::metadata(dir.join("report.xml")).map_or(0, |m| m.len());
+        let html_size = cfg
+            .html
+            .then(|| std::fs::metadata(dir.join("report.html")).map_or(0, |m| m.len()));
         let exit = match code {
             c if c >= 0 => format!("exit code {c}"),
             -6 => format!(
@@ -925,13 +940,14 @@ mod linux {
             (
                 "server report phase".into(),
                 format!(
-                    "{} (verdicts {}), {exit}; JUnit {}",
+                    "{} (verdicts {}), {exit}; JUnit {}{}",
                     loop_ended.map_or("(not seen)".into(), |(t, _)| format!(
                         "{:.1} s from loop end to exit",
                         exited.duration_since(t).as_secs_f64()
                     )),
                     judge_figure(&stderr, "final verdicts built in"),
-                    mib(report_size)
+                    mib(report_size),
+                    html_size.map_or(String::new(), |n| format!(", HTML {}", mib(n)))
                 ),
             ),
             (
