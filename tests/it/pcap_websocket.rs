@@ -753,3 +753,36 @@ fn pcap_websocket_compressed_messages_are_judged_as_the_plain_ones() {
         );
     }
 }
+
+/// The capture fuzz target's seeds (fuzz/seeds/capture: tshark captures of MQTT.js and
+/// aedes over ws://, plain and with permessage-deflate both ways) are whole sessions our
+/// reader follows to the end: 29 MQTT packets each, one WebSocket flow, no note.
+#[test]
+fn pcap_websocket_the_fuzz_seeds_are_whole_sessions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/capture");
+    let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fuzz/seeds/capture")
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    seeds.sort();
+    assert_eq!(seeds.len(), 3, "{seeds:?}");
+    for seed in seeds {
+        let bytes = std::fs::read(&seed).expect("a seed");
+        let mut analyzer = Analyzer::new(AnalyzerConfig::default());
+        MergedReader::new(vec![CaptureReader::new(&bytes[..], 0).expect("a capture")])
+            .for_each_item(|item| match item {
+                Item::Segment(seg) => analyzer.segment(&seg, &mut |_| {}),
+                Item::Notice(n) => panic!("{}: {n:?}", seed.display()),
+            })
+            .expect("read");
+        analyzer.finish(&mut |_| {});
+        let stats = analyzer.stats();
+        assert_eq!(
+            (stats.packets, stats.websocket_flows),
+            (29, 1),
+            "{}",
+            seed.display()
+        );
+        assert!(analyzer.notices().is_empty(), "{}", seed.display());
+    }
+}
