@@ -28,8 +28,8 @@ fn status_meaning(tag: &str) -> &'static str {
 pub struct Explanation {
     /// Its id.
     pub id: String,
-    /// `test`, `passive rule` or `device test`.
-    pub kind: &'static str,
+    /// What it is, named as `--list` names it (`test`, `rule`, `device_test`).
+    pub kind: Kind,
     /// The suite's name.
     pub suite: String,
     /// Its title.
@@ -88,10 +88,10 @@ pub fn explain(
     let Some(entry) = entries.iter().find(|e| e.id == id) else {
         return Err(unknown(suite, &entries, id));
     };
-    let (kind, what) = match entry.kind {
-        Kind::Test => ("test", "steps"),
-        Kind::Rule => ("passive rule", "check"),
-        Kind::DeviceTest => ("device test", "what the cloud does and expects"),
+    let what = match entry.kind {
+        Kind::Test => "steps",
+        Kind::Rule => "check",
+        Kind::DeviceTest => "what the cloud does and expects",
     };
     let (source, note) = source_and_note(suite, entry);
     // A rule named after a statement checks that statement.
@@ -121,7 +121,7 @@ pub fn explain(
         .collect();
     Ok(Explanation {
         id: entry.id.clone(),
-        kind,
+        kind: entry.kind,
         suite: suite.name.clone(),
         title: entry.title.clone(),
         status: entry.status.to_owned(),
@@ -143,7 +143,12 @@ impl Explanation {
     /// The explanation for a reader.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{} — {} of suite `{}`", self.id, self.kind, self.suite);
+        let kind = match self.kind {
+            Kind::Test => "test",
+            Kind::Rule => "passive rule",
+            Kind::DeviceTest => "device test",
+        };
+        let _ = writeln!(out, "{} — {kind} of suite `{}`", self.id, self.suite);
         let _ = writeln!(out, "title:  {}", self.title);
         let _ = writeln!(out, "status: {} ({})", self.status, self.status_meaning);
         if let Some(source) = &self.source {

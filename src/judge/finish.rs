@@ -66,9 +66,15 @@ impl Judge {
                 let tol = tolerance.unwrap_or(1.0);
                 let due = factor * f64::from(ka);
                 let g = gap.as_secs_f64();
-                if let Some(last) = last_client {
-                    let after = |secs: f64| last + Duration::from_secs_f64(secs);
-                    close_windows.push((rule.to_owned(), [last, after(earliest), after(due + tol), at]));
+                // A suite's odd numbers (negative, not finite) leave the window undrawn.
+                let after = |secs: f64| {
+                    let d = Duration::try_from_secs_f64(secs).ok()?;
+                    last_client?.checked_add(d)
+                };
+                if let (Some(last), Some(from), Some(to)) =
+                    (last_client, after(earliest), after(due + tol))
+                {
+                    close_windows.push((rule.to_owned(), [last, from, to, at]));
                 }
                 Some((g < earliest || g > due + tol).then(|| {
                     format!("the server closed a silent client after {g:.2} s; window {earliest:.2}–{:.2} s (up to {factor}× keepalive {ka} s + {tol} s)", due + tol)

@@ -169,7 +169,7 @@ fn explain_in_json_gives_the_same_fields() {
     assert_eq!(code, Some(0), "{stderr}");
     let doc: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
     assert_eq!(doc["id"], "TUYA-KA-01");
-    assert_eq!(doc["kind"], "passive rule");
+    assert_eq!(doc["kind"], "rule", "named as --list names it");
     assert_eq!(doc["suite"], "tuya");
     assert!(text.contains(&format!("title:  {}", doc["title"].as_str().unwrap())));
     assert!(text.contains(&format!("status: {} (", doc["status"].as_str().unwrap())));

@@ -984,3 +984,34 @@ tests: []
     let line = &case.trace[timing.offending.expect("the close is marked")];
     assert_eq!(line.at, Duration::from_secs(40), "{line:?}");
 }
+
+/// A suite's odd numbers for a server-close rule (a negative tolerance) give a verdict and
+/// no window to draw, never a panic.
+#[test]
+fn a_server_close_rule_with_odd_numbers_draws_no_window() {
+    const ODD_SUITE: &str = r#"
+name: odd-demo
+rules:
+  - { id: R-DROP, title: "silent clients are dropped", check: { server_close: { factor: 1.5, tolerance: -100 } } }
+tests: []
+"#;
+    let mut f = Feed::of(ODD_SUITE);
+    f.packet(1, 0.0, Side::Client, Packet::Connect(connect(10).into()));
+    assert_eq!(f.close(1, 20.0, Side::Server), ["R-DROP"]);
+    let groups = f.judge.finish(Grouping::ClientId);
+    let case = groups[0]
+        .cases
+        .iter()
+        .find(|c| c.id == "R-DROP")
+        .expect("the rule applied");
+    assert!(
+        matches!(case.verdict, Verdict::Failed { .. }),
+        "{:?}",
+        case.verdict
+    );
+    assert!(
+        case.timing.as_ref().is_none_or(|t| t.from.is_none()),
+        "{:?}",
+        case.timing
+    );
+}

@@ -47,6 +47,8 @@ pub(crate) struct Request {
     pub(crate) upgrade: bool,
     /// The subprotocols offered (every `Sec-WebSocket-Protocol` header, in order).
     pub(crate) offered: Vec<String>,
+    /// permessage-deflate is among the extensions offered.
+    pub(crate) offers_deflate: bool,
 }
 
 impl Request {
@@ -110,6 +112,9 @@ pub(crate) fn parse_request(head: &[u8]) -> Request {
             req.upgrade |= tokens(value).any(|t| t.eq_ignore_ascii_case("websocket"));
         } else if name.eq_ignore_ascii_case(b"sec-websocket-protocol") {
             req.offered.extend(tokens(value));
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-extensions") {
+            let (deflate, _) = super::ws_inflate::accepted(&String::from_utf8_lossy(value));
+            req.offers_deflate |= deflate.is_some();
         }
     }
     req
@@ -212,16 +217,18 @@ impl FrameHead {
     }
 }
 
-/// `bytes` are whole control frames (Close, Ping, Pong), and at least one.
+/// `bytes` are whole control frames (Close, Ping, Pong, each of at most 125 bytes), and at
+/// least one.
 pub(crate) fn only_control_frames(bytes: &[u8]) -> bool {
     let mut rest = bytes;
     while !rest.is_empty() {
         let Ok((head, hl)) = FrameHead::parse(rest) else {
             return false;
         };
+        let control = head.is_control() && head.opcode <= opcode::PONG && head.len <= MAX_CONTROL;
         let Some(len) = usize::try_from(head.len)
             .ok()
-            .filter(|l| head.is_control() && hl + l <= rest.len())
+            .filter(|l| control && hl + l <= rest.len())
         else {
             return false;
         };

@@ -22,6 +22,8 @@ pub(super) struct WsConn {
     /// The request: path and offered subprotocols, once read.
     path: String,
     offered: Vec<String>,
+    /// The client offered permessage-deflate.
+    offered_deflate: bool,
     /// The Handshake event was emitted.
     emitted: bool,
     /// Client bytes after its request that wait for the handshake's event.
@@ -102,6 +104,7 @@ impl WsConn {
             dirs: [WsDir::default(), WsDir::default()],
             path: String::new(),
             offered: Vec::new(),
+            offered_deflate: false,
             emitted: false,
             waiting: Vec::new(),
             waiting_bytes: 0,
@@ -196,6 +199,7 @@ impl WsConn {
             let req = ws::parse_request(&head[..end]);
             self.path = req.path;
             self.offered = req.offered;
+            self.offered_deflate = req.offers_deflate;
             if !rest.is_empty() {
                 self.data(dir, rest, ctx, c, sh, out);
             }
@@ -257,6 +261,13 @@ impl WsConn {
             return;
         }
         self.emitted = true;
+        // The server's answer was not read: what the client offered may be in force, and
+        // a message marked compressed is read as one (RSV1 says which are).
+        if status.is_none() && self.offered_deflate {
+            for d in &mut self.dirs {
+                d.deflate.get_or_insert(false);
+            }
+        }
         if let Some(info) = sh.info(c.info) {
             info.websocket = Some(WebSocketInfo {
                 path: self.path.clone(),
@@ -402,8 +413,10 @@ impl WsConn {
         let starts_message = !h.is_control() && h.opcode != opcode::CONTINUATION;
         let allowed = if deflate && starts_message { RSV1 } else { 0 };
         if h.rsv & !allowed != 0 {
-            let why = if deflate {
+            let why = if deflate && h.rsv & !RSV1 == 0 {
                 "(permessage-deflate sets RSV1 on a data message's first frame only)"
+            } else if deflate {
+                "(no extension using RSV2 or RSV3 was negotiated)"
             } else {
                 "and no extension negotiated"
             };
@@ -515,7 +528,8 @@ impl WsConn {
         match d.frame {
             Role::Data | Role::Skip => {
                 if d.fin && matches!(d.frame, Role::Data) {
-                    if d.compressed {
+                    if std::mem::take(&mut d.compressed) {
+                        // Ended whole: nothing for `message_end` to abandon.
                         self.inflate_tail(dir, side, ctx, c, sh, out);
                     }
                     self.message_end(dir, side, ctx, c, sh, out);
@@ -543,7 +557,8 @@ impl WsConn {
         }
     }
 
-    /// The data message in progress ended: a non-binary one is reported.
+    /// The data message in progress ended: a non-binary one is reported, and a compressed
+    /// one still marked as such was cut short.
     fn message_end(
         &mut self,
         dir: Dir,
@@ -585,13 +600,22 @@ impl WsConn {
         out: &mut Out,
     ) {
         let Self { dirs, mqtt, .. } = self;
-        let WsDir { msg, inflater, .. } = &mut dirs[dir.index()];
-        let Some(inflater) = inflater else {
+        let WsDir {
+            msg,
+            inflater: slot,
+            ..
+        } = &mut dirs[dir.index()];
+        let Some(inflater) = slot.as_mut() else {
             return;
         };
         let ended = inflater.end_message(&mut |b| {
             deliver(msg, mqtt, dir, side, b, ctx, c, sh, out);
         });
+        // Nothing carries over to the next message: its ~40 KB of state need not wait
+        // on an idle connection.
+        if inflater.resets_each_message() {
+            *slot = None;
+        }
         if let Err(why) = ended {
             self.inflate_failed(dir, side, &why, ctx, c, sh, out);
         }
@@ -613,6 +637,8 @@ impl WsConn {
         self.error(side, why, ctx, c, sh);
         self.mqtt
             .stream_end(&[dir], Some(self.client), ctx, c, sh, out);
+        // What the direction sends from here is not read: its silence is not measured.
+        out(sh.event(c.id, ctx.at, side, EventKind::Gap { bytes: 0 }));
         let d = &mut self.dirs[dir.index()];
         d.phase = Phase::Stopped;
         d.msg = Msg::None;
@@ -666,6 +692,7 @@ impl WsConn {
         let d = &mut self.dirs[dir.index()];
         d.phase = Phase::Stopped;
         d.msg = Msg::None;
+        d.inflater = None;
         sh.notice(
             NoticeKind::NotAnalysed,
             ctx,
@@ -727,6 +754,7 @@ impl WsConn {
             }
             let d = &mut self.dirs[dir.index()];
             d.phase = Phase::Stopped;
+            d.inflater = None;
             if d.skipped > 0 {
                 let n = std::mem::take(&mut d.skipped);
                 sh.notice(

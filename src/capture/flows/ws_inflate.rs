@@ -26,8 +26,9 @@ pub(crate) struct Deflate {
     pub(crate) client_no_context_takeover: bool,
 }
 
-/// Reads a response's `Sec-WebSocket-Extensions` value: permessage-deflate if it was
-/// accepted (its first element), and the names of any other extensions.
+/// Reads a `Sec-WebSocket-Extensions` value (a response's: what the server accepted; a
+/// request's: what the client offers): permessage-deflate's first element, if any, and the
+/// names of the other extensions.
 pub(crate) fn accepted(value: &str) -> (Option<Deflate>, Vec<String>) {
     let mut deflate = None;
     let mut others = Vec::new();
@@ -64,6 +65,9 @@ pub(crate) struct Inflater {
     message_out: u64,
     /// Largest inflated size of a message ([`MAX_MESSAGE`]).
     limit: u64,
+    /// A message was cut short while the window carries over: what follows refers to
+    /// bytes that were never read.
+    window_lost: bool,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -85,11 +89,17 @@ impl Inflater {
             reset_each_message,
             message_out: 0,
             limit: MAX_MESSAGE,
+            window_lost: false,
         }
     }
 
     /// Inflates more of the message in progress, handing the output to `sink` in pieces.
     pub(crate) fn feed(&mut self, input: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+        if self.window_lost {
+            return Err(
+                "a compressed message follows one cut short, and its window is lost".to_owned(),
+            );
+        }
         let mut input = input;
         let mut buf = [0u8; CHUNK];
         loop {
@@ -137,9 +147,21 @@ impl Inflater {
         result
     }
 
-    /// A message was cut short (a gap, the stream's end): nothing more of it is read.
+    /// A message was cut short (a new message started before it ended, a gap, the
+    /// stream's end): nothing more of it is read. Where each message starts afresh the
+    /// next one can still be read; where the window carries over it cannot.
     pub(crate) fn abandon_message(&mut self) {
         self.message_out = 0;
+        if self.reset_each_message {
+            self.z.reset(false);
+        } else {
+            self.window_lost = true;
+        }
+    }
+
+    /// Each message starts with an empty window: nothing needs keeping between messages.
+    pub(crate) fn resets_each_message(&self) -> bool {
+        self.reset_each_message
     }
 }
 
@@ -250,6 +272,24 @@ mod tests {
         let mut inf = Inflater::new(true);
         assert_eq!(inflate_all(&mut inf, &[&packed[0]]), m);
         assert_eq!(inflate_all(&mut inf, &[&packed[1]]), m);
+    }
+
+    #[test]
+    fn a_message_cut_short_is_survived_only_without_context_takeover() {
+        let m = b"a message long enough to be compressed in more than one piece".to_vec();
+        for reset in [true, false] {
+            let packed = compress(&[&m, &m], !reset);
+            let mut inf = Inflater::new(reset);
+            inf.feed(&packed[0][..packed[0].len() / 2], &mut |_| {})
+                .unwrap();
+            inf.abandon_message();
+            let next = inf.feed(&packed[1], &mut |_| {});
+            if reset {
+                next.unwrap();
+            } else {
+                assert!(next.unwrap_err().contains("its window is lost"));
+            }
+        }
     }
 
     #[test]

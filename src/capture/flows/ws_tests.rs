@@ -1097,6 +1097,13 @@ fn compression_errors_are_named_and_stop_only_their_direction() {
         .map(|(side, _)| *side)
         .collect();
     assert_eq!(publishes, [Side::Client, Side::Server], "{k:?}");
+    // The judge is told the client's direction is not read any further.
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.from == Side::Client && matches!(e.kind, EventKind::Gap { bytes: 0 })),
+        "{k:?}"
+    );
     let ws: Vec<&str> = r
         .notices
         .iter()
@@ -1184,4 +1191,48 @@ fn a_close_frame_answering_after_the_fin_is_not_left_unanalysed() {
             "{notices:?}"
         );
     }
+}
+
+#[test]
+fn compressed_client_messages_are_read_when_the_servers_answer_is_not() {
+    let mut client = Packer::new(true, false);
+    let mut request = request("mqtt");
+    request.truncate(request.len() - 2);
+    request.extend_from_slice(
+        b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+    );
+    let mut tcp = Tcp::new(8080);
+    let mut segs = tcp.open();
+    segs.push(tcp.send(true, &request));
+    segs.push(tcp.send(true, &client.binary(&connect("dev"))));
+    segs.push(tcp.send(true, &client.binary(&publish("t", b"compressed"))));
+    segs.push(tcp.fin(true));
+    let r = run(&segs);
+    let k = kinds(&r.events);
+    assert!(k.iter().any(|(_, s)| s.starts_with("CONNECT")), "{k:?}");
+    assert!(k.iter().any(|(_, s)| s.starts_with("PUBLISH")), "{k:?}");
+    assert!(
+        r.notices.iter().all(|n| n.kind != NoticeKind::WebSocket),
+        "{:?}",
+        r.notices
+    );
+}
+
+#[test]
+fn reserved_control_frames_after_the_fin_are_still_noted() {
+    let mut tcp = Tcp::new(8080);
+    let mut segs = tcp.open();
+    segs.push(tcp.send(true, &request("mqtt")));
+    segs.push(tcp.send(false, &response(101, Some("mqtt"))));
+    segs.push(tcp.send(true, &binary(true, &connect("dev"))));
+    segs.push(tcp.fin(false));
+    let reserved = [0x8B, 0x80, 1, 2, 3, 4];
+    segs.push(tcp.send(true, &reserved));
+    let notices = run(&segs).notices;
+    assert!(
+        notices.iter().any(|n| n
+            .detail
+            .contains("6 bytes sent after the connection was closed")),
+        "{notices:?}"
+    );
 }

@@ -35,6 +35,7 @@
     note.textContent = 'Inflating the report…';
     document.getElementById('app').appendChild(note);
     if (typeof DecompressionStream === 'undefined') {
+      note.remove();
       fail('this browser has no DecompressionStream (Chromium 80, Firefox 113, Safari 16.4 or later); the same run is in the JSON and JUnit reports');
       return;
     }
@@ -47,7 +48,10 @@
     new Response(inflated).text().then(function (json) {
       note.remove();
       start(JSON.parse(json));
-    }).catch(function (e) { fail(e && e.message ? e.message : String(e)); });
+    }).catch(function (e) {
+      note.remove();
+      fail(e && e.message ? e.message : String(e));
+    });
   }
 
   load(function (data) {
